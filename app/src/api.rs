@@ -1,0 +1,338 @@
+//! Server functions: accounts, rooms, history and stats, at fixed endpoints under `/api/`.
+//!
+//! Each function takes and returns JSON (`input = Json`), so other clients can call them as
+//! `POST /api/<name>` with a JSON body. The signed-in user always comes from the
+//! `minitalk_session` cookie, never from the body. The server crate supplies the real work as an
+//! [`ssr::Backend`] in Leptos context; keeping that a trait lets this crate stay free of the
+//! server's storage code while still owning the endpoints the browser calls.
+
+use crate::model::{ChatMessage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo};
+use leptos::prelude::*;
+use leptos::server_fn::codec::{GetUrl, Json, JsonEncoding};
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "minitalk_session";
+/// Most messages one `history` call returns.
+pub const HISTORY_MAX: u32 = 100;
+
+/// What a server function can answer instead of a result. Serialized as
+/// `{"code": "...", "message": "..."}`; the HTTP status follows [`ApiError::status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("no such room")]
+    NoSuchRoom,
+    #[error("you are not a member of this room")]
+    NotMember,
+    #[error("something went wrong on the server; try again")]
+    Internal,
+    /// The request never reached the function (network, decoding).
+    #[error("request failed: {0}")]
+    Request(String),
+}
+
+impl ApiError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) => 400,
+            Self::UsernameTaken => 409,
+            Self::InvalidCredentials | Self::NotSignedIn => 401,
+            Self::NotMember => 403,
+            Self::NoSuchRoom => 404,
+            Self::Internal | Self::Request(_) => 500,
+        }
+    }
+}
+
+impl From<crate::model::Invalid> for ApiError {
+    fn from(err: crate::model::Invalid) -> Self {
+        Self::Invalid(err.0)
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(text) | ServerFnErrorErr::Deserialization(text) => {
+                Self::Invalid(format!("bad request: {text}"))
+            }
+            other => Self::Request(other.to_string()),
+        }
+    }
+}
+
+#[server(endpoint = "register", input = Json)]
+pub async fn register(username: String, password: String) -> Result<UserInfo, ApiError> {
+    ssr::answer(async move {
+        let username = crate::model::Username::parse(&username)?;
+        ssr::check_password(&password)?;
+        let backend = ssr::backend();
+        let (user, token) =
+            ssr::blocking(move || backend.register(&username, &password)).await?;
+        ssr::set_session_cookie(&token);
+        Ok(user)
+    })
+    .await
+}
+
+#[server(endpoint = "login", input = Json)]
+pub async fn login(username: String, password: String) -> Result<UserInfo, ApiError> {
+    ssr::answer(async move {
+        let username =
+            crate::model::Username::parse(&username).map_err(|_| ApiError::InvalidCredentials)?;
+        let backend = ssr::backend();
+        let (user, token) = ssr::blocking(move || backend.login(&username, &password)).await?;
+        ssr::set_session_cookie(&token);
+        Ok(user)
+    })
+    .await
+}
+
+#[server(endpoint = "logout", input = Json)]
+pub async fn logout() -> Result<(), ApiError> {
+    ssr::answer(async move {
+        if let Some(token) = ssr::session_token() {
+            let backend = ssr::backend();
+            ssr::blocking(move || backend.logout(&token)).await?;
+        }
+        ssr::clear_session_cookie();
+        Ok(())
+    })
+    .await
+}
+
+#[server(endpoint = "me", input = Json)]
+pub async fn me() -> Result<UserInfo, ApiError> {
+    ssr::answer(async move { ssr::current_user() }).await
+}
+
+#[server(endpoint = "list_rooms", input = Json)]
+pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        Ok(ssr::backend().list_rooms(&user))
+    })
+    .await
+}
+
+#[server(endpoint = "create_room", input = Json)]
+pub async fn create_room(name: String) -> Result<RoomSummary, ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        let name = crate::model::RoomName::parse(&name)?;
+        let backend = ssr::backend();
+        ssr::blocking(move || backend.create_room(&user, name)).await
+    })
+    .await
+}
+
+#[server(endpoint = "join_room", input = Json)]
+pub async fn join_room(room_id: RoomId) -> Result<RoomSummary, ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        let backend = ssr::backend();
+        ssr::blocking(move || backend.join_room(&user, room_id)).await
+    })
+    .await
+}
+
+#[server(endpoint = "leave_room", input = Json)]
+pub async fn leave_room(room_id: RoomId) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        let backend = ssr::backend();
+        ssr::blocking(move || backend.leave_room(&user, room_id)).await
+    })
+    .await
+}
+
+#[server(endpoint = "room_members", input = Json)]
+pub async fn room_members(room_id: RoomId) -> Result<Vec<Member>, ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        ssr::backend().room_members(&user, room_id)
+    })
+    .await
+}
+
+/// Up to `limit` (at most [`HISTORY_MAX`]) messages with seq < `before_seq` (the newest when
+/// `None`), in ascending seq order.
+#[server(endpoint = "history", input = Json)]
+pub async fn history(
+    room_id: RoomId,
+    before_seq: Option<u64>,
+    limit: u32,
+) -> Result<Vec<ChatMessage>, ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        let limit = limit.clamp(1, HISTORY_MAX);
+        let backend = ssr::backend();
+        ssr::blocking(move || backend.history(&user, room_id, before_seq, limit)).await
+    })
+    .await
+}
+
+#[server(endpoint = "mark_read", input = Json)]
+pub async fn mark_read(room_id: RoomId, seq: u64) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        let backend = ssr::backend();
+        ssr::blocking(move || backend.mark_read(&user, room_id, seq)).await
+    })
+    .await
+}
+
+/// The message processor's live figures; public, like a status page.
+#[server(endpoint = "stats", input = GetUrl)]
+pub async fn stats() -> Result<StatsSnapshot, ApiError> {
+    ssr::answer(async move { Ok(ssr::backend().stats()) }).await
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! The server half of the server functions: the [`Backend`] seam and the cookie plumbing.
+
+    use super::{ApiError, SESSION_COOKIE};
+    use crate::model::{
+        ChatMessage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
+        MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    };
+    use http::{header, HeaderValue};
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+    use std::future::Future;
+    use std::sync::Arc;
+
+    /// What the server functions need from the server. Methods are synchronous and may block
+    /// (password hashing, file writes); callers run the blocking ones on the blocking pool.
+    pub trait Backend: Send + Sync + 'static {
+        /// Creates the account and a session; returns the session token.
+        fn register(
+            &self,
+            username: &Username,
+            password: &str,
+        ) -> Result<(UserInfo, String), ApiError>;
+        fn login(&self, username: &Username, password: &str)
+            -> Result<(UserInfo, String), ApiError>;
+        fn logout(&self, token: &str) -> Result<(), ApiError>;
+        fn session_user(&self, token: &str) -> Option<UserInfo>;
+        fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary>;
+        fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError>;
+        fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError>;
+        fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError>;
+        fn room_members(&self, user: &UserInfo, room: RoomId) -> Result<Vec<Member>, ApiError>;
+        fn history(
+            &self,
+            user: &UserInfo,
+            room: RoomId,
+            before_seq: Option<u64>,
+            limit: u32,
+        ) -> Result<Vec<ChatMessage>, ApiError>;
+        fn mark_read(&self, user: &UserInfo, room: RoomId, seq: u64) -> Result<(), ApiError>;
+        fn stats(&self) -> StatsSnapshot;
+    }
+
+    /// The backend the server put into context.
+    pub type SharedBackend = Arc<dyn Backend>;
+
+    pub fn backend() -> SharedBackend {
+        expect_context::<SharedBackend>()
+    }
+
+    /// Runs a server function body and, when it fails, sets the HTTP status its error calls for.
+    pub async fn answer<T>(body: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+        let result = body.await;
+        if let Err(err) = &result {
+            if let Some(options) = use_context::<ResponseOptions>() {
+                options.set_status(
+                    http::StatusCode::from_u16(err.status())
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+                );
+            }
+        }
+        result
+    }
+
+    /// Runs blocking backend work off the async worker threads.
+    pub async fn blocking<T: Send + 'static>(
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| ApiError::Internal)?
+    }
+
+    pub fn check_password(password: &str) -> Result<(), ApiError> {
+        let len = password.chars().count();
+        if len < MIN_PASSWORD_CHARS {
+            return Err(ApiError::Invalid(format!(
+                "password must be at least {MIN_PASSWORD_CHARS} characters"
+            )));
+        }
+        if len > MAX_PASSWORD_CHARS {
+            return Err(ApiError::Invalid(format!(
+                "password must be at most {MAX_PASSWORD_CHARS} characters"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The session token from the request's cookie header, if any.
+    pub fn session_token() -> Option<String> {
+        let parts = use_context::<http::request::Parts>()?;
+        session_token_from_headers(&parts.headers)
+    }
+
+    /// Finds the `minitalk_session` cookie in request headers. Shared with the WebSocket
+    /// upgrade, which authenticates the same way.
+    pub fn session_token_from_headers(headers: &http::HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == SESSION_COOKIE)
+            .map(|(_, token)| token.to_owned())
+    }
+
+    pub fn current_user() -> Result<UserInfo, ApiError> {
+        let token = session_token().ok_or(ApiError::NotSignedIn)?;
+        backend()
+            .session_user(&token)
+            .ok_or(ApiError::NotSignedIn)
+    }
+
+    pub fn set_session_cookie(token: &str) {
+        set_cookie(&format!(
+            "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000"
+        ));
+    }
+
+    pub fn clear_session_cookie() {
+        set_cookie(&format!(
+            "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+        ));
+    }
+
+    fn set_cookie(cookie: &str) {
+        if let (Some(options), Ok(value)) =
+            (use_context::<ResponseOptions>(), HeaderValue::from_str(cookie))
+        {
+            options.append_header(header::SET_COOKIE, value);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The nouns of Minitalk as both the browser and the server see them.
+//!
+//! User input is parsed once, at the edge, into newtypes that cannot hold an invalid value
+//! ([`Username`], [`RoomName`], [`MessageBody`], [`ClientId`]); everything past the edge takes
+//! those types instead of `String`, so no layer has to re-check them. The plain data structs
+//! (`ChatMessage`, `RoomSummary`, …) are what server functions and WebSocket frames carry.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Longest message body, in characters (Unicode scalar values).
+pub const MAX_CONTENT_CHARS: usize = 4000;
+/// Longest client-chosen message id, in characters.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Longest room name, in characters.
+pub const MAX_ROOM_NAME_CHARS: usize = 64;
+/// Shortest password accepted at registration.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted (argon2 is slow on purpose; do not let it hash megabytes).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// Why a piece of user input was refused. The text is shown to the person as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(text: impl Into<String>) -> Invalid {
+    Invalid(text.into())
+}
+
+/// A room's id. Made by the server (never from user text), so it can name files safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomId(pub u64);
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A user's id, made by the server at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub u64);
+
+/// A user name: 3–32 of `[A-Za-z0-9_-]`. Unique case-insensitively (see [`Username::key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let len = raw.chars().count();
+        if !(3..=32).contains(&len) {
+            return Err(invalid("username must be 3 to 32 characters"));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "username may only use letters, digits, '_' and '-'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The form two names are compared in: `Ana` and `ana` are the same person.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Username {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Username> for String {
+    fn from(name: Username) -> String {
+        name.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A room's display name: 1–64 printable characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(invalid("room name must not be empty"));
+        }
+        if name.chars().count() > MAX_ROOM_NAME_CHARS {
+            return Err(invalid(format!(
+                "room name must be at most {MAX_ROOM_NAME_CHARS} characters"
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(invalid("room name must not contain control characters"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<RoomName> for String {
+    fn from(name: RoomName) -> String {
+        name.0
+    }
+}
+
+/// A message's text: not blank, at most [`MAX_CONTENT_CHARS`] characters. Stored and shown as
+/// plain text, never as HTML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.trim().is_empty() {
+            return Err(invalid("message must not be empty"));
+        }
+        if raw.chars().count() > MAX_CONTENT_CHARS {
+            return Err(invalid(format!(
+                "message must be at most {MAX_CONTENT_CHARS} characters"
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for MessageBody {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<MessageBody> for String {
+    fn from(body: MessageBody) -> String {
+        body.0
+    }
+}
+
+/// The sender's own id for one message, used to make resends idempotent: 1–64 printable
+/// ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() || raw.len() > MAX_CLIENT_ID_CHARS {
+            return Err(invalid(format!(
+                "client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters"
+            )));
+        }
+        if !raw.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid("client_id must be printable ASCII"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(id: ClientId) -> String {
+        id.0
+    }
+}
+
+/// One stored chat message. `seq` is its place in its room (1, 2, 3, …), given when its batch
+/// was made durable; `id` is unique across all rooms; `ts` is milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub id: u64,
+    pub sender: Username,
+    pub content: String,
+    pub ts: i64,
+    pub client_id: String,
+}
+
+/// The signed-in person, as the browser may see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: UserId,
+    pub username: Username,
+}
+
+/// One room as a given user sees it in the room list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub id: RoomId,
+    pub name: String,
+    pub member_count: usize,
+    pub is_member: bool,
+    /// The highest seq this user has marked read (0 when none or not a member).
+    pub last_read_seq: u64,
+    /// The room's newest seq (0 for an empty room).
+    pub last_seq: u64,
+    /// When the newest message was stored (ms since epoch), if any.
+    pub last_activity: Option<i64>,
+}
+
+impl RoomSummary {
+    pub fn unread(&self) -> u64 {
+        if self.is_member {
+            self.last_seq.saturating_sub(self.last_read_seq)
+        } else {
+            0
+        }
+    }
+}
+
+/// A member of a room, with whether they have a live connection now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub username: Username,
+    pub online: bool,
+}
+
+/// The message processor's figures, for `GET /api/stats` and the stats page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    /// Messages stored since the server started.
+    pub processed_total: u64,
+    /// Messages waiting in the processor's queue now.
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    /// Messages stored in the last full second.
+    pub rate_per_sec: u64,
+    /// Messages stored per second, oldest first, for the last minute.
+    pub rate_history: Vec<u64>,
+    pub batches_total: u64,
+    pub avg_batch_size: f64,
+    /// 99th percentile of the last 1024 batch writes (append + fdatasync), in milliseconds.
+    pub flush_p99_ms: f64,
+    /// Batches whose write failed (every sender in them got an error).
+    pub failed_batches: u64,
+    /// Sends refused because the queue was full.
+    pub overloaded_total: u64,
+    /// Open WebSocket connections.
+    pub connections: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_rules() {
+        assert!(Username::parse("ana").is_ok());
+        assert!(Username::parse("a_b-C9").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse(&"x".repeat(33)).is_err());
+        assert!(Username::parse("ana maria").is_err());
+        assert!(Username::parse("../etc").is_err());
+        assert_eq!(Username::parse("Ana").unwrap().key(), "ana");
+    }
+
+    #[test]
+    fn message_bodies_are_bounded_in_characters_not_bytes() {
+        assert!(MessageBody::parse(&"é".repeat(MAX_CONTENT_CHARS)).is_ok());
+        assert!(MessageBody::parse(&"a".repeat(MAX_CONTENT_CHARS + 1)).is_err());
+        assert!(MessageBody::parse("   \n").is_err());
+    }
+
+    #[test]
+    fn room_names_are_trimmed_and_bounded() {
+        assert_eq!(RoomName::parse("  general ").unwrap().as_str(), "general");
+        assert!(RoomName::parse("").is_err());
+        assert!(RoomName::parse("a\u{0}b").is_err());
+        assert!(RoomName::parse(&"r".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn client_ids_are_short_printable_ascii() {
+        assert!(ClientId::parse("c-1").is_ok());
+        assert!(ClientId::parse("").is_err());
+        assert!(ClientId::parse(&"c".repeat(65)).is_err());
+        assert!(ClientId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn newtypes_refuse_invalid_json() {
+        assert!(serde_json::from_str::<Username>("\"x\"").is_err());
+        assert!(serde_json::from_str::<Username>("\"ana\"").is_ok());
+    }
+}

@@ -1,0 +1,164 @@
+//! The `/ws` wire protocol: JSON text frames tagged by `"type"`, one serde enum per direction.
+//!
+//! Browser and server compile this same file, so a frame one side writes is a frame the other
+//! side can read. `docs/protocol.md` describes every frame and error code for other clients;
+//! a change here is a change to that contract.
+
+use crate::model::{ChatMessage, RoomId, Username};
+use serde::{Deserialize, Serialize};
+
+/// What a client may send.
+///
+/// `send` keeps its fields as plain strings so a frame with, say, an over-long body still
+/// parses and can be answered with an error that names its `client_id`; the server parses them
+/// into [`crate::model::MessageBody`] and [`crate::model::ClientId`] before anything else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Replay every message with seq > `after_seq` (none when `null`), then go live.
+    Subscribe {
+        room_id: RoomId,
+        after_seq: Option<u64>,
+    },
+    Unsubscribe {
+        room_id: RoomId,
+    },
+    Send {
+        room_id: RoomId,
+        client_id: String,
+        content: String,
+    },
+    Typing {
+        room_id: RoomId,
+    },
+    Ping,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The replay for a `subscribe` is complete; live messages with seq > `last_seq` follow.
+    Subscribed { room_id: RoomId, last_seq: u64 },
+    Unsubscribed { room_id: RoomId },
+    /// A stored message. Each subscriber sees a room's messages once each, in seq order.
+    Message(ChatMessage),
+    /// The message the client called `client_id` is durably stored.
+    Ack {
+        client_id: String,
+        room_id: RoomId,
+        id: u64,
+        seq: u64,
+        ts: i64,
+    },
+    Error(ErrorFrame),
+    Presence {
+        room_id: RoomId,
+        user: Username,
+        online: bool,
+    },
+    Typing { room_id: RoomId, user: Username },
+    Pong,
+}
+
+/// An error answer. `client_id` names the `send` it answers, when it answers one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    pub code: ErrorCode,
+    pub message: String,
+    /// For `overloaded` and `rate_limited`: when a retry may succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// The stable error codes of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame could not be parsed, or a field broke a rule (empty or too long content, …).
+    Invalid,
+    NotMember,
+    NoSuchRoom,
+    RateLimited,
+    /// The server's queue is full; retry after `retry_after_ms`.
+    Overloaded,
+    Unauthorized,
+    /// The server failed (for example, a disk write); the message was not stored.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Whether resending the same frame later may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::RateLimited | Self::Overloaded | Self::Internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn client_frames_match_the_documented_json() {
+        let frame: ClientFrame = serde_json::from_value(json!({
+            "type": "subscribe", "room_id": 7, "after_seq": null
+        }))
+        .unwrap();
+        assert_eq!(
+            frame,
+            ClientFrame::Subscribe {
+                room_id: RoomId(7),
+                after_seq: None
+            }
+        );
+        let frame: ClientFrame = serde_json::from_value(json!({
+            "type": "send", "room_id": 1, "client_id": "c1", "content": "hi"
+        }))
+        .unwrap();
+        assert!(matches!(frame, ClientFrame::Send { .. }));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping"}"#).is_ok());
+    }
+
+    #[test]
+    fn unknown_frames_and_path_like_room_ids_are_refused() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(
+            r#"{"type":"subscribe","room_id":"../../etc/passwd","after_seq":null}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn server_message_frames_are_flat() {
+        let frame = ServerFrame::Message(ChatMessage {
+            room_id: RoomId(1),
+            seq: 2,
+            id: 3,
+            sender: Username::parse("ana").unwrap(),
+            content: "<b>hi</b>".into(),
+            ts: 4,
+            client_id: "c".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&frame).unwrap(),
+            json!({"type":"message","room_id":1,"seq":2,"id":3,"sender":"ana",
+                   "content":"<b>hi</b>","ts":4,"client_id":"c"})
+        );
+        let err = ServerFrame::Error(ErrorFrame {
+            client_id: Some("c".into()),
+            room_id: None,
+            code: ErrorCode::NotMember,
+            message: "x".into(),
+            retry_after_ms: None,
+        });
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            json!({"type":"error","client_id":"c","code":"not_member","message":"x"})
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Accounts and sign-in sessions: who may use Minitalk, and which cookie belongs to whom.
+//!
+//! Passwords are stored only as argon2id hashes. A session is a random 256-bit token handed to
+//! the browser in the `minitalk_session` cookie; it lasts 30 days or until sign-out, and it
+//! survives restarts because `sessions.json` is written through on every change.
+
+use crate::store::{DataDir, StoreError, Table};
+use app::api::ApiError;
+use app::model::{UserId, UserInfo, Username};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const SESSION_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct UsersDoc {
+    next_id: u64,
+    /// By [`Username::key`].
+    users: BTreeMap<String, UserRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UserRecord {
+    id: UserId,
+    username: Username,
+    password_hash: String,
+    created: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SessionsDoc {
+    /// By token.
+    sessions: BTreeMap<String, SessionRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionRecord {
+    user: UserInfo,
+    expires: i64,
+}
+
+pub struct Accounts {
+    users: Table<UsersDoc>,
+    sessions: Table<SessionsDoc>,
+}
+
+impl Accounts {
+    pub fn open(data: &DataDir) -> Result<Self, StoreError> {
+        Ok(Self {
+            users: Table::open(&data.file("users.json"))?,
+            sessions: Table::open(&data.file("sessions.json"))?,
+        })
+    }
+
+    /// Creates an account and signs it in. Slow on purpose (argon2): call off the async threads.
+    pub fn register(
+        &self,
+        username: &Username,
+        password: &str,
+    ) -> Result<(UserInfo, String), ApiError> {
+        if self.users.read().users.contains_key(&username.key()) {
+            return Err(ApiError::UsernameTaken);
+        }
+        let hash = hash_password(password)?;
+        let user = self.users.update(|doc| {
+            if doc.users.contains_key(&username.key()) {
+                return Err(ApiError::UsernameTaken);
+            }
+            doc.next_id += 1;
+            let record = UserRecord {
+                id: UserId(doc.next_id),
+                username: username.clone(),
+                password_hash: hash,
+                created: crate::now_ms(),
+            };
+            let user = UserInfo {
+                id: record.id,
+                username: record.username.clone(),
+            };
+            doc.users.insert(username.key(), record);
+            Ok(user)
+        })?;
+        let token = self.start_session(&user)?;
+        Ok((user, token))
+    }
+
+    /// Checks a password and signs the account in. Slow on purpose (argon2).
+    pub fn login(&self, username: &Username, password: &str) -> Result<(UserInfo, String), ApiError> {
+        let users = self.users.read();
+        let record = users
+            .users
+            .get(&username.key())
+            .ok_or(ApiError::InvalidCredentials)?;
+        let hash = PasswordHash::new(&record.password_hash).map_err(|e| {
+            tracing::error!(user = %record.username, "stored password hash is unreadable: {e}");
+            ApiError::Internal
+        })?;
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .map_err(|_| ApiError::InvalidCredentials)?;
+        let user = UserInfo {
+            id: record.id,
+            username: record.username.clone(),
+        };
+        let token = self.start_session(&user)?;
+        Ok((user, token))
+    }
+
+    pub fn logout(&self, token: &str) -> Result<(), ApiError> {
+        if !self.sessions.read().sessions.contains_key(token) {
+            return Ok(());
+        }
+        self.sessions.update(|doc| {
+            doc.sessions.remove(token);
+            Ok(())
+        })
+    }
+
+    /// The user a session token belongs to, if it is known and not expired.
+    pub fn session_user(&self, token: &str) -> Option<UserInfo> {
+        let sessions = self.sessions.read();
+        let session = sessions.sessions.get(token)?;
+        (session.expires > crate::now_ms()).then(|| session.user.clone())
+    }
+
+    fn start_session(&self, user: &UserInfo) -> Result<String, ApiError> {
+        let token = random_hex::<32>();
+        let now = crate::now_ms();
+        self.sessions.update(|doc| {
+            doc.sessions.retain(|_, s| s.expires > now);
+            doc.sessions.insert(
+                token.clone(),
+                SessionRecord {
+                    user: user.clone(),
+                    expires: now + SESSION_LIFETIME_MS,
+                },
+            );
+            Ok::<_, ApiError>(())
+        })?;
+        Ok(token)
+    }
+}
+
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| {
+        tracing::error!("could not encode a salt: {e}");
+        ApiError::Internal
+    })?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| {
+            tracing::error!("could not hash a password: {e}");
+            ApiError::Internal
+        })
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes
+}
+
+fn random_hex<const N: usize>() -> String {
+    random_bytes::<N>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(raw: &str) -> Username {
+        Username::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn names_are_unique_regardless_of_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&DataDir::open(dir.path()).unwrap()).unwrap();
+        accounts.register(&name("Ana"), "password1").unwrap();
+        assert_eq!(
+            accounts.register(&name("ana"), "password2").unwrap_err(),
+            ApiError::UsernameTaken
+        );
+    }
+
+    #[test]
+    fn sessions_and_passwords_survive_a_restart_and_logout_ends_a_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let (user, token) = Accounts::open(&data)
+            .unwrap()
+            .register(&name("ana"), "password1")
+            .unwrap();
+        let accounts = Accounts::open(&data).unwrap();
+        assert_eq!(accounts.session_user(&token), Some(user));
+        assert_eq!(
+            accounts.login(&name("ANA"), "wrong-password").unwrap_err(),
+            ApiError::InvalidCredentials
+        );
+        let (_, second) = accounts.login(&name("ANA"), "password1").unwrap();
+        accounts.logout(&token).unwrap();
+        assert_eq!(accounts.session_user(&token), None);
+        assert!(accounts.session_user(&second).is_some());
+        assert_eq!(accounts.session_user("forged"), None);
+    }
+
+    #[test]
+    fn password_hashes_are_argon2id_not_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        Accounts::open(&data)
+            .unwrap()
+            .register(&name("ana"), "password1")
+            .unwrap();
+        let stored = std::fs::read_to_string(data.file("users.json")).unwrap();
+        assert!(stored.contains("$argon2id$"));
+        assert!(!stored.contains("password1"));
+    }
+}

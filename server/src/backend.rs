@@ -1,0 +1,119 @@
+//! The server functions' view of the server: [`app::api::ssr::Backend`] over [`AppState`].
+
+use crate::state::AppState;
+use crate::store::StoreError;
+use app::api::{ssr::Backend, ApiError};
+use app::model::{
+    ChatMessage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
+};
+use crate::rooms::RoomRecord;
+
+pub struct ChatBackend(pub AppState);
+
+impl ChatBackend {
+    fn summary(&self, room: &RoomRecord, user: &UserInfo) -> RoomSummary {
+        let (last_seq, last_activity) = self.0.log.room_head(room.id);
+        let membership = room.members.get(&user.id.0);
+        RoomSummary {
+            id: room.id,
+            name: room.name.as_str().to_owned(),
+            member_count: room.members.len(),
+            is_member: membership.is_some(),
+            last_read_seq: membership.map_or(0, |m| m.last_read),
+            last_seq,
+            last_activity,
+        }
+    }
+
+    fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
+        let rooms = self.0.rooms.read();
+        Ok(self.summary(rooms.get(room)?, user))
+    }
+}
+
+impl Backend for ChatBackend {
+    fn register(&self, username: &Username, password: &str) -> Result<(UserInfo, String), ApiError> {
+        self.0.accounts.register(username, password)
+    }
+
+    fn login(&self, username: &Username, password: &str) -> Result<(UserInfo, String), ApiError> {
+        self.0.accounts.login(username, password)
+    }
+
+    fn logout(&self, token: &str) -> Result<(), ApiError> {
+        self.0.accounts.logout(token)
+    }
+
+    fn session_user(&self, token: &str) -> Option<UserInfo> {
+        self.0.accounts.session_user(token)
+    }
+
+    fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary> {
+        let rooms = self.0.rooms.read();
+        rooms
+            .rooms
+            .values()
+            .map(|room| self.summary(room, user))
+            .collect()
+    }
+
+    fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError> {
+        let room = self.0.rooms.create(user, name)?;
+        self.summary_of(room, user)
+    }
+
+    fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError> {
+        self.0.rooms.join(user, room)?;
+        self.summary_of(room, user)
+    }
+
+    fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
+        self.0.rooms.leave(user, room)?;
+        self.0.hub.unsubscribe_user(room, user.id);
+        Ok(())
+    }
+
+    fn room_members(&self, user: &UserInfo, room: RoomId) -> Result<Vec<Member>, ApiError> {
+        let rooms = self.0.rooms.read();
+        let record = rooms.member_room(user.id, room)?;
+        Ok(record
+            .members
+            .iter()
+            .map(|(id, m)| Member {
+                username: m.username.clone(),
+                online: self.0.hub.is_online(app::model::UserId(*id)),
+            })
+            .collect())
+    }
+
+    fn history(
+        &self,
+        user: &UserInfo,
+        room: RoomId,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, ApiError> {
+        self.0.rooms.check_member(user.id, room)?;
+        let page = self
+            .0
+            .history
+            .page(&self.0.log, room, before_seq, limit)?;
+        Ok(page.to_vec())
+    }
+
+    fn mark_read(&self, user: &UserInfo, room: RoomId, seq: u64) -> Result<(), ApiError> {
+        let seq = seq.min(self.0.log.last_seq(room));
+        self.0.rooms.mark_read(user, room, seq)
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.0.stats_snapshot()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!("storage error: {err}");
+        ApiError::Internal
+    }
+}

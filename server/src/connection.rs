@@ -1,0 +1,462 @@
+//! One WebSocket connection: `/ws` upgrade, authentication, and the loop that reads client
+//! frames and writes server frames.
+//!
+//! The connection keeps, per subscribed room, a cursor: the last seq it sent. Every message on
+//! its way out goes through the cursor, which makes delivery exactly-once and in order however
+//! the message arrived: a seq at or below the cursor is skipped (already sent during a replay),
+//! a seq beyond cursor + 1 means something was missed (the hub's queue overflowed), and the gap
+//! is filled from the log before going on. Replays for `subscribe`, catch-up after a lag and
+//! live delivery are therefore one mechanism.
+//!
+//! Shutdown: when the server stops, the connection stops reading frames, waits for the answers
+//! to messages it already submitted (the processor drains its queue), sends them, and closes with
+//! 1001 "going away".
+
+use crate::hub::{to_json, ConnId, Lag, Outbound, Subscriber};
+use crate::processor::{SendError, SendRequest};
+use crate::state::AppState;
+use app::api::{ssr::session_token_from_headers, ApiError};
+use app::model::{ClientId, MessageBody, RoomId, UserInfo, MAX_CLIENT_ID_CHARS};
+use app::protocol::{ClientFrame, ErrorCode, ErrorFrame, ServerFrame};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, SplitSink};
+use futures::{FutureExt, SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest frame a client may send; bigger ones close the connection with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Messages one connection may have submitted and not yet had answered.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Rooms one connection may listen to at once.
+const MAX_SUBSCRIPTIONS: usize = 1000;
+/// Messages read from the log per step of a replay.
+const REPLAY_CHUNK: u64 = 256;
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
+    }
+    let user = session_token_from_headers(&headers)
+        .and_then(|token| state.accounts.session_user(&token));
+    let Some(user) = user else {
+        return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
+    };
+    let connections = state.connections.clone();
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| connections.track_future(Connection::run(state, user, socket)))
+}
+
+/// A browser sends `Origin`; it must name the host the page was served from. Clients that are
+/// not browsers send none and are let through (the session cookie still applies).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.trim_end_matches('/'));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    matches!((origin_host, host), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+/// Why the loop stopped writing: the socket is gone.
+struct Closed;
+
+struct Connection {
+    state: AppState,
+    user: UserInfo,
+    conn: ConnId,
+    out_tx: mpsc::Sender<Outbound>,
+    lag: Arc<Lag>,
+    /// Per subscribed room, the last seq sent.
+    cursors: HashMap<RoomId, u64>,
+    /// Answers to submitted messages, as they come.
+    pending: FuturesUnordered<BoxFuture<'static, ServerFrame>>,
+    sink: Sink,
+}
+
+impl Connection {
+    async fn run(state: AppState, user: UserInfo, socket: WebSocket) {
+        let (sink, mut stream) = socket.split();
+        let (out_tx, mut out_rx) = mpsc::channel(state.config.outbound_queue.max(1));
+        let (conn, came_online) = state.hub.connect(user.id);
+        let mut this = Connection {
+            state,
+            user,
+            conn,
+            out_tx,
+            lag: Arc::new(Lag::default()),
+            cursors: HashMap::new(),
+            pending: FuturesUnordered::new(),
+            sink,
+        };
+        if came_online {
+            this.announce_presence(true);
+        }
+        let shutdown = this.state.shutdown.clone();
+        let lag = this.lag.clone();
+        let mut reading = true;
+        let ended = loop {
+            if !reading && this.pending.is_empty() {
+                break Ok(());
+            }
+            let step = tokio::select! {
+                biased;
+                () = shutdown.cancelled(), if reading => {
+                    reading = false;
+                    Ok(())
+                }
+                Some(answer) = this.pending.next(), if !this.pending.is_empty() => {
+                    this.send(&answer).await
+                }
+                () = lag.wait() => this.catch_up_lagged().await,
+                Some(out) = out_rx.recv() => this.deliver(out).await,
+                incoming = stream.next(), if reading => match incoming {
+                    Some(Ok(message)) => this.on_message(message).await,
+                    // Closed by the client, or a protocol error (a frame over the size limit
+                    // is answered with close code 1009 by the WebSocket layer).
+                    Some(Err(_)) | None => Err(Closed),
+                },
+            };
+            if step.is_err() {
+                break Err(Closed);
+            }
+        };
+        this.finish(ended.is_ok()).await;
+    }
+
+    async fn finish(mut self, say_goodbye: bool) {
+        for room in self.cursors.keys() {
+            self.state.hub.unsubscribe(*room, self.conn);
+        }
+        if self.state.hub.disconnect(self.user.id) {
+            self.announce_presence(false);
+        }
+        if say_goodbye {
+            let _closing = self
+                .sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1001,
+                    reason: "server shutting down".into(),
+                })))
+                .await;
+        }
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), Closed> {
+        match message {
+            Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
+                Ok(frame) => self.on_frame(frame).await,
+                Err(e) => {
+                    self.send_error(None, None, ErrorCode::Invalid, format!("bad frame: {e}"))
+                        .await
+                }
+            },
+            Message::Binary(_) => {
+                self.send_error(
+                    None,
+                    None,
+                    ErrorCode::Invalid,
+                    "binary frames are not supported; send JSON text frames".into(),
+                )
+                .await
+            }
+            Message::Close(_) => Err(Closed),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), Closed> {
+        match frame {
+            ClientFrame::Ping => self.send(&ServerFrame::Pong).await,
+            ClientFrame::Subscribe { room_id, after_seq } => {
+                self.subscribe(room_id, after_seq).await
+            }
+            ClientFrame::Unsubscribe { room_id } => {
+                self.state.hub.unsubscribe(room_id, self.conn);
+                self.cursors.remove(&room_id);
+                self.send(&ServerFrame::Unsubscribed { room_id }).await
+            }
+            ClientFrame::Send {
+                room_id,
+                client_id,
+                content,
+            } => match self.submit(room_id, &client_id, &content) {
+                Ok(()) => Ok(()),
+                Err(error) => self.send(&ServerFrame::Error(error)).await,
+            },
+            ClientFrame::Typing { room_id } => {
+                if let Err(e) = self.state.rooms.check_member(self.user.id, room_id) {
+                    let (code, message) = api_error_code(&e);
+                    return self.send_error(None, Some(room_id), code, message).await;
+                }
+                let frame = ServerFrame::Typing {
+                    room_id,
+                    user: self.user.username.clone(),
+                };
+                self.state.hub.announce(room_id, &frame, Some(self.conn));
+                Ok(())
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, room: RoomId, after_seq: Option<u64>) -> Result<(), Closed> {
+        if let Err(e) = self.state.rooms.check_member(self.user.id, room) {
+            let (code, message) = api_error_code(&e);
+            return self.send_error(None, Some(room), code, message).await;
+        }
+        if self.cursors.len() >= MAX_SUBSCRIPTIONS && !self.cursors.contains_key(&room) {
+            let message = format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection");
+            return self
+                .send_error(None, Some(room), ErrorCode::Invalid, message)
+                .await;
+        }
+        let subscriber = Subscriber {
+            user: self.user.id,
+            tx: self.out_tx.clone(),
+            lag: self.lag.clone(),
+        };
+        let log = self.state.log.clone();
+        let last_seq = self
+            .state
+            .hub
+            .subscribe(room, self.conn, subscriber, || log.last_seq(room));
+        let cursor = after_seq.map_or(last_seq, |after| after.min(last_seq));
+        self.cursors.insert(room, cursor);
+        self.replay(room, last_seq).await?;
+        self.send(&ServerFrame::Subscribed {
+            room_id: room,
+            last_seq,
+        })
+        .await
+    }
+
+    /// Checks and queues one `send`; its answer arrives later through `pending`.
+    fn submit(&mut self, room: RoomId, client_id: &str, content: &str) -> Result<(), ErrorFrame> {
+        let error = |code, message: String| ErrorFrame {
+            client_id: Some(client_id.chars().take(MAX_CLIENT_ID_CHARS).collect()),
+            room_id: Some(room),
+            code,
+            message,
+            retry_after_ms: None,
+        };
+        let parsed_id = ClientId::parse(client_id).map_err(|e| error(ErrorCode::Invalid, e.0))?;
+        let body = MessageBody::parse(content).map_err(|e| error(ErrorCode::Invalid, e.0))?;
+        if self.pending.len() >= MAX_IN_FLIGHT {
+            return Err(ErrorFrame {
+                retry_after_ms: Some(100),
+                ..error(
+                    ErrorCode::Overloaded,
+                    format!("at most {MAX_IN_FLIGHT} unacknowledged messages per connection"),
+                )
+            });
+        }
+        if let Err(retry_after_ms) = self.state.limiter.check(self.user.id) {
+            return Err(ErrorFrame {
+                retry_after_ms: Some(retry_after_ms),
+                ..error(ErrorCode::RateLimited, "you are sending too fast".into())
+            });
+        }
+        self.state
+            .rooms
+            .check_member(self.user.id, room)
+            .map_err(|e| {
+                let (code, message) = api_error_code(&e);
+                error(code, message)
+            })?;
+        let (reply, answer) = oneshot::channel();
+        self.state
+            .processor
+            .submit(SendRequest {
+                room_id: room,
+                sender: self.user.username.clone(),
+                client_id: parsed_id,
+                content: body,
+                reply,
+            })
+            .map_err(|e| send_error_frame(&e, error(ErrorCode::Internal, String::new())))?;
+        let failed = error(ErrorCode::Internal, String::new());
+        self.pending.push(
+            async move {
+                match answer.await {
+                    Ok(Ok(ack)) => ServerFrame::Ack {
+                        client_id: ack.client_id,
+                        room_id: ack.room_id,
+                        id: ack.id,
+                        seq: ack.seq,
+                        ts: ack.ts,
+                    },
+                    Ok(Err(e)) => ServerFrame::Error(send_error_frame(&e, failed)),
+                    Err(_) => ServerFrame::Error(send_error_frame(&SendError::Storage, failed)),
+                }
+            }
+            .boxed(),
+        );
+        Ok(())
+    }
+
+    /// Sends a message from the hub through the room's cursor (see the module docs).
+    async fn deliver(&mut self, out: Outbound) -> Result<(), Closed> {
+        match out {
+            Outbound::Event(json) => self.send_text(json).await,
+            Outbound::Message { room, seq, json } => {
+                let Some(&cursor) = self.cursors.get(&room) else {
+                    return Ok(());
+                };
+                if seq <= cursor {
+                    return Ok(());
+                }
+                if seq > cursor + 1 {
+                    self.replay(room, seq - 1).await?;
+                }
+                self.send_text(json).await?;
+                self.cursors.insert(room, seq);
+                Ok(())
+            }
+        }
+    }
+
+    async fn catch_up_lagged(&mut self) -> Result<(), Closed> {
+        for room in self.lag.take() {
+            if self.cursors.contains_key(&room) {
+                let last = self.state.log.last_seq(room);
+                self.replay(room, last).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `room`'s messages after its cursor up to `to`, read from the log.
+    async fn replay(&mut self, room: RoomId, to: u64) -> Result<(), Closed> {
+        loop {
+            let Some(&cursor) = self.cursors.get(&room) else {
+                return Ok(());
+            };
+            if cursor >= to {
+                return Ok(());
+            }
+            let end = to.min(cursor + REPLAY_CHUNK);
+            let log = self.state.log.clone();
+            let chunk =
+                tokio::task::spawn_blocking(move || log.read_range(room, cursor + 1, end)).await;
+            let messages = match chunk {
+                Ok(Ok(messages)) if !messages.is_empty() => messages,
+                other => {
+                    tracing::error!(%room, "replay read failed: {:?}", other.map(|r| r.err()));
+                    return self
+                        .send_error(
+                            None,
+                            Some(room),
+                            ErrorCode::Internal,
+                            "could not read history; resubscribe".into(),
+                        )
+                        .await;
+                }
+            };
+            for message in messages {
+                let seq = message.seq;
+                self.send(&ServerFrame::Message(message)).await?;
+                self.cursors.insert(room, seq);
+            }
+        }
+    }
+
+    fn announce_presence(&self, online: bool) {
+        let rooms = self.state.rooms.read();
+        for room in rooms.rooms_of(self.user.id) {
+            let frame = ServerFrame::Presence {
+                room_id: room.id,
+                user: self.user.username.clone(),
+                online,
+            };
+            self.state.hub.announce(room.id, &frame, Some(self.conn));
+        }
+    }
+
+    async fn send_error(
+        &mut self,
+        client_id: Option<String>,
+        room_id: Option<RoomId>,
+        code: ErrorCode,
+        message: String,
+    ) -> Result<(), Closed> {
+        self.send(&ServerFrame::Error(ErrorFrame {
+            client_id,
+            room_id,
+            code,
+            message,
+            retry_after_ms: None,
+        }))
+        .await
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Closed> {
+        self.send_text(to_json(frame)).await
+    }
+
+    async fn send_text(&mut self, json: Utf8Bytes) -> Result<(), Closed> {
+        self.sink.send(Message::Text(json)).await.map_err(|_| Closed)
+    }
+}
+
+fn api_error_code(error: &ApiError) -> (ErrorCode, String) {
+    let code = match error {
+        ApiError::NotMember => ErrorCode::NotMember,
+        ApiError::NoSuchRoom => ErrorCode::NoSuchRoom,
+        ApiError::NotSignedIn | ApiError::InvalidCredentials => ErrorCode::Unauthorized,
+        ApiError::Invalid(_) => ErrorCode::Invalid,
+        _ => ErrorCode::Internal,
+    };
+    (code, error.to_string())
+}
+
+/// The error frame for a processor refusal, filled into `base` (which names the message).
+fn send_error_frame(error: &SendError, base: ErrorFrame) -> ErrorFrame {
+    let (code, retry_after_ms) = match error {
+        SendError::Overloaded { retry_after_ms } => (ErrorCode::Overloaded, Some(*retry_after_ms)),
+        SendError::ShuttingDown => (ErrorCode::Overloaded, Some(1000)),
+        SendError::Storage => (ErrorCode::Internal, None),
+    };
+    ErrorFrame {
+        code,
+        message: error.to_string(),
+        retry_after_ms,
+        ..base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn only_pages_from_this_host_may_open_a_socket() {
+        assert!(same_origin(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")));
+        assert!(same_origin(&headers(None, "127.0.0.1:3000")));
+        assert!(!same_origin(&headers(Some("http://evil.example"), "127.0.0.1:3000")));
+        assert!(!same_origin(&headers(Some("null"), "127.0.0.1:3000")));
+    }
+}

@@ -1,0 +1,198 @@
+//! Rooms and who belongs to them.
+//!
+//! The whole room list lives in memory (a [`Table`] snapshot) and is written through to
+//! `rooms.json` on every change, so the send path checks membership without touching the disk,
+//! and a change is visible to this process only once it is durable: there is no cache to go stale.
+
+use crate::store::{DataDir, StoreError, Table};
+use app::api::ApiError;
+use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoomsDoc {
+    next_id: u64,
+    /// By room id.
+    pub rooms: BTreeMap<u64, RoomRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomRecord {
+    pub id: RoomId,
+    pub name: RoomName,
+    pub created_by: UserId,
+    pub created: i64,
+    /// By user id.
+    pub members: BTreeMap<u64, Membership>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Membership {
+    pub username: Username,
+    /// The highest seq this member marked read.
+    pub last_read: u64,
+}
+
+impl RoomsDoc {
+    pub fn get(&self, room: RoomId) -> Result<&RoomRecord, ApiError> {
+        self.rooms.get(&room.0).ok_or(ApiError::NoSuchRoom)
+    }
+
+    /// The room, if `user` is one of its members.
+    pub fn member_room(&self, user: UserId, room: RoomId) -> Result<&RoomRecord, ApiError> {
+        let record = self.get(room)?;
+        if record.members.contains_key(&user.0) {
+            Ok(record)
+        } else {
+            Err(ApiError::NotMember)
+        }
+    }
+
+    /// Rooms `user` belongs to.
+    pub fn rooms_of(&self, user: UserId) -> impl Iterator<Item = &RoomRecord> {
+        self.rooms
+            .values()
+            .filter(move |room| room.members.contains_key(&user.0))
+    }
+
+    fn get_mut(&mut self, room: RoomId) -> Result<&mut RoomRecord, ApiError> {
+        self.rooms.get_mut(&room.0).ok_or(ApiError::NoSuchRoom)
+    }
+}
+
+pub struct Rooms {
+    table: Table<RoomsDoc>,
+}
+
+impl Rooms {
+    pub fn open(data: &DataDir) -> Result<Self, StoreError> {
+        Ok(Self {
+            table: Table::open(&data.file("rooms.json"))?,
+        })
+    }
+
+    /// The current rooms; cheap, never touches the disk.
+    pub fn read(&self) -> Arc<RoomsDoc> {
+        self.table.read()
+    }
+
+    /// Whether `user` may read and post in `room`.
+    pub fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
+        self.read().member_room(user, room).map(|_| ())
+    }
+
+    pub fn create(&self, user: &UserInfo, name: RoomName) -> Result<RoomId, ApiError> {
+        self.table.update(|doc| {
+            doc.next_id += 1;
+            let id = RoomId(doc.next_id);
+            let members = BTreeMap::from([(user.id.0, membership(user))]);
+            doc.rooms.insert(
+                id.0,
+                RoomRecord {
+                    id,
+                    name,
+                    created_by: user.id,
+                    created: crate::now_ms(),
+                    members,
+                },
+            );
+            Ok(id)
+        })
+    }
+
+    pub fn join(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
+        if self.read().get(room)?.members.contains_key(&user.id.0) {
+            return Ok(());
+        }
+        self.table.update(|doc| {
+            doc.get_mut(room)?
+                .members
+                .entry(user.id.0)
+                .or_insert_with(|| membership(user));
+            Ok(())
+        })
+    }
+
+    pub fn leave(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
+        self.read().member_room(user.id, room)?;
+        self.table.update(|doc| {
+            doc.get_mut(room)?.members.remove(&user.id.0);
+            Ok(())
+        })
+    }
+
+    /// Records that `user` has read `room` up to `seq` (never moves backwards).
+    pub fn mark_read(&self, user: &UserInfo, room: RoomId, seq: u64) -> Result<(), ApiError> {
+        let current = self.read().member_room(user.id, room)?.members[&user.id.0].last_read;
+        if seq <= current {
+            return Ok(());
+        }
+        self.table.update(|doc| {
+            let member = doc
+                .get_mut(room)?
+                .members
+                .get_mut(&user.id.0)
+                .ok_or(ApiError::NotMember)?;
+            member.last_read = member.last_read.max(seq);
+            Ok(())
+        })
+    }
+}
+
+fn membership(user: &UserInfo) -> Membership {
+    Membership {
+        username: user.username.clone(),
+        last_read: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: u64, name: &str) -> UserInfo {
+        UserInfo {
+            id: UserId(id),
+            username: Username::parse(name).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_creator_is_a_member_and_others_join_and_leave() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let rooms = Rooms::open(&data).unwrap();
+        let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+        let room = rooms
+            .create(&ana, RoomName::parse("general").unwrap())
+            .unwrap();
+        assert!(rooms.check_member(ana.id, room).is_ok());
+        assert_eq!(rooms.check_member(bob.id, room), Err(ApiError::NotMember));
+        assert_eq!(
+            rooms.check_member(bob.id, RoomId(99)),
+            Err(ApiError::NoSuchRoom)
+        );
+        rooms.join(&bob, room).unwrap();
+        assert!(rooms.check_member(bob.id, room).is_ok());
+        rooms.leave(&bob, room).unwrap();
+        assert_eq!(rooms.check_member(bob.id, room), Err(ApiError::NotMember));
+    }
+
+    #[test]
+    fn membership_and_read_marks_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let ana = user(1, "ana");
+        let room = {
+            let rooms = Rooms::open(&data).unwrap();
+            let room = rooms.create(&ana, RoomName::parse("r").unwrap()).unwrap();
+            rooms.mark_read(&ana, room, 5).unwrap();
+            rooms.mark_read(&ana, room, 3).unwrap();
+            room
+        };
+        let rooms = Rooms::open(&data).unwrap();
+        assert_eq!(rooms.read().get(room).unwrap().members[&1].last_read, 5);
+    }
+}
