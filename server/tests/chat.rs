@@ -1,0 +1,328 @@
+//! The messaging core end to end: a real server on 127.0.0.1:0, real HTTP and WebSocket clients.
+
+mod support;
+
+use app::protocol::{ErrorCode, ServerFrame};
+use serde_json::json;
+use support::{ack_seq, message_of, register, start};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn two_users_chat_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let bob = register(server.addr, "bob").await;
+    let room = ana.create_room("general").await;
+    bob.join(room).await;
+
+    let mut ana_ws = ana.connect().await;
+    let mut bob_ws = bob.connect().await;
+    assert!(ana_ws.subscribe(room, None).await.is_empty());
+    assert!(bob_ws.subscribe(room, None).await.is_empty());
+
+    ana_ws.send(room, "a1", "hello bob").await;
+    let mut saw_ack = false;
+    let mut saw_own = false;
+    while !(saw_ack && saw_own) {
+        match ana_ws.next().await {
+            ServerFrame::Ack { client_id, seq, .. } => {
+                assert_eq!((client_id.as_str(), seq), ("a1", 1));
+                saw_ack = true;
+            }
+            ServerFrame::Message(m) => {
+                assert_eq!(m.content, "hello bob");
+                saw_own = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    match bob_ws.next().await {
+        ServerFrame::Message(m) => {
+            assert_eq!((m.seq, m.sender.as_str(), m.content.as_str()), (1, "ana", "hello bob"));
+            assert_eq!(m.client_id, "a1");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    assert_eq!(ack_seq(&bob_ws.send_and_wait(room, "b1", "hi ana").await), 2);
+    let reply = loop {
+        if let ServerFrame::Message(m) = ana_ws.next().await {
+            break m;
+        }
+    };
+    assert_eq!((reply.seq, reply.content.as_str()), (2, "hi ana"));
+    server.shutdown();
+    server.stopped().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_non_member_can_neither_read_nor_post_nor_subscribe() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let eve = register(server.addr, "eve").await;
+    let room = ana.create_room("private").await;
+    let mut ana_ws = ana.connect().await;
+    ana_ws.subscribe(room, None).await;
+    ack_seq(&ana_ws.send_and_wait(room, "a1", "secret").await);
+
+    let (status, body) = eve
+        .call("history", json!({"room_id": room, "before_seq": null, "limit": 10}))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["code"], "not_member");
+
+    let mut eve_ws = eve.connect().await;
+    eve_ws
+        .send_json(json!({"type": "subscribe", "room_id": room, "after_seq": 0}))
+        .await;
+    match eve_ws.next().await {
+        ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::NotMember),
+        other => panic!("expected not_member, got {other:?}"),
+    }
+    match eve_ws.send_and_wait(room, "e1", "let me in").await {
+        ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::NotMember),
+        other => panic!("expected not_member, got {other:?}"),
+    }
+    match eve_ws.send_and_wait(9999, "e2", "anyone?").await {
+        ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::NoSuchRoom),
+        other => panic!("expected no_such_room, got {other:?}"),
+    }
+    assert_eq!(ana.history(room).await, [(1, "secret".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_reconnect_with_after_seq_gets_exactly_the_missed_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let bob = register(server.addr, "bob").await;
+    let room = ana.create_room("general").await;
+    bob.join(room).await;
+
+    let mut bob_ws = bob.connect().await;
+    bob_ws.subscribe(room, None).await;
+    let mut ana_ws = ana.connect().await;
+    ack_seq(&ana_ws.send_and_wait(room, "m1", "one").await);
+    assert_eq!(message_of(&bob_ws.next().await), (1, "one".to_owned()));
+    drop(bob_ws);
+
+    for (id, text) in [("m2", "two"), ("m3", "three"), ("m4", "four")] {
+        ack_seq(&ana_ws.send_and_wait(room, id, text).await);
+    }
+    let mut bob_ws = bob.connect().await;
+    let replayed: Vec<_> = bob_ws
+        .subscribe(room, Some(1))
+        .await
+        .iter()
+        .map(message_of)
+        .collect();
+    assert_eq!(
+        replayed,
+        [(2, "two".into()), (3, "three".into()), (4, "four".into())]
+    );
+    ack_seq(&ana_ws.send_and_wait(room, "m5", "five").await);
+    assert_eq!(message_of(&bob_ws.next().await), (5, "five".to_owned()));
+}
+
+#[tokio::test]
+async fn a_resent_client_id_yields_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let room = ana.create_room("general").await;
+    let mut ws = ana.connect().await;
+
+    let first = ws.send_and_wait(room, "same", "only once").await;
+    // Twice more at once (so both may share a batch), then again after a reconnect.
+    ws.send(room, "same", "only once").await;
+    let again = ws.send_and_wait(room, "same", "only once").await;
+    assert_eq!(first, again);
+    drop(ws);
+    let mut ws = ana.connect().await;
+    assert_eq!(ws.send_and_wait(room, "same", "only once").await, first);
+    assert_eq!(ana.history(room).await, [(1, "only once".to_owned())]);
+}
+
+#[tokio::test]
+async fn after_a_restart_history_seq_and_dedupe_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let room = ana.create_room("general").await;
+    let mut ws = ana.connect().await;
+    let first = ws.send_and_wait(room, "c1", "before").await;
+    ack_seq(&ws.send_and_wait(room, "c2", "restart").await);
+    drop(ws);
+    server.shutdown();
+    server.stopped().await.unwrap();
+
+    let server = start(dir.path(), &[]).await;
+    let ana = support::User {
+        addr: server.addr,
+        ..ana
+    };
+    let (status, me) = ana.call("me", json!({})).await;
+    assert_eq!((status, me["username"].as_str()), (200, Some("ana")));
+    let mut ws = ana.connect().await;
+    assert_eq!(ws.send_and_wait(room, "c1", "before").await, first);
+    assert_eq!(ack_seq(&ws.send_and_wait(room, "c3", "after").await), 3);
+    assert_eq!(
+        ana.history(room).await,
+        [(1, "before".into()), (2, "restart".into()), (3, "after".into())]
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_get_errors_and_the_socket_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let room = ana.create_room("general").await;
+    let mut ws = ana.connect().await;
+
+    let invalid = |frame: ServerFrame| match frame {
+        ServerFrame::Error(e) => e.code == ErrorCode::Invalid,
+        _ => false,
+    };
+    ws.send_raw(Message::Text("not json".into())).await;
+    assert!(invalid(ws.next().await));
+    ws.send_json(json!({"type": "shout"})).await;
+    assert!(invalid(ws.next().await));
+    ws.send_raw(Message::Binary(vec![1, 2, 3].into())).await;
+    assert!(invalid(ws.next().await));
+    ws.send_json(json!({"type": "subscribe", "room_id": "../../etc/passwd", "after_seq": null}))
+        .await;
+    assert!(invalid(ws.next().await));
+    assert!(invalid(ws.send_and_wait(room, "empty", "").await));
+    assert!(invalid(
+        ws.send_and_wait(room, "long", &"x".repeat(4001)).await
+    ));
+    assert_eq!(
+        ack_seq(&ws.send_and_wait(room, "max", &"x".repeat(4000)).await),
+        1
+    );
+    ws.send_json(json!({"type": "ping"})).await;
+    assert_eq!(ws.next().await, ServerFrame::Pong);
+}
+
+#[tokio::test]
+async fn the_socket_needs_a_session_and_a_same_site_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let status_of = |result: Result<_, tokio_tungstenite::tungstenite::Error>| match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => 101,
+    };
+
+    let url = format!("ws://{}/ws", server.addr);
+    assert_eq!(status_of(tokio_tungstenite::connect_async(&url).await), 401);
+
+    let mut forged = url.as_str().into_client_request().unwrap();
+    forged
+        .headers_mut()
+        .insert("cookie", "minitalk_session=forged".parse().unwrap());
+    assert_eq!(status_of(tokio_tungstenite::connect_async(forged).await), 401);
+
+    let mut cross_site = url.as_str().into_client_request().unwrap();
+    cross_site
+        .headers_mut()
+        .insert("cookie", ana.cookie.parse().unwrap());
+    cross_site
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    assert_eq!(
+        status_of(tokio_tungstenite::connect_async(cross_site).await),
+        403
+    );
+}
+
+#[tokio::test]
+async fn account_errors_are_clear_and_carry_status_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let addr = server.addr;
+    let (status, body) = support::call(addr, None, "me", json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("not_signed_in")));
+
+    let (status, body) = support::call(
+        addr,
+        None,
+        "register",
+        json!({"username": "ana", "password": "short"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid")));
+
+    register(addr, "ana").await;
+    let (status, body) = support::call(
+        addr,
+        None,
+        "register",
+        json!({"username": "ANA", "password": "long enough"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("username_taken")));
+
+    let (status, body) = support::call(
+        addr,
+        None,
+        "login",
+        json!({"username": "ana", "password": "wrong password"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+
+    let ana = register(addr, "ana2").await;
+    let (status, _) = ana.call("logout", json!({})).await;
+    assert_eq!(status, 200);
+    let (status, _) = ana.call("me", json!({})).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn rooms_list_shows_membership_and_unread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let bob = register(server.addr, "bob").await;
+    let room = ana.create_room("general").await;
+    let mut ws = ana.connect().await;
+    for i in 0..3 {
+        ack_seq(&ws.send_and_wait(room, &format!("c{i}"), "hi").await);
+    }
+    let (_, rooms) = bob.call("list_rooms", json!({})).await;
+    assert_eq!(rooms[0]["is_member"], false);
+    assert_eq!(rooms[0]["last_seq"], 3);
+    bob.join(room).await;
+    let (status, _) = bob.call("mark_read", json!({"room_id": room, "seq": 2})).await;
+    assert_eq!(status, 200);
+    let (_, rooms) = bob.call("list_rooms", json!({})).await;
+    assert_eq!(rooms[0]["is_member"], true);
+    assert_eq!(rooms[0]["last_read_seq"], 2);
+    assert_eq!(rooms[0]["member_count"], 2);
+
+    let (_, members) = bob.call("room_members", json!({"room_id": room})).await;
+    let online: Vec<_> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["username"].as_str().unwrap(), m["online"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(online, [("ana", true), ("bob", false)]);
+
+    let stats: serde_json::Value = reqwest::get(format!("http://{}/api/stats", server.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["processed_total"], 3);
+}
