@@ -87,7 +87,11 @@ impl Accounts {
     }
 
     /// Checks a password and signs the account in. Slow on purpose (argon2).
-    pub fn login(&self, username: &Username, password: &str) -> Result<(UserInfo, String), ApiError> {
+    pub fn login(
+        &self,
+        username: &Username,
+        password: &str,
+    ) -> Result<(UserInfo, String), ApiError> {
         let users = self.users.read();
         let record = users
             .users

@@ -1,12 +1,12 @@
 //! The server functions' view of the server: [`app::api::ssr::Backend`] over [`AppState`].
 
+use crate::rooms::RoomRecord;
 use crate::state::AppState;
 use crate::store::StoreError;
 use app::api::{ssr::Backend, ApiError};
 use app::model::{
     ChatMessage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
 };
-use crate::rooms::RoomRecord;
 
 pub struct ChatBackend(pub AppState);
 
@@ -32,7 +32,11 @@ impl ChatBackend {
 }
 
 impl Backend for ChatBackend {
-    fn register(&self, username: &Username, password: &str) -> Result<(UserInfo, String), ApiError> {
+    fn register(
+        &self,
+        username: &Username,
+        password: &str,
+    ) -> Result<(UserInfo, String), ApiError> {
         self.0.accounts.register(username, password)
     }
 
@@ -94,10 +98,7 @@ impl Backend for ChatBackend {
         limit: u32,
     ) -> Result<Vec<ChatMessage>, ApiError> {
         self.0.rooms.check_member(user.id, room)?;
-        let page = self
-            .0
-            .history
-            .page(&self.0.log, room, before_seq, limit)?;
+        let page = self.0.history.page(&self.0.log, room, before_seq, limit)?;
         Ok(page.to_vec())
     }
 

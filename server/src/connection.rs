@@ -46,8 +46,8 @@ pub async fn upgrade(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
     }
-    let user = session_token_from_headers(&headers)
-        .and_then(|token| state.accounts.session_user(&token));
+    let user =
+        session_token_from_headers(&headers).and_then(|token| state.accounts.session_user(&token));
     let Some(user) = user else {
         return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
     };
@@ -409,7 +409,10 @@ impl Connection {
     }
 
     async fn send_text(&mut self, json: Utf8Bytes) -> Result<(), Closed> {
-        self.sink.send(Message::Text(json)).await.map_err(|_| Closed)
+        self.sink
+            .send(Message::Text(json))
+            .await
+            .map_err(|_| Closed)
     }
 }
 
@@ -454,9 +457,15 @@ mod tests {
 
     #[test]
     fn only_pages_from_this_host_may_open_a_socket() {
-        assert!(same_origin(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")));
+        assert!(same_origin(&headers(
+            Some("http://127.0.0.1:3000"),
+            "127.0.0.1:3000"
+        )));
         assert!(same_origin(&headers(None, "127.0.0.1:3000")));
-        assert!(!same_origin(&headers(Some("http://evil.example"), "127.0.0.1:3000")));
+        assert!(!same_origin(&headers(
+            Some("http://evil.example"),
+            "127.0.0.1:3000"
+        )));
         assert!(!same_origin(&headers(Some("null"), "127.0.0.1:3000")));
     }
 }

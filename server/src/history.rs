@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(seqs(&older), (51..=150).collect::<Vec<_>>());
         let oldest = cache.page(&log, RoomId(1), Some(51), 100).unwrap();
         assert_eq!(seqs(&oldest), (1..=50).collect::<Vec<_>>());
-        assert!(cache.page(&log, RoomId(1), Some(1), 100).unwrap().is_empty());
+        assert!(cache
+            .page(&log, RoomId(1), Some(1), 100)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -97,7 +100,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = log_with(dir.path(), 3);
         let cache = HistoryCache::new(Duration::from_secs(3600), 100);
-        assert_eq!(seqs(&cache.page(&log, RoomId(1), None, 10).unwrap()), [1, 2, 3]);
+        assert_eq!(
+            seqs(&cache.page(&log, RoomId(1), None, 10).unwrap()),
+            [1, 2, 3]
+        );
         log.append(vec![NewMessage {
             room_id: RoomId(1),
             sender: Username::parse("bob").unwrap(),

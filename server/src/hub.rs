@@ -11,8 +11,8 @@
 //! can be fetched again; a typing hint is stale a second later anyway).
 
 use app::model::{ChatMessage, RoomId, UserId};
-use axum::extract::ws::Utf8Bytes;
 use app::protocol::ServerFrame;
+use axum::extract::ws::Utf8Bytes;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
@@ -124,7 +124,11 @@ impl Hub {
         last_seq: impl FnOnce() -> u64,
     ) -> u64 {
         let mut state = self.lock();
-        state.rooms.entry(room).or_default().insert(conn, subscriber);
+        state
+            .rooms
+            .entry(room)
+            .or_default()
+            .insert(conn, subscriber);
         last_seq()
     }
 
@@ -229,7 +233,10 @@ mod tests {
         let (mut one, _) = listener(&hub, 1, 8);
         let (mut two, _) = listener(&hub, 2, 8);
         hub.publish(&[message(1, 1)]);
-        assert!(matches!(one.try_recv(), Ok(Outbound::Message { seq: 1, .. })));
+        assert!(matches!(
+            one.try_recv(),
+            Ok(Outbound::Message { seq: 1, .. })
+        ));
         assert!(two.try_recv().is_err());
     }
 

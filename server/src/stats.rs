@@ -40,7 +40,11 @@ impl Stats {
             .processed
             .fetch_add(stored as u64, Ordering::Relaxed);
         self.inner.batches.fetch_add(1, Ordering::Relaxed);
-        let mut times = self.inner.flush_times_ms.lock().expect("stats lock poisoned");
+        let mut times = self
+            .inner
+            .flush_times_ms
+            .lock()
+            .expect("stats lock poisoned");
         if times.len() == FLUSH_SAMPLES {
             times.pop_front();
         }
@@ -77,7 +81,11 @@ impl Stats {
         let processed_total = self.inner.processed.load(Ordering::Relaxed);
         let batches_total = self.inner.batches.load(Ordering::Relaxed);
         let flush_p99_ms = {
-            let times = self.inner.flush_times_ms.lock().expect("stats lock poisoned");
+            let times = self
+                .inner
+                .flush_times_ms
+                .lock()
+                .expect("stats lock poisoned");
             percentile(times.iter().copied().collect(), 0.99)
         };
         let rate_history: Vec<u64> = self

@@ -40,13 +40,19 @@ async fn two_users_chat_live() {
     }
     match bob_ws.next().await {
         ServerFrame::Message(m) => {
-            assert_eq!((m.seq, m.sender.as_str(), m.content.as_str()), (1, "ana", "hello bob"));
+            assert_eq!(
+                (m.seq, m.sender.as_str(), m.content.as_str()),
+                (1, "ana", "hello bob")
+            );
             assert_eq!(m.client_id, "a1");
         }
         other => panic!("unexpected {other:?}"),
     }
 
-    assert_eq!(ack_seq(&bob_ws.send_and_wait(room, "b1", "hi ana").await), 2);
+    assert_eq!(
+        ack_seq(&bob_ws.send_and_wait(room, "b1", "hi ana").await),
+        2
+    );
     let reply = loop {
         if let ServerFrame::Message(m) = ana_ws.next().await {
             break m;
@@ -69,7 +75,10 @@ async fn a_non_member_can_neither_read_nor_post_nor_subscribe() {
     ack_seq(&ana_ws.send_and_wait(room, "a1", "secret").await);
 
     let (status, body) = eve
-        .call("history", json!({"room_id": room, "before_seq": null, "limit": 10}))
+        .call(
+            "history",
+            json!({"room_id": room, "before_seq": null, "limit": 10}),
+        )
         .await;
     assert_eq!(status, 403);
     assert_eq!(body["code"], "not_member");
@@ -171,7 +180,11 @@ async fn after_a_restart_history_seq_and_dedupe_continue() {
     assert_eq!(ack_seq(&ws.send_and_wait(room, "c3", "after").await), 3);
     assert_eq!(
         ana.history(room).await,
-        [(1, "before".into()), (2, "restart".into()), (3, "after".into())]
+        [
+            (1, "before".into()),
+            (2, "restart".into()),
+            (3, "after".into())
+        ]
     );
 }
 
@@ -226,7 +239,10 @@ async fn the_socket_needs_a_session_and_a_same_site_origin() {
     forged
         .headers_mut()
         .insert("cookie", "minitalk_session=forged".parse().unwrap());
-    assert_eq!(status_of(tokio_tungstenite::connect_async(forged).await), 401);
+    assert_eq!(
+        status_of(tokio_tungstenite::connect_async(forged).await),
+        401
+    );
 
     let mut cross_site = url.as_str().into_client_request().unwrap();
     cross_site
@@ -247,7 +263,10 @@ async fn account_errors_are_clear_and_carry_status_codes() {
     let server = start(dir.path(), &[]).await;
     let addr = server.addr;
     let (status, body) = support::call(addr, None, "me", json!({})).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("not_signed_in")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("not_signed_in"))
+    );
 
     let (status, body) = support::call(
         addr,
@@ -266,7 +285,10 @@ async fn account_errors_are_clear_and_carry_status_codes() {
         json!({"username": "ANA", "password": "long enough"}),
     )
     .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("username_taken")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("username_taken"))
+    );
 
     let (status, body) = support::call(
         addr,
@@ -302,7 +324,9 @@ async fn rooms_list_shows_membership_and_unread_counts() {
     assert_eq!(rooms[0]["is_member"], false);
     assert_eq!(rooms[0]["last_seq"], 3);
     bob.join(room).await;
-    let (status, _) = bob.call("mark_read", json!({"room_id": room, "seq": 2})).await;
+    let (status, _) = bob
+        .call("mark_read", json!({"room_id": room, "seq": 2}))
+        .await;
     assert_eq!(status, 200);
     let (_, rooms) = bob.call("list_rooms", json!({})).await;
     assert_eq!(rooms[0]["is_member"], true);
@@ -314,7 +338,12 @@ async fn rooms_list_shows_membership_and_unread_counts() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["username"].as_str().unwrap(), m["online"].as_bool().unwrap()))
+        .map(|m| {
+            (
+                m["username"].as_str().unwrap(),
+                m["online"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(online, [("ana", true), ("bob", false)]);
 

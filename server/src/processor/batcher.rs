@@ -77,10 +77,18 @@ impl<T> Batcher<T> {
 mod tests {
     use super::*;
 
-    fn batcher(size: usize, interval_ms: u64) -> (mpsc::Sender<u32>, Batcher<u32>, CancellationToken) {
+    fn batcher(
+        size: usize,
+        interval_ms: u64,
+    ) -> (mpsc::Sender<u32>, Batcher<u32>, CancellationToken) {
         let (tx, rx) = mpsc::channel(1000);
         let shutdown = CancellationToken::new();
-        let batcher = Batcher::new(rx, size, Duration::from_millis(interval_ms), shutdown.clone());
+        let batcher = Batcher::new(
+            rx,
+            size,
+            Duration::from_millis(interval_ms),
+            shutdown.clone(),
+        );
         (tx, batcher, shutdown)
     }
 

@@ -52,7 +52,8 @@ impl Dedupe {
         self.acks.insert(key, ack);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.acks.len()
     }
 }

@@ -177,3 +177,150 @@ impl MessageProcessor {
         self.tx.max_capacity()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{Lag, Outbound, Subscriber};
+    use crate::store::LogConfig;
+    use app::model::UserId;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        log: Arc<MessageLog>,
+        processor: MessageProcessor,
+        task: JoinHandle<()>,
+        shutdown: CancellationToken,
+        listener: mpsc::Receiver<Outbound>,
+    }
+
+    fn fixture(config: ProcessorConfig) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(
+            MessageLog::open(dir.path(), LogConfig::default(), 0)
+                .unwrap()
+                .log,
+        );
+        let hub = Hub::default();
+        let (tx, listener) = mpsc::channel(1000);
+        let subscriber = Subscriber {
+            user: UserId(1),
+            tx,
+            lag: Arc::new(Lag::default()),
+        };
+        hub.subscribe(RoomId(1), 1, subscriber, || 0);
+        let shutdown = CancellationToken::new();
+        let (processor, task) = MessageProcessor::start(
+            config,
+            log.clone(),
+            Dedupe::new(600_000, 1000),
+            hub,
+            Stats::default(),
+            shutdown.clone(),
+        );
+        Fixture {
+            _dir: dir,
+            log,
+            processor,
+            task,
+            shutdown,
+            listener,
+        }
+    }
+
+    fn request(client_id: &str) -> (SendRequest, oneshot::Receiver<Result<Ack, SendError>>) {
+        let (reply, answer) = oneshot::channel();
+        let request = SendRequest {
+            room_id: RoomId(1),
+            sender: Username::parse("ana").unwrap(),
+            client_id: ClientId::parse(client_id).unwrap(),
+            content: MessageBody::parse("hello").unwrap(),
+            reply,
+        };
+        (request, answer)
+    }
+
+    #[tokio::test]
+    async fn a_resend_in_the_same_batch_is_stored_once_and_both_get_its_ack() {
+        let mut f = fixture(ProcessorConfig::default());
+        let (first, first_answer) = request("same");
+        let (second, second_answer) = request("same");
+        f.processor.submit(first).unwrap();
+        f.processor.submit(second).unwrap();
+        let first = first_answer.await.unwrap().unwrap();
+        assert_eq!(second_answer.await.unwrap().unwrap(), first);
+        assert_eq!(f.log.last_seq(RoomId(1)), 1);
+        assert!(f.listener.try_recv().is_ok());
+        assert!(f.listener.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_answers_every_sender_with_an_error_and_broadcasts_nothing() {
+        let mut f = fixture(ProcessorConfig::default());
+        f.log.fail_next_writes(1);
+        let answers: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|id| {
+                let (request, answer) = request(id);
+                f.processor.submit(request).unwrap();
+                answer
+            })
+            .collect();
+        for answer in answers {
+            assert_eq!(answer.await.unwrap(), Err(SendError::Storage));
+        }
+        assert!(f.listener.try_recv().is_err());
+        assert_eq!(f.log.last_seq(RoomId(1)), 0);
+
+        let (request, answer) = request("a");
+        f.processor.submit(request).unwrap();
+        assert_eq!(answer.await.unwrap().unwrap().seq, 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_with_overloaded() {
+        let f = fixture(ProcessorConfig {
+            queue_capacity: 2,
+            ..ProcessorConfig::default()
+        });
+        // The test runtime runs one task at a time, so nothing drains the queue here.
+        let mut answers = Vec::new();
+        for id in ["a", "b"] {
+            let (request, answer) = request(id);
+            f.processor.submit(request).unwrap();
+            answers.push(answer);
+        }
+        let (request, _) = request("c");
+        assert!(matches!(
+            f.processor.submit(request),
+            Err(SendError::Overloaded { .. })
+        ));
+        for answer in answers {
+            assert!(answer.await.unwrap().is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_writes_everything_queued_before_ending() {
+        let f = fixture(ProcessorConfig {
+            batch_size: 10,
+            flush_interval: Duration::from_secs(3600),
+            ..ProcessorConfig::default()
+        });
+        let answers: Vec<_> = (0..25)
+            .map(|i| {
+                let (request, answer) = request(&format!("m{i}"));
+                f.processor.submit(request).unwrap();
+                answer
+            })
+            .collect();
+        f.shutdown.cancel();
+        f.task.await.unwrap();
+        for answer in answers {
+            assert!(answer.await.unwrap().is_ok());
+        }
+        assert_eq!(f.log.last_seq(RoomId(1)), 25);
+        let (request, _) = request("late");
+        assert_eq!(f.processor.submit(request), Err(SendError::ShuttingDown));
+    }
+}

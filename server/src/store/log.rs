@@ -110,11 +110,7 @@ fn segment_path(dir: &Path, number: u32) -> PathBuf {
 
 impl MessageLog {
     /// Opens (creating if needed) the log in `dir`, reading every segment to rebuild the index.
-    pub fn open(
-        dir: &Path,
-        config: LogConfig,
-        recent_since: i64,
-    ) -> Result<Recovered, StoreError> {
+    pub fn open(dir: &Path, config: LogConfig, recent_since: i64) -> Result<Recovered, StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let mut numbers: Vec<u32> = fs::read_dir(dir)
             .map_err(|e| StoreError::io(dir, e))?
@@ -129,7 +125,11 @@ impl MessageLog {
             atomic::sync_dir(dir)?;
             numbers.push(1);
         }
-        if numbers.iter().enumerate().any(|(i, n)| *n as usize != i + 1) {
+        if numbers
+            .iter()
+            .enumerate()
+            .any(|(i, n)| *n as usize != i + 1)
+        {
             return Err(StoreError::Corrupt {
                 path: dir.to_owned(),
                 offset: 0,
@@ -445,7 +445,10 @@ mod tests {
             .append(vec![new(1, "a"), new(2, "b"), new(1, "c")])
             .unwrap();
         assert_eq!(
-            first.iter().map(|m| (m.room_id.0, m.seq)).collect::<Vec<_>>(),
+            first
+                .iter()
+                .map(|m| (m.room_id.0, m.seq))
+                .collect::<Vec<_>>(),
             [(1, 1), (2, 1), (1, 2)]
         );
         let second = log.append(vec![new(1, "d")]).unwrap();
@@ -541,7 +544,11 @@ mod tests {
         log.append(vec![old, new(1, "fresh")]).unwrap();
         drop(log);
         let recovered = MessageLog::open(dir.path(), LogConfig::default(), 500).unwrap();
-        let recent: Vec<_> = recovered.recent.iter().map(|m| m.content.as_str()).collect();
+        let recent: Vec<_> = recovered
+            .recent
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect();
         assert_eq!(recent, ["fresh"]);
     }
 }

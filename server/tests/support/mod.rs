@@ -108,18 +108,28 @@ impl User {
     /// Contents of the room's newest history page.
     pub async fn history(&self, room: u64) -> Vec<(u64, String)> {
         let (status, page) = self
-            .call("history", json!({"room_id": room, "before_seq": null, "limit": 100}))
+            .call(
+                "history",
+                json!({"room_id": room, "before_seq": null, "limit": 100}),
+            )
             .await;
         assert_eq!(status, 200, "{page}");
         page.as_array()
             .unwrap()
             .iter()
-            .map(|m| (m["seq"].as_u64().unwrap(), m["content"].as_str().unwrap().to_owned()))
+            .map(|m| {
+                (
+                    m["seq"].as_u64().unwrap(),
+                    m["content"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     }
 
     pub async fn connect(&self) -> Client {
-        let mut request = format!("ws://{}/ws", self.addr).into_client_request().unwrap();
+        let mut request = format!("ws://{}/ws", self.addr)
+            .into_client_request()
+            .unwrap();
         request
             .headers_mut()
             .insert("cookie", self.cookie.parse().unwrap());
@@ -159,8 +169,10 @@ impl Client {
     }
 
     pub async fn send(&mut self, room: u64, client_id: &str, content: &str) {
-        self.send_json(json!({"type": "send", "room_id": room, "client_id": client_id, "content": content}))
-            .await;
+        self.send_json(
+            json!({"type": "send", "room_id": room, "client_id": client_id, "content": content}),
+        )
+        .await;
     }
 
     /// The next frame from the server, skipping presence and typing hints.
@@ -175,14 +187,22 @@ impl Client {
                 continue;
             };
             let frame: ServerFrame = serde_json::from_str(&text).expect("a valid server frame");
-            if !matches!(frame, ServerFrame::Presence { .. } | ServerFrame::Typing { .. }) {
+            if !matches!(
+                frame,
+                ServerFrame::Presence { .. } | ServerFrame::Typing { .. }
+            ) {
                 return frame;
             }
         }
     }
 
     /// Sends and waits for the answer to that send, passing over other frames.
-    pub async fn send_and_wait(&mut self, room: u64, client_id: &str, content: &str) -> ServerFrame {
+    pub async fn send_and_wait(
+        &mut self,
+        room: u64,
+        client_id: &str,
+        content: &str,
+    ) -> ServerFrame {
         self.send(room, client_id, content).await;
         loop {
             match self.next().await {
