@@ -80,8 +80,7 @@ pub async fn register(username: String, password: String) -> Result<UserInfo, Ap
         let username = crate::model::Username::parse(&username)?;
         ssr::check_password(&password)?;
         let backend = ssr::backend();
-        let (user, token) =
-            ssr::blocking(move || backend.register(&username, &password)).await?;
+        let (user, token) = ssr::blocking(move || backend.register(&username, &password)).await?;
         ssr::set_session_cookie(&token);
         Ok(user)
     })
@@ -225,8 +224,11 @@ pub mod ssr {
             username: &Username,
             password: &str,
         ) -> Result<(UserInfo, String), ApiError>;
-        fn login(&self, username: &Username, password: &str)
-            -> Result<(UserInfo, String), ApiError>;
+        fn login(
+            &self,
+            username: &Username,
+            password: &str,
+        ) -> Result<(UserInfo, String), ApiError>;
         fn logout(&self, token: &str) -> Result<(), ApiError>;
         fn session_user(&self, token: &str) -> Option<UserInfo>;
         fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary>;
@@ -311,9 +313,7 @@ pub mod ssr {
 
     pub fn current_user() -> Result<UserInfo, ApiError> {
         let token = session_token().ok_or(ApiError::NotSignedIn)?;
-        backend()
-            .session_user(&token)
-            .ok_or(ApiError::NotSignedIn)
+        backend().session_user(&token).ok_or(ApiError::NotSignedIn)
     }
 
     pub fn set_session_cookie(token: &str) {
@@ -329,9 +329,10 @@ pub mod ssr {
     }
 
     fn set_cookie(cookie: &str) {
-        if let (Some(options), Ok(value)) =
-            (use_context::<ResponseOptions>(), HeaderValue::from_str(cookie))
-        {
+        if let (Some(options), Ok(value)) = (
+            use_context::<ResponseOptions>(),
+            HeaderValue::from_str(cookie),
+        ) {
             options.append_header(header::SET_COOKIE, value);
         }
     }

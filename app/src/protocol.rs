@@ -39,8 +39,13 @@ pub enum ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The replay for a `subscribe` is complete; live messages with seq > `last_seq` follow.
-    Subscribed { room_id: RoomId, last_seq: u64 },
-    Unsubscribed { room_id: RoomId },
+    Subscribed {
+        room_id: RoomId,
+        last_seq: u64,
+    },
+    Unsubscribed {
+        room_id: RoomId,
+    },
     /// A stored message. Each subscriber sees a room's messages once each, in seq order.
     Message(ChatMessage),
     /// The message the client called `client_id` is durably stored.
@@ -57,7 +62,10 @@ pub enum ServerFrame {
         user: Username,
         online: bool,
     },
-    Typing { room_id: RoomId, user: Username },
+    Typing {
+        room_id: RoomId,
+        user: Username,
+    },
     Pong,
 }
 

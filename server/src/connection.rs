@@ -127,9 +127,11 @@ impl Connection {
                 Some(out) = out_rx.recv() => this.deliver(out).await,
                 incoming = stream.next(), if reading => match incoming {
                     Some(Ok(message)) => this.on_message(message).await,
-                    // Closed by the client, or a protocol error (a frame over the size limit
-                    // is answered with close code 1009 by the WebSocket layer).
-                    Some(Err(_)) | None => Err(Closed),
+                    Some(Err(e)) => {
+                        this.close_for(&e).await;
+                        Err(Closed)
+                    }
+                    None => Err(Closed),
                 },
             };
             if step.is_err() {
@@ -155,6 +157,26 @@ impl Connection {
                 })))
                 .await;
         }
+    }
+
+    /// Answers a broken incoming frame with the close code that names the problem.
+    async fn close_for(&mut self, error: &axum::Error) {
+        let text = error.to_string();
+        let (code, reason) = if text.contains("Space limit exceeded") || text.contains("too long") {
+            (1009, "frame too large")
+        } else if text.contains("UTF-8") || text.contains("utf-8") {
+            (1007, "invalid UTF-8")
+        } else {
+            (1002, "protocol error")
+        };
+        tracing::debug!(user = %self.user.username, "closing a connection: {text}");
+        let _closing = self
+            .sink
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), Closed> {
