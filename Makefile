@@ -10,7 +10,7 @@ DATA_DIR ?= ./data
 
 # The steps of `test` depend on each other's order; never run them in parallel.
 .NOTPARALLEL:
-.PHONY: bootstrap run dev test lint unit e2e
+.PHONY: bootstrap run dev test lint unit e2e bench
 
 bootstrap:
 	@echo "==> bootstrap"
@@ -44,3 +44,7 @@ e2e:
 	cargo leptos build
 	@echo "==> playwright"
 	cd end2end && npx playwright test
+
+# Load tests and the sweep against a release server (see BENCHMARKS.md); not part of `test`.
+bench: bootstrap
+	bash scripts/bench.sh
