@@ -255,9 +255,15 @@ pub mod ssr {
     }
 
     /// Runs a server function body and, when it fails, sets the HTTP status its error calls for.
+    ///
+    /// Only when it answers its own `/api/*` request: a page that calls server functions while
+    /// it renders on the server shares their response, and a signed-out visitor's `/login` must
+    /// not be answered 401 because the page asked who is signed in.
     pub async fn answer<T>(body: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
         let result = body.await;
-        if let Err(err) = &result {
+        let own_request = use_context::<http::request::Parts>()
+            .is_some_and(|parts| parts.uri.path().starts_with("/api/"));
+        if let (Err(err), true) = (&result, own_request) {
             if let Some(options) = use_context::<ResponseOptions>() {
                 options.set_status(
                     http::StatusCode::from_u16(err.status())

@@ -4,18 +4,26 @@
 //! - [`model`]: the validated nouns (users, rooms, messages) both sides agree on.
 //! - [`protocol`]: the `/ws` frames.
 //! - [`api`]: server functions at `/api/*`.
+//! - [`client`]: the browser's one WebSocket per tab and the live state of each room.
+//! - [`clock`]: message times, UTC on the first render and local after hydration.
+//! - [`header`]: the bar on top of every page.
 //! - [`pages`]: one file per page; [`App`] routes between them.
 
 pub mod api;
+pub mod client;
+pub mod clock;
+pub mod header;
 pub mod model;
 pub mod pages;
 pub mod protocol;
 
+use crate::api::ApiError;
+use crate::model::UserInfo;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -27,6 +35,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                // No favicon file: an empty one keeps the browser from asking for /favicon.ico.
+                <link rel="icon" href="data:,"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -38,17 +48,58 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Who is signed in, loaded once per page load and shared by the header and the pages.
+#[derive(Debug, Clone, Copy)]
+pub struct Session(pub Resource<Result<UserInfo, ApiError>>);
+
+impl Session {
+    pub fn expect() -> Self {
+        expect_context::<Self>()
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let session = Session(Resource::new(|| (), |()| api::me()));
+    provide_context(session);
+    client::Chat::provide();
+    let hydrated = clock::Hydrated(RwSignal::new(false));
+    provide_context(hydrated);
+    // Effects run only in the browser, after hydration: from here on the page may differ from
+    // the server's HTML (local times, live state). The attribute lets tests wait for it.
+    Effect::new(move |_| {
+        hydrated.0.set(true);
+        if let Some(root) = document().document_element() {
+            let _set = root.set_attribute("data-hydrated", "");
+        }
+    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/minitalk.css"/>
-        <Title text="Minitalk"/>
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Minitalk".to_owned() } else { format!("{page} · Minitalk") }
+        }/>
         <Router>
+            <header::Header/>
             <main>
                 <Routes fallback=pages::not_found::NotFound>
-                    <Route path=StaticSegment("") view=pages::home::HomePage/>
+                    <Route
+                        path=StaticSegment("")
+                        view=pages::rooms::RoomsPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("login")
+                        view=pages::login::LoginPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("rooms"), ParamSegment("id"))
+                        view=pages::room::RoomPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=StaticSegment("stats") view=pages::stats::StatsPage/>
                 </Routes>
             </main>
         </Router>

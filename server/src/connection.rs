@@ -8,9 +8,10 @@
 //! is filled from the log before going on. Replays for `subscribe`, catch-up after a lag and
 //! live delivery are therefore one mechanism.
 //!
-//! Shutdown: when the server stops, the connection stops reading frames, waits for the answers
-//! to messages it already submitted (the processor drains its queue), sends them, and closes with
-//! 1001 "going away".
+//! Shutdown: when the server stops, the processor writes what it has queued and refuses more. The
+//! connection keeps answering (acks for queued messages, `overloaded` for new sends) until the
+//! client has been quiet for a moment or a grace period ends, then closes with 1001 "going
+//! away": no message the server read is left unanswered.
 
 use crate::hub::{to_json, ConnId, Lag, Outbound, Subscriber};
 use crate::processor::{SendError, SendRequest};
@@ -28,6 +29,7 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep, sleep_until, Duration, Instant};
 
 /// Largest frame a client may send; bigger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -35,6 +37,10 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 const MAX_IN_FLIGHT: usize = 1024;
 /// Rooms one connection may listen to at once.
 const MAX_SUBSCRIPTIONS: usize = 1000;
+/// After shutdown begins: how long a connection keeps answering, and how long a quiet client
+/// (nothing sent, nothing pending) is waited for before closing.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+const QUIET: Duration = Duration::from_millis(200);
 /// Messages read from the log per step of a replay.
 const REPLAY_CHUNK: u64 = 256;
 
@@ -109,15 +115,14 @@ impl Connection {
         }
         let shutdown = this.state.shutdown.clone();
         let lag = this.lag.clone();
-        let mut reading = true;
+        // Once the server stops, sends are answered with `overloaded` (the processor's queue is
+        // closed) until the client goes quiet, or the grace period ends.
+        let mut stopping_until: Option<Instant> = None;
         let ended = loop {
-            if !reading && this.pending.is_empty() {
-                break Ok(());
-            }
             let step = tokio::select! {
                 biased;
-                () = shutdown.cancelled(), if reading => {
-                    reading = false;
+                () = shutdown.cancelled(), if stopping_until.is_none() => {
+                    stopping_until = Some(Instant::now() + SHUTDOWN_GRACE);
                     Ok(())
                 }
                 Some(answer) = this.pending.next(), if !this.pending.is_empty() => {
@@ -125,7 +130,7 @@ impl Connection {
                 }
                 () = lag.wait() => this.catch_up_lagged().await,
                 Some(out) = out_rx.recv() => this.deliver(out).await,
-                incoming = stream.next(), if reading => match incoming {
+                incoming = stream.next() => match incoming {
                     Some(Ok(message)) => this.on_message(message).await,
                     Some(Err(e)) => {
                         this.close_for(&e).await;
@@ -133,6 +138,10 @@ impl Connection {
                     }
                     None => Err(Closed),
                 },
+                () = sleep(QUIET), if stopping_until.is_some() && this.pending.is_empty() => break Ok(()),
+                () = sleep_until(stopping_until.unwrap_or_else(Instant::now)), if stopping_until.is_some() => {
+                    break Ok(())
+                }
             };
             if step.is_err() {
                 break Err(Closed);

@@ -1,0 +1,136 @@
+//! Message times as people read them.
+//!
+//! The server cannot know the reader's time zone or locale, and the browser's first render must
+//! match the server's HTML exactly, so every time is rendered twice: first as UTC `HH:MM` (the
+//! same on both sides), then, once the page is hydrated ([`Hydrated`]), in the reader's locale.
+
+use leptos::prelude::*;
+
+/// Whether the page is hydrated: set by an `Effect` in [`crate::App`], so it is `false` during
+/// the server render and the browser's first render, and `true` from then on.
+#[derive(Debug, Clone, Copy)]
+pub struct Hydrated(pub RwSignal<bool>);
+
+impl Hydrated {
+    pub fn expect() -> Self {
+        expect_context::<Self>()
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.get()
+    }
+}
+
+const MS_PER_MINUTE: i64 = 60_000;
+const MINUTES_PER_DAY: i64 = 1_440;
+
+/// `HH:MM` of `ts` (ms since the epoch) in UTC.
+pub fn utc_hh_mm(ts: i64) -> String {
+    let minute_of_day = ts.div_euclid(MS_PER_MINUTE).rem_euclid(MINUTES_PER_DAY);
+    format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60)
+}
+
+/// `ts` as an ISO 8601 UTC timestamp, for `<time datetime>`.
+pub fn iso_utc(ts: i64) -> String {
+    let days = ts.div_euclid(MS_PER_MINUTE * MINUTES_PER_DAY);
+    let (year, month, day) = civil_from_days(days);
+    let minute_of_day = ts.div_euclid(MS_PER_MINUTE).rem_euclid(MINUTES_PER_DAY);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}Z",
+        minute_of_day / 60,
+        minute_of_day % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A message time: UTC `HH:MM` before hydration, the reader's local time after.
+pub fn time_of_day(ts: i64, hydrated: bool) -> String {
+    #[cfg(feature = "hydrate")]
+    if hydrated {
+        return local::format(ts, false);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _server_renders_utc = hydrated;
+    utc_hh_mm(ts)
+}
+
+/// A last-activity time: like [`time_of_day`], with the date too when it is not today.
+pub fn moment(ts: i64, hydrated: bool) -> String {
+    #[cfg(feature = "hydrate")]
+    if hydrated {
+        return local::format(ts, true);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _server_renders_utc = hydrated;
+    utc_hh_mm(ts)
+}
+
+#[cfg(feature = "hydrate")]
+mod local {
+    use wasm_bindgen::JsValue;
+
+    fn locale() -> String {
+        web_sys::window()
+            .and_then(|w| w.navigator().language())
+            .unwrap_or_else(|| "en".to_owned())
+    }
+
+    fn options(pairs: &[(&str, &str)]) -> JsValue {
+        let object = js_sys::Object::new();
+        for (key, value) in pairs {
+            let _set = js_sys::Reflect::set(&object, &(*key).into(), &(*value).into());
+        }
+        object.into()
+    }
+
+    pub fn format(ts: i64, with_date_unless_today: bool) -> String {
+        let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
+        let locale = locale();
+        let time = options(&[("hour", "2-digit"), ("minute", "2-digit")]);
+        let today = js_sys::Date::new_0().to_date_string() == date.to_date_string();
+        if with_date_unless_today && !today {
+            let full = options(&[
+                ("year", "numeric"),
+                ("month", "short"),
+                ("day", "numeric"),
+                ("hour", "2-digit"),
+                ("minute", "2-digit"),
+            ]);
+            return date.to_locale_string(&locale, &full).into();
+        }
+        date.to_locale_time_string_with_options(&locale, &time)
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_times_ignore_the_date_and_pad() {
+        assert_eq!(utc_hh_mm(0), "00:00");
+        assert_eq!(utc_hh_mm(1_764_274_500_000), "20:15");
+        assert_eq!(utc_hh_mm(-60_000), "23:59");
+    }
+
+    #[test]
+    fn iso_timestamps_name_the_utc_date() {
+        assert_eq!(iso_utc(0), "1970-01-01T00:00Z");
+        assert_eq!(iso_utc(1_764_274_500_000), "2025-11-27T20:15Z");
+        assert_eq!(iso_utc(951_782_400_000), "2000-02-29T00:00Z");
+    }
+}

@@ -1,0 +1,40 @@
+// Losing the network with a message pending: it is delivered once when the network is back, and what the
+// other person said meanwhile appears without a gap.
+import * as path from "node:path";
+import { expect, test } from "@playwright/test";
+import { SCREENS, createRoom, expectLive, joinRoom, messageItems, person, say, shownSeqs, unique } from "./helpers";
+
+test("a message written offline is delivered once after reconnecting, with no gap", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const room = unique("Tunnel ");
+  await createRoom(ana.page, room);
+  await joinRoom(ben.page, room);
+  await say(ben.page, "before the tunnel");
+  await expect(messageItems(ana.page).filter({ hasText: "before the tunnel" })).toHaveCount(1);
+
+  await ana.context.setOffline(true);
+  await expect(ana.page.getByRole("status")).toHaveText("reconnecting…");
+  await say(ana.page, "written in the tunnel");
+  const pending = messageItems(ana.page).filter({ hasText: "written in the tunnel" });
+  await expect(pending).toContainText("pending");
+  await ana.page.screenshot({ path: path.join(SCREENS, "room-offline.png"), fullPage: true });
+
+  await say(ben.page, "meanwhile one");
+  await say(ben.page, "meanwhile two");
+  await expect(messageItems(ben.page).filter({ hasText: "meanwhile two" })).not.toContainText("pending");
+
+  await ana.context.setOffline(false);
+  await expectLive(ana.page);
+  for (const page of [ana.page, ben.page]) {
+    for (const text of ["before the tunnel", "meanwhile one", "meanwhile two", "written in the tunnel"]) {
+      await expect(messageItems(page).filter({ hasText: text })).toHaveCount(1);
+    }
+    await expect(messageItems(page)).toHaveCount(4);
+    await expect(page.getByText("pending")).toHaveCount(0);
+    expect(await shownSeqs(page)).toEqual([1, 2, 3, 4]);
+  }
+
+  await ana.context.close();
+  await ben.context.close();
+});
