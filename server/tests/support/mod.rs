@@ -28,9 +28,10 @@ pub async fn start(data_dir: &Path, extra: &[&str]) -> Running {
         "127.0.0.1:0",
         "--data-dir",
         data_dir.to_str().unwrap(),
-        "--flush-interval-ms",
-        "5",
     ];
+    if !extra.contains(&"--flush-interval-ms") {
+        args.extend_from_slice(&["--flush-interval-ms", "5"]);
+    }
     args.extend_from_slice(extra);
     let options = LeptosOptions::builder()
         .output_name("minitalk")
