@@ -173,6 +173,43 @@ async fn burst(user: User, room: u64, ids: Vec<String>, ledger: Arc<Mutex<Ledger
     }
 }
 
+/// `CLIENTS` new users, all members of one new room.
+async fn members_of_one_room(addr: std::net::SocketAddr, name: &str) -> (Vec<User>, u64) {
+    let mut users = Vec::new();
+    for i in 0..CLIENTS {
+        users.push(support::register(addr, &format!("{name}{i}")).await);
+    }
+    let room = users[0].create_room(name).await;
+    for user in &users[1..] {
+        user.join(room).await;
+    }
+    (users, room)
+}
+
+/// One burst task per user, each sending `MESSAGES_PER_CLIENT` ids `{tag}c{user}-m{i}`.
+fn start_bursts(
+    users: &[User],
+    room: u64,
+    tag: &str,
+) -> (Vec<Arc<Mutex<Ledger>>>, Vec<tokio::task::JoinHandle<()>>) {
+    let ledgers: Vec<_> = users
+        .iter()
+        .map(|_| Arc::new(Mutex::new(Ledger::default())))
+        .collect();
+    let tasks = users
+        .iter()
+        .zip(&ledgers)
+        .enumerate()
+        .map(|(c, (user, ledger))| {
+            let ids = (0..MESSAGES_PER_CLIENT)
+                .map(|i| format!("{tag}c{c}-m{i}"))
+                .collect();
+            tokio::spawn(burst(user.clone(), room, ids, ledger.clone()))
+        })
+        .collect();
+    (ledgers, tasks)
+}
+
 /// The room's whole history as (seq, content), oldest first.
 async fn whole_history(user: &User, room: u64) -> Vec<(u64, String)> {
     let mut all = Vec::new();
@@ -222,30 +259,10 @@ async fn acked_messages_survive_kill_9_and_resends_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let mut server = Server::start(dir.path(), addr).await;
-    let mut users = Vec::new();
-    for i in 0..CLIENTS {
-        users.push(support::register(addr, &format!("crash{i}")).await);
-    }
-    let room = users[0].create_room("crash").await;
-    for user in &users[1..] {
-        user.join(room).await;
-    }
+    let (users, room) = members_of_one_room(addr, "crash").await;
 
     for round in 0..3 {
-        let ledgers: Vec<_> = (0..CLIENTS)
-            .map(|_| Arc::new(Mutex::new(Ledger::default())))
-            .collect();
-        let tasks: Vec<_> = users
-            .iter()
-            .zip(&ledgers)
-            .enumerate()
-            .map(|(c, (user, ledger))| {
-                let ids = (0..MESSAGES_PER_CLIENT)
-                    .map(|i| format!("r{round}-c{c}-m{i}"))
-                    .collect();
-                tokio::spawn(burst(user.clone(), room, ids, ledger.clone()))
-            })
-            .collect();
+        let (ledgers, tasks) = start_bursts(&users, room, &format!("r{round}-"));
         let kill_after = Duration::from_millis(50 + rng.below(800));
         tokio::time::sleep(kill_after).await;
         server.kill_9();
@@ -314,28 +331,8 @@ async fn sigterm_mid_burst_answers_every_sent_message() {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let server = Server::start(dir.path(), addr).await;
-    let mut users = Vec::new();
-    for i in 0..CLIENTS {
-        users.push(support::register(addr, &format!("term{i}")).await);
-    }
-    let room = users[0].create_room("term").await;
-    for user in &users[1..] {
-        user.join(room).await;
-    }
-    let ledgers: Vec<_> = (0..CLIENTS)
-        .map(|_| Arc::new(Mutex::new(Ledger::default())))
-        .collect();
-    let tasks: Vec<_> = users
-        .iter()
-        .zip(&ledgers)
-        .enumerate()
-        .map(|(c, (user, ledger))| {
-            let ids = (0..MESSAGES_PER_CLIENT)
-                .map(|i| format!("c{c}-m{i}"))
-                .collect();
-            tokio::spawn(burst(user.clone(), room, ids, ledger.clone()))
-        })
-        .collect();
+    let (users, room) = members_of_one_room(addr, "term").await;
+    let (ledgers, tasks) = start_bursts(&users, room, "");
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(
         server.terminate().await.success(),

@@ -3,7 +3,6 @@
 mod support;
 
 use app::protocol::{ErrorCode, ServerFrame};
-use futures::StreamExt;
 use serde_json::json;
 use std::collections::HashMap;
 use support::{ack_seq, message_of, register, start};
@@ -258,17 +257,7 @@ async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
     let mut ws = ana.connect().await;
     let frame = Frame::message(vec![0xff, 0xfe, b'{'], OpCode::Data(Data::Text), true);
     ws.send_raw(Message::Frame(frame)).await;
-    let closed = loop {
-        match tokio::time::timeout(support::PATIENCE, ws.socket.next())
-            .await
-            .expect("the server answers")
-        {
-            Some(Ok(Message::Close(frame))) => break frame,
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(closed.expect("a close code").code), 1007);
+    assert_eq!(ws.close_code().await, 1007);
 }
 
 /// Files in the data directory, relative to it.

@@ -197,6 +197,22 @@ impl Client {
         }
     }
 
+    /// Waits for the server's close frame and returns its code.
+    pub async fn close_code(&mut self) -> u16 {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .expect("the server answers");
+            match message {
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.expect("a close code").code.into();
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
     /// Sends and waits for the answer to that send, passing over other frames.
     pub async fn send_and_wait(
         &mut self,
