@@ -3,9 +3,11 @@
 # server on a fresh temporary data directory on 127.0.0.1. Prints markdown tables; the full JSON
 # reports stay in the temporary directory it names. Bounded: every load test has a deadline.
 #
-#   scripts/bench.sh            sizes + sweep
-#   scripts/bench.sh sizes      only the sizes
-#   scripts/bench.sh sweep      only the sweep
+#   scripts/bench.sh              everything below
+#   scripts/bench.sh sizes        2,000 users and smaller
+#   scripts/bench.sh sweep        batch_size × flush_interval
+#   scripts/bench.sh connections  10,000 connections
+#   scripts/bench.sh overload     a burst 10× over the queue capacity
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,6 +20,11 @@ server_pid=""
 cargo build --release -q -p server -p loadtest
 server=target/release/minitalk
 loadtest=target/release/minitalk-loadtest
+
+# Peak resident memory of the running server, in MiB.
+server_peak_mib() {
+    awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/${server_pid}/status"
+}
 
 stop_server() {
     if [ -n "${server_pid}" ]; then
@@ -42,43 +49,48 @@ start_server() {
     exit 1
 }
 
-# burst NAME USERS [loadtest flags…]: one load test run, its JSON report in ${work}/NAME.json.
+# burst NAME DATA USERS MESSAGES "SERVER FLAGS" [loadtest flags…]: one load test run against a
+# fresh server process on DATA (accounts are reused across runs on the same DATA); the JSON report
+# goes to ${work}/NAME.json and the server's peak RSS to ${work}/NAME.rss.
 burst() {
-    local name="$1" users="$2"; shift 2
+    local name="$1" data="$2" users="$3" messages="$4" flags="$5"; shift 5
     local rooms=$(( users / 10 > 0 ? users / 10 : 1 ))
-    "${loadtest}" --url "${url}" --users "${users}" --rooms "${rooms}" --messages 20 \
-        --deadline-secs 240 --json "${work}/${name}.json" "$@" >"${work}/${name}.txt" 2>&1 ||
+    # shellcheck disable=SC2086 # flags are words
+    start_server "${data}" ${flags}
+    "${loadtest}" --url "${url}" --users "${users}" --rooms "${rooms}" --messages "${messages}" \
+        --deadline-secs 400 --json "${work}/${name}.json" "$@" >"${work}/${name}.txt" 2>&1 ||
         echo "(run ${name} reported a failure; see ${work}/${name}.txt)" >&2
+    server_peak_mib >"${work}/${name}.rss"
+    stop_server
 }
 
 table() {
     python3 - "${work}" "$@" <<'PY'
 import json, sys, os
 work, names = sys.argv[1], sys.argv[2:]
-print("| run | acked/s | deliveries/s | ack p50 / p99 ms | delivery p50 / p99 ms | errors | lost / dup / order | verdict |")
-print("|---|---:|---:|---:|---:|---|---:|---|")
+print("| run | burst s | acked/s | deliveries/s | ack p50 / p99 ms | delivery p50 / p99 ms | errors | lost / dup / order | server peak RSS | verdict |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|---|")
 for name in names:
     path = os.path.join(work, name + ".json")
     if not os.path.exists(path):
-        print(f"| {name} | – | – | – | – | – | – | no report |"); continue
+        print(f"| {name} | – | – | – | – | – | – | – | – | no report |"); continue
     r = json.load(open(path))
     ok = not r["timed_out"] and r["lost"] == r["duplicates"] == r["out_of_order"] == r["history_missing"] == 0
-    print(f"| {name} | {r['acked_per_sec']:.0f} | {r['deliveries_per_sec']:.0f} | "
+    rss = open(os.path.join(work, name + ".rss")).read().strip() or "?"
+    print(f"| {name} | {r['burst_secs']:.2f} | {r['acked_per_sec']:.0f} | {r['deliveries_per_sec']:.0f} | "
           f"{r['ack_ms']['p50']:.1f} / {r['ack_ms']['p99']:.1f} | {r['delivery_ms']['p50']:.1f} / {r['delivery_ms']['p99']:.1f} | "
-          f"{r['errors'] or '-'} | {r['lost']} / {r['duplicates']} / {r['out_of_order']} | {'PASS' if ok else 'FAIL'} |")
+          f"{r['errors'] or '-'} | {r['lost']} / {r['duplicates']} / {r['out_of_order']} | {rss} MiB | {'PASS' if ok else 'FAIL'} |")
 PY
 }
 
 echo "reports: ${work}"
 if [ "${what}" = all ] || [ "${what}" = sizes ]; then
-    start_server "${work}/data-sizes"
     names=()
     for users in 200 1000 2000; do
-        burst "users${users}" "${users}"
+        burst "users${users}" "${work}/data" "${users}" 20 ""
         names+=("users${users}")
     done
-    stop_server
-    echo; echo "### Burst sizes (20 messages per user, 10 users per room, defaults)"; echo
+    echo; echo "### Burst sizes (20 messages per user, 10 users per room, default flags)"; echo
     table "${names[@]}"
 fi
 
@@ -86,12 +98,23 @@ if [ "${what}" = all ] || [ "${what}" = sweep ]; then
     names=()
     for batch in 1 10 100 1000; do
         for interval in 0 5 50; do
-            start_server "${work}/data-sweep" --batch-size "${batch}" --flush-interval-ms "${interval}"
-            burst "b${batch}-i${interval}" 1000
+            burst "b${batch}-i${interval}" "${work}/data" 1000 20 \
+                "--batch-size ${batch} --flush-interval-ms ${interval}"
             names+=("b${batch}-i${interval}")
-            stop_server
         done
     done
     echo; echo "### Sweep: batch_size × flush_interval_ms (1000 users × 20 messages)"; echo
     table "${names[@]}"
+fi
+
+if [ "${what}" = all ] || [ "${what}" = connections ]; then
+    burst "conn10000" "${work}/data" 10000 2 "" --setup-concurrency 64
+    echo; echo "### 10,000 connections (2 messages each, 10 users per room)"; echo
+    table conn10000
+fi
+
+if [ "${what}" = all ] || [ "${what}" = overload ]; then
+    burst "overload" "${work}/data" 2000 20 "--queue-capacity 400"
+    echo; echo "### Overload: queue capacity 400, 2,000 users × 20 messages at once (10× over)"; echo
+    table overload
 fi

@@ -63,7 +63,7 @@ pub struct Outcome {
 }
 
 /// How many attempts a message gets before it counts as failed.
-const MAX_ATTEMPTS: u32 = 20;
+const MAX_ATTEMPTS: u32 = 100;
 
 pub async fn run(
     shared: Arc<Shared>,
