@@ -3,6 +3,11 @@
 //! Passwords are stored only as argon2id hashes. A session is a random 256-bit token handed to
 //! the browser in the `minitalk_session` cookie; it lasts 30 days or until sign-out, and it
 //! survives restarts because `sessions.json` is written through on every change.
+//!
+//! Hashing is bounded: argon2 takes 19 MiB and tens of milliseconds of one core per hash, so a
+//! crowd signing in at once (the load test's setup, everyone's browser after a restart) would
+//! otherwise run hundreds at a time and take gigabytes. At most one hash per core runs; the rest
+//! wait their turn (they are HTTP requests, themselves bounded by connections).
 
 use crate::store::{DataDir, StoreError, Table};
 use app::api::ApiError;
@@ -11,6 +16,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex};
 
 const SESSION_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
@@ -44,6 +50,38 @@ struct SessionRecord {
 pub struct Accounts {
     users: Table<UsersDoc>,
     sessions: Table<SessionsDoc>,
+    hashing: HashGate,
+}
+
+/// A counting semaphore for the blocking threads that hash passwords.
+struct HashGate {
+    running: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+impl HashGate {
+    fn new(limit: usize) -> Self {
+        Self {
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// Runs `work` once fewer than `limit` others are running.
+    fn run<T>(&self, work: impl FnOnce() -> T) -> T {
+        let mut running = self.running.lock().expect("hash gate poisoned");
+        while *running >= self.limit {
+            running = self.freed.wait(running).expect("hash gate poisoned");
+        }
+        *running += 1;
+        drop(running);
+        let result = work();
+        *self.running.lock().expect("hash gate poisoned") -= 1;
+        self.freed.notify_one();
+        result
+    }
 }
 
 impl Accounts {
@@ -51,6 +89,9 @@ impl Accounts {
         Ok(Self {
             users: Table::open(&data.file("users.json"))?,
             sessions: Table::open(&data.file("sessions.json"))?,
+            hashing: HashGate::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            ),
         })
     }
 
@@ -63,7 +104,7 @@ impl Accounts {
         if self.users.read().users.contains_key(&username.key()) {
             return Err(ApiError::UsernameTaken);
         }
-        let hash = hash_password(password)?;
+        let hash = self.hashing.run(|| hash_password(password))?;
         let user = self.users.update(|doc| {
             if doc.users.contains_key(&username.key()) {
                 return Err(ApiError::UsernameTaken);
@@ -101,8 +142,8 @@ impl Accounts {
             tracing::error!(user = %record.username, "stored password hash is unreadable: {e}");
             ApiError::Internal
         })?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
+        self.hashing
+            .run(|| Argon2::default().verify_password(password.as_bytes(), &hash))
             .map_err(|_| ApiError::InvalidCredentials)?;
         let user = UserInfo {
             id: record.id,
@@ -212,6 +253,30 @@ mod tests {
         assert_eq!(accounts.session_user(&token), None);
         assert!(accounts.session_user(&second).is_some());
         assert_eq!(accounts.session_user("forged"), None);
+    }
+
+    #[test]
+    fn the_hash_gate_never_runs_more_than_its_limit_at_once() {
+        let gate = std::sync::Arc::new(HashGate::new(2));
+        let now = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (gate, now, peak) = (gate.clone(), now.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    gate.run(|| {
+                        let running = now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        peak.fetch_max(running, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use minitalk_server::config::Config;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    return_large_blocks_to_the_os();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -30,5 +31,17 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+/// glibc raises its mmap threshold each time a large block is freed; from then on argon2's
+/// 19 MiB blocks are carved out of per-thread arenas and kept after use. Measured here: +9 MiB of
+/// resident memory per sign-up that never came back, 13 GiB while 10,000 load-test users signed
+/// in. A fixed threshold serves such blocks with mmap and returns them on free.
+fn return_large_blocks_to_the_os() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator tuning, and glibc serialises it with allocation.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
