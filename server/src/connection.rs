@@ -41,6 +41,12 @@ const MAX_SUBSCRIPTIONS: usize = 1000;
 /// (nothing sent, nothing pending) is waited for before closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 const QUIET: Duration = Duration::from_millis(200);
+/// Frames taken from the outbound queue per step of the loop (then flushed with one write).
+const DELIVERY_BURST: usize = 256;
+/// Socket buffer sizes. Small, because a server holds thousands of connections (tungstenite's
+/// 128 KiB defaults cost ~200 KiB of memory a connection); writes are batched per loop step.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Messages read from the log per step of a replay.
 const REPLAY_CHUNK: u64 = 256;
 
@@ -60,6 +66,8 @@ pub async fn upgrade(
     let connections = state.connections.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| connections.track_future(Connection::run(state, user, socket)))
 }
 
@@ -126,10 +134,10 @@ impl Connection {
                     Ok(())
                 }
                 Some(answer) = this.pending.next(), if !this.pending.is_empty() => {
-                    this.send(&answer).await
+                    this.send_answers(answer).await
                 }
                 () = lag.wait() => this.catch_up_lagged().await,
-                Some(out) = out_rx.recv() => this.deliver(out).await,
+                Some(out) = out_rx.recv() => this.deliver_queued(out, &mut out_rx).await,
                 incoming = stream.next() => match incoming {
                     Some(Ok(message)) => this.on_message(message).await,
                     Some(Err(e)) => {
@@ -142,6 +150,11 @@ impl Connection {
                 () = sleep_until(stopping_until.unwrap_or_else(Instant::now)), if stopping_until.is_some() => {
                     break Ok(())
                 }
+            };
+            // Frames are fed without flushing inside a step; one flush (one write) per step.
+            let step = match step {
+                Ok(()) => this.flush().await,
+                failed => failed,
             };
             if step.is_err() {
                 break Err(Closed);
@@ -435,15 +448,45 @@ impl Connection {
         .await
     }
 
+    /// Sends an answer, and every other answer that is already there.
+    async fn send_answers(&mut self, first: ServerFrame) -> Result<(), Closed> {
+        self.send(&first).await?;
+        while let Some(Some(answer)) = self.pending.next().now_or_never() {
+            self.send(&answer).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers `first` and whatever else is queued for this connection, up to a bound so the
+    /// other branches of the loop get their turn.
+    async fn deliver_queued(
+        &mut self,
+        first: Outbound,
+        queue: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<(), Closed> {
+        self.deliver(first).await?;
+        for _ in 0..DELIVERY_BURST {
+            let Ok(next) = queue.try_recv() else { break };
+            self.deliver(next).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a frame for the socket; it is written at the next flush (or when the write buffer
+    /// fills).
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), Closed> {
         self.send_text(to_json(frame)).await
     }
 
     async fn send_text(&mut self, json: Utf8Bytes) -> Result<(), Closed> {
         self.sink
-            .send(Message::Text(json))
+            .feed(Message::Text(json))
             .await
             .map_err(|_| Closed)
+    }
+
+    async fn flush(&mut self) -> Result<(), Closed> {
+        self.sink.flush().await.map_err(|_| Closed)
     }
 }
 
