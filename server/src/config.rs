@@ -17,11 +17,11 @@ pub struct Config {
     /// Where users, rooms and messages are stored (locked while the server runs)
     #[arg(long, env = "MINITALK_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Messages per durable write, at most
-    #[arg(long, env = "MINITALK_BATCH_SIZE", default_value_t = 100)]
+    /// Messages per durable write, at most (default chosen by the sweep in BENCHMARKS.md)
+    #[arg(long, env = "MINITALK_BATCH_SIZE", default_value_t = 1000)]
     pub batch_size: usize,
     /// Longest wait, in milliseconds, between a batch's first message and its write
-    #[arg(long, env = "MINITALK_FLUSH_INTERVAL_MS", default_value_t = 50)]
+    #[arg(long, env = "MINITALK_FLUSH_INTERVAL_MS", default_value_t = 5)]
     pub flush_interval_ms: u64,
     /// Messages waiting to be written, at most; more are refused as `overloaded`
     #[arg(long, env = "MINITALK_QUEUE_CAPACITY", default_value_t = 10_000)]

@@ -54,8 +54,8 @@ pub struct ProcessorConfig {
 impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
-            batch_size: 100,
-            flush_interval: Duration::from_millis(50),
+            batch_size: 1000,
+            flush_interval: Duration::from_millis(5),
             queue_capacity: 10_000,
             dedupe_window: Duration::from_secs(600),
             dedupe_max_entries: 2_000_000,
