@@ -90,12 +90,13 @@ impl Server {
             .status()
             .unwrap();
         assert!(status.success());
-        loop {
+        for _ in 0..1500 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        panic!("the server did not stop within 30 s of SIGTERM");
     }
 }
 
@@ -303,7 +304,13 @@ async fn acked_messages_survive_kill_9_and_resends_are_stored_once() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut polls = 0;
         let stored = loop {
+            polls += 1;
+            assert!(
+                polls <= 200,
+                "resent messages were not all stored within 20 s"
+            );
             let stored = check_contiguous(&whole_history(&users[0], room).await);
             let done = ledgers.iter().all(|l| {
                 l.lock()
