@@ -39,8 +39,7 @@ use crate::state::{AppState, Shared};
 use crate::store::{DataDir, MessageLog};
 use app::api::ssr::SharedBackend;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::IntoResponse;
+use axum::extract::Request;
 use axum::routing::{any, get};
 use axum::Router;
 use leptos::prelude::*;
@@ -64,9 +63,16 @@ pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(ChatBackend(state.clone()));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
+    let for_server_fns = backend.clone();
     Router::new()
         .route("/ws", get(connection::upgrade))
-        .route("/api/{*name}", any(server_fn))
+        .route(
+            "/api/{*name}",
+            any(move |request: Request<Body>| {
+                let backend = for_server_fns.clone();
+                handle_server_fns_with_context(move || provide_context(backend.clone()), request)
+            }),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
@@ -77,11 +83,6 @@ pub fn router(state: AppState) -> Router {
             app::shell,
         ))
         .with_state(state)
-}
-
-async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
-    let backend: SharedBackend = Arc::new(ChatBackend(state));
-    handle_server_fns_with_context(move || provide_context(backend.clone()), request).await
 }
 
 /// A running server, for `main` and for tests.
@@ -122,7 +123,10 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         processor_config.dedupe_max_entries,
     );
     for message in &recovered.recent {
-        dedupe.insert(message.sender.key(), processor::Ack::of(message));
+        dedupe.insert(
+            Dedupe::key(&message.sender, &message.client_id),
+            processor::Ack::of(message),
+        );
     }
 
     let shutdown = CancellationToken::new();

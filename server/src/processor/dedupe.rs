@@ -6,14 +6,18 @@
 //! logged, because from then on a very late resend of it could be stored again.
 
 use super::Ack;
+use app::model::Username;
 use std::collections::{HashMap, VecDeque};
+
+/// (sender's [`Username::key`], client_id): what makes two sends the same message.
+pub type DedupeKey = (String, String);
 
 pub struct Dedupe {
     window_ms: i64,
     max_entries: usize,
-    acks: HashMap<(String, String), Ack>,
+    acks: HashMap<DedupeKey, Ack>,
     /// Keys in the order they were stored, with their timestamps.
-    order: VecDeque<(i64, (String, String))>,
+    order: VecDeque<(i64, DedupeKey)>,
 }
 
 impl Dedupe {
@@ -26,13 +30,16 @@ impl Dedupe {
         }
     }
 
-    pub fn get(&self, sender_key: &str, client_id: &str) -> Option<&Ack> {
-        self.acks
-            .get(&(sender_key.to_owned(), client_id.to_owned()))
+    pub fn key(sender: &Username, client_id: &str) -> DedupeKey {
+        (sender.key(), client_id.to_owned())
+    }
+
+    pub fn get(&self, key: &DedupeKey) -> Option<&Ack> {
+        self.acks.get(key)
     }
 
     /// Remembers a stored message's ack; forgets entries older than the window as of `ack.ts`.
-    pub fn insert(&mut self, sender_key: String, ack: Ack) {
+    pub fn insert(&mut self, key: DedupeKey, ack: Ack) {
         let horizon = ack.ts - self.window_ms;
         while let Some((ts, _)) = self.order.front() {
             if *ts >= horizon && self.order.len() < self.max_entries {
@@ -47,7 +54,6 @@ impl Dedupe {
             let (_, key) = self.order.pop_front().expect("front exists");
             self.acks.remove(&key);
         }
-        let key = (sender_key, ack.client_id.clone());
         self.order.push_back((ack.ts, key.clone()));
         self.acks.insert(key, ack);
     }
@@ -76,19 +82,23 @@ mod tests {
     #[test]
     fn an_ack_is_found_by_sender_and_client_id() {
         let mut dedupe = Dedupe::new(1000, 10);
-        dedupe.insert("ana".into(), ack("c1", 0));
-        assert!(dedupe.get("ana", "c1").is_some());
-        assert!(dedupe.get("bob", "c1").is_none());
+        let ana = Username::parse("ana").unwrap();
+        let bob = Username::parse("bob").unwrap();
+        dedupe.insert(Dedupe::key(&ana, "c1"), ack("c1", 0));
+        assert!(dedupe.get(&Dedupe::key(&ana, "c1")).is_some());
+        assert!(dedupe.get(&Dedupe::key(&bob, "c1")).is_none());
     }
 
     #[test]
     fn entries_expire_after_the_window_and_the_map_is_bounded() {
         let mut dedupe = Dedupe::new(1000, 3);
-        dedupe.insert("ana".into(), ack("old", 0));
-        dedupe.insert("ana".into(), ack("new", 1500));
-        assert!(dedupe.get("ana", "old").is_none());
+        let ana = Username::parse("ana").unwrap();
+        dedupe.insert(Dedupe::key(&ana, "old"), ack("old", 0));
+        dedupe.insert(Dedupe::key(&ana, "new"), ack("new", 1500));
+        assert!(dedupe.get(&Dedupe::key(&ana, "old")).is_none());
         for i in 0..5 {
-            dedupe.insert("ana".into(), ack(&format!("c{i}"), 1600));
+            let id = format!("c{i}");
+            dedupe.insert(Dedupe::key(&ana, &id), ack(&id, 1600));
         }
         assert_eq!(dedupe.len(), 3);
     }

@@ -1,5 +1,6 @@
 //! Committing one batch: dedupe, one durable append, then broadcast and answers.
 
+use super::dedupe::DedupeKey;
 use super::{Ack, Dedupe, SendError, SendRequest};
 use crate::hub::Hub;
 use crate::stats::Stats;
@@ -34,15 +35,14 @@ impl Writer {
         // batch waits with the original).
         let mut waiting: Vec<Vec<Reply>> = Vec::new();
         let mut fresh = Vec::new();
-        let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
+        let mut in_batch: HashMap<DedupeKey, usize> = HashMap::new();
+        let now = crate::now_ms();
         for request in batch {
-            let sender_key = request.sender.key();
-            let client_id = request.client_id.as_str();
-            if let Some(ack) = self.dedupe.get(&sender_key, client_id) {
+            let key = Dedupe::key(&request.sender, request.client_id.as_str());
+            if let Some(ack) = self.dedupe.get(&key) {
                 let _gone = request.reply.send(Ok(ack.clone()));
                 continue;
             }
-            let key = (sender_key, client_id.to_owned());
             if let Some(&slot) = in_batch.get(&key) {
                 waiting[slot].push(request.reply);
                 continue;
@@ -54,7 +54,7 @@ impl Writer {
                 sender: request.sender,
                 client_id: request.client_id.into(),
                 content: request.content.into(),
-                ts: crate::now_ms(),
+                ts: now,
             });
         }
         if fresh.is_empty() {
@@ -68,12 +68,14 @@ impl Writer {
             Ok(Ok(stored)) => {
                 self.stats.record_batch(stored.len(), started.elapsed());
                 self.hub.publish(&stored);
-                for (message, replies) in stored.iter().zip(waiting) {
-                    let ack = Ack::of(message);
+                let acks: Vec<Ack> = stored.iter().map(Ack::of).collect();
+                for (ack, replies) in acks.iter().zip(waiting) {
                     for reply in replies {
                         let _gone = reply.send(Ok(ack.clone()));
                     }
-                    self.dedupe.insert(message.sender.key(), ack);
+                }
+                for (key, slot) in in_batch {
+                    self.dedupe.insert(key, acks[slot].clone());
                 }
                 return;
             }

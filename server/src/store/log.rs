@@ -249,38 +249,44 @@ impl MessageLog {
 
         let mut stored = Vec::with_capacity(batch.len());
         let mut locs = Vec::with_capacity(batch.len());
+        // Only `append` (serialized by the writer lock) grows the index, so each room's current
+        // length can be read once and the lines serialized without holding the index lock.
         let mut next_seq: HashMap<RoomId, u64> = HashMap::new();
-        writer.buf.clear();
         {
             let index = self.index.lock().expect("log index lock poisoned");
-            for (i, new) in batch.into_iter().enumerate() {
-                let seq = next_seq.entry(new.room_id).or_insert_with(|| {
+            for new in &batch {
+                next_seq.entry(new.room_id).or_insert_with(|| {
                     index
                         .rooms
                         .get(&new.room_id)
                         .map_or(0, |room| room.locs.len() as u64)
                 });
-                *seq += 1;
-                let message = ChatMessage {
-                    room_id: new.room_id,
-                    seq: *seq,
-                    id: writer.next_id + i as u64,
-                    sender: new.sender,
-                    content: new.content,
-                    ts: new.ts,
-                    client_id: new.client_id,
-                };
-                let start = writer.buf.len();
-                serde_json::to_writer(&mut writer.buf, &message)
-                    .expect("messages always serialize");
-                writer.buf.push(b'\n');
-                locs.push(Loc {
-                    segment: writer.segment,
-                    offset: writer.len + start as u64,
-                    len: (writer.buf.len() - start) as u32,
-                });
-                stored.push(message);
             }
+        }
+        writer.buf.clear();
+        for (i, new) in batch.into_iter().enumerate() {
+            let seq = next_seq
+                .get_mut(&new.room_id)
+                .expect("every room of the batch was looked up");
+            *seq += 1;
+            let message = ChatMessage {
+                room_id: new.room_id,
+                seq: *seq,
+                id: writer.next_id + i as u64,
+                sender: new.sender,
+                content: new.content,
+                ts: new.ts,
+                client_id: new.client_id,
+            };
+            let start = writer.buf.len();
+            serde_json::to_writer(&mut writer.buf, &message).expect("messages always serialize");
+            writer.buf.push(b'\n');
+            locs.push(Loc {
+                segment: writer.segment,
+                offset: writer.len + start as u64,
+                len: (writer.buf.len() - start) as u32,
+            });
+            stored.push(message);
         }
 
         let writer = &mut *writer;
