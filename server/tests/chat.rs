@@ -12,10 +12,10 @@ use tokio_tungstenite::tungstenite::Message;
 async fn two_users_chat_live() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
-    let ana = register(server.addr, "ana").await;
-    let bob = register(server.addr, "bob").await;
-    let room = ana.create_room("general").await;
-    bob.join(room).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
 
     let mut ana_ws = ana.connect().await;
     let mut bob_ws = bob.connect().await;
@@ -106,10 +106,10 @@ async fn a_non_member_can_neither_read_nor_post_nor_subscribe() {
 async fn a_reconnect_with_after_seq_gets_exactly_the_missed_messages() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
-    let ana = register(server.addr, "ana").await;
-    let bob = register(server.addr, "bob").await;
-    let room = ana.create_room("general").await;
-    bob.join(room).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
 
     let mut bob_ws = bob.connect().await;
     bob_ws.subscribe(room, None).await;
@@ -262,44 +262,21 @@ async fn account_errors_are_clear_and_carry_status_codes() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
     let addr = server.addr;
-    let (status, body) = support::call(addr, None, "me", json!({})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("not_signed_in"))
-    );
-
-    let (status, body) = support::call(
-        addr,
-        None,
-        "register",
-        json!({"username": "ana", "password": "short"}),
-    )
-    .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid")));
+    let error = |name, body| support::call_error(addr, name, body);
+    assert_eq!(error("me", json!({})).await, (401, "not_signed_in".into()));
+    let short = json!({"username": "ana", "password": "short"});
+    assert_eq!(error("register", short).await, (400, "invalid".into()));
 
     register(addr, "ana").await;
-    let (status, body) = support::call(
-        addr,
-        None,
-        "register",
-        json!({"username": "ANA", "password": "long enough"}),
-    )
-    .await;
+    let taken = json!({"username": "ANA", "password": "long enough"});
     assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("username_taken"))
+        error("register", taken).await,
+        (409, "username_taken".into())
     );
-
-    let (status, body) = support::call(
-        addr,
-        None,
-        "login",
-        json!({"username": "ana", "password": "wrong password"}),
-    )
-    .await;
+    let wrong = json!({"username": "ana", "password": "wrong password"});
     assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("invalid_credentials"))
+        error("login", wrong).await,
+        (401, "invalid_credentials".into())
     );
 
     let ana = register(addr, "ana2").await;

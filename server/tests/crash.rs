@@ -176,15 +176,9 @@ async fn burst(user: User, room: u64, ids: Vec<String>, ledger: Arc<Mutex<Ledger
 
 /// `CLIENTS` new users, all members of one new room.
 async fn members_of_one_room(addr: std::net::SocketAddr, name: &str) -> (Vec<User>, u64) {
-    let mut users = Vec::new();
-    for i in 0..CLIENTS {
-        users.push(support::register(addr, &format!("{name}{i}")).await);
-    }
-    let room = users[0].create_room(name).await;
-    for user in &users[1..] {
-        user.join(room).await;
-    }
-    (users, room)
+    let names: Vec<String> = (0..CLIENTS).map(|i| format!("{name}{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    support::members_of(addr, &names, name).await
 }
 
 /// One burst task per user, each sending `MESSAGES_PER_CLIENT` ids `{tag}c{user}-m{i}`.

@@ -87,12 +87,10 @@ async fn a_reader_that_stops_reading_misses_nothing_and_holds_nobody_up() {
     let dir = tempfile::tempdir().unwrap();
     let flags = ["--outbound-queue", "8", "--rate-limit", "0"];
     let server = start(dir.path(), &flags).await;
-    let ana = register(server.addr, "ana").await;
-    let bob = register(server.addr, "bob").await;
-    let carl = register(server.addr, "carl").await;
-    let room = ana.create_room("busy").await;
-    bob.join(room).await;
-    carl.join(room).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob", "carl"], "busy").await;
+    let [ana, bob, carl] = &users[..] else {
+        unreachable!()
+    };
 
     let mut slow = carl.connect().await;
     slow.subscribe(room, None).await;
@@ -228,10 +226,10 @@ async fn odd_room_names_are_refused_or_kept_as_plain_text() {
 async fn secrets_never_leave_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
-    let ana = register(server.addr, "ana").await;
-    let bob = register(server.addr, "bob").await;
-    let room = ana.create_room("general").await;
-    bob.join(room).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
     let bob_token = bob.cookie.split_once('=').unwrap().1.to_owned();
     for (name, body) in [
         ("me", json!({})),

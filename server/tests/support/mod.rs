@@ -65,6 +65,27 @@ pub async fn call(addr: SocketAddr, cookie: Option<&str>, name: &str, body: Valu
     (status, value)
 }
 
+/// Calls a server function that must fail; returns the status and the error's code.
+pub async fn call_error(addr: SocketAddr, name: &str, body: Value) -> (u16, String) {
+    let (status, answer) = call(addr, None, name, body).await;
+    let code = answer["code"].as_str().unwrap_or_default().to_owned();
+    (status, code)
+}
+
+/// New users `names`, all members of one new room (created by the first); returns them and the
+/// room's id.
+pub async fn members_of(addr: SocketAddr, names: &[&str], room: &str) -> (Vec<User>, u64) {
+    let mut users = Vec::new();
+    for name in names {
+        users.push(register(addr, name).await);
+    }
+    let room = users[0].create_room(room).await;
+    for user in &users[1..] {
+        user.join(room).await;
+    }
+    (users, room)
+}
+
 pub async fn register(addr: SocketAddr, name: &str) -> User {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/register"))
