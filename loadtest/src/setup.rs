@@ -37,6 +37,21 @@ async fn call(
     Ok((status, cookie, body))
 }
 
+/// Calls a server function as `cookie`'s user; anything but 200 is an error naming the call.
+async fn call_ok(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    name: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let (status, _, answer) = call(http, base, Some(cookie), name, body.clone()).await?;
+    if status != 200 {
+        bail!("{name} {body} failed ({status}): {answer}");
+    }
+    Ok(answer)
+}
+
 /// Signs `name` in, registering it first when it does not exist. Returns the session cookie.
 async fn account(http: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<String> {
     let credentials = json!({"username": name, "password": PASSWORD});
@@ -74,10 +89,7 @@ pub async fn rooms(
     prefix: &str,
     rooms: usize,
 ) -> anyhow::Result<Vec<u64>> {
-    let (status, _, listed) = call(http, base, Some(owner), "list_rooms", json!({})).await?;
-    if status != 200 {
-        bail!("list_rooms failed: {listed}");
-    }
+    let listed = call_ok(http, base, owner, "list_rooms", json!({})).await?;
     let existing: HashMap<String, u64> = listed
         .as_array()
         .context("list_rooms answers a list")?
@@ -90,17 +102,7 @@ pub async fn rooms(
         let id = match existing.get(&name) {
             Some(id) => *id,
             None => {
-                let (status, _, room) = call(
-                    http,
-                    base,
-                    Some(owner),
-                    "create_room",
-                    json!({"name": name}),
-                )
-                .await?;
-                if status != 200 {
-                    bail!("create_room {name} failed: {room}");
-                }
+                let room = call_ok(http, base, owner, "create_room", json!({"name": name})).await?;
                 room["id"].as_u64().context("a room id")?
             }
         };
@@ -117,17 +119,7 @@ pub async fn join(
     rooms: &[u64],
 ) -> anyhow::Result<()> {
     for room in rooms {
-        let (status, _, body) = call(
-            http,
-            base,
-            Some(cookie),
-            "join_room",
-            json!({"room_id": room}),
-        )
-        .await?;
-        if status != 200 {
-            bail!("join_room {room} failed: {body}");
-        }
+        call_ok(http, base, cookie, "join_room", json!({"room_id": room})).await?;
     }
     Ok(())
 }
@@ -144,10 +136,7 @@ pub async fn history_after(
     let mut before: Option<u64> = None;
     loop {
         let body = json!({"room_id": room, "before_seq": before, "limit": 100});
-        let (status, _, page) = call(http, base, Some(cookie), "history", body).await?;
-        if status != 200 {
-            bail!("history of room {room} failed: {page}");
-        }
+        let page = call_ok(http, base, cookie, "history", body).await?;
         let page = page.as_array().cloned().unwrap_or_default();
         let Some(oldest) = page.first().and_then(|m| m["seq"].as_u64()) else {
             break;
