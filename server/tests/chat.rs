@@ -343,3 +343,71 @@ async fn a_frame_over_the_size_limit_closes_the_socket_with_1009() {
         .await;
     assert_eq!(ws.close_code().await, 1009);
 }
+
+#[tokio::test]
+async fn leaving_a_room_stops_its_live_messages_and_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
+    let mut bob_ws = bob.connect().await;
+    bob_ws.subscribe(room, None).await;
+
+    let (status, _) = bob.call("leave_room", json!({"room_id": room})).await;
+    assert_eq!(status, 200);
+    let mut ana_ws = ana.connect().await;
+    ack_seq(
+        &ana_ws
+            .send_and_wait(room, "after-leave", "not for bob")
+            .await,
+    );
+    bob_ws.send_json(json!({"type": "ping"})).await;
+    assert_eq!(
+        bob_ws.next().await,
+        ServerFrame::Pong,
+        "no message after leaving"
+    );
+
+    let (status, body) = bob
+        .call(
+            "history",
+            json!({"room_id": room, "before_seq": null, "limit": 10}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("not_member")));
+}
+
+#[tokio::test]
+async fn a_history_page_holds_at_most_100_messages_however_many_are_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--rate-limit", "0"]).await;
+    let ana = register(server.addr, "ana").await;
+    let room = ana.create_room("long").await;
+    let mut ws = ana.connect().await;
+    for i in 0..120 {
+        ws.send(room, &format!("c{i}"), &format!("m{}", i + 1))
+            .await;
+    }
+    let mut acks = 0;
+    while acks < 120 {
+        if let ServerFrame::Ack { .. } = ws.next().await {
+            acks += 1;
+        }
+    }
+    let (status, page) = ana
+        .call(
+            "history",
+            json!({"room_id": room, "before_seq": null, "limit": 1000}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let seqs: Vec<u64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (21..=120).collect::<Vec<_>>());
+}
