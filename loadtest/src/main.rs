@@ -6,6 +6,7 @@
 //! every room back through `history` to check each acked message is stored once, with its seq.
 //! The exit status is non-zero when any check fails.
 
+mod cpu;
 mod setup;
 mod user;
 
@@ -59,6 +60,10 @@ struct Scenario {
     /// Write the full report here as JSON
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The server's process id, when it runs on this machine: the report then says how much CPU
+    /// it used during the burst, next to the generator's own
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -79,6 +84,14 @@ impl Latency {
             max: samples.iter().copied().fold(0.0, f64::max),
         }
     }
+}
+
+/// CPU seconds used from midnight until every delivery was in (or the drain ended).
+#[derive(Debug, Default, Serialize)]
+struct BurstCpu {
+    wall_secs: f64,
+    generator_secs: Option<f64>,
+    server_secs: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -104,6 +117,7 @@ struct Report {
     history_missing: u64,
     history_duplicates: u64,
     history_wrong_seq: u64,
+    cpu: BurstCpu,
     timed_out: bool,
 }
 
@@ -218,6 +232,7 @@ async fn run(s: &Scenario) -> anyhow::Result<Report> {
     shared.midnight.wait().await;
     let setup_secs = setup_started.elapsed().as_secs_f64();
     let burst_started = Instant::now();
+    let cpu_at_midnight = (cpu::used(None), cpu::used(s.server_pid));
 
     let mut acked_at_burst_end = None;
     let mut drain_until = None;
@@ -239,6 +254,14 @@ async fn run(s: &Scenario) -> anyhow::Result<Report> {
     let burst_secs = acked_at_burst_end
         .unwrap_or_else(|| burst_started.elapsed())
         .as_secs_f64();
+    let since_midnight = |before: Option<Duration>, now: Option<Duration>| {
+        Some(now?.saturating_sub(before?).as_secs_f64())
+    };
+    let burst_cpu = BurstCpu {
+        wall_secs: burst_started.elapsed().as_secs_f64(),
+        generator_secs: since_midnight(cpu_at_midnight.0, cpu::used(None)),
+        server_secs: since_midnight(cpu_at_midnight.1, cpu::used(s.server_pid)),
+    };
     let _ = stop_tx.send(true);
     progress.finish();
 
@@ -249,6 +272,7 @@ async fn run(s: &Scenario) -> anyhow::Result<Report> {
     let mut report = check(s, &outcomes, &shared.members);
     report.setup_secs = setup_secs;
     report.burst_secs = burst_secs;
+    report.cpu = burst_cpu;
     report.acked_per_sec = report.acked as f64 / burst_secs.max(1e-9);
     report.deliveries_per_sec = report.deliveries as f64 / burst_secs.max(1e-9);
     check_history(&http, &base, &cookies, &outcomes, &rooms_of, &mut report).await?;
@@ -387,6 +411,13 @@ fn print(r: &Report) {
     println!(
         "| history: missing / duplicated / wrong seq | {} / {} / {} |",
         r.history_missing, r.history_duplicates, r.history_wrong_seq
+    );
+    let secs = |t: Option<f64>| t.map_or("?".to_owned(), |t| format!("{t:.2} s"));
+    println!(
+        "| CPU from midnight to the last delivery ({:.2} s) | generator {}, server {} |",
+        r.cpu.wall_secs,
+        secs(r.cpu.generator_secs),
+        secs(r.cpu.server_secs)
     );
     println!("| verdict | {} |", if r.passed() { "PASS" } else { "FAIL" });
 }
