@@ -13,6 +13,7 @@
 //! client has been quiet for a moment or a grace period ends, then closes with 1001 "going
 //! away": no message the server read is left unanswered.
 
+use crate::fasthash::FastMap;
 use crate::hub::{to_json, ConnId, Lag, Outbound, Subscriber};
 use crate::processor::{SendError, SendRequest};
 use crate::state::AppState;
@@ -26,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, SplitSink};
 use futures::{FutureExt, SinkExt, StreamExt};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, sleep_until, Duration, Instant};
@@ -97,7 +97,7 @@ struct Connection {
     out_tx: mpsc::Sender<Outbound>,
     lag: Arc<Lag>,
     /// Per subscribed room, the last seq sent.
-    cursors: HashMap<RoomId, u64>,
+    cursors: FastMap<RoomId, u64>,
     /// Answers to submitted messages, as they come.
     pending: FuturesUnordered<BoxFuture<'static, ServerFrame>>,
     sink: Sink,
@@ -114,7 +114,7 @@ impl Connection {
             conn,
             out_tx,
             lag: Arc::new(Lag::default()),
-            cursors: HashMap::new(),
+            cursors: FastMap::default(),
             pending: FuturesUnordered::new(),
             sink,
         };

@@ -10,10 +10,11 @@
 //! Presence and typing events are ephemeral: when a queue is full they are dropped (a member list
 //! can be fetched again; a typing hint is stale a second later anyway).
 
+use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, UserId};
 use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 
@@ -63,8 +64,8 @@ pub struct Subscriber {
 
 #[derive(Default)]
 struct HubState {
-    rooms: HashMap<RoomId, HashMap<ConnId, Subscriber>>,
-    online: HashMap<UserId, usize>,
+    rooms: FastMap<RoomId, FastMap<ConnId, Subscriber>>,
+    online: FastMap<UserId, usize>,
     next_conn: ConnId,
     connections: usize,
 }

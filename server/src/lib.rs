@@ -23,6 +23,7 @@ pub mod accounts;
 pub mod backend;
 pub mod config;
 pub mod connection;
+mod fasthash;
 pub mod history;
 pub mod hub;
 pub mod processor;
@@ -34,7 +35,7 @@ pub mod store;
 
 use crate::backend::ChatBackend;
 use crate::config::Config;
-use crate::processor::{Dedupe, MessageProcessor};
+use crate::processor::{Dedupe, DedupeKey, MessageProcessor};
 use crate::state::{AppState, Shared};
 use crate::store::{DataDir, MessageLog};
 use app::api::ssr::SharedBackend;
@@ -124,8 +125,8 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     );
     for message in &recovered.recent {
         dedupe.insert(
-            Dedupe::key(&message.sender, &message.client_id),
-            processor::Ack::of(message),
+            DedupeKey::new(&message.sender, &message.client_id),
+            &processor::Ack::of(message),
         );
     }
 

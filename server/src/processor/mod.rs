@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use batcher::Batcher;
-pub use dedupe::Dedupe;
+pub use dedupe::{Dedupe, DedupeKey};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessorConfig {

@@ -1,11 +1,10 @@
 //! Committing one batch: dedupe, one durable append, then broadcast and answers.
 
-use super::dedupe::DedupeKey;
-use super::{Ack, Dedupe, SendError, SendRequest};
+use super::{Ack, Dedupe, DedupeKey, SendError, SendRequest};
+use crate::fasthash::FastMap;
 use crate::hub::Hub;
 use crate::stats::Stats;
 use crate::store::{MessageLog, NewMessage};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -35,12 +34,12 @@ impl Writer {
         // batch waits with the original).
         let mut waiting: Vec<Vec<Reply>> = Vec::new();
         let mut fresh = Vec::new();
-        let mut in_batch: HashMap<DedupeKey, usize> = HashMap::new();
+        let mut in_batch: FastMap<DedupeKey, usize> = FastMap::default();
         let now = crate::now_ms();
         for request in batch {
-            let key = Dedupe::key(&request.sender, request.client_id.as_str());
+            let key = DedupeKey::new(&request.sender, request.client_id.as_str());
             if let Some(ack) = self.dedupe.get(&key) {
-                let _gone = request.reply.send(Ok(ack.clone()));
+                let _gone = request.reply.send(Ok(ack));
                 continue;
             }
             if let Some(&slot) = in_batch.get(&key) {
@@ -75,7 +74,7 @@ impl Writer {
                     }
                 }
                 for (key, slot) in in_batch {
-                    self.dedupe.insert(key, acks[slot].clone());
+                    self.dedupe.insert(key, &acks[slot]);
                 }
                 return;
             }

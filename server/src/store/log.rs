@@ -19,8 +19,8 @@
 //!   other damage is reported as [`StoreError::Corrupt`] rather than guessed at.
 
 use super::{atomic, StoreError};
+use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, Username};
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -69,7 +69,7 @@ struct RoomIndex {
 
 #[derive(Default)]
 struct Index {
-    rooms: HashMap<RoomId, RoomIndex>,
+    rooms: FastMap<RoomId, RoomIndex>,
     /// Read handles, by segment number − 1.
     segments: Vec<Arc<File>>,
 }
@@ -251,7 +251,7 @@ impl MessageLog {
         let mut locs = Vec::with_capacity(batch.len());
         // Only `append` (serialized by the writer lock) grows the index, so each room's current
         // length can be read once and the lines serialized without holding the index lock.
-        let mut next_seq: HashMap<RoomId, u64> = HashMap::new();
+        let mut next_seq: FastMap<RoomId, u64> = FastMap::default();
         {
             let index = self.index.lock().expect("log index lock poisoned");
             for new in &batch {
