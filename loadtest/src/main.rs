@@ -12,6 +12,7 @@ mod user;
 
 use anyhow::Context;
 use clap::Parser;
+use futures::{StreamExt, TryStreamExt};
 use minitalk_server::stats::percentile;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -180,10 +181,12 @@ async fn run(s: &Scenario) -> anyhow::Result<Report> {
         mine
     };
     eprintln!("setup: joining rooms");
-    futures::future::try_join_all((0..s.users).map(|i| {
+    futures::stream::iter((0..s.users).map(|i| {
         let (http, base, cookie, rooms) = (&http, &base, &cookies[i], rooms_of(i));
         async move { setup::join(http, base, cookie, &rooms).await }
     }))
+    .buffer_unordered(s.setup_concurrency.max(1))
+    .try_collect::<Vec<()>>()
     .await?;
 
     let total = (s.users * s.messages) as u64;
@@ -208,6 +211,7 @@ async fn run(s: &Scenario) -> anyhow::Result<Report> {
         members,
         expected: Default::default(),
         epoch: Instant::now(),
+        connecting: tokio::sync::Semaphore::new(s.setup_concurrency.max(1)),
         midnight: tokio::sync::Barrier::new(s.users + 1),
         stop: stop_rx,
         acked: Default::default(),

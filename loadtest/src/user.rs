@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Barrier};
+use tokio::sync::{watch, Barrier, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -25,6 +25,8 @@ pub struct Shared {
     pub expected: AtomicU64,
     /// Latencies are measured from this instant.
     pub epoch: Instant,
+    /// Bounds how many users connect and subscribe at once during setup.
+    pub connecting: Semaphore,
     /// Released at midnight, when every user is connected and subscribed.
     pub midnight: Barrier,
     /// Set when the run is over (all acks in and deliveries drained, or the deadline).
@@ -76,6 +78,7 @@ pub async fn run(
     cookie: String,
     rooms: Vec<u64>,
 ) -> anyhow::Result<Outcome> {
+    let connecting = shared.connecting.acquire().await?;
     let mut request = shared.ws_url.as_str().into_client_request()?;
     request.headers_mut().insert("cookie", cookie.parse()?);
     // tungstenite zeroes its whole read buffer before every read (128 KiB by default): with
@@ -106,6 +109,7 @@ pub async fn run(
             }
         }
     }
+    drop(connecting);
     shared.midnight.wait().await;
 
     // client_id → (room, first sent, attempts); resends wait in `retry` until their time.

@@ -2,14 +2,14 @@
 //!
 //! Passwords are stored only as argon2id hashes. A session is a random 256-bit token handed to
 //! the browser in the `minitalk_session` cookie; it lasts 30 days or until sign-out, and it
-//! survives restarts because `sessions.json` is written through on every change.
+//! survives restarts because every change is journaled before it is used (see `store::table`).
 //!
 //! Hashing is bounded: argon2 takes 19 MiB and tens of milliseconds of one core per hash, so a
 //! crowd signing in at once (the load test's setup, everyone's browser after a restart) would
 //! otherwise run hundreds at a time and take gigabytes. At most one hash per core runs; the rest
 //! wait their turn (they are HTTP requests, themselves bounded by connections).
 
-use crate::store::{DataDir, StoreError, Table};
+use crate::store::{DataDir, Document, StoreError, Table};
 use app::api::ApiError;
 use app::model::{UserId, UserInfo, Username};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -27,6 +27,16 @@ struct UsersDoc {
     users: BTreeMap<String, UserRecord>,
 }
 
+impl Document for UsersDoc {
+    /// A new account.
+    type Change = UserRecord;
+
+    fn apply(&mut self, record: UserRecord) {
+        self.next_id = self.next_id.max(record.id.0);
+        self.users.insert(record.username.key(), record);
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct UserRecord {
     id: UserId,
@@ -39,6 +49,38 @@ struct UserRecord {
 struct SessionsDoc {
     /// By token.
     sessions: BTreeMap<String, SessionRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum SessionChange {
+    Start {
+        token: String,
+        session: SessionRecord,
+    },
+    End {
+        token: String,
+    },
+}
+
+impl Document for SessionsDoc {
+    type Change = SessionChange;
+
+    fn apply(&mut self, change: SessionChange) {
+        match change {
+            SessionChange::Start { token, session } => {
+                self.sessions.insert(token, session);
+            }
+            SessionChange::End { token } => {
+                self.sessions.remove(&token);
+            }
+        }
+    }
+
+    /// Expired sessions are already refused; they leave with the next snapshot.
+    fn prune(&mut self) {
+        let now = crate::now_ms();
+        self.sessions.retain(|_, s| s.expires > now);
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,9 +151,8 @@ impl Accounts {
             if doc.users.contains_key(&username.key()) {
                 return Err(ApiError::UsernameTaken);
             }
-            doc.next_id += 1;
             let record = UserRecord {
-                id: UserId(doc.next_id),
+                id: UserId(doc.next_id + 1),
                 username: username.clone(),
                 password_hash: hash,
                 created: crate::now_ms(),
@@ -120,8 +161,7 @@ impl Accounts {
                 id: record.id,
                 username: record.username.clone(),
             };
-            doc.users.insert(username.key(), record);
-            Ok(user)
+            Ok((record, user))
         })?;
         let token = self.start_session(&user)?;
         Ok((user, token))
@@ -133,10 +173,13 @@ impl Accounts {
         username: &Username,
         password: &str,
     ) -> Result<(UserInfo, String), ApiError> {
-        let users = self.users.read();
-        let record = users
+        // A copy, so no lock is held for the tens of milliseconds argon2 takes.
+        let record = self
+            .users
+            .read()
             .users
             .get(&username.key())
+            .cloned()
             .ok_or(ApiError::InvalidCredentials)?;
         let hash = PasswordHash::new(&record.password_hash).map_err(|e| {
             tracing::error!(user = %record.username, "stored password hash is unreadable: {e}");
@@ -147,7 +190,7 @@ impl Accounts {
             .map_err(|_| ApiError::InvalidCredentials)?;
         let user = UserInfo {
             id: record.id,
-            username: record.username.clone(),
+            username: record.username,
         };
         let token = self.start_session(&user)?;
         Ok((user, token))
@@ -157,9 +200,9 @@ impl Accounts {
         if !self.sessions.read().sessions.contains_key(token) {
             return Ok(());
         }
-        self.sessions.update(|doc| {
-            doc.sessions.remove(token);
-            Ok(())
+        self.sessions.update(|_| {
+            let token = token.to_owned();
+            Ok((SessionChange::End { token }, ()))
         })
     }
 
@@ -173,16 +216,13 @@ impl Accounts {
     fn start_session(&self, user: &UserInfo) -> Result<String, ApiError> {
         let token = random_hex::<32>();
         let now = crate::now_ms();
-        self.sessions.update(|doc| {
-            doc.sessions.retain(|_, s| s.expires > now);
-            doc.sessions.insert(
-                token.clone(),
-                SessionRecord {
-                    user: user.clone(),
-                    expires: now + SESSION_LIFETIME_MS,
-                },
-            );
-            Ok::<_, ApiError>(())
+        self.sessions.update(|_| {
+            let session = SessionRecord {
+                user: user.clone(),
+                expires: now + SESSION_LIFETIME_MS,
+            };
+            let token = token.clone();
+            Ok::<_, ApiError>((SessionChange::Start { token, session }, ()))
         })?;
         Ok(token)
     }
@@ -287,7 +327,7 @@ mod tests {
             .unwrap()
             .register(&name("ana"), "password1")
             .unwrap();
-        let stored = std::fs::read_to_string(data.file("users.json")).unwrap();
+        let stored = std::fs::read_to_string(data.file("users.journal")).unwrap();
         assert!(stored.contains("$argon2id$"));
         assert!(!stored.contains("password1"));
     }

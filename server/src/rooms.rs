@@ -1,15 +1,15 @@
 //! Rooms and who belongs to them.
 //!
-//! The whole room list lives in memory (a [`Table`] snapshot) and is written through to
-//! `rooms.json` on every change, so the send path checks membership without touching the disk,
-//! and a change is visible to this process only once it is durable: there is no cache to go stale.
+//! The whole room list lives in memory (a [`Table`]) and every change is journaled before it is
+//! applied, so the send path checks membership without touching the disk, and a change is
+//! visible to this process only once it is durable: there is no cache to go stale.
 
-use crate::store::{DataDir, StoreError, Table};
+use crate::store::{DataDir, Document, StoreError, Table};
 use app::api::ApiError;
 use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::RwLockReadGuard;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RoomsDoc {
@@ -35,6 +35,61 @@ pub struct Membership {
     pub last_read: u64,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RoomChange {
+    Create(RoomRecord),
+    Join {
+        room: RoomId,
+        user: UserId,
+        membership: Membership,
+    },
+    Leave {
+        room: RoomId,
+        user: UserId,
+    },
+    Read {
+        room: RoomId,
+        user: UserId,
+        seq: u64,
+    },
+}
+
+impl Document for RoomsDoc {
+    type Change = RoomChange;
+
+    fn apply(&mut self, change: RoomChange) {
+        match change {
+            RoomChange::Create(record) => {
+                self.next_id = self.next_id.max(record.id.0);
+                self.rooms.insert(record.id.0, record);
+            }
+            RoomChange::Join {
+                room,
+                user,
+                membership,
+            } => {
+                if let Some(record) = self.rooms.get_mut(&room.0) {
+                    record.members.entry(user.0).or_insert(membership);
+                }
+            }
+            RoomChange::Leave { room, user } => {
+                if let Some(record) = self.rooms.get_mut(&room.0) {
+                    record.members.remove(&user.0);
+                }
+            }
+            RoomChange::Read { room, user, seq } => {
+                let member = self
+                    .rooms
+                    .get_mut(&room.0)
+                    .and_then(|record| record.members.get_mut(&user.0));
+                if let Some(member) = member {
+                    member.last_read = member.last_read.max(seq);
+                }
+            }
+        }
+    }
+}
+
 impl RoomsDoc {
     pub fn get(&self, room: RoomId) -> Result<&RoomRecord, ApiError> {
         self.rooms.get(&room.0).ok_or(ApiError::NoSuchRoom)
@@ -56,10 +111,6 @@ impl RoomsDoc {
             .values()
             .filter(move |room| room.members.contains_key(&user.0))
     }
-
-    fn get_mut(&mut self, room: RoomId) -> Result<&mut RoomRecord, ApiError> {
-        self.rooms.get_mut(&room.0).ok_or(ApiError::NoSuchRoom)
-    }
 }
 
 pub struct Rooms {
@@ -73,8 +124,8 @@ impl Rooms {
         })
     }
 
-    /// The current rooms; cheap, never touches the disk.
-    pub fn read(&self) -> Arc<RoomsDoc> {
+    /// The current rooms; cheap, never touches the disk. Hold it briefly: changes wait for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, RoomsDoc> {
         self.table.read()
     }
 
@@ -85,20 +136,16 @@ impl Rooms {
 
     pub fn create(&self, user: &UserInfo, name: RoomName) -> Result<RoomId, ApiError> {
         self.table.update(|doc| {
-            doc.next_id += 1;
-            let id = RoomId(doc.next_id);
+            let id = RoomId(doc.next_id + 1);
             let members = BTreeMap::from([(user.id.0, membership(user))]);
-            doc.rooms.insert(
-                id.0,
-                RoomRecord {
-                    id,
-                    name,
-                    created_by: user.id,
-                    created: crate::now_ms(),
-                    members,
-                },
-            );
-            Ok(id)
+            let record = RoomRecord {
+                id,
+                name,
+                created_by: user.id,
+                created: crate::now_ms(),
+                members,
+            };
+            Ok((RoomChange::Create(record), id))
         })
     }
 
@@ -107,19 +154,26 @@ impl Rooms {
             return Ok(());
         }
         self.table.update(|doc| {
-            doc.get_mut(room)?
-                .members
-                .entry(user.id.0)
-                .or_insert_with(|| membership(user));
-            Ok(())
+            doc.get(room)?;
+            let change = RoomChange::Join {
+                room,
+                user: user.id,
+                membership: membership(user),
+            };
+            Ok((change, ()))
         })
     }
 
     pub fn leave(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
-        self.read().member_room(user.id, room)?;
         self.table.update(|doc| {
-            doc.get_mut(room)?.members.remove(&user.id.0);
-            Ok(())
+            doc.member_room(user.id, room)?;
+            Ok((
+                RoomChange::Leave {
+                    room,
+                    user: user.id,
+                },
+                (),
+            ))
         })
     }
 
@@ -130,13 +184,13 @@ impl Rooms {
             return Ok(());
         }
         self.table.update(|doc| {
-            let member = doc
-                .get_mut(room)?
-                .members
-                .get_mut(&user.id.0)
-                .ok_or(ApiError::NotMember)?;
-            member.last_read = member.last_read.max(seq);
-            Ok(())
+            doc.member_room(user.id, room)?;
+            let change = RoomChange::Read {
+                room,
+                user: user.id,
+                seq,
+            };
+            Ok((change, ()))
         })
     }
 }

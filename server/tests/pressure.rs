@@ -215,9 +215,9 @@ async fn odd_room_names_are_refused_or_kept_as_plain_text() {
         [
             "LOCK",
             "messages/00000001.jsonl",
-            "rooms.json",
-            "sessions.json",
-            "users.json"
+            "rooms.journal",
+            "sessions.journal",
+            "users.journal"
         ]
     );
 }

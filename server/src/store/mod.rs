@@ -3,9 +3,9 @@
 //! ```text
 //! data/
 //!   LOCK                    held exclusively while a server runs (flock)
-//!   users.json              accounts        } small JSON documents, replaced atomically
-//!   sessions.json           sign-ins        } on every change (see `atomic`)
-//!   rooms.json              rooms, members  }
+//!   users.json              accounts        } small JSON documents: a snapshot, and a
+//!   sessions.json           sign-ins        } journal of changes since (`X.journal`),
+//!   rooms.json              rooms, members  } folded into the snapshot now and then (`table`)
 //!   messages/00000001.jsonl append-only message log, one JSON object a line (see `log`)
 //! ```
 //!
@@ -20,7 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use log::{LogConfig, MessageLog, NewMessage, Recovered};
-pub use table::Table;
+pub use table::{Document, Table};
 
 /// Errors of the storage layer. Callers show users a generic message; logs get the cause.
 #[derive(Debug, thiserror::Error)]
