@@ -249,4 +249,26 @@ mod tests {
         let rooms = Rooms::open(&data).unwrap();
         assert_eq!(rooms.read().get(room).unwrap().members[&1].last_read, 5);
     }
+
+    #[test]
+    fn a_rooms_file_from_before_the_journal_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        std::fs::write(
+            data.file("rooms.json"),
+            r#"{"next_id":1,"rooms":{"1":{"id":1,"name":"general","created_by":1,"created":0,
+                "members":{"1":{"username":"ana","last_read":4}}}}}"#,
+        )
+        .unwrap();
+        let rooms = Rooms::open(&data).unwrap();
+        assert_eq!(
+            rooms.read().get(RoomId(1)).unwrap().members[&1].last_read,
+            4
+        );
+        let bob = user(2, "bob");
+        assert_eq!(
+            rooms.create(&bob, RoomName::parse("next").unwrap()),
+            Ok(RoomId(2))
+        );
+    }
 }

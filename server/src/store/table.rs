@@ -61,14 +61,9 @@ struct SnapshotRef<'a, T> {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum SnapshotFile<T> {
-    Numbered {
-        through: u64,
-        doc: T,
-    },
-    /// Data directories from before the journal held the bare document.
-    Bare(T),
+struct SnapshotFile<T> {
+    through: u64,
+    doc: T,
 }
 
 #[derive(Serialize)]
@@ -88,14 +83,19 @@ impl<T: Document> Table<T> {
     pub fn open(snapshot: &Path) -> Result<Self, StoreError> {
         let (mut doc, through, snapshot_bytes) = match std::fs::read(snapshot) {
             Ok(bytes) => {
-                let parsed = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    path: snapshot.to_owned(),
-                    offset: 0,
-                    reason: e.to_string(),
-                })?;
-                let (doc, through) = match parsed {
-                    SnapshotFile::Numbered { through, doc } => (doc, through),
-                    SnapshotFile::Bare(doc) => (doc, 0),
+                // Data directories from before the journal hold the bare document.
+                let (doc, through) = match serde_json::from_slice::<SnapshotFile<T>>(&bytes) {
+                    Ok(file) => (file.doc, file.through),
+                    Err(e) => match serde_json::from_slice::<T>(&bytes) {
+                        Ok(doc) => (doc, 0),
+                        Err(_) => {
+                            return Err(StoreError::Corrupt {
+                                path: snapshot.to_owned(),
+                                offset: 0,
+                                reason: e.to_string(),
+                            })
+                        }
+                    },
                 };
                 (doc, through, bytes.len() as u64)
             }
