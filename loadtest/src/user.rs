@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use app::protocol::{ErrorCode, ServerFrame};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +121,7 @@ pub async fn run(
     loop {
         let now = Instant::now();
         // Send what the window, the pacing and the retry times allow.
+        let mut fed = false;
         while in_flight.len() < shared.window || retry.iter().any(|(at, _)| *at <= now) {
             let due = retry.iter().position(|(at, _)| *at <= now);
             let (client_id, room) = if let Some(i) = due {
@@ -143,7 +144,12 @@ pub async fn run(
                 "content": format!("burst from user {index} @{sent_us}"),
             });
             in_flight.get_mut(&client_id).expect("in flight").2 += 1;
-            sink.send(Message::Text(frame.to_string().into())).await?;
+            sink.feed(Message::Text(frame.to_string().into())).await?;
+            fed = true;
+        }
+        // Everything the window let out goes in one write, as a client that batches would.
+        if fed {
+            sink.flush().await?;
         }
         let wake = retry
             .iter()
@@ -163,10 +169,16 @@ pub async fn run(
             }
             () = tokio::time::sleep_until(wake) => {}
             message = stream.next() => {
-                let Some(message) = message else { bail!("server closed the socket") };
-                let Message::Text(text) = message? else { continue };
-                let frame: ServerFrame = serde_json::from_str(&text)?;
-                handle(&shared, index, &mut outcome, &mut in_flight, &mut retry, frame);
+                let mut next = Some(message);
+                // Frames that are already here are all handled before the window is refilled.
+                while let Some(message) = next {
+                    let Some(message) = message else { bail!("server closed the socket") };
+                    if let Message::Text(text) = message? {
+                        let frame: ServerFrame = serde_json::from_str(&text)?;
+                        handle(&shared, index, &mut outcome, &mut in_flight, &mut retry, frame);
+                    }
+                    next = stream.next().now_or_never();
+                }
             }
         }
     }
