@@ -45,7 +45,8 @@ const QUIET: Duration = Duration::from_millis(200);
 const DELIVERY_BURST: usize = 256;
 /// Socket buffer sizes. Small, because a server holds thousands of connections (tungstenite's
 /// 128 KiB defaults cost ~200 KiB of memory a connection); writes are batched per loop step.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// tungstenite zeroes the whole read buffer before each read, and client frames are small.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Messages read from the log per step of a replay.
 const REPLAY_CHUNK: u64 = 256;
