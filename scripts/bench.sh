@@ -4,7 +4,8 @@
 # reports stay in the temporary directory it names. Bounded: every load test has a deadline.
 #
 #   scripts/bench.sh              everything below
-#   scripts/bench.sh sizes        2,000 users and smaller
+#   scripts/bench.sh sizes        2,000 users and smaller, each 3 times (the median is shown)
+#   scripts/bench.sh latency      ack and delivery latency at 25,000 and 12,500 messages/s
 #   scripts/bench.sh sweep        batch_size × flush_interval
 #   scripts/bench.sh connections  10,000 connections
 #   scripts/bench.sh overload     a burst 10× over the queue capacity
@@ -58,27 +59,44 @@ burst() {
     # shellcheck disable=SC2086 # flags are words
     start_server "${data}" ${flags}
     "${loadtest}" --url "${url}" --users "${users}" --rooms "${rooms}" --messages "${messages}" \
-        --deadline-secs 400 --json "${work}/${name}.json" "$@" >"${work}/${name}.txt" 2>&1 ||
+        --server-pid "${server_pid}" --deadline-secs 400 --json "${work}/${name}.json" "$@" \
+        >"${work}/${name}.txt" 2>&1 ||
         echo "(run ${name} reported a failure; see ${work}/${name}.txt)" >&2
     server_peak_mib >"${work}/${name}.rss"
     stop_server
 }
 
+# table NAME…: one row per scenario. Runs named SCENARIO-rN are repeats of one scenario: the row
+# shows the run with the median acked/s and the range over all of them.
 table() {
     python3 - "${work}" "$@" <<'PY'
 import json, sys, os
 work, names = sys.argv[1], sys.argv[2:]
-print("| run | burst s | acked/s | deliveries/s | ack p50 / p99 ms | delivery p50 / p99 ms | errors | lost / dup / order | server peak RSS | verdict |")
-print("|---|---:|---:|---:|---:|---:|---|---:|---:|---|")
+groups = {}
 for name in names:
-    path = os.path.join(work, name + ".json")
-    if not os.path.exists(path):
-        print(f"| {name} | – | – | – | – | – | – | – | – | no report |"); continue
-    r = json.load(open(path))
-    ok = not r["timed_out"] and r["lost"] == r["duplicates"] == r["out_of_order"] == r["history_missing"] == 0
-    rss = open(os.path.join(work, name + ".rss")).read().strip() or "?"
-    print(f"| {name} | {r['burst_secs']:.2f} | {r['acked_per_sec']:.0f} | {r['deliveries_per_sec']:.0f} | "
+    groups.setdefault(name.rsplit("-r", 1)[0], []).append(name)
+print("| run | acked/s (median; range) | deliveries/s | ack p50 / p99 ms | delivery p50 / p99 ms | CPU µs per message: generator / server | errors | lost / dup / order | server peak RSS | verdict |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|---|")
+for group, runs in groups.items():
+    reports = []
+    for name in runs:
+        path = os.path.join(work, name + ".json")
+        if os.path.exists(path):
+            r = json.load(open(path))
+            r["rss"] = open(os.path.join(work, name + ".rss")).read().strip() or "?"
+            reports.append(r)
+    if not reports:
+        print(f"| {group} | – | – | – | – | – | – | – | – | no report |"); continue
+    reports.sort(key=lambda r: r["acked_per_sec"])
+    r = reports[len(reports) // 2]
+    ok = all(not x["timed_out"] and x["lost"] == x["duplicates"] == x["out_of_order"] == x["history_missing"] == 0 for x in reports)
+    spread = f"{reports[0]['acked_per_sec']:,.0f}–{reports[-1]['acked_per_sec']:,.0f}" if len(reports) > 1 else "one run"
+    cpu = r["cpu"]
+    per_msg = lambda secs: "?" if secs is None else f"{secs * 1e6 / max(r['acked'], 1):.1f}"
+    rss = max(int(x["rss"]) if x["rss"].isdigit() else 0 for x in reports)
+    print(f"| {group} | {r['acked_per_sec']:,.0f} ({spread}) | {r['deliveries_per_sec']:,.0f} | "
           f"{r['ack_ms']['p50']:.1f} / {r['ack_ms']['p99']:.1f} | {r['delivery_ms']['p50']:.1f} / {r['delivery_ms']['p99']:.1f} | "
+          f"{per_msg(cpu['generator_secs'])} / {per_msg(cpu['server_secs'])} | "
           f"{r['errors'] or '-'} | {r['lost']} / {r['duplicates']} / {r['out_of_order']} | {rss} MiB | {'PASS' if ok else 'FAIL'} |")
 PY
 }
@@ -87,10 +105,29 @@ echo "reports: ${work}"
 if [ "${what}" = all ] || [ "${what}" = sizes ]; then
     names=()
     for users in 200 1000 2000; do
-        burst "users${users}" "${work}/data" "${users}" 20 ""
-        names+=("users${users}")
+        for run in 1 2 3; do
+            burst "users${users}-r${run}" "${work}/data" "${users}" 20 ""
+            names+=("users${users}-r${run}")
+        done
     done
-    echo; echo "### Burst sizes (20 messages per user, 10 users per room, default flags)"; echo
+    for run in 1 2 3; do
+        burst "long1000-r${run}" "${work}/data" 1000 100 "" --window 10
+        names+=("long1000-r${run}")
+    done
+    echo; echo "### Burst sizes (20 messages per user, 10 users per room, default flags, 3 runs each;"
+    echo "long1000: 100 messages per user, window 10)"; echo
+    table "${names[@]}"
+fi
+
+if [ "${what}" = all ] || [ "${what}" = latency ]; then
+    names=()
+    for rate in 25000 12500; do
+        for run in 1 2 3; do
+            burst "rate${rate}-r${run}" "${work}/data" 1000 40 "" --rate "${rate}"
+            names+=("rate${rate}-r${run}")
+        done
+    done
+    echo; echo "### Latency at a given rate (1000 users × 40 messages, sends spread evenly; 3 runs each)"; echo
     table "${names[@]}"
 fi
 
