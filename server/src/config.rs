@@ -18,7 +18,7 @@ pub struct Config {
     #[arg(long, env = "MINITALK_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Messages per durable write, at most (default chosen by the sweep in BENCHMARKS.md)
-    #[arg(long, env = "MINITALK_BATCH_SIZE", default_value_t = 1000)]
+    #[arg(long, env = "MINITALK_BATCH_SIZE", default_value_t = 4000)]
     pub batch_size: usize,
     /// Longest wait, in milliseconds, between a batch's first message and its write
     #[arg(long, env = "MINITALK_FLUSH_INTERVAL_MS", default_value_t = 5)]

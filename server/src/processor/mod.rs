@@ -54,7 +54,7 @@ pub struct ProcessorConfig {
 impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
-            batch_size: 1000,
+            batch_size: 4000,
             flush_interval: Duration::from_millis(5),
             queue_capacity: 10_000,
             dedupe_window: Duration::from_secs(600),
