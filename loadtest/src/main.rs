@@ -7,6 +7,7 @@
 //! The exit status is non-zero when any check fails.
 
 mod cpu;
+mod frame;
 mod setup;
 mod user;
 

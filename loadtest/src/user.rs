@@ -2,6 +2,7 @@
 //! messages with a bounded in-flight window, resends refused ones with the same client_id, and
 //! records everything it receives for the checks at the end.
 
+use crate::frame::{self, Frame};
 use anyhow::{bail, Context};
 use app::protocol::{ErrorCode, ServerFrame};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -174,7 +175,7 @@ pub async fn run(
                 while let Some(message) = next {
                     let Some(message) = message else { bail!("server closed the socket") };
                     if let Message::Text(text) = message? {
-                        let frame: ServerFrame = serde_json::from_str(&text)?;
+                        let frame = frame::parse(&text)?;
                         handle(&shared, index, &mut outcome, &mut in_flight, &mut retry, frame);
                     }
                     next = stream.next().now_or_never();
@@ -193,42 +194,37 @@ fn handle(
     outcome: &mut Outcome,
     in_flight: &mut HashMap<String, (u64, Instant, u32)>,
     retry: &mut Vec<(Instant, String)>,
-    frame: ServerFrame,
+    frame: Frame,
 ) {
     match frame {
-        ServerFrame::Ack {
-            client_id,
-            room_id,
+        Frame::Ack {
+            room,
             seq,
-            ..
+            client_id,
         } => {
-            if let Some((_, first_sent, _)) = in_flight.remove(&client_id) {
+            if let Some((_, first_sent, _)) = in_flight.remove(client_id.as_ref()) {
                 outcome.acked.push(Acked {
-                    room: room_id.0,
+                    room,
                     seq,
-                    client_id,
+                    client_id: client_id.into_owned(),
                     ack_ms: first_sent.elapsed().as_secs_f64() * 1000.0,
                 });
-                let others = shared
-                    .members
-                    .get(&room_id.0)
-                    .map_or(0, |m| m.saturating_sub(1));
+                let others = shared.members.get(&room).map_or(0, |m| m.saturating_sub(1));
                 shared.expected.fetch_add(others, Ordering::Relaxed);
                 shared.acked.fetch_add(1, Ordering::Relaxed);
                 shared.progress.inc(1);
             }
         }
-        ServerFrame::Message(message) => {
-            let room = message.room_id.0;
+        Frame::Message { room, seq, content } => {
             let newest = outcome.newest.entry(room).or_default();
-            if !outcome.seen.entry(room).or_default().insert(message.seq) {
+            if !outcome.seen.entry(room).or_default().insert(seq) {
                 outcome.duplicates += 1;
-            } else if message.seq < *newest {
+            } else if seq < *newest {
                 outcome.out_of_order += 1;
             }
-            *newest = message.seq.max(*newest);
+            *newest = seq.max(*newest);
             // Deliveries count what the other members receive, not the echo of one's own.
-            let Some((sender, sent_us)) = parse_content(&message.content) else {
+            let Some((sender, sent_us)) = parse_content(&content) else {
                 return;
             };
             if sender != index {
@@ -239,7 +235,7 @@ fn handle(
                 shared.delivered.fetch_add(1, Ordering::Relaxed);
             }
         }
-        ServerFrame::Error(error) => {
+        Frame::Other(ServerFrame::Error(error)) => {
             let code = serde_json::to_value(error.code)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
