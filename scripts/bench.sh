@@ -6,6 +6,7 @@
 #   scripts/bench.sh              everything below
 #   scripts/bench.sh sizes        2,000 users and smaller, each 3 times (the median is shown)
 #   scripts/bench.sh latency      ack and delivery latency at 25,000 and 12,500 messages/s
+#   scripts/bench.sh batch        batch size 1000 / 4000 / 10000 on the 2,000-user burst
 #   scripts/bench.sh sweep        batch_size × flush_interval
 #   scripts/bench.sh connections  10,000 connections
 #   scripts/bench.sh overload     a burst 10× over the queue capacity
@@ -101,19 +102,23 @@ for group, runs in groups.items():
 PY
 }
 
+# repeat NAME USERS MESSAGES "SERVER FLAGS" [loadtest flags…]: three runs of one scenario, named
+# NAME-r1…3 (one row in `table`), added to `names`.
+repeat() {
+    local name="$1"; shift
+    for run in 1 2 3; do
+        burst "${name}-r${run}" "${work}/data" "$@"
+        names+=("${name}-r${run}")
+    done
+}
+
 echo "reports: ${work}"
 if [ "${what}" = all ] || [ "${what}" = sizes ]; then
     names=()
     for users in 200 1000 2000; do
-        for run in 1 2 3; do
-            burst "users${users}-r${run}" "${work}/data" "${users}" 20 ""
-            names+=("users${users}-r${run}")
-        done
+        repeat "users${users}" "${users}" 20 ""
     done
-    for run in 1 2 3; do
-        burst "long1000-r${run}" "${work}/data" 1000 100 "" --window 10
-        names+=("long1000-r${run}")
-    done
+    repeat long1000 1000 100 "" --window 10
     echo; echo "### Burst sizes (20 messages per user, 10 users per room, default flags, 3 runs each;"
     echo "long1000: 100 messages per user, window 10)"; echo
     table "${names[@]}"
@@ -122,12 +127,18 @@ fi
 if [ "${what}" = all ] || [ "${what}" = latency ]; then
     names=()
     for rate in 25000 12500; do
-        for run in 1 2 3; do
-            burst "rate${rate}-r${run}" "${work}/data" 1000 40 "" --rate "${rate}"
-            names+=("rate${rate}-r${run}")
-        done
+        repeat "rate${rate}" 1000 40 "" --rate "${rate}"
     done
     echo; echo "### Latency at a given rate (1000 users × 40 messages, sends spread evenly; 3 runs each)"; echo
+    table "${names[@]}"
+fi
+
+if [ "${what}" = all ] || [ "${what}" = batch ]; then
+    names=()
+    for batch in 1000 4000 10000; do
+        repeat "batch${batch}" 2000 20 "--batch-size ${batch}"
+    done
+    echo; echo "### Batch size on the 2,000-user burst (20 messages each; 3 runs each)"; echo
     table "${names[@]}"
 fi
 
