@@ -51,6 +51,9 @@ struct Journal {
     snapshot_bytes: u64,
     /// Number of the last change written.
     last: u64,
+    /// Fault injection: the next append writes half its line, then fails.
+    #[cfg(test)]
+    fail_next: bool,
 }
 
 /// The snapshot file: the document and the last journal line folded into it.
@@ -118,6 +121,8 @@ impl<T: Document> Table<T> {
                 bytes,
                 snapshot_bytes,
                 last: last.max(through),
+                #[cfg(test)]
+                fail_next: false,
             }),
         })
     }
@@ -155,6 +160,14 @@ impl<T: Document> Table<T> {
         Ok(result)
     }
 
+    #[cfg(test)]
+    fn fail_next_append(&self) {
+        self.journal
+            .lock()
+            .expect("table journal lock poisoned")
+            .fail_next = true;
+    }
+
     /// Writes the document as the new snapshot and empties the journal.
     fn fold(&self, journal: &mut Journal) -> Result<(), StoreError> {
         let bytes = {
@@ -181,16 +194,23 @@ impl<T: Document> Table<T> {
 impl Journal {
     /// Appends and syncs `line`; on failure cuts the file back so no half line stays behind.
     fn append(&mut self, line: &[u8]) -> Result<(), StoreError> {
-        let written = self
-            .file
-            .write_all(line)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
+        if let Err(e) = self.write_and_sync(line) {
             let _cut = self.file.set_len(self.bytes);
             return Err(StoreError::io(&self.path, e));
         }
         self.bytes += line.len() as u64;
         Ok(())
+    }
+
+    fn write_and_sync(&mut self, line: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next) {
+            // Reach the file with half the line, as a full disk would, then fail.
+            self.file.write_all(&line[..line.len() / 2])?;
+            return Err(std::io::Error::other("injected write failure"));
+        }
+        self.file.write_all(line)?;
+        self.file.sync_data()
     }
 }
 
@@ -301,6 +321,27 @@ mod tests {
                 .len(),
             0
         );
+    }
+
+    #[test]
+    fn a_failed_append_changes_nothing_and_leaves_no_half_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let table = Table::<Doc>::open(&path).unwrap();
+        set(&table, "a", 1);
+        let journal = std::fs::read(path.with_extension("journal")).unwrap();
+        table.fail_next_append();
+        let result = table.update(|_| Ok::<_, StoreError>((("a".into(), 2), ())));
+        assert!(matches!(result, Err(StoreError::Io { .. })));
+        assert_eq!(get(&table, "a"), Some(1));
+        assert_eq!(
+            std::fs::read(path.with_extension("journal")).unwrap(),
+            journal
+        );
+        set(&table, "b", 3);
+        drop(table);
+        let table = Table::<Doc>::open(&path).unwrap();
+        assert_eq!((get(&table, "a"), get(&table, "b")), (Some(1), Some(3)));
     }
 
     #[test]
