@@ -19,7 +19,11 @@ pub struct DedupeKey(Arc<str>);
 
 impl DedupeKey {
     pub fn new(sender: &Username, client_id: &str) -> Self {
-        Self(format!("{} {client_id}", sender.key()).into())
+        let mut key = sender.key();
+        key.reserve(1 + client_id.len());
+        key.push(' ');
+        key.push_str(client_id);
+        Self(key.into())
     }
 
     fn client_id(&self) -> &str {
