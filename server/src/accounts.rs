@@ -296,6 +296,34 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_session_is_refused_and_dropped_with_the_next_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&DataDir::open(dir.path()).unwrap()).unwrap();
+        let (user, live) = accounts.register(&name("ana"), "password1").unwrap();
+        let expired = SessionRecord {
+            user: user.clone(),
+            expires: crate::now_ms() - 1,
+        };
+        let start = SessionChange::Start {
+            token: "old".into(),
+            session: expired,
+        };
+        accounts
+            .sessions
+            .update(|_| Ok::<_, StoreError>((start, ())))
+            .unwrap();
+        assert_eq!(accounts.session_user("old"), None);
+        assert_eq!(accounts.session_user(&live), Some(user));
+
+        let mut doc = SessionsDoc {
+            sessions: accounts.sessions.read().sessions.clone(),
+        };
+        doc.prune();
+        assert!(!doc.sessions.contains_key("old"));
+        assert!(doc.sessions.contains_key(&live));
+    }
+
+    #[test]
     fn the_hash_gate_never_runs_more_than_its_limit_at_once() {
         let gate = std::sync::Arc::new(HashGate::new(2));
         let now = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
