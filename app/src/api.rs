@@ -34,6 +34,22 @@ pub enum ApiError {
     NoSuchRoom,
     #[error("you are not a member of this room")]
     NotMember,
+    /// Too many attempts (sign-in, room creation, …); the `Retry-After` header says when to
+    /// try again.
+    #[error("{0}")]
+    RateLimited(String),
+    /// Signed in, but this action is not allowed (a quota is used up, say).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A state-changing call from another site (its `Origin` or `Sec-Fetch-Site` says so).
+    #[error("cross-site request refused")]
+    CrossSite,
+    /// The body is not `application/json`.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    /// The server is low on disk space and refuses new content; signing in still works.
+    #[error("the server is low on disk space; try again later")]
+    StorageFull,
     #[error("something went wrong on the server; try again")]
     Internal,
     /// The request never reached the function (network, decoding).
@@ -48,7 +64,10 @@ impl ApiError {
             Self::Invalid(_) => 400,
             Self::UsernameTaken => 409,
             Self::InvalidCredentials | Self::NotSignedIn => 401,
-            Self::NotMember => 403,
+            Self::NotMember | Self::Forbidden(_) | Self::CrossSite => 403,
+            Self::UnsupportedMediaType => 415,
+            Self::RateLimited(_) => 429,
+            Self::StorageFull => 507,
             Self::NoSuchRoom => 404,
             Self::Internal | Self::Request(_) => 500,
         }

@@ -95,6 +95,11 @@ pub enum ErrorCode {
     /// The server's queue is full; retry after `retry_after_ms`.
     Overloaded,
     Unauthorized,
+    /// The server is low on disk space and refuses new messages for now.
+    StorageFull,
+    /// This `client_id` was already used for a different message (another room or other
+    /// content) within the dedupe window; pick a new one.
+    ClientIdReused,
     /// The server failed (for example, a disk write); the message was not stored.
     Internal,
 }
@@ -102,7 +107,10 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Whether resending the same frame later may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::RateLimited | Self::Overloaded | Self::Internal)
+        matches!(
+            self,
+            Self::RateLimited | Self::Overloaded | Self::Internal | Self::StorageFull
+        )
     }
 }
 
