@@ -57,7 +57,8 @@ export default defineConfig({
   webServer: externalUrl
     ? undefined
     : {
-        command: `../target/debug/minitalk --addr 127.0.0.1:3400 --data-dir ${freshDataDir()}`,
+        // The suite signs many people up from one address; the limit itself is tested in Rust.
+        command: `../target/debug/minitalk --addr 127.0.0.1:3400 --data-dir ${freshDataDir()} --sign-ins-per-ip-per-min 600`,
         cwd: __dirname,
         env: {
           LEPTOS_SITE_ROOT: "../target/site",

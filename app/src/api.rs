@@ -12,8 +12,10 @@ use leptos::server_fn::codec::{GetUrl, Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-/// Name of the session cookie.
+/// Name of the session cookie on plain HTTP.
 pub const SESSION_COOKIE: &str = "minitalk_session";
+/// Name of the session cookie when the server is configured for HTTPS (`--secure-cookies`).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-minitalk_session";
 /// Most messages one `history` call returns.
 pub const HISTORY_MAX: u32 = 100;
 
@@ -34,10 +36,10 @@ pub enum ApiError {
     NoSuchRoom,
     #[error("you are not a member of this room")]
     NotMember,
-    /// Too many attempts (sign-in, room creation, …); the `Retry-After` header says when to
-    /// try again.
-    #[error("{0}")]
-    RateLimited(String),
+    /// Too many attempts (sign-in, room creation, …); the number is the seconds to wait, also
+    /// sent as the `Retry-After` header.
+    #[error("too many attempts; try again in {0} s")]
+    RateLimited(u64),
     /// Signed in, but this action is not allowed (a quota is used up, say).
     #[error("{0}")]
     Forbidden(String),
@@ -98,8 +100,9 @@ pub async fn register(username: String, password: String) -> Result<UserInfo, Ap
     ssr::answer(async move {
         let username = crate::model::Username::parse(&username)?;
         ssr::check_password(&password)?;
-        let backend = ssr::backend();
-        let (user, token) = ssr::blocking(move || backend.register(&username, &password)).await?;
+        let (user, token) = ssr::backend()
+            .register(ssr::peer_ip(), username, password)
+            .await?;
         ssr::set_session_cookie(&token);
         Ok(user)
     })
@@ -111,8 +114,12 @@ pub async fn login(username: String, password: String) -> Result<UserInfo, ApiEr
     ssr::answer(async move {
         let username =
             crate::model::Username::parse(&username).map_err(|_| ApiError::InvalidCredentials)?;
-        let backend = ssr::backend();
-        let (user, token) = ssr::blocking(move || backend.login(&username, &password)).await?;
+        if password.chars().count() > crate::model::MAX_PASSWORD_CHARS {
+            return Err(ApiError::InvalidCredentials);
+        }
+        let (user, token) = ssr::backend()
+            .login(ssr::peer_ip(), username, password)
+            .await?;
         ssr::set_session_cookie(&token);
         Ok(user)
     })
@@ -126,6 +133,19 @@ pub async fn logout() -> Result<(), ApiError> {
             let backend = ssr::backend();
             ssr::blocking(move || backend.logout(&token)).await?;
         }
+        ssr::clear_session_cookie();
+        Ok(())
+    })
+    .await
+}
+
+/// Ends every session of the signed-in user, in every browser, and closes their sockets.
+#[server(endpoint = "logout_everywhere", input = Json)]
+pub async fn logout_everywhere() -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        let backend = ssr::backend();
+        ssr::blocking(move || backend.logout_everywhere(&user)).await?;
         ssr::clear_session_cookie();
         Ok(())
     })
@@ -223,33 +243,45 @@ pub async fn stats() -> Result<StatsSnapshot, ApiError> {
 pub mod ssr {
     //! The server half of the server functions: the [`Backend`] seam and the cookie plumbing.
 
-    use super::{ApiError, SESSION_COOKIE};
+    use super::{ApiError, SECURE_SESSION_COOKIE, SESSION_COOKIE};
     use crate::model::{
         ChatMessage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
         MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
     };
+    use futures::future::BoxFuture;
     use http::{header, HeaderValue};
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
     use std::future::Future;
+    use std::net::{IpAddr, SocketAddr};
     use std::sync::Arc;
 
-    /// What the server functions need from the server. Methods are synchronous and may block
-    /// (password hashing, file writes); callers run the blocking ones on the blocking pool.
+    /// What the server functions need from the server. Synchronous methods may block (file
+    /// writes); callers run those on the blocking pool. Password work is admitted and scheduled
+    /// by the server itself (limits per address, a bounded line for a hashing permit), so those
+    /// methods are async.
     pub trait Backend: Send + Sync + 'static {
         /// Creates the account and a session; returns the session token.
         fn register(
             &self,
-            username: &Username,
-            password: &str,
-        ) -> Result<(UserInfo, String), ApiError>;
+            peer: Option<IpAddr>,
+            username: Username,
+            password: String,
+        ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>>;
         fn login(
             &self,
-            username: &Username,
-            password: &str,
-        ) -> Result<(UserInfo, String), ApiError>;
+            peer: Option<IpAddr>,
+            username: Username,
+            password: String,
+        ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>>;
+        /// Ends the session of `token` and closes its sockets.
         fn logout(&self, token: &str) -> Result<(), ApiError>;
+        /// Ends every session of `user` and closes all their sockets.
+        fn logout_everywhere(&self, user: &UserInfo) -> Result<(), ApiError>;
         fn session_user(&self, token: &str) -> Option<UserInfo>;
+        /// Whether the session cookie is `Secure` and named with the `__Host-` prefix (the site
+        /// is served over HTTPS).
+        fn secure_cookies(&self) -> bool;
         fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary>;
         fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError>;
         fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError>;
@@ -288,9 +320,22 @@ pub mod ssr {
                     http::StatusCode::from_u16(err.status())
                         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
                 );
+                if let ApiError::RateLimited(secs) = err {
+                    options.insert_header(header::RETRY_AFTER, HeaderValue::from(*secs));
+                }
             }
         }
         result
+    }
+
+    /// The address the request came from (the TCP peer; a reverse proxy's address when behind
+    /// one).
+    pub fn peer_ip() -> Option<IpAddr> {
+        let parts = use_context::<http::request::Parts>()?;
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
     }
 
     /// Runs blocking backend work off the async worker threads.
@@ -320,20 +365,36 @@ pub mod ssr {
     /// The session token from the request's cookie header, if any.
     pub fn session_token() -> Option<String> {
         let parts = use_context::<http::request::Parts>()?;
-        session_token_from_headers(&parts.headers)
+        session_token_from_headers(&parts.headers, backend().secure_cookies())
     }
 
-    /// Finds the `minitalk_session` cookie in request headers. Shared with the WebSocket
-    /// upgrade, which authenticates the same way.
-    pub fn session_token_from_headers(headers: &http::HeaderMap) -> Option<String> {
-        headers
+    /// The session cookie's name: with `Secure`, the `__Host-` prefix makes the browser refuse
+    /// it unless it was set over HTTPS by this host with `Path=/` and no `Domain`, so a sibling
+    /// subdomain cannot plant one.
+    pub fn session_cookie_name(secure: bool) -> &'static str {
+        if secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// Finds the session cookie in request headers. Shared with the WebSocket upgrade, which
+    /// authenticates the same way. Several cookies of that name (one planted for a narrower
+    /// path or a parent domain: "cookie tossing") mean no session at all, rather than a guess
+    /// at which is the user's own.
+    pub fn session_token_from_headers(headers: &http::HeaderMap, secure: bool) -> Option<String> {
+        let wanted = session_cookie_name(secure);
+        let mut found = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == SESSION_COOKIE)
-            .map(|(_, token)| token.to_owned())
+            .filter(|(name, _)| *name == wanted)
+            .map(|(_, token)| token.to_owned());
+        let token = found.next()?;
+        found.next().is_none().then_some(token)
     }
 
     pub fn current_user() -> Result<UserInfo, ApiError> {
@@ -342,18 +403,23 @@ pub mod ssr {
     }
 
     pub fn set_session_cookie(token: &str) {
-        set_cookie(&format!(
-            "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000"
-        ));
+        set_cookie(token, "Max-Age=2592000");
     }
 
     pub fn clear_session_cookie() {
-        set_cookie(&format!(
-            "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+        set_cookie("", "Max-Age=0");
+    }
+
+    fn set_cookie(value: &str, age: &str) {
+        let secure = backend().secure_cookies();
+        let name = session_cookie_name(secure);
+        let flags = if secure { "; Secure" } else { "" };
+        append_set_cookie(&format!(
+            "{name}={value}; HttpOnly; SameSite=Lax; Path=/; {age}{flags}"
         ));
     }
 
-    fn set_cookie(cookie: &str) {
+    fn append_set_cookie(cookie: &str) {
         if let (Some(options), Ok(value)) = (
             use_context::<ResponseOptions>(),
             HeaderValue::from_str(cookie),

@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, HashMap};
 pub const TYPING_SHOWN_MS: u64 = 3_000;
 /// Send at most one typing frame per this many milliseconds.
 pub const TYPING_THROTTLE_MS: f64 = 2_000.0;
+/// How long to wait before resubscribing to a room the server dropped after a failed read.
+const RESUBSCRIBE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The state of the tab's connection, as the header shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,6 +385,17 @@ impl Chat {
                     self.show_typing(feed, user);
                 }
             }
+            ServerFrame::Subscribed {
+                room_id,
+                first_seq: Some(first),
+                ..
+            } => {
+                // The server replayed only the newest messages: drop what we held from before
+                // the hole, so the list stays gapless ("Load older" pages back from here).
+                if let Some(feed) = self.known_feed(room_id) {
+                    feed.messages.update(|m| m.retain(|seq, _| *seq >= first));
+                }
+            }
             ServerFrame::Subscribed { .. } | ServerFrame::Unsubscribed { .. } => {}
             ServerFrame::Pong => {}
         }
@@ -419,9 +432,31 @@ impl Chat {
                 }
             }
         } else if let Some(feed) = error.room_id.and_then(|r| self.known_feed(r)) {
-            if matches!(error.code, ErrorCode::NotMember | ErrorCode::NoSuchRoom) {
-                feed.open.set(false);
-                feed.denied.set(Some(error.message));
+            match error.code {
+                ErrorCode::NotMember | ErrorCode::NoSuchRoom => {
+                    feed.open.set(false);
+                    feed.denied.set(Some(error.message));
+                }
+                // The server could not read the room's history and dropped it: ask again from
+                // the newest seq held, after a moment.
+                ErrorCode::Internal if feed.open.get_untracked() => {
+                    let chat = *self;
+                    set_timeout(
+                        move || {
+                            if feed.open.get_untracked() {
+                                chat.transmit(feed.subscribe_frame());
+                            }
+                        },
+                        RESUBSCRIBE_AFTER,
+                    );
+                }
+                _ => {}
+            }
+        } else if error.code == ErrorCode::Unauthorized {
+            // The session ended (signed out in another tab, everywhere, or expired).
+            #[cfg(feature = "hydrate")]
+            {
+                let _navigated = window().location().assign("/login");
             }
         }
     }

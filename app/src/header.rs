@@ -4,7 +4,7 @@
 //! It is also where the tab's WebSocket starts: the first time the header sees a signed-in
 //! user in the browser, it starts the [`Chat`] connection.
 
-use crate::api::{logout, ApiError};
+use crate::api::{logout, logout_everywhere, ApiError};
 use crate::client::{Chat, ConnState};
 use crate::Session;
 use leptos::prelude::*;
@@ -49,10 +49,15 @@ fn SignedIn(username: String) -> impl IntoView {
     }
     let signing_out = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
-    let sign_out = move |_| {
+    let sign_out = move |everywhere: bool| {
         signing_out.set(true);
         leptos::task::spawn_local(async move {
-            match logout().await {
+            let done = if everywhere {
+                logout_everywhere().await
+            } else {
+                logout().await
+            };
+            match done {
                 Ok(()) => {
                     // A full load: drops the socket and every room's state with the session.
                     let _navigated = window().location().assign("/login");
@@ -81,8 +86,17 @@ fn SignedIn(username: String) -> impl IntoView {
                 <span class="visually-hidden">"Signed in as "</span>
                 <strong>{username}</strong>
             </span>
-            <button type="button" class="secondary" on:click=sign_out disabled=move || !hydrated.get() || signing_out.get()>
+            <button type="button" class="secondary" on:click=move |_| sign_out(false) disabled=move || !hydrated.get() || signing_out.get()>
                 "Sign out"
+            </button>
+            <button
+                type="button"
+                class="secondary"
+                title="Ends your sessions in every browser and device"
+                on:click=move |_| sign_out(true)
+                disabled=move || !hydrated.get() || signing_out.get()
+            >
+                "Sign out everywhere"
             </button>
             {move || error.get().map(|e| view! { <span role="alert" class="error">{e.to_string()}</span> })}
         </div>

@@ -10,6 +10,9 @@ use std::fmt;
 
 /// Longest message body, in characters (Unicode scalar values).
 pub const MAX_CONTENT_CHARS: usize = 4000;
+/// Longest message body in bytes of UTF-8: with control characters refused, a stored line is
+/// at most about twice this (JSON escapes a quote or a backslash as two bytes).
+pub const MAX_CONTENT_BYTES: usize = 8 * 1024;
 /// Longest client-chosen message id, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Longest room name, in characters.
@@ -135,7 +138,8 @@ impl From<RoomName> for String {
     }
 }
 
-/// A message's text: not blank, at most [`MAX_CONTENT_CHARS`] characters. Stored and shown as
+/// A message's text: not blank, at most [`MAX_CONTENT_CHARS`] characters and
+/// [`MAX_CONTENT_BYTES`] bytes, no control characters (C0 and DEL) but newline and tab. Stored and shown as
 /// plain text, never as HTML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -150,6 +154,20 @@ impl MessageBody {
             return Err(invalid(format!(
                 "message must be at most {MAX_CONTENT_CHARS} characters"
             )));
+        }
+        if raw.len() > MAX_CONTENT_BYTES {
+            return Err(invalid(format!(
+                "message must be at most {MAX_CONTENT_BYTES} bytes of UTF-8"
+            )));
+        }
+        // Each C0 control is stored as a six-byte JSON escape, and none is text anyone reads.
+        if raw
+            .chars()
+            .any(|c| c.is_ascii_control() && c != '\n' && c != '\t')
+        {
+            return Err(invalid(
+                "message must not contain control characters other than newline and tab",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -305,6 +323,24 @@ mod tests {
         assert!(MessageBody::parse(&"é".repeat(MAX_CONTENT_CHARS)).is_ok());
         assert!(MessageBody::parse(&"a".repeat(MAX_CONTENT_CHARS + 1)).is_err());
         assert!(MessageBody::parse("   \n").is_err());
+    }
+
+    #[test]
+    fn message_bodies_are_bounded_in_bytes_too() {
+        // 2,048 four-byte characters are within the character limit but 8 KiB of UTF-8.
+        assert!(MessageBody::parse(&"😀".repeat(MAX_CONTENT_BYTES / 4)).is_ok());
+        assert!(MessageBody::parse(&"😀".repeat(MAX_CONTENT_BYTES / 4 + 1)).is_err());
+    }
+
+    #[test]
+    fn message_bodies_refuse_control_characters_but_newline_and_tab() {
+        assert!(MessageBody::parse("line one\n\tline two").is_ok());
+        for control in ['\u{0}', '\u{1}', '\u{1b}', '\r', '\u{7f}'] {
+            assert!(
+                MessageBody::parse(&format!("a{control}b")).is_err(),
+                "{control:?}"
+            );
+        }
     }
 
     #[test]

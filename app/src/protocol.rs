@@ -39,9 +39,13 @@ pub enum ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The replay for a `subscribe` is complete; live messages with seq > `last_seq` follow.
+    /// `first_seq` is set when the client was further behind than one replay may go: the
+    /// replay began there, and older messages are paged with the `history` server function.
     Subscribed {
         room_id: RoomId,
         last_seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_seq: Option<u64>,
     },
     Unsubscribed {
         room_id: RoomId,

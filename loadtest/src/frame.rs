@@ -117,6 +117,7 @@ mod tests {
         let subscribed = ServerFrame::Subscribed {
             room_id: RoomId(7),
             last_seq: 3,
+            first_seq: None,
         };
         assert!(
             matches!(parse(&json(&subscribed)).unwrap(), Frame::Other(frame) if frame == subscribed)

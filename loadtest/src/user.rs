@@ -102,7 +102,9 @@ pub async fn run(
             .context("socket closed while subscribing")??;
         if let Message::Text(text) = message {
             match serde_json::from_str(&text)? {
-                ServerFrame::Subscribed { room_id, last_seq } => {
+                ServerFrame::Subscribed {
+                    room_id, last_seq, ..
+                } => {
                     outcome.start_seq.insert(room_id.0, last_seq);
                 }
                 ServerFrame::Error(e) => bail!("subscribe refused: {}", e.message),

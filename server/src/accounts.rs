@@ -1,24 +1,34 @@
 //! Accounts and sign-in sessions: who may use Minitalk, and which cookie belongs to whom.
 //!
 //! Passwords are stored only as argon2id hashes. A session is a random 256-bit token handed to
-//! the browser in the `minitalk_session` cookie; it lasts 30 days or until sign-out, and it
-//! survives restarts because every change is journaled before it is used (see `store::table`).
+//! the browser in the session cookie; it lasts `--session-days` (30 by default) or until sign-out, and it survives
+//! restarts because every change is journaled before it is used (see `store::table`).
 //!
-//! Hashing is bounded: argon2 takes 19 MiB and tens of milliseconds of one core per hash, so a
-//! crowd signing in at once (the load test's setup, everyone's browser after a restart) would
-//! otherwise run hundreds at a time and take gigabytes. At most one hash per core runs; the rest
-//! wait their turn (they are HTTP requests, themselves bounded by connections).
+//! Only the SHA-256 of a token is stored (its [`SessionKey`]): someone who reads the data
+//! directory or a backup learns no token they could present. A token has 256 bits of entropy,
+//! so an unsalted fast hash is enough (there is nothing to brute-force). Data directories from
+//! before this are migrated on open, and the migration rewrites the snapshot and empties the
+//! journal so no raw token stays in a file.
+//!
+//! A user holds at most [`MAX_SESSIONS_PER_USER`] sessions: signing in once more ends the
+//! oldest (whose sockets the caller then closes). "Sign out everywhere" ends them all.
+//!
+//! Password work (argon2: 19 MiB and tens of milliseconds of one core per hash) is admitted by
+//! `signin`, not here: these functions are blocking and run where they are sent.
 
+use crate::hub::SessionKey;
 use crate::store::{DataDir, Document, StoreError, Table};
 use app::api::ApiError;
 use app::model::{UserId, UserInfo, Username};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::{Condvar, Mutex};
+use std::sync::OnceLock;
 
-const SESSION_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// Sessions one user may hold; signing in once more ends the oldest.
+pub const MAX_SESSIONS_PER_USER: usize = 20;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct UsersDoc {
@@ -47,19 +57,32 @@ struct UserRecord {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SessionsDoc {
-    /// By token.
+    /// By the SHA-256 of the token (hex), once `hashed`; by the raw token before.
     sessions: BTreeMap<String, SessionRecord>,
+    /// Whether the keys are token hashes (false only in data directories from before).
+    #[serde(default)]
+    hashed: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 enum SessionChange {
+    /// Written by versions that stored raw tokens; still read from old journals.
     Start {
         token: String,
         session: SessionRecord,
     },
-    End {
-        token: String,
+    /// Written by versions that stored raw tokens; still read from old journals.
+    End { token: String },
+    /// From here on keys are token hashes: converts the raw keys held so far.
+    HashKeys,
+    /// A new session under its key, ending the sessions in `evict` (the user's oldest).
+    Begin {
+        key: String,
+        session: SessionRecord,
+        evict: Vec<String>,
     },
+    /// Ends sessions (sign-out, sign out everywhere).
+    Finish { keys: Vec<String> },
 }
 
 impl Document for SessionsDoc {
@@ -72,6 +95,30 @@ impl Document for SessionsDoc {
             }
             SessionChange::End { token } => {
                 self.sessions.remove(&token);
+            }
+            SessionChange::HashKeys => {
+                if !self.hashed {
+                    self.sessions = std::mem::take(&mut self.sessions)
+                        .into_iter()
+                        .map(|(token, session)| (key_of(&token), session))
+                        .collect();
+                    self.hashed = true;
+                }
+            }
+            SessionChange::Begin {
+                key,
+                session,
+                evict,
+            } => {
+                for old in evict {
+                    self.sessions.remove(&old);
+                }
+                self.sessions.insert(key, session);
+            }
+            SessionChange::Finish { keys } => {
+                for key in keys {
+                    self.sessions.remove(&key);
+                }
             }
         }
     }
@@ -89,64 +136,59 @@ struct SessionRecord {
     expires: i64,
 }
 
+/// A valid session: who, which one, and until when (ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: UserInfo,
+    pub key: SessionKey,
+    pub expires: i64,
+}
+
+/// A new sign-in: the token for the cookie, and the sessions it ended to stay within
+/// [`MAX_SESSIONS_PER_USER`] (their sockets must be closed).
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: UserInfo,
+    pub token: String,
+    pub evicted: Vec<SessionKey>,
+}
+
+/// The stored form of a token: its SHA-256, in hex.
+fn key_of(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub struct Accounts {
     users: Table<UsersDoc>,
     sessions: Table<SessionsDoc>,
-    hashing: HashGate,
-}
-
-/// A counting semaphore for the blocking threads that hash passwords.
-struct HashGate {
-    running: Mutex<usize>,
-    freed: Condvar,
-    limit: usize,
-}
-
-impl HashGate {
-    fn new(limit: usize) -> Self {
-        Self {
-            running: Mutex::new(0),
-            freed: Condvar::new(),
-            limit: limit.max(1),
-        }
-    }
-
-    /// Runs `work` once fewer than `limit` others are running.
-    fn run<T>(&self, work: impl FnOnce() -> T) -> T {
-        let mut running = self.running.lock().expect("hash gate poisoned");
-        while *running >= self.limit {
-            running = self.freed.wait(running).expect("hash gate poisoned");
-        }
-        *running += 1;
-        drop(running);
-        let result = work();
-        *self.running.lock().expect("hash gate poisoned") -= 1;
-        self.freed.notify_one();
-        result
-    }
+    /// How long a session lasts from sign-in (`--session-days`).
+    lifetime_ms: i64,
 }
 
 impl Accounts {
-    pub fn open(data: &DataDir) -> Result<Self, StoreError> {
+    pub fn open(data: &DataDir, lifetime: std::time::Duration) -> Result<Self, StoreError> {
+        let sessions = Table::<SessionsDoc>::open(&data.file("sessions.json"))?;
+        if !sessions.read().hashed {
+            sessions.update(|_| Ok::<_, StoreError>((SessionChange::HashKeys, ())))?;
+            sessions.compact()?;
+            tracing::info!("session tokens are now stored as hashes");
+        }
         Ok(Self {
             users: Table::open(&data.file("users.json"))?,
-            sessions: Table::open(&data.file("sessions.json"))?,
-            hashing: HashGate::new(
-                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            ),
+            sessions,
+            lifetime_ms: i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX),
         })
     }
 
     /// Creates an account and signs it in. Slow on purpose (argon2): call off the async threads.
-    pub fn register(
-        &self,
-        username: &Username,
-        password: &str,
-    ) -> Result<(UserInfo, String), ApiError> {
+    pub fn register(&self, username: &Username, password: &str) -> Result<SignedIn, ApiError> {
         if self.users.read().users.contains_key(&username.key()) {
             return Err(ApiError::UsernameTaken);
         }
-        let hash = self.hashing.run(|| hash_password(password))?;
+        let hash = hash_password(password)?;
         let user = self.users.update(|doc| {
             if doc.users.contains_key(&username.key()) {
                 return Err(ApiError::UsernameTaken);
@@ -163,69 +205,124 @@ impl Accounts {
             };
             Ok((record, user))
         })?;
-        let token = self.start_session(&user)?;
-        Ok((user, token))
+        self.start_session(user)
     }
 
-    /// Checks a password and signs the account in. Slow on purpose (argon2).
-    pub fn login(
-        &self,
-        username: &Username,
-        password: &str,
-    ) -> Result<(UserInfo, String), ApiError> {
+    /// Checks a password and signs the account in. Slow on purpose (argon2), and as slow for an
+    /// unknown username as for a wrong password, so timing does not tell which names exist.
+    pub fn login(&self, username: &Username, password: &str) -> Result<SignedIn, ApiError> {
         // A copy, so no lock is held for the tens of milliseconds argon2 takes.
-        let record = self
-            .users
-            .read()
-            .users
-            .get(&username.key())
-            .cloned()
-            .ok_or(ApiError::InvalidCredentials)?;
+        let record = self.users.read().users.get(&username.key()).cloned();
+        let Some(record) = record else {
+            if let Ok(hash) = PasswordHash::new(dummy_hash()) {
+                let _same_cost = verify(&hash, password);
+            }
+            return Err(ApiError::InvalidCredentials);
+        };
         let hash = PasswordHash::new(&record.password_hash).map_err(|e| {
             tracing::error!(user = %record.username, "stored password hash is unreadable: {e}");
             ApiError::Internal
         })?;
-        self.hashing
-            .run(|| Argon2::default().verify_password(password.as_bytes(), &hash))
-            .map_err(|_| ApiError::InvalidCredentials)?;
-        let user = UserInfo {
+        if !verify(&hash, password) {
+            return Err(ApiError::InvalidCredentials);
+        }
+        self.start_session(UserInfo {
             id: record.id,
             username: record.username,
-        };
-        let token = self.start_session(&user)?;
-        Ok((user, token))
+        })
     }
 
-    pub fn logout(&self, token: &str) -> Result<(), ApiError> {
-        if !self.sessions.read().sessions.contains_key(token) {
-            return Ok(());
+    /// Ends the session of `token`; returns its key when there was one.
+    pub fn logout(&self, token: &str) -> Result<Option<SessionKey>, ApiError> {
+        let key = key_of(token);
+        if !self.sessions.read().sessions.contains_key(&key) {
+            return Ok(None);
         }
-        self.sessions.update(|_| {
-            let token = token.to_owned();
-            Ok((SessionChange::End { token }, ()))
+        let keys = vec![key.clone()];
+        self.sessions
+            .update(|_| Ok::<_, ApiError>((SessionChange::Finish { keys }, ())))?;
+        Ok(Some(SessionKey(key.into())))
+    }
+
+    /// Ends every session of `user`; returns how many there were.
+    pub fn logout_everywhere(&self, user: UserId) -> Result<usize, ApiError> {
+        self.sessions.update(|doc| {
+            let keys: Vec<String> = doc
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.user.id == user)
+                .map(|(key, _)| key.clone())
+                .collect();
+            let count = keys.len();
+            Ok::<_, ApiError>((SessionChange::Finish { keys }, count))
+        })
+    }
+
+    /// The session a token belongs to, if it is known and not expired.
+    pub fn session(&self, token: &str) -> Option<Session> {
+        let key = key_of(token);
+        let sessions = self.sessions.read();
+        let session = sessions.sessions.get(&key)?;
+        (session.expires > crate::now_ms()).then(|| Session {
+            user: session.user.clone(),
+            key: SessionKey(key.into()),
+            expires: session.expires,
         })
     }
 
     /// The user a session token belongs to, if it is known and not expired.
     pub fn session_user(&self, token: &str) -> Option<UserInfo> {
-        let sessions = self.sessions.read();
-        let session = sessions.sessions.get(token)?;
-        (session.expires > crate::now_ms()).then(|| session.user.clone())
+        self.session(token).map(|s| s.user)
     }
 
-    fn start_session(&self, user: &UserInfo) -> Result<String, ApiError> {
+    fn start_session(&self, user: UserInfo) -> Result<SignedIn, ApiError> {
         let token = random_hex::<32>();
+        let key = key_of(&token);
         let now = crate::now_ms();
-        self.sessions.update(|_| {
-            let session = SessionRecord {
-                user: user.clone(),
-                expires: now + SESSION_LIFETIME_MS,
+        let evicted = self.sessions.update(|doc| {
+            // O(sessions) per sign-in, next to the tens of milliseconds of argon2 before it.
+            let mut own: Vec<(i64, &String)> = doc
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.user.id == user.id)
+                .map(|(key, s)| (s.expires, key))
+                .collect();
+            own.sort_unstable();
+            let excess = (own.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
+            let evict: Vec<String> = own[..excess].iter().map(|(_, k)| (*k).clone()).collect();
+            let change = SessionChange::Begin {
+                key,
+                session: SessionRecord {
+                    user: user.clone(),
+                    expires: now.saturating_add(self.lifetime_ms),
+                },
+                evict: evict.clone(),
             };
-            let token = token.clone();
-            Ok::<_, ApiError>((SessionChange::Start { token, session }, ()))
+            Ok::<_, ApiError>((change, evict))
         })?;
-        Ok(token)
+        Ok(SignedIn {
+            user,
+            token,
+            evicted: evicted
+                .into_iter()
+                .map(|key| SessionKey(key.into()))
+                .collect(),
+        })
     }
+}
+
+fn verify(hash: &PasswordHash<'_>, password: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// A hash no password matches, to spend on unknown usernames the time a real check takes.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        hash_password(&random_hex::<16>()).expect("hashing a random password works")
+    })
 }
 
 fn hash_password(password: &str) -> Result<String, ApiError> {
@@ -263,10 +360,14 @@ mod tests {
         Username::parse(raw).unwrap()
     }
 
+    fn open(data: &DataDir) -> Accounts {
+        Accounts::open(data, std::time::Duration::from_secs(3600)).unwrap()
+    }
+
     #[test]
     fn names_are_unique_regardless_of_case() {
         let dir = tempfile::tempdir().unwrap();
-        let accounts = Accounts::open(&DataDir::open(dir.path()).unwrap()).unwrap();
+        let accounts = open(&DataDir::open(dir.path()).unwrap());
         accounts.register(&name("Ana"), "password1").unwrap();
         assert_eq!(
             accounts.register(&name("ana"), "password2").unwrap_err(),
@@ -278,83 +379,155 @@ mod tests {
     fn sessions_and_passwords_survive_a_restart_and_logout_ends_a_session() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path()).unwrap();
-        let (user, token) = Accounts::open(&data)
-            .unwrap()
-            .register(&name("ana"), "password1")
-            .unwrap();
-        let accounts = Accounts::open(&data).unwrap();
-        assert_eq!(accounts.session_user(&token), Some(user));
+        let first = open(&data).register(&name("ana"), "password1").unwrap();
+        let accounts = open(&data);
+        assert_eq!(accounts.session_user(&first.token), Some(first.user));
         assert_eq!(
             accounts.login(&name("ANA"), "wrong-password").unwrap_err(),
             ApiError::InvalidCredentials
         );
-        let (_, second) = accounts.login(&name("ANA"), "password1").unwrap();
-        accounts.logout(&token).unwrap();
-        assert_eq!(accounts.session_user(&token), None);
-        assert!(accounts.session_user(&second).is_some());
+        assert_eq!(
+            accounts.login(&name("nobody"), "password1").unwrap_err(),
+            ApiError::InvalidCredentials
+        );
+        let second = accounts.login(&name("ANA"), "password1").unwrap();
+        let ended = accounts.logout(&first.token).unwrap();
+        assert_eq!(ended, Some(SessionKey(key_of(&first.token).into())));
+        assert_eq!(accounts.session_user(&first.token), None);
+        assert!(accounts.session_user(&second.token).is_some());
         assert_eq!(accounts.session_user("forged"), None);
+        assert_eq!(accounts.logout("forged").unwrap(), None);
+    }
+
+    #[test]
+    fn only_hashes_of_session_tokens_reach_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let accounts = open(&data);
+        let signed_in = accounts.register(&name("ana"), "password1").unwrap();
+        accounts.sessions.compact().unwrap();
+        accounts.login(&name("ana"), "password1").unwrap();
+        let on_disk = std::fs::read_to_string(data.file("sessions.json")).unwrap()
+            + &std::fs::read_to_string(data.file("sessions.journal")).unwrap();
+        assert!(!on_disk.contains(&signed_in.token));
+        assert!(on_disk.contains(&key_of(&signed_in.token)));
+    }
+
+    #[test]
+    fn raw_tokens_of_an_old_data_dir_are_hashed_on_open_and_keep_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let token = "a".repeat(64);
+        // What a version that stored raw tokens left: a snapshot and a journal line.
+        std::fs::write(
+            data.file("sessions.json"),
+            format!(
+                r#"{{"through":0,"doc":{{"sessions":{{"{token}":{{"user":{{"id":1,"username":"ana"}},"expires":{}}}}}}}}}"#,
+                i64::MAX
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            data.file("sessions.journal"),
+            format!(
+                r#"{{"n":1,"change":{{"Start":{{"token":"{}","session":{{"user":{{"id":2,"username":"bob"}},"expires":{}}}}}}}}}"#,
+                "b".repeat(64),
+                i64::MAX
+            ) + "\n",
+        )
+        .unwrap();
+        let accounts = open(&data);
+        assert_eq!(
+            accounts.session_user(&token).unwrap().username.as_str(),
+            "ana"
+        );
+        assert_eq!(
+            accounts
+                .session_user(&"b".repeat(64))
+                .unwrap()
+                .username
+                .as_str(),
+            "bob"
+        );
+        for file in ["sessions.json", "sessions.journal"] {
+            let text = std::fs::read_to_string(data.file(file)).unwrap();
+            assert!(
+                !text.contains(&token) && !text.contains(&"b".repeat(64)),
+                "{file}: {text}"
+            );
+        }
+        drop(accounts);
+        assert!(open(&data).session_user(&token).is_some());
+    }
+
+    #[test]
+    fn a_user_holds_at_most_the_session_cap_and_the_oldest_goes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(&DataDir::open(dir.path()).unwrap());
+        let first = accounts.register(&name("ana"), "password1").unwrap();
+        let user = first.user.clone();
+        let mut tokens = vec![first.token];
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        for _ in 1..MAX_SESSIONS_PER_USER {
+            let signed_in = accounts.start_session(user.clone()).unwrap();
+            assert!(signed_in.evicted.is_empty());
+            tokens.push(signed_in.token);
+        }
+        let one_more = accounts.start_session(user.clone()).unwrap();
+        assert_eq!(
+            one_more.evicted,
+            [SessionKey(key_of(&tokens[0]).into())],
+            "the oldest session is ended"
+        );
+        assert_eq!(accounts.session_user(&tokens[0]), None);
+        assert!(accounts.session_user(&tokens[1]).is_some());
+        assert!(accounts.session_user(&one_more.token).is_some());
+    }
+
+    #[test]
+    fn signing_out_everywhere_ends_every_session_of_the_user_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = open(&DataDir::open(dir.path()).unwrap());
+        let ana = accounts.register(&name("ana"), "password1").unwrap();
+        let ana2 = accounts.start_session(ana.user.clone()).unwrap();
+        let bob = accounts.register(&name("bob"), "password1").unwrap();
+        assert_eq!(accounts.logout_everywhere(ana.user.id).unwrap(), 2);
+        assert_eq!(accounts.session_user(&ana.token), None);
+        assert_eq!(accounts.session_user(&ana2.token), None);
+        assert!(accounts.session_user(&bob.token).is_some());
     }
 
     #[test]
     fn an_expired_session_is_refused_and_dropped_with_the_next_snapshot() {
         let dir = tempfile::tempdir().unwrap();
-        let accounts = Accounts::open(&DataDir::open(dir.path()).unwrap()).unwrap();
-        let (user, live) = accounts.register(&name("ana"), "password1").unwrap();
-        let expired = SessionRecord {
-            user: user.clone(),
-            expires: crate::now_ms() - 1,
-        };
-        let start = SessionChange::Start {
-            token: "old".into(),
-            session: expired,
+        let accounts = open(&DataDir::open(dir.path()).unwrap());
+        let live = accounts.register(&name("ana"), "password1").unwrap();
+        let expired = SessionChange::Begin {
+            key: key_of("old"),
+            session: SessionRecord {
+                user: live.user.clone(),
+                expires: crate::now_ms() - 1,
+            },
+            evict: Vec::new(),
         };
         accounts
             .sessions
-            .update(|_| Ok::<_, StoreError>((start, ())))
+            .update(|_| Ok::<_, StoreError>((expired, ())))
             .unwrap();
         assert_eq!(accounts.session_user("old"), None);
-        assert_eq!(accounts.session_user(&live), Some(user));
+        assert_eq!(accounts.session_user(&live.token), Some(live.user));
 
-        let mut doc = SessionsDoc {
-            sessions: accounts.sessions.read().sessions.clone(),
-        };
+        let mut doc = accounts.sessions.read().clone();
         doc.prune();
-        assert!(!doc.sessions.contains_key("old"));
-        assert!(doc.sessions.contains_key(&live));
-    }
-
-    #[test]
-    fn the_hash_gate_never_runs_more_than_its_limit_at_once() {
-        let gate = std::sync::Arc::new(HashGate::new(2));
-        let now = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (gate, now, peak) = (gate.clone(), now.clone(), peak.clone());
-                std::thread::spawn(move || {
-                    gate.run(|| {
-                        let running = now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                        peak.fetch_max(running, std::sync::atomic::Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                        now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                    })
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
-        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(!doc.sessions.contains_key(&key_of("old")));
+        assert!(doc.sessions.contains_key(&key_of(&live.token)));
     }
 
     #[test]
     fn password_hashes_are_argon2id_not_the_password() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path()).unwrap();
-        Accounts::open(&data)
-            .unwrap()
-            .register(&name("ana"), "password1")
-            .unwrap();
+        open(&data).register(&name("ana"), "password1").unwrap();
         let stored = std::fs::read_to_string(data.file("users.journal")).unwrap();
         assert!(stored.contains("$argon2id$"));
         assert!(!stored.contains("password1"));

@@ -1,5 +1,6 @@
 //! The server functions' view of the server: [`app::api::ssr::Backend`] over [`AppState`].
 
+use crate::accounts::SignedIn;
 use crate::rooms::RoomRecord;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -7,8 +8,19 @@ use app::api::{ssr::Backend, ApiError};
 use app::model::{
     ChatMessage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
 };
+use futures::future::{BoxFuture, FutureExt};
+use std::net::IpAddr;
 
 pub struct ChatBackend(pub AppState);
+
+/// The answer to a sign-in: the user and the cookie's token. Sessions it ended to stay within
+/// the per-user cap lose their sockets now.
+fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String) {
+    for session in &signed_in.evicted {
+        state.hub.end_session(session);
+    }
+    (signed_in.user, signed_in.token)
+}
 
 impl ChatBackend {
     fn summary(&self, room: &RoomRecord, user: &UserInfo) -> RoomSummary {
@@ -34,18 +46,57 @@ impl ChatBackend {
 impl Backend for ChatBackend {
     fn register(
         &self,
-        username: &Username,
-        password: &str,
-    ) -> Result<(UserInfo, String), ApiError> {
-        self.0.accounts.register(username, password)
+        peer: Option<IpAddr>,
+        username: Username,
+        password: String,
+    ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
+        let state = self.0.clone();
+        async move {
+            let accounts = state.clone();
+            let signed_in = state
+                .sign_in
+                .run(peer, move || {
+                    accounts.accounts.register(&username, &password)
+                })
+                .await?;
+            Ok(signed_in_answer(&state, signed_in))
+        }
+        .boxed()
     }
 
-    fn login(&self, username: &Username, password: &str) -> Result<(UserInfo, String), ApiError> {
-        self.0.accounts.login(username, password)
+    fn login(
+        &self,
+        peer: Option<IpAddr>,
+        username: Username,
+        password: String,
+    ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
+        let state = self.0.clone();
+        async move {
+            let accounts = state.clone();
+            let signed_in = state
+                .sign_in
+                .run(peer, move || accounts.accounts.login(&username, &password))
+                .await?;
+            Ok(signed_in_answer(&state, signed_in))
+        }
+        .boxed()
     }
 
     fn logout(&self, token: &str) -> Result<(), ApiError> {
-        self.0.accounts.logout(token)
+        if let Some(session) = self.0.accounts.logout(token)? {
+            self.0.hub.end_session(&session);
+        }
+        Ok(())
+    }
+
+    fn logout_everywhere(&self, user: &UserInfo) -> Result<(), ApiError> {
+        self.0.accounts.logout_everywhere(user.id)?;
+        self.0.hub.end_user(user.id);
+        Ok(())
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.0.config.secure_cookies
     }
 
     fn session_user(&self, token: &str) -> Option<UserInfo> {
@@ -73,7 +124,7 @@ impl Backend for ChatBackend {
 
     fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
         self.0.rooms.leave(user, room)?;
-        self.0.hub.unsubscribe_user(room, user.id);
+        self.0.hub.revoke_room(room, user.id);
         Ok(())
     }
 

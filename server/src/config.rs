@@ -1,7 +1,9 @@
 //! Command-line flags, each with a `MINITALK_*` environment fallback.
 
+use crate::hub::SocketLimits;
 use crate::processor::ProcessorConfig;
 use crate::ratelimit::RateLimit;
+use crate::signin::SignInLimits;
 use crate::store::LogConfig;
 use clap::Parser;
 use std::net::SocketAddr;
@@ -41,6 +43,32 @@ pub struct Config {
     /// Frames waiting to be sent to one connection, at most; beyond that it catches up from disk
     #[arg(long, env = "MINITALK_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
+    /// Bytes of message frames waiting for one connection, at most; beyond that it catches up
+    /// from disk
+    #[arg(long, env = "MINITALK_OUTBOUND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
+    /// The site is served over HTTPS: the session cookie is `Secure` and named
+    /// `__Host-minitalk_session`
+    #[arg(long, env = "MINITALK_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// How long a sign-in lasts, in days (fractions allowed)
+    #[arg(long, env = "MINITALK_SESSION_DAYS", default_value_t = 30.0)]
+    pub session_days: f64,
+    /// Sign-ups and sign-ins per minute from one address (a burst of as many is allowed; 0: off)
+    #[arg(long, env = "MINITALK_SIGN_INS_PER_IP_PER_MIN", default_value_t = 10.0)]
+    pub sign_ins_per_ip_per_min: f64,
+    /// Sign-ups and sign-ins per second from everyone together (burst: twice that; 0: off)
+    #[arg(long, env = "MINITALK_SIGN_INS_PER_SEC", default_value_t = 20.0)]
+    pub sign_ins_per_sec: f64,
+    /// Open WebSockets per user, at most (0: no limit)
+    #[arg(long, env = "MINITALK_MAX_SOCKETS_PER_USER", default_value_t = 16)]
+    pub max_sockets_per_user: usize,
+    /// Open WebSockets per client address, at most (0: no limit)
+    #[arg(long, env = "MINITALK_MAX_SOCKETS_PER_IP", default_value_t = 256)]
+    pub max_sockets_per_ip: usize,
+    /// How often the server pings each WebSocket; one silent for two intervals is closed
+    #[arg(long, env = "MINITALK_WS_PING_INTERVAL_MS", default_value_t = 30_000)]
+    pub ws_ping_interval_ms: u64,
 }
 
 impl Config {
@@ -70,6 +98,30 @@ impl Config {
         RateLimit {
             per_sec: self.rate_limit,
             burst: self.rate_burst,
+        }
+    }
+
+    pub fn sign_in(&self) -> SignInLimits {
+        SignInLimits {
+            per_ip: RateLimit {
+                per_sec: self.sign_ins_per_ip_per_min / 60.0,
+                burst: self.sign_ins_per_ip_per_min,
+            },
+            global: RateLimit {
+                per_sec: self.sign_ins_per_sec,
+                burst: self.sign_ins_per_sec * 2.0,
+            },
+        }
+    }
+
+    pub fn session_lifetime(&self) -> Duration {
+        Duration::from_secs_f64((self.session_days * 86_400.0).clamp(1.0, 3650.0 * 86_400.0))
+    }
+
+    pub fn sockets(&self) -> SocketLimits {
+        SocketLimits {
+            per_user: self.max_sockets_per_user,
+            per_ip: self.max_sockets_per_ip,
         }
     }
 }

@@ -8,28 +8,47 @@
 //! is filled from the log before going on. Replays for `subscribe`, catch-up after a lag and
 //! live delivery are therefore one mechanism.
 //!
+//! Access ends at once: a sign-out in any tab, "sign out everywhere" and the session's expiry
+//! end the socket (an `unauthorized` error, then close code 4001); leaving a room answers
+//! `not_member` for that room and drops its cursor. The hub raises these as [`Signals`], and the
+//! connection takes them before every delivery and before sending anything read from the log
+//! (see `hub` for why that ordering means nothing stored after a leave reaches the socket). A
+//! failed read of the log never moves a cursor past what was not sent: the room is answered
+//! `internal` and dropped, and the client resubscribes from the last seq it has.
+//!
+//! Limits a client cannot exceed: frames of 64 KiB, 1,024 unanswered sends, 1,000 rooms, a
+//! replay of [`MAX_REPLAY`] messages per subscribe (older ones come from `history`), typing
+//! hints at one per two seconds per room (more are dropped), sockets per user and per address
+//! (`hub`). The server pings every `--ws-ping-interval-ms` and closes a socket that has sent
+//! nothing for two intervals, so a vanished client stops counting as online.
+//!
 //! Shutdown: when the server stops, the processor writes what it has queued and refuses more. The
 //! connection keeps answering (acks for queued messages, `overloaded` for new sends) until the
 //! client has been quiet for a moment or a grace period ends, then closes with 1001 "going
 //! away": no message the server read is left unanswered.
 
+use crate::accounts::Session;
 use crate::fasthash::FastMap;
-use crate::hub::{to_json, ConnId, Lag, Outbound, Subscriber};
+use crate::hub::{to_json, Credit, Outbound, Registration, Signals, Subscriber, EVENT_QUEUE};
 use crate::processor::{SendError, SendRequest};
 use crate::state::AppState;
 use app::api::{ssr::session_token_from_headers, ApiError};
 use app::model::{ClientId, MessageBody, RoomId, UserInfo, MAX_CLIENT_ID_CHARS};
 use app::protocol::{ClientFrame, ErrorCode, ErrorFrame, ServerFrame};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, SplitSink};
 use futures::{FutureExt, SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep, sleep_until, Duration, Instant};
+use tokio::time::{interval_at, sleep, sleep_until, Duration, Instant, MissedTickBehavior};
 
 /// Largest frame a client may send; bigger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -50,26 +69,43 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Messages read from the log per step of a replay.
 const REPLAY_CHUNK: u64 = 256;
+/// Most messages one `subscribe` replays; a client further behind gets the newest ones and a
+/// `subscribed` frame naming `first_seq`, and pages older ones with `history`.
+pub const MAX_REPLAY: u64 = 1000;
+/// Longest a write to the socket may take before the client is considered gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Close code for a socket whose session ended (sign-out, expiry).
+const CLOSE_SIGNED_OUT: u16 = 4001;
 
 pub async fn upgrade(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
     }
-    let user =
-        session_token_from_headers(&headers).and_then(|token| state.accounts.session_user(&token));
-    let Some(user) = user else {
+    let session = session_token_from_headers(&headers, state.config.secure_cookies)
+        .and_then(|token| state.accounts.session(&token));
+    let Some(session) = session else {
         return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
+    };
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let registration = match state.hub.connect(session.user.id, session.key.clone(), ip) {
+        Ok(registration) => registration,
+        Err(refused) => {
+            return (StatusCode::TOO_MANY_REQUESTS, refused.to_string()).into_response();
+        }
     };
     let connections = state.connections.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| connections.track_future(Connection::run(state, user, socket)))
+        .on_upgrade(move |socket| {
+            connections.track_future(Connection::run(state, session, registration, socket))
+        })
 }
 
 /// A browser sends `Origin`; it must name the host the page was served from. Clients that are
@@ -94,9 +130,11 @@ struct Closed;
 struct Connection {
     state: AppState,
     user: UserInfo,
-    conn: ConnId,
-    out_tx: mpsc::Sender<Outbound>,
-    lag: Arc<Lag>,
+    registration: Registration,
+    /// This connection as the hub hands it messages and events.
+    subscriber: Subscriber,
+    signals: Arc<Signals>,
+    credit: Credit,
     /// Per subscribed room, the last seq sent.
     cursors: FastMap<RoomId, u64>,
     /// Answers to submitted messages, as they come.
@@ -105,16 +143,27 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(state: AppState, user: UserInfo, socket: WebSocket) {
+    async fn run(state: AppState, session: Session, registration: Registration, socket: WebSocket) {
         let (sink, mut stream) = socket.split();
-        let (out_tx, mut out_rx) = mpsc::channel(state.config.outbound_queue.max(1));
-        let (conn, came_online) = state.hub.connect(user.id);
+        let (messages_tx, mut messages) = mpsc::channel(state.config.outbound_queue.max(1));
+        let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let signals = registration.signals.clone();
+        let subscriber = Subscriber {
+            user: session.user.id,
+            messages: messages_tx,
+            events: events_tx,
+            signals: signals.clone(),
+            queued_bytes: queued_bytes.clone(),
+        };
+        let came_online = registration.came_online;
         let mut this = Connection {
             state,
-            user,
-            conn,
-            out_tx,
-            lag: Arc::new(Lag::default()),
+            user: session.user,
+            registration,
+            subscriber,
+            signals: signals.clone(),
+            credit: Credit::new(queued_bytes),
             cursors: FastMap::default(),
             pending: FuturesUnordered::new(),
             sink,
@@ -123,7 +172,12 @@ impl Connection {
             this.announce_presence(true);
         }
         let shutdown = this.state.shutdown.clone();
-        let lag = this.lag.clone();
+        let expires = Instant::now()
+            + Duration::from_millis((session.expires - crate::now_ms()).max(0) as u64);
+        let ping_every = Duration::from_millis(this.state.config.ws_ping_interval_ms.max(1));
+        let mut ping = interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
         // Once the server stops, sends are answered with `overloaded` (the processor's queue is
         // closed) until the client goes quiet, or the grace period ends.
         let mut stopping_until: Option<Instant> = None;
@@ -134,24 +188,42 @@ impl Connection {
                     stopping_until = Some(Instant::now() + SHUTDOWN_GRACE);
                     Ok(())
                 }
+                () = signals.wait() => this.on_signals().await,
                 Some(answer) = this.pending.next(), if !this.pending.is_empty() => {
                     this.send_answers(answer).await
                 }
-                () = lag.wait() => this.catch_up_lagged().await,
-                Some(out) = out_rx.recv() => this.deliver_queued(out, &mut out_rx).await,
+                Some(out) = messages.recv() => this.deliver_queued(out, &mut messages).await,
+                Some(event) = events.recv() => this.send_text(event).await,
                 incoming = stream.next() => match incoming {
-                    Some(Ok(message)) => this.on_message(message).await,
+                    Some(Ok(message)) => {
+                        last_heard = Instant::now();
+                        this.on_message(message).await
+                    }
                     Some(Err(e)) => {
                         this.close_for(&e).await;
                         Err(Closed)
                     }
                     None => Err(Closed),
                 },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > ping_every * 2 {
+                        this.close(1001, "no answer to pings").await;
+                        Err(Closed)
+                    } else {
+                        this.sink.feed(Message::Ping(Default::default())).await.map_err(|_| Closed)
+                    }
+                }
+                () = sleep_until(expires) => {
+                    this.end_session("your session expired; sign in again").await
+                }
                 () = sleep(QUIET), if stopping_until.is_some() && this.pending.is_empty() => break Ok(()),
                 () = sleep_until(stopping_until.unwrap_or_else(Instant::now)), if stopping_until.is_some() => {
                     break Ok(())
                 }
             };
+            if messages.is_empty() {
+                this.credit.settle();
+            }
             // Frames are fed without flushing inside a step; one flush (one write) per step.
             let step = match step {
                 Ok(()) => this.flush().await,
@@ -166,20 +238,65 @@ impl Connection {
 
     async fn finish(mut self, say_goodbye: bool) {
         for room in self.cursors.keys() {
-            self.state.hub.unsubscribe(*room, self.conn);
+            self.state.hub.unsubscribe(*room, self.registration.conn);
         }
-        if self.state.hub.disconnect(self.user.id) {
+        if self.state.hub.disconnect(&mut self.registration) {
             self.announce_presence(false);
         }
         if say_goodbye {
-            let _closing = self
-                .sink
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1001,
-                    reason: "server shutting down".into(),
-                })))
+            self.close(1001, "server shutting down").await;
+        }
+    }
+
+    /// Sends a close frame (best effort: the socket may be gone already).
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let close = self.sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
+        let _closing = tokio::time::timeout(WRITE_TIMEOUT, close).await;
+    }
+
+    /// Acts on what the hub raised: revocations first, then catch-up of lagging rooms.
+    async fn on_signals(&mut self) -> Result<(), Closed> {
+        self.take_revocations().await?;
+        self.catch_up_lagged().await
+    }
+
+    /// Ends access to revoked rooms (their cursors go, the client is told) and, if the session
+    /// ended, the connection. Cheap when nothing was revoked: one atomic load.
+    async fn take_revocations(&mut self) -> Result<(), Closed> {
+        if !self.signals.is_urgent() {
+            return Ok(());
+        }
+        let revoked = self.signals.take_revoked();
+        if revoked.session_ended {
+            return self
+                .end_session("you signed out (here or in another tab); sign in again")
                 .await;
         }
+        for room in revoked.rooms {
+            if self.cursors.remove(&room).is_some() {
+                self.state.hub.unsubscribe(room, self.registration.conn);
+                self.send_error(
+                    None,
+                    Some(room),
+                    ErrorCode::NotMember,
+                    "you are no longer a member of this room".into(),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the client its session is over and closes.
+    async fn end_session(&mut self, why: &str) -> Result<(), Closed> {
+        let _told = self
+            .send_error(None, None, ErrorCode::Unauthorized, why.into())
+            .await;
+        self.close(CLOSE_SIGNED_OUT, "session ended").await;
+        Err(Closed)
     }
 
     /// Answers a broken incoming frame with the close code that names the problem.
@@ -232,7 +349,7 @@ impl Connection {
                 self.subscribe(room_id, after_seq).await
             }
             ClientFrame::Unsubscribe { room_id } => {
-                self.state.hub.unsubscribe(room_id, self.conn);
+                self.state.hub.unsubscribe(room_id, self.registration.conn);
                 self.cursors.remove(&room_id);
                 self.send(&ServerFrame::Unsubscribed { room_id }).await
             }
@@ -249,43 +366,53 @@ impl Connection {
                     let (code, message) = api_error_code(&e);
                     return self.send_error(None, Some(room_id), code, message).await;
                 }
-                let frame = ServerFrame::Typing {
-                    room_id,
-                    user: self.user.username.clone(),
-                };
-                self.state.hub.announce(room_id, &frame, Some(self.conn));
+                // Past the limit, hints are dropped without an answer: a typing hint is a hint.
+                if self.state.typing.check(&(self.user.id, room_id)).is_ok() {
+                    let frame = ServerFrame::Typing {
+                        room_id,
+                        user: self.user.username.clone(),
+                    };
+                    let conn = self.registration.conn;
+                    self.state.hub.announce(room_id, &frame, Some(conn));
+                }
                 Ok(())
             }
         }
     }
 
     async fn subscribe(&mut self, room: RoomId, after_seq: Option<u64>) -> Result<(), Closed> {
-        if let Err(e) = self.state.rooms.check_member(self.user.id, room) {
-            let (code, message) = api_error_code(&e);
-            return self.send_error(None, Some(room), code, message).await;
-        }
         if self.cursors.len() >= MAX_SUBSCRIPTIONS && !self.cursors.contains_key(&room) {
             let message = format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection");
             return self
                 .send_error(None, Some(room), ErrorCode::Invalid, message)
                 .await;
         }
-        let subscriber = Subscriber {
-            user: self.user.id,
-            tx: self.out_tx.clone(),
-            lag: self.lag.clone(),
-        };
+        // Register first, then check membership: a leave that lands in between either finds
+        // the registration (and revokes it) or is seen by the check.
         let log = self.state.log.clone();
+        let conn = self.registration.conn;
         let last_seq = self
             .state
             .hub
-            .subscribe(room, self.conn, subscriber, || log.last_seq(room));
-        let cursor = after_seq.map_or(last_seq, |after| after.min(last_seq));
+            .subscribe(room, conn, self.subscriber.clone(), || log.last_seq(room));
+        if let Err(e) = self.state.rooms.check_member(self.user.id, room) {
+            if !self.cursors.contains_key(&room) {
+                self.state.hub.unsubscribe(room, conn);
+            }
+            let (code, message) = api_error_code(&e);
+            return self.send_error(None, Some(room), code, message).await;
+        }
+        let wanted = after_seq.map_or(last_seq, |after| after.min(last_seq));
+        let cursor = wanted.max(last_seq.saturating_sub(MAX_REPLAY));
         self.cursors.insert(room, cursor);
         self.replay(room, last_seq).await?;
+        if !self.cursors.contains_key(&room) {
+            return Ok(()); // revoked, or the replay failed and said so
+        }
         self.send(&ServerFrame::Subscribed {
             room_id: room,
             last_seq,
+            first_seq: (cursor > wanted).then_some(cursor + 1),
         })
         .await
     }
@@ -310,7 +437,7 @@ impl Connection {
                 )
             });
         }
-        if let Err(retry_after_ms) = self.state.limiter.check(self.user.id) {
+        if let Err(retry_after_ms) = self.state.limiter.check(&self.user.id) {
             return Err(ErrorFrame {
                 retry_after_ms: Some(retry_after_ms),
                 ..error(ErrorCode::RateLimited, "you are sending too fast".into())
@@ -356,27 +483,27 @@ impl Connection {
 
     /// Sends a message from the hub through the room's cursor (see the module docs).
     async fn deliver(&mut self, out: Outbound) -> Result<(), Closed> {
-        match out {
-            Outbound::Event(json) => self.send_text(json).await,
-            Outbound::Message { room, seq, json } => {
-                let Some(&cursor) = self.cursors.get(&room) else {
-                    return Ok(());
-                };
-                if seq <= cursor {
-                    return Ok(());
-                }
-                if seq > cursor + 1 {
-                    self.replay(room, seq - 1).await?;
-                }
-                self.send_text(json).await?;
-                self.cursors.insert(room, seq);
-                Ok(())
+        self.credit.took(out.json.len());
+        self.take_revocations().await?;
+        let Some(&cursor) = self.cursors.get(&out.room) else {
+            return Ok(());
+        };
+        if out.seq <= cursor {
+            return Ok(());
+        }
+        if out.seq > cursor + 1 {
+            self.replay(out.room, out.seq - 1).await?;
+            if self.cursors.get(&out.room) != Some(&(out.seq - 1)) {
+                return Ok(()); // revoked, or the replay failed and said so
             }
         }
+        self.send_text(out.json).await?;
+        self.cursors.insert(out.room, out.seq);
+        Ok(())
     }
 
     async fn catch_up_lagged(&mut self) -> Result<(), Closed> {
-        for room in self.lag.take() {
+        for room in self.signals.take_lagging() {
             if self.cursors.contains_key(&room) {
                 let last = self.state.log.last_seq(room);
                 self.replay(room, last).await?;
@@ -385,7 +512,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends `room`'s messages after its cursor up to `to`, read from the log.
+    /// Sends `room`'s messages after its cursor up to `to`, read from the log. Revocations are
+    /// taken after each read and before its messages are sent. A failed read drops the room:
+    /// the client is told (`internal` for the room) and resubscribes from what it has.
     async fn replay(&mut self, room: RoomId, to: u64) -> Result<(), Closed> {
         loop {
             let Some(&cursor) = self.cursors.get(&room) else {
@@ -398,16 +527,22 @@ impl Connection {
             let log = self.state.log.clone();
             let chunk =
                 tokio::task::spawn_blocking(move || log.read_range(room, cursor + 1, end)).await;
+            self.take_revocations().await?;
+            if !self.cursors.contains_key(&room) {
+                return Ok(());
+            }
             let messages = match chunk {
-                Ok(Ok(messages)) if !messages.is_empty() => messages,
+                Ok(Ok(messages)) if messages.first().map(|m| m.seq) == Some(cursor + 1) => messages,
                 other => {
                     tracing::error!(%room, "replay read failed: {:?}", other.map(|r| r.err()));
+                    self.cursors.remove(&room);
+                    self.state.hub.unsubscribe(room, self.registration.conn);
                     return self
                         .send_error(
                             None,
                             Some(room),
                             ErrorCode::Internal,
-                            "could not read history; resubscribe".into(),
+                            "could not read this room's history; resubscribe".into(),
                         )
                         .await;
                 }
@@ -420,7 +555,12 @@ impl Connection {
         }
     }
 
+    /// Tells the user's rooms they came online or went offline. Limited per user: a client
+    /// that reconnects in a loop would otherwise announce to every room on every attempt.
     fn announce_presence(&self, online: bool) {
+        if self.state.presence.check(&self.user.id).is_err() {
+            return;
+        }
         let rooms = self.state.rooms.read();
         for room in rooms.rooms_of(self.user.id) {
             let frame = ServerFrame::Presence {
@@ -428,7 +568,9 @@ impl Connection {
                 user: self.user.username.clone(),
                 online,
             };
-            self.state.hub.announce(room.id, &frame, Some(self.conn));
+            self.state
+                .hub
+                .announce(room.id, &frame, Some(self.registration.conn));
         }
     }
 
@@ -480,14 +622,17 @@ impl Connection {
     }
 
     async fn send_text(&mut self, json: Utf8Bytes) -> Result<(), Closed> {
-        self.sink
-            .feed(Message::Text(json))
-            .await
-            .map_err(|_| Closed)
+        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.feed(Message::Text(json))).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Closed),
+        }
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {
-        self.sink.flush().await.map_err(|_| Closed)
+        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Closed),
+        }
     }
 }
 

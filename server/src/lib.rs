@@ -29,6 +29,7 @@ pub mod hub;
 pub mod processor;
 pub mod ratelimit;
 pub mod rooms;
+pub mod signin;
 pub mod state;
 pub mod stats;
 pub mod store;
@@ -51,6 +52,19 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// Typing hints per (user, room): one every two seconds, as the browser sends them, with a
+/// little slack; more are dropped.
+const TYPING_LIMIT: ratelimit::RateLimit = ratelimit::RateLimit {
+    per_sec: 0.5,
+    burst: 3.0,
+};
+/// Presence announcements per user (each goes to every room the user is in); more are dropped
+/// and the member list shows the truth at its next refresh.
+const PRESENCE_LIMIT: ratelimit::RateLimit = ratelimit::RateLimit {
+    per_sec: 0.2,
+    burst: 6.0,
+};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -131,7 +145,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     }
 
     let shutdown = CancellationToken::new();
-    let hub = hub::Hub::default();
+    let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
     let stats = stats::Stats::default();
     let (processor, processor_task) = MessageProcessor::start(
         processor_config,
@@ -142,10 +156,16 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         shutdown.clone(),
     );
     let shared = Shared {
-        accounts: accounts::Accounts::open(&data)?,
+        accounts: accounts::Accounts::open(&data, config.session_lifetime())?,
         rooms: rooms::Rooms::open(&data)?,
         history: history::HistoryCache::new(Duration::from_millis(config.cache_ttl_ms), 1024),
         limiter: ratelimit::RateLimiter::new(config.rate_limit()),
+        typing: ratelimit::RateLimiter::new(TYPING_LIMIT),
+        presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
+        sign_in: signin::SignInGate::new(
+            config.sign_in(),
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        ),
         log,
         hub,
         processor,
@@ -178,7 +198,8 @@ async fn serve(
     let shutdown = state.shutdown.clone();
     let logger = tokio::spawn(log_stats(state.clone()));
     let connections = state.connections.clone();
-    let http = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let http = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();

@@ -1,13 +1,22 @@
-//! Per-user send rate limit: a token bucket per user, shared by all of the user's connections.
+//! Token buckets keyed by whoever is limited: a user's sends, an address's sign-in attempts, a
+//! user's typing hints in one room.
 //!
-//! `burst` tokens to start, refilled at `per_sec`; a send takes one. An empty bucket answers
-//! `rate_limited` with the time until the next token. The map is pruned of full buckets when it
-//! grows, so memory stays proportional to the users sending right now.
+//! `burst` tokens to start, refilled at `per_sec`; each attempt takes one. An empty bucket answers
+//! with the time until the next token. A full bucket carries no information (a new one would be
+//! the same), so full buckets are dropped when the map is pruned; memory stays proportional to
+//! the keys that were limited recently.
+//!
+//! Pruning is amortised: it runs when the map has doubled since the last prune (and is past a
+//! floor), so its O(n) cost is spread over at least n inserts. (The first version pruned on every
+//! call once past a fixed size, which made every call O(n) while more keys than that were busy.)
 
-use app::model::UserId;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// Below this many keys the map is never pruned.
+const PRUNE_FLOOR: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit {
@@ -16,37 +25,48 @@ pub struct RateLimit {
     pub burst: f64,
 }
 
-#[derive(Clone)]
-pub struct RateLimiter {
-    limit: RateLimit,
-    buckets: Arc<Mutex<HashMap<UserId, (f64, Instant)>>>,
+struct Buckets<K> {
+    map: HashMap<K, (f64, Instant)>,
+    /// Prune when the map reaches this size.
+    prune_at: usize,
 }
 
-impl RateLimiter {
+/// Cloneable handle to one family of buckets.
+#[derive(Clone)]
+pub struct RateLimiter<K> {
+    limit: RateLimit,
+    buckets: Arc<Mutex<Buckets<K>>>,
+}
+
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            buckets: Default::default(),
+            buckets: Arc::new(Mutex::new(Buckets {
+                map: HashMap::new(),
+                prune_at: PRUNE_FLOOR,
+            })),
         }
     }
 
-    /// Takes a token for `user`, or says how many milliseconds until one is available.
-    pub fn check(&self, user: UserId) -> Result<(), u64> {
-        self.check_at(user, Instant::now())
+    /// Takes a token for `key`, or says how many milliseconds until one is available.
+    pub fn check(&self, key: &K) -> Result<(), u64> {
+        self.check_at(key, Instant::now())
     }
 
-    fn check_at(&self, user: UserId, now: Instant) -> Result<(), u64> {
+    fn check_at(&self, key: &K, now: Instant) -> Result<(), u64> {
         let RateLimit { per_sec, burst } = self.limit;
         if per_sec <= 0.0 {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
-        if buckets.len() > 100_000 {
-            buckets.retain(|_, (tokens, at)| {
+        if buckets.map.len() >= buckets.prune_at {
+            buckets.map.retain(|_, (tokens, at)| {
                 *tokens + now.duration_since(*at).as_secs_f64() * per_sec < burst
             });
+            buckets.prune_at = (buckets.map.len() * 2).max(PRUNE_FLOOR);
         }
-        let (tokens, at) = buckets.entry(user).or_insert((burst, now));
+        let (tokens, at) = buckets.map.entry(key.clone()).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_sec).min(burst);
         *at = now;
         if *tokens >= 1.0 {
@@ -55,6 +75,11 @@ impl RateLimiter {
         } else {
             Err((((1.0 - *tokens) / per_sec) * 1000.0).ceil() as u64)
         }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.buckets.lock().unwrap().map.len()
     }
 }
 
@@ -71,12 +96,12 @@ mod tests {
         });
         let start = Instant::now();
         for _ in 0..3 {
-            assert!(limiter.check_at(UserId(1), start).is_ok());
+            assert!(limiter.check_at(&1, start).is_ok());
         }
-        assert_eq!(limiter.check_at(UserId(1), start), Err(100));
-        assert!(limiter.check_at(UserId(2), start).is_ok());
+        assert_eq!(limiter.check_at(&1, start), Err(100));
+        assert!(limiter.check_at(&2, start).is_ok());
         assert!(limiter
-            .check_at(UserId(1), start + Duration::from_millis(100))
+            .check_at(&1, start + Duration::from_millis(100))
             .is_ok());
     }
 
@@ -86,6 +111,29 @@ mod tests {
             per_sec: 0.0,
             burst: 0.0,
         });
-        assert!((0..1000).all(|_| limiter.check(UserId(1)).is_ok()));
+        assert!((0..1000).all(|_| limiter.check(&1).is_ok()));
+    }
+
+    #[test]
+    fn refilled_buckets_are_pruned_and_busy_ones_kept() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_sec: 1.0,
+            burst: 2.0,
+        });
+        let start = Instant::now();
+        for key in 0..PRUNE_FLOOR as u64 {
+            limiter.check_at(&key, start).unwrap();
+        }
+        // Long after: every bucket has refilled, so the next insert prunes them all.
+        let later = start + Duration::from_secs(60);
+        limiter.check_at(&u64::MAX, later).unwrap();
+        assert_eq!(limiter.len(), 1);
+        // A key that is still limited survives a prune.
+        limiter.check_at(&7, later).unwrap();
+        limiter.check_at(&7, later).unwrap();
+        for key in 10_000..10_000 + PRUNE_FLOOR as u64 {
+            limiter.check_at(&key, later).unwrap();
+        }
+        assert!(limiter.check_at(&7, later).is_err());
     }
 }

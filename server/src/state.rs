@@ -8,9 +8,10 @@ use crate::hub::Hub;
 use crate::processor::MessageProcessor;
 use crate::ratelimit::RateLimiter;
 use crate::rooms::Rooms;
+use crate::signin::SignInGate;
 use crate::stats::Stats;
 use crate::store::MessageLog;
-use app::model::StatsSnapshot;
+use app::model::{RoomId, StatsSnapshot, UserId};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::ops::Deref;
@@ -27,7 +28,13 @@ pub struct Shared {
     pub hub: Hub,
     pub processor: MessageProcessor,
     pub stats: Stats,
-    pub limiter: RateLimiter,
+    /// Sends per user.
+    pub limiter: RateLimiter<UserId>,
+    /// Typing hints per (user, room).
+    pub typing: RateLimiter<(UserId, RoomId)>,
+    /// Presence announcements per user.
+    pub presence: RateLimiter<UserId>,
+    pub sign_in: SignInGate,
     /// Fires when the server begins to stop.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.

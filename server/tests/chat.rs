@@ -357,6 +357,14 @@ async fn leaving_a_room_stops_its_live_messages_and_its_history() {
 
     let (status, _) = bob.call("leave_room", json!({"room_id": room})).await;
     assert_eq!(status, 200);
+    match bob_ws.next().await {
+        ServerFrame::Error(e) => assert_eq!(
+            (e.code, e.room_id.map(|r| r.0), e.client_id),
+            (ErrorCode::NotMember, Some(room), None),
+            "the socket is told the room is gone"
+        ),
+        other => panic!("expected the not_member notice, got {other:?}"),
+    }
     let mut ana_ws = ana.connect().await;
     ack_seq(
         &ana_ws

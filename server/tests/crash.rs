@@ -53,6 +53,7 @@ impl Server {
             .args(["--addr", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(["--flush-interval-ms", "5", "--rate-limit", "0"])
+            .args(["--sign-ins-per-ip-per-min", "0", "--sign-ins-per-sec", "0"])
             .env("LEPTOS_OUTPUT_NAME", "minitalk")
             .env(
                 "RUST_LOG",

@@ -217,6 +217,7 @@ async fn odd_room_names_are_refused_or_kept_as_plain_text() {
             "messages/00000001.jsonl",
             "rooms.journal",
             "sessions.journal",
+            "sessions.json",
             "users.journal"
         ]
     );

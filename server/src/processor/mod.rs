@@ -181,9 +181,8 @@ impl MessageProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{Lag, Outbound, Subscriber};
+    use crate::hub::tests::{listener, Listener};
     use crate::store::LogConfig;
-    use app::model::UserId;
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -191,7 +190,7 @@ mod tests {
         processor: MessageProcessor,
         task: JoinHandle<()>,
         shutdown: CancellationToken,
-        listener: mpsc::Receiver<Outbound>,
+        listener: Listener,
     }
 
     fn fixture(config: ProcessorConfig) -> Fixture {
@@ -202,13 +201,7 @@ mod tests {
                 .log,
         );
         let hub = Hub::default();
-        let (tx, listener) = mpsc::channel(1000);
-        let subscriber = Subscriber {
-            user: UserId(1),
-            tx,
-            lag: Arc::new(Lag::default()),
-        };
-        hub.subscribe(RoomId(1), 1, subscriber, || 0);
+        let listener = listener(&hub, 1, 1, 1000);
         let shutdown = CancellationToken::new();
         let (processor, task) = MessageProcessor::start(
             config,
@@ -250,8 +243,8 @@ mod tests {
         let first = first_answer.await.unwrap().unwrap();
         assert_eq!(second_answer.await.unwrap().unwrap(), first);
         assert_eq!(f.log.last_seq(RoomId(1)), 1);
-        assert!(f.listener.try_recv().is_ok());
-        assert!(f.listener.try_recv().is_err());
+        assert!(f.listener.messages.try_recv().is_ok());
+        assert!(f.listener.messages.try_recv().is_err());
     }
 
     #[tokio::test]
@@ -269,7 +262,7 @@ mod tests {
         for answer in answers {
             assert_eq!(answer.await.unwrap(), Err(SendError::Storage));
         }
-        assert!(f.listener.try_recv().is_err());
+        assert!(f.listener.messages.try_recv().is_err());
         assert_eq!(f.log.last_seq(RoomId(1)), 0);
 
         let (request, answer) = request("a");

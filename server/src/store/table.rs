@@ -160,6 +160,13 @@ impl<T: Document> Table<T> {
         Ok(result)
     }
 
+    /// Writes the snapshot and empties the journal now: after a migration whose old lines must
+    /// not stay on disk (raw session tokens, say).
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let mut journal = self.journal.lock().expect("table journal lock poisoned");
+        self.fold(&mut journal)
+    }
+
     #[cfg(test)]
     fn fail_next_append(&self) {
         self.journal

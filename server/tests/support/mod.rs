@@ -32,6 +32,10 @@ pub async fn start(data_dir: &Path, extra: &[&str]) -> Running {
     if !extra.contains(&"--flush-interval-ms") {
         args.extend_from_slice(&["--flush-interval-ms", "5"]);
     }
+    // Tests sign many users in from 127.0.0.1 at once; the tests of those limits set them.
+    if !extra.contains(&"--sign-ins-per-ip-per-min") {
+        args.extend_from_slice(&["--sign-ins-per-ip-per-min", "0", "--sign-ins-per-sec", "0"]);
+    }
     args.extend_from_slice(extra);
     let options = LeptosOptions::builder()
         .output_name("minitalk")
