@@ -57,8 +57,9 @@ export default defineConfig({
   webServer: externalUrl
     ? undefined
     : {
-        // The suite signs many people up from one address; the limit itself is tested in Rust.
-        command: `../target/debug/minitalk --addr 127.0.0.1:3400 --data-dir ${freshDataDir()} --sign-ins-per-ip-per-min 600`,
+        // The suite signs many people up from one address and one person creates many rooms; those
+        // limits are tested in Rust (server/tests/hostile.rs).
+        command: `../target/debug/minitalk --addr 127.0.0.1:3400 --data-dir ${freshDataDir()} --sign-ins-per-ip-per-min 600 --room-creations-per-hour 0`,
         cwd: __dirname,
         env: {
           LEPTOS_SITE_ROOT: "../target/site",

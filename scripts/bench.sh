@@ -40,10 +40,12 @@ trap stop_server EXIT
 # start_server DATA_DIR [flags…]: starts the server and waits until it answers.
 start_server() {
     local data="$1"; shift
-    # Thousands of load-test users sign in and connect from 127.0.0.1: lift the per-address limits.
+    # Thousands of load-test users sign in and connect from 127.0.0.1, and one of them creates
+    # every room: lift the per-address and room-creation limits.
     LEPTOS_OUTPUT_NAME=minitalk RUST_LOG=warn "${server}" --addr "127.0.0.1:${port}" \
         --data-dir "${data}" --sign-ins-per-ip-per-min 0 --sign-ins-per-sec 0 \
-        --max-sockets-per-ip 0 "$@" >>"${work}/server.log" 2>&1 &
+        --max-sockets-per-ip 0 --rooms-per-user 1000000 --room-creations-per-hour 0 \
+        "$@" >>"${work}/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
         curl -fsS "${url}/api/stats" >/dev/null 2>&1 && return 0

@@ -6,7 +6,9 @@
 //! [`ssr::Backend`] in Leptos context; keeping that a trait lets this crate stay free of the
 //! server's storage code while still owning the endpoints the browser calls.
 
-use crate::model::{ChatMessage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo};
+use crate::model::{
+    ChatMessage, DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -18,6 +20,8 @@ pub const SESSION_COOKIE: &str = "minitalk_session";
 pub const SECURE_SESSION_COOKIE: &str = "__Host-minitalk_session";
 /// Most messages one `history` call returns.
 pub const HISTORY_MAX: u32 = 100;
+/// Most rooms one `room_directory` call returns.
+pub const DIRECTORY_MAX: u32 = 50;
 
 /// What a server function can answer instead of a result. Serialized as
 /// `{"code": "...", "message": "..."}`; the HTTP status follows [`ApiError::status`].
@@ -157,11 +161,43 @@ pub async fn me() -> Result<UserInfo, ApiError> {
     ssr::answer(async move { ssr::current_user() }).await
 }
 
+/// The rooms the signed-in user is a member of.
 #[server(endpoint = "list_rooms", input = Json)]
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
     ssr::answer(async move {
         let user = ssr::current_user()?;
         Ok(ssr::backend().list_rooms(&user))
+    })
+    .await
+}
+
+/// One page of every room, newest first, optionally only those whose name contains `query`
+/// (ignoring case); `before` is the previous page's `next`.
+#[server(endpoint = "room_directory", input = Json)]
+pub async fn room_directory(
+    query: String,
+    before: Option<RoomId>,
+    limit: u32,
+) -> Result<DirectoryPage, ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        if query.chars().count() > crate::model::MAX_ROOM_NAME_CHARS {
+            return Err(ApiError::Invalid(
+                "search text is longer than any room name".into(),
+            ));
+        }
+        let limit = limit.clamp(1, DIRECTORY_MAX);
+        Ok(ssr::backend().room_directory(&user, &query, before, limit))
+    })
+    .await
+}
+
+/// One room, as the signed-in user sees it (members and non-members alike).
+#[server(endpoint = "room_info", input = Json)]
+pub async fn room_info(room_id: RoomId) -> Result<RoomSummary, ApiError> {
+    ssr::answer(async move {
+        let user = ssr::current_user()?;
+        ssr::backend().room_info(&user, room_id)
     })
     .await
 }
@@ -245,8 +281,8 @@ pub mod ssr {
 
     use super::{ApiError, SECURE_SESSION_COOKIE, SESSION_COOKIE};
     use crate::model::{
-        ChatMessage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
-        MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+        ChatMessage, DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
+        Username, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
     };
     use futures::future::BoxFuture;
     use http::{header, HeaderValue};
@@ -282,7 +318,16 @@ pub mod ssr {
         /// Whether the session cookie is `Secure` and named with the `__Host-` prefix (the site
         /// is served over HTTPS).
         fn secure_cookies(&self) -> bool;
+        /// The rooms `user` is a member of.
         fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary>;
+        fn room_directory(
+            &self,
+            user: &UserInfo,
+            query: &str,
+            before: Option<RoomId>,
+            limit: u32,
+        ) -> DirectoryPage;
+        fn room_info(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError>;
         fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError>;
         fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError>;
         fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError>;

@@ -247,6 +247,14 @@ pub struct UserInfo {
     pub username: Username,
 }
 
+/// One page of the room directory, newest rooms first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryPage {
+    pub rooms: Vec<RoomSummary>,
+    /// Pass as `before` for the next page; `None` when this was the last.
+    pub next: Option<RoomId>,
+}
+
 /// One room as a given user sees it in the room list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSummary {

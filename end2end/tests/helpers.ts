@@ -66,9 +66,11 @@ export async function createRoom(page: Page, name: string): Promise<number> {
   return Number(new URL(page.url()).pathname.split("/").pop());
 }
 
-/** Joins a room from the rooms page; ends inside it, live. */
+/** Finds a room in the directory on the rooms page and joins it; ends inside it, live. */
 export async function joinRoom(page: Page, name: string): Promise<void> {
   await gotoHydrated(page, "/");
+  await page.getByLabel("Room name contains").fill(name);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
   await page.getByRole("button", { name: `Join ${name}` }).click();
   await expect(page).toHaveURL(/\/rooms\/\d+$/);
   await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();

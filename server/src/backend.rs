@@ -6,7 +6,8 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use app::api::{ssr::Backend, ApiError};
 use app::model::{
-    ChatMessage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
+    ChatMessage, DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
+    Username,
 };
 use futures::future::{BoxFuture, FutureExt};
 use std::net::IpAddr;
@@ -106,14 +107,42 @@ impl Backend for ChatBackend {
     fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary> {
         let rooms = self.0.rooms.read();
         rooms
-            .rooms
-            .values()
+            .rooms_of(user.id)
             .map(|room| self.summary(room, user))
             .collect()
     }
 
+    fn room_directory(
+        &self,
+        user: &UserInfo,
+        query: &str,
+        before: Option<RoomId>,
+        limit: u32,
+    ) -> DirectoryPage {
+        let rooms = self.0.rooms.read();
+        let (page, next) = rooms.directory(query, before, limit as usize);
+        DirectoryPage {
+            rooms: page
+                .into_iter()
+                .map(|room| self.summary(room, user))
+                .collect(),
+            next,
+        }
+    }
+
+    fn room_info(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError> {
+        self.summary_of(room, user)
+    }
+
     fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError> {
-        let room = self.0.rooms.create(user, name)?;
+        self.0
+            .room_creations
+            .check(&user.id)
+            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))?;
+        let room = self
+            .0
+            .rooms
+            .create(user, name, self.0.config.rooms_per_user)?;
         self.summary_of(room, user)
     }
 

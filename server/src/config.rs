@@ -60,6 +60,12 @@ pub struct Config {
     /// Sign-ups and sign-ins per second from everyone together (burst: twice that; 0: off)
     #[arg(long, env = "MINITALK_SIGN_INS_PER_SEC", default_value_t = 20.0)]
     pub sign_ins_per_sec: f64,
+    /// Rooms one user may create in all
+    #[arg(long, env = "MINITALK_ROOMS_PER_USER", default_value_t = 50)]
+    pub rooms_per_user: usize,
+    /// Rooms one user may create per hour (a burst of up to 5 at once; 0: no limit)
+    #[arg(long, env = "MINITALK_ROOM_CREATIONS_PER_HOUR", default_value_t = 20.0)]
+    pub room_creations_per_hour: f64,
     /// Open WebSockets per user, at most (0: no limit)
     #[arg(long, env = "MINITALK_MAX_SOCKETS_PER_USER", default_value_t = 16)]
     pub max_sockets_per_user: usize,
@@ -111,6 +117,13 @@ impl Config {
                 per_sec: self.sign_ins_per_sec,
                 burst: self.sign_ins_per_sec * 2.0,
             },
+        }
+    }
+
+    pub fn room_creations(&self) -> RateLimit {
+        RateLimit {
+            per_sec: self.room_creations_per_hour / 3600.0,
+            burst: self.room_creations_per_hour.min(5.0),
         }
     }
 

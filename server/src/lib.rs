@@ -161,6 +161,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         history: history::HistoryCache::new(Duration::from_millis(config.cache_ttl_ms), 1024),
         limiter: ratelimit::RateLimiter::new(config.rate_limit()),
         typing: ratelimit::RateLimiter::new(TYPING_LIMIT),
+        room_creations: ratelimit::RateLimiter::new(config.room_creations()),
         presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
         sign_in: signin::SignInGate::new(
             config.sign_in(),

@@ -32,6 +32,8 @@ pub struct Shared {
     pub limiter: RateLimiter<UserId>,
     /// Typing hints per (user, room).
     pub typing: RateLimiter<(UserId, RoomId)>,
+    /// Room creations per user.
+    pub room_creations: RateLimiter<UserId>,
     /// Presence announcements per user.
     pub presence: RateLimiter<UserId>,
     pub sign_in: SignInGate,

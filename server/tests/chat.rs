@@ -287,7 +287,7 @@ async fn account_errors_are_clear_and_carry_status_codes() {
 }
 
 #[tokio::test]
-async fn rooms_list_shows_membership_and_unread_counts() {
+async fn your_rooms_list_membership_and_unread_counts_and_the_directory_lists_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
     let ana = register(server.addr, "ana").await;
@@ -298,8 +298,23 @@ async fn rooms_list_shows_membership_and_unread_counts() {
         ack_seq(&ws.send_and_wait(room, &format!("c{i}"), "hi").await);
     }
     let (_, rooms) = bob.call("list_rooms", json!({})).await;
-    assert_eq!(rooms[0]["is_member"], false);
-    assert_eq!(rooms[0]["last_seq"], 3);
+    assert_eq!(rooms, json!([]), "bob is in no room yet");
+    let (_, page) = bob
+        .call(
+            "room_directory",
+            json!({"query": "GEN", "before": null, "limit": 10}),
+        )
+        .await;
+    assert_eq!(page["rooms"][0]["is_member"], false);
+    assert_eq!(page["rooms"][0]["last_seq"], 3);
+    assert_eq!(page["next"], json!(null));
+    let (_, none) = bob
+        .call(
+            "room_directory",
+            json!({"query": "nothing like it", "before": null, "limit": 10}),
+        )
+        .await;
+    assert_eq!(none["rooms"], json!([]));
     bob.join(room).await;
     let (status, _) = bob
         .call("mark_read", json!({"room_id": room, "seq": 2}))

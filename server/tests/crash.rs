@@ -54,6 +54,7 @@ impl Server {
             .arg(data_dir)
             .args(["--flush-interval-ms", "5", "--rate-limit", "0"])
             .args(["--sign-ins-per-ip-per-min", "0", "--sign-ins-per-sec", "0"])
+            .args(["--room-creations-per-hour", "0"])
             .env("LEPTOS_OUTPUT_NAME", "minitalk")
             .env(
                 "RUST_LOG",

@@ -361,6 +361,15 @@ async fn unknown_names_and_wrong_passwords_get_the_same_answer() {
     .await;
     assert_eq!(wrong, unknown);
     assert_eq!(wrong.0, 401);
+    // An over-long password is refused before any hashing, with the same answer.
+    let long = call(
+        server.addr,
+        None,
+        "login",
+        json!({"username": "ana", "password": "x".repeat(100_000)}),
+    )
+    .await;
+    assert_eq!(long, wrong);
 }
 
 #[tokio::test]
@@ -490,4 +499,31 @@ async fn with_secure_cookies_only_one_host_prefixed_secure_cookie_is_accepted() 
         call(server.addr, Some(&tossed), "me", json!({})).await.0,
         401
     );
+}
+
+#[tokio::test]
+async fn room_creation_is_rate_limited_and_capped_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--room-creations-per-hour", "3", "--rooms-per-user", "4"];
+    let server = start(dir.path(), &flags).await;
+    let ana = register(server.addr, "ana").await;
+    let create = |name: &'static str| ana.call("create_room", json!({"name": name}));
+    for name in ["a", "b", "c"] {
+        assert_eq!(create(name).await.0, 200);
+    }
+    let (status, body) = create("d").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    assert!(body["message"].as_u64().unwrap() >= 1, "{body}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--room-creations-per-hour", "0", "--rooms-per-user", "2"];
+    let server = start(dir.path(), &flags).await;
+    let bob = register(server.addr, "bob").await;
+    for name in ["a", "b"] {
+        assert_eq!(bob.call("create_room", json!({"name": name})).await.0, 200);
+    }
+    let (status, body) = bob.call("create_room", json!({"name": "c"})).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let (_, rooms) = bob.call("list_rooms", json!({})).await;
+    assert_eq!(rooms.as_array().unwrap().len(), 2);
 }

@@ -7,7 +7,7 @@
 //! has no gap and no duplicate. The page also keeps the reader at the newest message while they
 //! are at the bottom, and moves their read mark (debounced) as new messages arrive.
 
-use crate::api::{history, join_room, list_rooms, room_members, ApiError, HISTORY_MAX};
+use crate::api::{history, join_room, room_info, room_members, ApiError, HISTORY_MAX};
 use crate::client::{now_ms, Chat, Outgoing, RoomFeed, SendState, TYPING_THROTTLE_MS};
 use crate::clock::{iso_utc, time_of_day, Hydrated};
 use crate::model::{ChatMessage, Member, MessageBody, RoomId, Username};
@@ -53,11 +53,11 @@ fn RoomView(id: RoomId) -> impl IntoView {
     let chat = Chat::expect();
     let session = Session::expect();
     let feed = chat.feed(id);
-    let rooms = Resource::new(|| (), |()| list_rooms());
+    let info = Resource::new(move || id, room_info);
     let page = Resource::new(move || id, |id| history(id, None, HISTORY_MAX));
     let members = Resource::new(move || id, room_members);
     let refetch = move || {
-        rooms.refetch();
+        info.refetch();
         page.refetch();
         members.refetch();
     };
@@ -65,15 +65,12 @@ fn RoomView(id: RoomId) -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading the room…"</p> }>
             {move || Suspend::new(async move {
-                let (rooms, page, me) = futures::join!(
-                    rooms.into_future(),
+                let (info, page, me) = futures::join!(
+                    info.into_future(),
                     page.into_future(),
                     session.0.into_future()
                 );
-                let name = rooms
-                    .ok()
-                    .and_then(|list| list.into_iter().find(|r| r.id == id))
-                    .map(|r| r.name);
+                let name = info.ok().map(|r| r.name);
                 let title = name.clone().unwrap_or_else(|| format!("Room {id}"));
                 let me = me.ok().map(|user| user.username);
                 match page {

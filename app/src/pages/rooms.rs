@@ -1,7 +1,8 @@
-//! `/`: the rooms. Mine first, with unread counts and last activity; then every other room with
-//! a Join button; and a form to create one. Signed-out visitors are sent to `/login`.
+//! `/`: the rooms. Mine first, with unread counts and last activity; a form to create one; then
+//! the directory of every room, newest first, searchable by name and paged (a server may hold
+//! more rooms than one page should). Signed-out visitors are sent to `/login`.
 
-use crate::api::{create_room, join_room, leave_room, list_rooms, ApiError};
+use crate::api::{create_room, join_room, leave_room, list_rooms, room_directory, ApiError};
 use crate::client::Chat;
 use crate::clock::{iso_utc, moment, Hydrated};
 use crate::model::{RoomId, RoomSummary};
@@ -35,20 +36,18 @@ fn RoomLists(
     rooms: Resource<Result<Vec<RoomSummary>, ApiError>>,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let (mine, others): (Vec<_>, Vec<_>) = list.into_iter().partition(|r| r.is_member);
-    let mine_empty = mine.is_empty();
-    let others_empty = others.is_empty();
+    let mine_empty = list.is_empty();
     view! {
         <div class="rooms-page">
             <section class="card" aria-labelledby="my-rooms">
                 <h1 id="my-rooms">"Your rooms"</h1>
                 {if mine_empty {
-                    view! { <p class="empty">"You are in no room yet. Join one below, or create one."</p> }
+                    view! { <p class="empty">"You are in no room yet. Find one below, or create one."</p> }
                         .into_any()
                 } else {
                     view! {
                         <ul class="room-list">
-                            {mine.into_iter().map(|room| view! { <MyRoom room rooms error/> }).collect_view()}
+                            {list.into_iter().map(|room| view! { <MyRoom room rooms error/> }).collect_view()}
                         </ul>
                     }
                         .into_any()
@@ -58,21 +57,91 @@ fn RoomLists(
                 <h2 id="new-room">"Create a room"</h2>
                 <CreateRoom error/>
             </section>
-            <section class="card" aria-labelledby="other-rooms">
-                <h2 id="other-rooms">"Other rooms"</h2>
-                {if others_empty {
-                    view! { <p class="empty">"No other rooms."</p> }.into_any()
-                } else {
-                    view! {
-                        <ul class="room-list">
-                            {others.into_iter().map(|room| view! { <OtherRoom room error/> }).collect_view()}
-                        </ul>
-                    }
-                        .into_any()
-                }}
-            </section>
+            <Directory error/>
             <p class="error" role="alert">{move || error.get()}</p>
         </div>
+    }
+}
+
+/// Rooms per directory page.
+const DIRECTORY_PAGE: u32 = 20;
+
+/// Every room, newest first: a search box, a page, and "More rooms" for the next one.
+#[component]
+fn Directory(error: RwSignal<Option<String>>) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    let query = RwSignal::new(String::new());
+    let typed = RwSignal::new(String::new());
+    let first = Resource::new(
+        move || query.get(),
+        |q| room_directory(q, None, DIRECTORY_PAGE),
+    );
+    // Pages after the first, and where the next one starts; both reset with a new search.
+    let more = RwSignal::new(Vec::<RoomSummary>::new());
+    let next = RwSignal::new(None::<Option<RoomId>>);
+    let loading = RwSignal::new(false);
+    let search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        more.set(Vec::new());
+        next.set(None);
+        query.set(typed.get_untracked());
+    };
+    let load_more = move |cursor: RoomId| {
+        loading.set(true);
+        leptos::task::spawn_local(async move {
+            match room_directory(query.get_untracked(), Some(cursor), DIRECTORY_PAGE).await {
+                Ok(page) => {
+                    more.update(|m| m.extend(page.rooms));
+                    next.set(Some(page.next));
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            loading.set(false);
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="directory">
+            <h2 id="directory">"Find a room"</h2>
+            <form class="inline-form" role="search" on:submit=search>
+                <label for="room-search">"Room name contains"</label>
+                <input id="room-search" type="search" maxlength="64" bind:value=typed/>
+                <button type="submit" class="secondary" disabled=move || !hydrated.get()>"Search"</button>
+            </form>
+            <Transition fallback=|| view! { <p class="loading">"Loading rooms…"</p> }>
+                {move || Suspend::new(async move {
+                    match first.await {
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(page) => {
+                            let first_next = page.next;
+                            let empty = page.rooms.is_empty();
+                            let cursor = move || next.get().unwrap_or(first_next);
+                            view! {
+                                {empty.then(|| view! { <p class="empty">"No rooms found."</p> })}
+                                <ul class="room-list">
+                                    {page.rooms.into_iter().map(|room| view! { <DirectoryRoom room error/> }).collect_view()}
+                                    <For
+                                        each=move || more.get()
+                                        key=|room| room.id
+                                        children=move |room| view! { <DirectoryRoom room error/> }
+                                    />
+                                </ul>
+                                {move || cursor().map(|at| view! {
+                                    <button
+                                        type="button"
+                                        class="secondary"
+                                        on:click=move |_| load_more(at)
+                                        disabled=move || !hydrated.get() || loading.get()
+                                    >
+                                        "More rooms"
+                                    </button>
+                                })}
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }
 
@@ -140,6 +209,24 @@ fn MyRoom(
             </button>
         </li>
     }
+}
+
+/// A room in the directory: a link if you are in it, a Join button if not.
+#[component]
+fn DirectoryRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl IntoView {
+    if room.is_member {
+        let id = room.id;
+        return view! {
+            <li class="room-row">
+                <div class="room-main">
+                    <a class="room-name" href=room_path(id)>{room.name}</a>
+                    <span class="room-meta">{members_text(room.member_count)} " · you are a member"</span>
+                </div>
+            </li>
+        }
+        .into_any();
+    }
+    view! { <OtherRoom room error/> }.into_any()
 }
 
 #[component]

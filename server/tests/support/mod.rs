@@ -32,9 +32,13 @@ pub async fn start(data_dir: &Path, extra: &[&str]) -> Running {
     if !extra.contains(&"--flush-interval-ms") {
         args.extend_from_slice(&["--flush-interval-ms", "5"]);
     }
-    // Tests sign many users in from 127.0.0.1 at once; the tests of those limits set them.
+    // Tests sign many users in from 127.0.0.1 at once and create rooms quickly; the tests of
+    // those limits set them.
     if !extra.contains(&"--sign-ins-per-ip-per-min") {
         args.extend_from_slice(&["--sign-ins-per-ip-per-min", "0", "--sign-ins-per-sec", "0"]);
+    }
+    if !extra.contains(&"--room-creations-per-hour") {
+        args.extend_from_slice(&["--room-creations-per-hour", "0"]);
     }
     args.extend_from_slice(extra);
     let options = LeptosOptions::builder()
