@@ -15,8 +15,11 @@
 //! - A failed write is cut back off the file (so nothing half-written becomes visible) and
 //!   assigns no seq. If even that fails the log is poisoned: it refuses writes until a restart,
 //!   whose recovery then cuts the torn tail.
-//! - Recovery cuts a torn last line of the last segment (a crash mid-write) and says so; any
-//!   other damage is reported as [`StoreError::Corrupt`] rather than guessed at.
+//! - Recovery cuts a torn tail of the last segment (a crash mid-write: bad bytes that run to the
+//!   end of the file) and says so; any other damage, including a bad line with a valid line
+//!   after it, is reported as [`StoreError::Corrupt`] with its offset rather than guessed at.
+//! - A failed segment roll leaves the writer on the old segment; the next batch retries the roll
+//!   and reuses the empty segment the failed one may have left.
 
 use super::{atomic, StoreError};
 use crate::fasthash::FastMap;
@@ -91,6 +94,8 @@ pub struct MessageLog {
     writer: Mutex<Writer>,
     #[cfg(test)]
     fail_next_writes: std::sync::atomic::AtomicUsize,
+    #[cfg(test)]
+    fail_next_rolls: std::sync::atomic::AtomicUsize,
 }
 
 /// What [`MessageLog::open`] found.
@@ -102,6 +107,19 @@ pub struct Recovered {
     pub messages: u64,
     /// Bytes of torn tail cut off the last segment (0 after a clean stop).
     pub truncated_bytes: u64,
+}
+
+/// Whether a complete, parsable message line starts after the (bad) line at `offset`.
+fn has_valid_line_after(bytes: &[u8], offset: usize) -> bool {
+    let Some(end) = bytes[offset..].iter().position(|b| *b == b'\n') else {
+        return false;
+    };
+    bytes[offset + end + 1..]
+        .split_inclusive(|b| *b == b'\n')
+        .any(|line| {
+            line.ends_with(b"\n")
+                && serde_json::from_slice::<ChatMessage>(&line[..line.len() - 1]).is_ok()
+        })
 }
 
 fn segment_path(dir: &Path, number: u32) -> PathBuf {
@@ -163,8 +181,10 @@ impl MessageLog {
                     });
                 let message = match parsed {
                     Ok(message) => message,
-                    // Only the tail of the newest segment can be torn by a crash.
-                    Err(_) if i == last => break,
+                    // Only the tail of the newest segment can be torn by a crash, and a torn
+                    // tail runs to the end of the file. A bad line with a valid one after it is
+                    // damage, and cutting there would delete acknowledged messages.
+                    Err(_) if i == last && !has_valid_line_after(&bytes, offset) => break,
                     Err(reason) => return Err(torn(reason)),
                 };
                 let len = line_end.expect("parsed lines have an end") + 1;
@@ -226,6 +246,8 @@ impl MessageLog {
             }),
             #[cfg(test)]
             fail_next_writes: Default::default(),
+            #[cfg(test)]
+            fail_next_rolls: Default::default(),
         };
         Ok(Recovered {
             log,
@@ -337,14 +359,44 @@ impl MessageLog {
     }
 
     /// Closes the current segment and starts the next one.
+    ///
+    /// Retryable: the writer switches to the new segment only after every step succeeded, and a
+    /// next segment that an earlier, failed roll left behind empty is reused rather than refused
+    /// (a `create_new` here once wedged the log: every later batch failed with `AlreadyExists`).
     fn roll(&self, writer: &mut Writer) -> Result<(), StoreError> {
         let number = writer.segment + 2;
         let path = segment_path(&self.dir, number);
         let file = OpenOptions::new()
-            .create_new(true)
+            .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
+        let len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
+        if len != 0 {
+            // Only this writer creates segments, and it never writes to one it has not switched
+            // to; bytes here were put by someone else.
+            return Err(StoreError::Corrupt {
+                path,
+                offset: 0,
+                reason: format!("the next segment already holds {len} bytes"),
+            });
+        }
+        #[cfg(test)]
+        if self
+            .fail_next_rolls
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+        {
+            // Fail after the file exists, as a failed directory sync or open would.
+            return Err(StoreError::io(
+                &path,
+                std::io::Error::other("injected roll failure"),
+            ));
+        }
         atomic::sync_dir(&self.dir)?;
         let reader = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
         self.index
@@ -413,6 +465,13 @@ impl MessageLog {
     #[cfg(test)]
     pub fn fail_next_writes(&self, n: usize) {
         self.fail_next_writes
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` segment rolls fail after creating the new (empty) segment file.
+    #[cfg(test)]
+    pub fn fail_next_rolls(&self, n: usize) {
+        self.fail_next_rolls
             .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -524,6 +583,54 @@ mod tests {
             contents(&recovered.log, 1),
             [(1, "a".into()), (2, "b".into())]
         );
+    }
+
+    #[test]
+    fn a_failed_roll_fails_only_its_batch_and_the_next_batch_rolls_and_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 100).log;
+        log.append(vec![new(1, "a"), new(1, "b")]).unwrap();
+        log.fail_next_rolls(1);
+        assert!(log.append(vec![new(1, "lost")]).is_err());
+        assert_eq!(log.last_seq(RoomId(1)), 2);
+        assert!(
+            segment_path(dir.path(), 2).exists(),
+            "the failed roll left its empty segment behind"
+        );
+        let stored = log.append(vec![new(1, "c"), new(2, "d")]).unwrap();
+        assert_eq!(
+            stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [3, 1],
+            "seqs continue as if the failed batch never was"
+        );
+        drop(log);
+        let recovered = open(dir.path(), 100);
+        assert_eq!(recovered.truncated_bytes, 0);
+        assert_eq!(
+            contents(&recovered.log, 1),
+            [(1, "a".into()), (2, "b".into()), (3, "c".into())]
+        );
+        assert_eq!(contents(&recovered.log, 2), [(1, "d".into())]);
+    }
+
+    #[test]
+    fn a_bad_middle_line_of_the_newest_segment_is_corruption_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 1 << 20).log;
+        log.append(vec![new(1, "a"), new(1, "b"), new(1, "c")])
+            .unwrap();
+        drop(log);
+        let path = segment_path(dir.path(), 1);
+        let whole = fs::read(&path).unwrap();
+        let second = whole.iter().position(|b| *b == b'\n').unwrap() + 1;
+        let mut damaged = whole.clone();
+        damaged[second] = b'#';
+        fs::write(&path, &damaged).unwrap();
+        assert!(matches!(
+            MessageLog::open(dir.path(), LogConfig::default(), 0),
+            Err(StoreError::Corrupt { offset, .. }) if offset == second as u64
+        ));
+        assert_eq!(fs::read(&path).unwrap(), damaged, "nothing was cut");
     }
 
     #[test]
