@@ -39,7 +39,7 @@ pub enum StoreError {
         offset: u64,
         reason: String,
     },
-    #[error("the message log failed earlier and refuses writes until restart: {0}")]
+    #[error("a store file failed earlier and refuses writes until restart: {0}")]
     Poisoned(String),
 }
 
