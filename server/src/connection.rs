@@ -508,6 +508,7 @@ fn send_error_frame(error: &SendError, base: ErrorFrame) -> ErrorFrame {
         SendError::Overloaded { retry_after_ms } => (ErrorCode::Overloaded, Some(*retry_after_ms)),
         SendError::ShuttingDown => (ErrorCode::Overloaded, Some(1000)),
         SendError::Storage => (ErrorCode::Internal, None),
+        SendError::ClientIdReused => (ErrorCode::ClientIdReused, None),
     };
     ErrorFrame {
         code,

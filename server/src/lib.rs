@@ -126,6 +126,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     for message in &recovered.recent {
         dedupe.insert(
             DedupeKey::new(&message.sender, &message.client_id),
+            processor::fingerprint(message.room_id, &message.content),
             &processor::Ack::of(message),
         );
     }

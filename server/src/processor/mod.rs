@@ -17,7 +17,9 @@
 //!   broadcast. A failed write answers every sender in the batch with an error and broadcasts
 //!   nothing.
 //! - A resend of the same (sender, client_id) within the dedupe window is answered with the
-//!   original ack and never stored twice, even when both copies sit in the same batch.
+//!   original ack and never stored twice, even when both copies sit in the same batch. The same
+//!   client_id with another room or other content is refused with
+//!   [`SendError::ClientIdReused`], never acked as the old message.
 //! - Memory is bounded: the queue holds `queue_capacity` requests; beyond that `submit` fails
 //!   at once with [`SendError::Overloaded`]. At most one more batch waits behind the one being
 //!   written.
@@ -38,7 +40,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use batcher::Batcher;
-pub use dedupe::{Dedupe, DedupeKey};
+pub use dedupe::{fingerprint, Dedupe, DedupeKey};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessorConfig {
@@ -104,6 +106,8 @@ pub enum SendError {
     ShuttingDown,
     #[error("the message could not be stored")]
     Storage,
+    #[error("this client_id was already used for a different message; use a new one")]
+    ClientIdReused,
 }
 
 /// Cloneable handle for submitting messages.
@@ -229,15 +233,75 @@ mod tests {
     }
 
     fn request(client_id: &str) -> (SendRequest, oneshot::Receiver<Result<Ack, SendError>>) {
+        request_to(1, client_id, "hello")
+    }
+
+    fn request_to(
+        room: u64,
+        client_id: &str,
+        content: &str,
+    ) -> (SendRequest, oneshot::Receiver<Result<Ack, SendError>>) {
         let (reply, answer) = oneshot::channel();
         let request = SendRequest {
-            room_id: RoomId(1),
+            room_id: RoomId(room),
             sender: Username::parse("ana").unwrap(),
             client_id: ClientId::parse(client_id).unwrap(),
-            content: MessageBody::parse("hello").unwrap(),
+            content: MessageBody::parse(content).unwrap(),
             reply,
         };
         (request, answer)
+    }
+
+    #[tokio::test]
+    async fn a_reused_client_id_in_the_same_batch_is_refused_and_only_the_first_is_stored() {
+        let f = fixture(ProcessorConfig::default());
+        let answers: Vec<_> = [(1, "hello"), (2, "hello"), (1, "other"), (1, "hello")]
+            .into_iter()
+            .map(|(room, content)| {
+                let (request, answer) = request_to(room, "x1", content);
+                f.processor.submit(request).unwrap();
+                answer
+            })
+            .collect();
+        let mut answers = answers.into_iter();
+        let first = answers.next().unwrap().await.unwrap().unwrap();
+        let rest: Vec<_> = futures::future::join_all(answers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                Err(SendError::ClientIdReused),
+                Err(SendError::ClientIdReused),
+                Ok(first)
+            ]
+        );
+        assert_eq!(
+            (f.log.last_seq(RoomId(1)), f.log.last_seq(RoomId(2))),
+            (1, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reused_client_id_in_a_later_batch_is_refused_and_a_true_resend_gets_the_ack() {
+        let f = fixture(ProcessorConfig::default());
+        let (request, answer) = request_to(1, "x1", "hello");
+        f.processor.submit(request).unwrap();
+        let first = answer.await.unwrap().unwrap();
+        for (room, content) in [(2, "hello"), (1, "other")] {
+            let (request, answer) = request_to(room, "x1", content);
+            f.processor.submit(request).unwrap();
+            assert_eq!(answer.await.unwrap(), Err(SendError::ClientIdReused));
+        }
+        let (request, answer) = request_to(1, "x1", "hello");
+        f.processor.submit(request).unwrap();
+        assert_eq!(answer.await.unwrap(), Ok(first));
+        assert_eq!(
+            (f.log.last_seq(RoomId(1)), f.log.last_seq(RoomId(2))),
+            (1, 0)
+        );
     }
 
     #[tokio::test]

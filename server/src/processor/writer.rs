@@ -1,5 +1,6 @@
 //! Committing one batch: dedupe, one durable append, then broadcast and answers.
 
+use super::dedupe::{fingerprint, Lookup};
 use super::{Ack, Dedupe, DedupeKey, SendError, SendRequest};
 use crate::fasthash::FastMap;
 use crate::hub::Hub;
@@ -34,19 +35,32 @@ impl Writer {
         // batch waits with the original).
         let mut waiting: Vec<Vec<Reply>> = Vec::new();
         let mut fresh = Vec::new();
-        let mut in_batch: FastMap<DedupeKey, usize> = FastMap::default();
+        // Key → (slot in `fresh`, fingerprint of what that slot stores).
+        let mut in_batch: FastMap<DedupeKey, (usize, u64)> = FastMap::default();
         let now = crate::now_ms();
         for request in batch {
             let key = DedupeKey::new(&request.sender, request.client_id.as_str());
-            if let Some(ack) = self.dedupe.get(&key) {
-                let _gone = request.reply.send(Ok(ack));
+            let print = fingerprint(request.room_id, request.content.as_str());
+            match self.dedupe.lookup(&key, print) {
+                Lookup::New => {}
+                Lookup::Resend(ack) => {
+                    let _gone = request.reply.send(Ok(ack));
+                    continue;
+                }
+                Lookup::Reused => {
+                    let _gone = request.reply.send(Err(SendError::ClientIdReused));
+                    continue;
+                }
+            }
+            if let Some(&(slot, first)) = in_batch.get(&key) {
+                if first == print {
+                    waiting[slot].push(request.reply);
+                } else {
+                    let _gone = request.reply.send(Err(SendError::ClientIdReused));
+                }
                 continue;
             }
-            if let Some(&slot) = in_batch.get(&key) {
-                waiting[slot].push(request.reply);
-                continue;
-            }
-            in_batch.insert(key, fresh.len());
+            in_batch.insert(key, (fresh.len(), print));
             waiting.push(vec![request.reply]);
             fresh.push(NewMessage {
                 room_id: request.room_id,
@@ -73,8 +87,8 @@ impl Writer {
                         let _gone = reply.send(Ok(ack.clone()));
                     }
                 }
-                for (key, slot) in in_batch {
-                    self.dedupe.insert(key, &acks[slot]);
+                for (key, (slot, print)) in in_batch {
+                    self.dedupe.insert(key, print, &acks[slot]);
                 }
                 return;
             }
