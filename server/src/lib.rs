@@ -141,7 +141,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         hub.clone(),
         stats.clone(),
         shutdown.clone(),
-    );
+    )?;
     let shared = Shared {
         accounts: accounts::Accounts::open(&data)?,
         rooms: rooms::Rooms::open(&data)?,

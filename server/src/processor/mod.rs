@@ -1,8 +1,9 @@
 //! The MessageProcessor: the one way a message gets stored.
 //!
 //! ```text
-//! connection --submit--> [bounded queue] --Batcher--> [1 batch waiting] --writer--> log.append
-//!                        full: `overloaded`                                  |  (1 write + 1 fdatasync)
+//! connection --submit--> [bounded queue] --Batcher--> [1 batch waiting] --writer--> log thread
+//!                        full: `overloaded`                                  |  log.append: 1 write
+//!                                                                            |  + 1 fdatasync
 //!                                                                            v
 //!                                                   hub.publish + every sender's ack (or error)
 //! ```
@@ -119,8 +120,9 @@ pub struct MessageProcessor {
 }
 
 impl MessageProcessor {
-    /// Starts the batcher and writer tasks. The returned task ends after `shutdown` fires and
-    /// every queued message has been written and answered.
+    /// Starts the batcher and writer tasks and the log writer thread. The returned task ends
+    /// after `shutdown` fires, every queued message has been written and answered, and the log
+    /// writer thread has ended. Fails only if the thread cannot be started.
     pub fn start(
         config: ProcessorConfig,
         log: Arc<MessageLog>,
@@ -128,7 +130,7 @@ impl MessageProcessor {
         hub: Hub,
         stats: Stats,
         shutdown: CancellationToken,
-    ) -> (Self, JoinHandle<()>) {
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         // One batch may wait while the previous one is written; more would only add latency.
         let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<SendRequest>>(1);
@@ -140,24 +142,25 @@ impl MessageProcessor {
                 }
             }
         });
-        let mut writer = writer::Writer::new(log, dedupe, hub, stats.clone());
+        let mut writer = writer::Writer::new(log, dedupe, hub, stats.clone())?;
         let write = tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
                 writer.commit(batch).await;
             }
+            writer.close().await;
             if let Err(e) = collect.await {
                 tracing::error!("batcher task failed: {e}");
             }
         });
         let retry_after_ms = (config.flush_interval.as_millis() as u64).max(10) * 2;
-        (
+        Ok((
             Self {
                 tx,
                 stats,
                 retry_after_ms,
             },
             write,
-        )
+        ))
     }
 
     /// Queues a message without waiting. Fails at once when the queue is full or closed.
@@ -221,7 +224,8 @@ mod tests {
             hub,
             Stats::default(),
             shutdown.clone(),
-        );
+        )
+        .unwrap();
         Fixture {
             _dir: dir,
             log,
@@ -362,6 +366,47 @@ mod tests {
         for answer in answers {
             assert!(answer.await.unwrap().is_ok());
         }
+    }
+
+    #[test]
+    fn a_busy_blocking_pool_does_not_delay_a_batch_write() {
+        // As a sign-in flood would: argon2 hashing holds every blocking-pool thread.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let f = fixture(ProcessorConfig::default());
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let busy = tokio::task::spawn_blocking(move || held.recv());
+            let (request, answer) = request("a");
+            f.processor.submit(request).unwrap();
+            let answer = tokio::time::timeout(Duration::from_secs(5), answer).await;
+            release.send(()).unwrap();
+            busy.await.unwrap().unwrap();
+            assert_eq!(
+                answer
+                    .expect("acked while the pool was busy")
+                    .unwrap()
+                    .unwrap()
+                    .seq,
+                1
+            );
+        });
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_the_log_writer_thread() {
+        let f = fixture(ProcessorConfig::default());
+        let (request, answer) = request("a");
+        f.processor.submit(request).unwrap();
+        answer.await.unwrap().unwrap();
+        assert_eq!(Arc::strong_count(&f.log), 2, "the log thread holds the log");
+        f.shutdown.cancel();
+        f.task.await.unwrap();
+        // The Arc held by the thread is gone once it has ended.
+        assert_eq!(Arc::strong_count(&f.log), 1);
     }
 
     #[tokio::test]

@@ -1,32 +1,103 @@
 //! Committing one batch: dedupe, one durable append, then broadcast and answers.
+//!
+//! The append (a `write` and an `fdatasync`) runs on one dedicated thread,
+//! `minitalk-log-writer`, not on tokio's blocking pool. That pool also hashes passwords (argon2)
+//! and reads history pages, so a sign-in flood could queue ahead of a group commit and stall
+//! every sender; the log thread waits for nobody but the disk.
 
 use super::dedupe::{fingerprint, Lookup};
 use super::{Ack, Dedupe, DedupeKey, SendError, SendRequest};
 use crate::fasthash::FastMap;
 use crate::hub::Hub;
 use crate::stats::Stats;
-use crate::store::{MessageLog, NewMessage};
+use crate::store::{MessageLog, NewMessage, StoreError};
+use app::model::ChatMessage;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 type Reply = oneshot::Sender<Result<Ack, SendError>>;
 
+/// One append for the log thread, and where its result goes.
+struct Job {
+    batch: Vec<NewMessage>,
+    reply: oneshot::Sender<Result<Vec<ChatMessage>, StoreError>>,
+}
+
+/// The handle of the `minitalk-log-writer` thread.
+struct LogThread {
+    /// Bounded at 1: one batch waits while one is written. The writer awaits each append before
+    /// sending the next, so in practice the queue is never full; if it were, `send` waits (it
+    /// never drops a batch), which is the back-pressure that fills the processor's own queue and
+    /// turns further senders away with `overloaded`.
+    jobs: mpsc::Sender<Job>,
+    /// Closed when the thread ends (its sender is dropped with the thread's stack).
+    ended: oneshot::Receiver<()>,
+}
+
+impl LogThread {
+    fn spawn(log: Arc<MessageLog>) -> std::io::Result<Self> {
+        let (jobs, mut rx) = mpsc::channel::<Job>(1);
+        let (ended_tx, ended) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("minitalk-log-writer".into())
+            .spawn(move || {
+                // Dropped in reverse order: the log first, then the "ended" signal.
+                let _ended = ended_tx;
+                let log = log;
+                // Ends when the writer drops `jobs`, after every job sent was answered.
+                while let Some(job) = rx.blocking_recv() {
+                    let _gone = job.reply.send(log.append(job.batch));
+                }
+            })?;
+        Ok(Self { jobs, ended })
+    }
+
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<ChatMessage>, String> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| "the log writer thread has ended".to_owned())?;
+        match answer.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("the log writer thread ended mid-write".to_owned()),
+        }
+    }
+
+    /// Lets the thread finish what it was sent and waits until it has ended.
+    async fn close(self) {
+        drop(self.jobs);
+        let _ended = self.ended.await;
+    }
+}
+
 pub struct Writer {
-    log: Arc<MessageLog>,
+    thread: LogThread,
     dedupe: Dedupe,
     hub: Hub,
     stats: Stats,
 }
 
 impl Writer {
-    pub fn new(log: Arc<MessageLog>, dedupe: Dedupe, hub: Hub, stats: Stats) -> Self {
-        Self {
-            log,
+    /// Starts the log writer thread.
+    pub fn new(
+        log: Arc<MessageLog>,
+        dedupe: Dedupe,
+        hub: Hub,
+        stats: Stats,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            thread: LogThread::spawn(log)?,
             dedupe,
             hub,
             stats,
-        }
+        })
+    }
+
+    /// Ends the log writer thread once everything sent to it is written.
+    pub async fn close(self) {
+        self.thread.close().await;
     }
 
     /// Stores the new messages of `batch` with one append and answers every request in it.
@@ -75,10 +146,8 @@ impl Writer {
         }
 
         let started = Instant::now();
-        let log = self.log.clone();
-        let result = tokio::task::spawn_blocking(move || log.append(fresh)).await;
-        let error = match result {
-            Ok(Ok(stored)) => {
+        let error = match self.thread.append(fresh).await {
+            Ok(stored) => {
                 self.stats.record_batch(stored.len(), started.elapsed());
                 self.hub.publish(&stored);
                 let acks: Vec<Ack> = stored.iter().map(Ack::of).collect();
@@ -92,8 +161,7 @@ impl Writer {
                 }
                 return;
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
+            Err(e) => e,
         };
         tracing::error!("batch write failed, every sender in it gets an error: {error}");
         self.stats.record_failed_batch();
