@@ -41,6 +41,10 @@ pub struct Config {
     /// Frames waiting to be sent to one connection, at most; beyond that it catches up from disk
     #[arg(long, env = "MINITALK_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
+    /// Free disk space, in MiB, below which new messages are refused as `storage_full` (sign-in
+    /// and other metadata writes keep working; 0: never refuse)
+    #[arg(long, env = "MINITALK_MIN_FREE_DISK_MB", default_value_t = 256)]
+    pub min_free_disk_mb: u64,
 }
 
 impl Config {
@@ -56,6 +60,7 @@ impl Config {
             batch_size: self.batch_size,
             flush_interval: Duration::from_millis(self.flush_interval_ms),
             queue_capacity: self.queue_capacity,
+            min_free_disk_bytes: self.min_free_disk_mb.saturating_mul(1024 * 1024),
             ..ProcessorConfig::default()
         }
     }

@@ -52,6 +52,9 @@ pub struct ProcessorConfig {
     pub dedupe_window: Duration,
     /// Most acks remembered at once (bounds the dedupe memory).
     pub dedupe_max_entries: usize,
+    /// Batches are refused with [`SendError::StorageFull`] while the log's filesystem has less
+    /// free space than this (0: never).
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for ProcessorConfig {
@@ -62,6 +65,7 @@ impl Default for ProcessorConfig {
             queue_capacity: 10_000,
             dedupe_window: Duration::from_secs(600),
             dedupe_max_entries: 2_000_000,
+            min_free_disk_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -109,6 +113,8 @@ pub enum SendError {
     Storage,
     #[error("this client_id was already used for a different message; use a new one")]
     ClientIdReused,
+    #[error("the server is low on disk space and refuses new messages for now")]
+    StorageFull,
 }
 
 /// Cloneable handle for submitting messages.
@@ -142,7 +148,8 @@ impl MessageProcessor {
                 }
             }
         });
-        let mut writer = writer::Writer::new(log, dedupe, hub, stats.clone())?;
+        let mut writer =
+            writer::Writer::new(log, config.min_free_disk_bytes, dedupe, hub, stats.clone())?;
         let write = tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
                 writer.commit(batch).await;
@@ -366,6 +373,27 @@ mod tests {
         for answer in answers {
             assert!(answer.await.unwrap().is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn below_the_disk_watermark_every_sender_gets_storage_full_and_nothing_is_written() {
+        let mut f = fixture(ProcessorConfig {
+            min_free_disk_bytes: u64::MAX,
+            ..ProcessorConfig::default()
+        });
+        let answers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|id| {
+                let (request, answer) = request(id);
+                f.processor.submit(request).unwrap();
+                answer
+            })
+            .collect();
+        for answer in answers {
+            assert_eq!(answer.await.unwrap(), Err(SendError::StorageFull));
+        }
+        assert_eq!(f.log.last_seq(RoomId(1)), 0);
+        assert!(f.listener.try_recv().is_err());
     }
 
     #[test]

@@ -4,12 +4,16 @@
 //! `minitalk-log-writer`, not on tokio's blocking pool. That pool also hashes passwords (argon2)
 //! and reads history pages, so a sign-in flood could queue ahead of a group commit and stall
 //! every sender; the log thread waits for nobody but the disk.
+//!
+//! Before each append the thread checks the free-space [`Watermark`]: below it the whole batch
+//! is refused with [`SendError::StorageFull`] and nothing is written.
 
 use super::dedupe::{fingerprint, Lookup};
 use super::{Ack, Dedupe, DedupeKey, SendError, SendRequest};
 use crate::fasthash::FastMap;
 use crate::hub::Hub;
 use crate::stats::Stats;
+use crate::store::space::Watermark;
 use crate::store::{MessageLog, NewMessage, StoreError};
 use app::model::ChatMessage;
 use std::sync::Arc;
@@ -21,7 +25,14 @@ type Reply = oneshot::Sender<Result<Ack, SendError>>;
 /// One append for the log thread, and where its result goes.
 struct Job {
     batch: Vec<NewMessage>,
-    reply: oneshot::Sender<Result<Vec<ChatMessage>, StoreError>>,
+    reply: oneshot::Sender<Result<Vec<ChatMessage>, Refused>>,
+}
+
+/// Why the log thread did not store a batch.
+enum Refused {
+    /// Free disk space is below the watermark; nothing was written.
+    LowDisk,
+    Store(StoreError),
 }
 
 /// The handle of the `minitalk-log-writer` thread.
@@ -36,7 +47,7 @@ struct LogThread {
 }
 
 impl LogThread {
-    fn spawn(log: Arc<MessageLog>) -> std::io::Result<Self> {
+    fn spawn(log: Arc<MessageLog>, min_free_disk_bytes: u64) -> std::io::Result<Self> {
         let (jobs, mut rx) = mpsc::channel::<Job>(1);
         let (ended_tx, ended) = oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -45,23 +56,36 @@ impl LogThread {
                 // Dropped in reverse order: the log first, then the "ended" signal.
                 let _ended = ended_tx;
                 let log = log;
+                let mut watermark = Watermark::new(log.dir(), min_free_disk_bytes);
                 // Ends when the writer drops `jobs`, after every job sent was answered.
                 while let Some(job) = rx.blocking_recv() {
-                    let _gone = job.reply.send(log.append(job.batch));
+                    let result = if watermark.is_low() {
+                        Err(Refused::LowDisk)
+                    } else {
+                        log.append(job.batch).map_err(Refused::Store)
+                    };
+                    let _gone = job.reply.send(result);
                 }
             })?;
         Ok(Self { jobs, ended })
     }
 
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<ChatMessage>, String> {
+    /// Stores `batch`; on error, what senders are told and, for a failure, what to log.
+    async fn append(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<ChatMessage>, (SendError, Option<String>)> {
+        let failed = |why: String| (SendError::Storage, Some(why));
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { batch, reply })
             .await
-            .map_err(|_| "the log writer thread has ended".to_owned())?;
+            .map_err(|_| failed("the log writer thread has ended".to_owned()))?;
         match answer.await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err("the log writer thread ended mid-write".to_owned()),
+            Ok(Ok(stored)) => Ok(stored),
+            Ok(Err(Refused::LowDisk)) => Err((SendError::StorageFull, None)),
+            Ok(Err(Refused::Store(e))) => Err(failed(e.to_string())),
+            Err(_) => Err(failed("the log writer thread ended mid-write".to_owned())),
         }
     }
 
@@ -80,15 +104,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the log writer thread.
+    /// Starts the log writer thread; batches are refused while the log's filesystem has less
+    /// than `min_free_disk_bytes` free (0: never).
     pub fn new(
         log: Arc<MessageLog>,
+        min_free_disk_bytes: u64,
         dedupe: Dedupe,
         hub: Hub,
         stats: Stats,
     ) -> std::io::Result<Self> {
         Ok(Self {
-            thread: LogThread::spawn(log)?,
+            thread: LogThread::spawn(log, min_free_disk_bytes)?,
             dedupe,
             hub,
             stats,
@@ -163,10 +189,13 @@ impl Writer {
             }
             Err(e) => e,
         };
-        tracing::error!("batch write failed, every sender in it gets an error: {error}");
-        self.stats.record_failed_batch();
+        let (answer, failure) = error;
+        if let Some(why) = failure {
+            tracing::error!("batch write failed, every sender in it gets an error: {why}");
+            self.stats.record_failed_batch();
+        }
         for reply in waiting.into_iter().flatten() {
-            let _gone = reply.send(Err(SendError::Storage));
+            let _gone = reply.send(Err(answer.clone()));
         }
     }
 }

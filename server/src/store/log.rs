@@ -410,6 +410,11 @@ impl MessageLog {
         Ok(())
     }
 
+    /// The directory holding the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The newest seq of `room` (0 when it has no messages).
     pub fn last_seq(&self, room: RoomId) -> u64 {
         self.room_head(room).0

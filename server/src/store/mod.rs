@@ -13,6 +13,7 @@
 
 mod atomic;
 pub mod log;
+pub mod space;
 pub mod table;
 
 use std::fs::{self, File, OpenOptions};
