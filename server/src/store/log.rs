@@ -21,7 +21,7 @@
 //! - A failed segment roll leaves the writer on the old segment; the next batch retries the roll
 //!   and reuses the empty segment the failed one may have left.
 
-use super::{atomic, StoreError};
+use super::{atomic, create_private_dir, private_file, StoreError};
 use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, Username};
 use std::fs::{self, File, OpenOptions};
@@ -129,7 +129,7 @@ fn segment_path(dir: &Path, number: u32) -> PathBuf {
 impl MessageLog {
     /// Opens (creating if needed) the log in `dir`, reading every segment to rebuild the index.
     pub fn open(dir: &Path, config: LogConfig, recent_since: i64) -> Result<Recovered, StoreError> {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        create_private_dir(dir)?;
         let mut numbers: Vec<u32> = fs::read_dir(dir)
             .map_err(|e| StoreError::io(dir, e))?
             .filter_map(|entry| {
@@ -139,7 +139,11 @@ impl MessageLog {
             .collect();
         numbers.sort_unstable();
         if numbers.is_empty() {
-            File::create(segment_path(dir, 1)).map_err(|e| StoreError::io(dir, e))?;
+            private_file()
+                .create_new(true)
+                .append(true)
+                .open(segment_path(dir, 1))
+                .map_err(|e| StoreError::io(dir, e))?;
             atomic::sync_dir(dir)?;
             numbers.push(1);
         }
@@ -366,7 +370,7 @@ impl MessageLog {
     fn roll(&self, writer: &mut Writer) -> Result<(), StoreError> {
         let number = writer.segment + 2;
         let path = segment_path(&self.dir, number);
-        let file = OpenOptions::new()
+        let file = private_file()
             .create(true)
             .append(true)
             .open(&path)

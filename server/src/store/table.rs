@@ -19,7 +19,7 @@
 //!   it refuses every change with [`StoreError::Poisoned`] until a restart, rather than append
 //!   after a half line (which would make the next start fail with `Corrupt`).
 
-use super::{atomic, StoreError};
+use super::{atomic, private_file, StoreError};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -117,7 +117,7 @@ impl<T: Document> Table<T> {
         };
         let path = snapshot.with_extension("journal");
         let (bytes, last) = replay(&path, through, &mut doc)?;
-        let file = OpenOptions::new()
+        let file = private_file()
             .create(true)
             .append(true)
             .open(&path)
