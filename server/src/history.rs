@@ -60,7 +60,7 @@ mod tests {
     use app::model::Username;
 
     fn log_with(dir: &std::path::Path, count: usize) -> MessageLog {
-        let log = MessageLog::open(dir, LogConfig::default(), 0).unwrap().log;
+        let log = MessageLog::open(dir, LogConfig::default()).unwrap().log;
         let batch = (0..count)
             .map(|i| NewMessage {
                 room_id: RoomId(1),

@@ -35,7 +35,7 @@ pub mod store;
 
 use crate::backend::ChatBackend;
 use crate::config::Config;
-use crate::processor::{Dedupe, DedupeKey, MessageProcessor};
+use crate::processor::{Dedupe, MessageProcessor};
 use crate::state::{AppState, Shared};
 use crate::store::{DataDir, MessageLog};
 use app::api::ssr::SharedBackend;
@@ -110,7 +110,18 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let data = DataDir::open(&config.data_dir)?;
     let processor_config = config.processor();
     let recent_since = now_ms() - processor_config.dedupe_window.as_millis() as i64;
-    let recovered = MessageLog::open(&data.file("messages"), config.log(), recent_since)?;
+    // The dedupe memory is rebuilt while the log is scanned, one message at a time, and is
+    // capped at `dedupe_max_entries` throughout (the oldest go first).
+    let mut dedupe = Dedupe::new(
+        processor_config.dedupe_window.as_millis() as i64,
+        processor_config.dedupe_max_entries,
+    );
+    let recovered = MessageLog::open_visiting(
+        &data.file("messages"),
+        config.log(),
+        recent_since,
+        |message| dedupe.remember(message),
+    )?;
     if recovered.truncated_bytes > 0 {
         tracing::warn!(
             bytes = recovered.truncated_bytes,
@@ -119,17 +130,6 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     }
     tracing::info!(messages = recovered.messages, data_dir = %config.data_dir.display(), "recovered");
     let log = Arc::new(recovered.log);
-    let mut dedupe = Dedupe::new(
-        processor_config.dedupe_window.as_millis() as i64,
-        processor_config.dedupe_max_entries,
-    );
-    for message in &recovered.recent {
-        dedupe.insert(
-            DedupeKey::new(&message.sender, &message.client_id),
-            processor::fingerprint(message.room_id, &message.content),
-            &processor::Ack::of(message),
-        );
-    }
 
     let shutdown = CancellationToken::new();
     let hub = hub::Hub::default();

@@ -12,7 +12,7 @@
 
 use super::Ack;
 use crate::fasthash::FastMap;
-use app::model::{RoomId, Username};
+use app::model::{ChatMessage, RoomId, Username};
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -80,6 +80,9 @@ pub struct Dedupe {
     acks: FastMap<DedupeKey, Stored>,
     /// Keys in the order they were stored, with their timestamps.
     order: VecDeque<(i64, DedupeKey)>,
+    /// Whether "memory full" was logged since the map last had room: once per episode, not
+    /// once per insert (which flooded the log at the cap).
+    warned_full: bool,
 }
 
 impl Dedupe {
@@ -89,6 +92,7 @@ impl Dedupe {
             max_entries: max_entries.max(1),
             acks: FastMap::default(),
             order: VecDeque::new(),
+            warned_full: false,
         }
     }
 
@@ -107,6 +111,15 @@ impl Dedupe {
         }
     }
 
+    /// Remembers a message read back from the log (start-up rebuilds the memory this way).
+    pub fn remember(&mut self, message: &ChatMessage) {
+        self.insert(
+            DedupeKey::new(&message.sender, &message.client_id),
+            fingerprint(message.room_id, &message.content),
+            &Ack::of(message),
+        );
+    }
+
     /// Remembers a stored message's ack and [`fingerprint`]; forgets entries older than the
     /// window as of `ack.ts`.
     pub fn insert(&mut self, key: DedupeKey, fingerprint: u64, ack: &Ack) {
@@ -115,14 +128,18 @@ impl Dedupe {
             if *ts >= horizon && self.order.len() < self.max_entries {
                 break;
             }
-            if *ts >= horizon {
+            if *ts >= horizon && !self.warned_full {
                 tracing::warn!(
                     max_entries = self.max_entries,
-                    "dedupe memory full: forgetting an ack before its window ended"
+                    "dedupe memory full: forgetting acks before their window ended"
                 );
+                self.warned_full = true;
             }
             let (_, key) = self.order.pop_front().expect("front exists");
             self.acks.remove(&key);
+        }
+        if self.order.len() + 1 < self.max_entries {
+            self.warned_full = false;
         }
         let stored = Stored {
             room_id: ack.room_id,
@@ -196,6 +213,39 @@ mod tests {
             dedupe.lookup(&key("ana", "x1"), fingerprint(RoomId(1), "other")),
             Lookup::Reused
         );
+    }
+
+    #[test]
+    fn a_rebuild_from_the_log_keeps_only_the_newest_max_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = crate::store::MessageLog::open(dir.path(), Default::default())
+            .unwrap()
+            .log;
+        let batch = (0..10)
+            .map(|i| crate::store::NewMessage {
+                room_id: RoomId(1),
+                sender: Username::parse("ana").unwrap(),
+                client_id: format!("c{i}"),
+                content: "hello".into(),
+                ts: 1_000 + i,
+            })
+            .collect();
+        log.append(batch).unwrap();
+        drop(log);
+        let mut dedupe = Dedupe::new(600_000, 3);
+        let mut most = 0;
+        crate::store::MessageLog::open_visiting(dir.path(), Default::default(), 0, |m| {
+            dedupe.remember(m);
+            most = most.max(dedupe.len());
+        })
+        .unwrap();
+        assert_eq!(most, 3, "bounded while scanning");
+        let print = fingerprint(RoomId(1), "hello");
+        assert!(matches!(
+            dedupe.lookup(&key("ana", "c9"), print),
+            Lookup::Resend(ack) if ack.seq == 10
+        ));
+        assert_eq!(dedupe.lookup(&key("ana", "c6"), print), Lookup::New);
     }
 
     #[test]

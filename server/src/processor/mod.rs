@@ -211,7 +211,7 @@ mod tests {
     fn fixture(config: ProcessorConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(
-            MessageLog::open(dir.path(), LogConfig::default(), 0)
+            MessageLog::open(dir.path(), LogConfig::default())
                 .unwrap()
                 .log,
         );

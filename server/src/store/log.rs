@@ -101,8 +101,6 @@ pub struct MessageLog {
 /// What [`MessageLog::open`] found.
 pub struct Recovered {
     pub log: MessageLog,
-    /// Messages stored at or after the `recent_since` time given to `open`, oldest first.
-    pub recent: Vec<ChatMessage>,
     /// Messages in the log.
     pub messages: u64,
     /// Bytes of torn tail cut off the last segment (0 after a clean stop).
@@ -128,7 +126,20 @@ fn segment_path(dir: &Path, number: u32) -> PathBuf {
 
 impl MessageLog {
     /// Opens (creating if needed) the log in `dir`, reading every segment to rebuild the index.
-    pub fn open(dir: &Path, config: LogConfig, recent_since: i64) -> Result<Recovered, StoreError> {
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Recovered, StoreError> {
+        Self::open_visiting(dir, config, i64::MAX, |_| {})
+    }
+
+    /// [`open`](Self::open), showing `visit` each message stored at or after `recent_since`, oldest
+    /// first (start-up rebuilds the dedupe memory this way). Each message is dropped once
+    /// visited: start-up never holds more than one message and one segment's bytes, however
+    /// busy the last minutes were (audit M10).
+    pub fn open_visiting(
+        dir: &Path,
+        config: LogConfig,
+        recent_since: i64,
+        mut visit: impl FnMut(&ChatMessage),
+    ) -> Result<Recovered, StoreError> {
         create_private_dir(dir)?;
         let mut numbers: Vec<u32> = fs::read_dir(dir)
             .map_err(|e| StoreError::io(dir, e))?
@@ -160,7 +171,6 @@ impl MessageLog {
         }
 
         let mut index = Index::default();
-        let mut recent = Vec::new();
         let mut messages = 0u64;
         let mut next_id = 1u64;
         let mut truncated_bytes = 0u64;
@@ -210,7 +220,7 @@ impl MessageLog {
                 next_id = next_id.max(message.id + 1);
                 messages += 1;
                 if message.ts >= recent_since {
-                    recent.push(message);
+                    visit(&message);
                 }
                 offset += len;
             }
@@ -255,7 +265,6 @@ impl MessageLog {
         };
         Ok(Recovered {
             log,
-            recent,
             messages,
             truncated_bytes,
         })
@@ -500,7 +509,7 @@ mod tests {
     }
 
     fn open(dir: &Path, segment_bytes: u64) -> Recovered {
-        MessageLog::open(dir, LogConfig { segment_bytes }, 0).unwrap()
+        MessageLog::open(dir, LogConfig { segment_bytes }).unwrap()
     }
 
     fn contents(log: &MessageLog, room: u64) -> Vec<(u64, String)> {
@@ -636,7 +645,7 @@ mod tests {
         damaged[second] = b'#';
         fs::write(&path, &damaged).unwrap();
         assert!(matches!(
-            MessageLog::open(dir.path(), LogConfig::default(), 0),
+            MessageLog::open(dir.path(), LogConfig::default()),
             Err(StoreError::Corrupt { offset, .. }) if offset == second as u64
         ));
         assert_eq!(fs::read(&path).unwrap(), damaged, "nothing was cut");
@@ -652,25 +661,25 @@ mod tests {
         drop(log);
         fs::write(segment_path(dir.path(), 1), b"{not json}\n").unwrap();
         assert!(matches!(
-            MessageLog::open(dir.path(), LogConfig { segment_bytes: 100 }, 0),
+            MessageLog::open(dir.path(), LogConfig { segment_bytes: 100 }),
             Err(StoreError::Corrupt { .. })
         ));
     }
 
     #[test]
-    fn recent_messages_are_returned_for_the_dedupe_window() {
+    fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path(), 1 << 20).log;
         let mut old = new(1, "old");
         old.ts = 10;
-        log.append(vec![old, new(1, "fresh")]).unwrap();
+        log.append(vec![old, new(1, "fresh"), new(2, "fresher")])
+            .unwrap();
         drop(log);
-        let recovered = MessageLog::open(dir.path(), LogConfig::default(), 500).unwrap();
-        let recent: Vec<_> = recovered
-            .recent
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect();
-        assert_eq!(recent, ["fresh"]);
+        let mut recent = Vec::new();
+        MessageLog::open_visiting(dir.path(), LogConfig::default(), 500, |m| {
+            recent.push(m.content.clone())
+        })
+        .unwrap();
+        assert_eq!(recent, ["fresh", "fresher"]);
     }
 }

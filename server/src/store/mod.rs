@@ -190,7 +190,7 @@ mod tests {
         let table = Table::<Counter>::open(&data.file("t.json")).unwrap();
         table.update(|_| Ok::<_, StoreError>((1, ()))).unwrap();
         atomic::replace(&data.file("snapshot.json"), b"{}").unwrap();
-        let log = MessageLog::open(&data.file("messages"), LogConfig { segment_bytes: 10 }, 0)
+        let log = MessageLog::open(&data.file("messages"), LogConfig { segment_bytes: 10 })
             .unwrap()
             .log;
         for text in ["a", "b"] {
