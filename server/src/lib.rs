@@ -13,7 +13,8 @@
 //! - [`hub`]: who listens to which room; fans stored messages out to connections' bounded queues.
 //! - [`connection`]: one WebSocket: parses frames, submits sends, delivers messages in seq order
 //!   (replaying from the log whenever it is behind).
-//! - [`history`]: history pages with a TTL cache; [`stats`]: the processor's figures.
+//! - [`history`]: history pages with a TTL cache bounded in bytes; [`stats`]: the processor's
+//!   figures.
 //! - [`backend`]: what the `/api/*` server functions of the `app` crate call.
 //!
 //! Data flow of a message: browser → `connection` → `processor` queue → batch → `store::log`
@@ -145,7 +146,10 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let shared = Shared {
         accounts: accounts::Accounts::open(&data)?,
         rooms: rooms::Rooms::open(&data)?,
-        history: history::HistoryCache::new(Duration::from_millis(config.cache_ttl_ms), 1024),
+        history: history::HistoryCache::new(
+            Duration::from_millis(config.cache_ttl_ms),
+            history::CACHE_BYTES,
+        ),
         limiter: ratelimit::RateLimiter::new(config.rate_limit()),
         log,
         hub,
