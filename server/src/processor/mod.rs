@@ -432,7 +432,10 @@ mod tests {
         answer.await.unwrap().unwrap();
         assert_eq!(Arc::strong_count(&f.log), 2, "the log thread holds the log");
         f.shutdown.cancel();
-        f.task.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), f.task)
+            .await
+            .expect("the processor ends, and with it the log thread")
+            .unwrap();
         // The Arc held by the thread is gone once it has ended.
         assert_eq!(Arc::strong_count(&f.log), 1);
     }
