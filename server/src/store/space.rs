@@ -37,6 +37,9 @@ pub struct Watermark {
     min_free_bytes: u64,
     /// The last reading: when, and whether it was low.
     last: Option<(Instant, bool)>,
+    /// How many times free space was actually read (for tests of the caching).
+    #[cfg(test)]
+    reads: usize,
 }
 
 impl Watermark {
@@ -45,6 +48,8 @@ impl Watermark {
             path: path.to_owned(),
             min_free_bytes,
             last: None,
+            #[cfg(test)]
+            reads: 0,
         }
     }
 
@@ -60,6 +65,10 @@ impl Watermark {
             }
         }
         let was_low = self.last.is_some_and(|(_, low)| low);
+        #[cfg(test)]
+        {
+            self.reads += 1;
+        }
         let low = match free_bytes(&self.path) {
             Ok(free) => {
                 if free < self.min_free_bytes && !was_low {
@@ -97,5 +106,15 @@ mod tests {
         assert!(Watermark::new(dir.path(), u64::MAX).is_low());
         assert!(!Watermark::new(dir.path(), 0).is_low());
         assert!(!Watermark::new(dir.path(), 1).is_low());
+    }
+
+    #[test]
+    fn free_space_is_read_at_most_once_a_second_however_many_batches_ask() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut watermark = Watermark::new(dir.path(), u64::MAX);
+        for _ in 0..1000 {
+            assert!(watermark.is_low());
+        }
+        assert_eq!(watermark.reads, 1);
     }
 }
