@@ -33,7 +33,7 @@ fn batch(size: usize) -> Vec<NewMessage> {
 
 /// A log holding `history` messages.
 fn log_with(dir: &Path, history: usize) -> MessageLog {
-    let log = MessageLog::open(dir, LogConfig::default(), i64::MAX)
+    let log = MessageLog::open(dir, LogConfig::default())
         .expect("log opens")
         .log;
     for start in (0..history).step_by(10_000) {

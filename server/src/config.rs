@@ -75,6 +75,10 @@ pub struct Config {
     /// How often the server pings each WebSocket; one silent for two intervals is closed
     #[arg(long, env = "MINITALK_WS_PING_INTERVAL_MS", default_value_t = 30_000)]
     pub ws_ping_interval_ms: u64,
+    /// Free disk space, in MiB, below which new messages are refused as `storage_full` (sign-in
+    /// and other metadata writes keep working; 0: never refuse)
+    #[arg(long, env = "MINITALK_MIN_FREE_DISK_MB", default_value_t = 256)]
+    pub min_free_disk_mb: u64,
 }
 
 impl Config {
@@ -90,6 +94,7 @@ impl Config {
             batch_size: self.batch_size,
             flush_interval: Duration::from_millis(self.flush_interval_ms),
             queue_capacity: self.queue_capacity,
+            min_free_disk_bytes: self.min_free_disk_mb.saturating_mul(1024 * 1024),
             ..ProcessorConfig::default()
         }
     }

@@ -647,12 +647,18 @@ fn api_error_code(error: &ApiError) -> (ErrorCode, String) {
     (code, error.to_string())
 }
 
+/// How long a sender refused for low disk space is asked to wait: space comes back when an
+/// operator acts, not within milliseconds, and the watermark is re-read once a second.
+const STORAGE_FULL_RETRY_MS: u64 = 5_000;
+
 /// The error frame for a processor refusal, filled into `base` (which names the message).
 fn send_error_frame(error: &SendError, base: ErrorFrame) -> ErrorFrame {
     let (code, retry_after_ms) = match error {
         SendError::Overloaded { retry_after_ms } => (ErrorCode::Overloaded, Some(*retry_after_ms)),
         SendError::ShuttingDown => (ErrorCode::Overloaded, Some(1000)),
         SendError::Storage => (ErrorCode::Internal, None),
+        SendError::ClientIdReused => (ErrorCode::ClientIdReused, None),
+        SendError::StorageFull => (ErrorCode::StorageFull, Some(STORAGE_FULL_RETRY_MS)),
     };
     ErrorFrame {
         code,

@@ -4,25 +4,79 @@
 //! A page is cached under the exact seq range it holds. Stored messages never change, so a cached
 //! range can never be stale: a new message makes "the newest page" a different range, hence a
 //! different key, and the old entry simply stops being asked for until its TTL ends. That is the
-//! write-through invalidation, for free. The TTL bounds how long memory holds pages nobody reads.
+//! write-through invalidation, for free. A page past its TTL is never served.
+//!
+//! The cache is bounded in bytes, not pages: each page weighs its messages' text plus a fixed
+//! overhead, and the whole cache at most [`CACHE_BYTES`]. (Counted in pages, 1,024 pages of 100
+//! messages of 16 KB each could pin 1.6 GB; audit M8.) Past the budget, pages are evicted by
+//! quick_cache's CLOCK-Pro policy, stale ones included.
 
 use crate::store::{MessageLog, StoreError};
 use app::model::{ChatMessage, RoomId};
 use quick_cache::sync::Cache;
+use quick_cache::Weighter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Page = Arc<Vec<ChatMessage>>;
 
+type Key = (RoomId, u64, u64);
+
+/// The most memory cached pages may take, in (estimated) bytes.
+pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Estimated bytes of a page apart from its messages (key, `Arc`, `Vec`, cache slot).
+const PAGE_OVERHEAD: u64 = 128;
+/// Estimated bytes of a message apart from its text (ids, seq, timestamp, string headers).
+const MESSAGE_OVERHEAD: u64 = 96;
+
+#[derive(Clone)]
+struct Entry {
+    at: Instant,
+    /// Computed once at insert: the weigher is called on every eviction step.
+    bytes: u64,
+    page: Page,
+}
+
+impl Entry {
+    fn new(page: Page) -> Self {
+        let bytes = PAGE_OVERHEAD
+            + page
+                .iter()
+                .map(|m| {
+                    MESSAGE_OVERHEAD
+                        + (m.content.len() + m.client_id.len() + m.sender.as_str().len()) as u64
+                })
+                .sum::<u64>();
+        Self {
+            at: Instant::now(),
+            bytes,
+            page,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<Key, Entry> for ByBytes {
+    fn weight(&self, _key: &Key, entry: &Entry) -> u64 {
+        entry.bytes
+    }
+}
+
 pub struct HistoryCache {
-    pages: Cache<(RoomId, u64, u64), (Instant, Page)>,
+    pages: Cache<Key, Entry, ByBytes>,
     ttl: Duration,
 }
 
 impl HistoryCache {
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
+    /// A cache serving pages for `ttl` and holding at most `budget_bytes` of them.
+    pub fn new(ttl: Duration, budget_bytes: u64) -> Self {
+        // A page of 100 short messages weighs about 10 KB.
+        let estimated_pages = (budget_bytes / 10_000).clamp(16, 100_000) as usize;
         Self {
-            pages: Cache::new(capacity),
+            pages: Cache::with_weighter(estimated_pages, budget_bytes, ByBytes),
             ttl,
         }
     }
@@ -42,14 +96,19 @@ impl HistoryCache {
         }
         let start = end.saturating_sub(u64::from(limit) - 1).max(1);
         let key = (room, start, end);
-        if let Some((at, page)) = self.pages.get(&key) {
-            if at.elapsed() < self.ttl {
-                return Ok(page);
+        if let Some(entry) = self.pages.get(&key) {
+            if entry.at.elapsed() < self.ttl {
+                return Ok(entry.page);
             }
         }
         let page = Arc::new(log.read_range(room, start, end)?);
-        self.pages.insert(key, (Instant::now(), page.clone()));
+        self.pages.insert(key, Entry::new(page.clone()));
         Ok(page)
+    }
+
+    #[cfg(test)]
+    fn cached_pages(&self) -> usize {
+        self.pages.len()
     }
 }
 
@@ -60,18 +119,47 @@ mod tests {
     use app::model::Username;
 
     fn log_with(dir: &std::path::Path, count: usize) -> MessageLog {
-        let log = MessageLog::open(dir, LogConfig::default(), 0).unwrap().log;
+        let log = MessageLog::open(dir, LogConfig::default()).unwrap().log;
+        append(&log, 1, count, |i| format!("m{}", i + 1));
+        log
+    }
+
+    fn append(log: &MessageLog, room: u64, count: usize, content: impl Fn(usize) -> String) {
         let batch = (0..count)
             .map(|i| NewMessage {
-                room_id: RoomId(1),
+                room_id: RoomId(room),
                 sender: Username::parse("ana").unwrap(),
                 client_id: format!("c{i}"),
-                content: format!("m{}", i + 1),
+                content: content(i),
                 ts: 0,
             })
             .collect();
         log.append(batch).unwrap();
-        log
+    }
+
+    /// How many distinct 10-message pages of `room` stay cached after asking for 100 of them.
+    fn pages_kept(log: &MessageLog, room: u64, budget_bytes: u64) -> usize {
+        let cache = HistoryCache::new(Duration::from_secs(3600), budget_bytes);
+        for before in 12..=111 {
+            cache.page(log, RoomId(room), Some(before), 10).unwrap();
+        }
+        cache.cached_pages()
+    }
+
+    #[test]
+    fn the_cache_budget_is_in_bytes_so_it_holds_fewer_big_pages_than_small_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = MessageLog::open(dir.path(), LogConfig::default())
+            .unwrap()
+            .log;
+        append(&log, 1, 110, |i| format!("m{i}"));
+        append(&log, 2, 110, |_| "x".repeat(4_000));
+        let budget = 400_000;
+        let small = pages_kept(&log, 1, budget);
+        let big = pages_kept(&log, 2, budget);
+        assert_eq!(small, 100, "100 small pages fit in {budget} bytes");
+        assert!(big * 40_000 <= budget as usize, "{big} pages of 40 KB kept");
+        assert!(big > 0);
     }
 
     fn seqs(page: &Page) -> Vec<u64> {
@@ -82,7 +170,7 @@ mod tests {
     fn pages_walk_back_through_history_without_gaps() {
         let dir = tempfile::tempdir().unwrap();
         let log = log_with(dir.path(), 250);
-        let cache = HistoryCache::new(Duration::from_secs(3), 100);
+        let cache = HistoryCache::new(Duration::from_secs(3), CACHE_BYTES);
         let newest = cache.page(&log, RoomId(1), None, 100).unwrap();
         assert_eq!(seqs(&newest), (151..=250).collect::<Vec<_>>());
         let older = cache.page(&log, RoomId(1), Some(151), 100).unwrap();
@@ -99,7 +187,7 @@ mod tests {
     fn a_new_message_is_visible_at_once_despite_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let log = log_with(dir.path(), 3);
-        let cache = HistoryCache::new(Duration::from_secs(3600), 100);
+        let cache = HistoryCache::new(Duration::from_secs(3600), CACHE_BYTES);
         assert_eq!(
             seqs(&cache.page(&log, RoomId(1), None, 10).unwrap()),
             [1, 2, 3]

@@ -13,7 +13,8 @@
 //! - [`hub`]: who listens to which room; fans stored messages out to connections' bounded queues.
 //! - [`connection`]: one WebSocket: parses frames, submits sends, delivers messages in seq order
 //!   (replaying from the log whenever it is behind).
-//! - [`history`]: history pages with a TTL cache; [`stats`]: the processor's figures.
+//! - [`history`]: history pages with a TTL cache bounded in bytes; [`stats`]: the processor's
+//!   figures.
 //! - [`backend`]: what the `/api/*` server functions of the `app` crate call.
 //!
 //! Data flow of a message: browser → `connection` → `processor` queue → batch → `store::log`
@@ -36,7 +37,7 @@ pub mod store;
 
 use crate::backend::ChatBackend;
 use crate::config::Config;
-use crate::processor::{Dedupe, DedupeKey, MessageProcessor};
+use crate::processor::{Dedupe, MessageProcessor};
 use crate::state::{AppState, Shared};
 use crate::store::{DataDir, MessageLog};
 use app::api::ssr::SharedBackend;
@@ -124,7 +125,18 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let data = DataDir::open(&config.data_dir)?;
     let processor_config = config.processor();
     let recent_since = now_ms() - processor_config.dedupe_window.as_millis() as i64;
-    let recovered = MessageLog::open(&data.file("messages"), config.log(), recent_since)?;
+    // The dedupe memory is rebuilt while the log is scanned, one message at a time, and is
+    // capped at `dedupe_max_entries` throughout (the oldest go first).
+    let mut dedupe = Dedupe::new(
+        processor_config.dedupe_window.as_millis() as i64,
+        processor_config.dedupe_max_entries,
+    );
+    let recovered = MessageLog::open_visiting(
+        &data.file("messages"),
+        config.log(),
+        recent_since,
+        |message| dedupe.remember(message),
+    )?;
     if recovered.truncated_bytes > 0 {
         tracing::warn!(
             bytes = recovered.truncated_bytes,
@@ -133,16 +145,6 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     }
     tracing::info!(messages = recovered.messages, data_dir = %config.data_dir.display(), "recovered");
     let log = Arc::new(recovered.log);
-    let mut dedupe = Dedupe::new(
-        processor_config.dedupe_window.as_millis() as i64,
-        processor_config.dedupe_max_entries,
-    );
-    for message in &recovered.recent {
-        dedupe.insert(
-            DedupeKey::new(&message.sender, &message.client_id),
-            &processor::Ack::of(message),
-        );
-    }
 
     let shutdown = CancellationToken::new();
     let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
@@ -154,11 +156,14 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         hub.clone(),
         stats.clone(),
         shutdown.clone(),
-    );
+    )?;
     let shared = Shared {
         accounts: accounts::Accounts::open(&data, config.session_lifetime())?,
         rooms: rooms::Rooms::open(&data)?,
-        history: history::HistoryCache::new(Duration::from_millis(config.cache_ttl_ms), 1024),
+        history: history::HistoryCache::new(
+            Duration::from_millis(config.cache_ttl_ms),
+            history::CACHE_BYTES,
+        ),
         limiter: ratelimit::RateLimiter::new(config.rate_limit()),
         typing: ratelimit::RateLimiter::new(TYPING_LIMIT),
         room_creations: ratelimit::RateLimiter::new(config.room_creations()),

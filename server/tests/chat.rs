@@ -156,6 +156,59 @@ async fn a_resent_client_id_yields_one_message() {
 }
 
 #[tokio::test]
+async fn a_client_id_reused_for_another_room_or_content_is_refused_not_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let room_a = ana.create_room("alpha").await;
+    let room_b = ana.create_room("beta").await;
+    let mut ws = ana.connect().await;
+
+    let first = ws.send_and_wait(room_a, "x1", "hello").await;
+    ack_seq(&first);
+    let reused = |frame: ServerFrame| match frame {
+        ServerFrame::Error(e) => {
+            e.code == ErrorCode::ClientIdReused
+                && e.message
+                    == "this client_id was already used for a different message; use a new one"
+        }
+        _ => false,
+    };
+    assert!(reused(ws.send_and_wait(room_b, "x1", "hello").await));
+    assert!(reused(ws.send_and_wait(room_a, "x1", "other").await));
+    assert_eq!(ws.send_and_wait(room_a, "x1", "hello").await, first);
+    assert!(ana.history(room_b).await.is_empty());
+    assert_eq!(ana.history(room_a).await, [(1, "hello".to_owned())]);
+}
+
+#[tokio::test]
+async fn below_the_disk_watermark_sends_get_storage_full_but_sign_in_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    // A watermark larger than any disk: the disk always counts as nearly full.
+    let server = start(dir.path(), &["--min-free-disk-mb", "1000000000"]).await;
+    let ana = register(server.addr, "ana").await;
+    let room = ana.create_room("general").await;
+    let mut ws = ana.connect().await;
+    match ws.send_and_wait(room, "c1", "hello").await {
+        ServerFrame::Error(e) => {
+            assert_eq!(e.code, ErrorCode::StorageFull);
+            assert_eq!(e.retry_after_ms, Some(5_000));
+        }
+        other => panic!("expected storage_full, got {other:?}"),
+    }
+    assert!(ana.history(room).await.is_empty());
+    let (status, body) = support::call(
+        server.addr,
+        None,
+        "login",
+        json!({"username": "ana", "password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    register(server.addr, "bob").await;
+}
+
+#[tokio::test]
 async fn after_a_restart_history_seq_and_dedupe_continue() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;

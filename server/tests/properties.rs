@@ -73,7 +73,7 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig { segment_bytes };
-        let log = MessageLog::open(dir.path(), config, 0).unwrap().log;
+        let log = MessageLog::open(dir.path(), config).unwrap().log;
         let mut written = Vec::new();
         let mut n = 0;
         for batch in &batches {
@@ -101,7 +101,7 @@ proptest! {
         let earlier: u64 = segments[..segments.len() - 1].iter()
             .map(|p| fs::metadata(p).unwrap().len()).sum();
 
-        let recovered = MessageLog::open(dir.path(), config, 0).unwrap();
+        let recovered = MessageLog::open(dir.path(), config).unwrap();
         let log = recovered.log;
         let mut survivors = Vec::new();
         for room in 0..4 {

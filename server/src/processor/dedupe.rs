@@ -4,12 +4,43 @@
 //! and are rebuilt at start-up from the log's recent messages, so the promise holds across a
 //! restart. The map is bounded too: at `max_entries` the oldest entry goes early, and that is
 //! logged, because from then on a very late resend of it could be stored again.
+//!
+//! Each entry also keeps a [`fingerprint`] of what was sent (room and content). A send whose key
+//! is known but whose fingerprint differs is not a resend: the client reused a client_id for a
+//! different message, and is told so ([`Lookup::Reused`]) instead of getting the old message's
+//! ack, which would silently drop the new one (audit L9).
 
 use super::Ack;
 use crate::fasthash::FastMap;
-use app::model::{RoomId, Username};
+use app::model::{ChatMessage, RoomId, Username};
 use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+/// A 64-bit hash of what a send asks to store: its room and its content.
+///
+/// `DefaultHasher::new()` has fixed keys, so the same message hashes the same way for the life
+/// of the process, which is all it needs: the dedupe memory is rebuilt from the log at every
+/// start by the process that then uses it. (The per-map random seeds of [`FastMap`] would not
+/// do.) A collision would only make a reused client_id look like a resend, as every reuse did
+/// before fingerprints.
+pub fn fingerprint(room_id: RoomId, content: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    room_id.0.hash(&mut hasher);
+    content.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What the dedupe memory says about a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not seen within the window: store it.
+    New,
+    /// The same message again: answer with its original ack.
+    Resend(Ack),
+    /// The client_id was used for a different message: refuse.
+    Reused,
+}
 
 /// (sender, client_id) as one string, `"{sender key} {client_id}"`: what makes two sends the
 /// same message. A space can be in neither part, so the split is unambiguous. One shared
@@ -40,6 +71,7 @@ struct Stored {
     id: u64,
     seq: u64,
     ts: i64,
+    fingerprint: u64,
 }
 
 pub struct Dedupe {
@@ -48,6 +80,9 @@ pub struct Dedupe {
     acks: FastMap<DedupeKey, Stored>,
     /// Keys in the order they were stored, with their timestamps.
     order: VecDeque<(i64, DedupeKey)>,
+    /// Whether "memory full" was logged since the map last had room: once per episode, not
+    /// once per insert (which flooded the log at the cap).
+    warned_full: bool,
 }
 
 impl Dedupe {
@@ -57,40 +92,61 @@ impl Dedupe {
             max_entries: max_entries.max(1),
             acks: FastMap::default(),
             order: VecDeque::new(),
+            warned_full: false,
         }
     }
 
-    pub fn get(&self, key: &DedupeKey) -> Option<Ack> {
-        self.acks.get(key).map(|stored| Ack {
-            client_id: key.client_id().to_owned(),
-            room_id: stored.room_id,
-            id: stored.id,
-            seq: stored.seq,
-            ts: stored.ts,
-        })
+    /// Whether a send with `key` and `fingerprint` is new, a resend, or a reused client_id.
+    pub fn lookup(&self, key: &DedupeKey, fingerprint: u64) -> Lookup {
+        match self.acks.get(key) {
+            None => Lookup::New,
+            Some(stored) if stored.fingerprint != fingerprint => Lookup::Reused,
+            Some(stored) => Lookup::Resend(Ack {
+                client_id: key.client_id().to_owned(),
+                room_id: stored.room_id,
+                id: stored.id,
+                seq: stored.seq,
+                ts: stored.ts,
+            }),
+        }
     }
 
-    /// Remembers a stored message's ack; forgets entries older than the window as of `ack.ts`.
-    pub fn insert(&mut self, key: DedupeKey, ack: &Ack) {
+    /// Remembers a message read back from the log (start-up rebuilds the memory this way).
+    pub fn remember(&mut self, message: &ChatMessage) {
+        self.insert(
+            DedupeKey::new(&message.sender, &message.client_id),
+            fingerprint(message.room_id, &message.content),
+            &Ack::of(message),
+        );
+    }
+
+    /// Remembers a stored message's ack and [`fingerprint`]; forgets entries older than the
+    /// window as of `ack.ts`.
+    pub fn insert(&mut self, key: DedupeKey, fingerprint: u64, ack: &Ack) {
         let horizon = ack.ts - self.window_ms;
         while let Some((ts, _)) = self.order.front() {
             if *ts >= horizon && self.order.len() < self.max_entries {
                 break;
             }
-            if *ts >= horizon {
+            if *ts >= horizon && !self.warned_full {
                 tracing::warn!(
                     max_entries = self.max_entries,
-                    "dedupe memory full: forgetting an ack before its window ended"
+                    "dedupe memory full: forgetting acks before their window ended"
                 );
+                self.warned_full = true;
             }
             let (_, key) = self.order.pop_front().expect("front exists");
             self.acks.remove(&key);
+        }
+        if self.order.len() + 1 < self.max_entries {
+            self.warned_full = false;
         }
         let stored = Stored {
             room_id: ack.room_id,
             id: ack.id,
             seq: ack.seq,
             ts: ack.ts,
+            fingerprint,
         };
         self.order.push_back((ack.ts, key.clone()));
         self.acks.insert(key, stored);
@@ -121,27 +177,86 @@ mod tests {
         }
     }
 
+    const HELLO: u64 = 7;
+
+    fn get(dedupe: &Dedupe, key: &DedupeKey) -> Option<Ack> {
+        match dedupe.lookup(key, HELLO) {
+            Lookup::Resend(ack) => Some(ack),
+            _ => None,
+        }
+    }
+
     #[test]
     fn an_ack_is_found_by_sender_and_client_id() {
         let mut dedupe = Dedupe::new(1000, 10);
-        dedupe.insert(key("ana", "c1"), &ack("c1", 0));
-        let found = dedupe
-            .get(&key("Ana", "c1"))
-            .expect("same sender, any case");
+        dedupe.insert(key("ana", "c1"), HELLO, &ack("c1", 0));
+        let found = get(&dedupe, &key("Ana", "c1")).expect("same sender, any case");
         assert_eq!((found.client_id.as_str(), found.seq), ("c1", 1));
-        assert!(dedupe.get(&key("bob", "c1")).is_none());
-        assert!(dedupe.get(&key("ana", "c2")).is_none());
+        assert_eq!(dedupe.lookup(&key("bob", "c1"), HELLO), Lookup::New);
+        assert_eq!(dedupe.lookup(&key("ana", "c2"), HELLO), Lookup::New);
+    }
+
+    #[test]
+    fn a_known_client_id_with_another_room_or_content_is_reused_not_a_resend() {
+        let mut dedupe = Dedupe::new(1000, 10);
+        let sent = fingerprint(RoomId(1), "hello");
+        dedupe.insert(key("ana", "x1"), sent, &ack("x1", 0));
+        assert!(matches!(
+            dedupe.lookup(&key("ana", "x1"), fingerprint(RoomId(1), "hello")),
+            Lookup::Resend(_)
+        ));
+        assert_eq!(
+            dedupe.lookup(&key("ana", "x1"), fingerprint(RoomId(2), "hello")),
+            Lookup::Reused
+        );
+        assert_eq!(
+            dedupe.lookup(&key("ana", "x1"), fingerprint(RoomId(1), "other")),
+            Lookup::Reused
+        );
+    }
+
+    #[test]
+    fn a_rebuild_from_the_log_keeps_only_the_newest_max_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = crate::store::MessageLog::open(dir.path(), Default::default())
+            .unwrap()
+            .log;
+        let batch = (0..10)
+            .map(|i| crate::store::NewMessage {
+                room_id: RoomId(1),
+                sender: Username::parse("ana").unwrap(),
+                client_id: format!("c{i}"),
+                content: "hello".into(),
+                ts: 1_000 + i,
+            })
+            .collect();
+        log.append(batch).unwrap();
+        drop(log);
+        let mut dedupe = Dedupe::new(600_000, 3);
+        let mut most = 0;
+        crate::store::MessageLog::open_visiting(dir.path(), Default::default(), 0, |m| {
+            dedupe.remember(m);
+            most = most.max(dedupe.len());
+        })
+        .unwrap();
+        assert_eq!(most, 3, "bounded while scanning");
+        let print = fingerprint(RoomId(1), "hello");
+        assert!(matches!(
+            dedupe.lookup(&key("ana", "c9"), print),
+            Lookup::Resend(ack) if ack.seq == 10
+        ));
+        assert_eq!(dedupe.lookup(&key("ana", "c6"), print), Lookup::New);
     }
 
     #[test]
     fn entries_expire_after_the_window_and_the_map_is_bounded() {
         let mut dedupe = Dedupe::new(1000, 3);
-        dedupe.insert(key("ana", "old"), &ack("old", 0));
-        dedupe.insert(key("ana", "new"), &ack("new", 1500));
-        assert!(dedupe.get(&key("ana", "old")).is_none());
+        dedupe.insert(key("ana", "old"), HELLO, &ack("old", 0));
+        dedupe.insert(key("ana", "new"), HELLO, &ack("new", 1500));
+        assert!(get(&dedupe, &key("ana", "old")).is_none());
         for i in 0..5 {
             let id = format!("c{i}");
-            dedupe.insert(key("ana", &id), &ack(&id, 1600));
+            dedupe.insert(key("ana", &id), HELLO, &ack(&id, 1600));
         }
         assert_eq!(dedupe.len(), 3);
     }

@@ -1,8 +1,9 @@
 //! The MessageProcessor: the one way a message gets stored.
 //!
 //! ```text
-//! connection --submit--> [bounded queue] --Batcher--> [1 batch waiting] --writer--> log.append
-//!                        full: `overloaded`                                  |  (1 write + 1 fdatasync)
+//! connection --submit--> [bounded queue] --Batcher--> [1 batch waiting] --writer--> log thread
+//!                        full: `overloaded`                                  |  log.append: 1 write
+//!                                                                            |  + 1 fdatasync
 //!                                                                            v
 //!                                                   hub.publish + every sender's ack (or error)
 //! ```
@@ -17,7 +18,9 @@
 //!   broadcast. A failed write answers every sender in the batch with an error and broadcasts
 //!   nothing.
 //! - A resend of the same (sender, client_id) within the dedupe window is answered with the
-//!   original ack and never stored twice, even when both copies sit in the same batch.
+//!   original ack and never stored twice, even when both copies sit in the same batch. The same
+//!   client_id with another room or other content is refused with
+//!   [`SendError::ClientIdReused`], never acked as the old message.
 //! - Memory is bounded: the queue holds `queue_capacity` requests; beyond that `submit` fails
 //!   at once with [`SendError::Overloaded`]. At most one more batch waits behind the one being
 //!   written.
@@ -38,7 +41,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use batcher::Batcher;
-pub use dedupe::{Dedupe, DedupeKey};
+pub use dedupe::{fingerprint, Dedupe, DedupeKey};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessorConfig {
@@ -49,6 +52,9 @@ pub struct ProcessorConfig {
     pub dedupe_window: Duration,
     /// Most acks remembered at once (bounds the dedupe memory).
     pub dedupe_max_entries: usize,
+    /// Batches are refused with [`SendError::StorageFull`] while the log's filesystem has less
+    /// free space than this (0: never).
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for ProcessorConfig {
@@ -59,6 +65,7 @@ impl Default for ProcessorConfig {
             queue_capacity: 10_000,
             dedupe_window: Duration::from_secs(600),
             dedupe_max_entries: 2_000_000,
+            min_free_disk_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -104,6 +111,10 @@ pub enum SendError {
     ShuttingDown,
     #[error("the message could not be stored")]
     Storage,
+    #[error("this client_id was already used for a different message; use a new one")]
+    ClientIdReused,
+    #[error("the server is low on disk space and refuses new messages for now")]
+    StorageFull,
 }
 
 /// Cloneable handle for submitting messages.
@@ -115,8 +126,9 @@ pub struct MessageProcessor {
 }
 
 impl MessageProcessor {
-    /// Starts the batcher and writer tasks. The returned task ends after `shutdown` fires and
-    /// every queued message has been written and answered.
+    /// Starts the batcher and writer tasks and the log writer thread. The returned task ends
+    /// after `shutdown` fires, every queued message has been written and answered, and the log
+    /// writer thread has ended. Fails only if the thread cannot be started.
     pub fn start(
         config: ProcessorConfig,
         log: Arc<MessageLog>,
@@ -124,7 +136,7 @@ impl MessageProcessor {
         hub: Hub,
         stats: Stats,
         shutdown: CancellationToken,
-    ) -> (Self, JoinHandle<()>) {
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         // One batch may wait while the previous one is written; more would only add latency.
         let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<SendRequest>>(1);
@@ -136,24 +148,26 @@ impl MessageProcessor {
                 }
             }
         });
-        let mut writer = writer::Writer::new(log, dedupe, hub, stats.clone());
+        let mut writer =
+            writer::Writer::new(log, config.min_free_disk_bytes, dedupe, hub, stats.clone())?;
         let write = tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
                 writer.commit(batch).await;
             }
+            writer.close().await;
             if let Err(e) = collect.await {
                 tracing::error!("batcher task failed: {e}");
             }
         });
         let retry_after_ms = (config.flush_interval.as_millis() as u64).max(10) * 2;
-        (
+        Ok((
             Self {
                 tx,
                 stats,
                 retry_after_ms,
             },
             write,
-        )
+        ))
     }
 
     /// Queues a message without waiting. Fails at once when the queue is full or closed.
@@ -196,7 +210,7 @@ mod tests {
     fn fixture(config: ProcessorConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(
-            MessageLog::open(dir.path(), LogConfig::default(), 0)
+            MessageLog::open(dir.path(), LogConfig::default())
                 .unwrap()
                 .log,
         );
@@ -210,7 +224,8 @@ mod tests {
             hub,
             Stats::default(),
             shutdown.clone(),
-        );
+        )
+        .unwrap();
         Fixture {
             _dir: dir,
             log,
@@ -222,15 +237,75 @@ mod tests {
     }
 
     fn request(client_id: &str) -> (SendRequest, oneshot::Receiver<Result<Ack, SendError>>) {
+        request_to(1, client_id, "hello")
+    }
+
+    fn request_to(
+        room: u64,
+        client_id: &str,
+        content: &str,
+    ) -> (SendRequest, oneshot::Receiver<Result<Ack, SendError>>) {
         let (reply, answer) = oneshot::channel();
         let request = SendRequest {
-            room_id: RoomId(1),
+            room_id: RoomId(room),
             sender: Username::parse("ana").unwrap(),
             client_id: ClientId::parse(client_id).unwrap(),
-            content: MessageBody::parse("hello").unwrap(),
+            content: MessageBody::parse(content).unwrap(),
             reply,
         };
         (request, answer)
+    }
+
+    #[tokio::test]
+    async fn a_reused_client_id_in_the_same_batch_is_refused_and_only_the_first_is_stored() {
+        let f = fixture(ProcessorConfig::default());
+        let answers: Vec<_> = [(1, "hello"), (2, "hello"), (1, "other"), (1, "hello")]
+            .into_iter()
+            .map(|(room, content)| {
+                let (request, answer) = request_to(room, "x1", content);
+                f.processor.submit(request).unwrap();
+                answer
+            })
+            .collect();
+        let mut answers = answers.into_iter();
+        let first = answers.next().unwrap().await.unwrap().unwrap();
+        let rest: Vec<_> = futures::future::join_all(answers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                Err(SendError::ClientIdReused),
+                Err(SendError::ClientIdReused),
+                Ok(first)
+            ]
+        );
+        assert_eq!(
+            (f.log.last_seq(RoomId(1)), f.log.last_seq(RoomId(2))),
+            (1, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reused_client_id_in_a_later_batch_is_refused_and_a_true_resend_gets_the_ack() {
+        let f = fixture(ProcessorConfig::default());
+        let (request, answer) = request_to(1, "x1", "hello");
+        f.processor.submit(request).unwrap();
+        let first = answer.await.unwrap().unwrap();
+        for (room, content) in [(2, "hello"), (1, "other")] {
+            let (request, answer) = request_to(room, "x1", content);
+            f.processor.submit(request).unwrap();
+            assert_eq!(answer.await.unwrap(), Err(SendError::ClientIdReused));
+        }
+        let (request, answer) = request_to(1, "x1", "hello");
+        f.processor.submit(request).unwrap();
+        assert_eq!(answer.await.unwrap(), Ok(first));
+        assert_eq!(
+            (f.log.last_seq(RoomId(1)), f.log.last_seq(RoomId(2))),
+            (1, 0)
+        );
     }
 
     #[tokio::test]
@@ -291,6 +366,71 @@ mod tests {
         for answer in answers {
             assert!(answer.await.unwrap().is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn below_the_disk_watermark_every_sender_gets_storage_full_and_nothing_is_written() {
+        let mut f = fixture(ProcessorConfig {
+            min_free_disk_bytes: u64::MAX,
+            ..ProcessorConfig::default()
+        });
+        let answers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|id| {
+                let (request, answer) = request(id);
+                f.processor.submit(request).unwrap();
+                answer
+            })
+            .collect();
+        for answer in answers {
+            assert_eq!(answer.await.unwrap(), Err(SendError::StorageFull));
+        }
+        assert_eq!(f.log.last_seq(RoomId(1)), 0);
+        assert!(f.listener.messages.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_busy_blocking_pool_does_not_delay_a_batch_write() {
+        // As a sign-in flood would: argon2 hashing holds every blocking-pool thread.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let f = fixture(ProcessorConfig::default());
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let busy = tokio::task::spawn_blocking(move || held.recv());
+            let (request, answer) = request("a");
+            f.processor.submit(request).unwrap();
+            let answer = tokio::time::timeout(Duration::from_secs(5), answer).await;
+            release.send(()).unwrap();
+            busy.await.unwrap().unwrap();
+            assert_eq!(
+                answer
+                    .expect("acked while the pool was busy")
+                    .unwrap()
+                    .unwrap()
+                    .seq,
+                1
+            );
+        });
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_the_log_writer_thread() {
+        let f = fixture(ProcessorConfig::default());
+        let (request, answer) = request("a");
+        f.processor.submit(request).unwrap();
+        answer.await.unwrap().unwrap();
+        assert_eq!(Arc::strong_count(&f.log), 2, "the log thread holds the log");
+        f.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), f.task)
+            .await
+            .expect("the processor ends, and with it the log thread")
+            .unwrap();
+        // The Arc held by the thread is gone once it has ended.
+        assert_eq!(Arc::strong_count(&f.log), 1);
     }
 
     #[tokio::test]

@@ -2,17 +2,24 @@
 //!
 //! Write a temporary file beside it, fsync it, rename it over the old one, fsync the directory
 //! (so the rename itself is durable). When this returns `Ok`, the new content survives a crash
-//! and a power loss.
+//! and a power loss. The file is private (`0600`), like everything in the data directory.
 
-use super::StoreError;
+use super::{private_file, StoreError, FILE_MODE};
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub fn replace(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
+        let mut file = private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        // A temporary file left by a crash keeps its old mode; this one must not.
+        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
         file.write_all(contents)?;
         file.sync_all()
     };

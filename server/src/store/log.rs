@@ -15,10 +15,13 @@
 //! - A failed write is cut back off the file (so nothing half-written becomes visible) and
 //!   assigns no seq. If even that fails the log is poisoned: it refuses writes until a restart,
 //!   whose recovery then cuts the torn tail.
-//! - Recovery cuts a torn last line of the last segment (a crash mid-write) and says so; any
-//!   other damage is reported as [`StoreError::Corrupt`] rather than guessed at.
+//! - Recovery cuts a torn tail of the last segment (a crash mid-write: bad bytes that run to the
+//!   end of the file) and says so; any other damage, including a bad line with a valid line
+//!   after it, is reported as [`StoreError::Corrupt`] with its offset rather than guessed at.
+//! - A failed segment roll leaves the writer on the old segment; the next batch retries the roll
+//!   and reuses the empty segment the failed one may have left.
 
-use super::{atomic, StoreError};
+use super::{atomic, create_private_dir, private_file, StoreError};
 use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, Username};
 use std::fs::{self, File, OpenOptions};
@@ -91,17 +94,30 @@ pub struct MessageLog {
     writer: Mutex<Writer>,
     #[cfg(test)]
     fail_next_writes: std::sync::atomic::AtomicUsize,
+    #[cfg(test)]
+    fail_next_rolls: std::sync::atomic::AtomicUsize,
 }
 
 /// What [`MessageLog::open`] found.
 pub struct Recovered {
     pub log: MessageLog,
-    /// Messages stored at or after the `recent_since` time given to `open`, oldest first.
-    pub recent: Vec<ChatMessage>,
     /// Messages in the log.
     pub messages: u64,
     /// Bytes of torn tail cut off the last segment (0 after a clean stop).
     pub truncated_bytes: u64,
+}
+
+/// Whether a complete, parsable message line starts after the (bad) line at `offset`.
+fn has_valid_line_after(bytes: &[u8], offset: usize) -> bool {
+    let Some(end) = bytes[offset..].iter().position(|b| *b == b'\n') else {
+        return false;
+    };
+    bytes[offset + end + 1..]
+        .split_inclusive(|b| *b == b'\n')
+        .any(|line| {
+            line.ends_with(b"\n")
+                && serde_json::from_slice::<ChatMessage>(&line[..line.len() - 1]).is_ok()
+        })
 }
 
 fn segment_path(dir: &Path, number: u32) -> PathBuf {
@@ -110,8 +126,21 @@ fn segment_path(dir: &Path, number: u32) -> PathBuf {
 
 impl MessageLog {
     /// Opens (creating if needed) the log in `dir`, reading every segment to rebuild the index.
-    pub fn open(dir: &Path, config: LogConfig, recent_since: i64) -> Result<Recovered, StoreError> {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Recovered, StoreError> {
+        Self::open_visiting(dir, config, i64::MAX, |_| {})
+    }
+
+    /// [`open`](Self::open), showing `visit` each message stored at or after `recent_since`, oldest
+    /// first (start-up rebuilds the dedupe memory this way). Each message is dropped once
+    /// visited: start-up never holds more than one message and one segment's bytes, however
+    /// busy the last minutes were (audit M10).
+    pub fn open_visiting(
+        dir: &Path,
+        config: LogConfig,
+        recent_since: i64,
+        mut visit: impl FnMut(&ChatMessage),
+    ) -> Result<Recovered, StoreError> {
+        create_private_dir(dir)?;
         let mut numbers: Vec<u32> = fs::read_dir(dir)
             .map_err(|e| StoreError::io(dir, e))?
             .filter_map(|entry| {
@@ -121,7 +150,11 @@ impl MessageLog {
             .collect();
         numbers.sort_unstable();
         if numbers.is_empty() {
-            File::create(segment_path(dir, 1)).map_err(|e| StoreError::io(dir, e))?;
+            private_file()
+                .create_new(true)
+                .append(true)
+                .open(segment_path(dir, 1))
+                .map_err(|e| StoreError::io(dir, e))?;
             atomic::sync_dir(dir)?;
             numbers.push(1);
         }
@@ -138,7 +171,6 @@ impl MessageLog {
         }
 
         let mut index = Index::default();
-        let mut recent = Vec::new();
         let mut messages = 0u64;
         let mut next_id = 1u64;
         let mut truncated_bytes = 0u64;
@@ -163,8 +195,10 @@ impl MessageLog {
                     });
                 let message = match parsed {
                     Ok(message) => message,
-                    // Only the tail of the newest segment can be torn by a crash.
-                    Err(_) if i == last => break,
+                    // Only the tail of the newest segment can be torn by a crash, and a torn
+                    // tail runs to the end of the file. A bad line with a valid one after it is
+                    // damage, and cutting there would delete acknowledged messages.
+                    Err(_) if i == last && !has_valid_line_after(&bytes, offset) => break,
                     Err(reason) => return Err(torn(reason)),
                 };
                 let len = line_end.expect("parsed lines have an end") + 1;
@@ -186,7 +220,7 @@ impl MessageLog {
                 next_id = next_id.max(message.id + 1);
                 messages += 1;
                 if message.ts >= recent_since {
-                    recent.push(message);
+                    visit(&message);
                 }
                 offset += len;
             }
@@ -226,10 +260,11 @@ impl MessageLog {
             }),
             #[cfg(test)]
             fail_next_writes: Default::default(),
+            #[cfg(test)]
+            fail_next_rolls: Default::default(),
         };
         Ok(Recovered {
             log,
-            recent,
             messages,
             truncated_bytes,
         })
@@ -337,14 +372,44 @@ impl MessageLog {
     }
 
     /// Closes the current segment and starts the next one.
+    ///
+    /// Retryable: the writer switches to the new segment only after every step succeeded, and a
+    /// next segment that an earlier, failed roll left behind empty is reused rather than refused
+    /// (a `create_new` here once wedged the log: every later batch failed with `AlreadyExists`).
     fn roll(&self, writer: &mut Writer) -> Result<(), StoreError> {
         let number = writer.segment + 2;
         let path = segment_path(&self.dir, number);
-        let file = OpenOptions::new()
-            .create_new(true)
+        let file = private_file()
+            .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
+        let len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
+        if len != 0 {
+            // Only this writer creates segments, and it never writes to one it has not switched
+            // to; bytes here were put by someone else.
+            return Err(StoreError::Corrupt {
+                path,
+                offset: 0,
+                reason: format!("the next segment already holds {len} bytes"),
+            });
+        }
+        #[cfg(test)]
+        if self
+            .fail_next_rolls
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+        {
+            // Fail after the file exists, as a failed directory sync or open would.
+            return Err(StoreError::io(
+                &path,
+                std::io::Error::other("injected roll failure"),
+            ));
+        }
         atomic::sync_dir(&self.dir)?;
         let reader = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
         self.index
@@ -356,6 +421,11 @@ impl MessageLog {
         writer.segment = number - 1;
         writer.len = 0;
         Ok(())
+    }
+
+    /// The directory holding the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The newest seq of `room` (0 when it has no messages).
@@ -415,6 +485,13 @@ impl MessageLog {
         self.fail_next_writes
             .store(n, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// Makes the next `n` segment rolls fail after creating the new (empty) segment file.
+    #[cfg(test)]
+    pub fn fail_next_rolls(&self, n: usize) {
+        self.fail_next_rolls
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[cfg(test)]
@@ -432,7 +509,7 @@ mod tests {
     }
 
     fn open(dir: &Path, segment_bytes: u64) -> Recovered {
-        MessageLog::open(dir, LogConfig { segment_bytes }, 0).unwrap()
+        MessageLog::open(dir, LogConfig { segment_bytes }).unwrap()
     }
 
     fn contents(log: &MessageLog, room: u64) -> Vec<(u64, String)> {
@@ -527,6 +604,54 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_roll_fails_only_its_batch_and_the_next_batch_rolls_and_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 100).log;
+        log.append(vec![new(1, "a"), new(1, "b")]).unwrap();
+        log.fail_next_rolls(1);
+        assert!(log.append(vec![new(1, "lost")]).is_err());
+        assert_eq!(log.last_seq(RoomId(1)), 2);
+        assert!(
+            segment_path(dir.path(), 2).exists(),
+            "the failed roll left its empty segment behind"
+        );
+        let stored = log.append(vec![new(1, "c"), new(2, "d")]).unwrap();
+        assert_eq!(
+            stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [3, 1],
+            "seqs continue as if the failed batch never was"
+        );
+        drop(log);
+        let recovered = open(dir.path(), 100);
+        assert_eq!(recovered.truncated_bytes, 0);
+        assert_eq!(
+            contents(&recovered.log, 1),
+            [(1, "a".into()), (2, "b".into()), (3, "c".into())]
+        );
+        assert_eq!(contents(&recovered.log, 2), [(1, "d".into())]);
+    }
+
+    #[test]
+    fn a_bad_middle_line_of_the_newest_segment_is_corruption_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 1 << 20).log;
+        log.append(vec![new(1, "a"), new(1, "b"), new(1, "c")])
+            .unwrap();
+        drop(log);
+        let path = segment_path(dir.path(), 1);
+        let whole = fs::read(&path).unwrap();
+        let second = whole.iter().position(|b| *b == b'\n').unwrap() + 1;
+        let mut damaged = whole.clone();
+        damaged[second] = b'#';
+        fs::write(&path, &damaged).unwrap();
+        assert!(matches!(
+            MessageLog::open(dir.path(), LogConfig::default()),
+            Err(StoreError::Corrupt { offset, .. }) if offset == second as u64
+        ));
+        assert_eq!(fs::read(&path).unwrap(), damaged, "nothing was cut");
+    }
+
+    #[test]
     fn damage_before_the_tail_is_reported_not_guessed_at() {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path(), 100).log;
@@ -536,25 +661,25 @@ mod tests {
         drop(log);
         fs::write(segment_path(dir.path(), 1), b"{not json}\n").unwrap();
         assert!(matches!(
-            MessageLog::open(dir.path(), LogConfig { segment_bytes: 100 }, 0),
+            MessageLog::open(dir.path(), LogConfig { segment_bytes: 100 }),
             Err(StoreError::Corrupt { .. })
         ));
     }
 
     #[test]
-    fn recent_messages_are_returned_for_the_dedupe_window() {
+    fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path(), 1 << 20).log;
         let mut old = new(1, "old");
         old.ts = 10;
-        log.append(vec![old, new(1, "fresh")]).unwrap();
+        log.append(vec![old, new(1, "fresh"), new(2, "fresher")])
+            .unwrap();
         drop(log);
-        let recovered = MessageLog::open(dir.path(), LogConfig::default(), 500).unwrap();
-        let recent: Vec<_> = recovered
-            .recent
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect();
-        assert_eq!(recent, ["fresh"]);
+        let mut recent = Vec::new();
+        MessageLog::open_visiting(dir.path(), LogConfig::default(), 500, |m| {
+            recent.push(m.content.clone())
+        })
+        .unwrap();
+        assert_eq!(recent, ["fresh", "fresher"]);
     }
 }

@@ -15,8 +15,11 @@
 //! - A torn last line (a crash mid-append, never acknowledged) is cut off at start. A bad line
 //!   before the last is corruption and stops the start with its byte offset.
 //! - The snapshot is replaced atomically (see `atomic`).
+//! - A failed append is cut back off the journal. If even the cut fails, the table is poisoned:
+//!   it refuses every change with [`StoreError::Poisoned`] until a restart, rather than append
+//!   after a half line (which would make the next start fail with `Corrupt`).
 
-use super::{atomic, StoreError};
+use super::{atomic, private_file, StoreError};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -51,9 +54,16 @@ struct Journal {
     snapshot_bytes: u64,
     /// Number of the last change written.
     last: u64,
+    /// Set when a failed append could not be cut back: a half line may sit at the end of the
+    /// file, so appending after it would make the journal unreadable. Every later change is
+    /// refused until a restart, whose replay cuts the torn line.
+    poisoned: Option<String>,
     /// Fault injection: the next append writes half its line, then fails.
     #[cfg(test)]
     fail_next: bool,
+    /// Fault injection: the next cut-back after a failed append fails too.
+    #[cfg(test)]
+    fail_next_cut: bool,
 }
 
 /// The snapshot file: the document and the last journal line folded into it.
@@ -107,7 +117,7 @@ impl<T: Document> Table<T> {
         };
         let path = snapshot.with_extension("journal");
         let (bytes, last) = replay(&path, through, &mut doc)?;
-        let file = OpenOptions::new()
+        let file = private_file()
             .create(true)
             .append(true)
             .open(&path)
@@ -121,8 +131,11 @@ impl<T: Document> Table<T> {
                 bytes,
                 snapshot_bytes,
                 last: last.max(through),
+                poisoned: None,
                 #[cfg(test)]
                 fail_next: false,
+                #[cfg(test)]
+                fail_next_cut: false,
             }),
         })
     }
@@ -175,6 +188,14 @@ impl<T: Document> Table<T> {
             .fail_next = true;
     }
 
+    /// Makes the next append fail half-written and its cut-back fail too.
+    #[cfg(test)]
+    fn fail_next_append_and_its_cut(&self) {
+        let mut journal = self.journal.lock().expect("table journal lock poisoned");
+        journal.fail_next = true;
+        journal.fail_next_cut = true;
+    }
+
     /// Writes the document as the new snapshot and empties the journal.
     fn fold(&self, journal: &mut Journal) -> Result<(), StoreError> {
         let bytes = {
@@ -200,13 +221,35 @@ impl<T: Document> Table<T> {
 
 impl Journal {
     /// Appends and syncs `line`; on failure cuts the file back so no half line stays behind.
+    /// If the cut fails too, the journal is poisoned (see [`Journal::poisoned`]).
     fn append(&mut self, line: &[u8]) -> Result<(), StoreError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Poisoned(reason.clone()));
+        }
         if let Err(e) = self.write_and_sync(line) {
-            let _cut = self.file.set_len(self.bytes);
+            if let Err(cut) = self.cut_back() {
+                let reason = format!(
+                    "{}: append failed ({e}) and cutting it back failed ({cut})",
+                    self.path.display()
+                );
+                tracing::error!("{reason}; refusing every change until restart");
+                self.poisoned = Some(reason);
+            }
             return Err(StoreError::io(&self.path, e));
         }
         self.bytes += line.len() as u64;
         Ok(())
+    }
+
+    /// Cuts the file back to its last complete line.
+    fn cut_back(&mut self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_cut) {
+            return Err(std::io::Error::other("injected cut failure"));
+        }
+        self.file
+            .set_len(self.bytes)
+            .and_then(|()| self.file.sync_data())
     }
 
     fn write_and_sync(&mut self, line: &[u8]) -> std::io::Result<()> {
@@ -345,6 +388,27 @@ mod tests {
             std::fs::read(path.with_extension("journal")).unwrap(),
             journal
         );
+        set(&table, "b", 3);
+        drop(table);
+        let table = Table::<Doc>::open(&path).unwrap();
+        assert_eq!((get(&table, "a"), get(&table, "b")), (Some(1), Some(3)));
+    }
+
+    #[test]
+    fn a_failed_append_whose_cut_back_fails_poisons_the_table_until_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let table = Table::<Doc>::open(&path).unwrap();
+        set(&table, "a", 1);
+        table.fail_next_append_and_its_cut();
+        let result = table.update(|_| Ok::<_, StoreError>((("a".into(), 2), ())));
+        assert!(matches!(result, Err(StoreError::Io { .. })));
+        let later = table.update(|_| Ok::<_, StoreError>((("b".into(), 3), ())));
+        assert!(matches!(later, Err(StoreError::Poisoned(_))), "{later:?}");
+        assert_eq!((get(&table, "a"), get(&table, "b")), (Some(1), None));
+        drop(table);
+        let table = Table::<Doc>::open(&path).unwrap();
+        assert_eq!((get(&table, "a"), get(&table, "b")), (Some(1), None));
         set(&table, "b", 3);
         drop(table);
         let table = Table::<Doc>::open(&path).unwrap();
