@@ -410,7 +410,9 @@ pub mod ssr {
     /// The session token from the request's cookie header, if any.
     pub fn session_token() -> Option<String> {
         let parts = use_context::<http::request::Parts>()?;
-        session_token_from_headers(&parts.headers, backend().secure_cookies())
+        // No backend in context (a page rendered outside the app's routes): nobody is signed in.
+        let secure = use_context::<SharedBackend>()?.secure_cookies();
+        session_token_from_headers(&parts.headers, secure)
     }
 
     /// The session cookie's name: with `Secure`, the `__Host-` prefix makes the browser refuse
@@ -456,7 +458,10 @@ pub mod ssr {
     }
 
     fn set_cookie(value: &str, age: &str) {
-        let secure = backend().secure_cookies();
+        let Some(backend) = use_context::<SharedBackend>() else {
+            return;
+        };
+        let secure = backend.secure_cookies();
         let name = session_cookie_name(secure);
         let flags = if secure { "; Secure" } else { "" };
         append_set_cookie(&format!(
