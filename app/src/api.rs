@@ -104,10 +104,11 @@ pub async fn register(username: String, password: String) -> Result<UserInfo, Ap
     ssr::answer(async move {
         let username = crate::model::Username::parse(&username)?;
         ssr::check_password(&password)?;
+        let jar = ssr::CookieJar::take();
         let (user, token) = ssr::backend()
             .register(ssr::peer_ip(), username, password)
             .await?;
-        ssr::set_session_cookie(&token);
+        jar.set_session(&token);
         Ok(user)
     })
     .await
@@ -121,10 +122,11 @@ pub async fn login(username: String, password: String) -> Result<UserInfo, ApiEr
         if password.chars().count() > crate::model::MAX_PASSWORD_CHARS {
             return Err(ApiError::InvalidCredentials);
         }
+        let jar = ssr::CookieJar::take();
         let (user, token) = ssr::backend()
             .login(ssr::peer_ip(), username, password)
             .await?;
-        ssr::set_session_cookie(&token);
+        jar.set_session(&token);
         Ok(user)
     })
     .await
@@ -133,11 +135,12 @@ pub async fn login(username: String, password: String) -> Result<UserInfo, ApiEr
 #[server(endpoint = "logout", input = Json)]
 pub async fn logout() -> Result<(), ApiError> {
     ssr::answer(async move {
+        let jar = ssr::CookieJar::take();
         if let Some(token) = ssr::session_token() {
             let backend = ssr::backend();
             ssr::blocking(move || backend.logout(&token)).await?;
         }
-        ssr::clear_session_cookie();
+        jar.clear_session();
         Ok(())
     })
     .await
@@ -147,10 +150,11 @@ pub async fn logout() -> Result<(), ApiError> {
 #[server(endpoint = "logout_everywhere", input = Json)]
 pub async fn logout_everywhere() -> Result<(), ApiError> {
     ssr::answer(async move {
+        let jar = ssr::CookieJar::take();
         let user = ssr::current_user()?;
         let backend = ssr::backend();
         ssr::blocking(move || backend.logout_everywhere(&user)).await?;
-        ssr::clear_session_cookie();
+        jar.clear_session();
         Ok(())
     })
     .await
@@ -356,11 +360,13 @@ pub mod ssr {
     /// it renders on the server shares their response, and a signed-out visitor's `/login` must
     /// not be answered 401 because the page asked who is signed in.
     pub async fn answer<T>(body: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
-        let result = body.await;
+        // Read from the context before awaiting, like everything a server function needs.
         let own_request = use_context::<http::request::Parts>()
             .is_some_and(|parts| parts.uri.path().starts_with("/api/"));
+        let options = use_context::<ResponseOptions>();
+        let result = body.await;
         if let (Err(err), true) = (&result, own_request) {
-            if let Some(options) = use_context::<ResponseOptions>() {
+            if let Some(options) = options {
                 options.set_status(
                     http::StatusCode::from_u16(err.status())
                         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
@@ -410,7 +416,9 @@ pub mod ssr {
     /// The session token from the request's cookie header, if any.
     pub fn session_token() -> Option<String> {
         let parts = use_context::<http::request::Parts>()?;
-        session_token_from_headers(&parts.headers, backend().secure_cookies())
+        // No backend in context (a page rendered outside the app's routes): nobody is signed in.
+        let secure = use_context::<SharedBackend>()?.secure_cookies();
+        session_token_from_headers(&parts.headers, secure)
     }
 
     /// The session cookie's name: with `Secure`, the `__Host-` prefix makes the browser refuse
@@ -447,29 +455,37 @@ pub mod ssr {
         backend().session_user(&token).ok_or(ApiError::NotSignedIn)
     }
 
-    pub fn set_session_cookie(token: &str) {
-        set_cookie(token, "Max-Age=2592000");
+    /// Where a server function writes the session cookie. Taken from the request's context
+    /// when the function starts, before any `.await`, so it never depends on what the context
+    /// holds when the work comes back.
+    pub struct CookieJar {
+        options: Option<ResponseOptions>,
+        secure: bool,
     }
 
-    pub fn clear_session_cookie() {
-        set_cookie("", "Max-Age=0");
-    }
+    impl CookieJar {
+        pub fn take() -> Self {
+            Self {
+                options: use_context::<ResponseOptions>(),
+                secure: use_context::<SharedBackend>().is_some_and(|b| b.secure_cookies()),
+            }
+        }
 
-    fn set_cookie(value: &str, age: &str) {
-        let secure = backend().secure_cookies();
-        let name = session_cookie_name(secure);
-        let flags = if secure { "; Secure" } else { "" };
-        append_set_cookie(&format!(
-            "{name}={value}; HttpOnly; SameSite=Lax; Path=/; {age}{flags}"
-        ));
-    }
+        pub fn set_session(&self, token: &str) {
+            self.set(token, "Max-Age=2592000");
+        }
 
-    fn append_set_cookie(cookie: &str) {
-        if let (Some(options), Ok(value)) = (
-            use_context::<ResponseOptions>(),
-            HeaderValue::from_str(cookie),
-        ) {
-            options.append_header(header::SET_COOKIE, value);
+        pub fn clear_session(&self) {
+            self.set("", "Max-Age=0");
+        }
+
+        fn set(&self, value: &str, age: &str) {
+            let name = session_cookie_name(self.secure);
+            let flags = if self.secure { "; Secure" } else { "" };
+            let cookie = format!("{name}={value}; HttpOnly; SameSite=Lax; Path=/; {age}{flags}");
+            if let (Some(options), Ok(value)) = (&self.options, HeaderValue::from_str(&cookie)) {
+                options.append_header(header::SET_COOKIE, value);
+            }
         }
     }
 }

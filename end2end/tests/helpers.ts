@@ -69,7 +69,7 @@ export async function createRoom(page: Page, name: string): Promise<number> {
 /** Finds a room in the directory on the rooms page and joins it; ends inside it, live. */
 export async function joinRoom(page: Page, name: string): Promise<void> {
   await gotoHydrated(page, "/");
-  await page.getByLabel("Room name contains").fill(name);
+  await page.getByLabel("Search rooms by name").fill(name);
   await page.getByRole("button", { name: "Search", exact: true }).click();
   await page.getByRole("button", { name: `Join ${name}` }).click();
   await expect(page).toHaveURL(/\/rooms\/\d+$/);

@@ -100,7 +100,7 @@ test("signing out ends the session; signed-in visitors skip the sign-in page", a
   await expect(page).toHaveURL(/\/$/);
   await hydrated(page);
 
-  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto("/");
   await expect(page).toHaveURL(/\/login$/);

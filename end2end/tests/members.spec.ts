@@ -86,7 +86,7 @@ test("a refused message shows failed with Retry, and Retry resends it once", asy
   await ana.context.close();
 });
 
-test("leaving a room from the rooms page moves it to the other rooms", async ({ browser }) => {
+test("leaving a room from the rooms page makes it joinable again in the directory", async ({ browser }) => {
   const ana = await person(browser, "ana");
   const room = unique("Exit ");
   await createRoom(ana.page, room);

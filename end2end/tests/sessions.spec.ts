@@ -48,7 +48,7 @@ test("the room directory finds a room by part of its name, and pages", async ({ 
   await directory.getByRole("button", { name: "More rooms" }).click();
   await expect(directory.getByRole("button", { name: `Join ${tag} haystack` })).toBeVisible();
 
-  await directory.getByLabel("Room name contains").fill(tag.toLowerCase());
+  await directory.getByLabel("Search rooms by name").fill(tag.toLowerCase());
   await directory.getByRole("button", { name: "Search", exact: true }).click();
   await expect(directory.getByRole("button", { name: /^Join / })).toHaveCount(1);
   await ben.page.screenshot({ path: path.join(SCREENS, "room-directory.png"), fullPage: true });

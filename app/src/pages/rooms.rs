@@ -37,6 +37,8 @@ fn RoomLists(
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let mine_empty = list.is_empty();
+    // Bumped when you leave a room, so the directory shows it as joinable again.
+    let changed = RwSignal::new(0u32);
     view! {
         <div class="rooms-page">
             <section class="card" aria-labelledby="my-rooms">
@@ -47,7 +49,7 @@ fn RoomLists(
                 } else {
                     view! {
                         <ul class="room-list">
-                            {list.into_iter().map(|room| view! { <MyRoom room rooms error/> }).collect_view()}
+                            {list.into_iter().map(|room| view! { <MyRoom room rooms changed error/> }).collect_view()}
                         </ul>
                     }
                         .into_any()
@@ -57,7 +59,7 @@ fn RoomLists(
                 <h2 id="new-room">"Create a room"</h2>
                 <CreateRoom error/>
             </section>
-            <Directory error/>
+            <Directory changed error/>
             <p class="error" role="alert">{move || error.get()}</p>
         </div>
     }
@@ -68,18 +70,23 @@ const DIRECTORY_PAGE: u32 = 20;
 
 /// Every room, newest first: a search box, a page, and "More rooms" for the next one.
 #[component]
-fn Directory(error: RwSignal<Option<String>>) -> impl IntoView {
+fn Directory(changed: RwSignal<u32>, error: RwSignal<Option<String>>) -> impl IntoView {
     let hydrated = Hydrated::expect();
     let query = RwSignal::new(String::new());
     let typed = RwSignal::new(String::new());
     let first = Resource::new(
-        move || query.get(),
-        |q| room_directory(q, None, DIRECTORY_PAGE),
+        move || (query.get(), changed.get()),
+        |(q, _)| room_directory(q, None, DIRECTORY_PAGE),
     );
     // Pages after the first, and where the next one starts; both reset with a new search.
     let more = RwSignal::new(Vec::<RoomSummary>::new());
     let next = RwSignal::new(None::<Option<RoomId>>);
     let loading = RwSignal::new(false);
+    Effect::new(move |_| {
+        changed.track();
+        more.set(Vec::new());
+        next.set(None);
+    });
     let search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         more.set(Vec::new());
@@ -103,7 +110,7 @@ fn Directory(error: RwSignal<Option<String>>) -> impl IntoView {
         <section class="card" aria-labelledby="directory">
             <h2 id="directory">"Find a room"</h2>
             <form class="inline-form" role="search" on:submit=search>
-                <label for="room-search">"Room name contains"</label>
+                <label for="room-search">"Search rooms by name"</label>
                 <input id="room-search" type="search" maxlength="64" bind:value=typed/>
                 <button type="submit" class="secondary" disabled=move || !hydrated.get()>"Search"</button>
             </form>
@@ -157,6 +164,7 @@ fn members_text(count: usize) -> String {
 fn MyRoom(
     room: RoomSummary,
     rooms: Resource<Result<Vec<RoomSummary>, ApiError>>,
+    changed: RwSignal<u32>,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let hydrated = Hydrated::expect();
@@ -172,6 +180,7 @@ fn MyRoom(
                 Ok(()) => {
                     chat.close(id);
                     rooms.refetch();
+                    changed.update(|n| *n += 1);
                 }
                 Err(e) => {
                     leaving.set(false);
