@@ -15,6 +15,8 @@
 //!   (replaying from the log whenever it is behind).
 //! - [`history`]: history pages with a TTL cache; [`stats`]: the processor's figures.
 //! - [`backend`]: what the `/api/*` server functions of the `app` crate call.
+//! - [`http`]: the HTTP edge: the CSRF guard on `/api/*`, security headers, static-file
+//!   caching, and the connection loop with its timeouts.
 //!
 //! Data flow of a message: browser → `connection` → `processor` queue → batch → `store::log`
 //! (durable) → `hub` → every subscribed `connection` → browsers; and the ack → the sender.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod connection;
 mod fasthash;
 pub mod history;
+pub mod http;
 pub mod hub;
 pub mod processor;
 pub mod ratelimit;
@@ -83,6 +86,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        // Router-wide, not on the `/api/{*name}` route: `leptos_routes_with_context` registers
+        // a route of its own for every server function, and those win over the wildcard.
+        .layer(axum::middleware::from_fn(http::csrf::guard))
         .with_state(state)
 }
 
