@@ -54,6 +54,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -62,14 +63,20 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The HTTP routes: pages, server functions, `/ws`, and static files.
+/// The HTTP routes: pages, server functions, `/ws`, and static files, behind the layers of
+/// [`http`]: the CSRF guard on `/api/*` and the security headers.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(ChatBackend(state.clone()));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     let for_server_fns = backend.clone();
-    Router::new()
-        .route("/ws", get(connection::upgrade))
+    // What every page render gets in its Leptos context: the backend for server functions
+    // called while rendering, and this response's CSP nonce for the inline scripts.
+    let page_context = move || {
+        provide_context(backend.clone());
+        http::headers::provide_leptos_nonce();
+    };
+    let mut router = Router::new()
         .route(
             "/api/{*name}",
             any(move |request: Request<Body>| {
@@ -77,18 +84,24 @@ pub fn router(state: AppState) -> Router {
                 handle_server_fns_with_context(move || provide_context(backend.clone()), request)
             }),
         )
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend.clone()),
-            move || app::shell(options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .leptos_routes_with_context(&state, routes, page_context.clone(), move || {
+            app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(page_context, app::shell))
         // Router-wide, not on the `/api/{*name}` route: `leptos_routes_with_context` registers
         // a route of its own for every server function, and those win over the wildcard.
         .layer(axum::middleware::from_fn(http::csrf::guard))
+        .layer(axum::middleware::from_fn(
+            http::headers::content_security_policy,
+        ));
+    for (name, value) in http::headers::static_headers() {
+        router = router.layer(SetResponseHeaderLayer::overriding(name, value));
+    }
+    router
+        .route("/ws", get(connection::upgrade))
         .with_state(state)
 }
 

@@ -46,3 +46,86 @@ async fn a_room_name_with_markup_is_escaped_in_the_server_rendered_title() {
         );
     }
 }
+
+/// The nonce a `Content-Security-Policy` allows inline scripts with.
+fn policy_nonce(policy: &str) -> String {
+    let start = policy.find("'nonce-").expect("the policy has a nonce") + "'nonce-".len();
+    let len = policy[start..].find('\'').expect("the nonce is quoted");
+    policy[start..start + len].to_owned()
+}
+
+/// The opening tags of every `<script>` in `html`.
+fn script_tags(html: &str) -> Vec<&str> {
+    html.match_indices("<script")
+        .map(|(at, _)| &html[at..at + html[at..].find('>').expect("a closed tag")])
+        .collect()
+}
+
+#[tokio::test]
+async fn each_page_has_its_own_nonce_and_every_script_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let room = ana.create_room("hall").await;
+
+    let mut seen = Vec::new();
+    for path in [
+        "/login",
+        "/login",
+        "/",
+        &format!("/rooms/{room}"),
+        "/stats",
+        "/no-such-page",
+    ] {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}{path}", server.addr))
+            .header("cookie", &ana.cookie)
+            .send()
+            .await
+            .unwrap();
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        let nonce = policy_nonce(&policy);
+        let html = response.text().await.unwrap();
+        let scripts = script_tags(&html);
+        assert!(!scripts.is_empty(), "{path}: the page has scripts: {html}");
+        for tag in scripts {
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: {tag} lacks the header's nonce {nonce}"
+            );
+        }
+        assert!(!seen.contains(&nonce), "{path}: nonce {nonce} used twice");
+        seen.push(nonce);
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    for path in ["/login", "/api/stats", "/no-such-page"] {
+        let response = reqwest::get(format!("http://{}{path}", server.addr))
+            .await
+            .unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "'wasm-unsafe-eval'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "{path}: {directive} in {policy}"
+            );
+        }
+    }
+}
