@@ -64,11 +64,12 @@ pub fn now_ms() -> i64 {
 }
 
 /// The HTTP routes: pages, server functions, `/ws`, and static files, behind the layers of
-/// [`http`]: the CSRF guard on `/api/*` and the security headers.
+/// [`http`]: the CSRF guard on `/api/*`, caching and compression, and the security headers.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(ChatBackend(state.clone()));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
+    let pkg_dir = http::assets::PkgDir::new(&options.site_pkg_dir);
     let for_server_fns = backend.clone();
     // What every page render gets in its Leptos context: the backend for server functions
     // called while rendering, and this response's CSP nonce for the inline scripts.
@@ -94,6 +95,11 @@ pub fn router(state: AppState) -> Router {
         // Router-wide, not on the `/api/{*name}` route: `leptos_routes_with_context` registers
         // a route of its own for every server function, and those win over the wildcard.
         .layer(axum::middleware::from_fn(http::csrf::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            pkg_dir,
+            http::assets::cache_control,
+        ))
+        .layer(http::assets::compression())
         .layer(axum::middleware::from_fn(
             http::headers::content_security_policy,
         ));

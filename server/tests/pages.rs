@@ -129,3 +129,65 @@ async fn every_response_carries_the_security_headers() {
         }
     }
 }
+
+/// A site root with a content-hashed bundle file and an unhashed one, both compressible.
+fn site_with_bundle() -> tempfile::TempDir {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    let wasm: Vec<u8> = (0..64 * 1024).map(|i| (i % 7) as u8).collect();
+    std::fs::write(pkg.join("minitalk.Q2hhdC1idW5kbGU.wasm"), wasm).unwrap();
+    std::fs::write(pkg.join("minitalk.css"), "body { margin: 0 }\n".repeat(200)).unwrap();
+    site
+}
+
+async fn get_with(addr: std::net::SocketAddr, path: &str, encoding: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .header("accept-encoding", encoding)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hashed_bundle_files_are_compressed_and_cached_for_a_year() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_with_bundle();
+    let server = support::start_with_site(dir.path(), site.path(), &[]).await;
+
+    for encoding in ["br", "gzip"] {
+        let response = get_with(server.addr, "/pkg/minitalk.Q2hhdC1idW5kbGU.wasm", encoding).await;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers();
+        assert_eq!(headers["content-encoding"], encoding);
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let body = response.bytes().await.unwrap();
+        assert!(
+            body.len() < 64 * 1024 / 4,
+            "{encoding}: {} bytes",
+            body.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_and_unhashed_files_must_be_revalidated() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_with_bundle();
+    let server = support::start_with_site(dir.path(), site.path(), &[]).await;
+
+    let css = get_with(server.addr, "/pkg/minitalk.css", "gzip").await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["cache-control"], "no-cache");
+    assert_eq!(css.headers()["content-encoding"], "gzip");
+    assert!(css.headers().contains_key("last-modified"));
+
+    for path in ["/login", "/api/stats", "/pkg/minitalk.AAAAAAAAAAAA.wasm"] {
+        let response = get_with(server.addr, path, "identity").await;
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
+    }
+}

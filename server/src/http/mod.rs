@@ -3,9 +3,11 @@
 //!
 //! - [`origin`]: is this request from one of our own pages? (shared by `/ws` and `/api/*`)
 //! - [`csrf`]: the guard on `/api/*`: same-origin, JSON-bodied state changes only.
+//! - [`assets`]: `Cache-Control` (a year for content-hashed bundle files) and compression.
 //! - [`headers`]: the Content-Security-Policy with its per-response nonce, and the other
 //!   security headers.
 
+pub mod assets;
 pub mod csrf;
 pub mod headers;
 pub mod origin;
