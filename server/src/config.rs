@@ -41,6 +41,14 @@ pub struct Config {
     /// Frames waiting to be sent to one connection, at most; beyond that it catches up from disk
     #[arg(long, env = "MINITALK_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
+    /// Longest wait, in milliseconds, for a request's headers once a connection is idle or has
+    /// begun sending them; a client that is slower is disconnected (slowloris)
+    #[arg(
+        long,
+        env = "MINITALK_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
 }
 
 impl Config {

@@ -203,9 +203,10 @@ async fn serve(
     let shutdown = state.shutdown.clone();
     let logger = tokio::spawn(log_stats(state.clone()));
     let connections = state.connections.clone();
-    let http = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let serve_config = http::serve::ServeConfig {
+        header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
+    };
+    http::serve::serve(listener, router(state), serve_config, shutdown.clone()).await;
     shutdown.cancel();
     processor_task.await?;
     connections.close();
@@ -218,7 +219,7 @@ async fn serve(
     logger.await?;
     tracing::info!("stopped; every queued message was written");
     drop(data);
-    Ok(http?)
+    Ok(())
 }
 
 /// One log line a second while messages flow.

@@ -6,8 +6,10 @@
 //! - [`assets`]: `Cache-Control` (a year for content-hashed bundle files) and compression.
 //! - [`headers`]: the Content-Security-Policy with its per-response nonce, and the other
 //!   security headers.
+//! - [`serve`]: the accept loop: header-read timeout, upgrades, peer address, graceful stop.
 
 pub mod assets;
 pub mod csrf;
 pub mod headers;
 pub mod origin;
+pub mod serve;
