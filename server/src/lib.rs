@@ -100,7 +100,8 @@ pub fn router(state: AppState) -> Router {
             http::assets::cache_control,
         ))
         .layer(http::assets::compression())
-        .layer(axum::middleware::from_fn(
+        .layer(axum::middleware::from_fn_with_state(
+            http::headers::CspConfig::new(&state.leptos_options),
             http::headers::content_security_policy,
         ));
     for (name, value) in http::headers::static_headers() {

@@ -18,7 +18,7 @@
 //! allowed by a CSP — it fails closed.) The middleware owns the header, so every response gets
 //! the policy, HTML or not, including the 404 page from the fallback.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -53,23 +53,50 @@ impl Default for CspNonce {
     }
 }
 
-/// The policy for a response whose inline scripts carry `nonce`.
-pub fn policy(nonce: &CspNonce) -> String {
-    format!(
-        "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-         frame-ancestors 'none'; form-action 'self'",
-        nonce.as_str()
-    )
+/// What the policy allows besides this origin. The state of [`content_security_policy`].
+#[derive(Debug, Clone, Default)]
+pub struct CspConfig {
+    /// Extra `connect-src` sources: under `cargo leptos watch` (`LEPTOS_WATCH`), the live-reload
+    /// socket on its own port; nothing otherwise.
+    extra_connect: Arc<str>,
+}
+
+impl CspConfig {
+    pub fn new(options: &leptos::prelude::LeptosOptions) -> Self {
+        let watching = std::env::var_os("LEPTOS_WATCH").is_some();
+        let port = options.reload_external_port.unwrap_or(options.reload_port);
+        Self {
+            extra_connect: if watching {
+                format!(" ws://*:{port} wss://*:{port}").into()
+            } else {
+                "".into()
+            },
+        }
+    }
+
+    /// The policy for a response whose inline scripts carry `nonce`.
+    pub fn policy(&self, nonce: &CspNonce) -> String {
+        format!(
+            "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
+             style-src 'self'; img-src 'self' data:; connect-src 'self'{}; object-src 'none'; \
+             base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            nonce.as_str(),
+            self.extra_connect
+        )
+    }
 }
 
 /// Middleware: a fresh nonce for this request, handed to the handler in the request's
 /// extensions and named in the response's `Content-Security-Policy`.
-pub async fn content_security_policy(mut request: Request, next: Next) -> Response {
+pub async fn content_security_policy(
+    State(config): State<CspConfig>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let nonce = CspNonce::new();
     request.extensions_mut().insert(nonce.clone());
     let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&policy(&nonce)) {
+    if let Ok(value) = HeaderValue::from_str(&config.policy(&nonce)) {
         response
             .headers_mut()
             .insert(CONTENT_SECURITY_POLICY, value);
@@ -109,7 +136,7 @@ mod tests {
         let (a, b) = (CspNonce::new(), CspNonce::new());
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
-        let policy = policy(&a);
+        let policy = CspConfig::default().policy(&a);
         assert!(policy.contains(&format!("script-src 'self' 'nonce-{}'", a.as_str())));
         assert!(!policy.contains("unsafe-inline"));
         for directive in [
