@@ -20,7 +20,7 @@ pub mod protocol;
 use crate::api::ApiError;
 use crate::model::UserInfo;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     ParamSegment, SsrMode, StaticSegment,
@@ -37,6 +37,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 // No favicon file: an empty one keeps the browser from asking for /favicon.ico.
                 <link rel="icon" href="data:,"/>
+                // The stylesheet is linked here rather than in `App` because its name carries
+                // a content hash (cargo-leptos `hash-files`) that only the server knows.
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -109,7 +112,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/minitalk.css"/>
         // The one formatter for every `<Title>` in the app; it escapes on the server (see
         // `page_title`), so pages pass plain text, user-chosen names included.
         <Title formatter=page_title/>
