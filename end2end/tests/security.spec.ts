@@ -1,7 +1,8 @@
 // What a hostile name or page cannot do in the browser: markup in a room name stays text in the tab title, and
 // every page runs under the Content-Security-Policy with no violation.
+import * as path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { collectProblems, createRoom, gotoHydrated, person, unique } from "./helpers";
+import { SCREENS, collectProblems, createRoom, gotoHydrated, person, unique } from "./helpers";
 
 test("a room name with markup stays text in the server-rendered title", async ({ browser }) => {
   const { context, page } = await person(browser, "mal");
@@ -19,6 +20,7 @@ test("a room name with markup stays text in the server-rendered title", async ({
   await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
   await expect(page).toHaveTitle(`${name} · Minitalk`);
   expect(dialogs, "no script ran from the room name").toEqual([]);
+  await page.screenshot({ path: path.join(SCREENS, "room-markup-name.png"), fullPage: true });
   expect(problems, "console errors/warnings and page errors").toEqual([]);
   await context.close();
 });
