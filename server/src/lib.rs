@@ -107,6 +107,8 @@ pub fn router(state: AppState) -> Router {
     for (name, value) in http::headers::static_headers() {
         router = router.layer(SetResponseHeaderLayer::overriding(name, value));
     }
+    // After the layers, so none applies to it: the upgrade checks its own origin, and its 101
+    // answer has no body to compress or document to protect.
     router
         .route("/ws", get(connection::upgrade))
         .with_state(state)
