@@ -20,7 +20,7 @@ pub mod protocol;
 use crate::api::ApiError;
 use crate::model::UserInfo;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     ParamSegment, SsrMode, StaticSegment,
@@ -37,6 +37,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 // No favicon file: an empty one keeps the browser from asking for /favicon.ico.
                 <link rel="icon" href="data:,"/>
+                // The stylesheet is linked here rather than in `App` because its name carries
+                // a content hash (cargo-leptos `hash-files`) that only the server knows.
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -46,6 +49,39 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The text of `<title>` for a page called `page` (empty: the home page).
+///
+/// On the server the result is HTML-escaped, because leptos_meta 0.8 writes the title into the
+/// server's HTML verbatim (`<title>` + text + `</title>`, no escaping): a room named
+/// `</title><script>…` would otherwise run script on every server-rendered visit (audit H1). In
+/// the browser leptos_meta sets `document.title`, which is plain text, so escaping there would
+/// show `&lt;` to the reader; the browser build therefore returns the text unchanged.
+pub fn page_title(page: String) -> String {
+    let title = if page.is_empty() {
+        "Minitalk".to_owned()
+    } else {
+        format!("{page} · Minitalk")
+    };
+    #[cfg(feature = "ssr")]
+    let title = escape_html_text(&title);
+    title
+}
+
+/// Escapes `&`, `<` and `>` so `text` can stand between two tags of the server's HTML.
+#[cfg(feature = "ssr")]
+fn escape_html_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Who is signed in, loaded once per page load and shared by the header and the pages.
@@ -76,10 +112,9 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/minitalk.css"/>
-        <Title formatter=|page: String| {
-            if page.is_empty() { "Minitalk".to_owned() } else { format!("{page} · Minitalk") }
-        }/>
+        // The one formatter for every `<Title>` in the app; it escapes on the server (see
+        // `page_title`), so pages pass plain text, user-chosen names included.
+        <Title formatter=page_title/>
         <Router>
             <header::Header/>
             <main>
@@ -103,5 +138,19 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::page_title;
+
+    #[test]
+    fn the_server_escapes_markup_in_page_titles() {
+        assert_eq!(
+            page_title("</title><script>alert(1)</script> & co".to_owned()),
+            "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; co · Minitalk"
+        );
+        assert_eq!(page_title(String::new()), "Minitalk");
     }
 }

@@ -79,6 +79,14 @@ pub struct Config {
     /// and other metadata writes keep working; 0: never refuse)
     #[arg(long, env = "MINITALK_MIN_FREE_DISK_MB", default_value_t = 256)]
     pub min_free_disk_mb: u64,
+    /// Longest wait, in milliseconds, for a request's headers once a connection is idle or has
+    /// begun sending them; a client that is slower is disconnected (slowloris)
+    #[arg(
+        long,
+        env = "MINITALK_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
 }
 
 impl Config {

@@ -29,6 +29,7 @@
 
 use crate::accounts::Session;
 use crate::fasthash::FastMap;
+use crate::http::origin::same_origin;
 use crate::hub::{to_json, Credit, Outbound, Registration, Signals, Subscriber, EVENT_QUEUE};
 use crate::processor::{SendError, SendRequest};
 use crate::state::AppState;
@@ -38,7 +39,7 @@ use app::protocol::{ClientFrame, ErrorCode, ErrorFrame, ServerFrame};
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::future::BoxFuture;
@@ -106,21 +107,6 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             connections.track_future(Connection::run(state, session, registration, socket))
         })
-}
-
-/// A browser sends `Origin`; it must name the host the page was served from. Clients that are
-/// not browsers send none and are let through (the session cookie still applies).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, host)| host.trim_end_matches('/'));
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    matches!((origin_host, host), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -665,33 +651,5 @@ fn send_error_frame(error: &SendError, base: ErrorFrame) -> ErrorFrame {
         message: error.to_string(),
         retry_after_ms,
         ..base
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, host.parse().unwrap());
-        if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, origin.parse().unwrap());
-        }
-        headers
-    }
-
-    #[test]
-    fn only_pages_from_this_host_may_open_a_socket() {
-        assert!(same_origin(&headers(
-            Some("http://127.0.0.1:3000"),
-            "127.0.0.1:3000"
-        )));
-        assert!(same_origin(&headers(None, "127.0.0.1:3000")));
-        assert!(!same_origin(&headers(
-            Some("http://evil.example"),
-            "127.0.0.1:3000"
-        )));
-        assert!(!same_origin(&headers(Some("null"), "127.0.0.1:3000")));
     }
 }

@@ -16,6 +16,8 @@
 //! - [`history`]: history pages with a TTL cache bounded in bytes; [`stats`]: the processor's
 //!   figures.
 //! - [`backend`]: what the `/api/*` server functions of the `app` crate call.
+//! - [`http`]: the HTTP edge: the CSRF guard on `/api/*`, security headers, static-file
+//!   caching, and the connection loop with its timeouts.
 //!
 //! Data flow of a message: browser → `connection` → `processor` queue → batch → `store::log`
 //! (durable) → `hub` → every subscribed `connection` → browsers; and the ack → the sender.
@@ -26,6 +28,7 @@ pub mod config;
 pub mod connection;
 mod fasthash;
 pub mod history;
+pub mod http;
 pub mod hub;
 pub mod processor;
 pub mod ratelimit;
@@ -53,6 +56,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Typing hints per (user, room): one every two seconds, as the browser sends them, with a
 /// little slack; more are dropped.
@@ -74,14 +78,21 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The HTTP routes: pages, server functions, `/ws`, and static files.
+/// The HTTP routes: pages, server functions, `/ws`, and static files, behind the layers of
+/// [`http`]: the CSRF guard on `/api/*`, caching and compression, and the security headers.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(ChatBackend(state.clone()));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
+    let pkg_dir = http::assets::PkgDir::new(&options.site_pkg_dir);
     let for_server_fns = backend.clone();
-    Router::new()
-        .route("/ws", get(connection::upgrade))
+    // What every page render gets in its Leptos context: the backend for server functions
+    // called while rendering, and this response's CSP nonce for the inline scripts.
+    let page_context = move || {
+        provide_context(backend.clone());
+        http::headers::provide_leptos_nonce();
+    };
+    let mut router = Router::new()
         .route(
             "/api/{*name}",
             any(move |request: Request<Body>| {
@@ -89,15 +100,32 @@ pub fn router(state: AppState) -> Router {
                 handle_server_fns_with_context(move || provide_context(backend.clone()), request)
             }),
         )
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend.clone()),
-            move || app::shell(options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
+        .leptos_routes_with_context(&state, routes, page_context.clone(), move || {
+            app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(page_context, app::shell))
+        // Router-wide, not on the `/api/{*name}` route: `leptos_routes_with_context` registers
+        // a route of its own for every server function, and those win over the wildcard.
+        .layer(axum::middleware::from_fn(http::csrf::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            pkg_dir,
+            http::assets::cache_control,
         ))
+        .layer(http::assets::compression())
+        .layer(axum::middleware::from_fn_with_state(
+            http::headers::CspConfig::new(&state.leptos_options),
+            http::headers::content_security_policy,
+        ));
+    for (name, value) in http::headers::static_headers() {
+        router = router.layer(SetResponseHeaderLayer::overriding(name, value));
+    }
+    // After the layers, so none applies to it: the upgrade checks its own origin, and its 101
+    // answer has no body to compress or document to protect.
+    router
+        .route("/ws", get(connection::upgrade))
         .with_state(state)
 }
 
@@ -204,10 +232,10 @@ async fn serve(
     let shutdown = state.shutdown.clone();
     let logger = tokio::spawn(log_stats(state.clone()));
     let connections = state.connections.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let http = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let serve_config = http::serve::ServeConfig {
+        header_read_timeout: Duration::from_millis(state.config.header_read_timeout_ms),
+    };
+    http::serve::serve(listener, router(state), serve_config, shutdown.clone()).await;
     shutdown.cancel();
     processor_task.await?;
     connections.close();
@@ -220,7 +248,7 @@ async fn serve(
     logger.await?;
     tracing::info!("stopped; every queued message was written");
     drop(data);
-    Ok(http?)
+    Ok(())
 }
 
 /// One log line a second while messages flow.

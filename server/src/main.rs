@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let mut options = get_configuration(None)?.leptos_options;
     options.site_addr = config.listen_addr();
+    options.hash_files |= hash_file_beside_binary(&options);
 
     let running = minitalk_server::start(config, options).await?;
     tracing::info!("listening on http://{}", running.addr);
@@ -22,6 +23,16 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down: writing queued messages");
     running.shutdown();
     running.stopped().await
+}
+
+/// cargo-leptos (`hash-files = true`) names the bundle's files after their contents and writes
+/// the hashes to `hash.txt` beside the binary; Leptos reads them only when told the files are
+/// hashed (`LEPTOS_HASH_FILES`, which only `cargo leptos serve/watch` sets). Looking for the
+/// file lets `make run`, `make e2e` and Playwright start the binary directly.
+fn hash_file_beside_binary(options: &leptos::prelude::LeptosOptions) -> bool {
+    std::env::current_exe()
+        .map(|exe| exe.with_file_name(&*options.hash_file).exists())
+        .unwrap_or(false)
 }
 
 async fn shutdown_signal() {

@@ -22,6 +22,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 pub async fn start(data_dir: &Path, extra: &[&str]) -> Running {
+    start_with_site(data_dir, Path::new("target/site"), extra).await
+}
+
+/// [`start`], serving static files from `site_root` (with a `pkg/` inside).
+pub async fn start_with_site(data_dir: &Path, site_root: &Path, extra: &[&str]) -> Running {
     let mut args = vec![
         "minitalk",
         "--addr",
@@ -43,7 +48,7 @@ pub async fn start(data_dir: &Path, extra: &[&str]) -> Running {
     args.extend_from_slice(extra);
     let options = LeptosOptions::builder()
         .output_name("minitalk")
-        .site_root("target/site")
+        .site_root(site_root.to_str().unwrap())
         .build();
     minitalk_server::start(Config::parse_from(args), options)
         .await
