@@ -5,6 +5,11 @@
 #
 #   scripts/bench.sh              everything below
 #   scripts/bench.sh sizes        2,000 users and smaller, each 3 times (the median is shown)
+#   scripts/bench.sh default      the default burst only (2,000 users × 20), 3 times
+#
+# SERVER=path runs another server binary (an older build, for an A/B); SERVER_LIMIT_FLAGS
+# replaces the flags that lift the per-address and room-creation limits (set it empty for a
+# build from before those flags existed).
 #   scripts/bench.sh latency      ack and delivery latency at 25,000 and 12,500 messages/s
 #   scripts/bench.sh batch        batch size 1000 / 4000 / 10000 on the 2,000-user burst
 #   scripts/bench.sh sweep        batch_size × flush_interval
@@ -20,7 +25,8 @@ work="$(mktemp -d /tmp/minitalk-bench-XXXXXX)"
 server_pid=""
 
 cargo build --release -q -p server -p loadtest
-server=target/release/minitalk
+server="${SERVER:-target/release/minitalk}"
+limit_flags="${SERVER_LIMIT_FLAGS---sign-ins-per-ip-per-min 0 --sign-ins-per-sec 0 --max-sockets-per-ip 0 --rooms-per-user 1000000 --room-creations-per-hour 0}"
 loadtest=target/release/minitalk-loadtest
 
 # Peak resident memory of the running server, in MiB.
@@ -42,10 +48,9 @@ start_server() {
     local data="$1"; shift
     # Thousands of load-test users sign in and connect from 127.0.0.1, and one of them creates
     # every room: lift the per-address and room-creation limits.
+    # shellcheck disable=SC2086 # limit_flags are words
     LEPTOS_OUTPUT_NAME=minitalk RUST_LOG=warn "${server}" --addr "127.0.0.1:${port}" \
-        --data-dir "${data}" --sign-ins-per-ip-per-min 0 --sign-ins-per-sec 0 \
-        --max-sockets-per-ip 0 --rooms-per-user 1000000 --room-creations-per-hour 0 \
-        "$@" >>"${work}/server.log" 2>&1 &
+        --data-dir "${data}" ${limit_flags} "$@" >>"${work}/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
         curl -fsS "${url}/api/stats" >/dev/null 2>&1 && return 0
@@ -125,6 +130,13 @@ if [ "${what}" = all ] || [ "${what}" = sizes ]; then
     repeat long1000 1000 100 "" --window 10
     echo; echo "### Burst sizes (20 messages per user, 10 users per room, default flags, 3 runs each;"
     echo "long1000: 100 messages per user, window 10)"; echo
+    table "${names[@]}"
+fi
+
+if [ "${what}" = default ]; then
+    names=()
+    repeat users2000 2000 20 ""
+    echo; echo "### Default burst (2,000 users × 20 messages, 10 users per room; 3 runs)"; echo
     table "${names[@]}"
 fi
 

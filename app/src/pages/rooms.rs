@@ -220,15 +220,15 @@ fn MyRoom(
     }
 }
 
-/// A room in the directory: a link if you are in it, a Join button if not.
+/// A room in the directory: a Join button, or a note that you are in it (its link is in
+/// "Your rooms" above).
 #[component]
 fn DirectoryRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl IntoView {
     if room.is_member {
-        let id = room.id;
         return view! {
             <li class="room-row">
                 <div class="room-main">
-                    <a class="room-name" href=room_path(id)>{room.name}</a>
+                    <span class="room-name">{room.name}</span>
                     <span class="room-meta">{members_text(room.member_count)} " · you are a member"</span>
                 </div>
             </li>
