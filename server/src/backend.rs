@@ -1,6 +1,6 @@
 //! The server functions' view of the server: [`app::api::ssr::Backend`] over [`AppState`].
 
-use crate::accounts::SignedIn;
+use crate::accounts::{Accounts, SignedIn};
 use crate::rooms::RoomRecord;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -24,6 +24,24 @@ fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String)
 }
 
 impl ChatBackend {
+    /// Runs password work through the sign-in gate, then ends the sessions it evicted.
+    fn sign_in(
+        &self,
+        peer: Option<IpAddr>,
+        work: impl FnOnce(&Accounts) -> Result<SignedIn, ApiError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
+        let state = self.0.clone();
+        async move {
+            let accounts = state.clone();
+            let signed_in = state
+                .sign_in
+                .run(peer, move || work(&accounts.accounts))
+                .await?;
+            Ok(signed_in_answer(&state, signed_in))
+        }
+        .boxed()
+    }
+
     fn summary(&self, room: &RoomRecord, user: &UserInfo) -> RoomSummary {
         let (last_seq, last_activity) = self.0.log.room_head(room.id);
         let membership = room.members.get(&user.id.0);
@@ -51,18 +69,9 @@ impl Backend for ChatBackend {
         username: Username,
         password: String,
     ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
-        let state = self.0.clone();
-        async move {
-            let accounts = state.clone();
-            let signed_in = state
-                .sign_in
-                .run(peer, move || {
-                    accounts.accounts.register(&username, &password)
-                })
-                .await?;
-            Ok(signed_in_answer(&state, signed_in))
-        }
-        .boxed()
+        self.sign_in(peer, move |accounts| {
+            accounts.register(&username, &password)
+        })
     }
 
     fn login(
@@ -71,16 +80,7 @@ impl Backend for ChatBackend {
         username: Username,
         password: String,
     ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
-        let state = self.0.clone();
-        async move {
-            let accounts = state.clone();
-            let signed_in = state
-                .sign_in
-                .run(peer, move || accounts.accounts.login(&username, &password))
-                .await?;
-            Ok(signed_in_answer(&state, signed_in))
-        }
-        .boxed()
+        self.sign_in(peer, move |accounts| accounts.login(&username, &password))
     }
 
     fn logout(&self, token: &str) -> Result<(), ApiError> {

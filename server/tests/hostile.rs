@@ -9,31 +9,9 @@ use futures::StreamExt;
 use serde_json::json;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
-use support::{ack_seq, call, message_of, register, start, Client, User, PATIENCE};
+use support::{ack_seq, call, message_of, register, start, Client, PATIENCE};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Signs `name` in again: a second session of the same account (another browser).
-async fn login(user: &User) -> User {
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/api/login", user.addr))
-        .json(&json!({"username": user.name, "password": "correct horse"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    User {
-        cookie,
-        ..user.clone()
-    }
-}
 
 /// Reads frames until the server closes the socket; returns them and the close code.
 async fn until_closed(client: &mut Client) -> (Vec<ServerFrame>, u16) {
@@ -79,7 +57,7 @@ async fn signing_out_everywhere_ends_every_session_and_socket_of_that_user_only(
     let server = start(dir.path(), &[]).await;
     let (users, room) = support::members_of(server.addr, &["ana", "bob"], "r").await;
     let (ana, bob) = (&users[0], &users[1]);
-    let ana_phone = login(ana).await;
+    let ana_phone = support::login(server.addr, &ana.name).await;
     let mut laptop = ana.connect().await;
     let mut phone = ana_phone.connect().await;
     let mut bystander = bob.connect().await;

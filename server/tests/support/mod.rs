@@ -100,13 +100,22 @@ pub async fn members_of(addr: SocketAddr, names: &[&str], room: &str) -> (Vec<Us
 }
 
 pub async fn register(addr: SocketAddr, name: &str) -> User {
+    signed_in(addr, "register", name).await
+}
+
+/// Signs an existing account in again: a second session (another browser).
+pub async fn login(addr: SocketAddr, name: &str) -> User {
+    signed_in(addr, "login", name).await
+}
+
+async fn signed_in(addr: SocketAddr, endpoint: &str, name: &str) -> User {
     let response = reqwest::Client::new()
-        .post(format!("http://{addr}/api/register"))
+        .post(format!("http://{addr}/api/{endpoint}"))
         .json(&json!({"username": name, "password": "correct horse"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200, "register {name}");
+    assert_eq!(response.status(), 200, "{endpoint} {name}");
     let cookie = response
         .headers()
         .get("set-cookie")
