@@ -11,6 +11,9 @@ use std::collections::HashMap;
 const PASSWORD: &str = "loadtest-password";
 
 /// Calls a server function; returns the status, the session cookie if one was set, and the body.
+/// How many 429 answers one setup call waits out before giving up.
+const MAX_BUSY_RETRIES: usize = 60;
+
 async fn call(
     http: &reqwest::Client,
     base: &str,
@@ -18,23 +21,37 @@ async fn call(
     name: &str,
     body: Value,
 ) -> anyhow::Result<(u16, Option<String>, Value)> {
-    let mut request = http.post(format!("{base}/api/{name}")).json(&body);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
+    // The server admits only a few password hashes at a time and answers the rest 429 with
+    // Retry-After: a crowd signing in waits its turn, a bounded number of times.
+    for _ in 0..MAX_BUSY_RETRIES {
+        let mut request = http.post(format!("{base}/api/{name}")).json(&body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST /api/{name}"))?;
+        let status = response.status().as_u16();
+        if status == 429 {
+            let secs = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(1u64);
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            continue;
+        }
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        let body = response.json().await.unwrap_or(Value::Null);
+        return Ok((status, cookie, body));
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("POST /api/{name}"))?;
-    let status = response.status().as_u16();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned);
-    let body = response.json().await.unwrap_or(Value::Null);
-    Ok((status, cookie, body))
+    bail!("POST /api/{name}: still 429 after {MAX_BUSY_RETRIES} waits")
 }
 
 /// Calls a server function as `cookie`'s user; anything but 200 is an error naming the call.
