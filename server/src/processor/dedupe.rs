@@ -14,21 +14,23 @@ use super::Ack;
 use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, Username};
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// A 64-bit hash of what a send asks to store: its room and its content.
 ///
-/// `DefaultHasher::new()` has fixed keys, so the same message hashes the same way for the life
-/// of the process, which is all it needs: the dedupe memory is rebuilt from the log at every
-/// start by the process that then uses it. (The per-map random seeds of [`FastMap`] would not
-/// do.) A collision would only make a reused client_id look like a resend, as every reuse did
-/// before fingerprints.
+/// Fixed seeds, so the same message hashes the same way for the life of the process, which is
+/// all it needs: the dedupe memory is rebuilt from the log at every start by the process that
+/// then uses it. (The per-map random seeds of [`FastMap`] would not do.) aHash, like the hot
+/// path's maps, because every message's whole content goes through it. A collision would only
+/// make a reused client_id look like a resend, as every reuse did before fingerprints.
 pub fn fingerprint(room_id: RoomId, content: &str) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    room_id.0.hash(&mut hasher);
-    content.hash(&mut hasher);
-    hasher.finish()
+    static SEEDS: ahash::RandomState = ahash::RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    );
+    SEEDS.hash_one((room_id.0, content))
 }
 
 /// What the dedupe memory says about a send.
