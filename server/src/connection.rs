@@ -162,6 +162,10 @@ impl Connection {
             + Duration::from_millis((session.expires - crate::now_ms()).max(0) as u64);
         let ping_every = Duration::from_millis(this.state.config.ws_ping_interval_ms.max(1));
         let mut ping = interval_at(Instant::now() + ping_every, ping_every);
+        // Made once: a timer built inside the loop would be registered and dropped again on
+        // every step, that is, several times per message delivered.
+        let expiry = sleep_until(expires);
+        tokio::pin!(expiry);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         // Once the server stops, sends are answered with `overloaded` (the processor's queue is
@@ -199,7 +203,7 @@ impl Connection {
                         this.sink.feed(Message::Ping(Default::default())).await.map_err(|_| Closed)
                     }
                 }
-                () = sleep_until(expires) => {
+                () = &mut expiry => {
                     this.end_session("your session expired; sign in again").await
                 }
                 () = sleep(QUIET), if stopping_until.is_some() && this.pending.is_empty() => break Ok(()),
