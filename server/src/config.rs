@@ -72,7 +72,7 @@ pub struct Config {
     /// Open WebSockets per client address, at most (0: no limit)
     #[arg(long, env = "MINITALK_MAX_SOCKETS_PER_IP", default_value_t = 256)]
     pub max_sockets_per_ip: usize,
-    /// How often the server pings each WebSocket; one silent for two intervals is closed
+    /// How often the server pings each WebSocket; one that answers neither of two pings in a row is closed
     #[arg(long, env = "MINITALK_WS_PING_INTERVAL_MS", default_value_t = 30_000)]
     pub ws_ping_interval_ms: u64,
     /// Free disk space, in MiB, below which new messages are refused as `storage_full` (sign-in
