@@ -236,6 +236,19 @@ mod tests {
         }
     }
 
+    impl Fixture {
+        /// Submits one "hello" per client id; returns where each answer will arrive.
+        fn submit_all(&self, ids: &[&str]) -> Vec<oneshot::Receiver<Result<Ack, SendError>>> {
+            ids.iter()
+                .map(|id| {
+                    let (request, answer) = request(id);
+                    self.processor.submit(request).unwrap();
+                    answer
+                })
+                .collect()
+        }
+    }
+
     fn request(client_id: &str) -> (SendRequest, oneshot::Receiver<Result<Ack, SendError>>) {
         request_to(1, client_id, "hello")
     }
@@ -326,14 +339,7 @@ mod tests {
     async fn a_failed_write_answers_every_sender_with_an_error_and_broadcasts_nothing() {
         let mut f = fixture(ProcessorConfig::default());
         f.log.fail_next_writes(1);
-        let answers: Vec<_> = ["a", "b", "c"]
-            .into_iter()
-            .map(|id| {
-                let (request, answer) = request(id);
-                f.processor.submit(request).unwrap();
-                answer
-            })
-            .collect();
+        let answers = f.submit_all(&["a", "b", "c"]);
         for answer in answers {
             assert_eq!(answer.await.unwrap(), Err(SendError::Storage));
         }
@@ -374,14 +380,7 @@ mod tests {
             min_free_disk_bytes: u64::MAX,
             ..ProcessorConfig::default()
         });
-        let answers: Vec<_> = ["a", "b"]
-            .into_iter()
-            .map(|id| {
-                let (request, answer) = request(id);
-                f.processor.submit(request).unwrap();
-                answer
-            })
-            .collect();
+        let answers = f.submit_all(&["a", "b"]);
         for answer in answers {
             assert_eq!(answer.await.unwrap(), Err(SendError::StorageFull));
         }
