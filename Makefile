@@ -19,7 +19,7 @@ bootstrap:
 # Release build, served on http://127.0.0.1:3000 by default.
 run: bootstrap
 	cargo leptos build --release
-	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=minitalk LEPTOS_SITE_PKG_DIR=pkg LEPTOS_ENV=PROD \
+	LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg LEPTOS_ENV=PROD \
 		target/release/minitalk --data-dir $(DATA_DIR)
 
 dev: bootstrap

@@ -63,7 +63,6 @@ export default defineConfig({
         cwd: __dirname,
         env: {
           LEPTOS_SITE_ROOT: "../target/site",
-          LEPTOS_OUTPUT_NAME: "minitalk",
           LEPTOS_SITE_PKG_DIR: "pkg",
           RUST_LOG: "info",
         },

@@ -49,7 +49,7 @@ start_server() {
     # Thousands of load-test users sign in and connect from 127.0.0.1, and one of them creates
     # every room: lift the per-address and room-creation limits.
     # shellcheck disable=SC2086 # limit_flags are words
-    LEPTOS_OUTPUT_NAME=minitalk RUST_LOG=warn "${server}" --addr "127.0.0.1:${port}" \
+    RUST_LOG=warn "${server}" --addr "127.0.0.1:${port}" \
         --data-dir "${data}" ${limit_flags} "$@" >>"${work}/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do

@@ -191,3 +191,17 @@ async fn pages_and_unhashed_files_must_be_revalidated() {
         assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
     }
 }
+
+/// A server built by plain `cargo` (as these tests and the benchmarks build it) links the bundle
+/// cargo-leptos writes, `/pkg/minitalk.js` and `minitalk_bg.wasm`; without the name from
+/// .cargo/config.toml it asked for `/pkg/.js` and no page hydrated.
+#[tokio::test]
+async fn pages_load_the_bundle_cargo_leptos_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let alice = register(server.addr, "alice").await;
+    let (status, html) = get_page(&alice, "/").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("/pkg/minitalk"), "no bundle link: {html}");
+    assert!(!html.contains("/pkg/."), "unnamed bundle: {html}");
+}

@@ -6,7 +6,7 @@
 use app::protocol::ServerFrame;
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
-use leptos::prelude::LeptosOptions;
+use leptos::prelude::get_configuration;
 use minitalk_server::config::Config;
 use minitalk_server::Running;
 use serde_json::{json, Value};
@@ -46,10 +46,11 @@ pub async fn start_with_site(data_dir: &Path, site_root: &Path, extra: &[&str]) 
         args.extend_from_slice(&["--room-creations-per-hour", "0"]);
     }
     args.extend_from_slice(extra);
-    let options = LeptosOptions::builder()
-        .output_name("minitalk")
-        .site_root(site_root.to_str().unwrap())
-        .build();
+    // The options as the `minitalk` binary reads them (.cargo/config.toml names the bundle).
+    let mut options = get_configuration(None)
+        .expect("leptos options from the environment")
+        .leptos_options;
+    options.site_root = site_root.to_str().unwrap().into();
     minitalk_server::start(Config::parse_from(args), options)
         .await
         .expect("server starts")
