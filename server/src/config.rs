@@ -31,6 +31,9 @@ pub struct Config {
     /// How long a cached history page is served, in milliseconds
     #[arg(long, env = "MINITALK_CACHE_TTL_MS", default_value_t = 3_000)]
     pub cache_ttl_ms: u64,
+    /// Memory the history page cache may take, in MiB (pages past it are evicted)
+    #[arg(long, env = "MINITALK_HISTORY_CACHE_MB", default_value_t = 64)]
+    pub history_cache_mb: u64,
     /// Messages per second one user may send (0: no limit)
     #[arg(long, env = "MINITALK_RATE_LIMIT", default_value_t = 50.0)]
     pub rate_limit: f64,

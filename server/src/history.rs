@@ -7,7 +7,7 @@
 //! write-through invalidation, for free. A page past its TTL is never served.
 //!
 //! The cache is bounded in bytes, not pages: each page weighs its messages' text plus a fixed
-//! overhead, and the whole cache at most [`CACHE_BYTES`]. (Counted in pages, 1,024 pages of 100
+//! overhead, and the whole cache at most its budget (`--history-cache-mb`, 64 MiB by default). (Counted in pages, 1,024 pages of 100
 //! messages of 16 KB each could pin 1.6 GB; audit M8.) Past the budget, pages are evicted by
 //! quick_cache's CLOCK-Pro policy, stale ones included.
 
@@ -21,9 +21,6 @@ use std::time::{Duration, Instant};
 type Page = Arc<Vec<ChatMessage>>;
 
 type Key = (RoomId, u64, u64);
-
-/// The most memory cached pages may take, in (estimated) bytes.
-pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Estimated bytes of a page apart from its messages (key, `Arc`, `Vec`, cache slot).
 const PAGE_OVERHEAD: u64 = 128;
@@ -118,6 +115,9 @@ mod tests {
     use crate::store::{LogConfig, NewMessage};
     use app::model::Username;
 
+    /// The default budget, 64 MiB.
+    const BUDGET: u64 = 64 * 1024 * 1024;
+
     fn log_with(dir: &std::path::Path, count: usize) -> MessageLog {
         let log = MessageLog::open(dir, LogConfig::default()).unwrap().log;
         append(&log, 1, count, |i| format!("m{}", i + 1));
@@ -170,7 +170,7 @@ mod tests {
     fn pages_walk_back_through_history_without_gaps() {
         let dir = tempfile::tempdir().unwrap();
         let log = log_with(dir.path(), 250);
-        let cache = HistoryCache::new(Duration::from_secs(3), CACHE_BYTES);
+        let cache = HistoryCache::new(Duration::from_secs(3), BUDGET);
         let newest = cache.page(&log, RoomId(1), None, 100).unwrap();
         assert_eq!(seqs(&newest), (151..=250).collect::<Vec<_>>());
         let older = cache.page(&log, RoomId(1), Some(151), 100).unwrap();
@@ -187,7 +187,7 @@ mod tests {
     fn a_new_message_is_visible_at_once_despite_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let log = log_with(dir.path(), 3);
-        let cache = HistoryCache::new(Duration::from_secs(3600), CACHE_BYTES);
+        let cache = HistoryCache::new(Duration::from_secs(3600), BUDGET);
         assert_eq!(
             seqs(&cache.page(&log, RoomId(1), None, 10).unwrap()),
             [1, 2, 3]
