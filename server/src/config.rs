@@ -116,6 +116,12 @@ impl Config {
         }
     }
 
+    /// The history cache's budget in bytes (saturating: a huge flag means "no practical bound",
+    /// not an overflow).
+    pub fn history_cache_bytes(&self) -> u64 {
+        self.history_cache_mb.saturating_mul(1024 * 1024)
+    }
+
     pub fn rate_limit(&self) -> RateLimit {
         RateLimit {
             per_sec: self.rate_limit,

@@ -7,8 +7,8 @@
 //! write-through invalidation, for free. A page past its TTL is never served.
 //!
 //! The cache is bounded in bytes, not pages: each page weighs its messages' text plus a fixed
-//! overhead, and the whole cache at most its budget (`--history-cache-mb`, 64 MiB by default). (Counted in pages, 1,024 pages of 100
-//! messages of 16 KB each could pin 1.6 GB; audit M8.) Past the budget, pages are evicted by
+//! overhead, and the whole cache at most its budget (`--history-cache-mb`, 64 MiB by default).
+//! (Counted in pages, 1,024 pages of 100 messages of 16 KB each could pin 1.6 GB; audit M8.) Past the budget, pages are evicted by
 //! quick_cache's CLOCK-Pro policy, stale ones included.
 
 use crate::store::{MessageLog, StoreError};

@@ -190,7 +190,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         rooms: rooms::Rooms::open(&data)?,
         history: history::HistoryCache::new(
             Duration::from_millis(config.cache_ttl_ms),
-            config.history_cache_mb * 1024 * 1024,
+            config.history_cache_bytes(),
         ),
         limiter: ratelimit::RateLimiter::new(config.rate_limit()),
         typing: ratelimit::RateLimiter::new(TYPING_LIMIT),

@@ -71,8 +71,9 @@ async fn paging_through_a_flood_of_big_messages_keeps_memory_within_the_history_
     }
     drop(socket);
 
-    // Page through everything, newest first, as a client scrolling back would; twice, so a
-    // cache that kept every page would hold the whole flood.
+    // Page through everything, newest first, as a client scrolling back would, twice (the
+    // second pass meets whatever the first left cached). A cache that kept every page would
+    // now hold the whole flood.
     let before = resident_bytes();
     let http = reqwest::Client::new();
     for _ in 0..2 {
