@@ -278,14 +278,6 @@ impl Hub {
         }
     }
 
-    /// Tells every connection that events meant for it may have been lost (see `bus`): each
-    /// re-checks its session and memberships, then catches every room up from the log.
-    pub fn resync_all(&self) {
-        for entry in self.lock().conns.values() {
-            entry.signals.resync();
-        }
-    }
-
     /// Hands stored messages to their rooms' listeners. Call only once they are durable.
     pub fn publish(&self, messages: &[ChatMessage]) {
         let frames: Vec<_> = messages

@@ -1,5 +1,5 @@
 //! What the hub raises for one connection: rooms it fell behind in, rooms whose access ended,
-//! the end of its session, and a resync. Kept apart from the hub's registry because the
+//! and the end of its session. Kept apart from the hub's registry because the
 //! connection reads it on its hot path (one atomic load per delivery) and the hub writes it
 //! under its lock.
 //!
@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 #[derive(Debug, Default)]
 pub struct Signals {
     state: Mutex<Raised>,
-    /// A revocation, the session's end or a resync is waiting; checked before every delivery.
+    /// A revocation or the session's end is waiting; checked before every delivery.
     urgent: AtomicBool,
     notify: Notify,
 }
@@ -26,7 +26,6 @@ struct Raised {
     lagging: BTreeSet<RoomId>,
     revoked: BTreeSet<RoomId>,
     session_ended: bool,
-    resync: bool,
 }
 
 /// Revocations taken from [`Signals`].
@@ -34,9 +33,6 @@ struct Raised {
 pub struct Revoked {
     pub rooms: BTreeSet<RoomId>,
     pub session_ended: bool,
-    /// Events may have been lost: re-check the session and every membership against the
-    /// authority, and catch every room up from the log (see `bus`).
-    pub resync: bool,
 }
 
 impl Signals {
@@ -70,10 +66,6 @@ impl Signals {
         self.raise(|s| s.session_ended = true, true);
     }
 
-    pub(super) fn resync(&self) {
-        self.raise(|s| s.resync = true, true);
-    }
-
     /// Waits until something was raised (returns at once if it was raised since the last wait).
     pub async fn wait(&self) {
         self.notify.notified().await;
@@ -90,7 +82,6 @@ impl Signals {
         Revoked {
             rooms: std::mem::take(&mut state.revoked),
             session_ended: state.session_ended,
-            resync: std::mem::take(&mut state.resync),
         }
     }
 
