@@ -11,7 +11,7 @@
 //!   writes them in batches (one append + fdatasync each), then hands them to the [`hub`] and
 //!   acks every sender.
 //! - [`hub`]: who listens to which room; fans stored messages out to connections' bounded queues.
-//! - [`connection`]: one WebSocket: parses frames, submits sends, delivers messages in seq order
+//! - [`ws`]: one WebSocket: parses frames, submits sends, delivers messages in seq order
 //!   (replaying from the log whenever it is behind).
 //! - [`history`]: history pages with a TTL cache bounded in bytes; [`stats`]: the processor's
 //!   figures.
@@ -19,13 +19,12 @@
 //! - [`http`]: the HTTP edge: the CSRF guard on `/api/*`, security headers, static-file
 //!   caching, and the connection loop with its timeouts.
 //!
-//! Data flow of a message: browser → `connection` → `processor` queue → batch → `store::log`
-//! (durable) → `hub` → every subscribed `connection` → browsers; and the ack → the sender.
+//! Data flow of a message: browser → `ws` → `processor` queue → batch → `store::log`
+//! (durable) → `hub` → every subscribed `ws` connection → browsers; and the ack → the sender.
 
 pub mod accounts;
 pub mod backend;
 pub mod config;
-pub mod connection;
 mod fasthash;
 pub mod history;
 pub mod http;
@@ -37,6 +36,9 @@ pub mod signin;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod ws;
+/// The WebSocket side's name before it became a folder; integration tests name its limits by it.
+pub use ws as connection;
 
 use crate::backend::ChatBackend;
 use crate::config::Config;
@@ -124,9 +126,7 @@ pub fn router(state: AppState) -> Router {
     }
     // After the layers, so none applies to it: the upgrade checks its own origin, and its 101
     // answer has no body to compress or document to protect.
-    router
-        .route("/ws", get(connection::upgrade))
-        .with_state(state)
+    router.route("/ws", get(ws::upgrade)).with_state(state)
 }
 
 /// A running server, for `main` and for tests.

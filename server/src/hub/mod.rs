@@ -16,17 +16,23 @@
 //! and raises a signal on each, under the hub lock. A message stored after that can no longer be
 //! queued for them (publishing takes the same lock), and a connection checks its signals after
 //! reading the log's head and before sending anything read from the log, so catch-up cannot
-//! deliver it either. Sign-out and expiry end every connection of the session the same way.
+//! deliver it either. The hub never reads the log: a connection registers first and reads the
+//! head after (see [`Hub::subscribe`]). Sign-out and expiry end every connection of the session the same way.
+
+mod credit;
+mod signals;
+
+pub use credit::Credit;
+pub use signals::{Revoked, Signals};
 
 use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, UserId};
 use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
-use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 pub type ConnId = u64;
 
@@ -45,81 +51,6 @@ pub struct Outbound {
 /// Which sign-in a connection belongs to (the stored hash of its session token).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionKey(pub Arc<str>);
-
-/// What a connection must act on. Never lost: each is a set or a flag, bounded by the rooms the
-/// connection listens to.
-#[derive(Debug, Default)]
-pub struct Signals {
-    state: Mutex<Raised>,
-    /// A revocation or the session's end is waiting; checked before every delivery.
-    urgent: AtomicBool,
-    notify: Notify,
-}
-
-#[derive(Debug, Default)]
-struct Raised {
-    lagging: BTreeSet<RoomId>,
-    revoked: BTreeSet<RoomId>,
-    session_ended: bool,
-}
-
-/// Revocations taken from [`Signals`].
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Revoked {
-    pub rooms: BTreeSet<RoomId>,
-    pub session_ended: bool,
-}
-
-impl Signals {
-    fn raise(&self, change: impl FnOnce(&mut Raised), urgent: bool) {
-        change(&mut self.state.lock().expect("signals lock poisoned"));
-        if urgent {
-            self.urgent.store(true, Ordering::SeqCst);
-        }
-        self.notify.notify_one();
-    }
-
-    fn mark_lagging(&self, room: RoomId) {
-        self.raise(
-            |s| {
-                s.lagging.insert(room);
-            },
-            false,
-        );
-    }
-
-    fn revoke(&self, room: RoomId) {
-        self.raise(
-            |s| {
-                s.revoked.insert(room);
-            },
-            true,
-        );
-    }
-
-    /// Waits until something was raised (returns at once if it was raised since the last wait).
-    pub async fn wait(&self) {
-        self.notify.notified().await;
-    }
-
-    /// Whether a revocation is waiting to be taken. Cheap: one atomic load.
-    pub fn is_urgent(&self) -> bool {
-        self.urgent.load(Ordering::SeqCst)
-    }
-
-    pub fn take_revoked(&self) -> Revoked {
-        let mut state = self.state.lock().expect("signals lock poisoned");
-        self.urgent.store(false, Ordering::SeqCst);
-        Revoked {
-            rooms: std::mem::take(&mut state.revoked),
-            session_ended: state.session_ended,
-        }
-    }
-
-    pub fn take_lagging(&self) -> BTreeSet<RoomId> {
-        std::mem::take(&mut self.state.lock().expect("signals lock poisoned").lagging)
-    }
-}
 
 /// A connection as the hub sees it.
 #[derive(Debug, Clone)]
@@ -293,23 +224,16 @@ impl Hub {
         self.lock().conns.len()
     }
 
-    /// Adds `conn` to `room`'s listeners and returns the room's newest stored seq, read by
-    /// `last_seq` while no message can be published: every message with a higher seq will be
-    /// handed to the connection, every message up to it is in the log.
-    pub fn subscribe(
-        &self,
-        room: RoomId,
-        conn: ConnId,
-        subscriber: Subscriber,
-        last_seq: impl FnOnce() -> u64,
-    ) -> u64 {
-        let mut state = self.lock();
-        state
+    /// Adds `conn` to `room`'s listeners. Every message published from now on is handed to it;
+    /// so a head of the log read *after* this returns covers every message it will not be
+    /// handed (the processor appends to the log before it publishes). The connection reads that
+    /// head itself: the hub never calls into the log under its lock.
+    pub fn subscribe(&self, room: RoomId, conn: ConnId, subscriber: Subscriber) {
+        self.lock()
             .rooms
             .entry(room)
             .or_default()
             .insert(conn, subscriber);
-        last_seq()
     }
 
     pub fn unsubscribe(&self, room: RoomId, conn: ConnId) {
@@ -350,7 +274,7 @@ impl Hub {
     fn end_where(&self, which: impl Fn(&ConnEntry) -> bool) {
         let state = self.lock();
         for entry in state.conns.values().filter(|e| which(e)) {
-            entry.signals.raise(|s| s.session_ended = true, true);
+            entry.signals.end_session();
         }
     }
 
@@ -403,41 +327,6 @@ impl Hub {
     }
 }
 
-/// A connection's running count of message bytes it has taken off its queue, handed back to
-/// the hub's [`Subscriber::queued_bytes`] in lumps so the hot path costs one uncontended atomic
-/// add per message on the hub's side.
-pub struct Credit {
-    queued_bytes: Arc<AtomicUsize>,
-    taken: usize,
-}
-
-impl Credit {
-    /// Hand back at least this many bytes at a time.
-    const LUMP: usize = 64 * 1024;
-
-    pub fn new(queued_bytes: Arc<AtomicUsize>) -> Self {
-        Self {
-            queued_bytes,
-            taken: 0,
-        }
-    }
-
-    pub fn took(&mut self, bytes: usize) {
-        self.taken += bytes;
-        if self.taken >= Self::LUMP {
-            self.settle();
-        }
-    }
-
-    /// Hands back everything taken so far (call when the queue is empty).
-    pub fn settle(&mut self) {
-        if self.taken > 0 {
-            self.queued_bytes.fetch_sub(self.taken, Ordering::Relaxed);
-            self.taken = 0;
-        }
-    }
-}
-
 /// A frame as WebSocket text; cloning it is a reference count, not a copy.
 pub fn to_json(frame: &ServerFrame) -> Utf8Bytes {
     serde_json::to_string(frame)
@@ -446,193 +335,4 @@ pub fn to_json(frame: &ServerFrame) -> Utf8Bytes {
 }
 
 #[cfg(test)]
-pub mod tests {
-    use super::*;
-    use app::model::Username;
-
-    fn message(room: u64, seq: u64) -> ChatMessage {
-        ChatMessage {
-            room_id: RoomId(room),
-            seq,
-            id: seq,
-            sender: Username::parse("ana").unwrap(),
-            content: "hi".into(),
-            ts: 0,
-            client_id: format!("c{seq}"),
-        }
-    }
-
-    pub struct Listener {
-        pub registration: Registration,
-        pub messages: mpsc::Receiver<Outbound>,
-        pub events: mpsc::Receiver<Utf8Bytes>,
-        pub queued_bytes: Arc<AtomicUsize>,
-    }
-
-    /// A connection of `user` listening to `room`, with a message queue of `capacity` frames.
-    pub fn listener(hub: &Hub, user: u64, room: u64, capacity: usize) -> Listener {
-        let (tx, messages) = mpsc::channel(capacity);
-        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
-        let registration = hub
-            .connect(UserId(user), SessionKey(format!("s{user}").into()), None)
-            .unwrap();
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let sub = Subscriber {
-            user: UserId(user),
-            messages: tx,
-            events: events_tx,
-            signals: registration.signals.clone(),
-            queued_bytes: queued_bytes.clone(),
-        };
-        hub.subscribe(RoomId(room), registration.conn, sub, || 0);
-        Listener {
-            registration,
-            messages,
-            events,
-            queued_bytes,
-        }
-    }
-
-    #[test]
-    fn messages_reach_only_their_rooms_listeners() {
-        let hub = Hub::default();
-        let mut one = listener(&hub, 1, 1, 8);
-        let mut two = listener(&hub, 2, 2, 8);
-        hub.publish(&[message(1, 1)]);
-        assert!(matches!(
-            one.messages.try_recv(),
-            Ok(Outbound { seq: 1, .. })
-        ));
-        assert!(two.messages.try_recv().is_err());
-    }
-
-    #[test]
-    fn a_full_queue_flags_lag_instead_of_blocking_or_dropping_silently() {
-        let hub = Hub::default();
-        let mut slow = listener(&hub, 1, 1, 1);
-        let mut fast = listener(&hub, 2, 1, 8);
-        hub.publish(&[message(1, 1), message(1, 2)]);
-        assert_eq!(
-            slow.registration.signals.take_lagging(),
-            BTreeSet::from([RoomId(1)])
-        );
-        assert!(slow.messages.try_recv().is_ok());
-        assert!(slow.messages.try_recv().is_err());
-        assert!(fast.messages.try_recv().is_ok() && fast.messages.try_recv().is_ok());
-    }
-
-    #[test]
-    fn the_byte_budget_flags_lag_before_the_frame_count_is_reached() {
-        let frame_bytes = to_json(&ServerFrame::Message(message(1, 1))).len();
-        let hub = Hub::new(
-            SocketLimits {
-                per_user: 0,
-                per_ip: 0,
-            },
-            frame_bytes * 2,
-        );
-        let mut reader = listener(&hub, 1, 1, 100);
-        hub.publish(&[message(1, 1), message(1, 2), message(1, 3)]);
-        assert_eq!(
-            reader.registration.signals.take_lagging(),
-            BTreeSet::from([RoomId(1)])
-        );
-        assert!(reader.messages.try_recv().is_ok() && reader.messages.try_recv().is_ok());
-        assert!(reader.messages.try_recv().is_err());
-        // Once the reader hands its bytes back, the queue takes messages again.
-        let mut credit = Credit::new(reader.queued_bytes.clone());
-        credit.took(2 * frame_bytes);
-        credit.settle();
-        hub.publish(&[message(1, 4)]);
-        assert!(reader.messages.try_recv().is_ok());
-    }
-
-    #[test]
-    fn typing_and_presence_never_take_a_messages_place() {
-        let hub = Hub::default();
-        let mut reader = listener(&hub, 1, 1, 2);
-        let typing = ServerFrame::Typing {
-            room_id: RoomId(1),
-            user: Username::parse("bob").unwrap(),
-        };
-        for _ in 0..1000 {
-            hub.announce(RoomId(1), &typing, None);
-        }
-        hub.publish(&[message(1, 1), message(1, 2)]);
-        assert!(reader.registration.signals.take_lagging().is_empty());
-        assert!(reader.messages.try_recv().is_ok() && reader.messages.try_recv().is_ok());
-        let mut events = 0;
-        while reader.events.try_recv().is_ok() {
-            events += 1;
-        }
-        assert_eq!(events, EVENT_QUEUE);
-    }
-
-    #[test]
-    fn revoking_a_room_stops_delivery_and_raises_a_signal() {
-        let hub = Hub::default();
-        let mut leaver = listener(&hub, 1, 1, 8);
-        let mut stayer = listener(&hub, 2, 1, 8);
-        hub.revoke_room(RoomId(1), UserId(1));
-        assert!(leaver.registration.signals.is_urgent());
-        hub.publish(&[message(1, 1)]);
-        assert!(leaver.messages.try_recv().is_err());
-        assert!(stayer.messages.try_recv().is_ok());
-        let revoked = leaver.registration.signals.take_revoked();
-        assert_eq!(revoked.rooms, BTreeSet::from([RoomId(1)]));
-        assert!(!revoked.session_ended);
-        assert!(!leaver.registration.signals.is_urgent());
-        assert!(!stayer.registration.signals.is_urgent());
-    }
-
-    #[test]
-    fn ending_a_session_signals_only_its_connections() {
-        let hub = Hub::default();
-        let one = listener(&hub, 1, 1, 8);
-        let other = listener(&hub, 2, 1, 8);
-        hub.end_session(&SessionKey("s1".into()));
-        assert!(one.registration.signals.take_revoked().session_ended);
-        assert!(!other.registration.signals.is_urgent());
-        hub.end_user(UserId(2));
-        assert!(other.registration.signals.take_revoked().session_ended);
-    }
-
-    #[test]
-    fn socket_limits_count_per_user_and_per_address() {
-        let hub = Hub::new(
-            SocketLimits {
-                per_user: 2,
-                per_ip: 3,
-            },
-            usize::MAX,
-        );
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        let session = || SessionKey("s".into());
-        let a1 = hub.connect(UserId(1), session(), Some(ip)).unwrap();
-        let _a2 = hub.connect(UserId(1), session(), Some(ip)).unwrap();
-        assert_eq!(
-            hub.connect(UserId(1), session(), Some(ip)).err(),
-            Some(Refused::TooManyForUser(2))
-        );
-        let _b1 = hub.connect(UserId(2), session(), Some(ip)).unwrap();
-        assert_eq!(
-            hub.connect(UserId(3), session(), Some(ip)).err(),
-            Some(Refused::TooManyForAddress(3))
-        );
-        drop(a1);
-        assert!(hub.connect(UserId(3), session(), Some(ip)).is_ok());
-    }
-
-    #[test]
-    fn presence_counts_connections_per_user() {
-        let hub = Hub::default();
-        let session = || SessionKey("s".into());
-        let mut first = hub.connect(UserId(7), session(), None).unwrap();
-        let mut second = hub.connect(UserId(7), session(), None).unwrap();
-        assert!(first.came_online && !second.came_online);
-        assert!(!hub.disconnect(&mut first));
-        assert!(hub.is_online(UserId(7)));
-        assert!(hub.disconnect(&mut second));
-        assert!(!hub.is_online(UserId(7)));
-    }
-}
+pub mod tests;

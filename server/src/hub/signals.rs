@@ -1,0 +1,91 @@
+//! What the hub raises for one connection: rooms it fell behind in, rooms whose access ended,
+//! and the end of its session. Kept apart from the hub's registry because the
+//! connection reads it on its hot path (one atomic load per delivery) and the hub writes it
+//! under its lock.
+//!
+//! Never lost: each signal is a set or a flag, bounded by the rooms the connection listens to,
+//! and [`Notify::notify_one`] stores a permit, so a raise between two waits is not missed.
+
+use app::model::RoomId;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// What a connection must act on.
+#[derive(Debug, Default)]
+pub struct Signals {
+    state: Mutex<Raised>,
+    /// A revocation or the session's end is waiting; checked before every delivery.
+    urgent: AtomicBool,
+    notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Raised {
+    lagging: BTreeSet<RoomId>,
+    revoked: BTreeSet<RoomId>,
+    session_ended: bool,
+}
+
+/// Revocations taken from [`Signals`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Revoked {
+    pub rooms: BTreeSet<RoomId>,
+    pub session_ended: bool,
+}
+
+impl Signals {
+    fn raise(&self, change: impl FnOnce(&mut Raised), urgent: bool) {
+        change(&mut self.state.lock().expect("signals lock poisoned"));
+        if urgent {
+            self.urgent.store(true, Ordering::SeqCst);
+        }
+        self.notify.notify_one();
+    }
+
+    pub(super) fn mark_lagging(&self, room: RoomId) {
+        self.raise(
+            |s| {
+                s.lagging.insert(room);
+            },
+            false,
+        );
+    }
+
+    pub(super) fn revoke(&self, room: RoomId) {
+        self.raise(
+            |s| {
+                s.revoked.insert(room);
+            },
+            true,
+        );
+    }
+
+    pub(super) fn end_session(&self) {
+        self.raise(|s| s.session_ended = true, true);
+    }
+
+    /// Waits until something was raised (returns at once if it was raised since the last wait).
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Whether a revocation is waiting to be taken. Cheap: one atomic load.
+    pub fn is_urgent(&self) -> bool {
+        self.urgent.load(Ordering::SeqCst)
+    }
+
+    pub fn take_revoked(&self) -> Revoked {
+        let mut state = self.state.lock().expect("signals lock poisoned");
+        self.urgent.store(false, Ordering::SeqCst);
+        Revoked {
+            rooms: std::mem::take(&mut state.revoked),
+            session_ended: state.session_ended,
+        }
+    }
+
+    pub fn take_lagging(&self) -> BTreeSet<RoomId> {
+        std::mem::take(&mut self.state.lock().expect("signals lock poisoned").lagging)
+    }
+}

@@ -1,0 +1,164 @@
+//! The WebSocket side: `/ws` upgrade and authentication here; the connection's loop in
+//! [`connection`], what a client may ask in [`commands`], in-order exactly-once delivery in
+//! [`delivery`], and error frames and close codes in [`errors`].
+//!
+//! A connection does not see the whole server: it gets a [`ConnDeps`], built in one place from
+//! the app state, naming exactly what it uses (the hub, the processor, the membership authority,
+//! the message log's read seam, its limiters, the shutdown signal and its limits). Its tests
+//! build one from in-memory parts.
+//!
+//! Limits set here: frames of 64 KiB (bigger ones close the socket with 1009), small socket
+//! buffers, and sockets per user and per address (checked by the hub before the upgrade).
+
+mod commands;
+mod connection;
+mod delivery;
+mod errors;
+#[cfg(test)]
+mod tests;
+
+pub use delivery::{LogReadError, RoomLog, MAX_REPLAY};
+
+use crate::accounts::Session;
+use crate::http::origin::same_origin;
+use crate::hub::Hub;
+use crate::processor::{MessageProcessor, SendError, SendRequest};
+use crate::ratelimit::RateLimiter;
+use crate::state::AppState;
+use app::api::{ssr::session_token_from_headers, ApiError};
+use app::model::{RoomId, UserId};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use connection::Connection;
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Largest frame a client may send; bigger ones close the connection with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Socket buffer sizes. Small, because a server holds thousands of connections (tungstenite's
+/// 128 KiB defaults cost ~200 KiB of memory a connection); writes are batched per loop step.
+/// tungstenite zeroes the whole read buffer before each read, and client frames are small.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Who may read and post where: the rooms' membership, as the connection asks it.
+pub trait Authority: Send + Sync + 'static {
+    fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError>;
+    fn rooms_of(&self, user: UserId) -> Vec<RoomId>;
+}
+
+/// Where a checked `send` goes to be stored (the processor's bounded queue).
+pub trait Submit: Send + Sync + 'static {
+    /// Queues the message or refuses at once; never waits.
+    fn submit(&self, request: SendRequest) -> Result<(), SendError>;
+}
+
+impl Submit for MessageProcessor {
+    fn submit(&self, request: SendRequest) -> Result<(), SendError> {
+        MessageProcessor::submit(self, request)
+    }
+}
+
+/// The rooms as kept by the app state.
+struct Rooms(AppState);
+
+impl Authority for Rooms {
+    fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
+        self.0.rooms.check_member(user, room)
+    }
+
+    fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
+        self.0.rooms.read().rooms_of(user).map(|r| r.id).collect()
+    }
+}
+
+/// Per-connection limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Stored messages queued for the connection before it counts as lagging.
+    pub outbound_queue: usize,
+    pub ping_every: Duration,
+}
+
+/// What one connection uses of the server.
+#[derive(Clone)]
+pub struct ConnDeps {
+    pub hub: Hub,
+    pub processor: Arc<dyn Submit>,
+    pub authority: Arc<dyn Authority>,
+    pub log: Arc<dyn RoomLog>,
+    /// Sends per user.
+    pub limiter: RateLimiter<UserId>,
+    /// Typing hints per (user, room).
+    pub typing: RateLimiter<(UserId, RoomId)>,
+    /// Presence announcements per user.
+    pub presence: RateLimiter<UserId>,
+    pub shutdown: CancellationToken,
+    pub limits: ConnLimits,
+}
+
+impl ConnDeps {
+    pub fn of(state: &AppState) -> Self {
+        Self {
+            hub: state.hub.clone(),
+            processor: Arc::new(state.processor.clone()),
+            authority: Arc::new(Rooms(state.clone())),
+            log: Arc::new(state.log.clone()),
+            limiter: state.limiter.clone(),
+            typing: state.typing.clone(),
+            presence: state.presence.clone(),
+            shutdown: state.shutdown.clone(),
+            limits: ConnLimits {
+                outbound_queue: state.config.outbound_queue,
+                ping_every: Duration::from_millis(state.config.ws_ping_interval_ms.max(1)),
+            },
+        }
+    }
+}
+
+/// `GET /ws`: same-origin and signed-in only, within the socket limits.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
+    }
+    let session: Option<Session> =
+        session_token_from_headers(&headers, state.config.secure_cookies)
+            .and_then(|token| state.accounts.session(&token));
+    let Some(session) = session else {
+        return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
+    };
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let registration = match state.hub.connect(session.user.id, session.key.clone(), ip) {
+        Ok(registration) => registration,
+        Err(refused) => {
+            return (StatusCode::TOO_MANY_REQUESTS, refused.to_string()).into_response();
+        }
+    };
+    let deps = ConnDeps::of(&state);
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            state.connections.track_future(Connection::run(
+                deps,
+                session,
+                registration,
+                sink,
+                stream,
+            ))
+        })
+}

@@ -1,0 +1,366 @@
+//! The connection loop driven through channels instead of a socket, over an in-memory log and
+//! membership: subscribe + replay + live, catch-up after a lag, revocation, the session's end,
+//! shutdown grace and pings. The processor is replaced by one that stores at once.
+
+use super::connection::Connection;
+use super::{Authority, ConnDeps, ConnLimits, LogReadError, RoomLog, Submit};
+use crate::accounts::Session;
+use crate::hub::{Hub, SessionKey};
+use crate::processor::{Ack, SendError, SendRequest};
+use crate::ratelimit::{RateLimit, RateLimiter};
+use app::api::ApiError;
+use app::model::{ChatMessage, RoomId, UserId, UserInfo, Username};
+use app::protocol::{ErrorCode, ServerFrame};
+use axum::extract::ws::Message;
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::{FutureExt, SinkExt, StreamExt};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const ROOM: RoomId = RoomId(1);
+const ANA: UserId = UserId(1);
+
+/// Runs once, inside the next `head` read (after the connection registered with the hub).
+type HeadHook = Box<dyn FnOnce() + Send>;
+
+/// The message log in memory; messages get dense seqs per room.
+#[derive(Default)]
+struct MemLog {
+    rooms: Mutex<HashMap<RoomId, Vec<ChatMessage>>>,
+    on_head: Mutex<Option<HeadHook>>,
+}
+
+impl MemLog {
+    fn append(&self, room: RoomId, count: usize) -> Vec<ChatMessage> {
+        let mut rooms = self.rooms.lock().unwrap();
+        let stored = rooms.entry(room).or_default();
+        (0..count)
+            .map(|_| {
+                let seq = stored.len() as u64 + 1;
+                let message = ChatMessage {
+                    room_id: room,
+                    seq,
+                    id: seq,
+                    sender: Username::parse("bob").unwrap(),
+                    content: format!("message {seq}"),
+                    ts: 0,
+                    client_id: format!("c{seq}"),
+                };
+                stored.push(message.clone());
+                message
+            })
+            .collect()
+    }
+}
+
+impl RoomLog for MemLog {
+    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<u64, LogReadError>> {
+        if let Some(hook) = self.on_head.lock().unwrap().take() {
+            hook();
+        }
+        let head = self.rooms.lock().unwrap().get(&room).map_or(0, Vec::len);
+        futures::future::ready(Ok(head as u64)).boxed()
+    }
+
+    fn read_range(
+        &self,
+        room: RoomId,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, LogReadError>> {
+        let rooms = self.rooms.lock().unwrap();
+        let messages = rooms.get(&room).map_or_else(Vec::new, |stored| {
+            stored
+                .iter()
+                .filter(|m| (from..=to).contains(&m.seq))
+                .cloned()
+                .collect()
+        });
+        futures::future::ready(Ok(messages)).boxed()
+    }
+}
+
+#[derive(Default)]
+struct Members(Mutex<BTreeSet<(UserId, RoomId)>>);
+
+impl Authority for Members {
+    fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
+        match self.0.lock().unwrap().contains(&(user, room)) {
+            true => Ok(()),
+            false => Err(ApiError::NotMember),
+        }
+    }
+
+    fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
+        let members = self.0.lock().unwrap();
+        members
+            .iter()
+            .filter(|(u, _)| *u == user)
+            .map(|(_, r)| *r)
+            .collect()
+    }
+}
+
+/// Stores at once, publishes, and acks: the processor without its batching.
+struct StoreAtOnce {
+    log: Arc<MemLog>,
+    hub: Hub,
+}
+
+impl Submit for StoreAtOnce {
+    fn submit(&self, request: SendRequest) -> Result<(), SendError> {
+        let stored = self.log.append(request.room_id, 1);
+        self.hub.publish(&stored);
+        let _sent = request.reply.send(Ok(Ack::of(&stored[0])));
+        Ok(())
+    }
+}
+
+/// A server side (hub, log, members) and one client connected to it through channels.
+struct Harness {
+    hub: Hub,
+    log: Arc<MemLog>,
+    members: Arc<Members>,
+    shutdown: CancellationToken,
+    to_server: mpsc::UnboundedSender<Result<Message, String>>,
+    from_server: mpsc::UnboundedReceiver<Message>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn unlimited<K: std::hash::Hash + Eq + Clone>() -> RateLimiter<K> {
+    RateLimiter::new(RateLimit {
+        per_sec: 0.0,
+        burst: 0.0,
+    })
+}
+
+impl Harness {
+    /// Ana, a member of [`ROOM`], connected, with a message queue of `outbound_queue` frames.
+    fn start(outbound_queue: usize) -> Self {
+        let hub = Hub::default();
+        let log = Arc::new(MemLog::default());
+        let members = Arc::new(Members::default());
+        members.0.lock().unwrap().insert((ANA, ROOM));
+        let shutdown = CancellationToken::new();
+        let deps = ConnDeps {
+            hub: hub.clone(),
+            processor: Arc::new(StoreAtOnce {
+                log: log.clone(),
+                hub: hub.clone(),
+            }),
+            authority: members.clone(),
+            log: log.clone(),
+            limiter: unlimited(),
+            typing: unlimited(),
+            presence: unlimited(),
+            shutdown: shutdown.clone(),
+            limits: ConnLimits {
+                outbound_queue,
+                ping_every: Duration::from_secs(30),
+            },
+        };
+        let key = SessionKey("ana's session".into());
+        let session = Session {
+            user: UserInfo {
+                id: ANA,
+                username: Username::parse("ana").unwrap(),
+            },
+            key: key.clone(),
+            expires: crate::now_ms() + 3_600_000,
+        };
+        let registration = hub.connect(ANA, key, None).unwrap();
+        let (to_server, stream) = mpsc::unbounded();
+        let (sink, from_server) = mpsc::unbounded();
+        let task = tokio::spawn(Connection::run(deps, session, registration, sink, stream));
+        Self {
+            hub,
+            log,
+            members,
+            shutdown,
+            to_server,
+            from_server,
+            task,
+        }
+    }
+
+    async fn send(&mut self, json: serde_json::Value) {
+        let text = json.to_string().into();
+        self.to_server.send(Ok(Message::Text(text))).await.unwrap();
+    }
+
+    async fn next_message(&mut self) -> Message {
+        tokio::time::timeout(Duration::from_secs(60), self.from_server.next())
+            .await
+            .expect("the connection answers")
+            .expect("the connection is open")
+    }
+
+    async fn next(&mut self) -> ServerFrame {
+        match self.next_message().await {
+            Message::Text(text) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The seqs of the next `count` frames, which must all be messages.
+    async fn seqs(&mut self, count: usize) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for _ in 0..count {
+            match self.next().await {
+                ServerFrame::Message(m) => seqs.push(m.seq),
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+        seqs
+    }
+
+    async fn subscribe(&mut self, after_seq: Option<u64>) {
+        self.send(
+            serde_json::json!({"type": "subscribe", "room_id": ROOM, "after_seq": after_seq}),
+        )
+        .await;
+    }
+
+    /// Stores `count` messages in `ROOM` and hands them to the hub, as the processor does.
+    fn store(&self, count: usize) {
+        self.hub.publish(&self.log.append(ROOM, count));
+    }
+
+    /// Pings and expects the pong: everything sent before it has been seen.
+    async fn nothing_more(&mut self) {
+        self.send(serde_json::json!({"type": "ping"})).await;
+        assert_eq!(self.next().await, ServerFrame::Pong);
+    }
+
+    async fn expect_close(&mut self, code: u16) {
+        match self.next_message().await {
+            Message::Close(Some(frame)) => assert_eq!(frame.code, code),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+fn subscribed(last_seq: u64) -> ServerFrame {
+    ServerFrame::Subscribed {
+        room_id: ROOM,
+        last_seq,
+        first_seq: None,
+    }
+}
+
+#[tokio::test]
+async fn a_subscribe_replays_what_the_client_lacks_then_delivers_live() {
+    let mut client = Harness::start(64);
+    client.log.append(ROOM, 3);
+    client.subscribe(Some(1)).await;
+    assert_eq!(client.seqs(2).await, [2, 3]);
+    assert_eq!(client.next().await, subscribed(3));
+    client.store(2);
+    assert_eq!(client.seqs(2).await, [4, 5]);
+    client.nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_message_stored_between_registering_and_reading_the_head_arrives_once() {
+    let mut client = Harness::start(64);
+    client.log.append(ROOM, 3);
+    // Inside the head read the connection is registered already: this message is both queued
+    // for it by the hub and at or below the head it reads.
+    let (log, hub) = (client.log.clone(), client.hub.clone());
+    *client.log.on_head.lock().unwrap() = Some(Box::new(move || hub.publish(&log.append(ROOM, 1))));
+    client.subscribe(Some(0)).await;
+    assert_eq!(client.seqs(4).await, [1, 2, 3, 4]);
+    assert_eq!(client.next().await, subscribed(4));
+    client.store(1);
+    assert_eq!(client.seqs(1).await, [5]);
+    client.nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_reader_whose_queue_overflowed_catches_up_in_order_from_the_log() {
+    let mut client = Harness::start(1);
+    client.subscribe(None).await;
+    assert_eq!(client.next().await, subscribed(0));
+    client.store(50);
+    assert_eq!(client.seqs(50).await, (1..=50).collect::<Vec<_>>());
+    client.nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_sent_message_is_acknowledged_and_delivered_to_its_sender() {
+    let mut client = Harness::start(64);
+    client.subscribe(None).await;
+    assert_eq!(client.next().await, subscribed(0));
+    client
+        .send(serde_json::json!({"type": "send", "room_id": ROOM, "client_id": "c1", "content": "hi"}))
+        .await;
+    let mut frames = [client.next().await, client.next().await];
+    frames.sort_by_key(|f| matches!(f, ServerFrame::Ack { .. }));
+    assert!(matches!(&frames[0], ServerFrame::Message(m) if m.seq == 1));
+    assert!(matches!(&frames[1], ServerFrame::Ack { seq: 1, .. }));
+}
+
+#[tokio::test]
+async fn a_revoked_room_delivers_nothing_more_not_even_through_catch_up() {
+    let mut client = Harness::start(1);
+    client.subscribe(None).await;
+    assert_eq!(client.next().await, subscribed(0));
+    client.members.0.lock().unwrap().remove(&(ANA, ROOM));
+    client.hub.revoke_room(ROOM, ANA);
+    client.store(5);
+    match client.next().await {
+        ServerFrame::Error(e) => {
+            assert_eq!((e.code, e.room_id), (ErrorCode::NotMember, Some(ROOM)));
+        }
+        other => panic!("expected not_member, got {other:?}"),
+    }
+    client.nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_non_member_cannot_subscribe() {
+    let mut client = Harness::start(64);
+    client.members.0.lock().unwrap().clear();
+    client.subscribe(Some(0)).await;
+    assert!(matches!(client.next().await, ServerFrame::Error(e) if e.code == ErrorCode::NotMember));
+    client.store(1);
+    client.nothing_more().await;
+}
+
+#[tokio::test]
+async fn an_ended_session_is_told_and_closed_with_4001() {
+    let mut client = Harness::start(64);
+    client.hub.end_user(ANA);
+    assert!(
+        matches!(client.next().await, ServerFrame::Error(e) if e.code == ErrorCode::Unauthorized)
+    );
+    client.expect_close(4001).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_shutdown_a_quiet_client_is_closed_with_going_away() {
+    let mut client = Harness::start(64);
+    client.shutdown.cancel();
+    client.expect_close(1001).await;
+    (&mut client.task).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_shutdown_a_client_still_gets_its_answers_before_the_close() {
+    let mut client = Harness::start(64);
+    client.shutdown.cancel();
+    client.nothing_more().await;
+    client.expect_close(1001).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_peer_is_pinged_twice_then_closed() {
+    let mut client = Harness::start(64);
+    assert!(matches!(client.next_message().await, Message::Ping(_)));
+    assert!(matches!(client.next_message().await, Message::Ping(_)));
+    client.expect_close(1001).await;
+    (&mut client.task).await.unwrap();
+}
