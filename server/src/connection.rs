@@ -87,19 +87,22 @@ pub async fn upgrade(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
     }
-    let session = session_token_from_headers(&headers, state.config.secure_cookies)
-        .and_then(|token| state.accounts.session(&token));
+    let session = session_token_from_headers(&headers, state.config().secure_cookies)
+        .and_then(|token| state.accounts().session(&token));
     let Some(session) = session else {
         return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
     };
     let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let registration = match state.hub.connect(session.user.id, session.key.clone(), ip) {
+    let registration = match state
+        .hub()
+        .connect(session.user.id, session.key.clone(), ip)
+    {
         Ok(registration) => registration,
         Err(refused) => {
             return (StatusCode::TOO_MANY_REQUESTS, refused.to_string()).into_response();
         }
     };
-    let connections = state.connections.clone();
+    let connections = state.connections().clone();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -131,7 +134,7 @@ struct Connection {
 impl Connection {
     async fn run(state: AppState, session: Session, registration: Registration, socket: WebSocket) {
         let (sink, mut stream) = socket.split();
-        let (messages_tx, mut messages) = mpsc::channel(state.config.outbound_queue.max(1));
+        let (messages_tx, mut messages) = mpsc::channel(state.config().outbound_queue.max(1));
         let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let signals = registration.signals.clone();
@@ -157,10 +160,10 @@ impl Connection {
         if came_online {
             this.announce_presence(true);
         }
-        let shutdown = this.state.shutdown.clone();
+        let shutdown = this.state.shutdown().clone();
         let expires = Instant::now()
-            + Duration::from_millis((session.expires - crate::now_ms()).max(0) as u64);
-        let ping_every = Duration::from_millis(this.state.config.ws_ping_interval_ms.max(1));
+            + Duration::from_millis((session.expires - crate::clock::now_ms()).max(0) as u64);
+        let ping_every = Duration::from_millis(this.state.config().ws_ping_interval_ms.max(1));
         let mut ping = interval_at(Instant::now() + ping_every, ping_every);
         // Made once: a timer built inside the loop would be registered and dropped again on
         // every step, that is, several times per message delivered.
@@ -231,9 +234,9 @@ impl Connection {
 
     async fn finish(mut self, say_goodbye: bool) {
         for room in self.cursors.keys() {
-            self.state.hub.unsubscribe(*room, self.registration.conn);
+            self.state.hub().unsubscribe(*room, self.registration.conn);
         }
-        if self.state.hub.disconnect(&mut self.registration) {
+        if self.state.hub().disconnect(&mut self.registration) {
             self.announce_presence(false);
         }
         if say_goodbye {
@@ -270,7 +273,7 @@ impl Connection {
         }
         for room in revoked.rooms {
             if self.cursors.remove(&room).is_some() {
-                self.state.hub.unsubscribe(room, self.registration.conn);
+                self.state.hub().unsubscribe(room, self.registration.conn);
                 self.send_error(
                     None,
                     Some(room),
@@ -342,7 +345,9 @@ impl Connection {
                 self.subscribe(room_id, after_seq).await
             }
             ClientFrame::Unsubscribe { room_id } => {
-                self.state.hub.unsubscribe(room_id, self.registration.conn);
+                self.state
+                    .hub()
+                    .unsubscribe(room_id, self.registration.conn);
                 self.cursors.remove(&room_id);
                 self.send(&ServerFrame::Unsubscribed { room_id }).await
             }
@@ -355,18 +360,24 @@ impl Connection {
                 Err(error) => self.send(&ServerFrame::Error(error)).await,
             },
             ClientFrame::Typing { room_id } => {
-                if let Err(e) = self.state.rooms.check_member(self.user.id, room_id) {
+                if let Err(e) = self.state.rooms().check_member(self.user.id, room_id) {
                     let (code, message) = api_error_code(&e);
                     return self.send_error(None, Some(room_id), code, message).await;
                 }
                 // Past the limit, hints are dropped without an answer: a typing hint is a hint.
-                if self.state.typing.check(&(self.user.id, room_id)).is_ok() {
+                if self
+                    .state
+                    .limiters()
+                    .typing
+                    .check(&(self.user.id, room_id))
+                    .is_ok()
+                {
                     let frame = ServerFrame::Typing {
                         room_id,
                         user: self.user.username.clone(),
                     };
                     let conn = self.registration.conn;
-                    self.state.hub.announce(room_id, &frame, Some(conn));
+                    self.state.hub().announce(room_id, &frame, Some(conn));
                 }
                 Ok(())
             }
@@ -382,15 +393,15 @@ impl Connection {
         }
         // Register first, then check membership: a leave that lands in between either finds
         // the registration (and revokes it) or is seen by the check.
-        let log = self.state.log.clone();
+        let log = self.state.log().clone();
         let conn = self.registration.conn;
         let last_seq = self
             .state
-            .hub
+            .hub()
             .subscribe(room, conn, self.subscriber.clone(), || log.last_seq(room));
-        if let Err(e) = self.state.rooms.check_member(self.user.id, room) {
+        if let Err(e) = self.state.rooms().check_member(self.user.id, room) {
             if !self.cursors.contains_key(&room) {
-                self.state.hub.unsubscribe(room, conn);
+                self.state.hub().unsubscribe(room, conn);
             }
             let (code, message) = api_error_code(&e);
             return self.send_error(None, Some(room), code, message).await;
@@ -430,14 +441,14 @@ impl Connection {
                 )
             });
         }
-        if let Err(retry_after_ms) = self.state.limiter.check(&self.user.id) {
+        if let Err(retry_after_ms) = self.state.limiters().sends.check(&self.user.id) {
             return Err(ErrorFrame {
                 retry_after_ms: Some(retry_after_ms),
                 ..error(ErrorCode::RateLimited, "you are sending too fast".into())
             });
         }
         self.state
-            .rooms
+            .rooms()
             .check_member(self.user.id, room)
             .map_err(|e| {
                 let (code, message) = api_error_code(&e);
@@ -445,7 +456,7 @@ impl Connection {
             })?;
         let (reply, answer) = oneshot::channel();
         self.state
-            .processor
+            .processor()
             .submit(SendRequest {
                 room_id: room,
                 sender: self.user.username.clone(),
@@ -498,7 +509,7 @@ impl Connection {
     async fn catch_up_lagged(&mut self) -> Result<(), Closed> {
         for room in self.signals.take_lagging() {
             if self.cursors.contains_key(&room) {
-                let last = self.state.log.last_seq(room);
+                let last = self.state.log().last_seq(room);
                 self.replay(room, last).await?;
             }
         }
@@ -517,7 +528,7 @@ impl Connection {
                 return Ok(());
             }
             let end = to.min(cursor + REPLAY_CHUNK);
-            let log = self.state.log.clone();
+            let log = self.state.log().clone();
             let chunk =
                 tokio::task::spawn_blocking(move || log.read_range(room, cursor + 1, end)).await;
             self.take_revocations().await?;
@@ -529,7 +540,7 @@ impl Connection {
                 other => {
                     tracing::error!(%room, "replay read failed: {:?}", other.map(|r| r.err()));
                     self.cursors.remove(&room);
-                    self.state.hub.unsubscribe(room, self.registration.conn);
+                    self.state.hub().unsubscribe(room, self.registration.conn);
                     return self
                         .send_error(
                             None,
@@ -551,10 +562,10 @@ impl Connection {
     /// Tells the user's rooms they came online or went offline. Limited per user: a client
     /// that reconnects in a loop would otherwise announce to every room on every attempt.
     fn announce_presence(&self, online: bool) {
-        if self.state.presence.check(&self.user.id).is_err() {
+        if self.state.limiters().presence.check(&self.user.id).is_err() {
             return;
         }
-        let rooms = self.state.rooms.read();
+        let rooms = self.state.rooms().read();
         for room in rooms.rooms_of(self.user.id) {
             let frame = ServerFrame::Presence {
                 room_id: room.id,
@@ -562,7 +573,7 @@ impl Connection {
                 online,
             };
             self.state
-                .hub
+                .hub()
                 .announce(room.id, &frame, Some(self.registration.conn));
         }
     }
