@@ -16,6 +16,7 @@
 //! Password work (argon2: 19 MiB and tens of milliseconds of one core per hash) is admitted by
 //! `signin`, not here: these functions are blocking and run where they are sent.
 
+use crate::clock::{self, Clock};
 use crate::hub::SessionKey;
 use crate::store::{DataDir, Document, StoreError, Table};
 use app::api::ApiError;
@@ -125,7 +126,7 @@ impl Document for SessionsDoc {
 
     /// Expired sessions are already refused; they leave with the next snapshot.
     fn prune(&mut self) {
-        let now = crate::now_ms();
+        let now = clock::now_ms();
         self.sessions.retain(|_, s| s.expires > now);
     }
 }
@@ -166,10 +167,16 @@ pub struct Accounts {
     sessions: Table<SessionsDoc>,
     /// How long a session lasts from sign-in (`--session-days`).
     lifetime_ms: i64,
+    /// When sessions begin and end.
+    clock: Clock,
 }
 
 impl Accounts {
-    pub fn open(data: &DataDir, lifetime: std::time::Duration) -> Result<Self, StoreError> {
+    pub fn open(
+        data: &DataDir,
+        lifetime: std::time::Duration,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
         let sessions = Table::<SessionsDoc>::open(&data.file("sessions.json"))?;
         if !sessions.read().hashed {
             sessions.update(|_| Ok::<_, StoreError>((SessionChange::HashKeys, ())))?;
@@ -180,6 +187,7 @@ impl Accounts {
             users: Table::open(&data.file("users.json"))?,
             sessions,
             lifetime_ms: i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX),
+            clock,
         })
     }
 
@@ -197,7 +205,7 @@ impl Accounts {
                 id: UserId(doc.next_id + 1),
                 username: username.clone(),
                 password_hash: hash,
-                created: crate::now_ms(),
+                created: self.clock.now_ms(),
             };
             let user = UserInfo {
                 id: record.id,
@@ -263,7 +271,7 @@ impl Accounts {
         let key = key_of(token);
         let sessions = self.sessions.read();
         let session = sessions.sessions.get(&key)?;
-        (session.expires > crate::now_ms()).then(|| Session {
+        (session.expires > self.clock.now_ms()).then(|| Session {
             user: session.user.clone(),
             key: SessionKey(key.into()),
             expires: session.expires,
@@ -278,7 +286,7 @@ impl Accounts {
     fn start_session(&self, user: UserInfo) -> Result<SignedIn, ApiError> {
         let token = random_hex::<32>();
         let key = key_of(&token);
-        let now = crate::now_ms();
+        let now = self.clock.now_ms();
         let evicted = self.sessions.update(|doc| {
             // O(sessions) per sign-in, next to the tens of milliseconds of argon2 before it.
             let mut own: Vec<(i64, &String)> = doc
@@ -361,7 +369,21 @@ mod tests {
     }
 
     fn open(data: &DataDir) -> Accounts {
-        Accounts::open(data, std::time::Duration::from_secs(3600)).unwrap()
+        Accounts::open(data, std::time::Duration::from_secs(3600), Clock::system()).unwrap()
+    }
+
+    #[test]
+    fn a_session_ends_when_its_lifetime_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let clock = Clock::manual(1_000_000);
+        let accounts =
+            Accounts::open(&data, std::time::Duration::from_secs(60), clock.clone()).unwrap();
+        let ana = accounts.register(&name("ana"), "password1").unwrap();
+        clock.advance(59_999);
+        assert_eq!(accounts.session_user(&ana.token), Some(ana.user));
+        clock.advance(1);
+        assert_eq!(accounts.session_user(&ana.token), None);
     }
 
     #[test]
@@ -506,7 +528,7 @@ mod tests {
             key: key_of("old"),
             session: SessionRecord {
                 user: live.user.clone(),
-                expires: crate::now_ms() - 1,
+                expires: clock::now_ms() - 1,
             },
             evict: Vec::new(),
         };

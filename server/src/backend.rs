@@ -18,7 +18,7 @@ pub struct ChatBackend(pub AppState);
 /// the per-user cap lose their sockets now.
 fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String) {
     for session in &signed_in.evicted {
-        state.hub.end_session(session);
+        state.hub().end_session(session);
     }
     (signed_in.user, signed_in.token)
 }
@@ -34,8 +34,8 @@ impl ChatBackend {
         async move {
             let accounts = state.clone();
             let signed_in = state
-                .sign_in
-                .run(peer, move || work(&accounts.accounts))
+                .sign_in()
+                .run(peer, move || work(accounts.accounts()))
                 .await?;
             Ok(signed_in_answer(&state, signed_in))
         }
@@ -43,7 +43,7 @@ impl ChatBackend {
     }
 
     fn summary(&self, room: &RoomRecord, user: &UserInfo) -> RoomSummary {
-        let (last_seq, last_activity) = self.0.log.room_head(room.id);
+        let (last_seq, last_activity) = self.0.log().room_head(room.id);
         let membership = room.members.get(&user.id.0);
         RoomSummary {
             id: room.id,
@@ -57,7 +57,7 @@ impl ChatBackend {
     }
 
     fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
-        let rooms = self.0.rooms.read();
+        let rooms = self.0.rooms().read();
         Ok(self.summary(rooms.get(room)?, user))
     }
 }
@@ -84,28 +84,28 @@ impl Backend for ChatBackend {
     }
 
     fn logout(&self, token: &str) -> Result<(), ApiError> {
-        if let Some(session) = self.0.accounts.logout(token)? {
-            self.0.hub.end_session(&session);
+        if let Some(session) = self.0.accounts().logout(token)? {
+            self.0.hub().end_session(&session);
         }
         Ok(())
     }
 
     fn logout_everywhere(&self, user: &UserInfo) -> Result<(), ApiError> {
-        self.0.accounts.logout_everywhere(user.id)?;
-        self.0.hub.end_user(user.id);
+        self.0.accounts().logout_everywhere(user.id)?;
+        self.0.hub().end_user(user.id);
         Ok(())
     }
 
     fn secure_cookies(&self) -> bool {
-        self.0.config.secure_cookies
+        self.0.config().secure_cookies
     }
 
     fn session_user(&self, token: &str) -> Option<UserInfo> {
-        self.0.accounts.session_user(token)
+        self.0.accounts().session_user(token)
     }
 
     fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary> {
-        let rooms = self.0.rooms.read();
+        let rooms = self.0.rooms().read();
         rooms
             .rooms_of(user.id)
             .map(|room| self.summary(room, user))
@@ -119,7 +119,7 @@ impl Backend for ChatBackend {
         before: Option<RoomId>,
         limit: u32,
     ) -> DirectoryPage {
-        let rooms = self.0.rooms.read();
+        let rooms = self.0.rooms().read();
         let (page, next) = rooms.directory(query, before, limit as usize);
         DirectoryPage {
             rooms: page
@@ -136,36 +136,37 @@ impl Backend for ChatBackend {
 
     fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError> {
         self.0
+            .limiters()
             .room_creations
             .check(&user.id)
             .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))?;
         let room = self
             .0
-            .rooms
-            .create(user, name, self.0.config.rooms_per_user)?;
+            .rooms()
+            .create(user, name, self.0.config().rooms_per_user)?;
         self.summary_of(room, user)
     }
 
     fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError> {
-        self.0.rooms.join(user, room)?;
+        self.0.rooms().join(user, room)?;
         self.summary_of(room, user)
     }
 
     fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
-        self.0.rooms.leave(user, room)?;
-        self.0.hub.revoke_room(room, user.id);
+        self.0.rooms().leave(user, room)?;
+        self.0.hub().revoke_room(room, user.id);
         Ok(())
     }
 
     fn room_members(&self, user: &UserInfo, room: RoomId) -> Result<Vec<Member>, ApiError> {
-        let rooms = self.0.rooms.read();
+        let rooms = self.0.rooms().read();
         let record = rooms.member_room(user.id, room)?;
         Ok(record
             .members
             .iter()
             .map(|(id, m)| Member {
                 username: m.username.clone(),
-                online: self.0.hub.is_online(app::model::UserId(*id)),
+                online: self.0.hub().is_online(app::model::UserId(*id)),
             })
             .collect())
     }
@@ -177,14 +178,17 @@ impl Backend for ChatBackend {
         before_seq: Option<u64>,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, ApiError> {
-        self.0.rooms.check_member(user.id, room)?;
-        let page = self.0.history.page(&self.0.log, room, before_seq, limit)?;
+        self.0.rooms().check_member(user.id, room)?;
+        let page = self
+            .0
+            .history()
+            .page(self.0.log(), room, before_seq, limit)?;
         Ok(page.to_vec())
     }
 
     fn mark_read(&self, user: &UserInfo, room: RoomId, seq: u64) -> Result<(), ApiError> {
-        let seq = seq.min(self.0.log.last_seq(room));
-        self.0.rooms.mark_read(user, room, seq)
+        let seq = seq.min(self.0.log().last_seq(room));
+        self.0.rooms().mark_read(user, room, seq)
     }
 
     fn stats(&self) -> StatsSnapshot {

@@ -4,7 +4,9 @@
 //! A page is cached under the exact seq range it holds. Stored messages never change, so a cached
 //! range can never be stale: a new message makes "the newest page" a different range, hence a
 //! different key, and the old entry simply stops being asked for until its TTL ends. That is the
-//! write-through invalidation, for free. A page past its TTL is never served.
+//! write-through invalidation, for free. A page past its TTL is never served: the TTL is checked
+//! when a page is read, and it frees no memory by itself (quick_cache evicts by weight only);
+//! since pages never change, all it costs is a re-read.
 //!
 //! The cache is bounded in bytes, not pages: each page weighs its messages' text plus a fixed
 //! overhead, and the whole cache at most its budget (`--history-cache-mb`, 64 MiB by default).

@@ -255,7 +255,7 @@ impl Rooms {
                 id,
                 name,
                 created_by: user.id,
-                created: crate::now_ms(),
+                created: crate::clock::now_ms(),
                 members,
             };
             Ok((RoomChange::Create(record), id))

@@ -1,5 +1,10 @@
-//! The server's shared state: one cloneable handle holding every part, handed to HTTP handlers,
-//! server functions and WebSocket connections alike.
+//! The handle every request handler and WebSocket connection is given.
+//!
+//! Why a handle and not a struct of `pub` fields: a reader should see, from the calls a module
+//! makes, which parts of the server it uses, and no module should be able to reach into another
+//! part's internals. [`AppState`] is cheap to clone (one `Arc`) and exposes each part through an
+//! accessor that returns a shared reference; the parts themselves are handles with small
+//! synchronous methods (or async ones that hold no lock across an await).
 
 use crate::accounts::Accounts;
 use crate::config::Config;
@@ -14,12 +19,24 @@ use crate::store::MessageLog;
 use app::model::{RoomId, StatsSnapshot, UserId};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
-use std::ops::Deref;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub struct Shared {
+/// The per-user and per-(user, room) rate limits a connection and the server functions apply.
+pub struct Limiters {
+    /// Sends per user.
+    pub sends: RateLimiter<UserId>,
+    /// Typing hints per (user, room).
+    pub typing: RateLimiter<(UserId, RoomId)>,
+    /// Room creations per user.
+    pub room_creations: RateLimiter<UserId>,
+    /// Presence announcements per user.
+    pub presence: RateLimiter<UserId>,
+}
+
+/// What [`AppState::new`] is built from; `server::start` fills it in once.
+pub struct Parts {
     pub config: Config,
     pub accounts: Accounts,
     pub rooms: Rooms,
@@ -28,14 +45,7 @@ pub struct Shared {
     pub hub: Hub,
     pub processor: MessageProcessor,
     pub stats: Stats,
-    /// Sends per user.
-    pub limiter: RateLimiter<UserId>,
-    /// Typing hints per (user, room).
-    pub typing: RateLimiter<(UserId, RoomId)>,
-    /// Room creations per user.
-    pub room_creations: RateLimiter<UserId>,
-    /// Presence announcements per user.
-    pub presence: RateLimiter<UserId>,
+    pub limiters: Limiters,
     pub sign_in: SignInGate,
     /// Fires when the server begins to stop.
     pub shutdown: CancellationToken,
@@ -43,35 +53,83 @@ pub struct Shared {
     pub connections: TaskTracker,
 }
 
-impl Shared {
-    pub fn stats_snapshot(&self) -> StatsSnapshot {
-        self.stats.snapshot(
-            self.processor.queue_depth(),
-            self.processor.queue_capacity(),
-            self.hub.connections(),
-        )
-    }
-}
-
+/// The server's parts, behind one cloneable handle.
 #[derive(Clone)]
 pub struct AppState {
-    shared: Arc<Shared>,
-    pub leptos_options: LeptosOptions,
+    parts: Arc<Parts>,
+    leptos_options: LeptosOptions,
 }
 
 impl AppState {
-    pub fn new(shared: Shared, leptos_options: LeptosOptions) -> Self {
+    pub fn new(parts: Parts, leptos_options: LeptosOptions) -> Self {
         Self {
-            shared: Arc::new(shared),
+            parts: Arc::new(parts),
             leptos_options,
         }
     }
-}
 
-impl Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.shared
+    pub fn config(&self) -> &Config {
+        &self.parts.config
+    }
+
+    pub fn leptos_options(&self) -> &LeptosOptions {
+        &self.leptos_options
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.parts.accounts
+    }
+
+    pub fn rooms(&self) -> &Rooms {
+        &self.parts.rooms
+    }
+
+    /// The durable message log every replay, catch-up and history page reads.
+    pub fn log(&self) -> &Arc<MessageLog> {
+        &self.parts.log
+    }
+
+    pub fn history(&self) -> &HistoryCache {
+        &self.parts.history
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.parts.hub
+    }
+
+    pub fn processor(&self) -> &MessageProcessor {
+        &self.parts.processor
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.parts.stats
+    }
+
+    pub fn limiters(&self) -> &Limiters {
+        &self.parts.limiters
+    }
+
+    pub fn sign_in(&self) -> &SignInGate {
+        &self.parts.sign_in
+    }
+
+    /// Fires when the server begins to stop.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.parts.shutdown
+    }
+
+    /// Every WebSocket connection task, so shutdown can wait for them.
+    pub fn connections(&self) -> &TaskTracker {
+        &self.parts.connections
+    }
+
+    /// The processor's figures with the current queue depth and connection count.
+    pub fn stats_snapshot(&self) -> StatsSnapshot {
+        self.parts.stats.snapshot(
+            self.parts.processor.queue_depth(),
+            self.parts.processor.queue_capacity(),
+            self.parts.hub.connections(),
+        )
     }
 }
 

@@ -134,7 +134,7 @@ impl Writer {
         let mut fresh = Vec::new();
         // Key → (slot in `fresh`, fingerprint of what that slot stores).
         let mut in_batch: FastMap<DedupeKey, (usize, u64)> = FastMap::default();
-        let now = crate::now_ms();
+        let now = crate::clock::now_ms();
         for request in batch {
             let key = DedupeKey::new(&request.sender, request.client_id.as_str());
             let print = fingerprint(request.room_id, request.content.as_str());

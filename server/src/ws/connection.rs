@@ -88,7 +88,7 @@ where
         };
         let came_online = registration.came_online;
         let expires = Instant::now()
-            + Duration::from_millis((session.expires - crate::now_ms()).max(0) as u64);
+            + Duration::from_millis((session.expires - crate::clock::now_ms()).max(0) as u64);
         let mut this = Connection {
             deps,
             session,

@@ -71,11 +71,11 @@ struct Rooms(AppState);
 
 impl Authority for Rooms {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
-        self.0.rooms.check_member(user, room)
+        self.0.rooms().check_member(user, room)
     }
 
     fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
-        self.0.rooms.read().rooms_of(user).map(|r| r.id).collect()
+        self.0.rooms().read().rooms_of(user).map(|r| r.id).collect()
     }
 }
 
@@ -107,17 +107,17 @@ pub struct ConnDeps {
 impl ConnDeps {
     pub fn of(state: &AppState) -> Self {
         Self {
-            hub: state.hub.clone(),
-            processor: Arc::new(state.processor.clone()),
+            hub: state.hub().clone(),
+            processor: Arc::new(state.processor().clone()),
             authority: Arc::new(Rooms(state.clone())),
-            log: Arc::new(state.log.clone()),
-            limiter: state.limiter.clone(),
-            typing: state.typing.clone(),
-            presence: state.presence.clone(),
-            shutdown: state.shutdown.clone(),
+            log: Arc::new(state.log().clone()),
+            limiter: state.limiters().sends.clone(),
+            typing: state.limiters().typing.clone(),
+            presence: state.limiters().presence.clone(),
+            shutdown: state.shutdown().clone(),
             limits: ConnLimits {
-                outbound_queue: state.config.outbound_queue,
-                ping_every: Duration::from_millis(state.config.ws_ping_interval_ms.max(1)),
+                outbound_queue: state.config().outbound_queue,
+                ping_every: Duration::from_millis(state.config().ws_ping_interval_ms.max(1)),
             },
         }
     }
@@ -134,13 +134,16 @@ pub async fn upgrade(
         return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
     }
     let session: Option<Session> =
-        session_token_from_headers(&headers, state.config.secure_cookies)
-            .and_then(|token| state.accounts.session(&token));
+        session_token_from_headers(&headers, state.config().secure_cookies)
+            .and_then(|token| state.accounts().session(&token));
     let Some(session) = session else {
         return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
     };
     let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let registration = match state.hub.connect(session.user.id, session.key.clone(), ip) {
+    let registration = match state
+        .hub()
+        .connect(session.user.id, session.key.clone(), ip)
+    {
         Ok(registration) => registration,
         Err(refused) => {
             return (StatusCode::TOO_MANY_REQUESTS, refused.to_string()).into_response();
@@ -153,7 +156,7 @@ pub async fn upgrade(
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            state.connections.track_future(Connection::run(
+            state.connections().track_future(Connection::run(
                 deps,
                 session,
                 registration,

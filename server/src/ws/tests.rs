@@ -169,7 +169,7 @@ impl Harness {
                 username: Username::parse("ana").unwrap(),
             },
             key: key.clone(),
-            expires: crate::now_ms() + 3_600_000,
+            expires: crate::clock::now_ms() + 3_600_000,
         };
         let registration = hub.connect(ANA, key, None).unwrap();
         let (to_server, stream) = mpsc::unbounded();

@@ -1,0 +1,188 @@
+//! Starting and stopping the server: what [`start`] wires together, and the stop protocol.
+//!
+//! [`start`] opens the data directory (recovering the message log and rebuilding the dedupe
+//! memory from it), starts the message processor, builds the [`AppState`] handle and binds the
+//! listener. [`serve`] runs until [`Running::shutdown`], then stops in an order that loses no
+//! acknowledged message and answers every queued one:
+//!
+//! 1. stop accepting connections;
+//! 2. connections keep reading, but answer new sends with `overloaded` (the processor's queue is
+//!    closed) until their client goes quiet or a 3 s grace period ends;
+//! 3. the processor writes what is queued and answers its senders;
+//! 4. connections send their last answers and close;
+//! 5. the data directory is released (its lock dropped).
+
+use crate::clock::{self, Clock};
+use crate::config::Config;
+use crate::processor::{Dedupe, MessageProcessor};
+use crate::state::{AppState, Limiters, Parts};
+use crate::store::{DataDir, MessageLog};
+use crate::{accounts, history, http, hub, ratelimit, rooms, routes, signin, stats};
+use leptos::prelude::LeptosOptions;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Typing hints per (user, room): one every two seconds, as the browser sends them, with a
+/// little slack; more are dropped.
+const TYPING_LIMIT: ratelimit::RateLimit = ratelimit::RateLimit {
+    per_sec: 0.5,
+    burst: 3.0,
+};
+/// Presence announcements per user (each goes to every room the user is in); more are dropped
+/// and the member list shows the truth at its next refresh.
+const PRESENCE_LIMIT: ratelimit::RateLimit = ratelimit::RateLimit {
+    per_sec: 0.2,
+    burst: 6.0,
+};
+
+/// A running server, for `main` and for tests.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Starts the graceful stop: no new connections, queued messages written, then exit.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the server has stopped and released its data directory.
+    pub async fn stopped(self) -> anyhow::Result<()> {
+        self.task.await?
+    }
+}
+
+/// Opens the data directory, recovers, binds and serves until [`Running::shutdown`].
+pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Running> {
+    let data = DataDir::open(&config.data_dir)?;
+    let processor_config = config.processor();
+    let recent_since = clock::now_ms() - processor_config.dedupe_window.as_millis() as i64;
+    // The dedupe memory is rebuilt while the log is scanned, one message at a time, and is
+    // capped at `dedupe_max_entries` throughout (the oldest go first).
+    let mut dedupe = Dedupe::new(
+        processor_config.dedupe_window.as_millis() as i64,
+        processor_config.dedupe_max_entries,
+    );
+    let recovered = MessageLog::open_visiting(
+        &data.file("messages"),
+        config.log(),
+        recent_since,
+        |message| dedupe.remember(message),
+    )?;
+    if recovered.truncated_bytes > 0 {
+        tracing::warn!(
+            bytes = recovered.truncated_bytes,
+            "cut a torn tail off the message log (a crash during a write); every complete message is kept"
+        );
+    }
+    tracing::info!(messages = recovered.messages, data_dir = %config.data_dir.display(), "recovered");
+    let log = Arc::new(recovered.log);
+
+    let shutdown = CancellationToken::new();
+    let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
+    let stats = stats::Stats::default();
+    let (processor, processor_task) = MessageProcessor::start(
+        processor_config,
+        log.clone(),
+        dedupe,
+        hub.clone(),
+        stats.clone(),
+        shutdown.clone(),
+    )?;
+    let parts = Parts {
+        accounts: accounts::Accounts::open(&data, config.session_lifetime(), Clock::system())?,
+        rooms: rooms::Rooms::open(&data)?,
+        history: history::HistoryCache::new(
+            Duration::from_millis(config.cache_ttl_ms),
+            config.history_cache_bytes(),
+        ),
+        limiters: Limiters {
+            sends: ratelimit::RateLimiter::new(config.rate_limit()),
+            typing: ratelimit::RateLimiter::new(TYPING_LIMIT),
+            room_creations: ratelimit::RateLimiter::new(config.room_creations()),
+            presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
+        },
+        sign_in: signin::SignInGate::new(
+            config.sign_in(),
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        ),
+        log,
+        hub,
+        processor,
+        stats,
+        shutdown: shutdown.clone(),
+        connections: TaskTracker::new(),
+        config: config.clone(),
+    };
+    let state = AppState::new(parts, leptos_options);
+
+    let listener = TcpListener::bind(config.listen_addr()).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(serve(listener, state, processor_task, data));
+    Ok(Running {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
+/// Serves, then stops in the order the module docs give.
+async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    processor_task: tokio::task::JoinHandle<()>,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    let shutdown = state.shutdown().clone();
+    let logger = tokio::spawn(log_stats(state.clone()));
+    let connections = state.connections().clone();
+    let serve_config = http::serve::ServeConfig {
+        header_read_timeout: Duration::from_millis(state.config().header_read_timeout_ms),
+    };
+    http::serve::serve(
+        listener,
+        routes::router(state),
+        serve_config,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    processor_task.await?;
+    connections.close();
+    if tokio::time::timeout(Duration::from_secs(10), connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close within 10 s of shutdown");
+    }
+    logger.await?;
+    tracing::info!("stopped; every queued message was written");
+    drop(data);
+    Ok(())
+}
+
+/// One log line a second while messages flow.
+async fn log_stats(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.shutdown().cancelled() => return,
+        }
+        let rate = state.stats().tick();
+        let s = state.stats_snapshot();
+        if rate > 0 || s.queue_depth > 0 {
+            tracing::info!(
+                "processed {rate}/s, queue {}, total {}, batches {}, avg batch {:.1}, flush p99 {:.2} ms, failed batches {}",
+                s.queue_depth, s.processed_total, s.batches_total, s.avg_batch_size, s.flush_p99_ms, s.failed_batches
+            );
+        }
+    }
+}
