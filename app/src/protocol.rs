@@ -109,6 +109,21 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code's name on the wire (`"overloaded"`, …), for logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::NotMember => "not_member",
+            Self::NoSuchRoom => "no_such_room",
+            Self::RateLimited => "rate_limited",
+            Self::Overloaded => "overloaded",
+            Self::Unauthorized => "unauthorized",
+            Self::StorageFull => "storage_full",
+            Self::ClientIdReused => "client_id_reused",
+            Self::Internal => "internal",
+        }
+    }
+
     /// Whether resending the same frame later may succeed.
     pub fn is_retryable(self) -> bool {
         matches!(
@@ -142,6 +157,23 @@ mod tests {
         .unwrap();
         assert!(matches!(frame, ClientFrame::Send { .. }));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping"}"#).is_ok());
+    }
+
+    #[test]
+    fn error_code_names_are_their_wire_names() {
+        for code in [
+            ErrorCode::Invalid,
+            ErrorCode::NotMember,
+            ErrorCode::NoSuchRoom,
+            ErrorCode::RateLimited,
+            ErrorCode::Overloaded,
+            ErrorCode::Unauthorized,
+            ErrorCode::StorageFull,
+            ErrorCode::ClientIdReused,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+        }
     }
 
     #[test]

@@ -2,11 +2,18 @@
 
 mod support;
 
-use app::protocol::{ErrorCode, ServerFrame};
-use serde_json::json;
+use app::api::ApiError;
+use app::model::{Member, RoomId};
+use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use minitalk_client::{Api, CallError};
 use support::{ack_seq, message_of, register, start};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+
+/// The answer of a call the server refuses with `status` and `error`.
+fn refused<T>(status: u16, error: ApiError) -> Result<T, CallError> {
+    Err(CallError::Refused { status, error })
+}
 
 #[tokio::test]
 async fn two_users_chat_live() {
@@ -74,18 +81,17 @@ async fn a_non_member_can_neither_read_nor_post_nor_subscribe() {
     ana_ws.subscribe(room, None).await;
     ack_seq(&ana_ws.send_and_wait(room, "a1", "secret").await);
 
-    let (status, body) = eve
-        .call(
-            "history",
-            json!({"room_id": room, "before_seq": null, "limit": 10}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    assert_eq!(body["code"], "not_member");
+    assert_eq!(
+        eve.api.history(RoomId(room), None, 10).await,
+        refused(403, ApiError::NotMember)
+    );
 
     let mut eve_ws = eve.connect().await;
     eve_ws
-        .send_json(json!({"type": "subscribe", "room_id": room, "after_seq": 0}))
+        .send_frame(&ClientFrame::Subscribe {
+            room_id: RoomId(room),
+            after_seq: Some(0),
+        })
         .await;
     match eve_ws.next().await {
         ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::NotMember),
@@ -197,14 +203,8 @@ async fn below_the_disk_watermark_sends_get_storage_full_but_sign_in_still_works
         other => panic!("expected storage_full, got {other:?}"),
     }
     assert!(ana.history(room).await.is_empty());
-    let (status, body) = support::call(
-        server.addr,
-        None,
-        "login",
-        json!({"username": "ana", "password": "correct horse"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let login = Api::at(server.addr).login("ana", support::PASSWORD).await;
+    assert!(login.is_ok(), "{login:?}");
     register(server.addr, "bob").await;
 }
 
@@ -222,12 +222,9 @@ async fn after_a_restart_history_seq_and_dedupe_continue() {
     server.stopped().await.unwrap();
 
     let server = start(dir.path(), &[]).await;
-    let ana = support::User {
-        addr: server.addr,
-        ..ana
-    };
-    let (status, me) = ana.call("me", json!({})).await;
-    assert_eq!((status, me["username"].as_str()), (200, Some("ana")));
+    let ana = ana.at(server.addr);
+    let me = ana.api.me().await.unwrap();
+    assert_eq!(me.username.as_str(), "ana");
     let mut ws = ana.connect().await;
     assert_eq!(ws.send_and_wait(room, "c1", "before").await, first);
     assert_eq!(ack_seq(&ws.send_and_wait(room, "c3", "after").await), 3);
@@ -255,12 +252,15 @@ async fn bad_frames_get_errors_and_the_socket_keeps_working() {
     };
     ws.send_raw(Message::Text("not json".into())).await;
     assert!(invalid(ws.next().await));
-    ws.send_json(json!({"type": "shout"})).await;
+    ws.send_raw(Message::Text(r#"{"type":"shout"}"#.into()))
+        .await;
     assert!(invalid(ws.next().await));
     ws.send_raw(Message::Binary(vec![1, 2, 3].into())).await;
     assert!(invalid(ws.next().await));
-    ws.send_json(json!({"type": "subscribe", "room_id": "../../etc/passwd", "after_seq": null}))
-        .await;
+    ws.send_raw(Message::Text(
+        r#"{"type":"subscribe","room_id":"../../etc/passwd","after_seq":null}"#.into(),
+    ))
+    .await;
     assert!(invalid(ws.next().await));
     assert!(invalid(ws.send_and_wait(room, "empty", "").await));
     assert!(invalid(
@@ -270,7 +270,7 @@ async fn bad_frames_get_errors_and_the_socket_keeps_working() {
         ack_seq(&ws.send_and_wait(room, "max", &"x".repeat(4000)).await),
         1
     );
-    ws.send_json(json!({"type": "ping"})).await;
+    ws.ping().await;
     assert_eq!(ws.next().await, ServerFrame::Pong);
 }
 
@@ -300,7 +300,7 @@ async fn the_socket_needs_a_session_and_a_same_site_origin() {
     let mut cross_site = url.as_str().into_client_request().unwrap();
     cross_site
         .headers_mut()
-        .insert("cookie", ana.cookie.parse().unwrap());
+        .insert("cookie", ana.cookie().parse().unwrap());
     cross_site
         .headers_mut()
         .insert("origin", "http://evil.example".parse().unwrap());
@@ -315,28 +315,37 @@ async fn account_errors_are_clear_and_carry_status_codes() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
     let addr = server.addr;
-    let error = |name, body| support::call_error(addr, name, body);
-    assert_eq!(error("me", json!({})).await, (401, "not_signed_in".into()));
-    let short = json!({"username": "ana", "password": "short"});
-    assert_eq!(error("register", short).await, (400, "invalid".into()));
+    let anonymous = Api::at(addr);
+    assert_eq!(anonymous.me().await, refused(401, ApiError::NotSignedIn));
+    let short = anonymous.register("ana", "short").await;
+    assert!(matches!(
+        short.unwrap_err().refusal(),
+        Some((400, ApiError::Invalid(_)))
+    ),);
 
     register(addr, "ana").await;
-    let taken = json!({"username": "ANA", "password": "long enough"});
+    let taken = anonymous.register("ANA", "long enough").await;
     assert_eq!(
-        error("register", taken).await,
-        (409, "username_taken".into())
+        taken.unwrap_err().refusal(),
+        Some((409, &ApiError::UsernameTaken))
     );
-    let wrong = json!({"username": "ana", "password": "wrong password"});
+    let wrong = anonymous.login("ana", "wrong password").await;
     assert_eq!(
-        error("login", wrong).await,
-        (401, "invalid_credentials".into())
+        wrong.unwrap_err().refusal(),
+        Some((401, &ApiError::InvalidCredentials))
     );
 
     let ana = register(addr, "ana2").await;
-    let (status, _) = ana.call("logout", json!({})).await;
-    assert_eq!(status, 200);
-    let (status, _) = ana.call("me", json!({})).await;
-    assert_eq!(status, 401);
+    assert_eq!(ana.api.logout().await, Ok(()));
+    assert_eq!(
+        ana.api
+            .me()
+            .await
+            .unwrap_err()
+            .refusal()
+            .map(|(status, _)| status),
+        Some(401)
+    );
 }
 
 #[tokio::test]
@@ -350,55 +359,33 @@ async fn your_rooms_list_membership_and_unread_counts_and_the_directory_lists_th
     for i in 0..3 {
         ack_seq(&ws.send_and_wait(room, &format!("c{i}"), "hi").await);
     }
-    let (_, rooms) = bob.call("list_rooms", json!({})).await;
-    assert_eq!(rooms, json!([]), "bob is in no room yet");
-    let (_, page) = bob
-        .call(
-            "room_directory",
-            json!({"query": "GEN", "before": null, "limit": 10}),
-        )
-        .await;
-    assert_eq!(page["rooms"][0]["is_member"], false);
-    assert_eq!(page["rooms"][0]["last_seq"], 3);
-    assert_eq!(page["next"], json!(null));
-    let (_, none) = bob
-        .call(
-            "room_directory",
-            json!({"query": "nothing like it", "before": null, "limit": 10}),
-        )
-        .await;
-    assert_eq!(none["rooms"], json!([]));
+    assert_eq!(
+        bob.api.list_rooms().await,
+        Ok(vec![]),
+        "bob is in no room yet"
+    );
+    let page = bob.api.room_directory("GEN", None, 10).await.unwrap();
+    assert!(!page.rooms[0].is_member);
+    assert_eq!(page.rooms[0].last_seq, 3);
+    assert_eq!(page.next, None);
+    let none = bob.api.room_directory("nothing like it", None, 10).await;
+    assert_eq!(none.unwrap().rooms, []);
     bob.join(room).await;
-    let (status, _) = bob
-        .call("mark_read", json!({"room_id": room, "seq": 2}))
-        .await;
-    assert_eq!(status, 200);
-    let (_, rooms) = bob.call("list_rooms", json!({})).await;
-    assert_eq!(rooms[0]["is_member"], true);
-    assert_eq!(rooms[0]["last_read_seq"], 2);
-    assert_eq!(rooms[0]["member_count"], 2);
+    assert_eq!(bob.api.mark_read(RoomId(room), 2).await, Ok(()));
+    let rooms = bob.api.list_rooms().await.unwrap();
+    assert!(rooms[0].is_member);
+    assert_eq!(rooms[0].last_read_seq, 2);
+    assert_eq!(rooms[0].member_count, 2);
 
-    let (_, members) = bob.call("room_members", json!({"room_id": room})).await;
+    let members = bob.api.room_members(RoomId(room)).await.unwrap();
     let online: Vec<_> = members
-        .as_array()
-        .unwrap()
         .iter()
-        .map(|m| {
-            (
-                m["username"].as_str().unwrap(),
-                m["online"].as_bool().unwrap(),
-            )
-        })
+        .map(|Member { username, online }| (username.as_str(), *online))
         .collect();
     assert_eq!(online, [("ana", true), ("bob", false)]);
 
-    let stats: serde_json::Value = reqwest::get(format!("http://{}/api/stats", server.addr))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stats["processed_total"], 3);
+    let stats = Api::at(server.addr).stats().await.unwrap();
+    assert_eq!(stats.processed_total, 3);
 }
 
 #[tokio::test]
@@ -423,8 +410,7 @@ async fn leaving_a_room_stops_its_live_messages_and_its_history() {
     let mut bob_ws = bob.connect().await;
     bob_ws.subscribe(room, None).await;
 
-    let (status, _) = bob.call("leave_room", json!({"room_id": room})).await;
-    assert_eq!(status, 200);
+    assert_eq!(bob.api.leave_room(RoomId(room)).await, Ok(()));
     match bob_ws.next().await {
         ServerFrame::Error(e) => assert_eq!(
             (e.code, e.room_id.map(|r| r.0), e.client_id),
@@ -439,20 +425,17 @@ async fn leaving_a_room_stops_its_live_messages_and_its_history() {
             .send_and_wait(room, "after-leave", "not for bob")
             .await,
     );
-    bob_ws.send_json(json!({"type": "ping"})).await;
+    bob_ws.ping().await;
     assert_eq!(
         bob_ws.next().await,
         ServerFrame::Pong,
         "no message after leaving"
     );
 
-    let (status, body) = bob
-        .call(
-            "history",
-            json!({"room_id": room, "before_seq": null, "limit": 10}),
-        )
-        .await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("not_member")));
+    assert_eq!(
+        bob.api.history(RoomId(room), None, 10).await,
+        refused(403, ApiError::NotMember)
+    );
 }
 
 #[tokio::test]
@@ -472,18 +455,7 @@ async fn a_history_page_holds_at_most_100_messages_however_many_are_asked_for() 
             acks += 1;
         }
     }
-    let (status, page) = ana
-        .call(
-            "history",
-            json!({"room_id": room, "before_seq": null, "limit": 1000}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let seqs: Vec<u64> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
+    let page = ana.api.history(RoomId(room), None, 1000).await.unwrap();
+    let seqs: Vec<u64> = page.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, (21..=120).collect::<Vec<_>>());
 }

@@ -7,16 +7,14 @@
 
 mod support;
 
-use app::protocol::ServerFrame;
-use futures::{SinkExt, StreamExt};
-use serde_json::json;
+use app::model::RoomId;
+use app::protocol::{ClientFrame, ServerFrame};
+use minitalk_client::{Api, Socket};
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::User;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 const CLIENTS: usize = 4;
 const MESSAGES_PER_CLIENT: usize = 2500;
@@ -69,10 +67,7 @@ impl Server {
             .expect("server binary starts");
         let server = Self { child };
         for _ in 0..200 {
-            if reqwest::get(format!("http://{addr}/api/stats"))
-                .await
-                .is_ok()
-            {
+            if Api::at(addr).stats().await.is_ok() {
                 return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -128,38 +123,30 @@ struct Ledger {
 /// Sends `ids` with a window, recording answers, until all are answered, an error says to back
 /// off, or the socket dies.
 async fn burst(user: User, room: u64, ids: Vec<String>, ledger: Arc<Mutex<Ledger>>) {
-    let mut request = format!("ws://{}/ws", user.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", user.cookie.parse().unwrap());
-    let Ok((socket, _)) = tokio_tungstenite::connect_async(request).await else {
+    let Ok(mut socket) = Socket::connect(&user.api).await else {
         return;
     };
-    let (mut sink, mut stream) = socket.split();
     let mut next = 0;
     let mut in_flight = 0;
     while next < ids.len() || in_flight > 0 {
         while in_flight < WINDOW && next < ids.len() {
-            let frame = json!({"type": "send", "room_id": room, "client_id": ids[next], "content": ids[next]});
-            if sink
-                .send(Message::Text(frame.to_string().into()))
-                .await
-                .is_err()
-            {
+            let send = ClientFrame::Send {
+                room_id: RoomId(room),
+                client_id: ids[next].clone(),
+                content: ids[next].clone(),
+            };
+            if socket.send(&send).await.is_err() {
                 return;
             }
             ledger.lock().unwrap().sent.push(ids[next].clone());
             next += 1;
             in_flight += 1;
         }
-        let Ok(Some(Ok(Message::Text(text)))) =
-            tokio::time::timeout(support::PATIENCE, stream.next()).await
+        let Ok(Ok(frame)) = tokio::time::timeout(support::PATIENCE, socket.next_frame()).await
         else {
             return;
         };
-        match serde_json::from_str(&text).unwrap() {
+        match frame {
             ServerFrame::Ack { client_id, seq, .. } => {
                 ledger.lock().unwrap().acked.insert(client_id, seq);
                 in_flight -= 1;
@@ -207,34 +194,10 @@ fn start_bursts(
     (ledgers, tasks)
 }
 
-/// The room's whole history as (seq, content), oldest first.
+/// The room's whole history as (seq, client_id), oldest first.
 async fn whole_history(user: &User, room: u64) -> Vec<(u64, String)> {
-    let mut all = Vec::new();
-    let mut before: Option<u64> = None;
-    loop {
-        let (status, page) = user
-            .call(
-                "history",
-                json!({"room_id": room, "before_seq": before, "limit": 100}),
-            )
-            .await;
-        assert_eq!(status, 200, "{page}");
-        let page: Vec<(u64, String)> = page
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["seq"].as_u64().unwrap(),
-                    m["client_id"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
-        let Some(first) = page.first() else { break };
-        before = Some(first.0);
-        all.splice(0..0, page);
-    }
-    all
+    let all = user.whole_history(room).await;
+    all.into_iter().map(|m| (m.seq, m.client_id)).collect()
 }
 
 /// Seqs are 1..=N in order, each client_id once; returns client_id → seq.

@@ -4,20 +4,29 @@
 
 mod support;
 
-use app::protocol::{ErrorCode, ServerFrame};
-use futures::StreamExt;
-use serde_json::json;
+use app::api::{ApiError, Login, Register};
+use app::model::RoomId;
+use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use leptos::server_fn::ServerFn;
+use minitalk_client::tungstenite::{self, Message};
+use minitalk_client::{Api, CallError, Socket, SocketError};
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
-use support::{ack_seq, call, message_of, register, start, Client, PATIENCE};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use support::{ack_seq, message_of, register, start, Client, PATIENCE};
+
+/// The HTTP status `api`'s session gets from `me` (200 when it is valid).
+async fn me_status(api: &Api) -> u16 {
+    match api.me().await {
+        Ok(_) => 200,
+        Err(err) => err.refusal().expect("a typed refusal").0,
+    }
+}
 
 /// Reads frames until the server closes the socket; returns them and the close code.
 async fn until_closed(client: &mut Client) -> (Vec<ServerFrame>, u16) {
     let mut frames = Vec::new();
     loop {
-        let message = tokio::time::timeout(PATIENCE, client.socket.next())
+        let message = tokio::time::timeout(PATIENCE, client.socket.recv())
             .await
             .expect("the server closes the socket within the patience");
         match message {
@@ -44,8 +53,7 @@ async fn signing_out_in_another_tab_ends_the_socket_at_once() {
     let mut ws = ana.connect().await;
     ws.subscribe(room, None).await;
 
-    let (status, _) = ana.call("logout", json!({})).await;
-    assert_eq!(status, 200);
+    assert_eq!(ana.api.logout().await, Ok(()));
     let (frames, code) = until_closed(&mut ws).await;
     assert!(frames.iter().any(is_unauthorized), "{frames:?}");
     assert_eq!(code, 4001);
@@ -63,18 +71,14 @@ async fn signing_out_everywhere_ends_every_session_and_socket_of_that_user_only(
     let mut bystander = bob.connect().await;
     bystander.subscribe(room, None).await;
 
-    let (status, _) = ana.call("logout_everywhere", json!({})).await;
-    assert_eq!(status, 200);
+    assert_eq!(ana.api.logout_everywhere().await, Ok(()));
     for socket in [&mut laptop, &mut phone] {
         let (frames, code) = until_closed(socket).await;
         assert!(frames.iter().any(is_unauthorized));
         assert_eq!(code, 4001);
     }
-    for cookie in [&ana.cookie, &ana_phone.cookie] {
-        assert_eq!(
-            call(server.addr, Some(cookie), "me", json!({})).await.0,
-            401
-        );
+    for session in [&ana.api, &ana_phone.api] {
+        assert_eq!(me_status(session).await, 401);
     }
     assert_eq!(
         ack_seq(&bystander.send_and_wait(room, "b1", "still here").await),
@@ -111,8 +115,7 @@ async fn nothing_stored_after_a_leave_reaches_the_leaver_not_even_through_catch_
             .await;
     }
     // The leaver has read nothing: it lags. Now it leaves, and more is stored.
-    let (status, _) = bob.call("leave_room", json!({"room_id": room})).await;
-    assert_eq!(status, 200);
+    assert_eq!(bob.api.leave_room(RoomId(room)).await, Ok(()));
     for i in 0..50 {
         writer
             .send_and_wait(room, &format!("after{i}"), "after")
@@ -130,14 +133,14 @@ async fn nothing_stored_after_a_leave_reaches_the_leaver_not_even_through_catch_
             other => panic!("unexpected {other:?}"),
         }
     }
-    leaver.send_json(json!({"type": "ping"})).await;
+    leaver.ping().await;
     assert_eq!(
         leaver.next().await,
         ServerFrame::Pong,
         "nothing after the notice"
     );
     writer.send_and_wait(room, "later", "after").await;
-    leaver.send_json(json!({"type": "ping"})).await;
+    leaver.ping().await;
     assert_eq!(leaver.next().await, ServerFrame::Pong, "and nothing live");
 }
 
@@ -169,7 +172,10 @@ async fn a_failed_history_read_drops_the_room_instead_of_skipping_past_it() {
 
     let mut reader = bob.connect().await;
     reader
-        .send_json(json!({"type": "subscribe", "room_id": room, "after_seq": 0}))
+        .send_frame(&ClientFrame::Subscribe {
+            room_id: RoomId(room),
+            after_seq: Some(0),
+        })
         .await;
     // Whatever arrives before the error is a prefix (the replay reads in chunks), never past 2.
     let mut seen = Vec::new();
@@ -192,7 +198,7 @@ async fn a_failed_history_read_drops_the_room_instead_of_skipping_past_it() {
     );
     // The room is dropped, not skipped: a live message does not arrive past the hole.
     writer.send_and_wait(room, "m7", "m7").await;
-    reader.send_json(json!({"type": "ping"})).await;
+    reader.ping().await;
     assert_eq!(reader.next().await, ServerFrame::Pong);
 
     // Repaired, a resubscribe from what the client has gets everything after it.
@@ -215,14 +221,12 @@ async fn a_typing_flood_reaches_nobody_and_holds_no_message_up() {
     victim.subscribe(room, None).await;
     let mut writer = users[2].connect().await;
 
-    let typing = Message::Text(
-        json!({"type": "typing", "room_id": room})
-            .to_string()
-            .into(),
-    );
+    let typing = ClientFrame::Typing {
+        room_id: RoomId(room),
+    };
     let flood = tokio::spawn(async move {
         for _ in 0..20_000 {
-            attacker.send_raw(typing.clone()).await;
+            attacker.send_frame(&typing).await;
         }
         attacker
     });
@@ -230,7 +234,7 @@ async fn a_typing_flood_reaches_nobody_and_holds_no_message_up() {
     writer.send(room, "m1", "hello").await;
     let mut hints = 0;
     let delivered = loop {
-        let message = tokio::time::timeout(PATIENCE, victim.socket.next())
+        let message = tokio::time::timeout(PATIENCE, victim.socket.recv())
             .await
             .expect("the message arrives")
             .unwrap()
@@ -249,7 +253,7 @@ async fn a_typing_flood_reaches_nobody_and_holds_no_message_up() {
     let _attacker = flood.await.unwrap();
     // Drain what the flood left for the victim (bounded: at most the typing limit's burst).
     while let Ok(Some(Ok(Message::Text(text)))) =
-        tokio::time::timeout(Duration::from_millis(300), victim.socket.next()).await
+        tokio::time::timeout(Duration::from_millis(300), victim.socket.recv()).await
     {
         if matches!(serde_json::from_str(&text), Ok(ServerFrame::Typing { .. })) {
             hints += 1;
@@ -276,11 +280,16 @@ async fn a_sign_in_flood_is_refused_with_retry_after_and_messages_keep_flowing()
     let mut ws = users[0].connect().await;
 
     let client = reqwest::Client::new();
+    let wrong = Login {
+        username: "ana".into(),
+        password: "wrong password".into(),
+    };
+    // Raw requests, typed bodies: the test reads the Retry-After header itself.
     let attempts: Vec<_> = (0..200)
         .map(|_| {
             let request = client
-                .post(format!("http://{}/api/login", server.addr))
-                .json(&json!({"username": "ana", "password": "wrong password"}));
+                .post(format!("http://{}{}", server.addr, Login::PATH))
+                .json(&wrong);
             tokio::spawn(async move { request.send().await.unwrap() })
         })
         .collect();
@@ -323,30 +332,19 @@ async fn unknown_names_and_wrong_passwords_get_the_same_answer() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
     register(server.addr, "ana").await;
-    let wrong = call(
-        server.addr,
-        None,
-        "login",
-        json!({"username": "ana", "password": "not her password"}),
-    )
-    .await;
-    let unknown = call(
-        server.addr,
-        None,
-        "login",
-        json!({"username": "nobody", "password": "not her password"}),
-    )
-    .await;
+    let anonymous = Api::at(server.addr);
+    let answer = |username: &str, password: &str| {
+        anonymous.call_text(Login {
+            username: username.into(),
+            password: password.into(),
+        })
+    };
+    let wrong = answer("ana", "not her password").await.unwrap();
+    let unknown = answer("nobody", "not her password").await.unwrap();
     assert_eq!(wrong, unknown);
     assert_eq!(wrong.0, 401);
     // An over-long password is refused before any hashing, with the same answer.
-    let long = call(
-        server.addr,
-        None,
-        "login",
-        json!({"username": "ana", "password": "x".repeat(100_000)}),
-    )
-    .await;
+    let long = answer("ana", &"x".repeat(100_000)).await.unwrap();
     assert_eq!(long, wrong);
 }
 
@@ -357,14 +355,8 @@ async fn sockets_per_user_are_capped() {
     let ana = register(server.addr, "ana").await;
     let _one = ana.connect().await;
     let two = ana.connect().await;
-    let mut request = format!("ws://{}/ws", server.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", ana.cookie.parse().unwrap());
-    match tokio_tungstenite::connect_async(request.clone()).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+    match Socket::connect(&ana.api).await {
+        Err(SocketError::Ws(tungstenite::Error::Http(response))) => {
             assert_eq!(response.status(), 429);
         }
         other => panic!("a third socket was let in: {:?}", other.map(|_| ())),
@@ -372,10 +364,7 @@ async fn sockets_per_user_are_capped() {
     drop(two);
     // The slot comes back once the server has seen the close.
     let deadline = Instant::now() + PATIENCE;
-    while tokio_tungstenite::connect_async(request.clone())
-        .await
-        .is_err()
-    {
+    while Socket::connect(&ana.api).await.is_err() {
         assert!(
             Instant::now() < deadline,
             "the closed socket's slot never came back"
@@ -390,17 +379,15 @@ async fn a_client_that_stops_answering_pings_is_closed_and_goes_offline() {
     let server = start(dir.path(), &["--ws-ping-interval-ms", "200"]).await;
     let (users, room) = support::members_of(server.addr, &["ana", "ghost"], "r").await;
     let ghost = users[1].connect().await; // never read again: it never answers a ping
-    let online = |members: serde_json::Value| {
+    let ghost_online = || async {
+        let members = users[0].api.room_members(RoomId(room)).await.unwrap();
         members
-            .as_array()
-            .unwrap()
             .iter()
-            .any(|m| m["username"] == "ghost" && m["online"] == true)
+            .any(|m| m.username.as_str() == "ghost" && m.online)
     };
-    let members = || users[0].call("room_members", json!({"room_id": room}));
-    assert!(online(members().await.1));
+    assert!(ghost_online().await);
     let deadline = Instant::now() + PATIENCE;
-    while online(members().await.1) {
+    while ghost_online().await {
         assert!(Instant::now() < deadline, "the ghost is still online");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -425,8 +412,11 @@ async fn one_subscribe_replays_a_bounded_number_of_messages() {
             }
         }
     }
-    ws.send_json(json!({"type": "subscribe", "room_id": room, "after_seq": 0}))
-        .await;
+    ws.send_frame(&ClientFrame::Subscribe {
+        room_id: RoomId(room),
+        after_seq: Some(0),
+    })
+    .await;
     let first_replayed = TOTAL - minitalk_server::connection::MAX_REPLAY + 1;
     for expected in first_replayed..=TOTAL {
         assert_eq!(message_of(&ws.next().await).0, expected);
@@ -445,9 +435,14 @@ async fn one_subscribe_replays_a_bounded_number_of_messages() {
 async fn with_secure_cookies_only_one_host_prefixed_secure_cookie_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &["--secure-cookies"]).await;
+    // A raw request with a typed body: the test reads the whole Set-Cookie header.
+    let register = Register {
+        username: "ana".into(),
+        password: support::PASSWORD.into(),
+    };
     let response = reqwest::Client::new()
-        .post(format!("http://{}/api/register", server.addr))
-        .json(&json!({"username": "ana", "password": "correct horse"}))
+        .post(format!("http://{}{}", server.addr, Register::PATH))
+        .json(&register)
         .send()
         .await
         .unwrap();
@@ -462,21 +457,13 @@ async fn with_secure_cookies_only_one_host_prefixed_secure_cookie_is_accepted() 
     assert!(set_cookie.contains("; Secure"), "{set_cookie}");
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let token = cookie.split_once('=').unwrap().1;
-    assert_eq!(
-        call(server.addr, Some(&cookie), "me", json!({})).await.0,
-        200
-    );
+    let server_api = Api::at(server.addr);
+    assert_eq!(me_status(&server_api.with_cookie(&cookie)).await, 200);
     let plain = format!("minitalk_session={token}");
-    assert_eq!(
-        call(server.addr, Some(&plain), "me", json!({})).await.0,
-        401
-    );
+    assert_eq!(me_status(&server_api.with_cookie(&plain)).await, 401);
     // A second cookie of the same name (planted by a sibling site) means no session at all.
     let tossed = format!("{cookie}; __Host-minitalk_session=planted");
-    assert_eq!(
-        call(server.addr, Some(&tossed), "me", json!({})).await.0,
-        401
-    );
+    assert_eq!(me_status(&server_api.with_cookie(&tossed)).await, 401);
 }
 
 #[tokio::test]
@@ -485,23 +472,28 @@ async fn room_creation_is_rate_limited_and_capped_per_user() {
     let flags = ["--room-creations-per-hour", "3", "--rooms-per-user", "4"];
     let server = start(dir.path(), &flags).await;
     let ana = register(server.addr, "ana").await;
-    let create = |name: &'static str| ana.call("create_room", json!({"name": name}));
     for name in ["a", "b", "c"] {
-        assert_eq!(create(name).await.0, 200);
+        assert!(ana.api.create_room(name).await.is_ok());
     }
-    let (status, body) = create("d").await;
-    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
-    assert!(body["message"].as_u64().unwrap() >= 1, "{body}");
+    match ana.api.create_room("d").await {
+        Err(CallError::Refused {
+            status: 429,
+            error: ApiError::RateLimited(secs),
+        }) => assert!(secs >= 1),
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let flags = ["--room-creations-per-hour", "0", "--rooms-per-user", "2"];
     let server = start(dir.path(), &flags).await;
     let bob = register(server.addr, "bob").await;
     for name in ["a", "b"] {
-        assert_eq!(bob.call("create_room", json!({"name": name})).await.0, 200);
+        assert!(bob.api.create_room(name).await.is_ok());
     }
-    let (status, body) = bob.call("create_room", json!({"name": "c"})).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
-    let (_, rooms) = bob.call("list_rooms", json!({})).await;
-    assert_eq!(rooms.as_array().unwrap().len(), 2);
+    let refused = bob.api.create_room("c").await.unwrap_err();
+    assert!(
+        matches!(refused.refusal(), Some((403, ApiError::Forbidden(_)))),
+        "{refused:?}"
+    );
+    assert_eq!(bob.api.list_rooms().await.unwrap().len(), 2);
 }

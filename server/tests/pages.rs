@@ -8,8 +8,8 @@ use support::{register, start};
 /// GETs `path` as a signed-in browser would and returns the status and the raw HTML.
 async fn get_page(user: &support::User, path: &str) -> (u16, String) {
     let response = reqwest::Client::new()
-        .get(format!("http://{}{path}", user.addr))
-        .header("cookie", &user.cookie)
+        .get(format!("{}{path}", user.api.base()))
+        .header("cookie", user.cookie())
         .header("accept", "text/html")
         .send()
         .await
@@ -79,7 +79,7 @@ async fn each_page_has_its_own_nonce_and_every_script_carries_it() {
     ] {
         let response = reqwest::Client::new()
             .get(format!("http://{}{path}", server.addr))
-            .header("cookie", &ana.cookie)
+            .header("cookie", ana.cookie())
             .send()
             .await
             .unwrap();

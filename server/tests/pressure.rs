@@ -2,8 +2,10 @@
 
 mod support;
 
-use app::protocol::{ErrorCode, ServerFrame};
-use serde_json::json;
+use app::api::{ApiError, History, ListRooms, Me, RoomMembers};
+use app::model::RoomId;
+use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use minitalk_client::Api;
 use std::collections::HashMap;
 use support::{ack_seq, message_of, register, start};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -73,13 +75,8 @@ async fn a_burst_ten_times_the_queue_is_refused_with_overloaded_then_service_res
     // Normal service right after.
     let next = ack_seq(&ws.send_and_wait(room, "after", "still here").await);
     assert_eq!(next, acks.len() as u64 + 1);
-    let stats: serde_json::Value = reqwest::get(format!("http://{}/api/stats", server.addr))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stats["overloaded_total"], errors.len());
+    let stats = Api::at(server.addr).stats().await.unwrap();
+    assert_eq!(stats.overloaded_total, errors.len() as u64);
 }
 
 #[tokio::test]
@@ -125,7 +122,7 @@ async fn a_reader_that_stops_reading_misses_nothing_and_holds_nobody_up() {
     for expected in 1..=TOTAL {
         assert_eq!(message_of(&slow.next().await).0, expected);
     }
-    slow.send_json(json!({"type": "ping"})).await;
+    slow.ping().await;
     assert_eq!(
         slow.next().await,
         ServerFrame::Pong,
@@ -163,12 +160,18 @@ async fn thousands_of_subscribe_frames_are_each_answered_and_write_nothing() {
     let files_before = data_files(dir.path());
 
     for _ in 0..2000 {
-        ws.send_json(json!({"type": "subscribe", "room_id": room, "after_seq": null}))
-            .await;
+        ws.send_frame(&ClientFrame::Subscribe {
+            room_id: RoomId(room),
+            after_seq: None,
+        })
+        .await;
     }
     for i in 0..2000u64 {
-        ws.send_json(json!({"type": "subscribe", "room_id": 100_000 + i, "after_seq": 0}))
-            .await;
+        ws.send_frame(&ClientFrame::Subscribe {
+            room_id: RoomId(100_000 + i),
+            after_seq: Some(0),
+        })
+        .await;
     }
     let mut answers: HashMap<&str, usize> = HashMap::new();
     for _ in 0..4000 {
@@ -196,18 +199,14 @@ async fn odd_room_names_are_refused_or_kept_as_plain_text() {
         "   ".into(),
         "bell\u{7}".into(),
     ] {
-        let (status, body) = ana.call("create_room", json!({"name": name})).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (400, Some("invalid")),
-            "{name:?}"
+        let refused = ana.api.create_room(&name).await.unwrap_err();
+        assert!(
+            matches!(refused.refusal(), Some((400, ApiError::Invalid(_)))),
+            "{name:?}: {refused:?}"
         );
     }
-    let (status, room) = ana
-        .call("create_room", json!({"name": "../../etc/passwd"}))
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(room["name"], "../../etc/passwd");
+    let room = ana.api.create_room("../../etc/passwd").await.unwrap();
+    assert_eq!(room.name, "../../etc/passwd");
     let mut files = data_files(dir.path());
     files.sort();
     assert_eq!(
@@ -231,18 +230,29 @@ async fn secrets_never_leave_the_server() {
     let [ana, bob] = &users[..] else {
         unreachable!()
     };
-    let bob_token = bob.cookie.split_once('=').unwrap().1.to_owned();
-    for (name, body) in [
-        ("me", json!({})),
-        ("list_rooms", json!({})),
-        ("room_members", json!({"room_id": room})),
+    let bob_token = bob.cookie().split_once('=').unwrap().1.to_owned();
+    let room_id = RoomId(room);
+    // Read as text: a typed reading would drop a field that should not be there.
+    let answers = [
+        ("me", ana.api.call_text(Me {}).await),
+        ("list_rooms", ana.api.call_text(ListRooms {}).await),
+        (
+            "room_members",
+            ana.api.call_text(RoomMembers { room_id }).await,
+        ),
         (
             "history",
-            json!({"room_id": room, "before_seq": null, "limit": 10}),
+            ana.api
+                .call_text(History {
+                    room_id,
+                    before_seq: None,
+                    limit: 10,
+                })
+                .await,
         ),
-    ] {
-        let (_, answer) = ana.call(name, body).await;
-        let text = answer.to_string();
+    ];
+    for (name, answer) in answers {
+        let (_, text) = answer.unwrap();
         assert!(!text.contains("argon2"), "{name} leaks a password hash");
         assert!(!text.contains(&bob_token), "{name} leaks a session");
     }

@@ -1,22 +1,19 @@
-//! Test helpers: a real server on 127.0.0.1:0 with a temporary data directory, HTTP calls to its
-//! server functions, and WebSocket clients that speak the protocol.
+//! Test helpers: a real server on 127.0.0.1:0 with a temporary data directory, and signed-in
+//! users that talk to it through `minitalk-client` (typed server-function calls and sockets).
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
-use app::protocol::ServerFrame;
+use app::model::{ChatMessage, RoomId};
+use app::protocol::{ClientFrame, ServerFrame};
 use clap::Parser;
-use futures::{SinkExt, StreamExt};
 use leptos::prelude::get_configuration;
+use minitalk_client::tungstenite::Message;
+use minitalk_client::{Api, Socket};
 use minitalk_server::config::Config;
 use minitalk_server::Running;
-use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long any single expected event may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -56,34 +53,14 @@ pub async fn start_with_site(data_dir: &Path, site_root: &Path, extra: &[&str]) 
         .expect("server starts")
 }
 
-/// A signed-in user: their session cookie and the server's address.
+/// The password every test account has.
+pub const PASSWORD: &str = "correct horse";
+
+/// A signed-in user: their name and a session of theirs on one server.
 #[derive(Clone)]
 pub struct User {
-    pub addr: SocketAddr,
     pub name: String,
-    pub cookie: String,
-}
-
-/// Calls a server function; returns the HTTP status and the JSON body.
-pub async fn call(addr: SocketAddr, cookie: Option<&str>, name: &str, body: Value) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{addr}/api/{name}"))
-        .json(&body);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    let response = request.send().await.expect("server answers");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
-}
-
-/// Calls a server function that must fail; returns the status and the error's code.
-pub async fn call_error(addr: SocketAddr, name: &str, body: Value) -> (u16, String) {
-    let (status, answer) = call(addr, None, name, body).await;
-    let code = answer["code"].as_str().unwrap_or_default().to_owned();
-    (status, code)
+    pub api: Api,
 }
 
 /// New users `names`, all members of one new room (created by the first); returns them and the
@@ -101,108 +78,89 @@ pub async fn members_of(addr: SocketAddr, names: &[&str], room: &str) -> (Vec<Us
 }
 
 pub async fn register(addr: SocketAddr, name: &str) -> User {
-    signed_in(addr, "register", name).await
+    let api = Api::at(addr).register(name, PASSWORD).await;
+    signed_in(
+        name,
+        api.unwrap_or_else(|err| panic!("register {name}: {err}")),
+    )
 }
 
 /// Signs an existing account in again: a second session (another browser).
 pub async fn login(addr: SocketAddr, name: &str) -> User {
-    signed_in(addr, "login", name).await
+    let api = Api::at(addr).login(name, PASSWORD).await;
+    signed_in(
+        name,
+        api.unwrap_or_else(|err| panic!("login {name}: {err}")),
+    )
 }
 
-async fn signed_in(addr: SocketAddr, endpoint: &str, name: &str) -> User {
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/api/{endpoint}"))
-        .json(&json!({"username": name, "password": "correct horse"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{endpoint} {name}");
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+fn signed_in(name: &str, api: Api) -> User {
     User {
-        addr,
         name: name.to_owned(),
-        cookie,
+        api,
     }
 }
 
 impl User {
-    pub async fn call(&self, name: &str, body: Value) -> (u16, Value) {
-        call(self.addr, Some(&self.cookie), name, body).await
+    /// The session cookie, as a `Cookie` header carries it.
+    pub fn cookie(&self) -> &str {
+        self.api
+            .cookie()
+            .expect("a signed-in user has a session cookie")
+    }
+
+    /// The same session against the server now at `addr` (restarted on another port).
+    pub fn at(&self, addr: SocketAddr) -> Self {
+        signed_in(&self.name, Api::at(addr).with_cookie(self.cookie()))
     }
 
     pub async fn create_room(&self, name: &str) -> u64 {
-        let (status, room) = self.call("create_room", json!({"name": name})).await;
-        assert_eq!(status, 200, "{room}");
-        room["id"].as_u64().unwrap()
+        let room = self.api.create_room(name).await;
+        room.unwrap_or_else(|err| panic!("create_room {name}: {err}"))
+            .id
+            .0
     }
 
     pub async fn join(&self, room: u64) {
-        let (status, body) = self.call("join_room", json!({"room_id": room})).await;
-        assert_eq!(status, 200, "{body}");
+        let joined = self.api.join_room(RoomId(room)).await;
+        joined.unwrap_or_else(|err| panic!("join_room {room}: {err}"));
     }
 
-    /// Contents of the room's newest history page.
+    /// The room's newest history page as (seq, content).
     pub async fn history(&self, room: u64) -> Vec<(u64, String)> {
-        let (status, page) = self
-            .call(
-                "history",
-                json!({"room_id": room, "before_seq": null, "limit": 100}),
-            )
-            .await;
-        assert_eq!(status, 200, "{page}");
-        page.as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["seq"].as_u64().unwrap(),
-                    m["content"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
+        let page = self.api.newest_history(RoomId(room)).await;
+        let page = page.unwrap_or_else(|err| panic!("history {room}: {err}"));
+        page.into_iter().map(|m| (m.seq, m.content)).collect()
+    }
+
+    /// The room's whole history, oldest first.
+    pub async fn whole_history(&self, room: u64) -> Vec<ChatMessage> {
+        let all = self.api.history_after(RoomId(room), 0).await;
+        all.unwrap_or_else(|err| panic!("history of {room}: {err}"))
     }
 
     pub async fn connect(&self) -> Client {
-        let mut request = format!("ws://{}/ws", self.addr)
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("cookie", self.cookie.parse().unwrap());
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket opens");
+        let socket = Socket::connect(&self.api).await.expect("websocket opens");
         Client { socket }
     }
 }
 
 pub struct Client {
-    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub socket: Socket,
 }
 
 impl Client {
-    pub async fn send_json(&mut self, frame: Value) {
-        self.socket
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .unwrap();
+    pub async fn send_frame(&mut self, frame: &ClientFrame) {
+        self.socket.send(frame).await.unwrap();
     }
 
     pub async fn send_raw(&mut self, message: Message) {
-        self.socket.send(message).await.unwrap();
+        self.socket.send_raw(message).await.unwrap();
     }
 
     pub async fn subscribe(&mut self, room: u64, after_seq: Option<u64>) -> Vec<ServerFrame> {
-        self.send_json(json!({"type": "subscribe", "room_id": room, "after_seq": after_seq}))
+        let room_id = RoomId(room);
+        self.send_frame(&ClientFrame::Subscribe { room_id, after_seq })
             .await;
         let mut replayed = Vec::new();
         loop {
@@ -214,21 +172,31 @@ impl Client {
     }
 
     pub async fn send(&mut self, room: u64, client_id: &str, content: &str) {
-        self.send_json(
-            json!({"type": "send", "room_id": room, "client_id": client_id, "content": content}),
-        )
+        self.send_frame(&ClientFrame::Send {
+            room_id: RoomId(room),
+            client_id: client_id.into(),
+            content: content.into(),
+        })
         .await;
+    }
+
+    pub async fn ping(&mut self) {
+        self.send_frame(&ClientFrame::Ping).await;
+    }
+
+    /// The next message from the server, of any kind, within the patience.
+    pub async fn recv(&mut self) -> Message {
+        tokio::time::timeout(PATIENCE, self.socket.recv())
+            .await
+            .expect("a frame within the patience")
+            .expect("socket open")
+            .expect("no socket error")
     }
 
     /// The next frame from the server, skipping presence and typing hints.
     pub async fn next(&mut self) -> ServerFrame {
         loop {
-            let message = tokio::time::timeout(PATIENCE, self.socket.next())
-                .await
-                .expect("a frame within the patience")
-                .expect("socket open")
-                .expect("no socket error");
-            let Message::Text(text) = message else {
+            let Message::Text(text) = self.recv().await else {
                 continue;
             };
             let frame: ServerFrame = serde_json::from_str(&text).expect("a valid server frame");
@@ -244,7 +212,7 @@ impl Client {
     /// Waits for the server's close frame and returns its code.
     pub async fn close_code(&mut self) -> u16 {
         loop {
-            let message = tokio::time::timeout(PATIENCE, self.socket.next())
+            let message = tokio::time::timeout(PATIENCE, self.socket.recv())
                 .await
                 .expect("the server answers");
             match message {

@@ -5,20 +5,25 @@
 //! frames, nearly all `message` and `ack`, and that buffering was the generator's biggest own
 //! cost. Those two are read here straight into borrowed fields (any field order, unknown fields
 //! ignored); every other frame still goes through [`ServerFrame`], and the tests below check
-//! both readings agree on frames the shared protocol types wrote.
+//! both readings agree on frames the shared protocol types wrote. It lives beside the
+//! [`crate::Socket`] rather than in `app`, because only native clients under load need it; the
+//! browser and the server read whole frames.
 
+use app::model::RoomId;
 use app::protocol::ServerFrame;
 use serde::Deserialize;
 use std::borrow::Cow;
 
-pub enum Frame<'a> {
+/// A server frame, with `message` and `ack` borrowed from the text they were read from.
+#[derive(Debug)]
+pub enum FrameRef<'a> {
     Message {
-        room: u64,
+        room: RoomId,
         seq: u64,
         content: Cow<'a, str>,
     },
     Ack {
-        room: u64,
+        room: RoomId,
         seq: u64,
         client_id: Cow<'a, str>,
     },
@@ -30,7 +35,7 @@ pub enum Frame<'a> {
 struct Hot<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    room_id: Option<u64>,
+    room_id: Option<RoomId>,
     seq: Option<u64>,
     #[serde(borrow)]
     client_id: Option<Cow<'a, str>>,
@@ -38,27 +43,30 @@ struct Hot<'a> {
     content: Option<Cow<'a, str>>,
 }
 
-pub fn parse(text: &str) -> serde_json::Result<Frame<'_>> {
-    let hot: Hot = serde_json::from_str(text)?;
-    Ok(match (hot.kind.as_ref(), hot.room_id, hot.seq) {
-        ("message", Some(room), Some(seq)) => Frame::Message {
-            room,
-            seq,
-            content: hot.content.unwrap_or_default(),
-        },
-        ("ack", Some(room), Some(seq)) => Frame::Ack {
-            room,
-            seq,
-            client_id: hot.client_id.unwrap_or_default(),
-        },
-        _ => Frame::Other(serde_json::from_str(text)?),
-    })
+impl<'a> FrameRef<'a> {
+    /// Reads one text frame from the server.
+    pub fn parse(text: &'a str) -> serde_json::Result<Self> {
+        let hot: Hot = serde_json::from_str(text)?;
+        Ok(match (hot.kind.as_ref(), hot.room_id, hot.seq) {
+            ("message", Some(room), Some(seq)) => Self::Message {
+                room,
+                seq,
+                content: hot.content.unwrap_or_default(),
+            },
+            ("ack", Some(room), Some(seq)) => Self::Ack {
+                room,
+                seq,
+                client_id: hot.client_id.unwrap_or_default(),
+            },
+            _ => Self::Other(serde_json::from_str(text)?),
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::model::{ChatMessage, RoomId, Username};
+    use app::model::{ChatMessage, Username};
     use app::protocol::{ErrorCode, ErrorFrame};
 
     fn json(frame: &ServerFrame) -> String {
@@ -77,12 +85,12 @@ mod tests {
             client_id: "c-1".into(),
         });
         let text = json(&message);
-        let Frame::Message { room, seq, content } = parse(&text).unwrap() else {
+        let FrameRef::Message { room, seq, content } = FrameRef::parse(&text).unwrap() else {
             panic!("not read as a message");
         };
         assert_eq!(
             (room, seq, content.as_ref()),
-            (7, 42, "burst \"quoted\" from user 3 @99")
+            (RoomId(7), 42, "burst \"quoted\" from user 3 @99")
         );
 
         let ack = ServerFrame::Ack {
@@ -93,15 +101,15 @@ mod tests {
             ts: 1,
         };
         let text = json(&ack);
-        let Frame::Ack {
+        let FrameRef::Ack {
             room,
             seq,
             client_id,
-        } = parse(&text).unwrap()
+        } = FrameRef::parse(&text).unwrap()
         else {
             panic!("not read as an ack");
         };
-        assert_eq!((room, seq, client_id.as_ref()), (7, 42, "c-1"));
+        assert_eq!((room, seq, client_id.as_ref()), (RoomId(7), 42, "c-1"));
     }
 
     #[test]
@@ -113,15 +121,17 @@ mod tests {
             message: "busy".into(),
             retry_after_ms: Some(10),
         });
-        assert!(matches!(parse(&json(&error)).unwrap(), Frame::Other(frame) if frame == error));
+        assert!(
+            matches!(FrameRef::parse(&json(&error)).unwrap(), FrameRef::Other(frame) if frame == error)
+        );
         let subscribed = ServerFrame::Subscribed {
             room_id: RoomId(7),
             last_seq: 3,
             first_seq: None,
         };
         assert!(
-            matches!(parse(&json(&subscribed)).unwrap(), Frame::Other(frame) if frame == subscribed)
+            matches!(FrameRef::parse(&json(&subscribed)).unwrap(), FrameRef::Other(frame) if frame == subscribed)
         );
-        assert!(parse("{\"type\":\"message\"").is_err());
+        assert!(FrameRef::parse("{\"type\":\"message\"").is_err());
     }
 }
