@@ -13,18 +13,15 @@
 //! - [`frame`]: [`FrameRef`], the borrowed reader for the two hot frames (`message`, `ack`), for
 //!   clients that must keep up with tens of thousands of frames a second.
 //! - [`history`]: paging backwards through a room's history.
-//! - [`stats`]: [`percentile`], for figures measured from the client side.
 
 pub mod api;
 pub mod frame;
 pub mod history;
 pub mod socket;
-pub mod stats;
 
 pub use api::{Api, CallError};
 pub use frame::FrameRef;
 pub use socket::{Socket, SocketError};
-pub use stats::percentile;
 /// The WebSocket library [`Socket`] speaks through: its `Message` for [`Socket::send_raw`] and
 /// [`Socket::recv`], its `WebSocketConfig` for [`Socket::connect_with`].
 pub use tokio_tungstenite::tungstenite;

@@ -5,8 +5,8 @@
 //! sent, sent but unanswered, given up) and which phase the deadline cut short.
 
 use crate::user::Outcome;
+use app::model::percentile;
 use app::model::RoomId;
-use minitalk_client::percentile;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

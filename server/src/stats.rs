@@ -1,7 +1,7 @@
 //! The message processor's figures: counters bumped on the hot path (atomics, plus one short lock
 //! per batch), turned once a second into a rate, a log line and the `/api/stats` snapshot.
 
-use app::model::StatsSnapshot;
+use app::model::{percentile, StatsSnapshot};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -117,27 +117,9 @@ impl Stats {
     }
 }
 
-/// The `q` quantile (0..=1) of `samples` by nearest rank; 0 when there are none.
-pub fn percentile(mut samples: Vec<f64>, q: f64) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    samples.sort_by(f64::total_cmp);
-    let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
-    samples[rank - 1]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentile_uses_nearest_rank() {
-        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(samples.clone(), 0.99), 99.0);
-        assert_eq!(percentile(samples, 0.5), 50.0);
-        assert_eq!(percentile(vec![], 0.99), 0.0);
-    }
 
     #[test]
     fn a_tick_turns_new_messages_into_a_rate() {

@@ -6,7 +6,7 @@
 
 mod support;
 
-use serde_json::json;
+use app::model::RoomId;
 use support::{ack_seq, register, start};
 
 /// Resident memory of this process, in bytes.
@@ -75,24 +75,16 @@ async fn paging_through_a_flood_of_big_messages_keeps_memory_within_the_history_
     // second pass meets whatever the first left cached). A cache that kept every page would
     // now hold the whole flood.
     let before = resident_bytes();
-    let http = reqwest::Client::new();
     for _ in 0..2 {
         let mut before_seq = FLOOD as u64 + 1;
         while before_seq > 1 {
-            let response = http
-                .post(format!("http://{}/api/history", server.addr))
-                .header("cookie", &mallory.cookie)
-                .json(&json!({"room_id": room, "before_seq": before_seq, "limit": 100}))
-                .send()
+            let page = mallory
+                .api
+                .history(RoomId(room), Some(before_seq), 100)
                 .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            let page = response.bytes().await.unwrap();
-            assert!(
-                page.len() > 100 * 8_000,
-                "a full page: {} bytes",
-                page.len()
-            );
+                .unwrap_or_else(|err| panic!("history before {before_seq}: {err}"));
+            let bytes: usize = page.iter().map(|m| m.content.len()).sum();
+            assert!(bytes > 99 * 8_000, "a full page: {bytes} bytes");
             before_seq = before_seq.saturating_sub(100);
         }
     }
