@@ -15,10 +15,23 @@
 #   scripts/bench.sh sweep        batch_size × flush_interval
 #   scripts/bench.sh connections  10,000 connections
 #   scripts/bench.sh overload     a burst 10× over the queue capacity
+#   scripts/bench.sh browser      the busy-room page in Chromium (end2end/bench/), release build;
+#                                 BENCH_RATES, BENCH_MESSAGES, BENCH_RUNS choose the cases
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 what="${1:-all}"
+
+# The browser benchmark is separate: it needs the whole site (cargo leptos), not the load test.
+if [ "${what}" = browser ]; then
+    export PATH="${HOME}/.cargo/bin:${PWD}/end2end/node_modules/.bin:${PATH}"
+    cargo leptos build --release
+    log="$(mktemp /tmp/minitalk-bench-browser-XXXXXX.log)"
+    (cd end2end && MINITALK_BENCH_SERVER=../target/release/minitalk \
+        npx playwright test -c bench/playwright.bench.config.ts) | tee "${log}"
+    python3 end2end/bench/summary.py "${log}"
+    exit 0
+fi
 port=3900
 url="http://127.0.0.1:${port}"
 work="$(mktemp -d /tmp/minitalk-bench-XXXXXX)"

@@ -1,0 +1,336 @@
+//! A room's message window: the part of its history the tab holds, bounded to [`WINDOW`]
+//! messages whatever the room's size, and the resume cursor, which is not.
+//!
+//! Why a window: a room left open through a busy evening used to keep (and render) every
+//! message it ever received. The window keeps the newest [`WINDOW`] while the reader follows
+//! the conversation, and an older stretch while they read back; the page renders only what the
+//! window holds, so memory and DOM stay bounded.
+//!
+//! What it promises:
+//! - **Contiguous.** The held seqs have no hole: messages come in from the newest history page,
+//!   from older pages directly below the oldest held, and live in seq order after the newest.
+//!   A seq held twice (an ack, then its broadcast; a replay) is kept once.
+//! - **Gapless resume.** [`Window::cursor`] is the newest seq received, held or not; a
+//!   resubscribe names it, so the server replays exactly what came after. Dropping messages
+//!   from the window never moves it back.
+//! - **Bounded while reading back.** When the reader pages back past [`WINDOW`] messages the
+//!   newest are dropped and the window is *detached*: live messages only move the cursor, and
+//!   the page shows how many are newer than what it holds ([`Window::unseen`]). The same
+//!   happens when the window is full, the reader is not at the bottom and a message arrives.
+//!   [`Window::jump_to_latest`] attaches it again, empty; the page then loads the newest history
+//!   page below whatever arrived live meanwhile (so nothing falls between the two).
+
+use crate::model::ChatMessage;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The most messages a room holds (and renders) at once: three history pages (the page loads
+/// 100 at a time), a few screens of scroll-back, and more than any single "Load older" step
+/// needs, while its DOM (about eight nodes a message) stays near 2,500 nodes.
+pub const WINDOW: usize = 300;
+
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    held: BTreeMap<u64, Arc<ChatMessage>>,
+    /// The newest seq received from the server, held or not.
+    cursor: u64,
+    /// The held messages are an older stretch: live messages are not added.
+    detached: bool,
+}
+
+impl Window {
+    /// The held messages, oldest first.
+    pub fn messages(&self) -> impl DoubleEndedIterator<Item = &Arc<ChatMessage>> + '_ {
+        self.held.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    pub fn contains(&self, seq: u64) -> bool {
+        self.held.contains_key(&seq)
+    }
+
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.held.keys().next().copied()
+    }
+
+    pub fn newest_seq(&self) -> Option<u64> {
+        self.held.keys().next_back().copied()
+    }
+
+    /// The newest seq received (0 before any): where a resubscribe resumes from.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Whether the window shows an older stretch, not the newest messages.
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
+    /// How many received messages are newer than the newest held.
+    pub fn unseen(&self) -> u64 {
+        self.cursor - self.newest_seq().unwrap_or(self.cursor).min(self.cursor)
+    }
+
+    /// A stored message from the socket (live, replayed, or our own ack). `following` says
+    /// whether the reader is at the newest message: then the oldest is dropped to make room;
+    /// otherwise a full window detaches instead of scrolling away what they read.
+    pub fn push_live(&mut self, message: ChatMessage, following: bool) {
+        self.cursor = self.cursor.max(message.seq);
+        if self.detached || self.held.contains_key(&message.seq) {
+            return;
+        }
+        if self.held.len() >= WINDOW && !following {
+            self.detached = true;
+            return;
+        }
+        self.held.insert(message.seq, Arc::new(message));
+        self.drop_oldest_beyond_window();
+    }
+
+    /// The newest history page, as a room page opens. A window whose newest message is older
+    /// than the page (it stopped listening meanwhile), or which is detached, cannot be joined
+    /// to it without a hole, so it starts again from the page.
+    pub fn absorb_newest_page(&mut self, page: Vec<ChatMessage>) {
+        let Some(first) = page.first().map(|m| m.seq) else {
+            return;
+        };
+        let hole = self.newest_seq().is_some_and(|newest| first > newest + 1);
+        if hole || self.detached {
+            self.held.clear();
+            self.detached = false;
+        }
+        for message in page {
+            self.cursor = self.cursor.max(message.seq);
+            self.held
+                .entry(message.seq)
+                .or_insert_with(|| Arc::new(message));
+        }
+        self.drop_oldest_beyond_window();
+    }
+
+    /// An older history page, the messages just below the oldest held. To stay bounded the
+    /// window then drops its newest beyond [`WINDOW`], and is detached if it did.
+    pub fn absorb_older(&mut self, page: Vec<ChatMessage>) {
+        for message in page {
+            self.held
+                .entry(message.seq)
+                .or_insert_with(|| Arc::new(message));
+        }
+        while self.held.len() > WINDOW {
+            self.held.pop_last();
+            self.detached = true;
+        }
+    }
+
+    /// Empties a detached window and attaches it to the live end again. The caller then loads
+    /// the newest history page *below* what arrives live from now on
+    /// ([`Window::absorb_below`]), which is gapless whatever arrives while that page loads.
+    pub fn jump_to_latest(&mut self) {
+        self.held.clear();
+        self.detached = false;
+    }
+
+    /// A history page loaded for [`Window::jump_to_latest`]: the newest messages up to the
+    /// request. Live messages that arrived meanwhile are already held and are newer, or the
+    /// same (kept once). A page that does not reach the oldest of them (the server answered
+    /// from a stale cache) is left out rather than leave a hole; "Load older" fetches it.
+    pub fn absorb_below(&mut self, page: Vec<ChatMessage>) {
+        let reaches = match (page.last(), self.oldest_seq()) {
+            (Some(last), Some(oldest)) => last.seq + 1 >= oldest,
+            _ => true,
+        };
+        if !reaches {
+            return;
+        }
+        for message in page {
+            self.cursor = self.cursor.max(message.seq);
+            self.held
+                .entry(message.seq)
+                .or_insert_with(|| Arc::new(message));
+        }
+        self.drop_oldest_beyond_window();
+    }
+
+    /// The server resumed with only its newest messages (`first_seq`): what is held from
+    /// before that hole is dropped, so the window stays contiguous.
+    pub fn forget_before(&mut self, first_seq: u64) {
+        self.held.retain(|seq, _| *seq >= first_seq);
+        if self.detached && self.held.is_empty() {
+            self.detached = false;
+        }
+    }
+
+    /// The page showing this window went away: a detached window is emptied and attached, so
+    /// it keeps the newest messages while nobody reads it.
+    pub fn unwatched(&mut self) {
+        if self.detached {
+            self.jump_to_latest();
+        }
+    }
+
+    fn drop_oldest_beyond_window(&mut self) {
+        while self.held.len() > WINDOW {
+            self.held.pop_first();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RoomId, Username};
+
+    fn message(seq: u64) -> ChatMessage {
+        ChatMessage {
+            room_id: RoomId(1),
+            seq,
+            id: seq + 1000,
+            sender: Username::parse("ben").expect("valid test name"),
+            content: format!("message {seq}"),
+            ts: 0,
+            client_id: format!("b{seq}"),
+        }
+    }
+
+    fn page(seqs: std::ops::RangeInclusive<u64>) -> Vec<ChatMessage> {
+        seqs.map(message).collect()
+    }
+
+    fn held(window: &Window) -> Vec<u64> {
+        window.messages().map(|m| m.seq).collect()
+    }
+
+    fn contiguous(window: &Window) -> bool {
+        let seqs = held(window);
+        seqs.windows(2).all(|pair| pair[1] == pair[0] + 1)
+    }
+
+    #[test]
+    fn a_message_delivered_twice_is_held_once_in_seq_order() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=2));
+        window.push_live(message(2), true);
+        window.push_live(message(3), true);
+        assert_eq!(held(&window), [1, 2, 3]);
+        assert_eq!(window.cursor(), 3);
+    }
+
+    #[test]
+    fn a_following_reader_keeps_the_newest_window_and_the_cursor_keeps_counting() {
+        let mut window = Window::default();
+        for seq in 1..=5_000 {
+            window.push_live(message(seq), true);
+        }
+        assert_eq!(window.len(), WINDOW);
+        assert_eq!(window.oldest_seq(), Some(5_000 - WINDOW as u64 + 1));
+        assert_eq!(window.cursor(), 5_000);
+        assert!(!window.is_detached());
+    }
+
+    #[test]
+    fn a_reader_scrolled_up_is_not_pushed_along_once_the_window_is_full() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=WINDOW as u64));
+        for seq in WINDOW as u64 + 1..=WINDOW as u64 + 40 {
+            window.push_live(message(seq), false);
+        }
+        assert!(window.is_detached());
+        assert_eq!(window.newest_seq(), Some(WINDOW as u64));
+        assert_eq!(window.unseen(), 40);
+        assert_eq!(window.cursor(), WINDOW as u64 + 40);
+    }
+
+    #[test]
+    fn a_reader_scrolled_up_still_sees_new_messages_while_the_window_has_room() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=150));
+        window.push_live(message(151), false);
+        assert_eq!(window.newest_seq(), Some(151));
+        assert!(!window.is_detached());
+    }
+
+    #[test]
+    fn paging_back_past_the_window_drops_the_newest_and_keeps_the_cursor() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(901..=1000));
+        window.absorb_older(page(801..=900));
+        window.absorb_older(page(701..=800));
+        assert!(!window.is_detached());
+        window.absorb_older(page(601..=700));
+        assert_eq!(window.len(), WINDOW);
+        assert_eq!(held(&window).first(), Some(&601));
+        assert_eq!(window.newest_seq(), Some(900));
+        assert!(window.is_detached());
+        assert_eq!(window.cursor(), 1000);
+        assert_eq!(window.unseen(), 100);
+        // Live messages only count while detached.
+        window.push_live(message(1001), true);
+        assert_eq!(window.newest_seq(), Some(900));
+        assert_eq!(window.unseen(), 101);
+    }
+
+    #[test]
+    fn jumping_to_the_latest_is_gapless_whatever_arrives_while_the_page_loads() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=WINDOW as u64));
+        window.push_live(message(WINDOW as u64 + 1), false);
+        assert!(window.is_detached());
+        window.jump_to_latest();
+        // Two messages arrive while the newest page is on its way; the page was read after
+        // the first of them was stored.
+        window.push_live(message(302), false);
+        window.push_live(message(303), false);
+        window.absorb_below(page(203..=302));
+        assert_eq!(held(&window).first(), Some(&203));
+        assert_eq!(window.newest_seq(), Some(303));
+        assert!(contiguous(&window));
+        assert!(!window.is_detached());
+    }
+
+    #[test]
+    fn a_stale_page_after_a_jump_is_left_out_rather_than_leave_a_hole() {
+        let mut window = Window::default();
+        window.jump_to_latest();
+        window.push_live(message(500), true);
+        window.absorb_below(page(300..=400));
+        assert_eq!(held(&window), [500]);
+    }
+
+    #[test]
+    fn a_newest_page_past_a_hole_replaces_what_was_held() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=10));
+        window.absorb_newest_page(page(50..=60));
+        assert_eq!(held(&window), (50..=60).collect::<Vec<_>>());
+        assert_eq!(window.cursor(), 60);
+    }
+
+    #[test]
+    fn a_resume_with_a_hole_forgets_what_was_held_before_it() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=10));
+        window.forget_before(500);
+        assert!(window.is_empty());
+        window.push_live(message(500), true);
+        assert_eq!(held(&window), [500]);
+    }
+
+    #[test]
+    fn an_unwatched_detached_window_follows_the_room_again() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=WINDOW as u64));
+        window.push_live(message(WINDOW as u64 + 1), false);
+        window.unwatched();
+        window.push_live(message(WINDOW as u64 + 2), true);
+        assert_eq!(held(&window), [WINDOW as u64 + 2]);
+        assert_eq!(window.cursor(), WINDOW as u64 + 2);
+    }
+}

@@ -1,0 +1,447 @@
+//! The browser's live connection: one WebSocket to `/ws` per tab, shared by every page through
+//! the [`Chat`] context.
+//!
+//! Why one owner for the socket: a room's messages arrive on it, our own sends are answered on
+//! it, and after a reconnect every open room must be resumed from exactly the seq it last saw
+//! and every unanswered send must be repeated with its original `client_id`. The parts:
+//!
+//! - [`state`]: those rules as a pure state machine ([`ChatState`]), tested natively;
+//! - [`feed`]: a room's bounded message [`Window`] and its resume cursor;
+//! - [`outbox`]: a room's unacknowledged sends, bounded, with its policy;
+//! - `socket` (browser only): connect, keep alive, read, reconnect with backoff;
+//! - this module: [`Chat`], the thin reactive adapter. It feeds every event to the state
+//!   machine and carries out the [`Command`]s it returns: frames go to the socket, timers are
+//!   set, and each room's [`RoomFeed`] triggers redraw only the part of the page that changed.
+//!
+//! The server renders pages with an inert `Chat` (no socket); everything that touches the
+//! browser is in the `hydrate`-only `socket` module and starts from an `Effect`, so the first
+//! render is identical on both sides.
+
+pub mod feed;
+pub mod outbox;
+#[cfg(feature = "hydrate")]
+mod socket;
+pub mod state;
+
+use crate::model::{RoomId, Username};
+use crate::protocol::{ClientFrame, ServerFrame};
+pub use feed::{Window, WINDOW};
+use leptos::prelude::*;
+use leptos::reactive::owner::WeakOwner;
+pub use outbox::{OutboxFull, Outgoing, SendState};
+use state::{ChatState, Command, Part};
+use std::collections::HashMap;
+
+/// How long a "typing" hint stays on screen after its last frame.
+pub const TYPING_SHOWN_MS: u64 = 3_000;
+/// Send at most one typing frame per this many milliseconds.
+pub const TYPING_THROTTLE_MS: f64 = 2_000.0;
+
+/// The state of the tab's connection, as the header shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Not started (signed out, or before hydration).
+    Idle,
+    /// The first attempt is under way.
+    Connecting,
+    Connected,
+    /// The connection was lost; retrying with backoff.
+    Reconnecting,
+}
+
+impl ConnState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Idle | Self::Connecting => "connecting…",
+            Self::Connected => "connected",
+            Self::Reconnecting => "reconnecting…",
+        }
+    }
+}
+
+/// The reactive view of one room: reads go to the chat's [`ChatState`], and each part has its
+/// own trigger so a new message redraws the list, not the composer. Its signals belong to the
+/// [`Chat`], so a feed outlives the page that opened it (pending sends keep going while the
+/// person looks at another page).
+#[derive(Debug, Clone, Copy)]
+pub struct RoomFeed {
+    pub room_id: RoomId,
+    core: StoredValue<ChatState>,
+    messages: Trigger,
+    outbox: Trigger,
+    access: Trigger,
+    /// Who is typing now, each with the token of their latest hint.
+    pub typing: RwSignal<Vec<(Username, u64)>>,
+    /// Presence changes seen since the page loaded, by [`Username::key`].
+    pub presence: RwSignal<HashMap<String, (Username, bool)>>,
+}
+
+impl RoomFeed {
+    /// Reads the room's message window (tracked: reruns when messages change).
+    pub fn with_window<T>(&self, f: impl FnOnce(&Window) -> T) -> T {
+        self.messages.track();
+        self.with_window_untracked(f)
+    }
+
+    pub fn with_window_untracked<T>(&self, f: impl FnOnce(&Window) -> T) -> T {
+        let room_id = self.room_id;
+        self.core.with_value(|core| match core.room(room_id) {
+            Some(room) => f(&room.window),
+            None => f(&Window::default()),
+        })
+    }
+
+    /// Changes the window from the page (history pages, jumping to the latest) and redraws.
+    pub fn update_window(&self, f: impl FnOnce(&mut Window)) {
+        let room_id = self.room_id;
+        self.core
+            .update_value(|core| f(&mut core.room_mut(room_id).window));
+        self.messages.notify();
+    }
+
+    /// The newest seq held (tracked).
+    pub fn newest_seq(&self) -> Option<u64> {
+        self.with_window(Window::newest_seq)
+    }
+
+    /// The oldest seq held (tracked).
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.with_window(Window::oldest_seq)
+    }
+
+    /// Whether the reader is at the newest message: a full window then slides on, otherwise it
+    /// stops taking live messages (see [`Window::push_live`]).
+    pub fn set_following(&self, following: bool) {
+        let room_id = self.room_id;
+        self.core
+            .update_value(|core| core.room_mut(room_id).following = following);
+    }
+
+    /// Our unacknowledged sends, oldest first (tracked; at most [`outbox::OUTBOX_MAX`]).
+    pub fn outbox(&self) -> Vec<Outgoing> {
+        self.outbox.track();
+        let room_id = self.room_id;
+        self.core.with_value(|core| {
+            core.room(room_id)
+                .map(|room| room.outbox.entries().to_vec())
+                .unwrap_or_default()
+        })
+    }
+
+    /// How many sends wait for their ack (tracked).
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.track();
+        let room_id = self.room_id;
+        self.core
+            .with_value(|core| core.room(room_id).map_or(0, |room| room.outbox.len()))
+    }
+
+    /// Why the server refused to let us listen (tracked).
+    pub fn denied(&self) -> Option<String> {
+        self.access.track();
+        let room_id = self.room_id;
+        self.core
+            .with_value(|core| core.room(room_id).and_then(|room| room.denied.clone()))
+    }
+}
+
+/// The tab's chat client, provided as context by [`crate::App`]. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Chat {
+    pub state: RwSignal<ConnState>,
+    core: StoredValue<ChatState>,
+    feeds: StoredValue<HashMap<RoomId, RoomFeed>>,
+    /// The live connection's outgoing queue; `None` while disconnected. Unbounded because its
+    /// producers are: each frame comes from a bounded outbox, one subscription per room, or a
+    /// throttled typing hint, and the socket loop drains it continuously.
+    link: StoredValue<Option<futures::channel::mpsc::UnboundedSender<ClientFrame>>>,
+    /// The App's owner, which the feeds' signals belong to. Weak: the chat is itself owned by
+    /// it, and a strong reference would keep every server render's reactive graph alive.
+    owner: StoredValue<WeakOwner>,
+    started: StoredValue<bool>,
+    /// Source of typing-hint tokens.
+    tokens: StoredValue<u64>,
+}
+
+impl Chat {
+    /// Creates the (not yet connected) client in the current owner and provides it as context.
+    pub fn provide() -> Self {
+        let chat = Self {
+            state: RwSignal::new(ConnState::Idle),
+            core: StoredValue::new(ChatState::default()),
+            feeds: StoredValue::new(HashMap::new()),
+            link: StoredValue::new(None),
+            owner: StoredValue::new(Owner::current().unwrap_or_default().downgrade()),
+            started: StoredValue::new(false),
+            tokens: StoredValue::new(0),
+        };
+        provide_context(chat);
+        chat
+    }
+
+    pub fn expect() -> Self {
+        expect_context::<Self>()
+    }
+
+    /// Starts the connection for the signed-in `me`, once per tab. Only the browser connects;
+    /// on the server this does nothing.
+    pub fn start(&self, me: Username) {
+        if self.started.get_value() {
+            return;
+        }
+        self.started.set_value(true);
+        self.core.update_value(|core| core.set_me(me));
+        #[cfg(feature = "hydrate")]
+        {
+            self.state.set(ConnState::Connecting);
+            leptos::task::spawn_local(socket::run(*self));
+        }
+    }
+
+    pub fn me(&self) -> Option<Username> {
+        self.core.with_value(|core| core.me().cloned())
+    }
+
+    /// The feed of `room_id`, made on first use. Its signals belong to the chat, not the page.
+    pub fn feed(&self, room_id: RoomId) -> RoomFeed {
+        if let Some(feed) = self.known_feed(room_id) {
+            return feed;
+        }
+        let owner = self
+            .owner
+            .with_value(WeakOwner::upgrade)
+            .or_else(Owner::current)
+            .unwrap_or_default();
+        let feed = owner.with(|| RoomFeed {
+            room_id,
+            core: self.core,
+            messages: Trigger::new(),
+            outbox: Trigger::new(),
+            access: Trigger::new(),
+            typing: RwSignal::new(Vec::new()),
+            presence: RwSignal::new(HashMap::new()),
+        });
+        self.core.update_value(|core| {
+            core.room_mut(room_id);
+        });
+        self.feeds.update_value(|f| {
+            f.insert(room_id, feed);
+        });
+        feed
+    }
+
+    /// Starts listening to a feed whose history is loaded: the server replays everything after
+    /// its cursor, then goes live. Idempotent.
+    pub fn open(&self, feed: RoomFeed) {
+        self.step(|core| core.open(feed.room_id));
+    }
+
+    /// Stops listening to a room (after leaving it).
+    pub fn close(&self, room_id: RoomId) {
+        self.step(|core| core.close(room_id));
+    }
+
+    /// Queues a new message; it shows as pending until its ack. Refused when the room's outbox
+    /// is full (see [`outbox`]).
+    pub fn send(&self, feed: RoomFeed, content: String) -> Result<(), OutboxFull> {
+        let client_id = new_client_id();
+        let commands = self
+            .core
+            .try_update_value(|core| core.send(feed.room_id, client_id, content))
+            .unwrap_or(Ok(Vec::new()))?;
+        self.carry_out(commands);
+        Ok(())
+    }
+
+    /// Resends a failed message with its original `client_id`.
+    pub fn retry(&self, feed: RoomFeed, client_id: &str) {
+        self.step(|core| core.retry(feed.room_id, client_id));
+    }
+
+    /// Tells the room we are typing (the caller throttles).
+    pub fn typing(&self, room_id: RoomId) {
+        self.step(|core| core.typing(room_id));
+    }
+
+    /// Whether a connection is up right now.
+    pub fn is_linked(&self) -> bool {
+        self.link.with_value(Option::is_some)
+    }
+
+    /// A connection is up: the state machine resubscribes and resends.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn on_connected(&self, link: futures::channel::mpsc::UnboundedSender<ClientFrame>) {
+        self.link.set_value(Some(link));
+        self.step(ChatState::connected);
+        self.state.set(ConnState::Connected);
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn on_disconnected(&self) {
+        self.link.set_value(None);
+        self.core.update_value(ChatState::disconnected);
+        self.state.set(ConnState::Reconnecting);
+    }
+
+    /// Applies one frame from the server.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn on_frame(&self, frame: ServerFrame) {
+        self.step(|core| core.apply(frame));
+    }
+
+    fn known_feed(&self, room_id: RoomId) -> Option<RoomFeed> {
+        self.feeds.with_value(|f| f.get(&room_id).copied())
+    }
+
+    /// One step of the state machine, then its commands.
+    fn step(&self, f: impl FnOnce(&mut ChatState) -> Vec<Command>) {
+        if let Some(commands) = self.core.try_update_value(f) {
+            self.carry_out(commands);
+        }
+    }
+
+    fn carry_out(&self, commands: Vec<Command>) {
+        for command in commands {
+            match command {
+                Command::Transmit(frame) => self.link.with_value(|link| {
+                    if let Some(link) = link {
+                        // A closed channel means the connection is going down; the state
+                        // keeps what must be repeated after the reconnect.
+                        let _gone = link.unbounded_send(frame);
+                    }
+                }),
+                Command::ResendAfter {
+                    after,
+                    room_id,
+                    client_id,
+                } => {
+                    let chat = *self;
+                    set_timeout(
+                        move || chat.step(|core| core.resend_due(room_id, &client_id)),
+                        after,
+                    );
+                }
+                Command::ResubscribeAfter { after, room_id } => {
+                    let chat = *self;
+                    set_timeout(
+                        move || chat.step(|core| core.resubscribe_due(room_id)),
+                        after,
+                    );
+                }
+                Command::Redraw(room_id, part) => {
+                    if let Some(feed) = self.known_feed(room_id) {
+                        match part {
+                            Part::Messages => feed.messages.notify(),
+                            Part::Outbox => feed.outbox.notify(),
+                            Part::Access => feed.access.notify(),
+                        }
+                    }
+                }
+                Command::ShowTyping { room_id, user } => {
+                    if let Some(feed) = self.known_feed(room_id) {
+                        self.show_typing(feed, user);
+                    }
+                }
+                Command::Presence {
+                    room_id,
+                    user,
+                    online,
+                } => {
+                    if let Some(feed) = self.known_feed(room_id) {
+                        feed.presence.update(|p| {
+                            p.insert(user.key(), (user, online));
+                        });
+                    }
+                }
+                Command::SignIn => {
+                    // The session ended (signed out in another tab, everywhere, or expired).
+                    #[cfg(feature = "hydrate")]
+                    {
+                        let _navigated = window().location().assign("/login");
+                    }
+                }
+            }
+        }
+    }
+
+    fn show_typing(&self, feed: RoomFeed, user: Username) {
+        let token = self.tokens.with_value(|t| *t + 1);
+        self.tokens.set_value(token);
+        let key = user.key();
+        feed.typing.update(|typing| {
+            typing.retain(|(u, _)| u.key() != key);
+            typing.push((user, token));
+        });
+        set_timeout(
+            move || {
+                feed.typing
+                    .update(|typing| typing.retain(|(_, t)| *t != token));
+            },
+            std::time::Duration::from_millis(TYPING_SHOWN_MS),
+        );
+    }
+}
+
+/// A fresh id for one send: random, printable ASCII, well under 64 characters.
+pub fn new_client_id() -> String {
+    client_id_from(js_sys::Math::random(), js_sys::Math::random())
+}
+
+/// `c` and two random numbers in `[0, 1)` as 53-bit hex: at most 29 characters.
+fn client_id_from(a: f64, b: f64) -> String {
+    const TWO_POW_53: f64 = 9_007_199_254_740_992.0;
+    format!(
+        "c{:x}-{:x}",
+        (a * TWO_POW_53) as u64,
+        (b * TWO_POW_53) as u64
+    )
+}
+
+/// Milliseconds since the epoch, in the browser.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ChatMessage;
+
+    #[test]
+    fn client_ids_are_valid_protocol_ids() {
+        for (a, b) in [(0.0, 0.0), (0.5, 0.25), (0.999_999_999_9, 0.999_999_999_9)] {
+            let id = client_id_from(a, b);
+            assert!(crate::model::ClientId::parse(&id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_frame_redraws_the_feed_and_the_reconnect_frames_reach_the_link() {
+        let owner = Owner::new();
+        owner.set();
+        let chat = Chat::provide();
+        chat.start(Username::parse("ana").expect("valid test name"));
+        let feed = chat.feed(RoomId(1));
+        chat.open(feed);
+        let (link, mut frames) = futures::channel::mpsc::unbounded();
+        chat.on_connected(link);
+        chat.on_frame(ServerFrame::Message(ChatMessage {
+            room_id: RoomId(1),
+            seq: 3,
+            id: 9,
+            sender: Username::parse("ben").expect("valid test name"),
+            content: "hi".into(),
+            ts: 0,
+            client_id: "b3".into(),
+        }));
+        assert_eq!(feed.with_window_untracked(Window::newest_seq), Some(3));
+        assert_eq!(
+            frames.try_recv().ok(),
+            Some(ClientFrame::Subscribe {
+                room_id: RoomId(1),
+                after_seq: Some(0),
+            })
+        );
+        assert_eq!(chat.state.get_untracked(), ConnState::Connected);
+    }
+}

@@ -1,0 +1,150 @@
+//! Our sends in one room that the server has not acknowledged yet, and what happens to them.
+//!
+//! A send stays here from the moment the person presses Enter until its `ack` (or its own
+//! broadcast, e.g. in a replay after a reconnect) arrives; every reconnect repeats the pending
+//! ones with their original `client_id`, and the server answers a repeat with the original ack,
+//! so nothing is stored twice.
+//!
+//! **Bound and policy:** at most [`OUTBOX_MAX`] unacknowledged sends per room. A send beyond
+//! that is refused at the composer ([`OutboxFull`]), which keeps the draft and says why; the
+//! person can send again once the connection has caught up. Nothing queued is ever dropped.
+
+use std::fmt;
+
+/// The most sends a room may have waiting for their ack: far more than a person types while
+/// a connection is down for a while, and small enough that a reconnect repeats them at once.
+pub const OUTBOX_MAX: usize = 100;
+
+/// Where one of our own messages is on its way to being stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendState {
+    /// Sent (or waiting for a connection); no answer yet.
+    Pending,
+    /// The server refused it; the text says why. Retrying resends the same `client_id`.
+    Failed(String),
+}
+
+/// A message we sent that has not been acknowledged yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub client_id: String,
+    pub content: String,
+    pub state: SendState,
+}
+
+/// The outbox is full: the send was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxFull;
+
+impl fmt::Display for OutboxFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{OUTBOX_MAX} messages are still waiting to be sent; try again once they are"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outbox {
+    entries: Vec<Outgoing>,
+}
+
+impl Outbox {
+    /// Oldest first.
+    pub fn entries(&self) -> &[Outgoing] {
+        &self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn holds(&self, client_id: &str) -> bool {
+        self.entries.iter().any(|e| e.client_id == client_id)
+    }
+
+    /// Queues a new send as pending, unless [`OUTBOX_MAX`] are already waiting.
+    pub fn push(&mut self, client_id: String, content: String) -> Result<(), OutboxFull> {
+        if self.entries.len() >= OUTBOX_MAX {
+            return Err(OutboxFull);
+        }
+        self.entries.push(Outgoing {
+            client_id,
+            content,
+            state: SendState::Pending,
+        });
+        Ok(())
+    }
+
+    /// Takes a send out (its ack or broadcast arrived); returns it when it was here.
+    pub fn remove(&mut self, client_id: &str) -> Option<Outgoing> {
+        let index = self.entries.iter().position(|e| e.client_id == client_id)?;
+        Some(self.entries.remove(index))
+    }
+
+    /// Marks a send refused, with the server's reason.
+    pub fn fail(&mut self, client_id: &str, why: String) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.client_id == client_id) {
+            entry.state = SendState::Failed(why);
+        }
+    }
+
+    /// Makes a failed send pending again; returns its content to resend.
+    pub fn retry(&mut self, client_id: &str) -> Option<String> {
+        let entry = self.entries.iter_mut().find(|e| e.client_id == client_id)?;
+        entry.state = SendState::Pending;
+        Some(entry.content.clone())
+    }
+
+    /// The content of a send that is still pending (a resend after `overloaded` is due).
+    pub fn pending(&self, client_id: &str) -> Option<&Outgoing> {
+        self.entries
+            .iter()
+            .find(|e| e.client_id == client_id && e.state == SendState::Pending)
+    }
+
+    /// Every pending send, oldest first (to repeat after a reconnect).
+    pub fn all_pending(&self) -> impl Iterator<Item = &Outgoing> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| e.state == SendState::Pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_outbox_refuses_a_new_send_and_keeps_every_queued_one() {
+        let mut outbox = Outbox::default();
+        for i in 0..OUTBOX_MAX {
+            outbox
+                .push(format!("c{i}"), "hi".into())
+                .expect("room left");
+        }
+        assert_eq!(outbox.push("late".into(), "hi".into()), Err(OutboxFull));
+        assert_eq!(outbox.len(), OUTBOX_MAX);
+        outbox.remove("c0");
+        assert_eq!(outbox.push("late".into(), "hi".into()), Ok(()));
+    }
+
+    #[test]
+    fn a_failed_send_is_not_repeated_until_retried_and_keeps_its_client_id() {
+        let mut outbox = Outbox::default();
+        outbox.push("c1".into(), "hi".into()).expect("room left");
+        outbox.fail("c1", "no".into());
+        assert_eq!(outbox.all_pending().count(), 0);
+        assert!(outbox.pending("c1").is_none());
+        assert_eq!(outbox.retry("c1"), Some("hi".into()));
+        assert_eq!(
+            outbox.pending("c1").map(|e| e.client_id.as_str()),
+            Some("c1")
+        );
+    }
+}

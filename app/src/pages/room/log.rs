@@ -1,0 +1,289 @@
+//! The message list: the room's [`crate::client::Window`] rendered as a keyed list.
+//!
+//! Why keyed and windowed: each row is keyed by its seq (and whether it is grouped with the
+//! one above), and rows hold a shared reference to their message, so a new message costs one
+//! new row and a key comparison per held message, never a re-render or a clone of the list;
+//! and the window bounds the rows, so a busy room's DOM stays the same size all evening.
+//!
+//! While the reader is at the bottom the list follows the newest message (the window slides).
+//! When they read back, new messages are still appended while the window has room; once it is
+//! full, or they paged back past it with "Load older", the list stops taking live messages and
+//! offers "N new messages — Jump to latest", which loads the newest page again.
+
+use crate::api::{history, HISTORY_MAX};
+use crate::client::{Chat, Outgoing, RoomFeed, SendState, Window};
+use crate::clock::{iso_utc, time_of_day, Hydrated};
+use crate::model::{ChatMessage, Username};
+use leptos::html;
+use leptos::prelude::*;
+use std::sync::Arc;
+
+/// How close to the bottom (px) still counts as "at the newest message".
+const STICK_SLACK_PX: i32 = 48;
+/// Consecutive messages by one sender within this many ms are shown as one group.
+const GROUP_WINDOW_MS: i64 = 5 * 60_000;
+
+/// One row: the message, whether it continues the group above, and whether it is ours.
+type Row = (Arc<ChatMessage>, bool, bool);
+
+fn rows(window: &Window, me_key: Option<&str>) -> Vec<Row> {
+    let mut previous: Option<&ChatMessage> = None;
+    window
+        .messages()
+        .map(|m| {
+            let grouped = previous
+                .is_some_and(|p| p.sender.key() == m.sender.key() && m.ts - p.ts < GROUP_WINDOW_MS);
+            previous = Some(m);
+            let mine = me_key == Some(m.sender.key().as_str());
+            (Arc::clone(m), grouped, mine)
+        })
+        .collect()
+}
+
+#[component]
+pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    let id = feed.room_id;
+    let log = NodeRef::<html::Div>::new();
+    // Whether the reader is at the newest message; updated on every scroll.
+    let stick = StoredValue::new(true);
+    feed.set_following(true);
+    // One scroll to the bottom per frame, however many messages arrive in it.
+    let scroll_queued = StoredValue::new(false);
+    let scroll_to_bottom = move || {
+        if scroll_queued.get_value() {
+            return;
+        }
+        scroll_queued.set_value(true);
+        request_animation_frame(move || {
+            scroll_queued.try_set_value(false);
+            if let Some(el) = log.get_untracked() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        });
+    };
+
+    // Keep the newest message in view while the reader is at the bottom, and bring it into
+    // view when they send one themselves.
+    Effect::new(move |sent_before: Option<usize>| {
+        feed.with_window(|_| ());
+        let sent = feed.outbox_len();
+        let just_sent = sent_before.is_some_and(|before| sent > before);
+        if just_sent || stick.try_get_value().unwrap_or(false) {
+            scroll_to_bottom();
+        }
+        sent
+    });
+    let on_scroll = move |_| {
+        if let Some(el) = log.get_untracked() {
+            let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
+            let at_bottom = from_bottom <= STICK_SLACK_PX;
+            stick.set_value(at_bottom);
+            feed.set_following(at_bottom);
+        }
+    };
+    // Nobody reads this window once the page is gone: let it follow the room again.
+    on_cleanup(move || feed.update_window(Window::unwatched));
+
+    let older = RwSignal::new(false);
+    let older_error = RwSignal::new(None::<String>);
+    let load_older = move |_| {
+        let Some(before) = feed.with_window_untracked(Window::oldest_seq) else {
+            return;
+        };
+        older.set(true);
+        older_error.set(None);
+        let from_bottom = log
+            .get_untracked()
+            .map(|el| el.scroll_height() - el.scroll_top());
+        leptos::task::spawn_local(async move {
+            match history(id, Some(before), HISTORY_MAX).await {
+                Ok(batch) => {
+                    feed.update_window(|window| window.absorb_older(batch));
+                    // Keep the messages the reader was looking at where they were.
+                    if let Some(from_bottom) = from_bottom {
+                        request_animation_frame(move || {
+                            if let Some(el) = log.get_untracked() {
+                                el.set_scroll_top(el.scroll_height() - from_bottom);
+                            }
+                        });
+                    }
+                }
+                Err(e) => older_error.set(Some(e.to_string())),
+            }
+            older.set(false);
+        });
+    };
+    let at_start = move || feed.oldest_seq().is_none_or(|oldest| oldest <= 1);
+
+    let jumping = RwSignal::new(false);
+    let jump = move |_| {
+        jumping.set(true);
+        stick.set_value(true);
+        feed.set_following(true);
+        feed.update_window(Window::jump_to_latest);
+        leptos::task::spawn_local(async move {
+            let below = feed.with_window_untracked(Window::oldest_seq);
+            match history(id, below, HISTORY_MAX).await {
+                Ok(page) => feed.update_window(|window| window.absorb_below(page)),
+                Err(e) => older_error.set(Some(e.to_string())),
+            }
+            jumping.set(false);
+            scroll_to_bottom();
+        });
+    };
+    let behind = move || feed.with_window(|w| w.is_detached().then(|| w.unseen()));
+
+    let me_key = me.as_ref().map(Username::key);
+    let me_name = me.as_ref().map(|u| u.to_string()).unwrap_or_default();
+    let each_row = move || feed.with_window(|window| rows(window, me_key.as_deref()));
+
+    view! {
+        <div
+            class="log"
+            role="log"
+            aria-live="polite"
+            aria-label="Messages"
+            tabindex="0"
+            node_ref=log
+            on:scroll=on_scroll
+        >
+            <div class="log-start">
+                <Show
+                    when=at_start
+                    fallback=move || view! {
+                        <button
+                            type="button"
+                            class="secondary small"
+                            on:click=load_older
+                            disabled=move || !hydrated.get() || older.get()
+                        >
+                            {move || if older.get() { "Loading…" } else { "Load older" }}
+                        </button>
+                    }
+                >
+                    <p class="muted">"This is the start of the room."</p>
+                </Show>
+                <p class="error" role="alert">{move || older_error.get()}</p>
+            </div>
+            <ul class="messages">
+                <For
+                    each=each_row
+                    key=|(m, grouped, _)| (m.seq, *grouped)
+                    children=move |(m, grouped, mine)| view! { <MessageItem m grouped mine/> }
+                />
+                <For
+                    each=move || feed.outbox()
+                    key=|o| (o.client_id.clone(), o.state != SendState::Pending)
+                    children=move |o| view! { <PendingItem o feed sender=me_name.clone()/> }
+                />
+            </ul>
+            {move || behind().map(|unseen| view! {
+                <div class="jump">
+                    <span>{new_messages(unseen)}</span>
+                    <button type="button" class="small" on:click=jump disabled=move || jumping.get()>
+                        "Jump to latest"
+                    </button>
+                </div>
+            })}
+        </div>
+    }
+    .into_any()
+}
+
+fn new_messages(unseen: u64) -> String {
+    match unseen {
+        0 => "Newer messages".into(),
+        1 => "1 new message".into(),
+        n => format!("{n} new messages"),
+    }
+}
+
+#[component]
+fn MessageItem(m: Arc<ChatMessage>, grouped: bool, mine: bool) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    let ts = m.ts;
+    view! {
+        <li class="msg" class:grouped=grouped class:mine=mine data-seq=m.seq>
+            <div class="msg-head">
+                <span class="sender">{m.sender.to_string()}</span>
+                <time datetime=iso_utc(ts)>{move || time_of_day(ts, hydrated.get())}</time>
+            </div>
+            <p class="msg-text">{m.content.clone()}</p>
+        </li>
+    }
+    .into_any()
+}
+
+#[component]
+fn PendingItem(o: Outgoing, feed: RoomFeed, sender: String) -> impl IntoView {
+    let chat = Chat::expect();
+    let client_id = o.client_id.clone();
+    let state = match o.state {
+        SendState::Pending => view! { <span class="send-state">"pending"</span> }.into_any(),
+        SendState::Failed(why) => view! {
+            <span class="send-state failed">"failed"</span>
+            <span class="why">{why}</span>
+            <button
+                type="button"
+                class="small secondary"
+                on:click=move |_| chat.retry(feed, &client_id)
+            >
+                "Retry"
+            </button>
+        }
+        .into_any(),
+    };
+    view! {
+        <li class="msg mine unsent">
+            <div class="msg-head">
+                <span class="sender">{sender}</span>
+                {state}
+            </div>
+            <p class="msg-text">{o.content}</p>
+        </li>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RoomId;
+
+    fn message(seq: u64, sender: &str, ts: i64) -> ChatMessage {
+        ChatMessage {
+            room_id: RoomId(1),
+            seq,
+            id: seq,
+            sender: Username::parse(sender).expect("valid test name"),
+            content: String::new(),
+            ts,
+            client_id: format!("c{seq}"),
+        }
+    }
+
+    #[test]
+    fn consecutive_messages_by_one_sender_group_and_ours_are_marked() {
+        let mut window = Window::default();
+        window.absorb_newest_page(vec![
+            message(1, "ana", 0),
+            message(2, "ana", 1_000),
+            message(3, "ben", 2_000),
+            message(4, "ben", 2_000 + GROUP_WINDOW_MS),
+        ]);
+        let shown: Vec<(u64, bool, bool)> = rows(&window, Some("ana"))
+            .iter()
+            .map(|(m, grouped, mine)| (m.seq, *grouped, *mine))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (1, false, true),
+                (2, true, true),
+                (3, false, false),
+                (4, false, false)
+            ]
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! `/rooms/:id`: one room's conversation.
+//!
+//! The newest page of history comes from the `history` server function as a `Resource`, so it
+//! is in the server's HTML. Once hydrated, the page opens the room's [`RoomFeed`] on the tab's
+//! WebSocket, which replays everything after the feed's cursor and then goes live; both land in
+//! the feed's seq-keyed, bounded [`crate::client::Window`], so the list has no gap and no
+//! duplicate. The parts:
+//!
+//! - [`log`]: the message list (windowed, keyed, following the newest while at the bottom);
+//! - [`composer`]: writing and sending, and who is typing;
+//! - [`members`]: the member list with live presence;
+//! - [`read_mark`]: moving the read mark as messages arrive.
+
+mod composer;
+mod log;
+mod members;
+mod read_mark;
+
+use crate::api::{history, join_room, room_info, room_members, ApiError, HISTORY_MAX};
+use crate::client::{Chat, RoomFeed};
+use crate::clock::Hydrated;
+use crate::model::{Member, RoomId, Username};
+use crate::Session;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_params_map;
+use std::future::IntoFuture;
+
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let params = use_params_map();
+    let room_id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<u64>().ok())
+            .map(RoomId)
+    };
+    // Keyed by the id: moving to another room builds a fresh view with its own resources.
+    move || match room_id() {
+        Some(id) => view! { <RoomView id/> }.into_any(),
+        None => view! { <crate::pages::not_found::NotFound/> }.into_any(),
+    }
+}
+
+#[component]
+fn RoomView(id: RoomId) -> impl IntoView {
+    let chat = Chat::expect();
+    let session = Session::expect();
+    let feed = chat.feed(id);
+    let info = Resource::new(move || id, room_info);
+    let page = Resource::new(move || id, |id| history(id, None, HISTORY_MAX));
+    let members = Resource::new(move || id, room_members);
+    let refetch = move || {
+        info.refetch();
+        page.refetch();
+        members.refetch();
+    };
+
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading the room…"</p> }>
+            {move || Suspend::new(async move {
+                let (info, page, me) = futures::join!(
+                    info.into_future(),
+                    page.into_future(),
+                    session.0.into_future()
+                );
+                let name = info.ok().map(|r| r.name);
+                let title = name.clone().unwrap_or_else(|| format!("Room {id}"));
+                let me = me.ok().map(|user| user.username);
+                match page {
+                    Err(ApiError::NotSignedIn) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(ApiError::NotMember) => view! {
+                        <Title text=title.clone()/>
+                        <NotMember id title refetch/>
+                    }
+                        .into_any(),
+                    Err(ApiError::NoSuchRoom) => view! {
+                        <Title text="No such room"/>
+                        <section class="card narrow">
+                            <h1>"No such room"</h1>
+                            <p>"This room does not exist (any more)."</p>
+                            <p><a href="/">"Back to your rooms"</a></p>
+                        </section>
+                    }
+                        .into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(newest) => {
+                        feed.update_window(|window| window.absorb_newest_page(newest));
+                        view! {
+                            <Title text=title.clone()/>
+                            <ChatView feed title me members/>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NotMember(
+    id: RoomId,
+    title: String,
+    refetch: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    let joining = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let join = move |_| {
+        joining.set(true);
+        leptos::task::spawn_local(async move {
+            match join_room(id).await {
+                Ok(_) => refetch(),
+                Err(e) => {
+                    joining.set(false);
+                    error.set(Some(e.to_string()));
+                }
+            }
+        });
+    };
+    view! {
+        <section class="card narrow">
+            <h1>{title}</h1>
+            <p class="notice" role="alert">
+                "You cannot post here: " {ApiError::NotMember.to_string()} "."
+            </p>
+            <p>"Join the room to read its messages and take part."</p>
+            <div class="actions">
+                <button type="button" on:click=join disabled=move || !hydrated.get() || joining.get()>
+                    "Join room"
+                </button>
+                <a href="/">"Back to your rooms"</a>
+            </div>
+            <p class="error" role="alert">{move || error.get()}</p>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn ChatView(
+    feed: RoomFeed,
+    title: String,
+    me: Option<Username>,
+    members: Resource<Result<Vec<Member>, ApiError>>,
+) -> impl IntoView {
+    let chat = Chat::expect();
+    // Live: subscribe once the history is in the feed (only the browser has a socket).
+    Effect::new(move |_| chat.open(feed));
+    read_mark::mark_read_as_messages_arrive(feed);
+    members::refresh_when_strangers_appear(feed, members);
+    let me_key = me.as_ref().map(Username::key);
+
+    // Each part is type-erased: one nested view type for the whole page is deep enough to
+    // overflow the compiler's query depth in the server crate.
+    view! {
+        <div class="room">
+            <div class="room-head">
+                <h1>{title}</h1>
+                <a href="/" class="back">"All rooms"</a>
+            </div>
+            <div class="room-body">
+                <section class="chat" aria-label="Conversation">
+                    <log::MessageLog feed me=me.clone()/>
+                    <composer::TypingLine feed me_key=me_key.clone()/>
+                    {move || feed.denied().map(|why| view! {
+                        <p class="notice" role="alert">"You cannot post here: " {why} "."</p>
+                    })}
+                    <composer::Composer feed/>
+                </section>
+                <members::Members feed members me_key/>
+            </div>
+        </div>
+    }
+    .into_any()
+}

@@ -1,0 +1,81 @@
+//! The read mark: the newest seq shown, sent (debounced) as messages arrive, so the rooms page
+//! can count what is unread.
+
+use crate::client::RoomFeed;
+use crate::model::RoomId;
+use leptos::prelude::*;
+use std::time::Duration;
+
+/// How long the read mark waits for more messages before it is sent.
+const MARK_READ_DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Sends the newest seq shown as the read mark, once messages stop arriving for a moment, and
+/// when the page goes away (navigation or unload) with a mark still waiting.
+pub fn mark_read_as_messages_arrive(feed: RoomFeed) {
+    let id = feed.room_id;
+    let marked = StoredValue::new(0u64);
+    let waiting = StoredValue::new(None::<u64>);
+    let flush = move || {
+        if let Some(Some(seq)) = waiting.try_get_value() {
+            waiting.set_value(None);
+            marked.set_value(seq);
+            send_read_mark(id, seq);
+        }
+    };
+    Effect::new(move |_| {
+        let Some(newest) = feed.newest_seq() else {
+            return;
+        };
+        if newest <= marked.get_value() {
+            return;
+        }
+        waiting.set_value(Some(newest));
+        set_timeout(
+            move || {
+                if waiting.try_get_value().flatten() == Some(newest) {
+                    flush();
+                }
+            },
+            MARK_READ_DEBOUNCE,
+        );
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let unload = window_event_listener(leptos::ev::pagehide, move |_| flush());
+        on_cleanup(move || unload.remove());
+    }
+    on_cleanup(flush);
+}
+
+/// Calls the `mark_read` server function as a keep-alive request, so it is delivered even when
+/// the page is being unloaded (the generated client's request would be cancelled with the
+/// page). The body is the server function's own typed arguments (`MarkRead`) at its own
+/// path, so the two cannot drift apart. Best effort: a lost mark only leaves the unread count
+/// high until the next one.
+fn send_read_mark(room_id: RoomId, seq: u64) {
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::api::MarkRead;
+        use leptos::server_fn::ServerFn;
+        use wasm_bindgen::JsValue;
+        let body = serde_json::to_string(&MarkRead { room_id, seq })
+            .expect("two numbers always serialize");
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(&body));
+        let headers = js_sys::Object::new();
+        let _set =
+            js_sys::Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+        init.set_headers(&headers);
+        let _set = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+        let request = window().fetch_with_str_and_init(MarkRead::PATH, &init);
+        // Await the answer so a failure is handled here instead of surfacing as an unhandled
+        // rejection in the console.
+        let answer = wasm_bindgen_futures::JsFuture::from(request);
+        leptos::task::spawn_local(async move {
+            let _best_effort = answer.await;
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _only_browsers_read = (room_id, seq);
+}
