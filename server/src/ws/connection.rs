@@ -41,7 +41,7 @@ const QUIET: Duration = Duration::from_millis(200);
 /// Frames taken from the outbound queue per step of the loop (then flushed with one write).
 const DELIVERY_BURST: usize = 256;
 /// Longest a write to the socket may take before the client is considered gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the loop stopped writing: the socket is gone.
 pub struct Closed;

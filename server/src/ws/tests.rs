@@ -119,6 +119,68 @@ impl Submit for StoreAtOnce {
     }
 }
 
+/// The server side of one connection: hub, log and members, and what the connection is given.
+struct Server {
+    hub: Hub,
+    log: Arc<MemLog>,
+    members: Arc<Members>,
+    deps: ConnDeps,
+}
+
+impl Server {
+    /// A server where Ana is a member of [`ROOM`]; connections get a message queue of
+    /// `outbound_queue` frames.
+    fn new(outbound_queue: usize) -> Self {
+        let hub = Hub::default();
+        let log = Arc::new(MemLog::default());
+        let members = Arc::new(Members::default());
+        members.0.lock().unwrap().insert((ANA, ROOM));
+        let deps = ConnDeps {
+            hub: hub.clone(),
+            processor: Arc::new(StoreAtOnce {
+                log: log.clone(),
+                hub: hub.clone(),
+            }),
+            authority: members.clone(),
+            log: log.clone(),
+            limiter: unlimited(),
+            typing: unlimited(),
+            presence: unlimited(),
+            shutdown: CancellationToken::new(),
+            limits: ConnLimits {
+                outbound_queue,
+                ping_every: Duration::from_secs(30),
+            },
+        };
+        Self {
+            hub,
+            log,
+            members,
+            deps,
+        }
+    }
+
+    /// Connects Ana through `sink` and `stream`; the connection runs on its own task.
+    fn connect_ana<W, R>(&self, sink: W, stream: R) -> tokio::task::JoinHandle<()>
+    where
+        W: futures::Sink<Message> + Unpin + Send + 'static,
+        R: futures::Stream<Item = Result<Message, String>> + Unpin + Send + 'static,
+    {
+        let key = SessionKey("ana's session".into());
+        let session = Session {
+            user: UserInfo {
+                id: ANA,
+                username: Username::parse("ana").unwrap(),
+            },
+            key: key.clone(),
+            expires: crate::clock::now_ms() + 3_600_000,
+        };
+        let registration = self.hub.connect(ANA, key, None).unwrap();
+        let deps = self.deps.clone();
+        tokio::spawn(Connection::run(deps, session, registration, sink, stream))
+    }
+}
+
 /// A server side (hub, log, members) and one client connected to it through channels.
 struct Harness {
     hub: Hub,
@@ -140,46 +202,15 @@ fn unlimited<K: std::hash::Hash + Eq + Clone>() -> RateLimiter<K> {
 impl Harness {
     /// Ana, a member of [`ROOM`], connected, with a message queue of `outbound_queue` frames.
     fn start(outbound_queue: usize) -> Self {
-        let hub = Hub::default();
-        let log = Arc::new(MemLog::default());
-        let members = Arc::new(Members::default());
-        members.0.lock().unwrap().insert((ANA, ROOM));
-        let shutdown = CancellationToken::new();
-        let deps = ConnDeps {
-            hub: hub.clone(),
-            processor: Arc::new(StoreAtOnce {
-                log: log.clone(),
-                hub: hub.clone(),
-            }),
-            authority: members.clone(),
-            log: log.clone(),
-            limiter: unlimited(),
-            typing: unlimited(),
-            presence: unlimited(),
-            shutdown: shutdown.clone(),
-            limits: ConnLimits {
-                outbound_queue,
-                ping_every: Duration::from_secs(30),
-            },
-        };
-        let key = SessionKey("ana's session".into());
-        let session = Session {
-            user: UserInfo {
-                id: ANA,
-                username: Username::parse("ana").unwrap(),
-            },
-            key: key.clone(),
-            expires: crate::clock::now_ms() + 3_600_000,
-        };
-        let registration = hub.connect(ANA, key, None).unwrap();
+        let server = Server::new(outbound_queue);
         let (to_server, stream) = mpsc::unbounded();
         let (sink, from_server) = mpsc::unbounded();
-        let task = tokio::spawn(Connection::run(deps, session, registration, sink, stream));
+        let task = server.connect_ana(sink, stream);
         Self {
-            hub,
-            log,
-            members,
-            shutdown,
+            hub: server.hub,
+            log: server.log,
+            members: server.members,
+            shutdown: server.deps.shutdown.clone(),
             to_server,
             from_server,
             task,
@@ -363,4 +394,60 @@ async fn a_silent_peer_is_pinged_twice_then_closed() {
     assert!(matches!(client.next_message().await, Message::Ping(_)));
     client.expect_close(1001).await;
     (&mut client.task).await.unwrap();
+}
+
+/// A socket whose peer stopped reading: no write ever completes.
+struct Stalled;
+
+impl futures::Sink<Message> for Stalled {
+    type Error = String;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), String>> {
+        std::task::Poll::Pending
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, _: Message) -> Result<(), String> {
+        unreachable!("never ready, so never sent to")
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), String>> {
+        std::task::Poll::Pending
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), String>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let server = Server::new(64);
+    let (mut to_server, stream) = mpsc::unbounded();
+    let task = server.connect_ana(Stalled, stream);
+    let started = tokio::time::Instant::now();
+    // The answer to this subscribe is the first write; it never completes.
+    let subscribe = serde_json::json!({"type": "subscribe", "room_id": ROOM, "after_seq": null});
+    to_server
+        .send(Ok(Message::Text(subscribe.to_string().into())))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(600), task)
+        .await
+        .expect("the connection gives up on a stalled socket")
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= super::connection::WRITE_TIMEOUT,
+        "gave up after {waited:?}, before the write timeout"
+    );
+    assert_eq!(server.hub.connections(), 0, "the hub forgot the connection");
 }
