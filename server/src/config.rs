@@ -1,4 +1,11 @@
 //! Command-line flags, each with a `MINITALK_*` environment fallback.
+//!
+//! Why one struct parsed once at start, rather than settings read where they are used: every
+//! limit a stranger can push against is here, with its default, so an operator (and
+//! `docs/security.md`, which names each flag) can see them all in one place, and a test can
+//! start a server with any of them changed through the same flags `main` takes. Derived values
+//! (a byte budget from megabytes, a rate limit from two flags) are methods here, computed once
+//! and saturating, so no caller repeats the arithmetic or its overflow checks.
 
 use crate::hub::SocketLimits;
 use crate::processor::ProcessorConfig;

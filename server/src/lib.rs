@@ -26,8 +26,9 @@
 //! - [`server`]: [`start`] wires everything, [`Running`] stops it in order; [`routes`]: the
 //!   HTTP routes; [`state`]: the handle request handlers and connections are given;
 //!   [`clock`]: the time, injectable where rules depend on it.
-//! - [`store`]: the data directory: the append-only, segmented message [`store::log`] and
-//!   small JSON [`store::Table`]s for metadata, written atomically.
+//! - [`store`]: the data directory: the append-only, segmented message [`store::log`], and
+//!   metadata (users, sessions, rooms) as [`store::Table`]s, each a journal of changes folded
+//!   into a snapshot now and then.
 //! - [`accounts`], [`rooms`]: the rules (passwords, sessions, quotas, membership) over the
 //!   store; [`signin`]: admission for password work.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
