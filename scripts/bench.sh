@@ -6,6 +6,11 @@
 #   scripts/bench.sh              everything below
 #   scripts/bench.sh sizes        2,000 users and smaller, each 3 times (the median is shown)
 #   scripts/bench.sh default      the default burst only (2,000 users × 20), 3 times
+#   AB_OLD=path scripts/bench.sh ab
+#                                 the verdict for a change on the message path: the default burst
+#                                 on an older binary and on this build, alternating, AB_PAIRS
+#                                 pairs (6), each side on a fresh data directory with its accounts
+#                                 made first; prints server CPU per message and acked/s per side
 #
 # SERVER=path runs another server binary (an older build, for an A/B); SERVER_LIMIT_FLAGS
 # replaces the flags that lift the per-address and room-creation limits (set it empty for a
@@ -151,6 +156,43 @@ if [ "${what}" = default ]; then
     repeat users2000 2000 20 ""
     echo; echo "### Default burst (2,000 users × 20 messages, 10 users per room; 3 runs)"; echo
     table "${names[@]}"
+fi
+
+if [ "${what}" = ab ]; then
+    new="${server}"
+    old="${AB_OLD:?AB_OLD=path to the older server binary}"
+    names=()
+    for pair in $(seq "${AB_PAIRS:-6}"); do
+        # Alternate which side goes first, so a machine drifting during the run favours neither.
+        sides=(old new)
+        if [ $(( pair % 2 )) = 0 ]; then sides=(new old); fi
+        for side in "${sides[@]}"; do
+            if [ "${side}" = old ]; then server="${old}"; else server="${new}"; fi
+            data="${work}/ab-${side}-${pair}"
+            burst "warm-${side}-${pair}" "${data}" 2000 1 ""
+            burst "ab-${side}-${pair}" "${data}" 2000 20 ""
+            names+=("ab-${side}-${pair}")
+        done
+    done
+    server="${new}"
+    echo; echo "### Interleaved A/B, default burst (2,000 users × 20 messages): ${old} against ${new}"; echo
+    python3 - "${work}" "${names[@]}" <<'PY'
+import json, os, statistics, sys
+work, names = sys.argv[1], sys.argv[2:]
+print("| binary | server CPU for the burst (runs, s) | median | µs per message | acked/s median | lost / dup / order |")
+print("|---|---|---:|---:|---:|---:|")
+for side in ("old", "new"):
+    reports = [json.load(open(os.path.join(work, n + ".json"))) for n in names
+               if n.startswith(f"ab-{side}-") and os.path.exists(os.path.join(work, n + ".json"))]
+    cpu = [r["cpu"]["server_secs"] for r in reports if r["cpu"]["server_secs"] is not None]
+    if not cpu:
+        print(f"| {side} | no report | | | | |"); continue
+    acked = statistics.median(r["acked"] for r in reports)
+    faults = [sum(r[k] for r in reports) for k in ("lost", "duplicates", "out_of_order")]
+    print(f"| {side} | {', '.join(f'{c:.2f}' for c in cpu)} | {statistics.median(cpu):.3f} | "
+          f"{statistics.median(cpu) * 1e6 / max(acked, 1):.1f} | "
+          f"{statistics.median(r['acked_per_sec'] for r in reports):,.0f} | {' / '.join(map(str, faults))} |")
+PY
 fi
 
 if [ "${what}" = all ] || [ "${what}" = latency ]; then
