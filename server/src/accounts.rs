@@ -278,6 +278,15 @@ impl Accounts {
         })
     }
 
+    /// Whether the session stored under `key` is known and not expired.
+    pub fn is_active(&self, key: &SessionKey) -> bool {
+        let sessions = self.sessions.read();
+        sessions
+            .sessions
+            .get(&*key.0)
+            .is_some_and(|s| s.expires > self.clock.now_ms())
+    }
+
     /// The user a session token belongs to, if it is known and not expired.
     pub fn session_user(&self, token: &str) -> Option<UserInfo> {
         self.session(token).map(|s| s.user)
