@@ -525,7 +525,9 @@ mod tests {
         assert_eq!(accounts.logout_everywhere(ana.user.id).unwrap(), 2);
         assert_eq!(accounts.session_user(&ana.token), None);
         assert_eq!(accounts.session_user(&ana2.token), None);
+        assert!(!accounts.is_active(&SessionKey(key_of(&ana.token).into())));
         assert!(accounts.session_user(&bob.token).is_some());
+        assert!(accounts.is_active(&SessionKey(key_of(&bob.token).into())));
     }
 
     #[test]
@@ -546,6 +548,8 @@ mod tests {
             .update(|_| Ok::<_, StoreError>((expired, ())))
             .unwrap();
         assert_eq!(accounts.session_user("old"), None);
+        assert!(!accounts.is_active(&SessionKey(key_of("old").into())));
+        assert!(accounts.is_active(&SessionKey(key_of(&live.token).into())));
         assert_eq!(accounts.session_user(&live.token), Some(live.user));
 
         let mut doc = accounts.sessions.read().clone();

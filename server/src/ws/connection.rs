@@ -5,9 +5,11 @@
 //!
 //! Access ends at once: a sign-out in any tab, "sign out everywhere" and the session's expiry
 //! end the socket (an `unauthorized` error, then close code 4001); leaving a room answers
-//! `not_member` for that room and drops its cursor. The hub raises these as [`Signals`], and the
-//! connection takes them before every delivery and before sending anything read from the log
-//! (see `hub` for why that ordering means nothing stored after a leave reaches the socket).
+//! `not_member` for that room and drops its cursor. They arrive as bus events, which the hub
+//! raises as [`Signals`], and the connection takes them before every delivery and before sending
+//! anything read from the log (see `hub` for why that ordering means nothing stored after a leave
+//! reaches the socket). A bus `Resync` (events were lost) makes it check its session and every
+//! membership again, then catch up every room from the log.
 //!
 //! The server pings every `--ws-ping-interval-ms` and closes a socket that has sent nothing (no
 //! pong either) in answer to two pings in a row, so a vanished client stops counting as online.
