@@ -278,6 +278,15 @@ impl Accounts {
         })
     }
 
+    /// Whether the session stored under `key` is known and not expired.
+    pub fn is_active(&self, key: &SessionKey) -> bool {
+        let sessions = self.sessions.read();
+        sessions
+            .sessions
+            .get(&*key.0)
+            .is_some_and(|s| s.expires > self.clock.now_ms())
+    }
+
     /// The user a session token belongs to, if it is known and not expired.
     pub fn session_user(&self, token: &str) -> Option<UserInfo> {
         self.session(token).map(|s| s.user)
@@ -516,7 +525,9 @@ mod tests {
         assert_eq!(accounts.logout_everywhere(ana.user.id).unwrap(), 2);
         assert_eq!(accounts.session_user(&ana.token), None);
         assert_eq!(accounts.session_user(&ana2.token), None);
+        assert!(!accounts.is_active(&SessionKey(key_of(&ana.token).into())));
         assert!(accounts.session_user(&bob.token).is_some());
+        assert!(accounts.is_active(&SessionKey(key_of(&bob.token).into())));
     }
 
     #[test]
@@ -537,6 +548,8 @@ mod tests {
             .update(|_| Ok::<_, StoreError>((expired, ())))
             .unwrap();
         assert_eq!(accounts.session_user("old"), None);
+        assert!(!accounts.is_active(&SessionKey(key_of("old").into())));
+        assert!(accounts.is_active(&SessionKey(key_of(&live.token).into())));
         assert_eq!(accounts.session_user(&live.token), Some(live.user));
 
         let mut doc = accounts.sessions.read().clone();

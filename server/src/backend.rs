@@ -1,6 +1,7 @@
 //! The server functions' view of the server: [`app::api::ssr::Backend`] over [`AppState`].
 
 use crate::accounts::{Accounts, SignedIn};
+use crate::bus::BusEvent;
 use crate::rooms::RoomRecord;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -17,8 +18,8 @@ pub struct ChatBackend(pub AppState);
 /// The answer to a sign-in: the user and the cookie's token. Sessions it ended to stay within
 /// the per-user cap lose their sockets now.
 fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String) {
-    for session in &signed_in.evicted {
-        state.hub().end_session(session);
+    for session in signed_in.evicted.iter().cloned() {
+        state.bus().publish(BusEvent::SessionEnded { session });
     }
     (signed_in.user, signed_in.token)
 }
@@ -85,14 +86,16 @@ impl Backend for ChatBackend {
 
     fn logout(&self, token: &str) -> Result<(), ApiError> {
         if let Some(session) = self.0.accounts().logout(token)? {
-            self.0.hub().end_session(&session);
+            self.0.bus().publish(BusEvent::SessionEnded { session });
         }
         Ok(())
     }
 
     fn logout_everywhere(&self, user: &UserInfo) -> Result<(), ApiError> {
         self.0.accounts().logout_everywhere(user.id)?;
-        self.0.hub().end_user(user.id);
+        self.0
+            .bus()
+            .publish(BusEvent::UserSignedOut { user: user.id });
         Ok(())
     }
 
@@ -149,12 +152,21 @@ impl Backend for ChatBackend {
 
     fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError> {
         self.0.rooms().join(user, room)?;
+        self.0.bus().publish(BusEvent::MembershipChanged {
+            room,
+            user: user.id,
+            member: true,
+        });
         self.summary_of(room, user)
     }
 
     fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
         self.0.rooms().leave(user, room)?;
-        self.0.hub().revoke_room(room, user.id);
+        self.0.bus().publish(BusEvent::MembershipChanged {
+            room,
+            user: user.id,
+            member: false,
+        });
         Ok(())
     }
 

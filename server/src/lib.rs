@@ -33,6 +33,10 @@
 //!   store; [`signin`]: admission for password work.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
+//! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published
+//!   once and applied to the hub by `hub/apply.rs`, the one path for revocation;
+//!   [`bus::LocalBus`] applies them in process and offers them to bounded subscriber queues,
+//!   where a cross-node relay will attach. Messages never depend on it.
 //! - [`backend`]: what the `/api/*` server functions of the `app` crate call.
 //! - [`http`]: the HTTP edge: the CSRF guard on `/api/*`, security headers, static-file
 //!   caching, and the connection loop with its timeouts.
@@ -40,6 +44,7 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod bus;
 pub mod clock;
 pub mod config;
 mod fasthash;

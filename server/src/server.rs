@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::processor::{Dedupe, MessageProcessor};
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::{DataDir, MessageLog};
-use crate::{accounts, history, http, hub, ratelimit, rooms, routes, signin, stats};
+use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
 use leptos::prelude::LeptosOptions;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,6 +113,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
         ),
         log,
+        bus: Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE)),
         hub,
         processor,
         stats,

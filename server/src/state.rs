@@ -7,6 +7,7 @@
 //! synchronous methods (or async ones that hold no lock across an await).
 
 use crate::accounts::Accounts;
+use crate::bus::Bus;
 use crate::config::Config;
 use crate::history::HistoryCache;
 use crate::hub::Hub;
@@ -43,6 +44,8 @@ pub struct Parts {
     pub log: Arc<MessageLog>,
     pub history: HistoryCache,
     pub hub: Hub,
+    /// Where revocations, presence and typing are published (applied to `hub` at once).
+    pub bus: Arc<dyn Bus>,
     pub processor: MessageProcessor,
     pub stats: Stats,
     pub limiters: Limiters,
@@ -95,6 +98,11 @@ impl AppState {
 
     pub fn hub(&self) -> &Hub {
         &self.parts.hub
+    }
+
+    /// Where leaves, sign-outs, presence and typing are published; never call the hub for them.
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.parts.bus
     }
 
     pub fn processor(&self) -> &MessageProcessor {

@@ -18,7 +18,11 @@
 //! reading the log's head and before sending anything read from the log, so catch-up cannot
 //! deliver it either. The hub never reads the log: a connection registers first and reads the
 //! head after (see [`Hub::subscribe`]). Sign-out and expiry end every connection of the session the same way.
+//!
+//! Revocations, presence and typing come in only as bus events, through [`Hub::apply`]
+//! (`apply.rs`): the bus is the one way in for them, on this node and, later, from others.
 
+mod apply;
 mod credit;
 mod signals;
 
@@ -249,7 +253,7 @@ impl Hub {
     /// Ends `user`'s access to `room` on every connection (they left, or were removed). Call
     /// after the membership change is applied: from the moment this returns, nothing stored in
     /// `room` reaches those connections.
-    pub fn revoke_room(&self, room: RoomId, user: UserId) {
+    fn revoke_room(&self, room: RoomId, user: UserId) {
         let mut state = self.lock();
         if let Some(listeners) = state.rooms.get_mut(&room) {
             listeners.retain(|_, sub| sub.user != user);
@@ -262,13 +266,27 @@ impl Hub {
     }
 
     /// Ends every connection of one sign-in (sign-out in any tab, expiry).
-    pub fn end_session(&self, session: &SessionKey) {
+    fn end_session(&self, session: &SessionKey) {
         self.end_where(|entry| &entry.session == session);
     }
 
     /// Ends every connection of `user` (sign out everywhere).
-    pub fn end_user(&self, user: UserId) {
+    fn end_user(&self, user: UserId) {
         self.end_where(|entry| entry.user == user);
+    }
+
+    /// Events were lost: every connection re-checks its session and memberships, then catches
+    /// up every room it listens to from the log (as after a lag).
+    fn resync(&self) {
+        let state = self.lock();
+        for (room, listeners) in &state.rooms {
+            for sub in listeners.values() {
+                sub.signals.mark_lagging(*room);
+            }
+        }
+        for entry in state.conns.values() {
+            entry.signals.resync();
+        }
     }
 
     fn end_where(&self, which: impl Fn(&ConnEntry) -> bool) {
@@ -315,7 +333,7 @@ impl Hub {
     }
 
     /// Sends an ephemeral event (presence, typing) to `room`'s listeners, except `skip`.
-    pub fn announce(&self, room: RoomId, frame: &ServerFrame, skip: Option<ConnId>) {
+    fn announce(&self, room: RoomId, frame: &ServerFrame, skip: Option<ConnId>) {
         let json = to_json(frame);
         if let Some(listeners) = self.lock().rooms.get(&room) {
             for (conn, sub) in listeners {

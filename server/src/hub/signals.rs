@@ -1,5 +1,5 @@
 //! What the hub raises for one connection: rooms it fell behind in, rooms whose access ended,
-//! and the end of its session. Kept apart from the hub's registry because the
+//! the end of its session, and a resync (events were lost: re-check everything). Kept apart from the hub's registry because the
 //! connection reads it on its hot path (one atomic load per delivery) and the hub writes it
 //! under its lock.
 //!
@@ -26,6 +26,7 @@ struct Raised {
     lagging: BTreeSet<RoomId>,
     revoked: BTreeSet<RoomId>,
     session_ended: bool,
+    resync: bool,
 }
 
 /// Revocations taken from [`Signals`].
@@ -33,6 +34,8 @@ struct Raised {
 pub struct Revoked {
     pub rooms: BTreeSet<RoomId>,
     pub session_ended: bool,
+    /// Bus events may have been lost: the session and every membership must be re-checked.
+    pub resync: bool,
 }
 
 impl Signals {
@@ -66,6 +69,10 @@ impl Signals {
         self.raise(|s| s.session_ended = true, true);
     }
 
+    pub(super) fn resync(&self) {
+        self.raise(|s| s.resync = true, true);
+    }
+
     /// Waits until something was raised (returns at once if it was raised since the last wait).
     pub async fn wait(&self) {
         self.notify.notified().await;
@@ -82,6 +89,7 @@ impl Signals {
         Revoked {
             rooms: std::mem::take(&mut state.revoked),
             session_ended: state.session_ended,
+            resync: std::mem::take(&mut state.resync),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The hub's unit tests, and a listener helper the processor's tests share.
 use super::*;
+use crate::bus::BusEvent;
 use app::model::Username;
 use std::collections::BTreeSet;
 
@@ -148,6 +149,48 @@ fn ending_a_session_signals_only_its_connections() {
     assert!(!other.registration.signals.is_urgent());
     hub.end_user(UserId(2));
     assert!(other.registration.signals.take_revoked().session_ended);
+}
+
+#[test]
+fn a_resync_flags_every_subscription_as_lagging_and_every_connection_as_urgent() {
+    let hub = Hub::default();
+    let one = listener(&hub, 1, 1, 8);
+    let two = listener(&hub, 2, 2, 8);
+    let idle = hub
+        .connect(UserId(3), SessionKey("s3".into()), None)
+        .unwrap();
+    hub.apply(&BusEvent::Resync);
+    assert_eq!(
+        one.registration.signals.take_lagging(),
+        BTreeSet::from([RoomId(1)])
+    );
+    assert_eq!(
+        two.registration.signals.take_lagging(),
+        BTreeSet::from([RoomId(2)])
+    );
+    for signals in [
+        &one.registration.signals,
+        &two.registration.signals,
+        &idle.signals,
+    ] {
+        let revoked = signals.take_revoked();
+        assert!(revoked.resync && revoked.rooms.is_empty() && !revoked.session_ended);
+    }
+    assert!(!idle.signals.take_revoked().resync, "taken once");
+}
+
+#[test]
+fn a_typing_hint_reaches_every_listener_but_the_typing_connection() {
+    let hub = Hub::default();
+    let mut typist = listener(&hub, 1, 1, 8);
+    let mut reader = listener(&hub, 2, 1, 8);
+    hub.apply(&BusEvent::Typing {
+        room: RoomId(1),
+        user: Username::parse("ana").unwrap(),
+        from: Some(typist.registration.conn),
+    });
+    assert!(reader.events.try_recv().is_ok());
+    assert!(typist.events.try_recv().is_err());
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 use super::connection::{Closed, Connection};
 use super::errors::{api_error_code, send_error_frame};
+use crate::bus::BusEvent;
 use crate::processor::{SendError, SendRequest};
 use app::model::{ClientId, MessageBody, RoomId, MAX_CLIENT_ID_CHARS};
 use app::protocol::{ClientFrame, ErrorCode, ErrorFrame, ServerFrame};
@@ -79,13 +80,11 @@ where
         }
         // Past the limit, hints are dropped without an answer: a typing hint is a hint.
         if self.deps.typing.check(&(user, room)).is_ok() {
-            let frame = ServerFrame::Typing {
-                room_id: room,
+            self.deps.bus.publish(BusEvent::Typing {
+                room,
                 user: self.session.user.username.clone(),
-            };
-            self.deps
-                .hub
-                .announce(room, &frame, Some(self.registration.conn));
+                from: Some(self.registration.conn),
+            });
         }
         Ok(())
     }

@@ -5,9 +5,11 @@
 //!
 //! Access ends at once: a sign-out in any tab, "sign out everywhere" and the session's expiry
 //! end the socket (an `unauthorized` error, then close code 4001); leaving a room answers
-//! `not_member` for that room and drops its cursor. The hub raises these as [`Signals`], and the
-//! connection takes them before every delivery and before sending anything read from the log
-//! (see `hub` for why that ordering means nothing stored after a leave reaches the socket).
+//! `not_member` for that room and drops its cursor. They arrive as bus events, which the hub
+//! raises as [`Signals`], and the connection takes them before every delivery and before sending
+//! anything read from the log (see `hub` for why that ordering means nothing stored after a leave
+//! reaches the socket). A bus `Resync` (events were lost) makes it check its session and every
+//! membership again, then catch up every room from the log.
 //!
 //! The server pings every `--ws-ping-interval-ms` and closes a socket that has sent nothing (no
 //! pong either) in answer to two pings in a row, so a vanished client stops counting as online.
@@ -21,6 +23,7 @@ use super::delivery::RoomCursors;
 use super::errors::{close_code_for, CLOSE_GOING_AWAY, CLOSE_SIGNED_OUT};
 use super::ConnDeps;
 use crate::accounts::Session;
+use crate::bus::BusEvent;
 use crate::hub::{to_json, Credit, Outbound, Registration, Signals, Subscriber, EVENT_QUEUE};
 use app::model::RoomId;
 use app::protocol::{ErrorCode, ErrorFrame, ServerFrame};
@@ -209,12 +212,26 @@ where
     }
 
     /// Ends access to revoked rooms (their cursors go, the client is told) and, if the session
-    /// ended, the connection. Cheap when nothing was revoked: one atomic load.
+    /// ended, the connection. On a resync (bus events may have been lost) the session and every
+    /// subscribed room's membership are checked again, and whatever no longer holds ends the
+    /// same way; the hub has flagged every room as lagging, so catch-up follows. Cheap when
+    /// nothing was raised: one atomic load.
     pub(super) async fn take_revocations(&mut self) -> Result<(), Closed> {
         if !self.signals.is_urgent() {
             return Ok(());
         }
-        let revoked = self.signals.take_revoked();
+        let mut revoked = self.signals.take_revoked();
+        if revoked.resync {
+            let authority = &self.deps.authority;
+            revoked.session_ended |= !authority.session_active(&self.session.key);
+            let user = self.session.user.id;
+            revoked.rooms.extend(
+                self.cursors
+                    .rooms()
+                    .into_iter()
+                    .filter(|room| authority.check_member(user, *room).is_err()),
+            );
+        }
         if revoked.session_ended {
             return self
                 .end_session("you signed out (here or in another tab); sign in again")
@@ -257,15 +274,13 @@ where
         if self.deps.presence.check(&user.id).is_err() {
             return;
         }
+        // Its own socket listens to no room at either moment (not yet, or no longer).
         for room in self.deps.authority.rooms_of(user.id) {
-            let frame = ServerFrame::Presence {
-                room_id: room,
+            self.deps.bus.publish(BusEvent::Presence {
+                room,
                 user: user.username.clone(),
                 online,
-            };
-            self.deps
-                .hub
-                .announce(room, &frame, Some(self.registration.conn));
+            });
         }
     }
 

@@ -3,8 +3,9 @@
 //! [`delivery`], and error frames and close codes in [`errors`].
 //!
 //! A connection does not see the whole server: it gets a [`ConnDeps`], built in one place from
-//! the app state, naming exactly what it uses (the hub, the processor, the membership authority,
-//! the message log's read seam, its limiters, the shutdown signal and its limits). Its tests
+//! the app state, naming exactly what it uses (the hub, the bus it publishes typing and presence
+//! on, the processor, the authority over sessions and membership, the message log's read seam,
+//! its limiters, the shutdown signal and its limits). Its tests
 //! build one from in-memory parts.
 //!
 //! Limits set here: frames of 64 KiB (bigger ones close the socket with 1009), small socket
@@ -20,8 +21,9 @@ mod tests;
 pub use delivery::{LogReadError, RoomLog, MAX_REPLAY};
 
 use crate::accounts::Session;
+use crate::bus::Bus;
 use crate::http::origin::same_origin;
-use crate::hub::Hub;
+use crate::hub::{Hub, SessionKey};
 use crate::processor::{MessageProcessor, SendError, SendRequest};
 use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
@@ -48,10 +50,13 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
-/// Who may read and post where: the rooms' membership, as the connection asks it.
+/// Who may read and post where: the sessions and the rooms' membership, as the connection asks
+/// them. A connection asks again on a bus resync, when it may have missed a sign-out or a leave.
 pub trait Authority: Send + Sync + 'static {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError>;
     fn rooms_of(&self, user: UserId) -> Vec<RoomId>;
+    /// Whether the sign-in `session` is still valid (not ended, not expired).
+    fn session_active(&self, session: &SessionKey) -> bool;
 }
 
 /// Where a checked `send` goes to be stored (the processor's bounded queue).
@@ -77,6 +82,10 @@ impl Authority for Rooms {
     fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
         self.0.rooms().read().rooms_of(user).map(|r| r.id).collect()
     }
+
+    fn session_active(&self, session: &SessionKey) -> bool {
+        self.0.accounts().is_active(session)
+    }
 }
 
 /// Per-connection limits from the configuration.
@@ -91,6 +100,7 @@ pub struct ConnLimits {
 #[derive(Clone)]
 pub struct ConnDeps {
     pub hub: Hub,
+    pub bus: Arc<dyn Bus>,
     pub processor: Arc<dyn Submit>,
     pub authority: Arc<dyn Authority>,
     pub log: Arc<dyn RoomLog>,
@@ -108,6 +118,7 @@ impl ConnDeps {
     pub fn of(state: &AppState) -> Self {
         Self {
             hub: state.hub().clone(),
+            bus: state.bus().clone(),
             processor: Arc::new(state.processor().clone()),
             authority: Arc::new(Rooms(state.clone())),
             log: Arc::new(state.log().clone()),

@@ -5,6 +5,7 @@
 use super::connection::Connection;
 use super::{Authority, ConnDeps, ConnLimits, LogReadError, RoomLog, Submit};
 use crate::accounts::Session;
+use crate::bus::{Bus, BusEvent, LocalBus, SUBSCRIBER_QUEUE};
 use crate::hub::{Hub, SessionKey};
 use crate::processor::{Ack, SendError, SendRequest};
 use crate::ratelimit::{RateLimit, RateLimiter};
@@ -15,7 +16,7 @@ use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -83,8 +84,12 @@ impl RoomLog for MemLog {
     }
 }
 
+/// Memberships, and the sign-ins that are still valid.
 #[derive(Default)]
-struct Members(Mutex<BTreeSet<(UserId, RoomId)>>);
+struct Members(
+    Mutex<BTreeSet<(UserId, RoomId)>>,
+    Mutex<HashSet<SessionKey>>,
+);
 
 impl Authority for Members {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
@@ -101,6 +106,10 @@ impl Authority for Members {
             .filter(|(u, _)| *u == user)
             .map(|(_, r)| *r)
             .collect()
+    }
+
+    fn session_active(&self, session: &SessionKey) -> bool {
+        self.1.lock().unwrap().contains(session)
     }
 }
 
@@ -119,9 +128,15 @@ impl Submit for StoreAtOnce {
     }
 }
 
+/// Ana's one sign-in.
+fn ana_session() -> SessionKey {
+    SessionKey("ana's session".into())
+}
+
 /// The server side of one connection: hub, log and members, and what the connection is given.
 struct Server {
     hub: Hub,
+    bus: Arc<LocalBus>,
     log: Arc<MemLog>,
     members: Arc<Members>,
     deps: ConnDeps,
@@ -135,8 +150,11 @@ impl Server {
         let log = Arc::new(MemLog::default());
         let members = Arc::new(Members::default());
         members.0.lock().unwrap().insert((ANA, ROOM));
+        members.1.lock().unwrap().insert(ana_session());
+        let bus = Arc::new(LocalBus::new(hub.clone(), SUBSCRIBER_QUEUE));
         let deps = ConnDeps {
             hub: hub.clone(),
+            bus: bus.clone(),
             processor: Arc::new(StoreAtOnce {
                 log: log.clone(),
                 hub: hub.clone(),
@@ -154,6 +172,7 @@ impl Server {
         };
         Self {
             hub,
+            bus,
             log,
             members,
             deps,
@@ -166,7 +185,7 @@ impl Server {
         W: futures::Sink<Message> + Unpin + Send + 'static,
         R: futures::Stream<Item = Result<Message, String>> + Unpin + Send + 'static,
     {
-        let key = SessionKey("ana's session".into());
+        let key = ana_session();
         let session = Session {
             user: UserInfo {
                 id: ANA,
@@ -184,6 +203,7 @@ impl Server {
 /// A server side (hub, log, members) and one client connected to it through channels.
 struct Harness {
     hub: Hub,
+    bus: Arc<LocalBus>,
     log: Arc<MemLog>,
     members: Arc<Members>,
     shutdown: CancellationToken,
@@ -208,6 +228,7 @@ impl Harness {
         let task = server.connect_ana(sink, stream);
         Self {
             hub: server.hub,
+            bus: server.bus,
             log: server.log,
             members: server.members,
             shutdown: server.deps.shutdown.clone(),
@@ -340,7 +361,11 @@ async fn a_revoked_room_delivers_nothing_more_not_even_through_catch_up() {
     client.subscribe(None).await;
     assert_eq!(client.next().await, subscribed(0));
     client.members.0.lock().unwrap().remove(&(ANA, ROOM));
-    client.hub.revoke_room(ROOM, ANA);
+    client.bus.publish(BusEvent::MembershipChanged {
+        room: ROOM,
+        user: ANA,
+        member: false,
+    });
     client.store(5);
     match client.next().await {
         ServerFrame::Error(e) => {
@@ -348,6 +373,52 @@ async fn a_revoked_room_delivers_nothing_more_not_even_through_catch_up() {
         }
         other => panic!("expected not_member, got {other:?}"),
     }
+    client.nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_resync_revokes_a_room_left_without_its_event() {
+    let mut client = Harness::start(64);
+    client.subscribe(None).await;
+    assert_eq!(client.next().await, subscribed(0));
+    // The leave happened (on another node, say) and its bus event was lost.
+    client.members.0.lock().unwrap().remove(&(ANA, ROOM));
+    client.store(1);
+    assert_eq!(client.seqs(1).await, [1]);
+    client.bus.publish(BusEvent::Resync);
+    client.store(1);
+    match client.next().await {
+        ServerFrame::Error(e) => {
+            assert_eq!((e.code, e.room_id), (ErrorCode::NotMember, Some(ROOM)));
+        }
+        other => panic!("expected not_member, got {other:?}"),
+    }
+    client.nothing_more().await;
+}
+
+#[tokio::test]
+async fn a_resync_closes_a_socket_whose_session_ended_without_its_event() {
+    let mut client = Harness::start(64);
+    client.members.1.lock().unwrap().clear();
+    client.nothing_more().await;
+    client.bus.publish(BusEvent::Resync);
+    assert!(
+        matches!(client.next().await, ServerFrame::Error(e) if e.code == ErrorCode::Unauthorized)
+    );
+    client.expect_close(4001).await;
+}
+
+#[tokio::test]
+async fn a_resync_keeps_a_member_subscribed_and_catches_up_what_it_lacks() {
+    let mut client = Harness::start(64);
+    client.subscribe(None).await;
+    assert_eq!(client.next().await, subscribed(0));
+    // Stored, but its hand-off to the hub was lost.
+    client.log.append(ROOM, 2);
+    client.bus.publish(BusEvent::Resync);
+    assert_eq!(client.seqs(2).await, [1, 2]);
+    client.store(1);
+    assert_eq!(client.seqs(1).await, [3]);
     client.nothing_more().await;
 }
 
@@ -364,7 +435,7 @@ async fn a_non_member_cannot_subscribe() {
 #[tokio::test]
 async fn an_ended_session_is_told_and_closed_with_4001() {
     let mut client = Harness::start(64);
-    client.hub.end_user(ANA);
+    client.bus.publish(BusEvent::UserSignedOut { user: ANA });
     assert!(
         matches!(client.next().await, ServerFrame::Error(e) if e.code == ErrorCode::Unauthorized)
     );

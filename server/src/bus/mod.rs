@@ -1,0 +1,77 @@
+//! The bus: events that are not messages (membership changes, the end of a session, presence,
+//! typing) on their way to every node's hub, and to whoever relays them further.
+//!
+//! Why it exists: a leave, a sign-out or a typing hint must reach every socket of the user or
+//! the room, and a later deployment spreads those sockets over several nodes. Publishing on the
+//! bus is the one way such a change reaches sockets; [`crate::hub::Hub::apply`] is the one place
+//! that turns an event into what the hub does (revoke a room, end sessions, announce), used by
+//! [`LocalBus`] now and by a cross-node bus later.
+//!
+//! # Contract
+//!
+//! Every implementation must honour it, and nothing may assume more:
+//!
+//! - **Applied locally before `publish` returns.** The node that publishes a revocation has cut
+//!   its own sockets off when `publish` returns, so a server function that answers "left" or
+//!   "signed out" has kept its word on this node.
+//! - **Elsewhere, events may be lost, duplicated, reordered or delayed** (a network bus loses
+//!   what was sent while it reconnected). Every event is idempotent: applying one twice is
+//!   applying it once.
+//! - **Loss is announced, not silent.** A subscriber that could not keep up, or a bus that knows
+//!   it missed events, gets [`BusEvent::Resync`]: "re-read the truth from the stores". On a hub
+//!   that means every connection re-checks its session and memberships and catches up every
+//!   room it follows from the message store (see `ws::connection`).
+//! - **Messages never depend on the bus.** Stored messages reach connections through the hub and
+//!   the per-connection seq cursors, which already absorb duplicates and loss by catching up
+//!   from the store; presence and typing are best effort.
+
+mod local;
+mod queue;
+
+pub use local::LocalBus;
+pub use queue::{channel, BusReceiver, BusSender, SUBSCRIBER_QUEUE};
+
+use crate::hub::{ConnId, SessionKey};
+use app::model::{RoomId, UserId, Username};
+
+/// Something that happened outside the message log that sockets must hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// `user` joined (`member`) or left `room`. A leave ends the room's delivery on every
+    /// socket of the user; a join needs nothing of the hub (a socket subscribes itself).
+    MembershipChanged {
+        room: RoomId,
+        user: UserId,
+        member: bool,
+    },
+    /// One sign-in ended (sign-out in a tab, or evicted by a newer sign-in): its sockets close.
+    SessionEnded { session: SessionKey },
+    /// Every sign-in of `user` ended ("sign out everywhere"): all their sockets close.
+    UserSignedOut { user: UserId },
+    /// `user` came online or went offline, as `room`'s listeners should hear it.
+    Presence {
+        room: RoomId,
+        user: Username,
+        online: bool,
+    },
+    /// `user` is typing in `room`. `from` is the typing connection on the publishing node, which
+    /// does not hear its own hint; a relay to other nodes sends `None`.
+    Typing {
+        room: RoomId,
+        user: Username,
+        from: Option<ConnId>,
+    },
+    /// Events were lost: everything must be re-read from the stores.
+    Resync,
+}
+
+/// Where events are published, and how a relay subscribes to them. Object-safe, so the server
+/// can choose the implementation at run time.
+pub trait Bus: Send + Sync + 'static {
+    /// Applies `event` to this node's hub before returning, then offers it to every subscriber.
+    /// Never blocks on a subscriber.
+    fn publish(&self, event: BusEvent);
+    /// A bounded queue of every event published from now on; see [`BusReceiver`] for what
+    /// happens when it is full.
+    fn subscribe(&self) -> BusReceiver;
+}
