@@ -71,11 +71,11 @@ struct Rooms(AppState);
 
 impl Authority for Rooms {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
-        self.0.rooms().check_member(user, room)
+        Ok(self.0.rooms().check_member(user, room)?)
     }
 
     fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
-        self.0.rooms().read().rooms_of(user).map(|r| r.id).collect()
+        self.0.rooms().room_ids_of(user)
     }
 }
 
@@ -133,9 +133,17 @@ pub async fn upgrade(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
     }
-    let session: Option<Session> =
-        session_token_from_headers(&headers, state.config().secure_cookies)
-            .and_then(|token| state.accounts().session(&token));
+    let token = session_token_from_headers(&headers, state.config().secure_cookies);
+    let session: Option<Session> = match token {
+        Some(token) => match state.accounts().session(&token).await {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::error!("session lookup at upgrade: {e}");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response();
+            }
+        },
+        None => None,
+    };
     let Some(session) = session else {
         return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
     };
