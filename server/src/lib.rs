@@ -27,12 +27,17 @@
 //!   HTTP routes; [`state`]: the handle request handlers and connections are given;
 //!   [`clock`]: the time, injectable where rules depend on it.
 //! - [`store`]: the data directory: the append-only, segmented message [`store::log`] and
-//!   small JSON [`store::Table`]s for metadata, written atomically.
-//! - [`accounts`], [`rooms`]: the rules (passwords, sessions, quotas, membership) over the
-//!   store; [`signin`]: admission for password work.
+//!   small JSON [`store::Table`]s for metadata, written atomically. Accounts and rooms are
+//!   reached only through async traits ([`store::accounts::AccountStore`],
+//!   [`store::rooms::RoomStore`]); `store/file/` implements them over the data directory (the
+//!   default), `store/memory/` for unit tests, and `store/contract.rs` is the suite both pass.
+//! - [`accounts`], [`rooms`]: the services that keep the rules (passwords, sessions, quotas,
+//!   membership) over `Arc<dyn …Store>`; [`rooms`] also keeps the send path's membership
+//!   cache. [`signin`]: admission for password work, which [`accounts`] runs through.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
-//! - [`backend`]: what the `/api/*` server functions of the `app` crate call.
+//! - [`backend`]: what the `/api/*` server functions of the `app` crate await (the async
+//!   `app::api::ssr::Backend`).
 //! - [`http`]: the HTTP edge: the CSRF guard on `/api/*`, security headers, static-file
 //!   caching, and the connection loop with its timeouts.
 //! - [`config`]: the command-line flags.
