@@ -18,8 +18,7 @@
 use crate::clock::Clock;
 use crate::hub::SessionKey;
 use crate::signin::SignInGate;
-use crate::store::accounts::{AccountError, AccountStore, StoredSession};
-use crate::store::file::accounts::hash_hex;
+use crate::store::accounts::{token_key, AccountError, AccountStore, StoredSession};
 use app::api::ApiError;
 use app::model::{UserId, UserInfo, Username};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -45,11 +44,6 @@ pub struct SignedIn {
     pub user: UserInfo,
     pub token: String,
     pub evicted: Vec<SessionKey>,
-}
-
-/// The key a token is stored under: its SHA-256, in hex.
-pub fn key_of(token: &str) -> SessionKey {
-    SessionKey(hash_hex(token).into())
 }
 
 pub struct Accounts {
@@ -133,7 +127,7 @@ impl Accounts {
 
     /// Ends the session of `token`; returns its key when there was one.
     pub async fn logout(&self, token: &str) -> Result<Option<SessionKey>, AccountError> {
-        let key = key_of(token);
+        let key = token_key(token);
         Ok(self.store.end_session(&key).await?.then_some(key))
     }
 
@@ -144,7 +138,7 @@ impl Accounts {
 
     /// The session a token belongs to, if it is known and not expired.
     pub async fn session(&self, token: &str) -> Result<Option<Session>, AccountError> {
-        let key = key_of(token);
+        let key = token_key(token);
         let found = self.store.session(&key, self.clock.now_ms()).await?;
         Ok(found.map(|s| Session {
             user: s.user,
@@ -166,7 +160,7 @@ impl Accounts {
         };
         let evicted = self
             .store
-            .begin_session(key_of(&token), session, MAX_SESSIONS_PER_USER)
+            .begin_session(token_key(&token), session, MAX_SESSIONS_PER_USER)
             .await?;
         Ok(SignedIn {
             user,

@@ -95,7 +95,7 @@ async fn sessions_and_passwords_survive_a_restart_and_logout_ends_a_session() {
         .await
         .unwrap();
     let ended = accounts.logout(&first.token).await.unwrap();
-    assert_eq!(ended, Some(key_of(&first.token)));
+    assert_eq!(ended, Some(token_key(&first.token)));
     assert_eq!(user_of(&accounts, &first.token).await, None);
     assert!(user_of(&accounts, &second.token).await.is_some());
     assert_eq!(user_of(&accounts, "forged").await, None);
@@ -121,7 +121,7 @@ async fn a_user_holds_at_most_the_session_cap_and_the_oldest_goes_first() {
     let one_more = accounts.start_session(user.clone()).await.unwrap();
     assert_eq!(
         one_more.evicted,
-        [key_of(&tokens[0])],
+        [token_key(&tokens[0])],
         "the oldest session is ended"
     );
     assert_eq!(user_of(&accounts, &tokens[0]).await, None);
@@ -171,7 +171,7 @@ async fn only_hashes_of_session_tokens_and_passwords_reach_the_disk() {
     let on_disk = std::fs::read_to_string(data.file("sessions.json")).unwrap()
         + &std::fs::read_to_string(data.file("sessions.journal")).unwrap();
     assert!(!on_disk.contains(&signed_in.token));
-    assert!(on_disk.contains(&*key_of(&signed_in.token).0));
+    assert!(on_disk.contains(&*token_key(&signed_in.token).0));
     let users = std::fs::read_to_string(data.file("users.journal")).unwrap();
     assert!(users.contains("$argon2id$"));
     assert!(!users.contains("password1"));

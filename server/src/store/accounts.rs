@@ -27,6 +27,17 @@ use crate::hub::SessionKey;
 use app::api::ApiError;
 use app::model::{UserId, UserInfo, Username};
 use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+
+/// The key a session token is stored under: its SHA-256, in hex. The token itself never
+/// reaches a store.
+pub fn token_key(token: &str) -> SessionKey {
+    let hex: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    SessionKey(hex.into())
+}
 
 /// A stored account: who, and the argon2 hash of their password (PHC string).
 #[derive(Debug, Clone, PartialEq, Eq)]

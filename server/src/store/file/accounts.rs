@@ -14,12 +14,11 @@
 use super::blocking;
 use crate::clock;
 use crate::hub::SessionKey;
-use crate::store::accounts::{AccountError, AccountStore, StoredSession, UserRecord};
+use crate::store::accounts::{token_key, AccountError, AccountStore, StoredSession, UserRecord};
 use crate::store::{DataDir, Document, StoreError, Table};
 use app::model::{UserId, UserInfo, Username};
 use futures::future::{BoxFuture, FutureExt};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -100,7 +99,7 @@ impl Document for SessionsDoc {
                 if !self.hashed {
                     self.sessions = std::mem::take(&mut self.sessions)
                         .into_iter()
-                        .map(|(token, session)| (hash_hex(&token), session))
+                        .map(|(token, session)| (token_key(&token).0.to_string(), session))
                         .collect();
                     self.hashed = true;
                 }
@@ -129,14 +128,6 @@ impl Document for SessionsDoc {
         let now = clock::now_ms();
         self.sessions.retain(|_, s| s.expires > now);
     }
-}
-
-/// The SHA-256 of `text`, in hex: how [`SessionKey`]s are made from tokens.
-pub(crate) fn hash_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Users and sessions in the data directory.

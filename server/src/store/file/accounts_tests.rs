@@ -27,7 +27,7 @@ async fn raw_tokens_of_an_old_data_dir_are_hashed_on_open_and_keep_working() {
     .unwrap();
     let store = FileAccounts::open(&data).unwrap();
     let user_of = |token: &str| {
-        let key = SessionKey(hash_hex(token).into());
+        let key = token_key(token);
         let store = store.clone();
         async move { store.session(&key, 0).await.unwrap().map(|s| s.user) }
     };
@@ -43,7 +43,7 @@ async fn raw_tokens_of_an_old_data_dir_are_hashed_on_open_and_keep_working() {
     }
     drop(store);
     let store = FileAccounts::open(&data).unwrap();
-    let key = SessionKey(hash_hex(&token).into());
+    let key = token_key(&token);
     assert!(store.session(&key, 0).await.unwrap().is_some());
 }
 
