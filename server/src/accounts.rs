@@ -78,12 +78,12 @@ impl Accounts {
         username: &Username,
         password: String,
     ) -> Result<SignedIn, AccountError> {
+        // Admission first, so a cheap "is the name taken?" is rate-limited like a sign-up.
+        self.gate.admit(peer).map_err(refused)?;
         if self.store.user_by_name(username).await?.is_some() {
             return Err(AccountError::UsernameTaken);
         }
-        let hash = self
-            .password_work(peer, move || hash_password(&password))
-            .await?;
+        let hash = self.password_work(move || hash_password(&password)).await?;
         let user = self
             .store
             .create_user(username.clone(), hash, self.clock.now_ms())
@@ -99,11 +99,12 @@ impl Accounts {
         username: &Username,
         password: String,
     ) -> Result<SignedIn, AccountError> {
+        self.gate.admit(peer).map_err(refused)?;
         let record = self.store.user_by_name(username).await?;
         let stored = record.as_ref().map(|r| r.password_hash.clone());
         let name = username.clone();
         let matches = self
-            .password_work(peer, move || match stored {
+            .password_work(move || match stored {
                 Some(stored) => {
                     let hash = PasswordHash::new(&stored).map_err(|e| {
                         tracing::error!(user = %name, "stored password hash is unreadable: {e}");
@@ -169,17 +170,21 @@ impl Accounts {
         })
     }
 
-    /// Runs password work through the sign-in gate (limits, then the blocking pool).
+    /// Runs password work on the sign-in gate's hashing permits, on the blocking pool. The
+    /// caller has been admitted ([`SignInGate::admit`]) already.
     async fn password_work<T: Send + 'static>(
         &self,
-        peer: Option<IpAddr>,
         work: impl FnOnce() -> Result<T, AccountError> + Send + 'static,
     ) -> Result<T, AccountError> {
-        match self.gate.run(peer, move || Ok(work())).await {
-            Ok(done) => done,
-            Err(ApiError::RateLimited(secs)) => Err(AccountError::Busy(secs)),
-            Err(other) => Err(AccountError::Hashing(other.to_string())),
-        }
+        self.gate.hash(move || Ok(work())).await.map_err(refused)?
+    }
+}
+
+/// The sign-in gate's refusal, as an account error.
+fn refused(err: ApiError) -> AccountError {
+    match err {
+        ApiError::RateLimited(secs) => AccountError::Busy(secs),
+        other => AccountError::Hashing(other.to_string()),
     }
 }
 

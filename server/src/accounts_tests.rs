@@ -176,3 +176,44 @@ async fn only_hashes_of_session_tokens_and_passwords_reach_the_disk() {
     assert!(users.contains("$argon2id$"));
     assert!(!users.contains("password1"));
 }
+
+#[tokio::test]
+async fn asking_whether_a_name_is_taken_is_rate_limited_like_a_sign_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::open(dir.path()).unwrap();
+    let off = RateLimit {
+        per_sec: 0.0,
+        burst: 0.0,
+    };
+    let per_ip = RateLimit {
+        per_sec: 0.001,
+        burst: 1.0,
+    };
+    let gate = SignInGate::new(
+        SignInLimits {
+            per_ip,
+            global: off,
+        },
+        1,
+    );
+    let store = Arc::new(FileAccounts::open(&data).unwrap());
+    let accounts = Accounts::new(
+        store,
+        gate,
+        std::time::Duration::from_secs(60),
+        Clock::system(),
+    );
+    let ip: IpAddr = [10, 0, 0, 1].into();
+    accounts
+        .register(Some(ip), &name("ana"), "password1".into())
+        .await
+        .unwrap();
+    let again = accounts
+        .register(Some(ip), &name("ana"), "password1".into())
+        .await;
+    assert!(matches!(again, Err(AccountError::Busy(_))), "{again:?}");
+    let login = accounts
+        .login(Some(ip), &name("ana"), "password1".into())
+        .await;
+    assert!(matches!(login, Err(AccountError::Busy(_))), "{login:?}");
+}
