@@ -137,8 +137,7 @@ pub async fn logout() -> Result<(), ApiError> {
     ssr::answer(async move {
         let jar = ssr::CookieJar::take();
         if let Some(token) = ssr::session_token() {
-            let backend = ssr::backend();
-            ssr::blocking(move || backend.logout(&token)).await?;
+            ssr::backend().logout(&token).await?;
         }
         jar.clear_session();
         Ok(())
@@ -151,9 +150,8 @@ pub async fn logout() -> Result<(), ApiError> {
 pub async fn logout_everywhere() -> Result<(), ApiError> {
     ssr::answer(async move {
         let jar = ssr::CookieJar::take();
-        let user = ssr::current_user()?;
-        let backend = ssr::backend();
-        ssr::blocking(move || backend.logout_everywhere(&user)).await?;
+        let (backend, user) = ssr::signed_in().await?;
+        backend.logout_everywhere(&user).await?;
         jar.clear_session();
         Ok(())
     })
@@ -162,15 +160,15 @@ pub async fn logout_everywhere() -> Result<(), ApiError> {
 
 #[server(endpoint = "me", input = Json)]
 pub async fn me() -> Result<UserInfo, ApiError> {
-    ssr::answer(async move { ssr::current_user() }).await
+    ssr::answer(async move { Ok(ssr::signed_in().await?.1) }).await
 }
 
 /// The rooms the signed-in user is a member of.
 #[server(endpoint = "list_rooms", input = Json)]
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
-        Ok(ssr::backend().list_rooms(&user))
+        let (backend, user) = ssr::signed_in().await?;
+        backend.list_rooms(&user).await
     })
     .await
 }
@@ -184,14 +182,14 @@ pub async fn room_directory(
     limit: u32,
 ) -> Result<DirectoryPage, ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
+        let (backend, user) = ssr::signed_in().await?;
         if query.chars().count() > crate::model::MAX_ROOM_NAME_CHARS {
             return Err(ApiError::Invalid(
                 "search text is longer than any room name".into(),
             ));
         }
         let limit = limit.clamp(1, DIRECTORY_MAX);
-        Ok(ssr::backend().room_directory(&user, &query, before, limit))
+        backend.room_directory(&user, &query, before, limit).await
     })
     .await
 }
@@ -200,8 +198,8 @@ pub async fn room_directory(
 #[server(endpoint = "room_info", input = Json)]
 pub async fn room_info(room_id: RoomId) -> Result<RoomSummary, ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
-        ssr::backend().room_info(&user, room_id)
+        let (backend, user) = ssr::signed_in().await?;
+        backend.room_info(&user, room_id).await
     })
     .await
 }
@@ -209,10 +207,9 @@ pub async fn room_info(room_id: RoomId) -> Result<RoomSummary, ApiError> {
 #[server(endpoint = "create_room", input = Json)]
 pub async fn create_room(name: String) -> Result<RoomSummary, ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
+        let (backend, user) = ssr::signed_in().await?;
         let name = crate::model::RoomName::parse(&name)?;
-        let backend = ssr::backend();
-        ssr::blocking(move || backend.create_room(&user, name)).await
+        backend.create_room(&user, name).await
     })
     .await
 }
@@ -220,9 +217,8 @@ pub async fn create_room(name: String) -> Result<RoomSummary, ApiError> {
 #[server(endpoint = "join_room", input = Json)]
 pub async fn join_room(room_id: RoomId) -> Result<RoomSummary, ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
-        let backend = ssr::backend();
-        ssr::blocking(move || backend.join_room(&user, room_id)).await
+        let (backend, user) = ssr::signed_in().await?;
+        backend.join_room(&user, room_id).await
     })
     .await
 }
@@ -230,9 +226,8 @@ pub async fn join_room(room_id: RoomId) -> Result<RoomSummary, ApiError> {
 #[server(endpoint = "leave_room", input = Json)]
 pub async fn leave_room(room_id: RoomId) -> Result<(), ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
-        let backend = ssr::backend();
-        ssr::blocking(move || backend.leave_room(&user, room_id)).await
+        let (backend, user) = ssr::signed_in().await?;
+        backend.leave_room(&user, room_id).await
     })
     .await
 }
@@ -240,8 +235,8 @@ pub async fn leave_room(room_id: RoomId) -> Result<(), ApiError> {
 #[server(endpoint = "room_members", input = Json)]
 pub async fn room_members(room_id: RoomId) -> Result<Vec<Member>, ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
-        ssr::backend().room_members(&user, room_id)
+        let (backend, user) = ssr::signed_in().await?;
+        backend.room_members(&user, room_id).await
     })
     .await
 }
@@ -255,10 +250,9 @@ pub async fn history(
     limit: u32,
 ) -> Result<Vec<ChatMessage>, ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
+        let (backend, user) = ssr::signed_in().await?;
         let limit = limit.clamp(1, HISTORY_MAX);
-        let backend = ssr::backend();
-        ssr::blocking(move || backend.history(&user, room_id, before_seq, limit)).await
+        backend.history(&user, room_id, before_seq, limit).await
     })
     .await
 }
@@ -266,9 +260,8 @@ pub async fn history(
 #[server(endpoint = "mark_read", input = Json)]
 pub async fn mark_read(room_id: RoomId, seq: u64) -> Result<(), ApiError> {
     ssr::answer(async move {
-        let user = ssr::current_user()?;
-        let backend = ssr::backend();
-        ssr::blocking(move || backend.mark_read(&user, room_id, seq)).await
+        let (backend, user) = ssr::signed_in().await?;
+        backend.mark_read(&user, room_id, seq).await
     })
     .await
 }
@@ -296,10 +289,10 @@ pub mod ssr {
     use std::net::{IpAddr, SocketAddr};
     use std::sync::Arc;
 
-    /// What the server functions need from the server. Synchronous methods may block (file
-    /// writes); callers run those on the blocking pool. Password work is admitted and scheduled
-    /// by the server itself (limits per address, a bounded line for a hashing permit), so those
-    /// methods are async.
+    /// What the server functions need from the server. Every call that reaches storage is async:
+    /// the server decides what blocks and where (a file write on its blocking pool, password
+    /// work behind its sign-in gate), so no server function here ever blocks a worker thread.
+    /// Object-safe (`BoxFuture`), so the server puts one `Arc<dyn Backend>` into context.
     pub trait Backend: Send + Sync + 'static {
         /// Creates the account and a session; returns the session token.
         fn register(
@@ -315,35 +308,71 @@ pub mod ssr {
             password: String,
         ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>>;
         /// Ends the session of `token` and closes its sockets.
-        fn logout(&self, token: &str) -> Result<(), ApiError>;
+        fn logout<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), ApiError>>;
         /// Ends every session of `user` and closes all their sockets.
-        fn logout_everywhere(&self, user: &UserInfo) -> Result<(), ApiError>;
-        fn session_user(&self, token: &str) -> Option<UserInfo>;
+        fn logout_everywhere<'a>(
+            &'a self,
+            user: &'a UserInfo,
+        ) -> BoxFuture<'a, Result<(), ApiError>>;
+        /// The signed-in user of a session token, if it is valid.
+        fn session_user<'a>(
+            &'a self,
+            token: &'a str,
+        ) -> BoxFuture<'a, Result<Option<UserInfo>, ApiError>>;
         /// Whether the session cookie is `Secure` and named with the `__Host-` prefix (the site
-        /// is served over HTTPS).
+        /// is served over HTTPS). Configuration, so synchronous.
         fn secure_cookies(&self) -> bool;
         /// The rooms `user` is a member of.
-        fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary>;
-        fn room_directory(
-            &self,
-            user: &UserInfo,
-            query: &str,
+        fn list_rooms<'a>(
+            &'a self,
+            user: &'a UserInfo,
+        ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>>;
+        fn room_directory<'a>(
+            &'a self,
+            user: &'a UserInfo,
+            query: &'a str,
             before: Option<RoomId>,
             limit: u32,
-        ) -> DirectoryPage;
-        fn room_info(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError>;
-        fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError>;
-        fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError>;
-        fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError>;
-        fn room_members(&self, user: &UserInfo, room: RoomId) -> Result<Vec<Member>, ApiError>;
-        fn history(
-            &self,
-            user: &UserInfo,
+        ) -> BoxFuture<'a, Result<DirectoryPage, ApiError>>;
+        fn room_info<'a>(
+            &'a self,
+            user: &'a UserInfo,
+            room: RoomId,
+        ) -> BoxFuture<'a, Result<RoomSummary, ApiError>>;
+        fn create_room<'a>(
+            &'a self,
+            user: &'a UserInfo,
+            name: RoomName,
+        ) -> BoxFuture<'a, Result<RoomSummary, ApiError>>;
+        fn join_room<'a>(
+            &'a self,
+            user: &'a UserInfo,
+            room: RoomId,
+        ) -> BoxFuture<'a, Result<RoomSummary, ApiError>>;
+        fn leave_room<'a>(
+            &'a self,
+            user: &'a UserInfo,
+            room: RoomId,
+        ) -> BoxFuture<'a, Result<(), ApiError>>;
+        fn room_members<'a>(
+            &'a self,
+            user: &'a UserInfo,
+            room: RoomId,
+        ) -> BoxFuture<'a, Result<Vec<Member>, ApiError>>;
+        fn history<'a>(
+            &'a self,
+            user: &'a UserInfo,
             room: RoomId,
             before_seq: Option<u64>,
             limit: u32,
-        ) -> Result<Vec<ChatMessage>, ApiError>;
-        fn mark_read(&self, user: &UserInfo, room: RoomId, seq: u64) -> Result<(), ApiError>;
+        ) -> BoxFuture<'a, Result<Vec<ChatMessage>, ApiError>>;
+        fn mark_read<'a>(
+            &'a self,
+            user: &'a UserInfo,
+            room: RoomId,
+            seq: u64,
+        ) -> BoxFuture<'a, Result<(), ApiError>>;
+        /// The processor's live figures (in memory, so synchronous).
         fn stats(&self) -> StatsSnapshot;
     }
 
@@ -387,15 +416,6 @@ pub mod ssr {
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip())
-    }
-
-    /// Runs blocking backend work off the async worker threads.
-    pub async fn blocking<T: Send + 'static>(
-        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| ApiError::Internal)?
     }
 
     pub fn check_password(password: &str) -> Result<(), ApiError> {
@@ -450,9 +470,21 @@ pub mod ssr {
         found.next().is_none().then_some(token)
     }
 
-    pub fn current_user() -> Result<UserInfo, ApiError> {
-        let token = session_token().ok_or(ApiError::NotSignedIn)?;
-        backend().session_user(&token).ok_or(ApiError::NotSignedIn)
+    /// The backend and the signed-in user of this request. Reads the request's context when
+    /// called, before anything is awaited (a server function's context is not promised after
+    /// an await). No backend in context (a page rendered outside the app's routes): nobody is
+    /// signed in.
+    pub fn signed_in(
+    ) -> impl Future<Output = Result<(SharedBackend, UserInfo), ApiError>> + Send + 'static {
+        let token = session_token();
+        let backend = use_context::<SharedBackend>();
+        async move {
+            let (Some(token), Some(backend)) = (token, backend) else {
+                return Err(ApiError::NotSignedIn);
+            };
+            let user = backend.session_user(&token).await?;
+            Ok((backend, user.ok_or(ApiError::NotSignedIn)?))
+        }
     }
 
     /// Where a server function writes the session cookie. Taken from the request's context

@@ -1,9 +1,13 @@
 //! The server functions' view of the server: [`app::api::ssr::Backend`] over [`AppState`].
+//!
+//! Async throughout: each call awaits the `accounts` and `rooms` services, whose stores decide
+//! what blocks (the file store's writes run on the blocking pool); password work goes through
+//! the sign-in gate inside `accounts`. Domain errors become [`ApiError`]s here, by `From`.
 
-use crate::accounts::{Accounts, SignedIn};
+use crate::accounts::SignedIn;
 use crate::bus::BusEvent;
-use crate::rooms::RoomRecord;
 use crate::state::AppState;
+use crate::store::rooms::RoomView;
 use crate::store::StoreError;
 use app::api::{ssr::Backend, ApiError};
 use app::model::{
@@ -25,41 +29,22 @@ fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String)
 }
 
 impl ChatBackend {
-    /// Runs password work through the sign-in gate, then ends the sessions it evicted.
-    fn sign_in(
-        &self,
-        peer: Option<IpAddr>,
-        work: impl FnOnce(&Accounts) -> Result<SignedIn, ApiError> + Send + 'static,
-    ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
-        let state = self.0.clone();
-        async move {
-            let accounts = state.clone();
-            let signed_in = state
-                .sign_in()
-                .run(peer, move || work(accounts.accounts()))
-                .await?;
-            Ok(signed_in_answer(&state, signed_in))
-        }
-        .boxed()
-    }
-
-    fn summary(&self, room: &RoomRecord, user: &UserInfo) -> RoomSummary {
+    /// A room as `user` sees it, with the message log's head.
+    fn summary(&self, room: RoomView) -> RoomSummary {
         let (last_seq, last_activity) = self.0.log().room_head(room.id);
-        let membership = room.members.get(&user.id.0);
         RoomSummary {
             id: room.id,
             name: room.name.as_str().to_owned(),
-            member_count: room.members.len(),
-            is_member: membership.is_some(),
-            last_read_seq: membership.map_or(0, |m| m.last_read),
+            member_count: room.member_count,
+            is_member: room.viewer_last_read.is_some(),
+            last_read_seq: room.viewer_last_read.unwrap_or(0),
             last_seq,
             last_activity,
         }
     }
 
-    fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
-        let rooms = self.0.rooms().read();
-        Ok(self.summary(rooms.get(room)?, user))
+    async fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
+        Ok(self.summary(self.0.rooms().room(room, user.id).await?))
     }
 }
 
@@ -70,9 +55,12 @@ impl Backend for ChatBackend {
         username: Username,
         password: String,
     ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
-        self.sign_in(peer, move |accounts| {
-            accounts.register(&username, &password)
-        })
+        let state = self.0.clone();
+        async move {
+            let signed_in = state.accounts().register(peer, &username, password).await?;
+            Ok(signed_in_answer(&state, signed_in))
+        }
+        .boxed()
     }
 
     fn login(
@@ -81,126 +69,193 @@ impl Backend for ChatBackend {
         username: Username,
         password: String,
     ) -> BoxFuture<'static, Result<(UserInfo, String), ApiError>> {
-        self.sign_in(peer, move |accounts| accounts.login(&username, &password))
-    }
-
-    fn logout(&self, token: &str) -> Result<(), ApiError> {
-        if let Some(session) = self.0.accounts().logout(token)? {
-            self.0.bus().publish(BusEvent::SessionEnded { session });
+        let state = self.0.clone();
+        async move {
+            let signed_in = state.accounts().login(peer, &username, password).await?;
+            Ok(signed_in_answer(&state, signed_in))
         }
-        Ok(())
+        .boxed()
     }
 
-    fn logout_everywhere(&self, user: &UserInfo) -> Result<(), ApiError> {
-        self.0.accounts().logout_everywhere(user.id)?;
-        self.0
-            .bus()
-            .publish(BusEvent::UserSignedOut { user: user.id });
-        Ok(())
+    fn logout<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move {
+            if let Some(session) = self.0.accounts().logout(token).await? {
+                self.0.bus().publish(BusEvent::SessionEnded { session });
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn logout_everywhere<'a>(&'a self, user: &'a UserInfo) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move {
+            self.0.accounts().logout_everywhere(user.id).await?;
+            self.0
+                .bus()
+                .publish(BusEvent::UserSignedOut { user: user.id });
+            Ok(())
+        }
+        .boxed()
     }
 
     fn secure_cookies(&self) -> bool {
         self.0.config().secure_cookies
     }
 
-    fn session_user(&self, token: &str) -> Option<UserInfo> {
-        self.0.accounts().session_user(token)
+    fn session_user<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserInfo>, ApiError>> {
+        async move { Ok(self.0.accounts().session_user(token).await?) }.boxed()
     }
 
-    fn list_rooms(&self, user: &UserInfo) -> Vec<RoomSummary> {
-        let rooms = self.0.rooms().read();
-        rooms
-            .rooms_of(user.id)
-            .map(|room| self.summary(room, user))
-            .collect()
+    fn list_rooms<'a>(
+        &'a self,
+        user: &'a UserInfo,
+    ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
+        async move {
+            let rooms = self.0.rooms().rooms_of(user.id).await?;
+            Ok(rooms.into_iter().map(|room| self.summary(room)).collect())
+        }
+        .boxed()
     }
 
-    fn room_directory(
-        &self,
-        user: &UserInfo,
-        query: &str,
+    fn room_directory<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        query: &'a str,
         before: Option<RoomId>,
         limit: u32,
-    ) -> DirectoryPage {
-        let rooms = self.0.rooms().read();
-        let (page, next) = rooms.directory(query, before, limit as usize);
-        DirectoryPage {
-            rooms: page
-                .into_iter()
-                .map(|room| self.summary(room, user))
-                .collect(),
-            next,
-        }
-    }
-
-    fn room_info(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError> {
-        self.summary_of(room, user)
-    }
-
-    fn create_room(&self, user: &UserInfo, name: RoomName) -> Result<RoomSummary, ApiError> {
-        self.0
-            .limiters()
-            .room_creations
-            .check(&user.id)
-            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))?;
-        let room = self
-            .0
-            .rooms()
-            .create(user, name, self.0.config().rooms_per_user)?;
-        self.summary_of(room, user)
-    }
-
-    fn join_room(&self, user: &UserInfo, room: RoomId) -> Result<RoomSummary, ApiError> {
-        self.0.rooms().join(user, room)?;
-        self.0.bus().publish(BusEvent::MembershipChanged {
-            room,
-            user: user.id,
-            member: true,
-        });
-        self.summary_of(room, user)
-    }
-
-    fn leave_room(&self, user: &UserInfo, room: RoomId) -> Result<(), ApiError> {
-        self.0.rooms().leave(user, room)?;
-        self.0.bus().publish(BusEvent::MembershipChanged {
-            room,
-            user: user.id,
-            member: false,
-        });
-        Ok(())
-    }
-
-    fn room_members(&self, user: &UserInfo, room: RoomId) -> Result<Vec<Member>, ApiError> {
-        let rooms = self.0.rooms().read();
-        let record = rooms.member_room(user.id, room)?;
-        Ok(record
-            .members
-            .iter()
-            .map(|(id, m)| Member {
-                username: m.username.clone(),
-                online: self.0.hub().is_online(app::model::UserId(*id)),
+    ) -> BoxFuture<'a, Result<DirectoryPage, ApiError>> {
+        async move {
+            let rows = self
+                .0
+                .rooms()
+                .directory(user.id, query, before, limit as usize);
+            let rows = rows.await?;
+            Ok(DirectoryPage {
+                rooms: rows
+                    .rooms
+                    .into_iter()
+                    .map(|room| self.summary(room))
+                    .collect(),
+                next: rows.next,
             })
-            .collect())
+        }
+        .boxed()
     }
 
-    fn history(
-        &self,
-        user: &UserInfo,
+    fn room_info<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Result<RoomSummary, ApiError>> {
+        self.summary_of(room, user).boxed()
+    }
+
+    fn create_room<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        name: RoomName,
+    ) -> BoxFuture<'a, Result<RoomSummary, ApiError>> {
+        async move {
+            self.0
+                .limiters()
+                .room_creations
+                .check(&user.id)
+                .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))?;
+            let quota = self.0.config().rooms_per_user;
+            let room = self.0.rooms().create(user, name, quota).await?;
+            self.summary_of(room, user).await
+        }
+        .boxed()
+    }
+
+    fn join_room<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Result<RoomSummary, ApiError>> {
+        async move {
+            self.0.rooms().join(user, room).await?;
+            self.0.bus().publish(BusEvent::MembershipChanged {
+                room,
+                user: user.id,
+                member: true,
+            });
+            self.summary_of(room, user).await
+        }
+        .boxed()
+    }
+
+    fn leave_room<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move {
+            self.0.rooms().leave(user, room).await?;
+            self.0.bus().publish(BusEvent::MembershipChanged {
+                room,
+                user: user.id,
+                member: false,
+            });
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn room_members<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Result<Vec<Member>, ApiError>> {
+        async move {
+            let members = self.0.rooms().members(user.id, room).await?;
+            Ok(members
+                .into_iter()
+                .map(|(id, username)| Member {
+                    username,
+                    online: self.0.hub().is_online(id),
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn history<'a>(
+        &'a self,
+        user: &'a UserInfo,
         room: RoomId,
         before_seq: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, ApiError> {
-        self.0.rooms().check_member(user.id, room)?;
-        let page = self
-            .0
-            .history()
-            .page(self.0.log(), room, before_seq, limit)?;
-        Ok(page.to_vec())
+    ) -> BoxFuture<'a, Result<Vec<ChatMessage>, ApiError>> {
+        async move {
+            self.0.rooms().check_member(user.id, room)?;
+            // The page is read from the message log (blocking file reads on a cache miss):
+            // on the blocking pool, as before, until the log is behind its own async seam.
+            let state = self.0.clone();
+            let page = tokio::task::spawn_blocking(move || {
+                state.history().page(state.log(), room, before_seq, limit)
+            })
+            .await
+            .map_err(|_| ApiError::Internal)??;
+            Ok(page.to_vec())
+        }
+        .boxed()
     }
 
-    fn mark_read(&self, user: &UserInfo, room: RoomId, seq: u64) -> Result<(), ApiError> {
-        let seq = seq.min(self.0.log().last_seq(room));
-        self.0.rooms().mark_read(user, room, seq)
+    fn mark_read<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        seq: u64,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move {
+            let seq = seq.min(self.0.log().last_seq(room));
+            Ok(self.0.rooms().mark_read(user, room, seq).await?)
+        }
+        .boxed()
     }
 
     fn stats(&self) -> StatsSnapshot {

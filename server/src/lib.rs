@@ -28,16 +28,21 @@
 //!   [`clock`]: the time, injectable where rules depend on it.
 //! - [`store`]: the data directory: the append-only, segmented message [`store::log`], and
 //!   metadata (users, sessions, rooms) as [`store::Table`]s, each a journal of changes folded
-//!   into a snapshot now and then.
-//! - [`accounts`], [`rooms`]: the rules (passwords, sessions, quotas, membership) over the
-//!   store; [`signin`]: admission for password work.
+//!   into a snapshot now and then. Accounts and rooms are reached only through async traits
+//!   ([`store::accounts::AccountStore`], [`store::rooms::RoomStore`]); `store/file/`
+//!   implements them over the data directory (the default), `store/memory/` for unit tests,
+//!   and `store/contract.rs` is the suite both pass.
+//! - [`accounts`], [`rooms`]: the services that keep the rules (passwords, sessions, quotas,
+//!   membership) over `Arc<dyn …Store>`; [`rooms`] also keeps the send path's membership
+//!   cache. [`signin`]: admission for password work, which [`accounts`] runs through.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
 //! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published
 //!   once and applied to the hub by `hub/apply.rs`, the one path for revocation;
 //!   [`bus::LocalBus`] applies them in process and offers them to bounded subscriber queues,
 //!   where a cross-node relay will attach. Messages never depend on it.
-//! - [`backend`]: what the `/api/*` server functions of the `app` crate call.
+//! - [`backend`]: what the `/api/*` server functions of the `app` crate await (the async
+//!   `app::api::ssr::Backend`).
 //! - [`http`]: the HTTP edge: the CSRF guard on `/api/*`, security headers, static-file
 //!   caching, and the connection loop with its timeouts.
 //! - [`config`]: the command-line flags.

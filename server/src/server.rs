@@ -16,6 +16,7 @@ use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::processor::{Dedupe, MessageProcessor};
 use crate::state::{AppState, Limiters, Parts};
+use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
 use crate::store::{DataDir, MessageLog};
 use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
 use leptos::prelude::LeptosOptions;
@@ -95,9 +96,20 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         stats.clone(),
         shutdown.clone(),
     )?;
+    let sign_in = signin::SignInGate::new(
+        config.sign_in(),
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+    );
+    let accounts = accounts::Accounts::new(
+        Arc::new(FileAccounts::open(&data)?),
+        sign_in,
+        config.session_lifetime(),
+        Clock::system(),
+    );
+    let rooms = rooms::Rooms::open(Arc::new(FileRooms::open(&data)?)).await?;
     let parts = Parts {
-        accounts: accounts::Accounts::open(&data, config.session_lifetime(), Clock::system())?,
-        rooms: rooms::Rooms::open(&data)?,
+        accounts,
+        rooms,
         history: history::HistoryCache::new(
             Duration::from_millis(config.cache_ttl_ms),
             config.history_cache_bytes(),
@@ -108,10 +120,6 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             room_creations: ratelimit::RateLimiter::new(config.room_creations()),
             presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
         },
-        sign_in: signin::SignInGate::new(
-            config.sign_in(),
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-        ),
         log,
         bus: Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE)),
         hub,

@@ -11,7 +11,9 @@
 //!    ([`MAX_WAITING`], at most [`MAX_WAIT`]); when that line is full, or the wait ends, the
 //!    answer is `rate_limited` at once rather than a growing queue.
 //!
-//! Only then does the hash run on the blocking pool, holding its permit, which is released
+//! Step 1 is [`SignInGate::admit`] and step 2 [`SignInGate::hash`]; `accounts` calls them in
+//! that order, with its cheap store lookup (is the name taken? whose hash?) between them, so
+//! that lookup is rate-limited too. Only then does the hash run on the blocking pool, holding its permit, which is released
 //! when the work ends (also by a panic). The message log's writes never go through that pool
 //! (they have their own thread), so no amount of sign-ins can delay a commit.
 
@@ -55,16 +57,21 @@ impl SignInGate {
         }
     }
 
-    /// Runs blocking password work for a caller at `ip`, if the limits admit it.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        ip: Option<IpAddr>,
-        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
+    /// Step 1 (see the module docs): the token buckets, per address and then global. A caller may do cheap checks of
+    /// its own between this and [`Self::hash`] (is the name taken?), so those are limited too.
+    pub fn admit(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
         if let Some(ip) = ip {
             self.per_ip.check(&ip).map_err(limited)?;
         }
-        self.global.check(&()).map_err(limited)?;
+        self.global.check(&()).map_err(limited)
+    }
+
+    /// Step 2: a hashing permit, then the blocking password work on the blocking pool. Call
+    /// after [`Self::admit`].
+    pub async fn hash<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let permit = self.permit().await?;
         tokio::task::spawn_blocking(move || {
             let _held_until_the_work_ends = permit;
@@ -130,13 +137,13 @@ mod tests {
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
         for _ in 0..2 {
-            gate.run(Some(a), || Ok(())).await.unwrap();
+            gate.admit(Some(a)).unwrap();
         }
         assert!(matches!(
-            gate.run(Some(a), || Ok(())).await,
+            gate.admit(Some(a)),
             Err(ApiError::RateLimited(secs)) if secs >= 1
         ));
-        gate.run(Some(b), || Ok(())).await.unwrap();
+        gate.admit(Some(b)).unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +159,7 @@ mod tests {
         let busy = {
             let gate = gate.clone();
             tokio::spawn(async move {
-                gate.run(None, move || {
+                gate.hash(move || {
                     hold.recv().ok();
                     Ok(())
                 })
@@ -165,14 +172,14 @@ mod tests {
         let waiters: Vec<_> = (0..MAX_WAITING)
             .map(|_| {
                 let gate = gate.clone();
-                tokio::spawn(async move { gate.run(None, || Ok(())).await })
+                tokio::spawn(async move { gate.hash(|| Ok(())).await })
             })
             .collect();
         while gate.waiting.load(Ordering::SeqCst) < MAX_WAITING {
             tokio::task::yield_now().await;
         }
         assert!(matches!(
-            gate.run(None, || Ok(())).await,
+            gate.hash(|| Ok(())).await,
             Err(ApiError::RateLimited(_))
         ));
         release.send(()).unwrap();

@@ -14,7 +14,6 @@ use crate::hub::Hub;
 use crate::processor::MessageProcessor;
 use crate::ratelimit::RateLimiter;
 use crate::rooms::Rooms;
-use crate::signin::SignInGate;
 use crate::stats::Stats;
 use crate::store::MessageLog;
 use app::model::{RoomId, StatsSnapshot, UserId};
@@ -49,7 +48,6 @@ pub struct Parts {
     pub processor: MessageProcessor,
     pub stats: Stats,
     pub limiters: Limiters,
-    pub sign_in: SignInGate,
     /// Fires when the server begins to stop.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.
@@ -79,10 +77,12 @@ impl AppState {
         &self.leptos_options
     }
 
+    /// Accounts and sessions (the service; its store is behind it).
     pub fn accounts(&self) -> &Accounts {
         &self.parts.accounts
     }
 
+    /// Rooms and membership (the service; its store is behind it).
     pub fn rooms(&self) -> &Rooms {
         &self.parts.rooms
     }
@@ -115,10 +115,6 @@ impl AppState {
 
     pub fn limiters(&self) -> &Limiters {
         &self.parts.limiters
-    }
-
-    pub fn sign_in(&self) -> &SignInGate {
-        &self.parts.sign_in
     }
 
     /// Fires when the server begins to stop.

@@ -16,8 +16,15 @@
 //! data directory tightens whatever it finds to the same modes, so an upgrade from a build that
 //! created them world-readable is fixed at the next start (audit M1).
 
+pub mod accounts;
 mod atomic;
+#[cfg(test)]
+mod contract;
+pub mod file;
 pub mod log;
+#[cfg(test)]
+pub mod memory;
+pub mod rooms;
 pub mod space;
 pub mod table;
 

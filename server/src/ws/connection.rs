@@ -223,7 +223,7 @@ where
         let mut revoked = self.signals.take_revoked();
         if revoked.resync {
             let authority = &self.deps.authority;
-            revoked.session_ended |= !authority.session_active(&self.session.key);
+            revoked.session_ended |= !authority.session_active(&self.session.key).await;
             let user = self.session.user.id;
             revoked.rooms.extend(
                 self.cursors

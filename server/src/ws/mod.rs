@@ -36,7 +36,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use connection::Connection;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,8 +56,10 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 pub trait Authority: Send + Sync + 'static {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError>;
     fn rooms_of(&self, user: UserId) -> Vec<RoomId>;
-    /// Whether the sign-in `session` is still valid (not ended, not expired).
-    fn session_active(&self, session: &SessionKey) -> bool;
+    /// Whether the sign-in `session` is still valid (not ended, not expired). Async because
+    /// sessions live in the account store; a store that cannot answer counts as "not valid"
+    /// (the socket closes, and the client's reconnect asks again at the upgrade).
+    fn session_active<'a>(&'a self, session: &'a SessionKey) -> BoxFuture<'a, bool>;
 }
 
 /// Where a checked `send` goes to be stored (the processor's bounded queue).
@@ -76,15 +79,25 @@ struct Rooms(AppState);
 
 impl Authority for Rooms {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
-        self.0.rooms().check_member(user, room)
+        Ok(self.0.rooms().check_member(user, room)?)
     }
 
     fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
-        self.0.rooms().read().rooms_of(user).map(|r| r.id).collect()
+        self.0.rooms().room_ids_of(user)
     }
 
-    fn session_active(&self, session: &SessionKey) -> bool {
-        self.0.accounts().is_active(session)
+    fn session_active<'a>(&'a self, session: &'a SessionKey) -> BoxFuture<'a, bool> {
+        async move {
+            self.0
+                .accounts()
+                .is_active(session)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "session check on resync failed; closing the socket");
+                    false
+                })
+        }
+        .boxed()
     }
 }
 
@@ -144,9 +157,17 @@ pub async fn upgrade(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site WebSocket refused").into_response();
     }
-    let session: Option<Session> =
-        session_token_from_headers(&headers, state.config().secure_cookies)
-            .and_then(|token| state.accounts().session(&token));
+    let token = session_token_from_headers(&headers, state.config().secure_cookies);
+    let session: Option<Session> = match token {
+        Some(token) => match state.accounts().session(&token).await {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::error!("session lookup at upgrade: {e}");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response();
+            }
+        },
+        None => None,
+    };
     let Some(session) = session else {
         return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
     };

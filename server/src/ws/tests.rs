@@ -108,8 +108,8 @@ impl Authority for Members {
             .collect()
     }
 
-    fn session_active(&self, session: &SessionKey) -> bool {
-        self.1.lock().unwrap().contains(session)
+    fn session_active<'a>(&'a self, session: &'a SessionKey) -> BoxFuture<'a, bool> {
+        futures::future::ready(self.1.lock().unwrap().contains(session)).boxed()
     }
 }
 

@@ -1,0 +1,393 @@
+//! The contract every account and room store must keep, written once and run against each
+//! implementation (the file store and the in-memory one; a new backend adds one line to each
+//! `contract!` list below).
+//!
+//! Each check takes a fresh, empty store from a factory. The file store also runs the restart
+//! checks: write, drop, reopen the same directory, and find everything.
+
+use super::accounts::{AccountError, AccountStore, StoredSession};
+use super::file::{accounts::FileAccounts, rooms::FileRooms};
+use super::memory::{MemoryAccounts, MemoryRooms};
+use super::rooms::{RoomError, RoomStore};
+use super::DataDir;
+use crate::hub::SessionKey;
+use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
+use std::any::Any;
+use std::sync::Arc;
+
+/// A fresh store and what must live as long as it (a temporary directory).
+type Fresh<S> = (Arc<S>, Box<dyn Any>);
+
+fn name(raw: &str) -> Username {
+    Username::parse(raw).unwrap()
+}
+
+fn user(id: u64, raw: &str) -> UserInfo {
+    UserInfo {
+        id: UserId(id),
+        username: name(raw),
+    }
+}
+
+fn room_name(raw: &str) -> RoomName {
+    RoomName::parse(raw).unwrap()
+}
+
+fn session(user: &UserInfo, expires: i64) -> StoredSession {
+    StoredSession {
+        user: user.clone(),
+        expires,
+    }
+}
+
+fn file_accounts() -> Fresh<dyn AccountStore> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::open(dir.path()).unwrap();
+    let store = Arc::new(FileAccounts::open(&data).unwrap());
+    (store, Box::new((dir, data)))
+}
+
+fn memory_accounts() -> Fresh<dyn AccountStore> {
+    (Arc::new(MemoryAccounts::default()), Box::new(()))
+}
+
+fn file_rooms() -> Fresh<dyn RoomStore> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::open(dir.path()).unwrap();
+    let store = Arc::new(FileRooms::open(&data).unwrap());
+    (store, Box::new((dir, data)))
+}
+
+fn memory_rooms() -> Fresh<dyn RoomStore> {
+    (Arc::new(MemoryRooms::default()), Box::new(()))
+}
+
+async fn usernames_are_unique_ignoring_case_and_ids_increase(store: Arc<dyn AccountStore>) {
+    let ana = store
+        .create_user(name("Ana"), "h1".into(), 0)
+        .await
+        .unwrap();
+    let again = store.create_user(name("aNA"), "h2".into(), 0).await;
+    assert!(
+        matches!(again, Err(AccountError::UsernameTaken)),
+        "{again:?}"
+    );
+    let bob = store
+        .create_user(name("bob"), "h3".into(), 0)
+        .await
+        .unwrap();
+    assert!(bob.id > ana.id);
+    let found = store.user_by_name(&name("ANA")).await.unwrap().unwrap();
+    assert_eq!((found.user, found.password_hash.as_str()), (ana, "h1"));
+    assert_eq!(store.user_by_name(&name("carl")).await.unwrap(), None);
+}
+
+async fn a_session_is_found_while_valid_and_gone_after_end_or_expiry(store: Arc<dyn AccountStore>) {
+    let ana = user(1, "ana");
+    let (a, b) = (SessionKey("a".into()), SessionKey("b".into()));
+    store
+        .begin_session(a.clone(), session(&ana, 1_000), 20)
+        .await
+        .unwrap();
+    store
+        .begin_session(b.clone(), session(&ana, 1_000), 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session(&a, 999).await.unwrap(),
+        Some(session(&ana, 1_000))
+    );
+    assert_eq!(store.session(&a, 1_000).await.unwrap(), None, "expired");
+    assert!(store.end_session(&a).await.unwrap());
+    assert!(!store.end_session(&a).await.unwrap(), "already ended");
+    assert_eq!(store.session(&a, 0).await.unwrap(), None);
+    assert!(store.session(&b, 0).await.unwrap().is_some());
+}
+
+async fn sessions_per_user_are_bounded_and_the_oldest_go_first(store: Arc<dyn AccountStore>) {
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    store
+        .begin_session(SessionKey("bob".into()), session(&bob, 1), 2)
+        .await
+        .unwrap();
+    for (key, expires) in [("a2", 20), ("a1", 10)] {
+        let evicted = store.begin_session(SessionKey(key.into()), session(&ana, expires), 2);
+        assert_eq!(evicted.await.unwrap(), []);
+    }
+    let evicted = store.begin_session(SessionKey("a3".into()), session(&ana, 30), 2);
+    assert_eq!(evicted.await.unwrap(), [SessionKey("a1".into())]);
+    assert_eq!(
+        store.session(&SessionKey("a1".into()), 0).await.unwrap(),
+        None
+    );
+    assert!(store
+        .session(&SessionKey("bob".into()), 0)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(store.end_sessions_of(ana.id).await.unwrap(), 2);
+    assert_eq!(
+        store.session(&SessionKey("a3".into()), 0).await.unwrap(),
+        None
+    );
+    assert!(store
+        .session(&SessionKey("bob".into()), 0)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn room_ids_are_unique_and_increasing_and_the_quota_holds(store: Arc<dyn RoomStore>) {
+    let ana = user(1, "ana");
+    let first = store
+        .create(ana.clone(), room_name("a"), 0, 2)
+        .await
+        .unwrap();
+    let second = store
+        .create(ana.clone(), room_name("a"), 0, 2)
+        .await
+        .unwrap();
+    assert!(second > first);
+    let third = store.create(ana.clone(), room_name("c"), 0, 2).await;
+    assert!(
+        matches!(third, Err(RoomError::QuotaReached { created: 2 })),
+        "{third:?}"
+    );
+    let other = store
+        .create(user(2, "bob"), room_name("c"), 0, 2)
+        .await
+        .unwrap();
+    assert!(other > second);
+}
+
+async fn joining_is_idempotent_and_membership_is_queryable(store: Arc<dyn RoomStore>) {
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    let room = store
+        .create(ana.clone(), room_name("r"), 0, 10)
+        .await
+        .unwrap();
+    let other = store
+        .create(ana.clone(), room_name("s"), 0, 10)
+        .await
+        .unwrap();
+    assert!(store.join(room, bob.clone()).await.unwrap());
+    store.mark_read(room, bob.id, 7).await.unwrap();
+    assert!(
+        !store.join(room, bob.clone()).await.unwrap(),
+        "a second join changes nothing"
+    );
+    let view = store.room(room, bob.id).await.unwrap();
+    assert_eq!((view.member_count, view.viewer_last_read), (2, Some(7)));
+    assert_eq!(
+        store.room(other, bob.id).await.unwrap().viewer_last_read,
+        None
+    );
+    let ids: Vec<RoomId> = store
+        .rooms_of(bob.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [room]);
+    let members = store.members(room).await.unwrap();
+    assert_eq!(
+        members,
+        [
+            (ana.id, ana.username.clone()),
+            (bob.id, bob.username.clone())
+        ]
+    );
+    let all = store.memberships().await.unwrap();
+    assert_eq!(all, [(room, vec![ana.id, bob.id]), (other, vec![ana.id])]);
+    assert!(matches!(
+        store.join(RoomId(99), bob).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+    assert!(matches!(
+        store.members(RoomId(99)).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+}
+
+async fn leaving_a_room_one_is_not_in_is_an_error(store: Arc<dyn RoomStore>) {
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    let room = store
+        .create(ana.clone(), room_name("r"), 0, 10)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.leave(room, bob.id).await,
+        Err(RoomError::NotMember)
+    ));
+    assert!(matches!(
+        store.leave(RoomId(99), bob.id).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+    store.join(room, bob.clone()).await.unwrap();
+    store.leave(room, bob.id).await.unwrap();
+    assert!(matches!(
+        store.leave(room, bob.id).await,
+        Err(RoomError::NotMember)
+    ));
+    assert_eq!(store.rooms_of(bob.id).await.unwrap(), []);
+    assert_eq!(store.room(room, bob.id).await.unwrap().member_count, 1);
+}
+
+async fn read_marks_only_move_forward_and_only_for_members(store: Arc<dyn RoomStore>) {
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    let room = store
+        .create(ana.clone(), room_name("r"), 0, 10)
+        .await
+        .unwrap();
+    store.mark_read(room, ana.id, 5).await.unwrap();
+    store.mark_read(room, ana.id, 3).await.unwrap();
+    assert_eq!(
+        store.room(room, ana.id).await.unwrap().viewer_last_read,
+        Some(5)
+    );
+    assert!(matches!(
+        store.mark_read(room, bob.id, 1).await,
+        Err(RoomError::NotMember)
+    ));
+    assert!(matches!(
+        store.mark_read(RoomId(9), ana.id, 1).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+}
+
+async fn the_directory_pages_newest_first_and_searches_names(store: Arc<dyn RoomStore>) {
+    let ana = user(1, "ana");
+    for raw in ["Alpha", "beta", "ALPHABET", "gamma", "alphorn"] {
+        store
+            .create(ana.clone(), room_name(raw), 0, 10)
+            .await
+            .unwrap();
+    }
+    let page = |query: &str, before, limit| store.directory(ana.id, query.into(), before, limit);
+    let names = |rows: &super::rooms::DirectoryRows| -> Vec<String> {
+        rows.rooms
+            .iter()
+            .map(|r| r.name.as_str().to_owned())
+            .collect()
+    };
+    let first = page("", None, 2).await.unwrap();
+    assert_eq!(names(&first), ["alphorn", "gamma"]);
+    assert_eq!(first.next, Some(RoomId(4)));
+    let second = page("", first.next, 2).await.unwrap();
+    assert_eq!(names(&second), ["ALPHABET", "beta"]);
+    let last = page("", second.next, 2).await.unwrap();
+    assert_eq!((names(&last), last.next), (vec!["Alpha".to_owned()], None));
+    let found = page(" alpha ", None, 10).await.unwrap();
+    assert_eq!(
+        (names(&found), found.next),
+        (vec!["ALPHABET".to_owned(), "Alpha".to_owned()], None)
+    );
+}
+
+/// One `#[tokio::test]` per check, for one store factory.
+macro_rules! contract {
+    ($module:ident, $fresh:path, [$($check:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (store, _keep) = $fresh();
+                    super::$check(store).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    file_account_store,
+    super::file_accounts,
+    [
+        usernames_are_unique_ignoring_case_and_ids_increase,
+        a_session_is_found_while_valid_and_gone_after_end_or_expiry,
+        sessions_per_user_are_bounded_and_the_oldest_go_first,
+    ]
+);
+contract!(
+    memory_account_store,
+    super::memory_accounts,
+    [
+        usernames_are_unique_ignoring_case_and_ids_increase,
+        a_session_is_found_while_valid_and_gone_after_end_or_expiry,
+        sessions_per_user_are_bounded_and_the_oldest_go_first,
+    ]
+);
+contract!(
+    file_room_store,
+    super::file_rooms,
+    [
+        room_ids_are_unique_and_increasing_and_the_quota_holds,
+        joining_is_idempotent_and_membership_is_queryable,
+        leaving_a_room_one_is_not_in_is_an_error,
+        read_marks_only_move_forward_and_only_for_members,
+        the_directory_pages_newest_first_and_searches_names,
+    ]
+);
+contract!(
+    memory_room_store,
+    super::memory_rooms,
+    [
+        room_ids_are_unique_and_increasing_and_the_quota_holds,
+        joining_is_idempotent_and_membership_is_queryable,
+        leaving_a_room_one_is_not_in_is_an_error,
+        read_marks_only_move_forward_and_only_for_members,
+        the_directory_pages_newest_first_and_searches_names,
+    ]
+);
+
+#[tokio::test]
+async fn the_file_stores_keep_everything_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    let (room, key) = {
+        let data = DataDir::open(dir.path()).unwrap();
+        let accounts = FileAccounts::open(&data).unwrap();
+        accounts
+            .create_user(name("ana"), "h".into(), 0)
+            .await
+            .unwrap();
+        let key = SessionKey("k".into());
+        accounts
+            .begin_session(key.clone(), session(&ana, 50), 20)
+            .await
+            .unwrap();
+        let rooms = FileRooms::open(&data).unwrap();
+        let room = rooms
+            .create(ana.clone(), room_name("r"), 0, 10)
+            .await
+            .unwrap();
+        rooms.join(room, bob.clone()).await.unwrap();
+        rooms.mark_read(room, bob.id, 4).await.unwrap();
+        (room, key)
+    };
+    let data = DataDir::open(dir.path()).unwrap();
+    let accounts = FileAccounts::open(&data).unwrap();
+    assert_eq!(
+        accounts
+            .user_by_name(&name("ANA"))
+            .await
+            .unwrap()
+            .unwrap()
+            .user,
+        ana
+    );
+    assert_eq!(
+        accounts.session(&key, 0).await.unwrap(),
+        Some(session(&ana, 50))
+    );
+    let next = accounts
+        .create_user(name("bob"), "h".into(), 0)
+        .await
+        .unwrap();
+    assert_eq!(next.id, UserId(2), "ids go on from the reopened store");
+    let rooms = FileRooms::open(&data).unwrap();
+    let view = rooms.room(room, bob.id).await.unwrap();
+    assert_eq!((view.member_count, view.viewer_last_read), (2, Some(4)));
+    assert!(rooms.create(ana, room_name("s"), 0, 10).await.unwrap() > room);
+}

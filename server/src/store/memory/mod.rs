@@ -1,0 +1,8 @@
+//! In-memory stores for unit tests: the same promises as the file store (`store::contract`
+//! checks both), without a data directory. Nothing survives the value being dropped.
+
+pub mod accounts;
+pub mod rooms;
+
+pub use accounts::MemoryAccounts;
+pub use rooms::MemoryRooms;
