@@ -3,7 +3,7 @@
 use crate::accounts::{Accounts, SignedIn};
 use crate::rooms::RoomRecord;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{RoomHead, StoreError};
 use app::api::{ssr::Backend, ApiError};
 use app::model::{
     ChatMessage, DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
@@ -42,8 +42,25 @@ impl ChatBackend {
         .boxed()
     }
 
+    /// The newest seq of `room` and when it was stored.
+    ///
+    /// Blocks on the store's future: [`Backend`] is synchronous (the `app` crate runs the calls
+    /// that may block on the blocking pool), and the file store answers a head from memory at
+    /// once. An async `Backend` would await it instead.
+    fn head(&self, room: RoomId) -> Result<RoomHead, StoreError> {
+        futures::executor::block_on(self.0.messages().head(room))
+    }
+
+    /// A room's row in a list. The lists have no error to give, so a head the store cannot read
+    /// shows as an empty room, and the cause is logged.
     fn summary(&self, room: &RoomRecord, user: &UserInfo) -> RoomSummary {
-        let (last_seq, last_activity) = self.0.log().room_head(room.id);
+        let RoomHead {
+            last_seq,
+            last_ts: last_activity,
+        } = self.head(room.id).unwrap_or_else(|e| {
+            tracing::error!(room = %room.id, "reading a room's head failed: {e}");
+            RoomHead::default()
+        });
         let membership = room.members.get(&user.id.0);
         RoomSummary {
             id: room.id,
@@ -179,15 +196,18 @@ impl Backend for ChatBackend {
         limit: u32,
     ) -> Result<Vec<ChatMessage>, ApiError> {
         self.0.rooms().check_member(user.id, room)?;
-        let page = self
-            .0
-            .history()
-            .page(self.0.log(), room, before_seq, limit)?;
+        // Runs on the blocking pool (see [`app::api::history`]), so it may wait for the read.
+        let page = futures::executor::block_on(self.0.history().page(
+            self.0.messages().as_ref(),
+            room,
+            before_seq,
+            limit,
+        ))?;
         Ok(page.to_vec())
     }
 
     fn mark_read(&self, user: &UserInfo, room: RoomId, seq: u64) -> Result<(), ApiError> {
-        let seq = seq.min(self.0.log().last_seq(room));
+        let seq = seq.min(self.head(room)?.last_seq);
         self.0.rooms().mark_read(user, room, seq)
     }
 

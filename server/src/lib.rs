@@ -10,9 +10,11 @@
 //!    submits it to the processor's bounded queue (`processor/mod.rs`).
 //! 2. **Batched**: `processor/batcher.rs` gathers queued sends into one batch (by size and a
 //!    short linger); `processor/writer.rs` commits each batch.
-//! 3. **Made durable**: the writer drops resends the processor's dedupe memory already
-//!    answered, appends the rest of the batch to the segmented [`store::log`] and
-//!    `fdatasync`s it, all or nothing. A message is *stored* when that returns.
+//! 3. **Made durable**: the writer appends the batch to the [`store::MessageStore`]
+//!    (`store/messages.rs`), all or nothing. The default store, `store/file/`, answers resends
+//!    from its dedupe memory (`store/dedupe.rs`) and writes the rest to the segmented log
+//!    (`store/file/log/`) with one `write` and one `fdatasync` on its own thread. A message is
+//!    *stored* when that returns.
 //! 4. **Acked and fanned out**: only then does the writer ack every sender and publish the
 //!    stored messages to `hub/`, which hands them to the bounded queue of every connection
 //!    subscribed to the room.
@@ -26,8 +28,9 @@
 //! - [`server`]: [`start`] wires everything, [`Running`] stops it in order; [`routes`]: the
 //!   HTTP routes; [`state`]: the handle request handlers and connections are given;
 //!   [`clock`]: the time, injectable where rules depend on it.
-//! - [`store`]: the data directory: the append-only, segmented message [`store::log`] and
-//!   small JSON [`store::Table`]s for metadata, written atomically.
+//! - [`store`]: the data directory: the [`store::MessageStore`] seam with its file
+//!   implementation ([`store::file`]: the append-only, segmented message log) and an in-memory
+//!   one for unit tests, and small JSON [`store::Table`]s for metadata, written atomically.
 //! - [`accounts`], [`rooms`]: the rules (passwords, sessions, quotas, membership) over the
 //!   store; [`signin`]: admission for password work.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's

@@ -6,7 +6,7 @@
 //! Access ends at once: a sign-out in any tab, "sign out everywhere" and the session's expiry
 //! end the socket (an `unauthorized` error, then close code 4001); leaving a room answers
 //! `not_member` for that room and drops its cursor. The hub raises these as [`Signals`], and the
-//! connection takes them before every delivery and before sending anything read from the log
+//! connection takes them before every delivery and before sending anything read from the store
 //! (see `hub` for why that ordering means nothing stored after a leave reaches the socket).
 //!
 //! The server pings every `--ws-ping-interval-ms` and closes a socket that has sent nothing (no

@@ -17,7 +17,7 @@ mod errors;
 #[cfg(test)]
 mod tests;
 
-pub use delivery::{LogReadError, RoomLog, MAX_REPLAY};
+pub use delivery::{LogReadError, MAX_REPLAY};
 
 use crate::accounts::Session;
 use crate::http::origin::same_origin;
@@ -25,6 +25,7 @@ use crate::hub::Hub;
 use crate::processor::{MessageProcessor, SendError, SendRequest};
 use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
+use crate::store::MessageStore;
 use app::api::{ssr::session_token_from_headers, ApiError};
 use app::model::{RoomId, UserId};
 use axum::extract::connect_info::ConnectInfo;
@@ -93,7 +94,7 @@ pub struct ConnDeps {
     pub hub: Hub,
     pub processor: Arc<dyn Submit>,
     pub authority: Arc<dyn Authority>,
-    pub log: Arc<dyn RoomLog>,
+    pub messages: Arc<dyn MessageStore>,
     /// Sends per user.
     pub limiter: RateLimiter<UserId>,
     /// Typing hints per (user, room).
@@ -110,7 +111,7 @@ impl ConnDeps {
             hub: state.hub().clone(),
             processor: Arc::new(state.processor().clone()),
             authority: Arc::new(Rooms(state.clone())),
-            log: Arc::new(state.log().clone()),
+            messages: state.messages().clone(),
             limiter: state.limiters().sends.clone(),
             typing: state.limiters().typing.clone(),
             presence: state.limiters().presence.clone(),

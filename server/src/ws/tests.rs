@@ -1,21 +1,24 @@
-//! The connection loop driven through channels instead of a socket, over an in-memory log and
+//! The connection loop driven through channels instead of a socket, over the in-memory store and
 //! membership: subscribe + replay + live, catch-up after a lag, revocation, the session's end,
 //! shutdown grace and pings. The processor is replaced by one that stores at once.
 
 use super::connection::Connection;
-use super::{Authority, ConnDeps, ConnLimits, LogReadError, RoomLog, Submit};
+use super::{Authority, ConnDeps, ConnLimits, Submit};
 use crate::accounts::Session;
 use crate::hub::{Hub, SessionKey};
 use crate::processor::{Ack, SendError, SendRequest};
 use crate::ratelimit::{RateLimit, RateLimiter};
+use crate::store::memory::MemoryMessageStore;
+use crate::store::{Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError};
 use app::api::ApiError;
-use app::model::{ChatMessage, RoomId, UserId, UserInfo, Username};
+use app::model::{ChatMessage, ClientId, MessageBody, RoomId, UserId, UserInfo, Username};
 use app::protocol::{ErrorCode, ServerFrame};
 use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -26,43 +29,64 @@ const ANA: UserId = UserId(1);
 /// Runs once, inside the next `head` read (after the connection registered with the hub).
 type HeadHook = Box<dyn FnOnce() + Send>;
 
-/// The message log in memory; messages get dense seqs per room.
+/// The memory store, with a hook into its next `head` read.
 #[derive(Default)]
-struct MemLog {
-    rooms: Mutex<HashMap<RoomId, Vec<ChatMessage>>>,
+struct Store {
+    inner: MemoryMessageStore,
     on_head: Mutex<Option<HeadHook>>,
+    /// Numbers the client ids of [`Store::append`]'s messages.
+    sent: AtomicU64,
 }
 
-impl MemLog {
+impl Store {
+    /// Stores `count` messages from bob in `room`, at once.
     fn append(&self, room: RoomId, count: usize) -> Vec<ChatMessage> {
-        let mut rooms = self.rooms.lock().unwrap();
-        let stored = rooms.entry(room).or_default();
-        (0..count)
+        let batch = (0..count)
             .map(|_| {
-                let seq = stored.len() as u64 + 1;
-                let message = ChatMessage {
-                    room_id: room,
-                    seq,
-                    id: seq,
-                    sender: Username::parse("bob").unwrap(),
-                    content: format!("message {seq}"),
-                    ts: 0,
-                    client_id: format!("c{seq}"),
-                };
-                stored.push(message.clone());
-                message
+                let n = self.sent.fetch_add(1, Ordering::Relaxed);
+                new_message(room, "bob", &format!("c{n}"), &format!("message {n}"))
+            })
+            .collect();
+        self.append_now(batch)
+    }
+
+    fn append_now(&self, batch: Vec<NewMessage>) -> Vec<ChatMessage> {
+        let appended = self
+            .inner
+            .append(batch)
+            .now_or_never()
+            .expect("the memory store answers at once")
+            .unwrap();
+        appended
+            .into_iter()
+            .map(|a| match a {
+                Appended::Stored(m) => m,
+                other => panic!("expected a stored message, got {other:?}"),
             })
             .collect()
     }
 }
 
-impl RoomLog for MemLog {
-    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<u64, LogReadError>> {
+fn new_message(room: RoomId, sender: &str, client_id: &str, content: &str) -> NewMessage {
+    NewMessage {
+        room_id: room,
+        sender: Username::parse(sender).unwrap(),
+        client_id: ClientId::parse(client_id).unwrap(),
+        content: MessageBody::parse(content).unwrap(),
+        ts: 0,
+    }
+}
+
+impl MessageStore for Store {
+    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+        self.inner.append(batch)
+    }
+
+    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
         if let Some(hook) = self.on_head.lock().unwrap().take() {
             hook();
         }
-        let head = self.rooms.lock().unwrap().get(&room).map_or(0, Vec::len);
-        futures::future::ready(Ok(head as u64)).boxed()
+        self.inner.head(room)
     }
 
     fn read_range(
@@ -70,16 +94,12 @@ impl RoomLog for MemLog {
         room: RoomId,
         from: u64,
         to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, LogReadError>> {
-        let rooms = self.rooms.lock().unwrap();
-        let messages = rooms.get(&room).map_or_else(Vec::new, |stored| {
-            stored
-                .iter()
-                .filter(|m| (from..=to).contains(&m.seq))
-                .cloned()
-                .collect()
-        });
-        futures::future::ready(Ok(messages)).boxed()
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        self.inner.read_range(room, from, to)
+    }
+
+    fn durability(&self) -> Durability {
+        self.inner.durability()
     }
 }
 
@@ -106,13 +126,19 @@ impl Authority for Members {
 
 /// Stores at once, publishes, and acks: the processor without its batching.
 struct StoreAtOnce {
-    log: Arc<MemLog>,
+    log: Arc<Store>,
     hub: Hub,
 }
 
 impl Submit for StoreAtOnce {
     fn submit(&self, request: SendRequest) -> Result<(), SendError> {
-        let stored = self.log.append(request.room_id, 1);
+        let stored = self.log.append_now(vec![NewMessage {
+            room_id: request.room_id,
+            sender: request.sender,
+            client_id: request.client_id,
+            content: request.content,
+            ts: 0,
+        }]);
         self.hub.publish(&stored);
         let _sent = request.reply.send(Ok(Ack::of(&stored[0])));
         Ok(())
@@ -122,7 +148,7 @@ impl Submit for StoreAtOnce {
 /// A server side (hub, log, members) and one client connected to it through channels.
 struct Harness {
     hub: Hub,
-    log: Arc<MemLog>,
+    log: Arc<Store>,
     members: Arc<Members>,
     shutdown: CancellationToken,
     to_server: mpsc::UnboundedSender<Result<Message, String>>,
@@ -141,7 +167,7 @@ impl Harness {
     /// Ana, a member of [`ROOM`], connected, with a message queue of `outbound_queue` frames.
     fn start(outbound_queue: usize) -> Self {
         let hub = Hub::default();
-        let log = Arc::new(MemLog::default());
+        let log = Arc::new(Store::default());
         let members = Arc::new(Members::default());
         members.0.lock().unwrap().insert((ANA, ROOM));
         let shutdown = CancellationToken::new();
@@ -152,7 +178,7 @@ impl Harness {
                 hub: hub.clone(),
             }),
             authority: members.clone(),
-            log: log.clone(),
+            messages: log.clone(),
             limiter: unlimited(),
             typing: unlimited(),
             presence: unlimited(),
