@@ -5,9 +5,10 @@
 //! markdown table of medians and the old/new ratio. The log's cost should stay flat as history
 //! grows from 10k to 1M messages; the old design's grows with it.
 
-use app::model::{ChatMessage, RoomId, Username};
+use app::model::{ChatMessage, ClientId, MessageBody, RoomId, Username};
 use criterion::{BatchSize, BenchmarkId, Criterion};
-use minitalk_server::store::{LogConfig, MessageLog, NewMessage};
+use minitalk_server::store::file::log::{LogConfig, MessageLog};
+use minitalk_server::store::NewMessage;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -21,8 +22,11 @@ fn new_message(i: usize) -> NewMessage {
     NewMessage {
         room_id: RoomId(i as u64 % ROOMS),
         sender: Username::parse("ana").expect("valid name"),
-        client_id: format!("bench-{i}"),
-        content: "Happy New Year! See you all at midnight, the fireworks start at twelve.".into(),
+        client_id: ClientId::parse(&format!("bench-{i}")).expect("valid client id"),
+        content: MessageBody::parse(
+            "Happy New Year! See you all at midnight, the fireworks start at twelve.",
+        )
+        .expect("valid body"),
         ts: 1_798_761_600_000 + i as i64,
     }
 }
@@ -56,9 +60,9 @@ fn stored(new: NewMessage, i: usize) -> ChatMessage {
         seq: i as u64 + 1,
         id: i as u64 + 1,
         sender: new.sender,
-        content: new.content,
+        content: new.content.into(),
         ts: new.ts,
-        client_id: new.client_id,
+        client_id: new.client_id.into(),
     }
 }
 

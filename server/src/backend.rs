@@ -8,7 +8,7 @@ use crate::accounts::SignedIn;
 use crate::bus::BusEvent;
 use crate::state::AppState;
 use crate::store::rooms::RoomView;
-use crate::store::StoreError;
+use crate::store::{RoomHead, StoreError};
 use app::api::{ssr::Backend, ApiError};
 use app::model::{
     ChatMessage, DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
@@ -29,9 +29,16 @@ fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String)
 }
 
 impl ChatBackend {
-    /// A room as `user` sees it, with the message log's head.
-    fn summary(&self, room: RoomView) -> RoomSummary {
-        let (last_seq, last_activity) = self.0.log().room_head(room.id);
+    /// A room's row in a list. The lists have no error to give for one room, so a head the
+    /// store cannot read shows as an empty room, and the cause is logged.
+    async fn summary(&self, room: RoomView) -> RoomSummary {
+        let RoomHead {
+            last_seq,
+            last_ts: last_activity,
+        } = self.0.messages().head(room.id).await.unwrap_or_else(|e| {
+            tracing::error!(room = %room.id, "reading a room's head failed: {e}");
+            RoomHead::default()
+        });
         RoomSummary {
             id: room.id,
             name: room.name.as_str().to_owned(),
@@ -44,7 +51,18 @@ impl ChatBackend {
     }
 
     async fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
-        Ok(self.summary(self.0.rooms().room(room, user.id).await?))
+        Ok(self
+            .summary(self.0.rooms().room(room, user.id).await?)
+            .await)
+    }
+
+    /// The rows of a list of rooms, in the order given.
+    async fn summaries(&self, rooms: Vec<RoomView>) -> Vec<RoomSummary> {
+        let mut rows = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            rows.push(self.summary(room).await);
+        }
+        rows
     }
 }
 
@@ -115,7 +133,7 @@ impl Backend for ChatBackend {
     ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
         async move {
             let rooms = self.0.rooms().rooms_of(user.id).await?;
-            Ok(rooms.into_iter().map(|room| self.summary(room)).collect())
+            Ok(self.summaries(rooms).await)
         }
         .boxed()
     }
@@ -134,11 +152,7 @@ impl Backend for ChatBackend {
                 .directory(user.id, query, before, limit as usize);
             let rows = rows.await?;
             Ok(DirectoryPage {
-                rooms: rows
-                    .rooms
-                    .into_iter()
-                    .map(|room| self.summary(room))
-                    .collect(),
+                rooms: self.summaries(rows.rooms).await,
                 next: rows.next,
             })
         }
@@ -232,14 +246,13 @@ impl Backend for ChatBackend {
     ) -> BoxFuture<'a, Result<Vec<ChatMessage>, ApiError>> {
         async move {
             self.0.rooms().check_member(user.id, room)?;
-            // The page is read from the message log (blocking file reads on a cache miss):
-            // on the blocking pool, as before, until the log is behind its own async seam.
-            let state = self.0.clone();
-            let page = tokio::task::spawn_blocking(move || {
-                state.history().page(state.log(), room, before_seq, limit)
-            })
-            .await
-            .map_err(|_| ApiError::Internal)??;
+            // The store reads pages off the async threads itself.
+            let messages = self.0.messages().as_ref();
+            let page = self
+                .0
+                .history()
+                .page(messages, room, before_seq, limit)
+                .await?;
             Ok(page.to_vec())
         }
         .boxed()
@@ -252,7 +265,7 @@ impl Backend for ChatBackend {
         seq: u64,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         async move {
-            let seq = seq.min(self.0.log().last_seq(room));
+            let seq = seq.min(self.0.messages().head(room).await?.last_seq);
             Ok(self.0.rooms().mark_read(user, room, seq).await?)
         }
         .boxed()

@@ -11,7 +11,8 @@ use crate::hub::SocketLimits;
 use crate::processor::ProcessorConfig;
 use crate::ratelimit::RateLimit;
 use crate::signin::SignInLimits;
-use crate::store::LogConfig;
+use crate::store::file::LogConfig;
+use crate::store::FileMessageStoreConfig;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -112,14 +113,17 @@ impl Config {
             batch_size: self.batch_size,
             flush_interval: Duration::from_millis(self.flush_interval_ms),
             queue_capacity: self.queue_capacity,
-            min_free_disk_bytes: self.min_free_disk_mb.saturating_mul(1024 * 1024),
-            ..ProcessorConfig::default()
         }
     }
 
-    pub fn log(&self) -> LogConfig {
-        LogConfig {
-            segment_bytes: self.segment_bytes,
+    /// How the file message store is opened (its dedupe window keeps its default).
+    pub fn messages(&self) -> FileMessageStoreConfig {
+        FileMessageStoreConfig {
+            log: LogConfig {
+                segment_bytes: self.segment_bytes,
+            },
+            min_free_disk_bytes: self.min_free_disk_mb.saturating_mul(1024 * 1024),
+            ..FileMessageStoreConfig::default()
         }
     }
 

@@ -1,4 +1,4 @@
-//! History pages, with a TTL cache in front of the log for the pages everyone reads at once
+//! History pages, with a TTL cache in front of the message store for the pages everyone reads at once
 //! (the newest page of a busy room when people open it).
 //!
 //! A page is cached under the exact seq range it holds. Stored messages never change, so a cached
@@ -13,7 +13,7 @@
 //! (Counted in pages, 1,024 pages of 100 messages of 16 KB each could pin 1.6 GB; audit M8.) Past the budget, pages are evicted by
 //! quick_cache's CLOCK-Pro policy, stale ones included.
 
-use crate::store::{MessageLog, StoreError};
+use crate::store::{MessageStore, StoreError};
 use app::model::{ChatMessage, RoomId};
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
@@ -81,14 +81,14 @@ impl HistoryCache {
     }
 
     /// Up to `limit` messages of `room` with seq < `before_seq` (or the newest), ascending.
-    pub fn page(
+    pub async fn page(
         &self,
-        log: &MessageLog,
+        store: &dyn MessageStore,
         room: RoomId,
         before_seq: Option<u64>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let last = log.last_seq(room);
+        let last = store.head(room).await?.last_seq;
         let end = before_seq.map_or(last, |b| b.saturating_sub(1)).min(last);
         if end == 0 || limit == 0 {
             return Ok(Page::default());
@@ -100,7 +100,7 @@ impl HistoryCache {
                 return Ok(entry.page);
             }
         }
-        let page = Arc::new(log.read_range(room, start, end)?);
+        let page = Arc::new(store.read_range(room, start, end).await?);
         self.pages.insert(key, Entry::new(page.clone()));
         Ok(page)
     }
@@ -114,51 +114,57 @@ impl HistoryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{LogConfig, NewMessage};
-    use app::model::Username;
+    use crate::store::memory::MemoryMessageStore;
+    use crate::store::NewMessage;
+    use app::model::{ClientId, MessageBody, Username};
 
     /// The default budget, 64 MiB.
     const BUDGET: u64 = 64 * 1024 * 1024;
 
-    fn log_with(dir: &std::path::Path, count: usize) -> MessageLog {
-        let log = MessageLog::open(dir, LogConfig::default()).unwrap().log;
-        append(&log, 1, count, |i| format!("m{}", i + 1));
-        log
+    async fn store_with(count: usize) -> MemoryMessageStore {
+        let store = MemoryMessageStore::default();
+        append(&store, 1, count, |i| format!("m{}", i + 1)).await;
+        store
     }
 
-    fn append(log: &MessageLog, room: u64, count: usize, content: impl Fn(usize) -> String) {
+    async fn append(
+        store: &MemoryMessageStore,
+        room: u64,
+        count: usize,
+        content: impl Fn(usize) -> String,
+    ) {
         let batch = (0..count)
             .map(|i| NewMessage {
                 room_id: RoomId(room),
                 sender: Username::parse("ana").unwrap(),
-                client_id: format!("c{i}"),
-                content: content(i),
+                client_id: ClientId::parse(&format!("r{room}c{i}")).unwrap(),
+                content: MessageBody::parse(&content(i)).unwrap(),
                 ts: 0,
             })
             .collect();
-        log.append(batch).unwrap();
+        store.append(batch).await.unwrap();
     }
 
     /// How many distinct 10-message pages of `room` stay cached after asking for 100 of them.
-    fn pages_kept(log: &MessageLog, room: u64, budget_bytes: u64) -> usize {
+    async fn pages_kept(store: &MemoryMessageStore, room: u64, budget_bytes: u64) -> usize {
         let cache = HistoryCache::new(Duration::from_secs(3600), budget_bytes);
         for before in 12..=111 {
-            cache.page(log, RoomId(room), Some(before), 10).unwrap();
+            cache
+                .page(store, RoomId(room), Some(before), 10)
+                .await
+                .unwrap();
         }
         cache.cached_pages()
     }
 
-    #[test]
-    fn the_cache_budget_is_in_bytes_so_it_holds_fewer_big_pages_than_small_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = MessageLog::open(dir.path(), LogConfig::default())
-            .unwrap()
-            .log;
-        append(&log, 1, 110, |i| format!("m{i}"));
-        append(&log, 2, 110, |_| "x".repeat(4_000));
+    #[tokio::test]
+    async fn the_cache_budget_is_in_bytes_so_it_holds_fewer_big_pages_than_small_ones() {
+        let store = MemoryMessageStore::default();
+        append(&store, 1, 110, |i| format!("m{i}")).await;
+        append(&store, 2, 110, |_| "x".repeat(4_000)).await;
         let budget = 400_000;
-        let small = pages_kept(&log, 1, budget);
-        let big = pages_kept(&log, 2, budget);
+        let small = pages_kept(&store, 1, budget).await;
+        let big = pages_kept(&store, 2, budget).await;
         assert_eq!(small, 100, "100 small pages fit in {budget} bytes");
         assert!(big * 40_000 <= budget as usize, "{big} pages of 40 KB kept");
         assert!(big > 0);
@@ -168,42 +174,43 @@ mod tests {
         page.iter().map(|m| m.seq).collect()
     }
 
-    #[test]
-    fn pages_walk_back_through_history_without_gaps() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = log_with(dir.path(), 250);
+    #[tokio::test]
+    async fn pages_walk_back_through_history_without_gaps() {
+        let store = store_with(250).await;
         let cache = HistoryCache::new(Duration::from_secs(3), BUDGET);
-        let newest = cache.page(&log, RoomId(1), None, 100).unwrap();
+        let newest = cache.page(&store, RoomId(1), None, 100).await.unwrap();
         assert_eq!(seqs(&newest), (151..=250).collect::<Vec<_>>());
-        let older = cache.page(&log, RoomId(1), Some(151), 100).unwrap();
+        let older = cache.page(&store, RoomId(1), Some(151), 100).await.unwrap();
         assert_eq!(seqs(&older), (51..=150).collect::<Vec<_>>());
-        let oldest = cache.page(&log, RoomId(1), Some(51), 100).unwrap();
+        let oldest = cache.page(&store, RoomId(1), Some(51), 100).await.unwrap();
         assert_eq!(seqs(&oldest), (1..=50).collect::<Vec<_>>());
         assert!(cache
-            .page(&log, RoomId(1), Some(1), 100)
+            .page(&store, RoomId(1), Some(1), 100)
+            .await
             .unwrap()
             .is_empty());
     }
 
-    #[test]
-    fn a_new_message_is_visible_at_once_despite_the_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = log_with(dir.path(), 3);
+    #[tokio::test]
+    async fn a_new_message_is_visible_at_once_despite_the_cache() {
+        let store = store_with(3).await;
         let cache = HistoryCache::new(Duration::from_secs(3600), BUDGET);
         assert_eq!(
-            seqs(&cache.page(&log, RoomId(1), None, 10).unwrap()),
+            seqs(&cache.page(&store, RoomId(1), None, 10).await.unwrap()),
             [1, 2, 3]
         );
-        log.append(vec![NewMessage {
-            room_id: RoomId(1),
-            sender: Username::parse("bob").unwrap(),
-            client_id: "late".into(),
-            content: "late".into(),
-            ts: 0,
-        }])
-        .unwrap();
+        store
+            .append(vec![NewMessage {
+                room_id: RoomId(1),
+                sender: Username::parse("bob").unwrap(),
+                client_id: ClientId::parse("late").unwrap(),
+                content: MessageBody::parse("late").unwrap(),
+                ts: 0,
+            }])
+            .await
+            .unwrap();
         assert_eq!(
-            seqs(&cache.page(&log, RoomId(1), None, 10).unwrap()),
+            seqs(&cache.page(&store, RoomId(1), None, 10).await.unwrap()),
             [1, 2, 3, 4]
         );
     }

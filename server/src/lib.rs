@@ -10,9 +10,11 @@
 //!    submits it to the processor's bounded queue (`processor/mod.rs`).
 //! 2. **Batched**: `processor/batcher.rs` gathers queued sends into one batch (by size and a
 //!    short linger); `processor/writer.rs` commits each batch.
-//! 3. **Made durable**: the writer drops resends the processor's dedupe memory already
-//!    answered, appends the rest of the batch to the segmented [`store::log`] and
-//!    `fdatasync`s it, all or nothing. A message is *stored* when that returns.
+//! 3. **Made durable**: the writer appends the batch to the [`store::MessageStore`]
+//!    (`store/messages.rs`), all or nothing. The default store, `store/file/`, answers resends
+//!    from its dedupe memory (`store/dedupe.rs`) and writes the rest to the segmented log
+//!    (`store/file/log/`) with one `write` and one `fdatasync` on its own thread. A message is
+//!    *stored* when that returns.
 //! 4. **Acked and fanned out**: only then does the writer ack every sender and publish the
 //!    stored messages to `hub/`, which hands them to the bounded queue of every connection
 //!    subscribed to the room.
@@ -26,12 +28,13 @@
 //! - [`server`]: [`start`] wires everything, [`Running`] stops it in order; [`routes`]: the
 //!   HTTP routes; [`state`]: the handle request handlers and connections are given;
 //!   [`clock`]: the time, injectable where rules depend on it.
-//! - [`store`]: the data directory: the append-only, segmented message [`store::log`], and
-//!   metadata (users, sessions, rooms) as [`store::Table`]s, each a journal of changes folded
-//!   into a snapshot now and then. Accounts and rooms are reached only through async traits
-//!   ([`store::accounts::AccountStore`], [`store::rooms::RoomStore`]); `store/file/`
-//!   implements them over the data directory (the default), `store/memory/` for unit tests,
-//!   and `store/contract.rs` is the suite both pass.
+//! - [`store`]: one async trait per noun ([`store::MessageStore`],
+//!   [`store::accounts::AccountStore`], [`store::rooms::RoomStore`]), and nothing outside
+//!   `store/` reaches past them. [`store::file`] is the default implementation over the data
+//!   directory: the append-only, segmented message log, and metadata (users, sessions, rooms)
+//!   as [`store::Table`]s, each a journal of changes folded into a snapshot now and then.
+//!   `store/memory/` implements the traits for unit tests, and `store/contract/` is the suite
+//!   every implementation passes.
 //! - [`accounts`], [`rooms`]: the services that keep the rules (passwords, sessions, quotas,
 //!   membership) over `Arc<dyn …Store>`; [`rooms`] also keeps the send path's membership
 //!   cache. [`signin`]: admission for password work, which [`accounts`] runs through.

@@ -1,7 +1,7 @@
 //! Starting and stopping the server: what [`start`] wires together, and the stop protocol.
 //!
-//! [`start`] opens the data directory (recovering the message log and rebuilding the dedupe
-//! memory from it), starts the message processor, builds the [`AppState`] handle and binds the
+//! [`start`] opens the data directory and the message store (which recovers its log and
+//! rebuilds its dedupe memory), starts the message processor, builds the [`AppState`] handle and binds the
 //! listener. [`serve`] runs until [`Running::shutdown`], then stops in an order that loses no
 //! acknowledged message and answers every queued one:
 //!
@@ -14,10 +14,10 @@
 
 use crate::clock::{self, Clock};
 use crate::config::Config;
-use crate::processor::{Dedupe, MessageProcessor};
+use crate::processor::MessageProcessor;
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
-use crate::store::{DataDir, MessageLog};
+use crate::store::{DataDir, FileMessageStore, MessageStore};
 use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
 use leptos::prelude::LeptosOptions;
 use std::net::SocketAddr;
@@ -62,40 +62,23 @@ impl Running {
 /// Opens the data directory, recovers, binds and serves until [`Running::shutdown`].
 pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Running> {
     let data = DataDir::open(&config.data_dir)?;
-    let processor_config = config.processor();
-    let recent_since = clock::now_ms() - processor_config.dedupe_window.as_millis() as i64;
-    // The dedupe memory is rebuilt while the log is scanned, one message at a time, and is
-    // capped at `dedupe_max_entries` throughout (the oldest go first).
-    let mut dedupe = Dedupe::new(
-        processor_config.dedupe_window.as_millis() as i64,
-        processor_config.dedupe_max_entries,
-    );
-    let recovered = MessageLog::open_visiting(
+    let messages: Arc<dyn MessageStore> = Arc::new(FileMessageStore::open(
         &data.file("messages"),
-        config.log(),
-        recent_since,
-        |message| dedupe.remember(message),
-    )?;
-    if recovered.truncated_bytes > 0 {
-        tracing::warn!(
-            bytes = recovered.truncated_bytes,
-            "cut a torn tail off the message log (a crash during a write); every complete message is kept"
-        );
-    }
-    tracing::info!(messages = recovered.messages, data_dir = %config.data_dir.display(), "recovered");
-    let log = Arc::new(recovered.log);
+        config.messages(),
+        clock::now_ms(),
+    )?);
+    tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the message store");
 
     let shutdown = CancellationToken::new();
     let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
     let stats = stats::Stats::default();
     let (processor, processor_task) = MessageProcessor::start(
-        processor_config,
-        log.clone(),
-        dedupe,
+        config.processor(),
+        messages.clone(),
         hub.clone(),
         stats.clone(),
         shutdown.clone(),
-    )?;
+    );
     let sign_in = signin::SignInGate::new(
         config.sign_in(),
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -120,7 +103,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             room_creations: ratelimit::RateLimiter::new(config.room_creations()),
             presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
         },
-        log,
+        messages,
         bus: Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE)),
         hub,
         processor,

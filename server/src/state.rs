@@ -15,7 +15,7 @@ use crate::processor::MessageProcessor;
 use crate::ratelimit::RateLimiter;
 use crate::rooms::Rooms;
 use crate::stats::Stats;
-use crate::store::MessageLog;
+use crate::store::MessageStore;
 use app::model::{RoomId, StatsSnapshot, UserId};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -40,7 +40,7 @@ pub struct Parts {
     pub config: Config,
     pub accounts: Accounts,
     pub rooms: Rooms,
-    pub log: Arc<MessageLog>,
+    pub messages: Arc<dyn MessageStore>,
     pub history: HistoryCache,
     pub hub: Hub,
     /// Where revocations, presence and typing are published (applied to `hub` at once).
@@ -87,9 +87,9 @@ impl AppState {
         &self.parts.rooms
     }
 
-    /// The durable message log every replay, catch-up and history page reads.
-    pub fn log(&self) -> &Arc<MessageLog> {
-        &self.parts.log
+    /// The message store every replay, catch-up and history page reads.
+    pub fn messages(&self) -> &Arc<dyn MessageStore> {
+        &self.parts.messages
     }
 
     pub fn history(&self) -> &HistoryCache {

@@ -1,9 +1,10 @@
 //! Property tests: frame parsing never panics and round-trips; the message log keeps its
 //! invariants through a crash at any byte.
 
-use app::model::{MessageBody, RoomId, Username, MAX_CONTENT_CHARS};
+use app::model::{ClientId, MessageBody, RoomId, Username, MAX_CONTENT_CHARS};
 use app::protocol::ClientFrame;
-use minitalk_server::store::{LogConfig, MessageLog, NewMessage};
+use minitalk_server::store::file::log::{LogConfig, MessageLog};
+use minitalk_server::store::NewMessage;
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -82,8 +83,8 @@ proptest! {
                 NewMessage {
                     room_id: RoomId(*room),
                     sender: Username::parse("ana").unwrap(),
-                    client_id: format!("c{n}"),
-                    content: "x".repeat(*len),
+                    client_id: ClientId::parse(&format!("c{n}")).unwrap(),
+                    content: MessageBody::parse(&"x".repeat(*len)).unwrap(),
                     ts: n,
                 }
             }).collect();

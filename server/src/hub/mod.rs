@@ -6,7 +6,7 @@
 //!   `--outbound-queue` frames and `--outbound-queue-bytes` bytes at most — is not queued, and
 //!   the connection is flagged as lagging in that room ([`Signals`]). The connection then
 //!   catches up from the message log, which holds every message the hub has ever been handed (the
-//!   processor publishes only after the log is durable). So a slow reader costs the others
+//!   processor publishes only after the store made it durable). So a slow reader costs the others
 //!   nothing, misses nothing, and pins a bounded amount of memory.
 //! - **Events** (presence, typing): ephemeral, on their own small lane ([`EVENT_QUEUE`]); dropped
 //!   when that lane is full. They can never push a stored message out of its queue, so a typing
@@ -15,8 +15,8 @@
 //! Revocation: when a user leaves a room, the hub removes their connections from its listeners
 //! and raises a signal on each, under the hub lock. A message stored after that can no longer be
 //! queued for them (publishing takes the same lock), and a connection checks its signals after
-//! reading the log's head and before sending anything read from the log, so catch-up cannot
-//! deliver it either. The hub never reads the log: a connection registers first and reads the
+//! reading the store's head and before sending anything read from the store, so catch-up cannot
+//! deliver it either. The hub never reads the store: a connection registers first and reads the
 //! head after (see [`Hub::subscribe`]). Sign-out and expiry end every connection of the session the same way.
 //!
 //! Revocations, presence and typing come in only as bus events, through [`Hub::apply`]
@@ -229,9 +229,9 @@ impl Hub {
     }
 
     /// Adds `conn` to `room`'s listeners. Every message published from now on is handed to it;
-    /// so a head of the log read *after* this returns covers every message it will not be
-    /// handed (the processor appends to the log before it publishes). The connection reads that
-    /// head itself: the hub never calls into the log under its lock.
+    /// so a head of the store read *after* this returns covers every message it will not be
+    /// handed (the processor appends to the store before it publishes). The connection reads that
+    /// head itself: the hub never calls into the store under its lock.
     pub fn subscribe(&self, room: RoomId, conn: ConnId, subscriber: Subscriber) {
         self.lock()
             .rooms

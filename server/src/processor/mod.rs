@@ -1,24 +1,25 @@
 //! The MessageProcessor: the one way a message gets stored.
 //!
 //! ```text
-//! connection --submit--> [bounded queue] --Batcher--> [1 batch waiting] --writer--> log thread
-//!                        full: `overloaded`                                  |  log.append: 1 write
-//!                                                                            |  + 1 fdatasync
+//! connection --submit--> [bounded queue] --Batcher--> [1 batch waiting] --writer--> MessageStore
+//!                        full: `overloaded`                                  |  store.append: dedupe,
+//!                                                                            |  1 write + 1 fdatasync
 //!                                                                            v
 //!                                                   hub.publish + every sender's ack (or error)
 //! ```
 //!
 //! Group commit: many senders share one durable write. A batch closes when it is full or one
 //! flush interval after its first message (see [`batcher`]); the next batch forms while the
-//! previous one is being written. Seqs are assigned by the log inside the write, so they follow
-//! the order messages were taken off the queue.
+//! previous one is being written. Seqs are assigned by the store inside the append, so they
+//! follow the order messages were taken off the queue.
 //!
 //! Promises:
 //! - An ack is sent only after the message's batch is durable, and only then is the message
 //!   broadcast. A failed write answers every sender in the batch with an error and broadcasts
 //!   nothing.
 //! - A resend of the same (sender, client_id) within the dedupe window is answered with the
-//!   original ack and never stored twice, even when both copies sit in the same batch. The same
+//!   original ack and never stored twice, even when both copies sit in the same batch (the
+//!   store is the authority on that; see [`crate::store::MessageStore`]). The same
 //!   client_id with another room or other content is refused with
 //!   [`SendError::ClientIdReused`], never acked as the old message.
 //! - Memory is bounded: the queue holds `queue_capacity` requests; beyond that `submit` fails
@@ -27,34 +28,26 @@
 //! - Shutdown closes the queue, writes everything already in it, and only then ends.
 
 mod batcher;
-mod dedupe;
 mod writer;
 
 use crate::hub::Hub;
 use crate::stats::Stats;
-use crate::store::MessageLog;
-use app::model::{ChatMessage, ClientId, MessageBody, RoomId, Username};
+use crate::store::MessageStore;
+use app::model::{ClientId, MessageBody, RoomId, Username};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::store::Ack;
 pub use batcher::Batcher;
-pub use dedupe::{fingerprint, Dedupe, DedupeKey};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessorConfig {
     pub batch_size: usize,
     pub flush_interval: Duration,
     pub queue_capacity: usize,
-    /// How long a (sender, client_id) is remembered for idempotent resends.
-    pub dedupe_window: Duration,
-    /// Most acks remembered at once (bounds the dedupe memory).
-    pub dedupe_max_entries: usize,
-    /// Batches are refused with [`SendError::StorageFull`] while the log's filesystem has less
-    /// free space than this (0: never).
-    pub min_free_disk_bytes: u64,
 }
 
 impl Default for ProcessorConfig {
@@ -63,9 +56,6 @@ impl Default for ProcessorConfig {
             batch_size: 4000,
             flush_interval: Duration::from_millis(5),
             queue_capacity: 10_000,
-            dedupe_window: Duration::from_secs(600),
-            dedupe_max_entries: 2_000_000,
-            min_free_disk_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -78,28 +68,6 @@ pub struct SendRequest {
     pub client_id: ClientId,
     pub content: MessageBody,
     pub reply: oneshot::Sender<Result<Ack, SendError>>,
-}
-
-/// Proof that a message is durably stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ack {
-    pub client_id: String,
-    pub room_id: RoomId,
-    pub id: u64,
-    pub seq: u64,
-    pub ts: i64,
-}
-
-impl Ack {
-    pub fn of(message: &ChatMessage) -> Self {
-        Self {
-            client_id: message.client_id.clone(),
-            room_id: message.room_id,
-            id: message.id,
-            seq: message.seq,
-            ts: message.ts,
-        }
-    }
 }
 
 /// Why a message was not stored.
@@ -126,17 +94,15 @@ pub struct MessageProcessor {
 }
 
 impl MessageProcessor {
-    /// Starts the batcher and writer tasks and the log writer thread. The returned task ends
-    /// after `shutdown` fires, every queued message has been written and answered, and the log
-    /// writer thread has ended. Fails only if the thread cannot be started.
+    /// Starts the batcher and writer tasks. The returned task ends after `shutdown` fires and
+    /// every queued message has been written and answered; it then lets go of the store.
     pub fn start(
         config: ProcessorConfig,
-        log: Arc<MessageLog>,
-        dedupe: Dedupe,
+        store: Arc<dyn MessageStore>,
         hub: Hub,
         stats: Stats,
         shutdown: CancellationToken,
-    ) -> std::io::Result<(Self, JoinHandle<()>)> {
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         // One batch may wait while the previous one is written; more would only add latency.
         let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<SendRequest>>(1);
@@ -148,26 +114,25 @@ impl MessageProcessor {
                 }
             }
         });
-        let mut writer =
-            writer::Writer::new(log, config.min_free_disk_bytes, dedupe, hub, stats.clone())?;
+        let mut writer = writer::Writer::new(store, hub, stats.clone());
         let write = tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
                 writer.commit(batch).await;
             }
-            writer.close().await;
+            drop(writer);
             if let Err(e) = collect.await {
                 tracing::error!("batcher task failed: {e}");
             }
         });
         let retry_after_ms = (config.flush_interval.as_millis() as u64).max(10) * 2;
-        Ok((
+        (
             Self {
                 tx,
                 stats,
                 retry_after_ms,
             },
             write,
-        ))
+        )
     }
 
     /// Queues a message without waiting. Fails at once when the queue is full or closed.
@@ -196,11 +161,12 @@ impl MessageProcessor {
 mod tests {
     use super::*;
     use crate::hub::tests::{listener, Listener};
-    use crate::store::LogConfig;
+    use crate::store::{FileMessageStore, FileMessageStoreConfig};
+    use app::model::RoomId;
 
     struct Fixture {
         _dir: tempfile::TempDir,
-        log: Arc<MessageLog>,
+        store: Arc<FileMessageStore>,
         processor: MessageProcessor,
         task: JoinHandle<()>,
         shutdown: CancellationToken,
@@ -208,27 +174,31 @@ mod tests {
     }
 
     fn fixture(config: ProcessorConfig) -> Fixture {
+        fixture_with(
+            config,
+            FileMessageStoreConfig {
+                min_free_disk_bytes: 0,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn fixture_with(config: ProcessorConfig, store: FileMessageStoreConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(
-            MessageLog::open(dir.path(), LogConfig::default())
-                .unwrap()
-                .log,
-        );
+        let store = Arc::new(FileMessageStore::open(dir.path(), store, 0).unwrap());
         let hub = Hub::default();
         let listener = listener(&hub, 1, 1, 1000);
         let shutdown = CancellationToken::new();
         let (processor, task) = MessageProcessor::start(
             config,
-            log.clone(),
-            Dedupe::new(600_000, 1000),
+            store.clone(),
             hub,
             Stats::default(),
             shutdown.clone(),
-        )
-        .unwrap();
+        );
         Fixture {
             _dir: dir,
-            log,
+            store,
             processor,
             task,
             shutdown,
@@ -237,6 +207,10 @@ mod tests {
     }
 
     impl Fixture {
+        async fn last_seq(&self, room: u64) -> u64 {
+            self.store.head(RoomId(room)).await.unwrap().last_seq
+        }
+
         /// Submits one "hello" per client id; returns where each answer will arrive.
         fn submit_all(&self, ids: &[&str]) -> Vec<oneshot::Receiver<Result<Ack, SendError>>> {
             ids.iter()
@@ -295,10 +269,7 @@ mod tests {
                 Ok(first)
             ]
         );
-        assert_eq!(
-            (f.log.last_seq(RoomId(1)), f.log.last_seq(RoomId(2))),
-            (1, 0)
-        );
+        assert_eq!((f.last_seq(1).await, f.last_seq(2).await), (1, 0));
     }
 
     #[tokio::test]
@@ -315,10 +286,7 @@ mod tests {
         let (request, answer) = request_to(1, "x1", "hello");
         f.processor.submit(request).unwrap();
         assert_eq!(answer.await.unwrap(), Ok(first));
-        assert_eq!(
-            (f.log.last_seq(RoomId(1)), f.log.last_seq(RoomId(2))),
-            (1, 0)
-        );
+        assert_eq!((f.last_seq(1).await, f.last_seq(2).await), (1, 0));
     }
 
     #[tokio::test]
@@ -330,7 +298,7 @@ mod tests {
         f.processor.submit(second).unwrap();
         let first = first_answer.await.unwrap().unwrap();
         assert_eq!(second_answer.await.unwrap().unwrap(), first);
-        assert_eq!(f.log.last_seq(RoomId(1)), 1);
+        assert_eq!(f.last_seq(1).await, 1);
         assert!(f.listener.messages.try_recv().is_ok());
         assert!(f.listener.messages.try_recv().is_err());
     }
@@ -338,13 +306,13 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_answers_every_sender_with_an_error_and_broadcasts_nothing() {
         let mut f = fixture(ProcessorConfig::default());
-        f.log.fail_next_writes(1);
+        f.store.fail_next_writes(1);
         let answers = f.submit_all(&["a", "b", "c"]);
         for answer in answers {
             assert_eq!(answer.await.unwrap(), Err(SendError::Storage));
         }
         assert!(f.listener.messages.try_recv().is_err());
-        assert_eq!(f.log.last_seq(RoomId(1)), 0);
+        assert_eq!(f.last_seq(1).await, 0);
 
         let (request, answer) = request("a");
         f.processor.submit(request).unwrap();
@@ -376,15 +344,18 @@ mod tests {
 
     #[tokio::test]
     async fn below_the_disk_watermark_every_sender_gets_storage_full_and_nothing_is_written() {
-        let mut f = fixture(ProcessorConfig {
-            min_free_disk_bytes: u64::MAX,
-            ..ProcessorConfig::default()
-        });
+        let mut f = fixture_with(
+            ProcessorConfig::default(),
+            FileMessageStoreConfig {
+                min_free_disk_bytes: u64::MAX,
+                ..Default::default()
+            },
+        );
         let answers = f.submit_all(&["a", "b"]);
         for answer in answers {
             assert_eq!(answer.await.unwrap(), Err(SendError::StorageFull));
         }
-        assert_eq!(f.log.last_seq(RoomId(1)), 0);
+        assert_eq!(f.last_seq(1).await, 0);
         assert!(f.listener.messages.try_recv().is_err());
     }
 
@@ -417,19 +388,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn shutdown_ends_the_log_writer_thread() {
+    async fn shutdown_lets_go_of_the_store() {
         let f = fixture(ProcessorConfig::default());
         let (request, answer) = request("a");
         f.processor.submit(request).unwrap();
         answer.await.unwrap().unwrap();
-        assert_eq!(Arc::strong_count(&f.log), 2, "the log thread holds the log");
+        assert_eq!(Arc::strong_count(&f.store), 2, "the writer holds the store");
         f.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), f.task)
             .await
-            .expect("the processor ends, and with it the log thread")
+            .expect("the processor ends")
             .unwrap();
-        // The Arc held by the thread is gone once it has ended.
-        assert_eq!(Arc::strong_count(&f.log), 1);
+        // Once the last holder lets go, the store ends its writer thread (see its tests).
+        assert_eq!(Arc::strong_count(&f.store), 1);
     }
 
     #[tokio::test]
@@ -451,7 +422,7 @@ mod tests {
         for answer in answers {
             assert!(answer.await.unwrap().is_ok());
         }
-        assert_eq!(f.log.last_seq(RoomId(1)), 25);
+        assert_eq!(f.store.head(RoomId(1)).await.unwrap().last_seq, 25);
         let (request, _) = request("late");
         assert_eq!(f.processor.submit(request), Err(SendError::ShuttingDown));
     }

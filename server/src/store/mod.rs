@@ -6,8 +6,12 @@
 //!   users.json              accounts        } small JSON documents: a snapshot, and a
 //!   sessions.json           sign-ins        } journal of changes since (`X.journal`),
 //!   rooms.json              rooms, members  } folded into the snapshot now and then (`table`)
-//!   messages/00000001.jsonl append-only message log, one JSON object a line (see `log`)
+//!   messages/00000001.jsonl append-only message log, one JSON object a line (see `file::log`)
 //! ```
+//!
+//! The rest of the server reaches messages only through the [`MessageStore`] trait
+//! ([`messages`]); [`file`] holds the default, embedded implementation, `memory` an in-memory
+//! one for unit tests, and `contract` the tests every implementation must pass.
 //!
 //! `docs/storage.md` describes the formats and what survives a crash.
 //!
@@ -20,10 +24,12 @@ pub mod accounts;
 mod atomic;
 #[cfg(test)]
 mod contract;
+mod dedupe;
+mod durability;
 pub mod file;
-pub mod log;
 #[cfg(test)]
 pub mod memory;
+pub mod messages;
 pub mod rooms;
 pub mod space;
 pub mod table;
@@ -76,7 +82,9 @@ fn make_private(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub use log::{LogConfig, MessageLog, NewMessage, Recovered};
+pub use durability::Durability;
+pub use file::{FileMessageStore, FileMessageStoreConfig};
+pub use messages::{Ack, Appended, MessageStore, NewMessage, RoomHead};
 pub use table::{Document, Table};
 
 /// Errors of the storage layer. Callers show users a generic message; logs get the cause.
@@ -98,6 +106,10 @@ pub enum StoreError {
     },
     #[error("a store file failed earlier and refuses writes until restart: {0}")]
     Poisoned(String),
+    #[error("the disk is nearly full; writes are refused for now")]
+    LowDisk,
+    #[error("the store is not running: {0}")]
+    Stopped(String),
 }
 
 impl StoreError {
@@ -151,8 +163,8 @@ impl DataDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::log::{LogConfig, MessageLog, NewMessage};
-    use app::model::{RoomId, Username};
+    use crate::store::file::log::{LogConfig, MessageLog};
+    use app::model::{ClientId, MessageBody, RoomId, Username};
 
     #[derive(Default, serde::Serialize, serde::Deserialize)]
     struct Counter(u32);
@@ -204,8 +216,8 @@ mod tests {
             log.append(vec![NewMessage {
                 room_id: RoomId(1),
                 sender: Username::parse("ana").unwrap(),
-                client_id: text.into(),
-                content: text.into(),
+                client_id: ClientId::parse(text).unwrap(),
+                content: MessageBody::parse(text).unwrap(),
                 ts: 0,
             }])
             .unwrap();

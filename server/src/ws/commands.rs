@@ -89,7 +89,7 @@ where
         Ok(())
     }
 
-    /// Registers with the hub, checks membership, reads the log's head, replays what the client
+    /// Registers with the hub, checks membership, reads the store's head, replays what the client
     /// lacks, then says `subscribed`.
     ///
     /// The order is what makes it exact. Registering first means every message stored from then
@@ -114,10 +114,10 @@ where
             let (code, message) = api_error_code(&e);
             return self.send_error(None, Some(room), code, message).await;
         }
-        let head = match self.deps.log.head(room).await {
-            Ok(head) => head,
+        let head = match self.deps.messages.head(room).await {
+            Ok(head) => head.last_seq,
             Err(e) => {
-                tracing::error!(%room, "reading the log's head failed: {e}");
+                tracing::error!(%room, "reading the store's head failed: {e}");
                 self.cursors.remove(room);
                 self.deps.hub.unsubscribe(room, conn);
                 let message = "could not read this room's history; resubscribe".into();

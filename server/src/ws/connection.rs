@@ -7,9 +7,9 @@
 //! end the socket (an `unauthorized` error, then close code 4001); leaving a room answers
 //! `not_member` for that room and drops its cursor. They arrive as bus events, which the hub
 //! raises as [`Signals`], and the connection takes them before every delivery and before sending
-//! anything read from the log (see `hub` for why that ordering means nothing stored after a leave
+//! anything read from the store (see `hub` for why that ordering means nothing stored after a leave
 //! reaches the socket). A bus `Resync` (events were lost) makes it check its session and every
-//! membership again, then catch up every room from the log.
+//! membership again, then catch up every room from the store.
 //!
 //! The server pings every `--ws-ping-interval-ms` and closes a socket that has sent nothing (no
 //! pong either) in answer to two pings in a row, so a vanished client stops counting as online.

@@ -3,27 +3,25 @@
 //! exactly-once, in-order mechanism. Every message on its way out goes through
 //! [`RoomCursors::on_outbound`]: a seq at or below the cursor is skipped (already sent during a
 //! replay), a seq beyond cursor + 1 means something was missed (the hub's queue overflowed) and
-//! the gap is filled from the log before going on.
+//! the gap is filled from the store before going on.
 //!
-//! [`RoomLog`] is the one seam through which the WebSocket side reads the message log (the head
-//! of a room and a range of it). The connection's tests run over an in-memory log; the server
-//! runs over the file log.
+//! The WebSocket side reads messages only through [`MessageStore`](crate::store::MessageStore) (the head of a room and a
+//! range of it). The connection's tests run over the in-memory store; the server runs over the
+//! file store.
 //!
-//! A failed read of the log never moves a cursor past what was not sent: the room is answered
+//! A failed read of the store never moves a cursor past what was not sent: the room is answered
 //! `internal` and dropped, and the client resubscribes from the last seq it has.
 
 use super::connection::{Closed, Connection};
 use crate::fasthash::FastMap;
 use crate::hub::Outbound;
-use crate::store::{MessageLog, StoreError};
+use crate::store::StoreError;
 use app::model::{ChatMessage, RoomId};
 use app::protocol::{ErrorCode, ServerFrame};
 use axum::extract::ws::Message;
-use futures::future::BoxFuture;
-use futures::{FutureExt, Sink};
-use std::sync::Arc;
+use futures::Sink;
 
-/// Messages read from the log per step of a replay.
+/// Messages read from the store per step of a replay.
 pub const REPLAY_CHUNK: u64 = 256;
 /// Most messages one `subscribe` replays; a client further behind gets the newest ones and a
 /// `subscribed` frame naming `first_seq`, and pages older ones with `history`.
@@ -31,48 +29,12 @@ pub const MAX_REPLAY: u64 = 1000;
 
 /// A read of the message log failed; the room it was for is dropped and the client told.
 #[derive(Debug, thiserror::Error)]
-#[error("reading the message log failed: {0}")]
+#[error("reading the message store failed: {0}")]
 pub struct LogReadError(String);
 
 impl From<StoreError> for LogReadError {
     fn from(error: StoreError) -> Self {
         Self(error.to_string())
-    }
-}
-
-/// What the WebSocket side reads of the message log.
-pub trait RoomLog: Send + Sync + 'static {
-    /// The newest stored seq of `room` (0 when it has none).
-    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<u64, LogReadError>>;
-    /// Messages `from..=to` of `room`, clamped to what exists, in seq order.
-    fn read_range(
-        &self,
-        room: RoomId,
-        from: u64,
-        to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, LogReadError>>;
-}
-
-/// The file log: reads go to the blocking pool, the head is an index lookup.
-impl RoomLog for Arc<MessageLog> {
-    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<u64, LogReadError>> {
-        futures::future::ready(Ok(self.last_seq(room))).boxed()
-    }
-
-    fn read_range(
-        &self,
-        room: RoomId,
-        from: u64,
-        to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, LogReadError>> {
-        let log = self.clone();
-        async move {
-            tokio::task::spawn_blocking(move || MessageLog::read_range(&log, room, from, to))
-                .await
-                .map_err(|e| LogReadError(format!("the read task failed: {e}")))?
-                .map_err(LogReadError::from)
-        }
-        .boxed()
     }
 }
 
@@ -103,7 +65,7 @@ pub struct RoomCursors {
 
 impl RoomCursors {
     /// Subscribes `room` (again): the client has everything up to `after` (or wants nothing old
-    /// when `None`), and the log's head, read after registering with the hub, is `head`.
+    /// when `None`), and the store's head, read after registering with the hub, is `head`.
     pub fn start(&mut self, room: RoomId, after: Option<u64>, head: u64) -> Start {
         let wanted = after.map_or(head, |after| after.min(head));
         let cursor = wanted.max(head.saturating_sub(MAX_REPLAY));
@@ -161,7 +123,7 @@ impl RoomCursors {
     }
 }
 
-/// Whether a chunk read from `from` is usable: a short read (a message missing from the log)
+/// Whether a chunk read from `from` is usable: a short read (a message missing from the store)
 /// would leave a gap behind the cursor.
 fn chunk_starts_at(messages: &[ChatMessage], from: u64) -> bool {
     messages.first().map(|m| m.seq) == Some(from)
@@ -190,7 +152,7 @@ where
         Ok(())
     }
 
-    /// Brings every room the hub flagged as lagging up to the log's head.
+    /// Brings every room the hub flagged as lagging up to the store's head.
     pub(super) async fn catch_up_lagged(&mut self) -> Result<(), Closed> {
         for room in self.signals.take_lagging() {
             self.catch_up(room).await?;
@@ -198,22 +160,22 @@ where
         Ok(())
     }
 
-    /// Brings `room` (if subscribed) up to the log's head.
+    /// Brings `room` (if subscribed) up to the store's head.
     pub(super) async fn catch_up(&mut self, room: RoomId) -> Result<(), Closed> {
         if !self.cursors.contains(room) {
             return Ok(());
         }
-        match self.deps.log.head(room).await {
-            Ok(head) => self.replay(room, head).await,
-            Err(e) => self.drop_unreadable(room, &e).await,
+        match self.deps.messages.head(room).await {
+            Ok(head) => self.replay(room, head.last_seq).await,
+            Err(e) => self.drop_unreadable(room, &e.into()).await,
         }
     }
 
-    /// Sends `room`'s messages after its cursor up to `to`, read from the log. Revocations are
+    /// Sends `room`'s messages after its cursor up to `to`, read from the store. Revocations are
     /// taken after each read and before its messages are sent.
     pub(super) async fn replay(&mut self, room: RoomId, to: u64) -> Result<(), Closed> {
         while let Some((from, end)) = self.cursors.next_chunk(room, to) {
-            let chunk = self.deps.log.read_range(room, from, end).await;
+            let chunk = self.deps.messages.read_range(room, from, end).await;
             self.take_revocations().await?;
             if !self.cursors.contains(room) {
                 return Ok(());
@@ -221,10 +183,10 @@ where
             let messages = match chunk {
                 Ok(messages) if chunk_starts_at(&messages, from) => messages,
                 Ok(_) => {
-                    let short = LogReadError(format!("no message {from} in the log"));
+                    let short = LogReadError(format!("no message {from} in the store"));
                     return self.drop_unreadable(room, &short).await;
                 }
-                Err(e) => return self.drop_unreadable(room, &e).await,
+                Err(e) => return self.drop_unreadable(room, &e.into()).await,
             };
             for message in messages {
                 let seq = message.seq;

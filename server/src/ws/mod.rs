@@ -18,7 +18,7 @@ mod errors;
 #[cfg(test)]
 mod tests;
 
-pub use delivery::{LogReadError, RoomLog, MAX_REPLAY};
+pub use delivery::{LogReadError, MAX_REPLAY};
 
 use crate::accounts::Session;
 use crate::bus::Bus;
@@ -27,6 +27,7 @@ use crate::hub::{Hub, SessionKey};
 use crate::processor::{MessageProcessor, SendError, SendRequest};
 use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
+use crate::store::MessageStore;
 use app::api::{ssr::session_token_from_headers, ApiError};
 use app::model::{RoomId, UserId};
 use axum::extract::connect_info::ConnectInfo;
@@ -116,7 +117,7 @@ pub struct ConnDeps {
     pub bus: Arc<dyn Bus>,
     pub processor: Arc<dyn Submit>,
     pub authority: Arc<dyn Authority>,
-    pub log: Arc<dyn RoomLog>,
+    pub messages: Arc<dyn MessageStore>,
     /// Sends per user.
     pub limiter: RateLimiter<UserId>,
     /// Typing hints per (user, room).
@@ -134,7 +135,7 @@ impl ConnDeps {
             bus: state.bus().clone(),
             processor: Arc::new(state.processor().clone()),
             authority: Arc::new(Rooms(state.clone())),
-            log: Arc::new(state.log().clone()),
+            messages: state.messages().clone(),
             limiter: state.limiters().sends.clone(),
             typing: state.limiters().typing.clone(),
             presence: state.limiters().presence.clone(),

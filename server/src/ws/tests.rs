@@ -1,22 +1,25 @@
-//! The connection loop driven through channels instead of a socket, over an in-memory log and
+//! The connection loop driven through channels instead of a socket, over the in-memory store and
 //! membership: subscribe + replay + live, catch-up after a lag, revocation, the session's end,
 //! shutdown grace and pings. The processor is replaced by one that stores at once.
 
 use super::connection::Connection;
-use super::{Authority, ConnDeps, ConnLimits, LogReadError, RoomLog, Submit};
+use super::{Authority, ConnDeps, ConnLimits, Submit};
 use crate::accounts::Session;
 use crate::bus::{Bus, BusEvent, LocalBus, SUBSCRIBER_QUEUE};
 use crate::hub::{Hub, SessionKey};
 use crate::processor::{Ack, SendError, SendRequest};
 use crate::ratelimit::{RateLimit, RateLimiter};
+use crate::store::memory::MemoryMessageStore;
+use crate::store::{Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError};
 use app::api::ApiError;
-use app::model::{ChatMessage, RoomId, UserId, UserInfo, Username};
+use app::model::{ChatMessage, ClientId, MessageBody, RoomId, UserId, UserInfo, Username};
 use app::protocol::{ErrorCode, ServerFrame};
 use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -27,43 +30,64 @@ const ANA: UserId = UserId(1);
 /// Runs once, inside the next `head` read (after the connection registered with the hub).
 type HeadHook = Box<dyn FnOnce() + Send>;
 
-/// The message log in memory; messages get dense seqs per room.
+/// The memory store, with a hook into its next `head` read.
 #[derive(Default)]
-struct MemLog {
-    rooms: Mutex<HashMap<RoomId, Vec<ChatMessage>>>,
+struct Store {
+    inner: MemoryMessageStore,
     on_head: Mutex<Option<HeadHook>>,
+    /// Numbers the client ids of [`Store::append`]'s messages.
+    sent: AtomicU64,
 }
 
-impl MemLog {
+impl Store {
+    /// Stores `count` messages from bob in `room`, at once.
     fn append(&self, room: RoomId, count: usize) -> Vec<ChatMessage> {
-        let mut rooms = self.rooms.lock().unwrap();
-        let stored = rooms.entry(room).or_default();
-        (0..count)
+        let batch = (0..count)
             .map(|_| {
-                let seq = stored.len() as u64 + 1;
-                let message = ChatMessage {
-                    room_id: room,
-                    seq,
-                    id: seq,
-                    sender: Username::parse("bob").unwrap(),
-                    content: format!("message {seq}"),
-                    ts: 0,
-                    client_id: format!("c{seq}"),
-                };
-                stored.push(message.clone());
-                message
+                let n = self.sent.fetch_add(1, Ordering::Relaxed);
+                new_message(room, "bob", &format!("c{n}"), &format!("message {n}"))
+            })
+            .collect();
+        self.append_now(batch)
+    }
+
+    fn append_now(&self, batch: Vec<NewMessage>) -> Vec<ChatMessage> {
+        let appended = self
+            .inner
+            .append(batch)
+            .now_or_never()
+            .expect("the memory store answers at once")
+            .unwrap();
+        appended
+            .into_iter()
+            .map(|a| match a {
+                Appended::Stored(m) => m,
+                other => panic!("expected a stored message, got {other:?}"),
             })
             .collect()
     }
 }
 
-impl RoomLog for MemLog {
-    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<u64, LogReadError>> {
+fn new_message(room: RoomId, sender: &str, client_id: &str, content: &str) -> NewMessage {
+    NewMessage {
+        room_id: room,
+        sender: Username::parse(sender).unwrap(),
+        client_id: ClientId::parse(client_id).unwrap(),
+        content: MessageBody::parse(content).unwrap(),
+        ts: 0,
+    }
+}
+
+impl MessageStore for Store {
+    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+        self.inner.append(batch)
+    }
+
+    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
         if let Some(hook) = self.on_head.lock().unwrap().take() {
             hook();
         }
-        let head = self.rooms.lock().unwrap().get(&room).map_or(0, Vec::len);
-        futures::future::ready(Ok(head as u64)).boxed()
+        self.inner.head(room)
     }
 
     fn read_range(
@@ -71,16 +95,12 @@ impl RoomLog for MemLog {
         room: RoomId,
         from: u64,
         to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, LogReadError>> {
-        let rooms = self.rooms.lock().unwrap();
-        let messages = rooms.get(&room).map_or_else(Vec::new, |stored| {
-            stored
-                .iter()
-                .filter(|m| (from..=to).contains(&m.seq))
-                .cloned()
-                .collect()
-        });
-        futures::future::ready(Ok(messages)).boxed()
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        self.inner.read_range(room, from, to)
+    }
+
+    fn durability(&self) -> Durability {
+        self.inner.durability()
     }
 }
 
@@ -115,13 +135,19 @@ impl Authority for Members {
 
 /// Stores at once, publishes, and acks: the processor without its batching.
 struct StoreAtOnce {
-    log: Arc<MemLog>,
+    log: Arc<Store>,
     hub: Hub,
 }
 
 impl Submit for StoreAtOnce {
     fn submit(&self, request: SendRequest) -> Result<(), SendError> {
-        let stored = self.log.append(request.room_id, 1);
+        let stored = self.log.append_now(vec![NewMessage {
+            room_id: request.room_id,
+            sender: request.sender,
+            client_id: request.client_id,
+            content: request.content,
+            ts: 0,
+        }]);
         self.hub.publish(&stored);
         let _sent = request.reply.send(Ok(Ack::of(&stored[0])));
         Ok(())
@@ -137,7 +163,7 @@ fn ana_session() -> SessionKey {
 struct Server {
     hub: Hub,
     bus: Arc<LocalBus>,
-    log: Arc<MemLog>,
+    log: Arc<Store>,
     members: Arc<Members>,
     deps: ConnDeps,
 }
@@ -147,7 +173,7 @@ impl Server {
     /// `outbound_queue` frames.
     fn new(outbound_queue: usize) -> Self {
         let hub = Hub::default();
-        let log = Arc::new(MemLog::default());
+        let log = Arc::new(Store::default());
         let members = Arc::new(Members::default());
         members.0.lock().unwrap().insert((ANA, ROOM));
         members.1.lock().unwrap().insert(ana_session());
@@ -160,7 +186,7 @@ impl Server {
                 hub: hub.clone(),
             }),
             authority: members.clone(),
-            log: log.clone(),
+            messages: log.clone(),
             limiter: unlimited(),
             typing: unlimited(),
             presence: unlimited(),
@@ -204,7 +230,7 @@ impl Server {
 struct Harness {
     hub: Hub,
     bus: Arc<LocalBus>,
-    log: Arc<MemLog>,
+    log: Arc<Store>,
     members: Arc<Members>,
     shutdown: CancellationToken,
     to_server: mpsc::UnboundedSender<Result<Message, String>>,

@@ -1,12 +1,23 @@
-//! The embedded file store, Minitalk's default backend: everything in the data directory.
+//! The embedded file store, Minitalk's default backend: everything lives in the data directory
+//! (see [`crate::store`]), written by this process alone.
 //!
-//! Accounts ([`accounts`]) and rooms ([`rooms`]) are small journaled documents kept whole in
-//! memory (`store::table`): reads are a map lookup under a read lock and run where they are
-//! called; writes append and `fdatasync` a journal line, so they run on tokio's blocking pool
-//! through [`blocking`], never on an async worker thread.
+//! - [`log`]: the append-only, segmented message log, a folder because it has phases
+//!   (recovery, writer, reader);
+//! - [`FileMessageStore`]: the [`MessageStore`](super::MessageStore) over that log. It owns the
+//!   log's writer thread and the dedupe memory, so no caller blocks on file I/O or keeps its
+//!   own idea of what was already stored.
+//! - [`accounts`] and [`rooms`]: small journaled documents kept whole in memory
+//!   (`store::table`): reads are a map lookup under a read lock and run where they are called;
+//!   writes append and `fdatasync` a journal line, so they run on tokio's blocking pool through
+//!   [`blocking`], never on an async worker thread.
 
 pub mod accounts;
+pub mod log;
+mod messages;
 pub mod rooms;
+
+pub use log::LogConfig;
+pub use messages::{FileMessageStore, FileMessageStoreConfig};
 
 use crate::store::StoreError;
 use std::future::Future;

@@ -5,12 +5,12 @@
 //! Each check takes a fresh, empty store from a factory. The file store also runs the restart
 //! checks: write, drop, reopen the same directory, and find everything.
 
-use super::accounts::{AccountError, AccountStore, StoredSession};
-use super::file::{accounts::FileAccounts, rooms::FileRooms};
-use super::memory::{MemoryAccounts, MemoryRooms};
-use super::rooms::{RoomError, RoomStore};
-use super::DataDir;
 use crate::hub::SessionKey;
+use crate::store::accounts::{AccountError, AccountStore, StoredSession};
+use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
+use crate::store::memory::{MemoryAccounts, MemoryRooms};
+use crate::store::rooms::{RoomError, RoomStore};
+use crate::store::DataDir;
 use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
 use std::any::Any;
 use std::sync::Arc;
@@ -265,7 +265,7 @@ async fn the_directory_pages_newest_first_and_searches_names(store: Arc<dyn Room
             .unwrap();
     }
     let page = |query: &str, before, limit| store.directory(ana.id, query.into(), before, limit);
-    let names = |rows: &super::rooms::DirectoryRows| -> Vec<String> {
+    let names = |rows: &crate::store::rooms::DirectoryRows| -> Vec<String> {
         rows.rooms
             .iter()
             .map(|r| r.name.as_str().to_owned())

@@ -1,7 +1,9 @@
-//! Remembering recent acks so a resent message is answered, not stored twice.
+//! Remembering recent acks so a resent message is answered, not stored twice: the store's
+//! authority on duplicates, shared by every [`MessageStore`](super::MessageStore) that keeps
+//! its own memory of them.
 //!
 //! Keyed by (sender, client_id). Entries live for the configured window (10 minutes by default)
-//! and are rebuilt at start-up from the log's recent messages, so the promise holds across a
+//! and are rebuilt when a store opens from its recent messages, so the promise holds across a
 //! restart. The map is bounded too: at `max_entries` the oldest entry goes early, and that is
 //! logged, because from then on a very late resend of it could be stored again.
 //!
@@ -10,7 +12,7 @@
 //! different message, and is told so ([`Lookup::Reused`]) instead of getting the old message's
 //! ack, which would silently drop the new one (audit L9).
 
-use super::Ack;
+use super::{Ack, Appended, NewMessage, StoreError};
 use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, Username};
 use std::collections::VecDeque;
@@ -154,6 +156,71 @@ impl Dedupe {
         self.acks.insert(key, stored);
     }
 
+    /// Stores `batch` through `store`, all or nothing, answering resends from memory.
+    ///
+    /// Resends of remembered messages, and a second copy of a message earlier in the same
+    /// batch, become [`Appended::Duplicate`]; a client_id reused for a different message becomes
+    /// [`Appended::ClientIdReused`]. Only the rest reaches `store` (not at all when nothing is
+    /// left), and what it stored is remembered only once it returned `Ok`.
+    pub fn append_with(
+        &mut self,
+        batch: Vec<NewMessage>,
+        store: impl FnOnce(Vec<NewMessage>) -> Result<Vec<ChatMessage>, StoreError>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        /// Where the answer for one message of the batch comes from.
+        enum Slot {
+            Known(Appended),
+            /// The `n`th message handed to `store`.
+            Fresh(usize),
+            /// A resend of the `n`th fresh message, inside this batch.
+            SameAs(usize),
+        }
+        let mut slots = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        // Key → (index in `fresh`, fingerprint of what it stores).
+        let mut in_batch: FastMap<DedupeKey, (usize, u64)> = FastMap::default();
+        for new in batch {
+            let key = DedupeKey::new(&new.sender, new.client_id.as_str());
+            let print = fingerprint(new.room_id, new.content.as_str());
+            let slot = match self.lookup(&key, print) {
+                Lookup::Resend(ack) => Slot::Known(Appended::Duplicate(ack)),
+                Lookup::Reused => Slot::Known(Appended::ClientIdReused),
+                Lookup::New => match in_batch.get(&key) {
+                    Some(&(first, first_print)) if first_print == print => Slot::SameAs(first),
+                    Some(_) => Slot::Known(Appended::ClientIdReused),
+                    None => {
+                        in_batch.insert(key, (fresh.len(), print));
+                        fresh.push(new);
+                        Slot::Fresh(fresh.len() - 1)
+                    }
+                },
+            };
+            slots.push(slot);
+        }
+        let mut stored: Vec<Option<ChatMessage>> = if fresh.is_empty() {
+            Vec::new()
+        } else {
+            store(fresh)?.into_iter().map(Some).collect()
+        };
+        let acks: Vec<Ack> = stored
+            .iter()
+            .map(|m| Ack::of(m.as_ref().expect("not taken yet")))
+            .collect();
+        for (key, (n, print)) in in_batch {
+            self.insert(key, print, &acks[n]);
+        }
+        Ok(slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::Known(answer) => answer,
+                Slot::Fresh(n) => {
+                    Appended::Stored(stored[n].take().expect("each fresh slot is taken once"))
+                }
+                Slot::SameAs(n) => Appended::Duplicate(acks[n].clone()),
+            })
+            .collect())
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.acks.len()
@@ -220,15 +287,15 @@ mod tests {
     #[test]
     fn a_rebuild_from_the_log_keeps_only_the_newest_max_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let log = crate::store::MessageLog::open(dir.path(), Default::default())
+        let log = crate::store::file::log::MessageLog::open(dir.path(), Default::default())
             .unwrap()
             .log;
         let batch = (0..10)
             .map(|i| crate::store::NewMessage {
                 room_id: RoomId(1),
                 sender: Username::parse("ana").unwrap(),
-                client_id: format!("c{i}"),
-                content: "hello".into(),
+                client_id: app::model::ClientId::parse(&format!("c{i}")).unwrap(),
+                content: app::model::MessageBody::parse("hello").unwrap(),
                 ts: 1_000 + i,
             })
             .collect();
@@ -236,10 +303,15 @@ mod tests {
         drop(log);
         let mut dedupe = Dedupe::new(600_000, 3);
         let mut most = 0;
-        crate::store::MessageLog::open_visiting(dir.path(), Default::default(), 0, |m| {
-            dedupe.remember(m);
-            most = most.max(dedupe.len());
-        })
+        crate::store::file::log::MessageLog::open_visiting(
+            dir.path(),
+            Default::default(),
+            0,
+            |m| {
+                dedupe.remember(m);
+                most = most.max(dedupe.len());
+            },
+        )
         .unwrap();
         assert_eq!(most, 3, "bounded while scanning");
         let print = fingerprint(RoomId(1), "hello");

@@ -1,0 +1,193 @@
+//! The contract every [`MessageStore`] must pass, written once and run against each
+//! implementation by [`contract_tests!`]: append is all or nothing, seqs are dense per room,
+//! resends are answered with the original, ranges are clamped, an unknown room is empty. The
+//! file store adds the restart checks ([`reopening_keeps_everything_and_still_knows_resends`]).
+
+use crate::store::{Appended, MessageStore, NewMessage, RoomHead};
+use app::model::{ClientId, MessageBody, RoomId, Username};
+
+/// A store under test: the trait, plus a way to make its next writes fail.
+pub(crate) trait Subject: MessageStore {
+    fn fail_next_writes(&self, n: usize);
+}
+
+pub(crate) fn new(room: u64, client_id: &str, text: &str, ts: i64) -> NewMessage {
+    NewMessage {
+        room_id: RoomId(room),
+        sender: Username::parse("ana").unwrap(),
+        client_id: ClientId::parse(client_id).unwrap(),
+        content: MessageBody::parse(text).unwrap(),
+        ts,
+    }
+}
+
+/// (room, seq) of each stored message, `None` for anything else.
+fn seqs(appended: &[Appended]) -> Vec<Option<(u64, u64)>> {
+    appended
+        .iter()
+        .map(|a| match a {
+            Appended::Stored(m) => Some((m.room_id.0, m.seq)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn contents(store: &dyn MessageStore, room: u64) -> Vec<String> {
+    store
+        .read_range(RoomId(room), 1, u64::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect()
+}
+
+pub(crate) async fn a_failed_append_stores_nothing(store: impl Subject) {
+    store.append(vec![new(1, "a", "a", 1)]).await.unwrap();
+    store.fail_next_writes(1);
+    let failed = store
+        .append(vec![new(1, "b", "b", 2), new(2, "c", "c", 2)])
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(store.head(RoomId(1)).await.unwrap().last_seq, 1);
+    assert_eq!(store.head(RoomId(2)).await.unwrap().last_seq, 0);
+    assert_eq!(contents(&store, 1).await, ["a"]);
+    // Nothing of the failed batch is remembered as stored: sending it again stores it.
+    let again = store.append(vec![new(1, "b", "b", 3)]).await.unwrap();
+    assert_eq!(seqs(&again), [Some((1, 2))]);
+}
+
+pub(crate) async fn seqs_are_dense_per_room_across_batches_and_rooms(store: impl Subject) {
+    let first = store
+        .append(vec![
+            new(1, "a", "a", 1),
+            new(2, "b", "b", 1),
+            new(1, "c", "c", 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(seqs(&first), [Some((1, 1)), Some((2, 1)), Some((1, 2))]);
+    let second = store
+        .append(vec![new(2, "d", "d", 2), new(1, "e", "e", 2)])
+        .await
+        .unwrap();
+    assert_eq!(seqs(&second), [Some((2, 2)), Some((1, 3))]);
+    assert_eq!(contents(&store, 1).await, ["a", "c", "e"]);
+    assert_eq!(
+        store.head(RoomId(1)).await.unwrap(),
+        RoomHead {
+            last_seq: 3,
+            last_ts: Some(2)
+        }
+    );
+}
+
+pub(crate) async fn a_resend_is_answered_with_the_original_seq_and_ts(store: impl Subject) {
+    let first = store
+        .append(vec![new(1, "x", "hi", 10), new(1, "x", "hi", 10)])
+        .await
+        .unwrap();
+    let Appended::Stored(original) = &first[0] else {
+        panic!("the first copy is stored: {first:?}")
+    };
+    let Appended::Duplicate(in_batch) = &first[1] else {
+        panic!("the second copy in the same batch is a duplicate: {first:?}")
+    };
+    assert_eq!(
+        (in_batch.seq, in_batch.ts, in_batch.id),
+        (original.seq, original.ts, original.id)
+    );
+    let later = store.append(vec![new(1, "x", "hi", 99)]).await.unwrap();
+    let [Appended::Duplicate(across)] = &later[..] else {
+        panic!("a resend in a later batch is a duplicate: {later:?}")
+    };
+    assert_eq!(
+        (across.seq, across.ts, across.id),
+        (original.seq, 10, original.id)
+    );
+    assert_eq!(
+        store.head(RoomId(1)).await.unwrap().last_seq,
+        1,
+        "stored once"
+    );
+}
+
+pub(crate) async fn a_reused_client_id_is_refused_not_stored(store: impl Subject) {
+    store.append(vec![new(1, "x", "hi", 1)]).await.unwrap();
+    let reused = store
+        .append(vec![new(1, "x", "other", 2), new(2, "x", "hi", 2)])
+        .await
+        .unwrap();
+    assert_eq!(reused, [Appended::ClientIdReused, Appended::ClientIdReused]);
+    assert_eq!(store.head(RoomId(2)).await.unwrap().last_seq, 0);
+}
+
+pub(crate) async fn ranges_are_clamped_to_what_exists(store: impl Subject) {
+    let batch = (1..=5)
+        .map(|i| new(1, &format!("m{i}"), &format!("m{i}"), i))
+        .collect();
+    store.append(batch).await.unwrap();
+    let range = |from, to| {
+        let store = &store;
+        async move {
+            store
+                .read_range(RoomId(1), from, to)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.seq)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(range(0, 2).await, [1, 2], "from 0 starts at 1");
+    assert_eq!(range(4, 99).await, [4, 5], "to past the head stops at it");
+    assert_eq!(range(4, 3).await, Vec::<u64>::new(), "from > to is empty");
+    assert!(store.read_range(RoomId(9), 1, 10).await.unwrap().is_empty());
+    assert_eq!(store.head(RoomId(9)).await.unwrap(), RoomHead::default());
+}
+
+/// One `#[tokio::test]` per contract check for the store `$open()` returns.
+macro_rules! contract_tests {
+    ($open:expr) => {
+        #[tokio::test]
+        async fn a_failed_append_stores_nothing() {
+            $crate::store::contract::messages::a_failed_append_stores_nothing($open).await;
+        }
+        #[tokio::test]
+        async fn seqs_are_dense_per_room_across_batches_and_rooms() {
+            $crate::store::contract::messages::seqs_are_dense_per_room_across_batches_and_rooms(
+                $open,
+            )
+            .await;
+        }
+        #[tokio::test]
+        async fn a_resend_is_answered_with_the_original_seq_and_ts() {
+            $crate::store::contract::messages::a_resend_is_answered_with_the_original_seq_and_ts(
+                $open,
+            )
+            .await;
+        }
+        #[tokio::test]
+        async fn a_reused_client_id_is_refused_not_stored() {
+            $crate::store::contract::messages::a_reused_client_id_is_refused_not_stored($open)
+                .await;
+        }
+        #[tokio::test]
+        async fn ranges_are_clamped_to_what_exists() {
+            $crate::store::contract::messages::ranges_are_clamped_to_what_exists($open).await;
+        }
+    };
+}
+pub(crate) use contract_tests;
+
+mod memory {
+    use crate::store::memory::MemoryMessageStore;
+
+    impl super::Subject for MemoryMessageStore {
+        fn fail_next_writes(&self, n: usize) {
+            MemoryMessageStore::fail_next_writes(self, n);
+        }
+    }
+
+    super::contract_tests!(MemoryMessageStore::default());
+}

@@ -1,0 +1,114 @@
+//! The message log: every stored message of every room, appended as JSON Lines to segment files.
+//!
+//! Why this shape: the design Minitalk replaces rewrote the whole history for every write, so
+//! each write cost more than the last. Here a batch costs one `write` and one `fdatasync` of just
+//! its own bytes, whatever the history size and however many rooms it touches. Segments
+//! (`messages/00000001.jsonl`, …) roll over at a configured size so no file grows without end.
+//!
+//! An in-memory index (per room: where each seq's line starts, 16 bytes a message) is rebuilt at
+//! start-up by reading the segments once. A history page then reads only its own lines, with
+//! positional reads, instead of scanning the history.
+//!
+//! Promises:
+//! - A message exists (has a seq, is indexed, can be read) only after the batch holding it was
+//!   written and `fdatasync`ed. Seqs of a room are 1, 2, 3, … without gaps; ids grow across rooms.
+//! - A failed write is cut back off the file (so nothing half-written becomes visible) and
+//!   assigns no seq. If even that fails the log is poisoned: it refuses writes until a restart,
+//!   whose recovery then cuts the torn tail.
+//! - Recovery cuts a torn tail of the last segment (a crash mid-write: bad bytes that run to the
+//!   end of the file) and says so; any other damage, including a bad line with a valid line
+//!   after it, is reported as [`StoreError::Corrupt`] with its offset rather than guessed at.
+//! - A failed segment roll leaves the writer on the old segment; the next batch retries the roll
+//!   and reuses the empty segment the failed one may have left.
+
+//!
+//! The log is the file store's own, synchronous machinery: the rest of the server reaches it
+//! only through [`FileMessageStore`](super::FileMessageStore), which runs it off the async
+//! threads. Its phases have a file each: [`recovery`] (open), `writer` (append, roll) and
+//! `reader` (head, ranges).
+
+use crate::fasthash::FastMap;
+use crate::store::{atomic, create_private_dir, private_file, NewMessage, StoreError};
+use app::model::{ChatMessage, RoomId};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// How the log is laid out on disk.
+#[derive(Debug, Clone, Copy)]
+pub struct LogConfig {
+    /// A segment at or above this size is closed and a new one started before the next batch.
+    pub segment_bytes: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where one message's line is.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    segment: u32,
+    offset: u64,
+    len: u32,
+}
+
+#[derive(Debug, Default)]
+struct RoomIndex {
+    /// `locs[seq - 1]` is the line of message `seq`.
+    locs: Vec<Loc>,
+    last_ts: Option<i64>,
+}
+
+#[derive(Default)]
+struct Index {
+    rooms: FastMap<RoomId, RoomIndex>,
+    /// Read handles, by segment number − 1.
+    segments: Vec<Arc<File>>,
+}
+
+struct Writer {
+    file: File,
+    /// Segment number − 1 of `file`.
+    segment: u32,
+    len: u64,
+    next_id: u64,
+    poisoned: Option<String>,
+    buf: Vec<u8>,
+}
+
+pub struct MessageLog {
+    dir: PathBuf,
+    config: LogConfig,
+    index: Mutex<Index>,
+    writer: Mutex<Writer>,
+    #[cfg(test)]
+    fail_next_writes: std::sync::atomic::AtomicUsize,
+    #[cfg(test)]
+    fail_next_rolls: std::sync::atomic::AtomicUsize,
+}
+
+/// What [`MessageLog::open`] found.
+pub struct Recovered {
+    pub log: MessageLog,
+    /// Messages in the log.
+    pub messages: u64,
+    /// Bytes of torn tail cut off the last segment (0 after a clean stop).
+    pub truncated_bytes: u64,
+}
+
+fn segment_path(dir: &Path, number: u32) -> PathBuf {
+    dir.join(format!("{number:08}.jsonl"))
+}
+
+mod reader;
+pub mod recovery;
+#[cfg(test)]
+mod tests;
+mod writer;

@@ -1,0 +1,61 @@
+//! Reading: a room's head and ranges of it, by positional reads of the indexed lines.
+
+use super::*;
+
+impl MessageLog {
+    /// The directory holding the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The newest seq of `room` (0 when it has no messages).
+    pub fn last_seq(&self, room: RoomId) -> u64 {
+        self.room_head(room).0
+    }
+
+    /// The newest seq of `room` and when that message was stored.
+    pub fn room_head(&self, room: RoomId) -> (u64, Option<i64>) {
+        let index = self.index.lock().expect("log index lock poisoned");
+        index
+            .rooms
+            .get(&room)
+            .map_or((0, None), |r| (r.locs.len() as u64, r.last_ts))
+    }
+
+    /// Messages `from..=to` of `room` (clamped to what exists), in seq order.
+    pub fn read_range(
+        &self,
+        room: RoomId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let (locs, segments) = {
+            let index = self.index.lock().expect("log index lock poisoned");
+            let Some(room) = index.rooms.get(&room) else {
+                return Ok(Vec::new());
+            };
+            let to = to.min(room.locs.len() as u64);
+            let from = from.max(1);
+            if from > to {
+                return Ok(Vec::new());
+            }
+            let locs = room.locs[(from - 1) as usize..to as usize].to_vec();
+            (locs, index.segments.clone())
+        };
+        let mut buf = Vec::new();
+        locs.iter()
+            .map(|loc| {
+                let path = || segment_path(&self.dir, loc.segment + 1);
+                buf.resize(loc.len as usize, 0);
+                segments[loc.segment as usize]
+                    .read_exact_at(&mut buf, loc.offset)
+                    .map_err(|e| StoreError::io(&path(), e))?;
+                serde_json::from_slice(&buf[..buf.len() - 1]).map_err(|e| StoreError::Corrupt {
+                    path: path(),
+                    offset: loc.offset,
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}

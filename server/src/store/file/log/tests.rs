@@ -1,0 +1,187 @@
+use super::*;
+use app::model::Username;
+
+fn new(room: u64, text: &str) -> NewMessage {
+    NewMessage {
+        room_id: RoomId(room),
+        sender: Username::parse("ana").unwrap(),
+        client_id: app::model::ClientId::parse(&format!("c-{text}")).unwrap(),
+        content: app::model::MessageBody::parse(text).unwrap(),
+        ts: 1_000,
+    }
+}
+
+fn open(dir: &Path, segment_bytes: u64) -> Recovered {
+    MessageLog::open(dir, LogConfig { segment_bytes }).unwrap()
+}
+
+fn contents(log: &MessageLog, room: u64) -> Vec<(u64, String)> {
+    log.read_range(RoomId(room), 1, u64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.seq, m.content))
+        .collect()
+}
+
+#[test]
+fn seqs_count_per_room_within_and_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    let first = log
+        .append(vec![new(1, "a"), new(2, "b"), new(1, "c")])
+        .unwrap();
+    assert_eq!(
+        first
+            .iter()
+            .map(|m| (m.room_id.0, m.seq))
+            .collect::<Vec<_>>(),
+        [(1, 1), (2, 1), (1, 2)]
+    );
+    let second = log.append(vec![new(1, "d")]).unwrap();
+    assert_eq!(second[0].seq, 3);
+    assert!(second[0].id > first[2].id);
+    assert_eq!(
+        contents(&log, 1),
+        [(1, "a".into()), (2, "c".into()), (3, "d".into())]
+    );
+}
+
+#[test]
+fn everything_comes_back_after_a_reopen_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 200).log;
+    for i in 0..20 {
+        log.append(vec![new(1, &format!("m{i}")), new(2, "x")])
+            .unwrap();
+    }
+    drop(log);
+    let segments = fs::read_dir(dir.path()).unwrap().count();
+    assert!(segments > 3, "expected several segments, got {segments}");
+    let recovered = open(dir.path(), 200);
+    assert_eq!(recovered.messages, 40);
+    assert_eq!(recovered.truncated_bytes, 0);
+    let log = recovered.log;
+    assert_eq!(log.last_seq(RoomId(1)), 20);
+    assert_eq!(log.read_range(RoomId(1), 5, 6).unwrap()[1].content, "m5");
+    assert_eq!(log.append(vec![new(1, "after")]).unwrap()[0].seq, 21);
+}
+
+#[test]
+fn a_torn_last_line_is_cut_and_everything_before_it_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![new(1, "a"), new(1, "b")]).unwrap();
+    drop(log);
+    let path = segment_path(dir.path(), 1);
+    let whole = fs::read(&path).unwrap();
+    for cut in [1usize, 10, 30] {
+        let mut bytes = whole.clone();
+        bytes.extend_from_slice(&whole[..cut.min(whole.len() - 1)]);
+        fs::write(&path, &bytes).unwrap();
+        let recovered = open(dir.path(), 1 << 20);
+        assert!(recovered.truncated_bytes > 0);
+        assert_eq!(
+            contents(&recovered.log, 1),
+            [(1, "a".into()), (2, "b".into())]
+        );
+        assert_eq!(fs::read(&path).unwrap(), whole);
+    }
+}
+
+#[test]
+fn a_failed_write_stores_nothing_and_the_log_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![new(1, "a")]).unwrap();
+    log.fail_next_writes(1);
+    assert!(log.append(vec![new(1, "lost"), new(1, "lost")]).is_err());
+    assert_eq!(log.last_seq(RoomId(1)), 1);
+    assert_eq!(log.append(vec![new(1, "b")]).unwrap()[0].seq, 2);
+    drop(log);
+    let recovered = open(dir.path(), 1 << 20);
+    assert_eq!(recovered.truncated_bytes, 0);
+    assert_eq!(
+        contents(&recovered.log, 1),
+        [(1, "a".into()), (2, "b".into())]
+    );
+}
+
+#[test]
+fn a_failed_roll_fails_only_its_batch_and_the_next_batch_rolls_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 100).log;
+    log.append(vec![new(1, "a"), new(1, "b")]).unwrap();
+    log.fail_next_rolls(1);
+    assert!(log.append(vec![new(1, "lost")]).is_err());
+    assert_eq!(log.last_seq(RoomId(1)), 2);
+    assert!(
+        segment_path(dir.path(), 2).exists(),
+        "the failed roll left its empty segment behind"
+    );
+    let stored = log.append(vec![new(1, "c"), new(2, "d")]).unwrap();
+    assert_eq!(
+        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [3, 1],
+        "seqs continue as if the failed batch never was"
+    );
+    drop(log);
+    let recovered = open(dir.path(), 100);
+    assert_eq!(recovered.truncated_bytes, 0);
+    assert_eq!(
+        contents(&recovered.log, 1),
+        [(1, "a".into()), (2, "b".into()), (3, "c".into())]
+    );
+    assert_eq!(contents(&recovered.log, 2), [(1, "d".into())]);
+}
+
+#[test]
+fn a_bad_middle_line_of_the_newest_segment_is_corruption_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![new(1, "a"), new(1, "b"), new(1, "c")])
+        .unwrap();
+    drop(log);
+    let path = segment_path(dir.path(), 1);
+    let whole = fs::read(&path).unwrap();
+    let second = whole.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let mut damaged = whole.clone();
+    damaged[second] = b'#';
+    fs::write(&path, &damaged).unwrap();
+    assert!(matches!(
+        MessageLog::open(dir.path(), LogConfig::default()),
+        Err(StoreError::Corrupt { offset, .. }) if offset == second as u64
+    ));
+    assert_eq!(fs::read(&path).unwrap(), damaged, "nothing was cut");
+}
+
+#[test]
+fn damage_before_the_tail_is_reported_not_guessed_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 100).log;
+    for _ in 0..4 {
+        log.append(vec![new(1, "a")]).unwrap();
+    }
+    drop(log);
+    fs::write(segment_path(dir.path(), 1), b"{not json}\n").unwrap();
+    assert!(matches!(
+        MessageLog::open(dir.path(), LogConfig { segment_bytes: 100 }),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    let mut old = new(1, "old");
+    old.ts = 10;
+    log.append(vec![old, new(1, "fresh"), new(2, "fresher")])
+        .unwrap();
+    drop(log);
+    let mut recent = Vec::new();
+    MessageLog::open_visiting(dir.path(), LogConfig::default(), 500, |m| {
+        recent.push(m.content.clone())
+    })
+    .unwrap();
+    assert_eq!(recent, ["fresh", "fresher"]);
+}

@@ -1,0 +1,159 @@
+//! [`FileMessageStore`]: the [`MessageStore`] over the file [`log`](super::log).
+//!
+//! Appends run on one dedicated thread, `minitalk-log-writer`, not on tokio's blocking pool. That
+//! pool also hashes passwords (argon2) and reads history pages, so a sign-in flood could queue
+//! ahead of a group commit and stall every sender; the log thread waits for nobody but the disk.
+//! The thread owns the [`Dedupe`] memory, so deciding what is a resend and storing the rest is
+//! one step that nothing else can interleave with. Reads of ranges go to the blocking pool; the
+//! head is an index lookup and never blocks.
+//!
+//! Before each write the thread checks the free-space [`Watermark`]: below it the batch is
+//! refused with [`StoreError::LowDisk`] and nothing is written (a batch of resends only, which
+//! writes nothing, is still answered).
+//!
+//! [`FileMessageStore::open`] recovers the log and rebuilds the dedupe memory from the messages
+//! stored within the window, in the same pass, so resends are recognised across a restart.
+//! Dropping the store ends the thread once it has answered every batch it was sent.
+
+use super::log::{LogConfig, MessageLog};
+use crate::store::dedupe::Dedupe;
+use crate::store::space::Watermark;
+use crate::store::{Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError};
+use app::model::{ChatMessage, RoomId};
+use futures::future::{BoxFuture, FutureExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How the file message store is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct FileMessageStoreConfig {
+    pub log: LogConfig,
+    /// How long a (sender, client_id) is remembered for idempotent resends.
+    pub dedupe_window: Duration,
+    /// Most acks remembered at once (bounds the dedupe memory).
+    pub dedupe_max_entries: usize,
+    /// Batches are refused with [`StoreError::LowDisk`] while the log's filesystem has less
+    /// free space than this (0: never).
+    pub min_free_disk_bytes: u64,
+}
+
+impl Default for FileMessageStoreConfig {
+    fn default() -> Self {
+        Self {
+            log: LogConfig::default(),
+            dedupe_window: Duration::from_secs(600),
+            dedupe_max_entries: 2_000_000,
+            min_free_disk_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// One append for the writer thread, and where its result goes.
+struct Job {
+    batch: Vec<NewMessage>,
+    reply: oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+}
+
+pub struct FileMessageStore {
+    log: Arc<MessageLog>,
+    /// Bounded at 1: one batch waits while one is written. The processor awaits each append
+    /// before sending the next, so in practice the queue is never full; if it were, `send` waits
+    /// (it never drops a batch), which is the back-pressure that fills the processor's own queue
+    /// and turns further senders away with `overloaded`.
+    jobs: mpsc::Sender<Job>,
+}
+
+impl FileMessageStore {
+    /// Opens (creating if needed) the log in `dir`, recovers it, rebuilds the dedupe memory
+    /// from the messages stored since `now_ms` minus the window, and starts the writer thread.
+    pub fn open(
+        dir: &Path,
+        config: FileMessageStoreConfig,
+        now_ms: i64,
+    ) -> Result<Self, StoreError> {
+        let window_ms = config.dedupe_window.as_millis() as i64;
+        // Rebuilt while the log is scanned, one message at a time, and capped at
+        // `dedupe_max_entries` throughout (the oldest go first).
+        let mut dedupe = Dedupe::new(window_ms, config.dedupe_max_entries);
+        let recovered =
+            MessageLog::open_visiting(dir, config.log, now_ms - window_ms, |m| dedupe.remember(m))?;
+        if recovered.truncated_bytes > 0 {
+            tracing::warn!(
+                bytes = recovered.truncated_bytes,
+                "cut a torn tail off the message log (a crash during a write); every complete message is kept"
+            );
+        }
+        tracing::info!(messages = recovered.messages, "recovered the message log");
+        let log = Arc::new(recovered.log);
+        let (jobs, mut rx) = mpsc::channel::<Job>(1);
+        let mut watermark = Watermark::new(log.dir(), config.min_free_disk_bytes);
+        let writer_log = log.clone();
+        std::thread::Builder::new()
+            .name("minitalk-log-writer".into())
+            .spawn(move || {
+                // Ends when the store drops `jobs`, after every job sent was answered.
+                while let Some(job) = rx.blocking_recv() {
+                    let result = dedupe.append_with(job.batch, |fresh| {
+                        if watermark.is_low() {
+                            return Err(StoreError::LowDisk);
+                        }
+                        writer_log.append(fresh)
+                    });
+                    let _gone = job.reply.send(result);
+                }
+            })
+            .map_err(|e| StoreError::io(dir, e))?;
+        Ok(Self { log, jobs })
+    }
+
+    /// Makes the next `n` batch writes fail after writing half their bytes.
+    #[cfg(test)]
+    pub fn fail_next_writes(&self, n: usize) {
+        self.log.fail_next_writes(n);
+    }
+}
+
+impl MessageStore for FileMessageStore {
+    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+        async move {
+            let (reply, answer) = oneshot::channel();
+            self.jobs
+                .send(Job { batch, reply })
+                .await
+                .map_err(|_| StoreError::Stopped("the log writer thread has ended".into()))?;
+            answer
+                .await
+                .map_err(|_| StoreError::Stopped("the log writer thread ended mid-write".into()))?
+        }
+        .boxed()
+    }
+
+    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
+        let (last_seq, last_ts) = self.log.room_head(room);
+        futures::future::ready(Ok(RoomHead { last_seq, last_ts })).boxed()
+    }
+
+    fn read_range(
+        &self,
+        room: RoomId,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let log = self.log.clone();
+        async move {
+            tokio::task::spawn_blocking(move || log.read_range(room, from, to))
+                .await
+                .map_err(|e| StoreError::Stopped(format!("the read task failed: {e}")))?
+        }
+        .boxed()
+    }
+
+    fn durability(&self) -> Durability {
+        Durability::Fdatasync
+    }
+}
+
+#[cfg(test)]
+mod tests;

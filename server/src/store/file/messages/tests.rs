@@ -1,0 +1,158 @@
+use super::*;
+use crate::store::contract::{contract_tests, new, Subject};
+use std::ops::Deref;
+
+/// A file store in a temporary directory that lives as long as it.
+struct Opened {
+    store: FileMessageStore,
+    dir: tempfile::TempDir,
+}
+
+impl Deref for Opened {
+    type Target = FileMessageStore;
+    fn deref(&self) -> &FileMessageStore {
+        &self.store
+    }
+}
+
+fn config() -> FileMessageStoreConfig {
+    FileMessageStoreConfig {
+        min_free_disk_bytes: 0,
+        ..Default::default()
+    }
+}
+
+fn open() -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    Opened {
+        store: FileMessageStore::open(dir.path(), config(), 0).unwrap(),
+        dir,
+    }
+}
+
+impl Opened {
+    /// Closes the store and opens it again from the same directory, at `now_ms`.
+    fn reopen(self, now_ms: i64) -> Self {
+        let Self { store, dir } = self;
+        drop(store);
+        Self {
+            store: FileMessageStore::open(dir.path(), config(), now_ms).unwrap(),
+            dir,
+        }
+    }
+}
+
+impl MessageStore for Opened {
+    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+        self.store.append(batch)
+    }
+    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
+        self.store.head(room)
+    }
+    fn read_range(
+        &self,
+        room: RoomId,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        self.store.read_range(room, from, to)
+    }
+    fn durability(&self) -> Durability {
+        self.store.durability()
+    }
+}
+
+impl Subject for Opened {
+    fn fail_next_writes(&self, n: usize) {
+        self.store.fail_next_writes(n);
+    }
+}
+
+contract_tests!(open());
+
+#[tokio::test]
+async fn reopening_keeps_everything_and_still_knows_resends() {
+    let store = open();
+    let first = store
+        .append(vec![new(1, "a", "a", 1_000), new(2, "b", "b", 1_000)])
+        .await
+        .unwrap();
+    let Appended::Stored(original) = &first[0] else {
+        panic!("stored: {first:?}")
+    };
+    let original = original.clone();
+    let store = store.reopen(1_000);
+    assert_eq!(store.head(RoomId(1)).await.unwrap().last_seq, 1);
+    assert_eq!(
+        store.read_range(RoomId(2), 1, 9).await.unwrap()[0].content,
+        "b"
+    );
+    let resent = store
+        .append(vec![new(1, "a", "a", 5_000), new(1, "c", "c", 5_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        resent[0],
+        Appended::Duplicate(crate::store::Ack::of(&original)),
+        "the dedupe memory was rebuilt from the log"
+    );
+    let Appended::Stored(next) = &resent[1] else {
+        panic!("stored: {resent:?}")
+    };
+    assert_eq!((next.seq, next.id > original.id), (2, true));
+}
+
+#[tokio::test]
+async fn after_a_restart_resends_older_than_the_window_are_forgotten() {
+    let store = open();
+    store.append(vec![new(1, "a", "a", 1_000)]).await.unwrap();
+    let window = config().dedupe_window.as_millis() as i64;
+    let store = store.reopen(1_000 + window + 1);
+    let again = store.append(vec![new(1, "a", "a", 2_000)]).await.unwrap();
+    assert!(matches!(&again[..], [Appended::Stored(m)] if m.seq == 2));
+}
+
+#[tokio::test]
+async fn below_the_disk_watermark_a_batch_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileMessageStore::open(
+        dir.path(),
+        FileMessageStoreConfig {
+            min_free_disk_bytes: u64::MAX,
+            ..config()
+        },
+        0,
+    )
+    .unwrap();
+    assert!(matches!(
+        store.append(vec![new(1, "a", "a", 1)]).await,
+        Err(StoreError::LowDisk)
+    ));
+    assert_eq!(store.head(RoomId(1)).await.unwrap().last_seq, 0);
+}
+
+#[tokio::test]
+async fn a_poisoned_log_stays_poisoned_through_the_store() {
+    let store = open();
+    store.log.poison("a failed cut, as if");
+    for _ in 0..2 {
+        assert!(matches!(
+            store.append(vec![new(1, "a", "a", 1)]).await,
+            Err(StoreError::Poisoned(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_store_ends_its_writer_thread() {
+    let store = open();
+    store.append(vec![new(1, "a", "a", 1)]).await.unwrap();
+    let log = Arc::downgrade(&store.log);
+    assert_eq!(log.strong_count(), 2, "the writer thread holds the log");
+    drop(store);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while log.strong_count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the thread ended");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

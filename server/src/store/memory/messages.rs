@@ -1,0 +1,120 @@
+//! [`MemoryMessageStore`]: a [`MessageStore`] that keeps everything in memory, for unit tests
+//! of the parts above the store (the processor, the WebSocket side, history) that should not
+//! need a data directory.
+//!
+//! Test-only (`#[cfg(test)]`): it keeps nothing across a restart and grows without bound, so it
+//! must never be a choice for a running server; no integration test needs it (those run the
+//! real server on the file store). It honours the whole contract (`contract.rs` runs against
+//! it), resends included, through the same [`Dedupe`] as the file store.
+
+use crate::fasthash::FastMap;
+use crate::store::dedupe::Dedupe;
+use crate::store::{Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError};
+use app::model::{ChatMessage, RoomId};
+use futures::future::{BoxFuture, FutureExt};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Rooms {
+    messages: FastMap<RoomId, Vec<ChatMessage>>,
+    next_id: u64,
+}
+
+pub struct MemoryMessageStore {
+    state: Mutex<(Dedupe, Rooms)>,
+    fail_next_writes: AtomicUsize,
+}
+
+impl Default for MemoryMessageStore {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new((Dedupe::new(600_000, 100_000), Rooms::default())),
+            fail_next_writes: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl MemoryMessageStore {
+    /// Makes the next `n` batch writes fail, storing nothing.
+    pub fn fail_next_writes(&self, n: usize) {
+        self.fail_next_writes.store(n, Ordering::SeqCst);
+    }
+
+    fn store(
+        &self,
+        rooms: &mut Rooms,
+        fresh: Vec<NewMessage>,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let failing = self
+            .fail_next_writes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::Stopped("injected write failure".into()));
+        }
+        Ok(fresh
+            .into_iter()
+            .map(|new| {
+                rooms.next_id += 1;
+                let room = rooms.messages.entry(new.room_id).or_default();
+                let message = ChatMessage {
+                    room_id: new.room_id,
+                    seq: room.len() as u64 + 1,
+                    id: rooms.next_id,
+                    sender: new.sender,
+                    content: new.content.into(),
+                    ts: new.ts,
+                    client_id: new.client_id.into(),
+                };
+                room.push(message.clone());
+                message
+            })
+            .collect())
+    }
+}
+
+impl MessageStore for MemoryMessageStore {
+    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+        let mut state = self.state.lock().expect("memory store lock poisoned");
+        let (dedupe, rooms) = &mut *state;
+        // All or nothing: a failure is decided before any message is pushed.
+        let result = dedupe.append_with(batch, |fresh| self.store(rooms, fresh));
+        futures::future::ready(result).boxed()
+    }
+
+    fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
+        let state = self.state.lock().expect("memory store lock poisoned");
+        let head = state
+            .1
+            .messages
+            .get(&room)
+            .map_or(RoomHead::default(), |m| RoomHead {
+                last_seq: m.len() as u64,
+                last_ts: m.last().map(|m| m.ts),
+            });
+        futures::future::ready(Ok(head)).boxed()
+    }
+
+    fn read_range(
+        &self,
+        room: RoomId,
+        from: u64,
+        to: u64,
+    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+        let state = self.state.lock().expect("memory store lock poisoned");
+        let messages = state.1.messages.get(&room).map_or(&[][..], Vec::as_slice);
+        let to = to.min(messages.len() as u64);
+        let from = from.max(1);
+        let range = if from > to {
+            Vec::new()
+        } else {
+            messages[(from - 1) as usize..to as usize].to_vec()
+        };
+        futures::future::ready(Ok(range)).boxed()
+    }
+
+    fn durability(&self) -> Durability {
+        Durability::Memory
+    }
+}
