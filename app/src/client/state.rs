@@ -296,7 +296,7 @@ impl ChatState {
                 ..
             } => match self.rooms.get_mut(&room_id) {
                 // The server replayed only the newest messages: drop what we held from
-                // before the hole, so the window stays gapless ("Load older" pages back).
+                // before the hole, so the window stays gapless (scrolling up pages back).
                 Some(room) => {
                     room.window.forget_before(first);
                     vec![Command::Redraw(room_id, Part::Messages)]
