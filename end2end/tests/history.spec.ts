@@ -124,3 +124,19 @@ test("scrolling up through a long history keeps the list bounded, and the newest
 
   await ana.context.close();
 });
+
+test("a reader at the bottom of a busy room keeps following it past the window", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const roomId = await createRoom(ana.page, unique("Busy "));
+  await expectLive(ana.page);
+  // Hundreds of messages arrive within a few frames: rows land after the list's last scroll to the
+  // bottom, which must not read as the reader scrolling away (the window would detach at 300).
+  await seedMessages(ana.page, roomId, 700, "rush");
+  // (Sends the server asked to repeat later are stored later: seq 700 is not always "rush 700".)
+  await expect(messageItems(ana.page).last()).toHaveAttribute("data-seq", "700");
+  await expect(messageItems(ana.page).last()).toBeInViewport();
+  await expect(ana.page.getByRole("button", { name: "Jump to latest" })).toBeHidden();
+  expect(await shownSeqs(ana.page)).toEqual(range(401, 700));
+
+  await ana.context.close();
+});

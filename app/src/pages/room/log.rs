@@ -49,7 +49,7 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
     // A jump to the latest is loading its page (reading back waits meanwhile).
     let jumping = RwSignal::new(false);
     let scroll_back = ScrollBack::new(feed, log, jumping.into());
-    // Whether the reader is at the newest message; updated on every scroll.
+    // Whether the reader is at the newest message; updated on every scroll (see `on_scroll`).
     let stick = StoredValue::new(true);
     feed.set_following(true);
     // One scroll to the bottom per frame, however many messages arrive in it.
@@ -80,12 +80,27 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
         }
         sent
     });
+    // The reader leaves the bottom only by scrolling up. A scroll event can report a view that
+    // is short of the bottom only because rows arrived after our last scroll to it (a busy room
+    // adds several per frame); that must not stop the list following, or a full window would
+    // detach from the live end. (The list has no scroll anchoring, see `.log` in the style, so
+    // rows dropped from the top do not move the view up either.)
+    let last_top = StoredValue::new(0);
     let on_scroll = move |_| {
         if let Some(el) = log.get_untracked() {
-            let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
-            let at_bottom = from_bottom <= STICK_SLACK_PX;
-            stick.set_value(at_bottom);
-            feed.set_following(at_bottom);
+            let top = el.scroll_top();
+            let from_bottom = el.scroll_height() - top - el.client_height();
+            let moved_up = top < last_top.get_value();
+            last_top.set_value(top);
+            let following = if from_bottom <= STICK_SLACK_PX {
+                true
+            } else if moved_up {
+                false
+            } else {
+                stick.get_value()
+            };
+            stick.set_value(following);
+            feed.set_following(following);
             scroll_back.measure(&el);
         }
     };
