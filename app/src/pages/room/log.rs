@@ -33,10 +33,11 @@ fn rows(window: &Window, me_key: Option<&str>) -> Vec<Row> {
     window
         .messages()
         .map(|m| {
-            let grouped = previous
-                .is_some_and(|p| p.sender.key() == m.sender.key() && m.ts - p.ts < GROUP_WINDOW_MS);
+            let grouped = previous.is_some_and(|p| {
+                p.sender.is_same_person(m.sender.as_str()) && m.ts - p.ts < GROUP_WINDOW_MS
+            });
             previous = Some(m);
-            let mine = me_key == Some(m.sender.key().as_str());
+            let mine = me_key.is_some_and(|me| m.sender.is_same_person(me));
             (Arc::clone(m), grouped, mine)
         })
         .collect()
