@@ -80,39 +80,49 @@ pub fn moment(ts: i64, hydrated: bool) -> String {
 
 #[cfg(feature = "hydrate")]
 mod local {
+    //! The reader's locale, through two `Intl.DateTimeFormat`s made once per tab: making one
+    //! is the costly part (`toLocaleTimeString` makes a new one on every call), and a busy room
+    //! formats a time for every message it shows.
+    use js_sys::{Array, Date, Function, Intl::DateTimeFormat, Object, Reflect};
     use wasm_bindgen::JsValue;
 
-    fn locale() -> String {
-        web_sys::window()
-            .and_then(|w| w.navigator().language())
-            .unwrap_or_else(|| "en".to_owned())
+    thread_local! {
+        static TIME: Function = formatter(&[("hour", "2-digit"), ("minute", "2-digit")]);
+        static DATE_AND_TIME: Function = formatter(&[
+            ("year", "numeric"),
+            ("month", "short"),
+            ("day", "numeric"),
+            ("hour", "2-digit"),
+            ("minute", "2-digit"),
+        ]);
     }
 
-    fn options(pairs: &[(&str, &str)]) -> JsValue {
-        let object = js_sys::Object::new();
+    /// A bound `format` of a formatter for the reader's language with these options.
+    fn formatter(pairs: &[(&str, &str)]) -> Function {
+        let locale = web_sys::window()
+            .and_then(|w| w.navigator().language())
+            .unwrap_or_else(|| "en".to_owned());
+        let options = Object::new();
         for (key, value) in pairs {
-            let _set = js_sys::Reflect::set(&object, &(*key).into(), &(*value).into());
+            let _set = Reflect::set(&options, &(*key).into(), &(*value).into());
         }
-        object.into()
+        DateTimeFormat::new(&Array::of1(&locale.into()), &options).format()
+    }
+
+    fn apply(format: &Function, date: &Date) -> String {
+        format
+            .call1(&JsValue::NULL, date)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default()
     }
 
     pub fn format(ts: i64, with_date_unless_today: bool) -> String {
-        let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
-        let locale = locale();
-        let time = options(&[("hour", "2-digit"), ("minute", "2-digit")]);
-        let today = js_sys::Date::new_0().to_date_string() == date.to_date_string();
-        if with_date_unless_today && !today {
-            let full = options(&[
-                ("year", "numeric"),
-                ("month", "short"),
-                ("day", "numeric"),
-                ("hour", "2-digit"),
-                ("minute", "2-digit"),
-            ]);
-            return date.to_locale_string(&locale, &full).into();
+        let date = Date::new(&JsValue::from_f64(ts as f64));
+        if with_date_unless_today && Date::new_0().to_date_string() != date.to_date_string() {
+            return DATE_AND_TIME.with(|format| apply(format, &date));
         }
-        date.to_locale_time_string_with_options(&locale, &time)
-            .into()
+        TIME.with(|format| apply(format, &date))
     }
 }
 

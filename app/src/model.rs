@@ -74,6 +74,12 @@ impl Username {
         self.0.to_ascii_lowercase()
     }
 
+    /// Whether `other` (a name or a [`Username::key`]) names the same person, without making
+    /// a key: the message list compares every shown row on every new message.
+    pub fn is_same_person(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -345,6 +351,14 @@ mod tests {
         assert!(Username::parse("ana maria").is_err());
         assert!(Username::parse("../etc").is_err());
         assert_eq!(Username::parse("Ana").unwrap().key(), "ana");
+    }
+
+    #[test]
+    fn a_name_is_the_same_person_as_its_key_in_any_case() {
+        let ana = Username::parse("Ana").unwrap();
+        assert!(ana.is_same_person("ana"));
+        assert!(ana.is_same_person("ANA"));
+        assert!(!ana.is_same_person("anna"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-// History: in order after a reload, and paged back with "Load older" without a gap or a duplicate.
-import { expect, test } from "@playwright/test";
+// History: in order after a reload, and paged back by scrolling up without a gap or a duplicate, in a
+// bounded list.
+import { expect, test, type Page } from "@playwright/test";
 import { createRoom, expectLive, hydrated, messageItems, messageLog, person, seedMessages, shownSeqs, unique } from "./helpers";
 
-test("a reload keeps the history in order and Load older pages back through 250 messages", async ({ browser }) => {
+test("a reload keeps the history in order and scrolling up pages back through 250 messages", async ({ browser }) => {
   const ana = await person(browser, "ana");
   const room = unique("Archive ");
   const roomId = await createRoom(ana.page, room);
@@ -18,12 +19,11 @@ test("a reload keeps the history in order and Load older pages back through 250 
   await expect(messageItems(ana.page)).toHaveCount(100);
   expect(await shownSeqs(ana.page)).toEqual(range(151, 250));
 
-  const older = ana.page.getByRole("button", { name: "Load older" });
-  await older.click();
+  await scrollToTop(ana.page);
   await expect(messageItems(ana.page)).toHaveCount(200);
-  await older.click();
+  await scrollToTop(ana.page);
   await expect(messageItems(ana.page)).toHaveCount(250);
-  await expect(older).toBeHidden();
+  await expect(ana.page.getByText("Scroll up for older messages.")).toBeHidden();
   await expect(ana.page.getByText("This is the start of the room.")).toBeVisible();
 
   expect(await shownSeqs(ana.page)).toEqual(range(1, 250));
@@ -35,6 +35,12 @@ test("a reload keeps the history in order and Load older pages back through 250 
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/** Scrolls the message list to its top once the page before has finished loading (and put the view back). */
+async function scrollToTop(page: Page): Promise<void> {
+  await expect(page.getByText("Loading older messages…")).toBeHidden();
+  await messageLog(page).evaluate((el) => (el.scrollTop = 0));
 }
 
 test("the list follows new messages only while the reader is at the bottom", async ({ browser }) => {
@@ -49,11 +55,9 @@ test("the list follows new messages only while the reader is at the bottom", asy
   // Opened at the newest message.
   await expect(messageItems(ana.page).last()).toBeInViewport();
 
-  // Paging back keeps the oldest shown message where the reader saw it.
-  await log.evaluate((el) => (el.scrollTop = 0));
-  const firstShown = messageItems(ana.page).first();
-  const seqBefore = await firstShown.getAttribute("data-seq");
-  await ana.page.getByRole("button", { name: "Load older" }).click();
+  // Paging back (by scrolling to the top) keeps the oldest shown message where the reader saw it.
+  const seqBefore = await messageItems(ana.page).first().getAttribute("data-seq");
+  await scrollToTop(ana.page);
   await expect(messageItems(ana.page)).toHaveCount(150);
   await expect(log.locator(`li[data-seq="${seqBefore}"]`)).toBeInViewport();
 
@@ -71,6 +75,68 @@ test("the list follows new messages only while the reader is at the bottom", asy
   await expect(messageItems(ana.page)).toHaveCount(152);
   await expect(messageItems(ana.page).last()).toContainText("at-bottom 1");
   await expect(messageItems(ana.page).last()).toBeInViewport();
+
+  await ana.context.close();
+});
+
+test("scrolling up through a long history keeps the list bounded, and the newest come back without a gap", async ({
+  browser,
+}) => {
+  const ana = await person(browser, "ana");
+  const roomId = await createRoom(ana.page, unique("Long "));
+  await seedMessages(ana.page, roomId, 450, "old");
+  await ana.page.reload();
+  await hydrated(ana.page);
+  await expectLive(ana.page);
+  const log = messageLog(ana.page);
+  const elements = () => ana.page.evaluate(() => document.getElementsByTagName("*").length);
+
+  // Each scroll to the top loads the page before, and the row that was the oldest stays in view.
+  const pages: [number, number][] = [
+    [251, 450],
+    [151, 450],
+    // The window is full (300): the newest are dropped as older ones come in.
+    [51, 350],
+    [1, 300],
+  ];
+  let elementsWhenFull = 0;
+  for (const [first, last] of pages) {
+    const oldest = await messageItems(ana.page).first().getAttribute("data-seq");
+    await scrollToTop(ana.page);
+    await expect(log.locator("li[data-seq]").first()).toHaveAttribute("data-seq", String(first));
+    expect(await shownSeqs(ana.page)).toEqual(range(first, last));
+    await expect(log.locator(`li[data-seq="${oldest}"]`)).toBeInViewport();
+    if (last === 450 && first === 151) elementsWhenFull = await elements();
+  }
+  await expect(ana.page.getByText("This is the start of the room.")).toBeVisible();
+  // Bounded: 300 rows, whatever was paged through; only the "new messages" bar was added.
+  expect(await elements()).toBeLessThanOrEqual(elementsWhenFull + 10);
+  await expect(ana.page.getByText("150 new messages")).toBeVisible();
+
+  // Messages that arrive while reading back only count; the jump brings back the newest, gapless.
+  await seedMessages(ana.page, roomId, 5, "late");
+  await expect(ana.page.getByText("155 new messages")).toBeVisible();
+  await ana.page.getByRole("button", { name: "Jump to latest" }).click();
+  await expect(messageItems(ana.page).last()).toContainText("late 5");
+  const seqs = await shownSeqs(ana.page);
+  expect(seqs).toEqual(range(seqs[0], 455));
+  await expect(messageItems(ana.page).last()).toBeInViewport();
+
+  await ana.context.close();
+});
+
+test("a reader at the bottom of a busy room keeps following it past the window", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const roomId = await createRoom(ana.page, unique("Busy "));
+  await expectLive(ana.page);
+  // Hundreds of messages arrive within a few frames: rows land after the list's last scroll to the
+  // bottom, which must not read as the reader scrolling away (the window would detach at 300).
+  await seedMessages(ana.page, roomId, 700, "rush");
+  // (Sends the server asked to repeat later are stored later: seq 700 is not always "rush 700".)
+  await expect(messageItems(ana.page).last()).toHaveAttribute("data-seq", "700");
+  await expect(messageItems(ana.page).last()).toBeInViewport();
+  await expect(ana.page.getByRole("button", { name: "Jump to latest" })).toBeHidden();
+  expect(await shownSeqs(ana.page)).toEqual(range(401, 700));
 
   await ana.context.close();
 });

@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The most messages a room holds (and renders) at once: three history pages (the page loads
-/// 100 at a time), a few screens of scroll-back, and more than any single "Load older" step
-/// needs, while its DOM (about eight nodes a message) stays near 2,500 nodes.
+/// 100 at a time, each time the reader scrolls near the top), a few screens of scroll-back,
+/// while its DOM (about eight nodes a message) stays near 2,500 nodes.
 pub const WINDOW: usize = 300;
 
 #[derive(Debug, Clone, Default)]
@@ -141,7 +141,7 @@ impl Window {
     /// A history page loaded for [`Window::jump_to_latest`]: the newest messages up to the
     /// request. Live messages that arrived meanwhile are already held and are newer, or the
     /// same (kept once). A page that does not reach the oldest of them (the server answered
-    /// from a stale cache) is left out rather than leave a hole; "Load older" fetches it.
+    /// from a stale cache) is left out rather than leave a hole; scrolling up fetches it.
     pub fn absorb_below(&mut self, page: Vec<ChatMessage>) {
         let reaches = match (page.last(), self.oldest_seq()) {
             (Some(last), Some(oldest)) => last.seq + 1 >= oldest,

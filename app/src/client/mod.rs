@@ -5,31 +5,37 @@
 //! it, and after a reconnect every open room must be resumed from exactly the seq it last saw
 //! and every unanswered send must be repeated with its original `client_id`. The parts:
 //!
-//! - [`state`]: those rules as a pure state machine ([`ChatState`]), tested natively;
+//! - [`state`]: those rules as a pure state machine ([`ChatState`]), tested natively, and the
+//!   [`command`]s it returns;
 //! - [`feed`]: a room's bounded message [`Window`] and its resume cursor;
 //! - [`outbox`]: a room's unacknowledged sends, bounded, with its policy;
 //! - `socket` (browser only): connect, keep alive, read, reconnect with backoff;
 //! - this module: [`Chat`], the thin reactive adapter. It feeds every event to the state
 //!   machine and carries out the [`Command`]s it returns: frames go to the socket, timers are
-//!   set, and each room's [`RoomFeed`] triggers redraw only the part of the page that changed.
+//!   set, and each room's [`RoomFeed`] (`room_feed`) triggers redraw only the part of the page
+//!   that changed.
 //!
 //! The server renders pages with an inert `Chat` (no socket); everything that touches the
 //! browser is in the `hydrate`-only `socket` module and starts from an `Effect`, so the first
 //! render is identical on both sides.
 
+pub mod command;
 pub mod feed;
 pub mod outbox;
+mod room_feed;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod state;
 
 use crate::model::{RoomId, Username};
 use crate::protocol::{ClientFrame, ServerFrame};
+use command::{Command, Part};
 pub use feed::{Window, WINDOW};
 use leptos::prelude::*;
 use leptos::reactive::owner::WeakOwner;
 pub use outbox::{OutboxFull, Outgoing, SendState};
-use state::{ChatState, Command, Part};
+pub use room_feed::RoomFeed;
+use state::ChatState;
 use std::collections::HashMap;
 
 /// How long a "typing" hint stays on screen after its last frame.
@@ -56,92 +62,6 @@ impl ConnState {
             Self::Connected => "connected",
             Self::Reconnecting => "reconnecting…",
         }
-    }
-}
-
-/// The reactive view of one room: reads go to the chat's [`ChatState`], and each part has its
-/// own trigger so a new message redraws the list, not the composer. Its signals belong to the
-/// [`Chat`], so a feed outlives the page that opened it (pending sends keep going while the
-/// person looks at another page).
-#[derive(Debug, Clone, Copy)]
-pub struct RoomFeed {
-    pub room_id: RoomId,
-    core: StoredValue<ChatState>,
-    messages: Trigger,
-    outbox: Trigger,
-    access: Trigger,
-    /// Who is typing now, each with the token of their latest hint.
-    pub typing: RwSignal<Vec<(Username, u64)>>,
-    /// Presence changes seen since the page loaded, by [`Username::key`].
-    pub presence: RwSignal<HashMap<String, (Username, bool)>>,
-}
-
-impl RoomFeed {
-    /// Reads the room's message window (tracked: reruns when messages change).
-    pub fn with_window<T>(&self, f: impl FnOnce(&Window) -> T) -> T {
-        self.messages.track();
-        self.with_window_untracked(f)
-    }
-
-    pub fn with_window_untracked<T>(&self, f: impl FnOnce(&Window) -> T) -> T {
-        let room_id = self.room_id;
-        self.core.with_value(|core| match core.room(room_id) {
-            Some(room) => f(&room.window),
-            None => f(&Window::default()),
-        })
-    }
-
-    /// Changes the window from the page (history pages, jumping to the latest) and redraws.
-    pub fn update_window(&self, f: impl FnOnce(&mut Window)) {
-        let room_id = self.room_id;
-        self.core
-            .update_value(|core| f(&mut core.room_mut(room_id).window));
-        self.messages.notify();
-    }
-
-    /// The newest seq held (tracked).
-    pub fn newest_seq(&self) -> Option<u64> {
-        self.with_window(Window::newest_seq)
-    }
-
-    /// The oldest seq held (tracked).
-    pub fn oldest_seq(&self) -> Option<u64> {
-        self.with_window(Window::oldest_seq)
-    }
-
-    /// Whether the reader is at the newest message: a full window then slides on, otherwise it
-    /// stops taking live messages (see [`Window::push_live`]).
-    pub fn set_following(&self, following: bool) {
-        let room_id = self.room_id;
-        self.core
-            .update_value(|core| core.room_mut(room_id).following = following);
-    }
-
-    /// Our unacknowledged sends, oldest first (tracked; at most [`outbox::OUTBOX_MAX`]).
-    pub fn outbox(&self) -> Vec<Outgoing> {
-        self.outbox.track();
-        let room_id = self.room_id;
-        self.core.with_value(|core| {
-            core.room(room_id)
-                .map(|room| room.outbox.entries().to_vec())
-                .unwrap_or_default()
-        })
-    }
-
-    /// How many sends wait for their ack (tracked).
-    pub fn outbox_len(&self) -> usize {
-        self.outbox.track();
-        let room_id = self.room_id;
-        self.core
-            .with_value(|core| core.room(room_id).map_or(0, |room| room.outbox.len()))
-    }
-
-    /// Why the server refused to let us listen (tracked).
-    pub fn denied(&self) -> Option<String> {
-        self.access.track();
-        let room_id = self.room_id;
-        self.core
-            .with_value(|core| core.room(room_id).and_then(|room| room.denied.clone()))
     }
 }
 

@@ -7,9 +7,11 @@
 //!
 //! While the reader is at the bottom the list follows the newest message (the window slides).
 //! When they read back, new messages are still appended while the window has room; once it is
-//! full, or they paged back past it with "Load older", the list stops taking live messages and
-//! offers "N new messages — Jump to latest", which loads the newest page again.
+//! full, or they paged back past it (scrolling up loads older pages, see [`super::scroll_back`]),
+//! the list stops taking live messages and offers "N new messages — Jump to latest", which
+//! loads the newest page again.
 
+use super::scroll_back::ScrollBack;
 use crate::api::{history, HISTORY_MAX};
 use crate::client::{Chat, Outgoing, RoomFeed, SendState, Window};
 use crate::clock::{iso_utc, time_of_day, Hydrated};
@@ -31,10 +33,11 @@ fn rows(window: &Window, me_key: Option<&str>) -> Vec<Row> {
     window
         .messages()
         .map(|m| {
-            let grouped = previous
-                .is_some_and(|p| p.sender.key() == m.sender.key() && m.ts - p.ts < GROUP_WINDOW_MS);
+            let grouped = previous.is_some_and(|p| {
+                p.sender.is_same_person(m.sender.as_str()) && m.ts - p.ts < GROUP_WINDOW_MS
+            });
             previous = Some(m);
-            let mine = me_key == Some(m.sender.key().as_str());
+            let mine = me_key.is_some_and(|me| m.sender.is_same_person(me));
             (Arc::clone(m), grouped, mine)
         })
         .collect()
@@ -42,10 +45,12 @@ fn rows(window: &Window, me_key: Option<&str>) -> Vec<Row> {
 
 #[component]
 pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
-    let hydrated = Hydrated::expect();
     let id = feed.room_id;
     let log = NodeRef::<html::Div>::new();
-    // Whether the reader is at the newest message; updated on every scroll.
+    // A jump to the latest is loading its page (reading back waits meanwhile).
+    let jumping = RwSignal::new(false);
+    let scroll_back = ScrollBack::new(feed, log, jumping.into());
+    // Whether the reader is at the newest message; updated on every scroll (see `on_scroll`).
     let stick = StoredValue::new(true);
     feed.set_following(true);
     // One scroll to the bottom per frame, however many messages arrive in it.
@@ -59,6 +64,8 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
             scroll_queued.try_set_value(false);
             if let Some(el) = log.get_untracked() {
                 el.set_scroll_top(el.scroll_height());
+                // A list too short to scroll gets no scroll event: measure here too.
+                scroll_back.measure(&el);
             }
         });
     };
@@ -74,51 +81,38 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
         }
         sent
     });
+    // The reader leaves the bottom only by scrolling up. A scroll event can report a view that
+    // is short of the bottom only because rows arrived after our last scroll to it (a busy room
+    // adds several per frame); that must not stop the list following, or a full window would
+    // detach from the live end. (The list has no scroll anchoring, see `.log` in the style, so
+    // rows dropped from the top do not move the view up either.)
+    let last_top = StoredValue::new(0);
     let on_scroll = move |_| {
         if let Some(el) = log.get_untracked() {
-            let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
-            let at_bottom = from_bottom <= STICK_SLACK_PX;
-            stick.set_value(at_bottom);
-            feed.set_following(at_bottom);
+            let top = el.scroll_top();
+            let from_bottom = el.scroll_height() - top - el.client_height();
+            let moved_up = top < last_top.get_value();
+            last_top.set_value(top);
+            let following = if from_bottom <= STICK_SLACK_PX {
+                true
+            } else if moved_up {
+                false
+            } else {
+                stick.get_value()
+            };
+            stick.set_value(following);
+            feed.set_following(following);
+            scroll_back.measure(&el);
         }
     };
     // Nobody reads this window once the page is gone: let it follow the room again.
     on_cleanup(move || feed.update_window(Window::unwatched));
 
-    let older = RwSignal::new(false);
-    let older_error = RwSignal::new(None::<String>);
-    let load_older = move |_| {
-        let Some(before) = feed.with_window_untracked(Window::oldest_seq) else {
-            return;
-        };
-        older.set(true);
-        older_error.set(None);
-        let from_bottom = log
-            .get_untracked()
-            .map(|el| el.scroll_height() - el.scroll_top());
-        leptos::task::spawn_local(async move {
-            match history(id, Some(before), HISTORY_MAX).await {
-                Ok(batch) => {
-                    feed.update_window(|window| window.absorb_older(batch));
-                    // Keep the messages the reader was looking at where they were.
-                    if let Some(from_bottom) = from_bottom {
-                        request_animation_frame(move || {
-                            if let Some(el) = log.get_untracked() {
-                                el.set_scroll_top(el.scroll_height() - from_bottom);
-                            }
-                        });
-                    }
-                }
-                Err(e) => older_error.set(Some(e.to_string())),
-            }
-            older.set(false);
-        });
-    };
+    let jump_error = RwSignal::new(None::<String>);
     let at_start = move || feed.oldest_seq().is_none_or(|oldest| oldest <= 1);
-
-    let jumping = RwSignal::new(false);
     let jump = move |_| {
         jumping.set(true);
+        jump_error.set(None);
         stick.set_value(true);
         feed.set_following(true);
         feed.update_window(Window::jump_to_latest);
@@ -126,9 +120,11 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
             let below = feed.with_window_untracked(Window::oldest_seq);
             match history(id, below, HISTORY_MAX).await {
                 Ok(page) => feed.update_window(|window| window.absorb_below(page)),
-                Err(e) => older_error.set(Some(e.to_string())),
+                Err(e) => {
+                    jump_error.try_set(Some(e.to_string()));
+                }
             }
-            jumping.set(false);
+            jumping.try_set(false);
             scroll_to_bottom();
         });
     };
@@ -152,19 +148,25 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
                 <Show
                     when=at_start
                     fallback=move || view! {
-                        <button
-                            type="button"
-                            class="secondary small"
-                            on:click=load_older
-                            disabled=move || !hydrated.get() || older.get()
-                        >
-                            {move || if older.get() { "Loading…" } else { "Load older" }}
-                        </button>
+                        <p class="muted">
+                            {move || if scroll_back.loading.get() {
+                                "Loading older messages…"
+                            } else {
+                                "Scroll up for older messages."
+                            }}
+                        </p>
                     }
                 >
                     <p class="muted">"This is the start of the room."</p>
                 </Show>
-                <p class="error" role="alert">{move || older_error.get()}</p>
+                <p class="error" role="alert">
+                    {move || scroll_back.error.get().or_else(|| jump_error.get())}
+                </p>
+                {move || scroll_back.error.with(Option::is_some).then(|| view! {
+                    <button type="button" class="secondary small" on:click=move |_| scroll_back.retry()>
+                        "Try again"
+                    </button>
+                })}
             </div>
             <ul class="messages">
                 <For

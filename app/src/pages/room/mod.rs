@@ -9,12 +9,14 @@
 //! - [`log`]: the message list (windowed, keyed, following the newest while at the bottom);
 //! - [`composer`]: writing and sending, and who is typing;
 //! - [`members`]: the member list with live presence;
-//! - [`read_mark`]: moving the read mark as messages arrive.
+//! - [`read_mark`]: moving the read mark as messages arrive;
+//! - [`scroll_back`]: loading older pages as the reader scrolls up.
 
 mod composer;
 mod log;
 mod members;
 mod read_mark;
+mod scroll_back;
 
 use crate::api::{history, join_room, room_info, room_members, ApiError, HISTORY_MAX};
 use crate::client::{Chat, RoomFeed};

@@ -1,0 +1,306 @@
+//! The chat protocol's rules as a pure state machine: a frame from the server (or a person's
+//! action, or the link going up or down) goes in, the state changes, and [`Command`]s come out
+//! for the reactive layer ([`super::Chat`]) to carry out: frames to transmit, timers to set,
+//! views to redraw.
+//!
+//! Why pure: these rules are what keeps a room gapless and free of duplicates across
+//! reconnects (resubscribe from the cursor, repeat pending sends with their `client_id`, what
+//! each error means), and they are tested natively here, without a browser, a socket, a timer
+//! or a reactive owner.
+//!
+//! The rules:
+//! - `subscribe` names the room's [`Window::cursor`] (0 when nothing was received), never
+//!   `null`, so the server replays exactly what came after it;
+//! - a send stays in the room's [`Outbox`] until its ack or its own broadcast, and every
+//!   (re)connect repeats the pending ones with their original `client_id`;
+//! - an error frame keeps a send pending, fails it, stops listening to a room, resubscribes
+//!   from the cursor, or signs the person out: which one is written in [`errors`].
+//!
+//! Frames are transmitted only while linked; while the link is down nothing is queued, because
+//! everything that must be repeated is rebuilt from the state on the next connect.
+
+mod errors;
+#[cfg(test)]
+mod tests;
+
+use super::command::{Command, Part};
+use super::feed::Window;
+use super::outbox::{Outbox, OutboxFull};
+use crate::model::{ChatMessage, RoomId, Username};
+use crate::protocol::{ClientFrame, ServerFrame};
+pub use errors::RESUBSCRIBE_AFTER;
+use std::collections::HashMap;
+
+/// One room as the tab knows it.
+#[derive(Debug, Clone)]
+pub struct RoomState {
+    pub window: Window,
+    pub outbox: Outbox,
+    /// Why the server refused to let us listen (not a member, no such room).
+    pub denied: Option<String>,
+    /// Whether we listen (and must listen again after a reconnect).
+    open: bool,
+    /// Whether the reader is at the newest message (see [`Window::push_live`]).
+    pub following: bool,
+}
+
+impl Default for RoomState {
+    fn default() -> Self {
+        Self {
+            window: Window::default(),
+            outbox: Outbox::default(),
+            denied: None,
+            open: false,
+            following: true,
+        }
+    }
+}
+
+impl RoomState {
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    fn subscribe_frame(&self, room_id: RoomId) -> ClientFrame {
+        ClientFrame::Subscribe {
+            room_id,
+            after_seq: Some(self.window.cursor()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChatState {
+    me: Option<Username>,
+    rooms: HashMap<RoomId, RoomState>,
+    linked: bool,
+}
+
+impl ChatState {
+    pub fn new(me: Option<Username>) -> Self {
+        Self {
+            me,
+            ..Self::default()
+        }
+    }
+
+    pub fn set_me(&mut self, me: Username) {
+        self.me = Some(me);
+    }
+
+    pub fn me(&self) -> Option<&Username> {
+        self.me.as_ref()
+    }
+
+    pub fn is_linked(&self) -> bool {
+        self.linked
+    }
+
+    pub fn room(&self, room_id: RoomId) -> Option<&RoomState> {
+        self.rooms.get(&room_id)
+    }
+
+    /// The room's state, made on first use.
+    pub fn room_mut(&mut self, room_id: RoomId) -> &mut RoomState {
+        self.rooms.entry(room_id).or_default()
+    }
+
+    /// A connection is up: listen again to every open room from its cursor, and repeat every
+    /// pending send with its original `client_id`.
+    pub fn connected(&mut self) -> Vec<Command> {
+        self.linked = true;
+        let mut commands = Vec::new();
+        for (&room_id, room) in self.rooms.iter().filter(|(_, r)| r.open) {
+            commands.push(Command::Transmit(room.subscribe_frame(room_id)));
+            commands.extend(room.outbox.all_pending().map(|entry| {
+                Command::Transmit(send_frame(room_id, &entry.client_id, &entry.content))
+            }));
+        }
+        commands
+    }
+
+    pub fn disconnected(&mut self) {
+        self.linked = false;
+    }
+
+    /// Starts listening to a room whose newest history page is in its window. Idempotent.
+    pub fn open(&mut self, room_id: RoomId) -> Vec<Command> {
+        let room = self.room_mut(room_id);
+        if room.open {
+            return Vec::new();
+        }
+        room.open = true;
+        room.denied = None;
+        let frame = room.subscribe_frame(room_id);
+        let mut commands = vec![Command::Redraw(room_id, Part::Access)];
+        commands.extend(self.transmit(frame));
+        commands
+    }
+
+    /// Stops listening to a room (after leaving it).
+    pub fn close(&mut self, room_id: RoomId) -> Vec<Command> {
+        match self.rooms.get_mut(&room_id) {
+            Some(room) if room.open => {
+                room.open = false;
+                self.transmit(ClientFrame::Unsubscribe { room_id })
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Queues a new message; it shows as pending until its ack.
+    pub fn send(
+        &mut self,
+        room_id: RoomId,
+        client_id: String,
+        content: String,
+    ) -> Result<Vec<Command>, OutboxFull> {
+        let frame = send_frame(room_id, &client_id, &content);
+        self.room_mut(room_id).outbox.push(client_id, content)?;
+        let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
+        commands.extend(self.transmit(frame));
+        Ok(commands)
+    }
+
+    /// Resends a failed message with its original `client_id`.
+    pub fn retry(&mut self, room_id: RoomId, client_id: &str) -> Vec<Command> {
+        let Some(content) = self.room_mut(room_id).outbox.retry(client_id) else {
+            return Vec::new();
+        };
+        let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
+        commands.extend(self.transmit(send_frame(room_id, client_id, &content)));
+        commands
+    }
+
+    /// Tells the room we are typing (the caller throttles).
+    pub fn typing(&mut self, room_id: RoomId) -> Vec<Command> {
+        self.transmit(ClientFrame::Typing { room_id })
+    }
+
+    /// The wait of a [`Command::ResendAfter`] is over: resend if it is still pending.
+    pub fn resend_due(&mut self, room_id: RoomId, client_id: &str) -> Vec<Command> {
+        let frame = self
+            .room(room_id)
+            .and_then(|room| room.outbox.pending(client_id))
+            .map(|entry| send_frame(room_id, &entry.client_id, &entry.content));
+        frame.map(|f| self.transmit(f)).unwrap_or_default()
+    }
+
+    /// The wait of a [`Command::ResubscribeAfter`] is over: listen again from the cursor if
+    /// the room is still open.
+    pub fn resubscribe_due(&mut self, room_id: RoomId) -> Vec<Command> {
+        let frame = self
+            .room(room_id)
+            .filter(|room| room.open)
+            .map(|room| room.subscribe_frame(room_id));
+        frame.map(|f| self.transmit(f)).unwrap_or_default()
+    }
+
+    /// Applies one frame from the server.
+    pub fn apply(&mut self, frame: ServerFrame) -> Vec<Command> {
+        match frame {
+            ServerFrame::Message(message) => self.on_message(message),
+            ServerFrame::Ack {
+                client_id,
+                room_id,
+                id,
+                seq,
+                ts,
+            } => {
+                let Some(sender) = self.me.clone() else {
+                    return Vec::new();
+                };
+                let Some(room) = self.rooms.get_mut(&room_id) else {
+                    return Vec::new();
+                };
+                let Some(sent) = room.outbox.remove(&client_id) else {
+                    return Vec::new();
+                };
+                let following = room.following;
+                room.window.push_live(
+                    ChatMessage {
+                        room_id,
+                        seq,
+                        id,
+                        sender,
+                        content: sent.content,
+                        ts,
+                        client_id,
+                    },
+                    following,
+                );
+                vec![
+                    Command::Redraw(room_id, Part::Outbox),
+                    Command::Redraw(room_id, Part::Messages),
+                ]
+            }
+            ServerFrame::Error(error) => self.on_error(error),
+            ServerFrame::Presence {
+                room_id,
+                user,
+                online,
+            } if self.rooms.contains_key(&room_id) => vec![Command::Presence {
+                room_id,
+                user,
+                online,
+            }],
+            ServerFrame::Typing { room_id, user } if self.rooms.contains_key(&room_id) => {
+                vec![Command::ShowTyping { room_id, user }]
+            }
+            ServerFrame::Subscribed {
+                room_id,
+                first_seq: Some(first),
+                ..
+            } => match self.rooms.get_mut(&room_id) {
+                // The server replayed only the newest messages: drop what we held from
+                // before the hole, so the window stays gapless (scrolling up pages back).
+                Some(room) => {
+                    room.window.forget_before(first);
+                    vec![Command::Redraw(room_id, Part::Messages)]
+                }
+                None => Vec::new(),
+            },
+            ServerFrame::Presence { .. }
+            | ServerFrame::Typing { .. }
+            | ServerFrame::Subscribed { .. }
+            | ServerFrame::Unsubscribed { .. }
+            | ServerFrame::Pong => Vec::new(),
+        }
+    }
+
+    fn on_message(&mut self, message: ChatMessage) -> Vec<Command> {
+        let mine = self
+            .me
+            .as_ref()
+            .is_some_and(|me| me.key() == message.sender.key());
+        let room_id = message.room_id;
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return Vec::new();
+        };
+        let mut commands = Vec::with_capacity(2);
+        // Our own message seen before (or instead of) its ack, e.g. in a replay.
+        if mine && room.outbox.remove(&message.client_id).is_some() {
+            commands.push(Command::Redraw(room_id, Part::Outbox));
+        }
+        let following = room.following;
+        room.window.push_live(message, following);
+        commands.push(Command::Redraw(room_id, Part::Messages));
+        commands
+    }
+
+    fn transmit(&self, frame: ClientFrame) -> Vec<Command> {
+        if self.linked {
+            vec![Command::Transmit(frame)]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+fn send_frame(room_id: RoomId, client_id: &str, content: &str) -> ClientFrame {
+    ClientFrame::Send {
+        room_id,
+        client_id: client_id.to_owned(),
+        content: content.to_owned(),
+    }
+}

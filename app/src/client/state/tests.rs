@@ -1,0 +1,260 @@
+//! The state machine's rules, each pinned by one behaviour (see the rules in [`super`]).
+
+use super::*;
+use crate::client::outbox::SendState;
+use crate::protocol::{ErrorCode, ErrorFrame};
+use std::time::Duration;
+
+const ROOM: RoomId = RoomId(1);
+
+fn signed_in(me: &str) -> ChatState {
+    ChatState::new(Some(Username::parse(me).expect("valid test name")))
+}
+
+/// Signed in as ana, linked, with room 1 open.
+fn listening() -> ChatState {
+    let mut state = signed_in("ana");
+    state.connected();
+    state.open(ROOM);
+    state
+}
+
+fn message(room: u64, seq: u64, sender: &str, client_id: &str) -> ChatMessage {
+    ChatMessage {
+        room_id: RoomId(room),
+        seq,
+        id: seq + 1000,
+        sender: Username::parse(sender).expect("valid test name"),
+        content: format!("message {seq}"),
+        ts: 0,
+        client_id: client_id.into(),
+    }
+}
+
+fn room_error(code: ErrorCode) -> ServerFrame {
+    ServerFrame::Error(ErrorFrame {
+        client_id: None,
+        room_id: Some(ROOM),
+        code,
+        message: "why".into(),
+        retry_after_ms: None,
+    })
+}
+
+fn transmitted(commands: &[Command]) -> Vec<ClientFrame> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Transmit(frame) => Some(frame.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn held(state: &ChatState, room: RoomId) -> Vec<u64> {
+    state
+        .room(room)
+        .map(|r| r.window.messages().map(|m| m.seq).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_message_delivered_twice_is_shown_once_in_seq_order() {
+    let mut state = listening();
+    state
+        .room_mut(ROOM)
+        .window
+        .absorb_newest_page(vec![message(1, 1, "ben", "b1"), message(1, 2, "ben", "b2")]);
+    state.apply(ServerFrame::Message(message(1, 2, "ben", "b2")));
+    state.apply(ServerFrame::Message(message(1, 3, "ben", "b3")));
+    assert_eq!(held(&state, ROOM), [1, 2, 3]);
+}
+
+#[test]
+fn an_ack_turns_a_pending_send_into_a_stored_message_and_its_broadcast_adds_nothing() {
+    let mut state = listening();
+    let commands = state.send(ROOM, "c1".into(), "hello".into()).expect("room");
+    assert!(transmitted(&commands).contains(&send_frame(ROOM, "c1", "hello")));
+    assert_eq!(
+        state
+            .room(ROOM)
+            .map(|r| r.outbox.entries()[0].state.clone()),
+        Some(SendState::Pending)
+    );
+    state.apply(ServerFrame::Ack {
+        client_id: "c1".into(),
+        room_id: ROOM,
+        id: 7,
+        seq: 1,
+        ts: 5,
+    });
+    assert!(state.room(ROOM).is_some_and(|r| r.outbox.is_empty()));
+    state.apply(ServerFrame::Message(message(1, 1, "ana", "c1")));
+    assert_eq!(held(&state, ROOM), [1]);
+    let first = state
+        .room(ROOM)
+        .and_then(|r| r.window.messages().next().cloned());
+    assert_eq!(first.map(|m| m.content.clone()), Some("hello".into()));
+}
+
+#[test]
+fn a_replayed_own_message_clears_its_pending_copy_even_without_an_ack() {
+    let mut state = listening();
+    state
+        .send(ROOM, "c2".into(), "sent before the drop".into())
+        .expect("room");
+    state.apply(ServerFrame::Message(message(1, 4, "ana", "c2")));
+    assert!(state.room(ROOM).is_some_and(|r| r.outbox.is_empty()));
+    assert_eq!(state.room(ROOM).map(|r| r.window.cursor()), Some(4));
+}
+
+#[test]
+fn a_refused_send_fails_and_retry_keeps_its_client_id() {
+    let mut state = listening();
+    state.send(ROOM, "c3".into(), "hi".into()).expect("room");
+    state.apply(ServerFrame::Error(ErrorFrame {
+        client_id: Some("c3".into()),
+        room_id: Some(ROOM),
+        code: ErrorCode::NotMember,
+        message: "you are not a member of this room".into(),
+        retry_after_ms: None,
+    }));
+    assert_eq!(
+        state
+            .room(ROOM)
+            .map(|r| r.outbox.entries()[0].state.clone()),
+        Some(SendState::Failed(
+            "you are not a member of this room".into()
+        ))
+    );
+    let commands = state.retry(ROOM, "c3");
+    assert_eq!(transmitted(&commands), [send_frame(ROOM, "c3", "hi")]);
+    assert_eq!(
+        state
+            .room(ROOM)
+            .map(|r| r.outbox.entries()[0].state.clone()),
+        Some(SendState::Pending)
+    );
+}
+
+#[test]
+fn an_overloaded_send_stays_pending_and_is_resent_when_the_server_says() {
+    let mut state = listening();
+    state.send(ROOM, "c5".into(), "busy".into()).expect("room");
+    let commands = state.apply(ServerFrame::Error(ErrorFrame {
+        client_id: Some("c5".into()),
+        room_id: Some(ROOM),
+        code: ErrorCode::Overloaded,
+        message: "busy".into(),
+        retry_after_ms: Some(200),
+    }));
+    assert_eq!(
+        commands,
+        [Command::ResendAfter {
+            after: Duration::from_millis(200),
+            room_id: ROOM,
+            client_id: "c5".into(),
+        }]
+    );
+    assert_eq!(
+        transmitted(&state.resend_due(ROOM, "c5")),
+        [send_frame(ROOM, "c5", "busy")]
+    );
+}
+
+#[test]
+fn a_reconnect_resubscribes_from_the_cursor_and_resends_pending_sends() {
+    let mut state = signed_in("ana");
+    state.open(RoomId(1));
+    state.room_mut(RoomId(2)).window.absorb_newest_page(vec![
+        message(2, 41, "ben", "b41"),
+        message(2, 42, "ben", "b42"),
+    ]);
+    state.open(RoomId(2));
+    // Not linked: nothing is transmitted, the send waits in the outbox.
+    let offline = state
+        .send(RoomId(2), "c4".into(), "pending".into())
+        .expect("room");
+    assert!(transmitted(&offline).is_empty());
+
+    let sent = transmitted(&state.connected());
+    assert!(sent.contains(&ClientFrame::Subscribe {
+        room_id: RoomId(1),
+        after_seq: Some(0),
+    }));
+    assert!(sent.contains(&ClientFrame::Subscribe {
+        room_id: RoomId(2),
+        after_seq: Some(42),
+    }));
+    assert!(sent.contains(&send_frame(RoomId(2), "c4", "pending")));
+}
+
+#[test]
+fn a_reconnect_resumes_from_the_newest_seq_received_even_when_the_window_has_dropped_it() {
+    let mut state = listening();
+    for seq in 1..=2_000 {
+        state.room_mut(ROOM).following = seq > 1_000;
+        state.apply(ServerFrame::Message(message(1, seq, "ben", "b")));
+    }
+    state.disconnected();
+    let sent = transmitted(&state.connected());
+    assert_eq!(
+        sent,
+        [ClientFrame::Subscribe {
+            room_id: ROOM,
+            after_seq: Some(2_000),
+        }]
+    );
+}
+
+#[test]
+fn an_internal_error_for_a_room_resubscribes_from_the_cursor_after_a_moment() {
+    let mut state = listening();
+    state.apply(ServerFrame::Message(message(1, 7, "ben", "b7")));
+    let commands = state.apply(room_error(ErrorCode::Internal));
+    assert_eq!(
+        commands,
+        [Command::ResubscribeAfter {
+            after: RESUBSCRIBE_AFTER,
+            room_id: ROOM,
+        }]
+    );
+    assert_eq!(
+        transmitted(&state.resubscribe_due(ROOM)),
+        [ClientFrame::Subscribe {
+            room_id: ROOM,
+            after_seq: Some(7),
+        }]
+    );
+}
+
+#[test]
+fn an_internal_error_for_a_room_left_meanwhile_does_not_resubscribe() {
+    let mut state = listening();
+    state.apply(room_error(ErrorCode::Internal));
+    state.close(ROOM);
+    assert!(transmitted(&state.resubscribe_due(ROOM)).is_empty());
+}
+
+#[test]
+fn not_member_for_a_room_stops_listening_and_says_why() {
+    let mut state = listening();
+    state.apply(room_error(ErrorCode::NotMember));
+    let room = state.room(ROOM).expect("room");
+    assert!(!room.is_open());
+    assert_eq!(room.denied.as_deref(), Some("why"));
+    assert!(state.connected().is_empty());
+}
+
+#[test]
+fn unauthorized_without_a_room_sends_the_person_to_sign_in() {
+    let mut state = listening();
+    let commands = state.apply(ServerFrame::Error(ErrorFrame {
+        client_id: None,
+        room_id: None,
+        code: ErrorCode::Unauthorized,
+        message: "signed out".into(),
+        retry_after_ms: None,
+    }));
+    assert_eq!(commands, [Command::SignIn]);
+}
