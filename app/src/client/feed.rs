@@ -107,23 +107,14 @@ impl Window {
             self.held.clear();
             self.detached = false;
         }
-        for message in page {
-            self.cursor = self.cursor.max(message.seq);
-            self.held
-                .entry(message.seq)
-                .or_insert_with(|| Arc::new(message));
-        }
+        self.hold_newer(page);
         self.drop_oldest_beyond_window();
     }
 
     /// An older history page, the messages just below the oldest held. To stay bounded the
     /// window then drops its newest beyond [`WINDOW`], and is detached if it did.
     pub fn absorb_older(&mut self, page: Vec<ChatMessage>) {
-        for message in page {
-            self.held
-                .entry(message.seq)
-                .or_insert_with(|| Arc::new(message));
-        }
+        self.hold(page);
         while self.held.len() > WINDOW {
             self.held.pop_last();
             self.detached = true;
@@ -150,12 +141,7 @@ impl Window {
         if !reaches {
             return;
         }
-        for message in page {
-            self.cursor = self.cursor.max(message.seq);
-            self.held
-                .entry(message.seq)
-                .or_insert_with(|| Arc::new(message));
-        }
+        self.hold_newer(page);
         self.drop_oldest_beyond_window();
     }
 
@@ -174,6 +160,23 @@ impl Window {
         if self.detached {
             self.jump_to_latest();
         }
+    }
+
+    /// Holds every message of `page` not held yet (a seq is held once).
+    fn hold(&mut self, page: Vec<ChatMessage>) {
+        for message in page {
+            self.held
+                .entry(message.seq)
+                .or_insert_with(|| Arc::new(message));
+        }
+    }
+
+    /// [`Window::hold`] for a page at or past the live end: the resume cursor moves up to it.
+    fn hold_newer(&mut self, page: Vec<ChatMessage>) {
+        if let Some(newest) = page.iter().map(|m| m.seq).max() {
+            self.cursor = self.cursor.max(newest);
+        }
+        self.hold(page);
     }
 
     fn drop_oldest_beyond_window(&mut self) {
