@@ -303,7 +303,7 @@ impl Hub {
             .map(|m| Outbound {
                 room: m.room_id,
                 seq: m.seq,
-                json: to_json(&ServerFrame::Message(m.clone())),
+                json: message_json(m),
             })
             .collect();
         let mut state = self.lock();
@@ -348,6 +348,21 @@ impl Hub {
 /// A frame as WebSocket text; cloning it is a reference count, not a copy.
 pub fn to_json(frame: &ServerFrame) -> Utf8Bytes {
     serde_json::to_string(frame)
+        .expect("server frames always serialize")
+        .into()
+}
+
+/// The `message` frame of a stored message, serialized from a borrow: the hot path makes one
+/// frame per stored message, and building a [`ServerFrame::Message`] first would copy the
+/// message (its text included) only to serialize it.
+fn message_json(message: &ChatMessage) -> Utf8Bytes {
+    /// The same JSON as [`ServerFrame::Message`] (same tag, same fields), over a reference.
+    #[derive(serde::Serialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Borrowed<'a> {
+        Message(&'a ChatMessage),
+    }
+    serde_json::to_string(&Borrowed::Message(message))
         .expect("server frames always serialize")
         .into()
 }

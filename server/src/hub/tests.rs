@@ -231,3 +231,19 @@ fn presence_counts_connections_per_user() {
     assert!(hub.disconnect(&mut second));
     assert!(!hub.is_online(UserId(7)));
 }
+
+#[test]
+fn a_message_frame_from_a_borrow_is_the_protocol_s_message_frame() {
+    let message = ChatMessage {
+        room_id: RoomId(3),
+        seq: 7,
+        id: 1007,
+        sender: Username::parse("ana").unwrap(),
+        content: "\"quoted\" <b>and</b> é\n".into(),
+        ts: 42,
+        client_id: "c-1".into(),
+    };
+    let borrowed = super::message_json(&message);
+    let owned = to_json(&ServerFrame::Message(message));
+    assert_eq!(borrowed.as_str(), owned.as_str());
+}
