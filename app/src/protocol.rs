@@ -34,6 +34,29 @@ pub enum ClientFrame {
     Ping,
 }
 
+/// Proof that a message is durably stored, as its sender is told: the one ack type from the
+/// store's append through the processor to the wire (the `ack` frame is this, tagged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub client_id: String,
+    pub room_id: RoomId,
+    pub id: u64,
+    pub seq: u64,
+    pub ts: i64,
+}
+
+impl Ack {
+    pub fn of(message: &ChatMessage) -> Self {
+        Self {
+            client_id: message.client_id.clone(),
+            room_id: message.room_id,
+            id: message.id,
+            seq: message.seq,
+            ts: message.ts,
+        }
+    }
+}
+
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -53,13 +76,7 @@ pub enum ServerFrame {
     /// A stored message. Each subscriber sees a room's messages once each, in seq order.
     Message(ChatMessage),
     /// The message the client called `client_id` is durably stored.
-    Ack {
-        client_id: String,
-        room_id: RoomId,
-        id: u64,
-        seq: u64,
-        ts: i64,
-    },
+    Ack(Ack),
     Error(ErrorFrame),
     Presence {
         room_id: RoomId,

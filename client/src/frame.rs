@@ -67,7 +67,7 @@ impl<'a> FrameRef<'a> {
 mod tests {
     use super::*;
     use app::model::{ChatMessage, Username};
-    use app::protocol::{ErrorCode, ErrorFrame};
+    use app::protocol::{Ack, ErrorCode, ErrorFrame};
 
     fn json(frame: &ServerFrame) -> String {
         serde_json::to_string(frame).unwrap()
@@ -93,13 +93,13 @@ mod tests {
             (RoomId(7), 42, "burst \"quoted\" from user 3 @99")
         );
 
-        let ack = ServerFrame::Ack {
+        let ack = ServerFrame::Ack(Ack {
             client_id: "c-1".into(),
             room_id: RoomId(7),
             id: 1042,
             seq: 42,
             ts: 1,
-        };
+        });
         let text = json(&ack);
         let FrameRef::Ack {
             room,

@@ -15,9 +15,11 @@
 //!    from its dedupe memory (`store/dedupe.rs`) and writes the rest to the segmented log
 //!    (`store/file/log/`) with one `write` and one `fdatasync` on its own thread. A message is
 //!    *stored* when that returns.
-//! 4. **Acked and fanned out**: only then does the writer ack every sender and publish the
-//!    stored messages to `hub/`, which hands them to the bounded queue of every connection
-//!    subscribed to the room.
+//! 4. **Fanned out and acked**: only then does the writer hand the batch to
+//!    `processor/publisher.rs`, which publishes the stored messages to `hub/` (which hands them
+//!    to the bounded queue of every connection subscribed to the room) and then acks every
+//!    sender, while the writer already commits the next batch. A message is serialized once,
+//!    by the store: its log line is its `message` frame.
 //! 5. **Delivered in order** to one socket: `ws/delivery.rs` keeps a cursor per room and sends
 //!    each seq once, in order, replaying from the store whenever the socket fell behind.
 //! 6. **Rendered** in the browser: `app/src/client/` keeps the socket and the per-room state,

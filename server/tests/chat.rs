@@ -4,7 +4,7 @@ mod support;
 
 use app::api::ApiError;
 use app::model::{Member, RoomId};
-use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use app::protocol::{Ack, ClientFrame, ErrorCode, ServerFrame};
 use minitalk_client::{Api, CallError};
 use support::{ack_seq, message_of, register, start};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -34,7 +34,7 @@ async fn two_users_chat_live() {
     let mut saw_own = false;
     while !(saw_ack && saw_own) {
         match ana_ws.next().await {
-            ServerFrame::Ack { client_id, seq, .. } => {
+            ServerFrame::Ack(Ack { client_id, seq, .. }) => {
                 assert_eq!((client_id.as_str(), seq), ("a1", 1));
                 saw_ack = true;
             }
@@ -451,7 +451,7 @@ async fn a_history_page_holds_at_most_100_messages_however_many_are_asked_for() 
     }
     let mut acks = 0;
     while acks < 120 {
-        if let ServerFrame::Ack { .. } = ws.next().await {
+        if let ServerFrame::Ack(_) = ws.next().await {
             acks += 1;
         }
     }

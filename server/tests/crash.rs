@@ -8,7 +8,7 @@
 mod support;
 
 use app::model::RoomId;
-use app::protocol::{ClientFrame, ServerFrame};
+use app::protocol::{Ack, ClientFrame, ServerFrame};
 use minitalk_client::{Api, Socket};
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
@@ -147,7 +147,7 @@ async fn burst(user: User, room: u64, ids: Vec<String>, ledger: Arc<Mutex<Ledger
             return;
         };
         match frame {
-            ServerFrame::Ack { client_id, seq, .. } => {
+            ServerFrame::Ack(Ack { client_id, seq, .. }) => {
                 ledger.lock().unwrap().acked.insert(client_id, seq);
                 in_flight -= 1;
             }

@@ -407,7 +407,7 @@ async fn one_subscribe_replays_a_bounded_number_of_messages() {
         }
         let mut acked = 0;
         while acked < 100 {
-            if let ServerFrame::Ack { .. } = ws.next().await {
+            if let ServerFrame::Ack(_) = ws.next().await {
                 acked += 1;
             }
         }

@@ -20,7 +20,7 @@ async fn flood(ws: &mut support::Client, room: u64, count: usize) -> (Vec<u64>, 
     let (mut acks, mut errors) = (Vec::new(), Vec::new());
     while acks.len() + errors.len() < count {
         match ws.next().await {
-            ServerFrame::Ack { seq, .. } => acks.push(seq),
+            ServerFrame::Ack(ack) => acks.push(ack.seq),
             frame @ ServerFrame::Error(_) => errors.push(frame),
             _ => {}
         }
@@ -106,7 +106,7 @@ async fn a_reader_that_stops_reading_misses_nothing_and_holds_nobody_up() {
             }
             let mut answered = 0;
             while answered < 100 {
-                if let ServerFrame::Ack { .. } = sender.next().await {
+                if let ServerFrame::Ack(_) = sender.next().await {
                     answered += 1;
                 }
             }

@@ -4,7 +4,7 @@
 use app::model::{ClientId, MessageBody, RoomId, Username, MAX_CONTENT_CHARS};
 use app::protocol::ClientFrame;
 use minitalk_server::store::file::log::{LogConfig, MessageLog};
-use minitalk_server::store::NewMessage;
+use minitalk_server::store::{NewMessage, StoredMessage};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -119,16 +119,17 @@ proptest! {
         let mut offset = 0u64;
         let by_id: HashMap<_, _> = survivors.iter().map(|m| (m.client_id.clone(), m)).collect();
         for batch in &written {
-            let size: u64 = batch.iter().map(|m| serde_json::to_vec(m).unwrap().len() as u64 + 1).sum();
+            let size: u64 = batch.iter().map(|m| m.frame.bytes().len() as u64 + 1).sum();
             offset += size;
             if offset <= earlier + cut_at {
                 for m in batch {
-                    prop_assert_eq!(by_id.get(&m.client_id).copied(), Some(m));
+                    let survivor = by_id.get(&m.ack.client_id).map(|s| StoredMessage::of(s));
+                    prop_assert_eq!(survivor.as_ref(), Some(m));
                 }
             }
         }
         // What survives is a prefix of what was written.
-        let order: Vec<_> = written.iter().flatten().map(|m| m.client_id.clone()).collect();
+        let order: Vec<_> = written.iter().flatten().map(|m| m.ack.client_id.clone()).collect();
         prop_assert!(order[..survivors.len()].iter().all(|id| ids.contains(id)));
     }
 }

@@ -30,7 +30,8 @@ pub use credit::Credit;
 pub use signals::{Revoked, Signals};
 
 use crate::fasthash::FastMap;
-use app::model::{ChatMessage, RoomId, UserId};
+use crate::store::StoredMessage;
+use app::model::{RoomId, UserId};
 use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
 use std::net::IpAddr;
@@ -44,7 +45,7 @@ pub type ConnId = u64;
 /// typing hint is stale a second later, and the member list is fetched again anyway).
 pub const EVENT_QUEUE: usize = 64;
 
-/// A stored message, serialized once for all of its receivers.
+/// A stored message's frame, as the store serialized it, shared by all of its receivers.
 #[derive(Debug, Clone)]
 pub struct Outbound {
     pub room: RoomId,
@@ -297,13 +298,15 @@ impl Hub {
     }
 
     /// Hands stored messages to their rooms' listeners. Call only once they are durable.
-    pub fn publish(&self, messages: &[ChatMessage]) {
+    pub fn publish(&self, messages: &[StoredMessage]) {
         let frames: Vec<_> = messages
             .iter()
             .map(|m| Outbound {
-                room: m.room_id,
-                seq: m.seq,
-                json: message_json(m),
+                room: m.ack.room_id,
+                seq: m.ack.seq,
+                // The store's bytes, shared: a reference count, a UTF-8 check, no copy.
+                json: Utf8Bytes::try_from(m.frame.bytes().clone())
+                    .expect("message frames are JSON, so UTF-8"),
             })
             .collect();
         let mut state = self.lock();
@@ -348,21 +351,6 @@ impl Hub {
 /// A frame as WebSocket text; cloning it is a reference count, not a copy.
 pub fn to_json(frame: &ServerFrame) -> Utf8Bytes {
     serde_json::to_string(frame)
-        .expect("server frames always serialize")
-        .into()
-}
-
-/// The `message` frame of a stored message, serialized from a borrow: the hot path makes one
-/// frame per stored message, and building a [`ServerFrame::Message`] first would copy the
-/// message (its text included) only to serialize it.
-fn message_json(message: &ChatMessage) -> Utf8Bytes {
-    /// The same JSON as [`ServerFrame::Message`] (same tag, same fields), over a reference.
-    #[derive(serde::Serialize)]
-    #[serde(tag = "type", rename_all = "snake_case")]
-    enum Borrowed<'a> {
-        Message(&'a ChatMessage),
-    }
-    serde_json::to_string(&Borrowed::Message(message))
         .expect("server frames always serialize")
         .into()
 }

@@ -1,11 +1,12 @@
 //! The hub's unit tests, and a listener helper the processor's tests share.
 use super::*;
 use crate::bus::BusEvent;
-use app::model::Username;
+use crate::store::StoredMessage;
+use app::model::{ChatMessage, Username};
 use std::collections::BTreeSet;
 
-fn message(room: u64, seq: u64) -> ChatMessage {
-    ChatMessage {
+fn message(room: u64, seq: u64) -> StoredMessage {
+    StoredMessage::of(&ChatMessage {
         room_id: RoomId(room),
         seq,
         id: seq,
@@ -13,7 +14,7 @@ fn message(room: u64, seq: u64) -> ChatMessage {
         content: "hi".into(),
         ts: 0,
         client_id: format!("c{seq}"),
-    }
+    })
 }
 
 pub struct Listener {
@@ -77,7 +78,7 @@ fn a_full_queue_flags_lag_instead_of_blocking_or_dropping_silently() {
 
 #[test]
 fn the_byte_budget_flags_lag_before_the_frame_count_is_reached() {
-    let frame_bytes = to_json(&ServerFrame::Message(message(1, 1))).len();
+    let frame_bytes = message(1, 1).frame.bytes().len();
     let hub = Hub::new(
         SocketLimits {
             per_user: 0,
@@ -230,20 +231,4 @@ fn presence_counts_connections_per_user() {
     assert!(hub.is_online(UserId(7)));
     assert!(hub.disconnect(&mut second));
     assert!(!hub.is_online(UserId(7)));
-}
-
-#[test]
-fn a_message_frame_from_a_borrow_is_the_protocol_s_message_frame() {
-    let message = ChatMessage {
-        room_id: RoomId(3),
-        seq: 7,
-        id: 1007,
-        sender: Username::parse("ana").unwrap(),
-        content: "\"quoted\" <b>and</b> é\n".into(),
-        ts: 42,
-        client_id: "c-1".into(),
-    };
-    let borrowed = super::message_json(&message);
-    let owned = to_json(&ServerFrame::Message(message));
-    assert_eq!(borrowed.as_str(), owned.as_str());
 }

@@ -1,28 +1,38 @@
-//! Committing one batch: one append to the [`MessageStore`], then broadcast and answers.
+//! Committing one batch: one append to the [`MessageStore`], then a hand-off to the publisher.
 //!
 //! The store decides everything about the batch (what is a resend, what is stored, with which
 //! seqs) in one call, and runs its own blocking I/O; the writer only turns the answers into
-//! acks and errors, and publishes what was newly stored.
+//! acks and errors, and passes them with what was newly stored to the
+//! [`publisher`](super::publisher), so that the next batch's commit can start at once.
 
-use super::{Ack, SendError, SendRequest};
-use crate::hub::Hub;
+use super::publisher::Committed;
+use super::{SendError, SendRequest};
 use crate::stats::Stats;
 use crate::store::{Appended, MessageStore, NewMessage, StoreError};
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::mpsc;
 
 pub struct Writer {
     store: Arc<dyn MessageStore>,
-    hub: Hub,
+    publish: mpsc::Sender<Committed>,
     stats: Stats,
 }
 
 impl Writer {
-    pub fn new(store: Arc<dyn MessageStore>, hub: Hub, stats: Stats) -> Self {
-        Self { store, hub, stats }
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        publish: mpsc::Sender<Committed>,
+        stats: Stats,
+    ) -> Self {
+        Self {
+            store,
+            publish,
+            stats,
+        }
     }
 
-    /// Stores `batch` with one append and answers every request in it.
+    /// Stores `batch` with one append and hands every request's answer to the publisher.
     pub async fn commit(&mut self, batch: Vec<SendRequest>) {
         let now = crate::clock::now_ms();
         let mut replies = Vec::with_capacity(batch.len());
@@ -41,8 +51,28 @@ impl Writer {
             .collect();
 
         let started = Instant::now();
-        let appended = match self.store.append(messages).await {
-            Ok(appended) => appended,
+        let committed = match self.store.append(messages).await {
+            Ok(appended) => {
+                let mut stored = Vec::with_capacity(appended.len());
+                let answers = appended
+                    .into_iter()
+                    .map(|answer| match answer {
+                        Appended::Stored(message) => {
+                            let ack = message.ack.clone();
+                            stored.push(message);
+                            Ok(ack)
+                        }
+                        Appended::Duplicate(ack) => Ok(ack),
+                        Appended::ClientIdReused => Err(SendError::ClientIdReused),
+                    })
+                    .zip(replies)
+                    .map(|(answer, reply)| (reply, answer))
+                    .collect();
+                if !stored.is_empty() {
+                    self.stats.record_batch(stored.len(), started.elapsed());
+                }
+                Committed { stored, answers }
+            }
             Err(error) => {
                 let answer = match error {
                     StoreError::LowDisk => SendError::StorageFull,
@@ -54,32 +84,17 @@ impl Writer {
                         SendError::Storage
                     }
                 };
-                for reply in replies {
-                    let _gone = reply.send(Err(answer.clone()));
+                Committed {
+                    stored: Vec::new(),
+                    answers: replies
+                        .into_iter()
+                        .map(|reply| (reply, Err(answer.clone())))
+                        .collect(),
                 }
-                return;
             }
         };
-        let mut stored = Vec::with_capacity(appended.len());
-        let answers: Vec<_> = appended
-            .into_iter()
-            .map(|answer| match answer {
-                Appended::Stored(message) => {
-                    let ack = Ack::of(&message);
-                    stored.push(message);
-                    Ok(ack)
-                }
-                Appended::Duplicate(ack) => Ok(ack),
-                Appended::ClientIdReused => Err(SendError::ClientIdReused),
-            })
-            .collect();
-        if !stored.is_empty() {
-            self.stats.record_batch(stored.len(), started.elapsed());
-            // Broadcast only once durable, and before anyone is acked.
-            self.hub.publish(&stored);
-        }
-        for (answer, reply) in answers.into_iter().zip(replies) {
-            let _gone = reply.send(answer);
-        }
+        // Waits only while the publisher is `PUBLISH_QUEUE` batches behind. If it has ended
+        // (it cannot, short of a panic), the replies drop and every sender sees an error.
+        let _gone = self.publish.send(committed).await;
     }
 }

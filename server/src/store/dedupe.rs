@@ -12,7 +12,7 @@
 //! different message, and is told so ([`Lookup::Reused`]) instead of getting the old message's
 //! ack, which would silently drop the new one (audit L9).
 
-use super::{Ack, Appended, NewMessage, StoreError};
+use super::{Ack, Appended, NewMessage, StoreError, StoredMessage};
 use crate::fasthash::FastMap;
 use app::model::{ChatMessage, RoomId, Username};
 use std::collections::VecDeque;
@@ -165,7 +165,7 @@ impl Dedupe {
     pub fn append_with(
         &mut self,
         batch: Vec<NewMessage>,
-        store: impl FnOnce(Vec<NewMessage>) -> Result<Vec<ChatMessage>, StoreError>,
+        store: impl FnOnce(Vec<NewMessage>) -> Result<Vec<StoredMessage>, StoreError>,
     ) -> Result<Vec<Appended>, StoreError> {
         /// Where the answer for one message of the batch comes from.
         enum Slot {
@@ -197,17 +197,21 @@ impl Dedupe {
             };
             slots.push(slot);
         }
-        let mut stored: Vec<Option<ChatMessage>> = if fresh.is_empty() {
+        let mut stored: Vec<Option<StoredMessage>> = if fresh.is_empty() {
             Vec::new()
         } else {
             store(fresh)?.into_iter().map(Some).collect()
         };
-        let acks: Vec<Ack> = stored
-            .iter()
-            .map(|m| Ack::of(m.as_ref().expect("not taken yet")))
-            .collect();
         for (key, (n, print)) in in_batch {
-            self.insert(key, print, &acks[n]);
+            let ack = &stored[n].as_ref().expect("not taken yet").ack;
+            self.insert(key, print, ack);
+        }
+        // Copies inside the batch get their original's ack before the originals move out.
+        for slot in &mut slots {
+            if let Slot::SameAs(n) = *slot {
+                let ack = &stored[n].as_ref().expect("not taken yet").ack;
+                *slot = Slot::Known(Appended::Duplicate(ack.clone()));
+            }
         }
         Ok(slots
             .into_iter()
@@ -216,7 +220,7 @@ impl Dedupe {
                 Slot::Fresh(n) => {
                     Appended::Stored(stored[n].take().expect("each fresh slot is taken once"))
                 }
-                Slot::SameAs(n) => Appended::Duplicate(acks[n].clone()),
+                Slot::SameAs(_) => unreachable!("resolved above"),
             })
             .collect())
     }

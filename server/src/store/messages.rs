@@ -15,6 +15,9 @@
 
 use super::{Durability, StoreError};
 use app::model::{ChatMessage, ClientId, MessageBody, RoomId, Username};
+#[cfg(any(doc, test))]
+use app::protocol::ServerFrame;
+use bytes::Bytes;
 use futures::future::BoxFuture;
 
 /// A message to store: everything but the seq and id, which the store assigns.
@@ -27,25 +30,59 @@ pub struct NewMessage {
     pub ts: i64,
 }
 
-/// Proof that a message is durably stored: what its sender is told.
+/// What a sender is told of a stored message; the same type goes out as the `ack` frame.
+pub use app::protocol::Ack;
+
+/// A message an append stored: its sender's [`Ack`] and its `message` frame.
+///
+/// The frame is the message serialized once: a backend that writes the same bytes (the file
+/// store's log lines *are* these frames) hands out a slice of what it wrote, and the hub passes
+/// that slice to every listener. Nothing on the way from the store to the sockets serializes the
+/// message again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ack {
-    pub client_id: String,
-    pub room_id: RoomId,
-    pub id: u64,
-    pub seq: u64,
-    pub ts: i64,
+pub struct StoredMessage {
+    pub ack: Ack,
+    pub frame: MessageFrame,
 }
 
-impl Ack {
+impl StoredMessage {
+    /// Serializes `message`'s frame on its own (for stores that keep messages as values).
     pub fn of(message: &ChatMessage) -> Self {
+        let mut json = Vec::new();
+        MessageFrame::write(&mut json, message);
         Self {
-            client_id: message.client_id.clone(),
-            room_id: message.room_id,
-            id: message.id,
-            seq: message.seq,
-            ts: message.ts,
+            ack: Ack::of(message),
+            frame: MessageFrame(Bytes::from(json)),
         }
+    }
+}
+
+/// The `message` frame of one stored message: `{"type":"message",…}`, the same JSON as
+/// [`ServerFrame::Message`], always UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageFrame(Bytes);
+
+impl MessageFrame {
+    /// Appends `message`'s frame to `out`, serialized from a borrow (building a
+    /// [`ServerFrame::Message`] first would copy the message, text included).
+    pub fn write(out: &mut Vec<u8>, message: &ChatMessage) {
+        /// The same JSON as [`ServerFrame::Message`] (same tag, same fields), over a reference.
+        #[derive(serde::Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Borrowed<'a> {
+            Message(&'a ChatMessage),
+        }
+        serde_json::to_writer(out, &Borrowed::Message(message)).expect("messages always serialize");
+    }
+
+    /// Wraps bytes that [`MessageFrame::write`] wrote (a slice of a larger buffer is fine).
+    pub fn from_written(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
     }
 }
 
@@ -53,7 +90,7 @@ impl Ack {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
     /// Stored by this append, with its new seq and id.
-    Stored(ChatMessage),
+    Stored(StoredMessage),
     /// A resend of a message stored earlier (or earlier in the same batch): its original ack.
     /// Nothing new was stored for it.
     Duplicate(Ack),
@@ -92,4 +129,26 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// What "stored" means for this backend; logged at start.
     fn durability(&self) -> Durability;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_frame_is_the_protocol_s_message_frame() {
+        let message = ChatMessage {
+            room_id: RoomId(3),
+            seq: 7,
+            id: 1007,
+            sender: Username::parse("ana").unwrap(),
+            content: "\"quoted\" <b>and</b> é\n".into(),
+            ts: 42,
+            client_id: "c-1".into(),
+        };
+        let stored = StoredMessage::of(&message);
+        let owned = serde_json::to_vec(&ServerFrame::Message(message.clone())).unwrap();
+        assert_eq!(&stored.frame.bytes()[..], &owned[..]);
+        assert_eq!(stored.ack, Ack::of(&message));
+    }
 }

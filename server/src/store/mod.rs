@@ -84,7 +84,9 @@ fn make_private(dir: &Path) -> Result<(), StoreError> {
 
 pub use durability::Durability;
 pub use file::{FileMessageStore, FileMessageStoreConfig};
-pub use messages::{Ack, Appended, MessageStore, NewMessage, RoomHead};
+pub use messages::{
+    Ack, Appended, MessageFrame, MessageStore, NewMessage, RoomHead, StoredMessage,
+};
 pub use table::{Document, Table};
 
 /// Errors of the storage layer. Callers show users a generic message; logs get the cause.

@@ -188,13 +188,7 @@ where
         self.pending.push(
             async move {
                 match answer.await {
-                    Ok(Ok(ack)) => ServerFrame::Ack {
-                        client_id: ack.client_id,
-                        room_id: ack.room_id,
-                        id: ack.id,
-                        seq: ack.seq,
-                        ts: ack.ts,
-                    },
+                    Ok(Ok(ack)) => ServerFrame::Ack(ack),
                     Ok(Err(e)) => ServerFrame::Error(send_error_frame(&e, failed)),
                     Err(_) => ServerFrame::Error(send_error_frame(&SendError::Storage, failed)),
                 }

@@ -10,7 +10,9 @@ use crate::hub::{Hub, SessionKey};
 use crate::processor::{Ack, SendError, SendRequest};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::store::memory::MemoryMessageStore;
-use crate::store::{Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError};
+use crate::store::{
+    Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError, StoredMessage,
+};
 use app::api::ApiError;
 use app::model::{ChatMessage, ClientId, MessageBody, RoomId, UserId, UserInfo, Username};
 use app::protocol::{ErrorCode, ServerFrame};
@@ -41,7 +43,7 @@ struct Store {
 
 impl Store {
     /// Stores `count` messages from bob in `room`, at once.
-    fn append(&self, room: RoomId, count: usize) -> Vec<ChatMessage> {
+    fn append(&self, room: RoomId, count: usize) -> Vec<StoredMessage> {
         let batch = (0..count)
             .map(|_| {
                 let n = self.sent.fetch_add(1, Ordering::Relaxed);
@@ -51,7 +53,7 @@ impl Store {
         self.append_now(batch)
     }
 
-    fn append_now(&self, batch: Vec<NewMessage>) -> Vec<ChatMessage> {
+    fn append_now(&self, batch: Vec<NewMessage>) -> Vec<StoredMessage> {
         let appended = self
             .inner
             .append(batch)
@@ -149,7 +151,7 @@ impl Submit for StoreAtOnce {
             ts: 0,
         }]);
         self.hub.publish(&stored);
-        let _sent = request.reply.send(Ok(Ack::of(&stored[0])));
+        let _sent = request.reply.send(Ok(stored[0].ack.clone()));
         Ok(())
     }
 }
@@ -376,9 +378,9 @@ async fn a_sent_message_is_acknowledged_and_delivered_to_its_sender() {
         .send(serde_json::json!({"type": "send", "room_id": ROOM, "client_id": "c1", "content": "hi"}))
         .await;
     let mut frames = [client.next().await, client.next().await];
-    frames.sort_by_key(|f| matches!(f, ServerFrame::Ack { .. }));
+    frames.sort_by_key(|f| matches!(f, ServerFrame::Ack(_)));
     assert!(matches!(&frames[0], ServerFrame::Message(m) if m.seq == 1));
-    assert!(matches!(&frames[1], ServerFrame::Ack { seq: 1, .. }));
+    assert!(matches!(&frames[1], ServerFrame::Ack(Ack { seq: 1, .. })));
 }
 
 #[tokio::test]

@@ -235,7 +235,7 @@ impl Client {
         self.send(room, client_id, content).await;
         loop {
             match self.next().await {
-                frame @ ServerFrame::Ack { .. } => return frame,
+                frame @ ServerFrame::Ack(_) => return frame,
                 ServerFrame::Error(e) if e.client_id.as_deref() == Some(client_id) => {
                     return ServerFrame::Error(e)
                 }
@@ -248,7 +248,7 @@ impl Client {
 /// The seq of an ack, or a panic naming what came instead.
 pub fn ack_seq(frame: &ServerFrame) -> u64 {
     match frame {
-        ServerFrame::Ack { seq, .. } => *seq,
+        ServerFrame::Ack(ack) => ack.seq,
         other => panic!("expected an ack, got {other:?}"),
     }
 }

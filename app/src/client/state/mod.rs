@@ -27,7 +27,7 @@ use super::command::{Command, Part};
 use super::feed::Window;
 use super::outbox::{Outbox, OutboxFull};
 use crate::model::{ChatMessage, RoomId, Username};
-use crate::protocol::{ClientFrame, ServerFrame};
+use crate::protocol::{Ack, ClientFrame, ServerFrame};
 pub use errors::RESUBSCRIBE_AFTER;
 use std::collections::HashMap;
 
@@ -200,13 +200,13 @@ impl ChatState {
     pub fn apply(&mut self, frame: ServerFrame) -> Vec<Command> {
         match frame {
             ServerFrame::Message(message) => self.on_message(message),
-            ServerFrame::Ack {
+            ServerFrame::Ack(Ack {
                 client_id,
                 room_id,
                 id,
                 seq,
                 ts,
-            } => {
+            }) => {
                 let Some(sender) = self.me.clone() else {
                     return Vec::new();
                 };

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::client::outbox::SendState;
-use crate::protocol::{ErrorCode, ErrorFrame};
+use crate::protocol::{Ack, ErrorCode, ErrorFrame};
 use std::time::Duration;
 
 const ROOM: RoomId = RoomId(1);
@@ -81,13 +81,13 @@ fn an_ack_turns_a_pending_send_into_a_stored_message_and_its_broadcast_adds_noth
             .map(|r| r.outbox.entries()[0].state.clone()),
         Some(SendState::Pending)
     );
-    state.apply(ServerFrame::Ack {
+    state.apply(ServerFrame::Ack(Ack {
         client_id: "c1".into(),
         room_id: ROOM,
         id: 7,
         seq: 1,
         ts: 5,
-    });
+    }));
     assert!(state.room(ROOM).is_some_and(|r| r.outbox.is_empty()));
     state.apply(ServerFrame::Message(message(1, 1, "ana", "c1")));
     assert_eq!(held(&state, ROOM), [1]);

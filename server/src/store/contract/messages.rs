@@ -26,7 +26,7 @@ fn seqs(appended: &[Appended]) -> Vec<Option<(u64, u64)>> {
     appended
         .iter()
         .map(|a| match a {
-            Appended::Stored(m) => Some((m.room_id.0, m.seq)),
+            Appended::Stored(m) => Some((m.ack.room_id.0, m.ack.seq)),
             _ => None,
         })
         .collect()
@@ -95,7 +95,7 @@ pub(crate) async fn a_resend_is_answered_with_the_original_seq_and_ts(store: imp
     };
     assert_eq!(
         (in_batch.seq, in_batch.ts, in_batch.id),
-        (original.seq, original.ts, original.id)
+        (original.ack.seq, original.ack.ts, original.ack.id)
     );
     let later = store.append(vec![new(1, "x", "hi", 99)]).await.unwrap();
     let [Appended::Duplicate(across)] = &later[..] else {
@@ -103,7 +103,7 @@ pub(crate) async fn a_resend_is_answered_with_the_original_seq_and_ts(store: imp
     };
     assert_eq!(
         (across.seq, across.ts, across.id),
-        (original.seq, 10, original.id)
+        (original.ack.seq, 10, original.ack.id)
     );
     assert_eq!(
         store.head(RoomId(1)).await.unwrap().last_seq,

@@ -9,7 +9,9 @@
 
 use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
-use crate::store::{Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError};
+use crate::store::{
+    Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError, StoredMessage,
+};
 use app::model::{ChatMessage, RoomId};
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,7 +47,7 @@ impl MemoryMessageStore {
         &self,
         rooms: &mut Rooms,
         fresh: Vec<NewMessage>,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let failing = self
             .fail_next_writes
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -67,8 +69,9 @@ impl MemoryMessageStore {
                     ts: new.ts,
                     client_id: new.client_id.into(),
                 };
-                room.push(message.clone());
-                message
+                let stored = StoredMessage::of(&message);
+                room.push(message);
+                stored
             })
             .collect())
     }

@@ -20,7 +20,11 @@
 //!   after it, is reported as [`StoreError::Corrupt`] with its offset rather than guessed at.
 //! - A failed segment roll leaves the writer on the old segment; the next batch retries the roll
 //!   and reuses the empty segment the failed one may have left.
-
+//!
+//! A line is the message's `message` frame as the WebSocket sends it (`{"type":"message",…}`),
+//! so a message is serialized once: the hub sends slices of the very buffer the log wrote. The
+//! `type` tag also names what kind of timeline entry a line is; a line without one (written
+//! before the tag) is a message.
 //!
 //! The log is the file store's own, synchronous machinery: the rest of the server reaches it
 //! only through [`FileMessageStore`](super::FileMessageStore), which runs it off the async
@@ -28,8 +32,12 @@
 //! `reader` (head, ranges).
 
 use crate::fasthash::FastMap;
-use crate::store::{atomic, create_private_dir, private_file, NewMessage, StoreError};
+use crate::store::{
+    atomic, create_private_dir, private_file, Ack, MessageFrame, NewMessage, StoreError,
+    StoredMessage,
+};
 use app::model::{ChatMessage, RoomId};
+use bytes::Bytes;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;

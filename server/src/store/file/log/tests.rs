@@ -33,13 +33,13 @@ fn seqs_count_per_room_within_and_across_batches() {
     assert_eq!(
         first
             .iter()
-            .map(|m| (m.room_id.0, m.seq))
+            .map(|m| (m.ack.room_id.0, m.ack.seq))
             .collect::<Vec<_>>(),
         [(1, 1), (2, 1), (1, 2)]
     );
     let second = log.append(vec![new(1, "d")]).unwrap();
-    assert_eq!(second[0].seq, 3);
-    assert!(second[0].id > first[2].id);
+    assert_eq!(second[0].ack.seq, 3);
+    assert!(second[0].ack.id > first[2].ack.id);
     assert_eq!(
         contents(&log, 1),
         [(1, "a".into()), (2, "c".into()), (3, "d".into())]
@@ -63,7 +63,7 @@ fn everything_comes_back_after_a_reopen_across_segments() {
     let log = recovered.log;
     assert_eq!(log.last_seq(RoomId(1)), 20);
     assert_eq!(log.read_range(RoomId(1), 5, 6).unwrap()[1].content, "m5");
-    assert_eq!(log.append(vec![new(1, "after")]).unwrap()[0].seq, 21);
+    assert_eq!(log.append(vec![new(1, "after")]).unwrap()[0].ack.seq, 21);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn a_failed_write_stores_nothing_and_the_log_keeps_working() {
     log.fail_next_writes(1);
     assert!(log.append(vec![new(1, "lost"), new(1, "lost")]).is_err());
     assert_eq!(log.last_seq(RoomId(1)), 1);
-    assert_eq!(log.append(vec![new(1, "b")]).unwrap()[0].seq, 2);
+    assert_eq!(log.append(vec![new(1, "b")]).unwrap()[0].ack.seq, 2);
     drop(log);
     let recovered = open(dir.path(), 1 << 20);
     assert_eq!(recovered.truncated_bytes, 0);
@@ -120,7 +120,7 @@ fn a_failed_roll_fails_only_its_batch_and_the_next_batch_rolls_and_succeeds() {
     );
     let stored = log.append(vec![new(1, "c"), new(2, "d")]).unwrap();
     assert_eq!(
-        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        stored.iter().map(|m| m.ack.seq).collect::<Vec<_>>(),
         [3, 1],
         "seqs continue as if the failed batch never was"
     );
@@ -184,4 +184,35 @@ fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
     })
     .unwrap();
     assert_eq!(recent, ["fresh", "fresher"]);
+}
+
+#[test]
+fn each_line_is_the_frame_handed_out_and_the_protocol_s_message_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    let hostile = NewMessage {
+        content: app::model::MessageBody::parse("\"quoted\" <b>and</b> é\n\\").unwrap(),
+        ..new(1, "one")
+    };
+    let stored = log.append(vec![hostile, new(2, "two")]).unwrap();
+    let file = fs::read(segment_path(dir.path(), 1)).unwrap();
+    let lines: Vec<&[u8]> = file.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(lines.len(), 2);
+    for ((line, stored), room) in lines.into_iter().zip(&stored).zip([1, 2]) {
+        assert_eq!(&line[..line.len() - 1], &stored.frame.bytes()[..]);
+        let message = log.read_range(RoomId(room), 1, 1).unwrap().remove(0);
+        let protocol = serde_json::to_vec(&app::protocol::ServerFrame::Message(message)).unwrap();
+        assert_eq!(&stored.frame.bytes()[..], &protocol[..]);
+    }
+}
+
+#[test]
+fn a_line_written_before_the_type_tag_still_reads_as_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let old =
+        r#"{"room_id":1,"seq":1,"id":1,"sender":"ana","content":"old","ts":5,"client_id":"c-old"}"#;
+    fs::write(segment_path(dir.path(), 1), format!("{old}\n")).unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    assert_eq!(contents(&log, 1), [(1, "old".into())]);
+    assert_eq!(log.append(vec![new(1, "new")]).unwrap()[0].ack.seq, 2);
 }

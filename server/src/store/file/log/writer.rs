@@ -4,9 +4,10 @@ use super::*;
 
 impl MessageLog {
     /// Stores a batch with one write and one `fdatasync`, assigning each message its room's next
-    /// seq and a new id. Returns the stored messages in batch order. On error nothing of the
-    /// batch is stored.
-    pub fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<ChatMessage>, StoreError> {
+    /// seq and a new id. Returns the stored messages in batch order, each with its frame: the
+    /// line the log holds for it (a line is the message's `message` frame and a newline), sliced
+    /// out of the batch's write buffer without a copy. On error nothing of the batch is stored.
+    pub fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<StoredMessage>, StoreError> {
         let mut writer = self.writer.lock().expect("log writer lock poisoned");
         if let Some(reason) = &writer.poisoned {
             return Err(StoreError::Poisoned(reason.clone()));
@@ -15,8 +16,9 @@ impl MessageLog {
             self.roll(&mut writer)?;
         }
 
-        let mut stored = Vec::with_capacity(batch.len());
-        let mut locs = Vec::with_capacity(batch.len());
+        let mut acks = Vec::with_capacity(batch.len());
+        // Where each message's frame lies in the buffer (without its newline).
+        let mut spans = Vec::with_capacity(batch.len());
         // Only `append` (serialized by the writer lock) grows the index, so each room's current
         // length can be read once and the lines serialized without holding the index lock.
         let mut next_seq: FastMap<RoomId, u64> = FastMap::default();
@@ -47,14 +49,16 @@ impl MessageLog {
                 client_id: new.client_id.into(),
             };
             let start = writer.buf.len();
-            serde_json::to_writer(&mut writer.buf, &message).expect("messages always serialize");
+            MessageFrame::write(&mut writer.buf, &message);
+            spans.push(start..writer.buf.len());
             writer.buf.push(b'\n');
-            locs.push(Loc {
-                segment: writer.segment,
-                offset: writer.len + start as u64,
-                len: (writer.buf.len() - start) as u32,
+            acks.push(Ack {
+                client_id: message.client_id,
+                room_id: message.room_id,
+                id: message.id,
+                seq: message.seq,
+                ts: message.ts,
             });
-            stored.push(message);
         }
 
         let writer = &mut *writer;
@@ -73,16 +77,36 @@ impl MessageLog {
             }
             return Err(StoreError::io(&path, source));
         }
+        let batch_start = writer.len;
         writer.len += writer.buf.len() as u64;
-        writer.next_id += stored.len() as u64;
+        writer.next_id += acks.len() as u64;
+        // The frames keep the written bytes alive; the next batch starts a buffer of its own,
+        // sized like this one (one allocation per batch).
+        let capacity = writer.buf.capacity();
+        let written = Bytes::from(std::mem::replace(
+            &mut writer.buf,
+            Vec::with_capacity(capacity),
+        ));
 
         let mut index = self.index.lock().expect("log index lock poisoned");
-        for (message, loc) in stored.iter().zip(locs) {
-            let room = index.rooms.entry(message.room_id).or_default();
-            room.locs.push(loc);
-            room.last_ts = Some(message.ts);
-        }
-        Ok(stored)
+        Ok(acks
+            .into_iter()
+            .zip(spans)
+            .map(|(ack, span)| {
+                let room = index.rooms.entry(ack.room_id).or_default();
+                room.locs.push(Loc {
+                    segment: writer.segment,
+                    offset: batch_start + span.start as u64,
+                    // The line: the frame and its newline.
+                    len: (span.len() + 1) as u32,
+                });
+                room.last_ts = Some(ack.ts);
+                StoredMessage {
+                    ack,
+                    frame: MessageFrame::from_written(written.slice(span)),
+                }
+            })
+            .collect())
     }
 
     fn write_and_sync(&self, file: &mut File, bytes: &[u8]) -> std::io::Result<()> {

@@ -93,13 +93,13 @@ async fn reopening_keeps_everything_and_still_knows_resends() {
         .unwrap();
     assert_eq!(
         resent[0],
-        Appended::Duplicate(crate::store::Ack::of(&original)),
+        Appended::Duplicate(original.ack.clone()),
         "the dedupe memory was rebuilt from the log"
     );
     let Appended::Stored(next) = &resent[1] else {
         panic!("stored: {resent:?}")
     };
-    assert_eq!((next.seq, next.id > original.id), (2, true));
+    assert_eq!((next.ack.seq, next.ack.id > original.ack.id), (2, true));
 }
 
 #[tokio::test]
@@ -109,7 +109,7 @@ async fn after_a_restart_resends_older_than_the_window_are_forgotten() {
     let window = config().dedupe_window.as_millis() as i64;
     let store = store.reopen(1_000 + window + 1);
     let again = store.append(vec![new(1, "a", "a", 2_000)]).await.unwrap();
-    assert!(matches!(&again[..], [Appended::Stored(m)] if m.seq == 2));
+    assert!(matches!(&again[..], [Appended::Stored(m)] if m.ack.seq == 2));
 }
 
 #[tokio::test]

@@ -1,0 +1,44 @@
+//! Publishing committed batches: broadcast what was stored, then answer every sender.
+//!
+//! Why a task of its own: handing a batch to the hub touches every listener of every room in it
+//! (thousands of queues in a busy room). Done by the writer, that work would sit between one
+//! batch's `fdatasync` and the next; here it overlaps the next batch's commit instead.
+//!
+//! Order: one task takes batches first in, first out, so batches reach the hub in commit order
+//! and each room's seqs arrive in order; within a batch, everything is broadcast before any of
+//! its senders is acked (an ack means "stored, and on its way to every listener").
+//!
+//! Queue: at most [`PUBLISH_QUEUE`] committed batches wait. When it is full the writer waits:
+//! everything in it is durable and owed an answer, so nothing is ever dropped, and the wait
+//! backs up into the processor's own bounded queue, which turns senders away with `overloaded`.
+//! A connection that subscribes between a batch's commit and its publication reads the store's
+//! head past it and also gets it live; its seq cursor drops the second copy.
+
+use super::{Ack, SendError};
+use crate::hub::Hub;
+use crate::store::StoredMessage;
+use tokio::sync::{mpsc, oneshot};
+
+/// Committed batches that may wait for the publisher.
+pub const PUBLISH_QUEUE: usize = 2;
+
+/// Where a sender's answer goes.
+pub type Reply = oneshot::Sender<Result<Ack, SendError>>;
+
+/// One committed batch: what it newly stored, and every sender's answer in batch order.
+pub struct Committed {
+    pub stored: Vec<StoredMessage>,
+    pub answers: Vec<(Reply, Result<Ack, SendError>)>,
+}
+
+/// Publishes batches until the writer lets go of the queue and it is drained.
+pub async fn run(mut batches: mpsc::Receiver<Committed>, hub: Hub) {
+    while let Some(Committed { stored, answers }) = batches.recv().await {
+        if !stored.is_empty() {
+            hub.publish(&stored);
+        }
+        for (reply, answer) in answers {
+            let _gone = reply.send(answer);
+        }
+    }
+}
