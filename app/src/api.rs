@@ -6,9 +6,8 @@
 //! [`ssr::Backend`] in Leptos context; keeping that a trait lets this crate stay free of the
 //! server's storage code while still owning the endpoints the browser calls.
 
-use crate::model::{
-    ChatMessage, DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo,
-};
+use crate::model::{DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo};
+use crate::timeline::Entry;
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -241,14 +240,14 @@ pub async fn room_members(room_id: RoomId) -> Result<Vec<Member>, ApiError> {
     .await
 }
 
-/// Up to `limit` (at most [`HISTORY_MAX`]) messages with seq < `before_seq` (the newest when
-/// `None`), in ascending seq order.
+/// Up to `limit` (at most [`HISTORY_MAX`]) timeline entries (messages, joins and leaves) with
+/// seq < `before_seq` (the newest when `None`), in ascending seq order.
 #[server(endpoint = "history", input = Json)]
 pub async fn history(
     room_id: RoomId,
     before_seq: Option<u64>,
     limit: u32,
-) -> Result<Vec<ChatMessage>, ApiError> {
+) -> Result<Vec<Entry>, ApiError> {
     ssr::answer(async move {
         let (backend, user) = ssr::signed_in().await?;
         let limit = limit.clamp(1, HISTORY_MAX);
@@ -278,9 +277,10 @@ pub mod ssr {
 
     use super::{ApiError, SECURE_SESSION_COOKIE, SESSION_COOKIE};
     use crate::model::{
-        ChatMessage, DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
-        Username, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+        DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
+        MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
     };
+    use crate::timeline::Entry;
     use futures::future::BoxFuture;
     use http::{header, HeaderValue};
     use leptos::prelude::*;
@@ -365,7 +365,7 @@ pub mod ssr {
             room: RoomId,
             before_seq: Option<u64>,
             limit: u32,
-        ) -> BoxFuture<'a, Result<Vec<ChatMessage>, ApiError>>;
+        ) -> BoxFuture<'a, Result<Vec<Entry>, ApiError>>;
         fn mark_read<'a>(
             &'a self,
             user: &'a UserInfo,

@@ -2,6 +2,7 @@
 //! WASM (feature `hydrate`).
 //!
 //! - [`model`]: the validated nouns (users, rooms, messages) both sides agree on.
+//! - [`timeline`]: what a room's seqs count: messages and membership changes.
 //! - [`protocol`]: the `/ws` frames.
 //! - [`api`]: server functions at `/api/*`.
 //! - [`client`]: the browser's one WebSocket per tab and the live state of each room.
@@ -16,6 +17,7 @@ pub mod header;
 pub mod model;
 pub mod pages;
 pub mod protocol;
+pub mod timeline;
 
 use crate::api::ApiError;
 use crate::model::UserInfo;

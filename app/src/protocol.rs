@@ -5,6 +5,7 @@
 //! a change here is a change to that contract.
 
 use crate::model::{ChatMessage, RoomId, Username};
+use crate::timeline::MemberEvent;
 use serde::{Deserialize, Serialize};
 
 /// What a client may send.
@@ -75,6 +76,10 @@ pub enum ServerFrame {
     },
     /// A stored message. Each subscriber sees a room's messages once each, in seq order.
     Message(ChatMessage),
+    /// Someone joined or left the room: a timeline entry with its own seq, delivered like a
+    /// message (see [`crate::timeline`]). A client that does not know a frame with a seq must
+    /// still move its cursor past it.
+    Member(MemberEvent),
     /// The message the client called `client_id` is durably stored.
     Ack(Ack),
     Error(ErrorFrame),

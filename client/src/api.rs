@@ -10,9 +10,8 @@
 //! a test can check the server no longer honours it.
 
 use app::api::{self, ApiError, HISTORY_MAX};
-use app::model::{
-    ChatMessage, DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo,
-};
+use app::model::{DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo};
+use app::timeline::Entry;
 use leptos::server_fn::ServerFn;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -231,14 +230,15 @@ impl Api {
         self.call(api::RoomMembers { room_id }).await
     }
 
-    /// One page: up to `limit` messages with seq < `before_seq` (the newest when `None`),
-    /// oldest first. [`Api::history_after`] pages through all of them.
+    /// One page: up to `limit` timeline entries (messages, joins, leaves) with seq <
+    /// `before_seq` (the newest when `None`), oldest first. [`Api::history_after`] pages through
+    /// all of them.
     pub async fn history(
         &self,
         room_id: RoomId,
         before_seq: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, CallError> {
+    ) -> Result<Vec<Entry>, CallError> {
         self.call(api::History {
             room_id,
             before_seq,
@@ -248,7 +248,7 @@ impl Api {
     }
 
     /// The newest page of the room's history, as large as the server allows.
-    pub async fn newest_history(&self, room_id: RoomId) -> Result<Vec<ChatMessage>, CallError> {
+    pub async fn newest_history(&self, room_id: RoomId) -> Result<Vec<Entry>, CallError> {
         self.history(room_id, None, HISTORY_MAX).await
     }
 

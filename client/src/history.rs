@@ -1,20 +1,17 @@
-//! Reading a room's stored messages back, page by page, newest page first.
+//! Reading a room's stored timeline back, page by page, newest page first.
 //!
-//! `history` returns at most [`HISTORY_MAX`] messages below a seq; a client that wants
+//! `history` returns at most [`HISTORY_MAX`] entries below a seq; a client that wants
 //! everything after some seq asks for the newest page, then the page below its oldest message,
 //! and so on until it reaches that seq or the room's beginning.
 
 use crate::{Api, CallError};
 use app::api::HISTORY_MAX;
-use app::model::{ChatMessage, RoomId};
+use app::model::RoomId;
+use app::timeline::Entry;
 
 impl Api {
-    /// Every stored message of `room` with seq > `after` (0: the whole room), oldest first.
-    pub async fn history_after(
-        &self,
-        room: RoomId,
-        after: u64,
-    ) -> Result<Vec<ChatMessage>, CallError> {
+    /// Every stored entry of `room` with seq > `after` (0: the whole room), oldest first.
+    pub async fn history_after(&self, room: RoomId, after: u64) -> Result<Vec<Entry>, CallError> {
         let mut pages = Vec::new();
         let mut before = None;
         loop {
@@ -30,32 +27,34 @@ impl Api {
             .into_iter()
             .rev()
             .flatten()
-            .filter(|message| message.seq > after)
+            .filter(|entry| entry.seq() > after)
             .collect())
     }
 }
 
 /// Where the next page ends (the oldest seq of `page`), or `None` when `page` reached past
 /// `after` or the room's beginning.
-fn page_below(page: &[ChatMessage], after: u64) -> Option<u64> {
-    let oldest = page.first()?.seq;
+fn page_below(page: &[Entry], after: u64) -> Option<u64> {
+    let oldest = page.first()?.seq();
     (oldest > after + 1).then_some(oldest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::model::Username;
+    use app::model::{ChatMessage, Username};
 
-    fn page(seqs: std::ops::RangeInclusive<u64>) -> Vec<ChatMessage> {
-        seqs.map(|seq| ChatMessage {
-            room_id: RoomId(1),
-            seq,
-            id: seq,
-            sender: Username::parse("ana").unwrap(),
-            content: String::new(),
-            ts: 0,
-            client_id: format!("c{seq}"),
+    fn page(seqs: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
+        seqs.map(|seq| {
+            Entry::Message(ChatMessage {
+                room_id: RoomId(1),
+                seq,
+                id: seq,
+                sender: Username::parse("ana").unwrap(),
+                content: String::new(),
+                ts: 0,
+                client_id: format!("c{seq}"),
+            })
         })
         .collect()
     }

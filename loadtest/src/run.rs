@@ -9,6 +9,7 @@ use crate::report::{BurstCpu, Report};
 use crate::user::{self, Outcome};
 use crate::{cpu, setup};
 use app::model::RoomId;
+use app::timeline::Entry;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use minitalk_client::Api;
@@ -287,7 +288,8 @@ async fn check_history(
         .collect();
     let mut found: HashSet<&str> = HashSet::new();
     for (room, (member, start)) in rooms {
-        for message in member.history_after(room, start).await? {
+        let entries = member.history_after(room, start).await?;
+        for message in entries.into_iter().filter_map(Entry::into_message) {
             let Some((client_id, acked_at)) = acked.get_key_value(message.client_id.as_str())
             else {
                 continue;

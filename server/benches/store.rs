@@ -8,7 +8,7 @@
 use app::model::{ChatMessage, ClientId, MessageBody, RoomId, Username};
 use criterion::{BatchSize, BenchmarkId, Criterion};
 use minitalk_server::store::file::log::{LogConfig, MessageLog};
-use minitalk_server::store::NewMessage;
+use minitalk_server::store::NewEntry;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -18,8 +18,8 @@ const HISTORY: [usize; 3] = [10_000, 100_000, 1_000_000];
 const BATCHES: [usize; 4] = [1, 10, 100, 1000];
 const ROOMS: u64 = 200;
 
-fn new_message(i: usize) -> NewMessage {
-    NewMessage {
+fn new_message(i: usize) -> NewEntry {
+    NewEntry {
         room_id: RoomId(i as u64 % ROOMS),
         sender: Username::parse("ana").expect("valid name"),
         client_id: ClientId::parse(&format!("bench-{i}")).expect("valid client id"),
@@ -31,7 +31,7 @@ fn new_message(i: usize) -> NewMessage {
     }
 }
 
-fn batch(size: usize) -> Vec<NewMessage> {
+fn batch(size: usize) -> Vec<NewEntry> {
     (0..size).map(new_message).collect()
 }
 
@@ -54,7 +54,7 @@ fn old_store(path: &Path, history: usize) {
     fs::write(path, serde_json::to_vec(&all).expect("serializes")).expect("write");
 }
 
-fn stored(new: NewMessage, i: usize) -> ChatMessage {
+fn stored(new: NewEntry, i: usize) -> ChatMessage {
     ChatMessage {
         room_id: new.room_id,
         seq: i as u64 + 1,
@@ -67,7 +67,7 @@ fn stored(new: NewMessage, i: usize) -> ChatMessage {
 }
 
 /// The old design's write: read everything, append, write a temp file, fsync, rename.
-fn old_append(path: &Path, batch: Vec<NewMessage>) {
+fn old_append(path: &Path, batch: Vec<NewEntry>) {
     let mut all: Vec<ChatMessage> =
         serde_json::from_slice(&fs::read(path).expect("read")).expect("parse");
     let base = all.len();

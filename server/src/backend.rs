@@ -11,9 +11,9 @@ use crate::store::rooms::RoomView;
 use crate::store::{RoomHead, StoreError};
 use app::api::{ssr::Backend, ApiError};
 use app::model::{
-    ChatMessage, DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
-    Username,
+    DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
 };
+use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
 use std::net::IpAddr;
 
@@ -243,7 +243,7 @@ impl Backend for ChatBackend {
         room: RoomId,
         before_seq: Option<u64>,
         limit: u32,
-    ) -> BoxFuture<'a, Result<Vec<ChatMessage>, ApiError>> {
+    ) -> BoxFuture<'a, Result<Vec<Entry>, ApiError>> {
         async move {
             self.0.rooms().check_member(user.id, room)?;
             // The store reads pages off the async threads itself.

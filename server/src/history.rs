@@ -14,19 +14,20 @@
 //! quick_cache's CLOCK-Pro policy, stale ones included.
 
 use crate::store::{MessageStore, StoreError};
-use app::model::{ChatMessage, RoomId};
+use app::model::RoomId;
+use app::timeline::Entry as TimelineEntry;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-type Page = Arc<Vec<ChatMessage>>;
+type Page = Arc<Vec<TimelineEntry>>;
 
 type Key = (RoomId, u64, u64);
 
 /// Estimated bytes of a page apart from its messages (key, `Arc`, `Vec`, cache slot).
 const PAGE_OVERHEAD: u64 = 128;
-/// Estimated bytes of a message apart from its text (ids, seq, timestamp, string headers).
+/// Estimated bytes of an entry apart from its strings (ids, seq, timestamp, string headers).
 const MESSAGE_OVERHEAD: u64 = 96;
 
 #[derive(Clone)]
@@ -42,9 +43,16 @@ impl Entry {
         let bytes = PAGE_OVERHEAD
             + page
                 .iter()
-                .map(|m| {
-                    MESSAGE_OVERHEAD
-                        + (m.content.len() + m.client_id.len() + m.sender.as_str().len()) as u64
+                .map(|entry| match entry {
+                    TimelineEntry::Message(m) => {
+                        MESSAGE_OVERHEAD
+                            + (m.content.len() + m.client_id.len() + m.sender.as_str().len()) as u64
+                    }
+                    TimelineEntry::Member(e) => {
+                        MESSAGE_OVERHEAD
+                            + (e.client_id.len() + e.sender.as_str().len() + e.user.as_str().len())
+                                as u64
+                    }
                 })
                 .sum::<u64>();
         Self {
@@ -115,7 +123,7 @@ impl HistoryCache {
 mod tests {
     use super::*;
     use crate::store::memory::MemoryMessageStore;
-    use crate::store::NewMessage;
+    use crate::store::NewEntry;
     use app::model::{ClientId, MessageBody, Username};
 
     /// The default budget, 64 MiB.
@@ -134,11 +142,11 @@ mod tests {
         content: impl Fn(usize) -> String,
     ) {
         let batch = (0..count)
-            .map(|i| NewMessage {
+            .map(|i| NewEntry {
                 room_id: RoomId(room),
                 sender: Username::parse("ana").unwrap(),
                 client_id: ClientId::parse(&format!("r{room}c{i}")).unwrap(),
-                content: MessageBody::parse(&content(i)).unwrap(),
+                body: crate::store::Body::Text(MessageBody::parse(&content(i)).unwrap()),
                 ts: 0,
             })
             .collect();
@@ -171,7 +179,7 @@ mod tests {
     }
 
     fn seqs(page: &Page) -> Vec<u64> {
-        page.iter().map(|m| m.seq).collect()
+        page.iter().map(TimelineEntry::seq).collect()
     }
 
     #[tokio::test]
@@ -200,11 +208,11 @@ mod tests {
             [1, 2, 3]
         );
         store
-            .append(vec![NewMessage {
+            .append(vec![NewEntry {
                 room_id: RoomId(1),
                 sender: Username::parse("bob").unwrap(),
                 client_id: ClientId::parse("late").unwrap(),
-                content: MessageBody::parse("late").unwrap(),
+                body: crate::store::Body::Text(MessageBody::parse("late").unwrap()),
                 ts: 0,
             }])
             .await

@@ -62,11 +62,10 @@ impl Running {
 /// Opens the data directory, recovers, binds and serves until [`Running::shutdown`].
 pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Running> {
     let data = DataDir::open(&config.data_dir)?;
-    let messages: Arc<dyn MessageStore> = Arc::new(FileMessageStore::open(
-        &data.file("messages"),
-        config.messages(),
-        clock::now_ms(),
-    )?);
+    let mut file_messages =
+        FileMessageStore::open(&data.file("messages"), config.messages(), clock::now_ms())?;
+    let memberships = file_messages.take_memberships();
+    let messages: Arc<dyn MessageStore> = Arc::new(file_messages);
     tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the message store");
 
     let shutdown = CancellationToken::new();
@@ -89,7 +88,18 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         config.session_lifetime(),
         Clock::system(),
     );
-    let rooms = rooms::Rooms::open(Arc::new(FileRooms::open(&data)?)).await?;
+    let rooms = rooms::Rooms::open(
+        Arc::new(FileRooms::open(&data)?),
+        Arc::new(processor.clone()),
+    )
+    .await?;
+    let repaired = rooms.reconcile(memberships).await?;
+    if repaired > 0 {
+        tracing::warn!(
+            repaired,
+            "memberships brought in line with the timeline (a crash came between recording a join or leave and storing it)"
+        );
+    }
     let parts = Parts {
         accounts,
         rooms,

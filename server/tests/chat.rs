@@ -456,6 +456,6 @@ async fn a_history_page_holds_at_most_100_messages_however_many_are_asked_for() 
         }
     }
     let page = ana.api.history(RoomId(room), None, 1000).await.unwrap();
-    let seqs: Vec<u64> = page.iter().map(|m| m.seq).collect();
+    let seqs: Vec<u64> = page.iter().map(app::timeline::Entry::seq).collect();
     assert_eq!(seqs, (21..=120).collect::<Vec<_>>());
 }

@@ -4,7 +4,7 @@
 use app::model::{ClientId, MessageBody, RoomId, Username, MAX_CONTENT_CHARS};
 use app::protocol::ClientFrame;
 use minitalk_server::store::file::log::{LogConfig, MessageLog};
-use minitalk_server::store::{NewMessage, StoredMessage};
+use minitalk_server::store::{Body, NewEntry, StoredEntry};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -80,11 +80,11 @@ proptest! {
         for batch in &batches {
             let news = batch.iter().map(|(room, len)| {
                 n += 1;
-                NewMessage {
+                NewEntry {
                     room_id: RoomId(*room),
                     sender: Username::parse("ana").unwrap(),
                     client_id: ClientId::parse(&format!("c{n}")).unwrap(),
-                    content: MessageBody::parse(&"x".repeat(*len)).unwrap(),
+                    body: Body::Text(MessageBody::parse(&"x".repeat(*len)).unwrap()),
                     ts: n,
                 }
             }).collect();
@@ -106,7 +106,8 @@ proptest! {
         let log = recovered.log;
         let mut survivors = Vec::new();
         for room in 0..4 {
-            let messages = log.read_range(RoomId(room), 1, u64::MAX).unwrap();
+            let messages: Vec<_> = log.read_range(RoomId(room), 1, u64::MAX).unwrap()
+                .into_iter().filter_map(app::timeline::Entry::into_message).collect();
             for (i, m) in messages.iter().enumerate() {
                 prop_assert_eq!(m.seq, i as u64 + 1, "seqs of room {} are contiguous", room);
             }
@@ -123,7 +124,8 @@ proptest! {
             offset += size;
             if offset <= earlier + cut_at {
                 for m in batch {
-                    let survivor = by_id.get(&m.ack.client_id).map(|s| StoredMessage::of(s));
+                    let survivor = by_id.get(&m.ack.client_id)
+                        .map(|s| StoredEntry::of(&app::timeline::Entry::Message((*s).clone())));
                     prop_assert_eq!(survivor.as_ref(), Some(m));
                 }
             }

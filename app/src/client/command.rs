@@ -6,6 +6,7 @@
 
 use crate::model::{RoomId, Username};
 use crate::protocol::ClientFrame;
+use crate::timeline::Membership;
 use std::time::Duration;
 
 /// What a part of the page shows, so only that part redraws.
@@ -42,6 +43,12 @@ pub enum Command {
         room_id: RoomId,
         user: Username,
         online: bool,
+    },
+    /// Someone joined or left a room (a timeline entry): the member list changes.
+    Membership {
+        room_id: RoomId,
+        user: Username,
+        membership: Membership,
     },
     /// The session ended: go to the sign-in page.
     SignIn,

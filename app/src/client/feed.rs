@@ -21,6 +21,7 @@
 //!   page below whatever arrived live meanwhile (so nothing falls between the two).
 
 use crate::model::ChatMessage;
+use crate::timeline::Entry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -95,11 +96,17 @@ impl Window {
         self.drop_oldest_beyond_window();
     }
 
+    /// A timeline entry that is not a message (someone joined or left) arrived: nothing is
+    /// shown in the list, but the resume cursor moves past its seq.
+    pub fn pass(&mut self, seq: u64) {
+        self.cursor = self.cursor.max(seq);
+    }
+
     /// The newest history page, as a room page opens. A window whose newest message is older
     /// than the page (it stopped listening meanwhile), or which is detached, cannot be joined
     /// to it without a hole, so it starts again from the page.
-    pub fn absorb_newest_page(&mut self, page: Vec<ChatMessage>) {
-        let Some(first) = page.first().map(|m| m.seq) else {
+    pub fn absorb_newest_page(&mut self, page: Vec<Entry>) {
+        let Some(first) = page.first().map(Entry::seq) else {
             return;
         };
         let hole = self.newest_seq().is_some_and(|newest| first > newest + 1);
@@ -113,7 +120,7 @@ impl Window {
 
     /// An older history page, the messages just below the oldest held. To stay bounded the
     /// window then drops its newest beyond [`WINDOW`], and is detached if it did.
-    pub fn absorb_older(&mut self, page: Vec<ChatMessage>) {
+    pub fn absorb_older(&mut self, page: Vec<Entry>) {
         self.hold(page);
         while self.held.len() > WINDOW {
             self.held.pop_last();
@@ -133,9 +140,9 @@ impl Window {
     /// request. Live messages that arrived meanwhile are already held and are newer, or the
     /// same (kept once). A page that does not reach the oldest of them (the server answered
     /// from a stale cache) is left out rather than leave a hole; scrolling up fetches it.
-    pub fn absorb_below(&mut self, page: Vec<ChatMessage>) {
+    pub fn absorb_below(&mut self, page: Vec<Entry>) {
         let reaches = match (page.last(), self.oldest_seq()) {
-            (Some(last), Some(oldest)) => last.seq + 1 >= oldest,
+            (Some(last), Some(oldest)) => last.seq() + 1 >= oldest,
             _ => true,
         };
         if !reaches {
@@ -162,9 +169,10 @@ impl Window {
         }
     }
 
-    /// Holds every message of `page` not held yet (a seq is held once).
-    fn hold(&mut self, page: Vec<ChatMessage>) {
-        for message in page {
+    /// Holds every message of `page` not held yet (a seq is held once). Other entries (joins,
+    /// leaves) are not shown in the list.
+    fn hold(&mut self, page: Vec<Entry>) {
+        for message in page.into_iter().filter_map(Entry::into_message) {
             self.held
                 .entry(message.seq)
                 .or_insert_with(|| Arc::new(message));
@@ -172,8 +180,8 @@ impl Window {
     }
 
     /// [`Window::hold`] for a page at or past the live end: the resume cursor moves up to it.
-    fn hold_newer(&mut self, page: Vec<ChatMessage>) {
-        if let Some(newest) = page.iter().map(|m| m.seq).max() {
+    fn hold_newer(&mut self, page: Vec<Entry>) {
+        if let Some(newest) = page.iter().map(Entry::seq).max() {
             self.cursor = self.cursor.max(newest);
         }
         self.hold(page);
@@ -203,8 +211,8 @@ mod tests {
         }
     }
 
-    fn page(seqs: std::ops::RangeInclusive<u64>) -> Vec<ChatMessage> {
-        seqs.map(message).collect()
+    fn page(seqs: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
+        seqs.map(|seq| Entry::Message(message(seq))).collect()
     }
 
     fn held(window: &Window) -> Vec<u64> {

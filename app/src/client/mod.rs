@@ -140,6 +140,7 @@ impl Chat {
             access: Trigger::new(),
             typing: RwSignal::new(Vec::new()),
             presence: RwSignal::new(HashMap::new()),
+            membership: RwSignal::new(HashMap::new()),
         });
         self.core.update_value(|core| {
             core.room_mut(room_id);
@@ -270,6 +271,17 @@ impl Chat {
                     if let Some(feed) = self.known_feed(room_id) {
                         feed.presence.update(|p| {
                             p.insert(user.key(), (user, online));
+                        });
+                    }
+                }
+                Command::Membership {
+                    room_id,
+                    user,
+                    membership,
+                } => {
+                    if let Some(feed) = self.known_feed(room_id) {
+                        feed.membership.update(|changes| {
+                            changes.insert(user.key(), (user, membership));
                         });
                     }
                 }

@@ -30,7 +30,7 @@ pub use credit::Credit;
 pub use signals::{Revoked, Signals};
 
 use crate::fasthash::FastMap;
-use crate::store::StoredMessage;
+use crate::store::StoredEntry;
 use app::model::{RoomId, UserId};
 use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
@@ -298,7 +298,7 @@ impl Hub {
     }
 
     /// Hands stored messages to their rooms' listeners. Call only once they are durable.
-    pub fn publish(&self, messages: &[StoredMessage]) {
+    pub fn publish(&self, messages: &[StoredEntry]) {
         let frames: Vec<_> = messages
             .iter()
             .map(|m| Outbound {

@@ -1,12 +1,13 @@
 //! The hub's unit tests, and a listener helper the processor's tests share.
 use super::*;
 use crate::bus::BusEvent;
-use crate::store::StoredMessage;
+use crate::store::StoredEntry;
 use app::model::{ChatMessage, Username};
+use app::timeline::Entry;
 use std::collections::BTreeSet;
 
-fn message(room: u64, seq: u64) -> StoredMessage {
-    StoredMessage::of(&ChatMessage {
+fn message(room: u64, seq: u64) -> StoredEntry {
+    StoredEntry::of(&Entry::Message(ChatMessage {
         room_id: RoomId(room),
         seq,
         id: seq,
@@ -14,7 +15,7 @@ fn message(room: u64, seq: u64) -> StoredMessage {
         content: "hi".into(),
         ts: 0,
         client_id: format!("c{seq}"),
-    })
+    }))
 }
 
 pub struct Listener {

@@ -34,11 +34,12 @@ mod writer;
 
 use crate::hub::Hub;
 use crate::stats::Stats;
-use crate::store::MessageStore;
-use app::model::{ClientId, MessageBody, RoomId, Username};
+use crate::store::{Body, MessageStore};
+use app::model::{ClientId, RoomId, Username};
+use futures::future::{BoxFuture, FutureExt};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -68,7 +69,7 @@ pub struct SendRequest {
     pub room_id: RoomId,
     pub sender: Username,
     pub client_id: ClientId,
-    pub content: MessageBody,
+    pub body: Body,
     pub reply: publisher::Reply,
 }
 
@@ -162,6 +163,31 @@ impl MessageProcessor {
 
     pub fn queue_capacity(&self) -> usize {
         self.tx.max_capacity()
+    }
+}
+
+/// Joins and leaves go into the room's timeline the way messages do: queued, batched, stored.
+impl crate::rooms::Timeline for MessageProcessor {
+    fn record(
+        &self,
+        room: RoomId,
+        sender: Username,
+        client_id: ClientId,
+        body: Body,
+    ) -> BoxFuture<'_, Result<Ack, SendError>> {
+        let (reply, answer) = oneshot::channel();
+        let submitted = self.submit(SendRequest {
+            room_id: room,
+            sender,
+            client_id,
+            body,
+            reply,
+        });
+        async move {
+            submitted?;
+            answer.await.map_err(|_| SendError::ShuttingDown)?
+        }
+        .boxed()
     }
 }
 

@@ -16,7 +16,7 @@
 
 use super::{Ack, SendError};
 use crate::hub::Hub;
-use crate::store::StoredMessage;
+use crate::store::StoredEntry;
 use tokio::sync::{mpsc, oneshot};
 
 /// Committed batches that may wait for the publisher.
@@ -27,7 +27,7 @@ pub type Reply = oneshot::Sender<Result<Ack, SendError>>;
 
 /// One committed batch: what it newly stored, and every sender's answer in batch order.
 pub struct Committed {
-    pub stored: Vec<StoredMessage>,
+    pub stored: Vec<StoredEntry>,
     pub answers: Vec<(Reply, Result<Ack, SendError>)>,
 }
 

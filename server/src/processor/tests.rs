@@ -79,7 +79,7 @@ fn request_to(
         room_id: RoomId(room),
         sender: Username::parse("ana").unwrap(),
         client_id: ClientId::parse(client_id).unwrap(),
-        content: MessageBody::parse(content).unwrap(),
+        body: crate::store::Body::Text(app::model::MessageBody::parse(content).unwrap()),
         reply,
     };
     (request, answer)

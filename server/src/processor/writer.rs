@@ -8,7 +8,7 @@
 use super::publisher::Committed;
 use super::{SendError, SendRequest};
 use crate::stats::Stats;
-use crate::store::{Appended, MessageStore, NewMessage, StoreError};
+use crate::store::{Appended, MessageStore, NewEntry, StoreError};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -40,11 +40,11 @@ impl Writer {
             .into_iter()
             .map(|request| {
                 replies.push(request.reply);
-                NewMessage {
+                NewEntry {
                     room_id: request.room_id,
                     sender: request.sender,
                     client_id: request.client_id,
-                    content: request.content,
+                    body: request.body,
                     ts: now,
                 }
             })

@@ -12,9 +12,10 @@
 //! different message, and is told so ([`Lookup::Reused`]) instead of getting the old message's
 //! ack, which would silently drop the new one (audit L9).
 
-use super::{Ack, Appended, NewMessage, StoreError, StoredMessage};
+use super::{ack_of, fingerprint_of, Ack, Appended, NewEntry, StoreError, StoredEntry};
 use crate::fasthash::FastMap;
-use app::model::{ChatMessage, RoomId, Username};
+use app::model::{RoomId, Username};
+use app::timeline::Entry;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -115,12 +116,16 @@ impl Dedupe {
         }
     }
 
-    /// Remembers a message read back from the log (start-up rebuilds the memory this way).
-    pub fn remember(&mut self, message: &ChatMessage) {
+    /// Remembers an entry read back from the log (start-up rebuilds the memory this way).
+    pub fn remember(&mut self, entry: &Entry) {
+        let (sender, client_id) = match entry {
+            Entry::Message(m) => (&m.sender, &m.client_id),
+            Entry::Member(e) => (&e.sender, &e.client_id),
+        };
         self.insert(
-            DedupeKey::new(&message.sender, &message.client_id),
-            fingerprint(message.room_id, &message.content),
-            &Ack::of(message),
+            DedupeKey::new(sender, client_id),
+            fingerprint_of(entry),
+            &ack_of(entry),
         );
     }
 
@@ -164,8 +169,8 @@ impl Dedupe {
     /// left), and what it stored is remembered only once it returned `Ok`.
     pub fn append_with(
         &mut self,
-        batch: Vec<NewMessage>,
-        store: impl FnOnce(Vec<NewMessage>) -> Result<Vec<StoredMessage>, StoreError>,
+        batch: Vec<NewEntry>,
+        store: impl FnOnce(Vec<NewEntry>) -> Result<Vec<StoredEntry>, StoreError>,
     ) -> Result<Vec<Appended>, StoreError> {
         /// Where the answer for one message of the batch comes from.
         enum Slot {
@@ -181,7 +186,7 @@ impl Dedupe {
         let mut in_batch: FastMap<DedupeKey, (usize, u64)> = FastMap::default();
         for new in batch {
             let key = DedupeKey::new(&new.sender, new.client_id.as_str());
-            let print = fingerprint(new.room_id, new.content.as_str());
+            let print = new.fingerprint();
             let slot = match self.lookup(&key, print) {
                 Lookup::Resend(ack) => Slot::Known(Appended::Duplicate(ack)),
                 Lookup::Reused => Slot::Known(Appended::ClientIdReused),
@@ -197,7 +202,7 @@ impl Dedupe {
             };
             slots.push(slot);
         }
-        let mut stored: Vec<Option<StoredMessage>> = if fresh.is_empty() {
+        let mut stored: Vec<Option<StoredEntry>> = if fresh.is_empty() {
             Vec::new()
         } else {
             store(fresh)?.into_iter().map(Some).collect()
@@ -295,11 +300,11 @@ mod tests {
             .unwrap()
             .log;
         let batch = (0..10)
-            .map(|i| crate::store::NewMessage {
+            .map(|i| crate::store::NewEntry {
                 room_id: RoomId(1),
                 sender: Username::parse("ana").unwrap(),
                 client_id: app::model::ClientId::parse(&format!("c{i}")).unwrap(),
-                content: app::model::MessageBody::parse("hello").unwrap(),
+                body: crate::store::Body::Text(app::model::MessageBody::parse("hello").unwrap()),
                 ts: 1_000 + i,
             })
             .collect();

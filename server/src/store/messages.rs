@@ -14,24 +14,113 @@
 //! the original is in an earlier batch, in the same batch, or was stored before a restart.
 
 use super::{Durability, StoreError};
-use app::model::{ChatMessage, ClientId, MessageBody, RoomId, Username};
+use app::model::{ChatMessage, ClientId, MessageBody, RoomId, UserId, Username};
 #[cfg(any(doc, test))]
 use app::protocol::ServerFrame;
+use app::timeline::{Entry, MemberEvent, Membership};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-/// A message to store: everything but the seq and id, which the store assigns.
+/// A timeline entry to store: everything but the seq and id, which the store assigns.
 #[derive(Debug, Clone)]
-pub struct NewMessage {
+pub struct NewEntry {
     pub room_id: RoomId,
+    /// Who sent the message or made the change.
     pub sender: Username,
     pub client_id: ClientId,
-    pub content: MessageBody,
+    pub body: Body,
     pub ts: i64,
 }
 
-/// What a sender is told of a stored message; the same type goes out as the `ack` frame.
+/// What a [`NewEntry`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// A message with this text.
+    Text(MessageBody),
+    /// A change of membership.
+    Member(MemberChange),
+}
+
+/// Someone's membership of a room changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChange {
+    pub user_id: UserId,
+    pub user: Username,
+    pub membership: Membership,
+}
+
+impl NewEntry {
+    /// The entry with its seq, id and client_id filled in, as it is stored and sent.
+    pub fn into_entry(self, seq: u64, id: u64) -> Entry {
+        let client_id = self.client_id.into();
+        match self.body {
+            Body::Text(content) => Entry::Message(ChatMessage {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                content: content.into(),
+                ts: self.ts,
+                client_id,
+            }),
+            Body::Member(change) => Entry::Member(MemberEvent {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                ts: self.ts,
+                client_id,
+                user_id: change.user_id,
+                user: change.user,
+                membership: change.membership,
+            }),
+        }
+    }
+
+    /// The [`fingerprint`](super::dedupe::fingerprint) of what this entry asks to store.
+    pub fn fingerprint(&self) -> u64 {
+        match &self.body {
+            Body::Text(content) => fingerprint_text(self.room_id, content.as_str()),
+            Body::Member(change) => {
+                fingerprint_member(self.room_id, change.user_id, change.membership)
+            }
+        }
+    }
+}
+
+/// The fingerprint of a stored entry (the start-up rebuild of the dedupe memory reads these).
+pub fn fingerprint_of(entry: &Entry) -> u64 {
+    match entry {
+        Entry::Message(m) => fingerprint_text(m.room_id, &m.content),
+        Entry::Member(e) => fingerprint_member(e.room_id, e.user_id, e.membership),
+    }
+}
+
+fn fingerprint_text(room: RoomId, content: &str) -> u64 {
+    super::dedupe::fingerprint(room, content)
+}
+
+fn fingerprint_member(room: RoomId, user: UserId, membership: Membership) -> u64 {
+    // A NUL cannot start a message's text, so a change never hashes like a message.
+    super::dedupe::fingerprint(room, &format!("\0member {} {membership:?}", user.0))
+}
+
+/// What a sender is told of a stored entry; the same type goes out as the `ack` frame.
 pub use app::protocol::Ack;
+
+/// The ack of a stored entry.
+pub fn ack_of(entry: &Entry) -> Ack {
+    match entry {
+        Entry::Message(m) => Ack::of(m),
+        Entry::Member(e) => Ack {
+            client_id: e.client_id.clone(),
+            room_id: e.room_id,
+            id: e.id,
+            seq: e.seq,
+            ts: e.ts,
+        },
+    }
+}
 
 /// A message an append stored: its sender's [`Ack`] and its `message` frame.
 ///
@@ -40,19 +129,19 @@ pub use app::protocol::Ack;
 /// that slice to every listener. Nothing on the way from the store to the sockets serializes the
 /// message again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
+pub struct StoredEntry {
     pub ack: Ack,
-    pub frame: MessageFrame,
+    pub frame: EntryFrame,
 }
 
-impl StoredMessage {
-    /// Serializes `message`'s frame on its own (for stores that keep messages as values).
-    pub fn of(message: &ChatMessage) -> Self {
+impl StoredEntry {
+    /// Serializes `entry`'s frame on its own (for stores that keep entries as values).
+    pub fn of(entry: &Entry) -> Self {
         let mut json = Vec::new();
-        MessageFrame::write(&mut json, message);
+        EntryFrame::write(&mut json, entry);
         Self {
-            ack: Ack::of(message),
-            frame: MessageFrame(Bytes::from(json)),
+            ack: ack_of(entry),
+            frame: EntryFrame(Bytes::from(json)),
         }
     }
 }
@@ -60,22 +149,15 @@ impl StoredMessage {
 /// The `message` frame of one stored message: `{"type":"message",…}`, the same JSON as
 /// [`ServerFrame::Message`], always UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageFrame(Bytes);
+pub struct EntryFrame(Bytes);
 
-impl MessageFrame {
-    /// Appends `message`'s frame to `out`, serialized from a borrow (building a
-    /// [`ServerFrame::Message`] first would copy the message, text included).
-    pub fn write(out: &mut Vec<u8>, message: &ChatMessage) {
-        /// The same JSON as [`ServerFrame::Message`] (same tag, same fields), over a reference.
-        #[derive(serde::Serialize)]
-        #[serde(tag = "type", rename_all = "snake_case")]
-        enum Borrowed<'a> {
-            Message(&'a ChatMessage),
-        }
-        serde_json::to_writer(out, &Borrowed::Message(message)).expect("messages always serialize");
+impl EntryFrame {
+    /// Appends `entry`'s frame to `out`: an [`Entry`] is tagged like the frame that carries it.
+    pub fn write(out: &mut Vec<u8>, entry: &Entry) {
+        serde_json::to_writer(out, entry).expect("entries always serialize");
     }
 
-    /// Wraps bytes that [`MessageFrame::write`] wrote (a slice of a larger buffer is fine).
+    /// Wraps bytes that [`EntryFrame::write`] wrote (a slice of a larger buffer is fine).
     pub fn from_written(bytes: Bytes) -> Self {
         debug_assert!(std::str::from_utf8(&bytes).is_ok());
         Self(bytes)
@@ -90,7 +172,7 @@ impl MessageFrame {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
     /// Stored by this append, with its new seq and id.
-    Stored(StoredMessage),
+    Stored(StoredEntry),
     /// A resend of a message stored earlier (or earlier in the same batch): its original ack.
     /// Nothing new was stored for it.
     Duplicate(Ack),
@@ -113,19 +195,19 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Stores a batch, all or nothing. On `Ok` every [`Appended::Stored`] is durable per
     /// [`durability`](Self::durability), and each room's seqs continue densely (1, 2, 3, …) in
     /// batch order. On `Err` nothing of the batch was stored and no seq was used.
-    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>>;
+    fn append(&self, batch: Vec<NewEntry>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>>;
 
     /// The newest seq of `room` (0 for a room with no messages, or one never heard of).
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>>;
 
-    /// Messages `from..=to` of `room`, clamped to what exists, in seq order (empty when
+    /// Entries `from..=to` of `room`, clamped to what exists, in seq order (empty when
     /// `from > to` or the room has none).
     fn read_range(
         &self,
         room: RoomId,
         from: u64,
         to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>>;
+    ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>>;
 
     /// What "stored" means for this backend; logged at start.
     fn durability(&self) -> Durability;
@@ -136,7 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_message_frame_is_the_protocol_s_message_frame() {
+    fn an_entry_frame_is_the_protocol_s_frame() {
         let message = ChatMessage {
             room_id: RoomId(3),
             seq: 7,
@@ -146,9 +228,29 @@ mod tests {
             ts: 42,
             client_id: "c-1".into(),
         };
-        let stored = StoredMessage::of(&message);
-        let owned = serde_json::to_vec(&ServerFrame::Message(message.clone())).unwrap();
-        assert_eq!(&stored.frame.bytes()[..], &owned[..]);
-        assert_eq!(stored.ack, Ack::of(&message));
+        let member = MemberEvent {
+            room_id: RoomId(3),
+            seq: 8,
+            id: 1008,
+            sender: Username::parse("bob").unwrap(),
+            ts: 43,
+            client_id: "ev-1".into(),
+            user_id: UserId(2),
+            user: Username::parse("bob").unwrap(),
+            membership: Membership::Join,
+        };
+        for (entry, frame) in [
+            (
+                Entry::Message(message.clone()),
+                ServerFrame::Message(message.clone()),
+            ),
+            (Entry::Member(member.clone()), ServerFrame::Member(member)),
+        ] {
+            let stored = StoredEntry::of(&entry);
+            let owned = serde_json::to_vec(&frame).unwrap();
+            assert_eq!(&stored.frame.bytes()[..], &owned[..]);
+            assert_eq!(stored.ack, ack_of(&entry));
+        }
+        assert_eq!(ack_of(&Entry::Message(message.clone())), Ack::of(&message));
     }
 }

@@ -85,7 +85,8 @@ fn make_private(dir: &Path) -> Result<(), StoreError> {
 pub use durability::Durability;
 pub use file::{FileMessageStore, FileMessageStoreConfig};
 pub use messages::{
-    Ack, Appended, MessageFrame, MessageStore, NewMessage, RoomHead, StoredMessage,
+    ack_of, fingerprint_of, Ack, Appended, Body, EntryFrame, MemberChange, MessageStore, NewEntry,
+    RoomHead, StoredEntry,
 };
 pub use table::{Document, Table};
 
@@ -215,11 +216,11 @@ mod tests {
             .unwrap()
             .log;
         for text in ["a", "b"] {
-            log.append(vec![NewMessage {
+            log.append(vec![NewEntry {
                 room_id: RoomId(1),
                 sender: Username::parse("ana").unwrap(),
                 client_id: ClientId::parse(text).unwrap(),
-                content: MessageBody::parse(text).unwrap(),
+                body: Body::Text(MessageBody::parse(text).unwrap()),
                 ts: 0,
             }])
             .unwrap();

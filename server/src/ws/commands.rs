@@ -11,6 +11,7 @@ use super::connection::{Closed, Connection};
 use super::errors::{api_error_code, send_error_frame};
 use crate::bus::BusEvent;
 use crate::processor::{SendError, SendRequest};
+use crate::store::Body;
 use app::model::{ClientId, MessageBody, RoomId, MAX_CLIENT_ID_CHARS};
 use app::protocol::{ClientFrame, ErrorCode, ErrorFrame, ServerFrame};
 use axum::extract::ws::Message;
@@ -180,7 +181,7 @@ where
                 room_id: room,
                 sender: user.username.clone(),
                 client_id: parsed_id,
-                content: body,
+                body: Body::Text(body),
                 reply,
             })
             .map_err(|e| send_error_frame(&e, error(ErrorCode::Internal, String::new())))?;

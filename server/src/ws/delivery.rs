@@ -16,8 +16,9 @@ use super::connection::{Closed, Connection};
 use crate::fasthash::FastMap;
 use crate::hub::Outbound;
 use crate::store::StoreError;
-use app::model::{ChatMessage, RoomId};
-use app::protocol::{ErrorCode, ServerFrame};
+use app::model::RoomId;
+use app::protocol::ErrorCode;
+use app::timeline::Entry;
 use axum::extract::ws::Message;
 use futures::Sink;
 
@@ -125,8 +126,8 @@ impl RoomCursors {
 
 /// Whether a chunk read from `from` is usable: a short read (a message missing from the store)
 /// would leave a gap behind the cursor.
-fn chunk_starts_at(messages: &[ChatMessage], from: u64) -> bool {
-    messages.first().map(|m| m.seq) == Some(from)
+fn chunk_starts_at(entries: &[Entry], from: u64) -> bool {
+    entries.first().map(Entry::seq) == Some(from)
 }
 
 impl<W> Connection<W>
@@ -180,17 +181,19 @@ where
             if !self.cursors.contains(room) {
                 return Ok(());
             }
-            let messages = match chunk {
-                Ok(messages) if chunk_starts_at(&messages, from) => messages,
+            let entries = match chunk {
+                Ok(entries) if chunk_starts_at(&entries, from) => entries,
                 Ok(_) => {
                     let short = LogReadError(format!("no message {from} in the store"));
                     return self.drop_unreadable(room, &short).await;
                 }
                 Err(e) => return self.drop_unreadable(room, &e.into()).await,
             };
-            for message in messages {
-                let seq = message.seq;
-                self.send(&ServerFrame::Message(message)).await?;
+            for entry in entries {
+                let seq = entry.seq();
+                // An entry is tagged like the frame that carries it (see `app::timeline`).
+                let frame = serde_json::to_string(&entry).expect("entries always serialize");
+                self.send_text(frame.into()).await?;
                 self.cursors.sent(room, seq);
             }
         }

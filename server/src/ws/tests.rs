@@ -11,11 +11,12 @@ use crate::processor::{Ack, SendError, SendRequest};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::store::memory::MemoryMessageStore;
 use crate::store::{
-    Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError, StoredMessage,
+    Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError, StoredEntry,
 };
 use app::api::ApiError;
-use app::model::{ChatMessage, ClientId, MessageBody, RoomId, UserId, UserInfo, Username};
+use app::model::{ClientId, MessageBody, RoomId, UserId, UserInfo, Username};
 use app::protocol::{ErrorCode, ServerFrame};
+use app::timeline::Entry;
 use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
@@ -43,7 +44,7 @@ struct Store {
 
 impl Store {
     /// Stores `count` messages from bob in `room`, at once.
-    fn append(&self, room: RoomId, count: usize) -> Vec<StoredMessage> {
+    fn append(&self, room: RoomId, count: usize) -> Vec<StoredEntry> {
         let batch = (0..count)
             .map(|_| {
                 let n = self.sent.fetch_add(1, Ordering::Relaxed);
@@ -53,7 +54,7 @@ impl Store {
         self.append_now(batch)
     }
 
-    fn append_now(&self, batch: Vec<NewMessage>) -> Vec<StoredMessage> {
+    fn append_now(&self, batch: Vec<NewEntry>) -> Vec<StoredEntry> {
         let appended = self
             .inner
             .append(batch)
@@ -70,18 +71,18 @@ impl Store {
     }
 }
 
-fn new_message(room: RoomId, sender: &str, client_id: &str, content: &str) -> NewMessage {
-    NewMessage {
+fn new_message(room: RoomId, sender: &str, client_id: &str, content: &str) -> NewEntry {
+    NewEntry {
         room_id: room,
         sender: Username::parse(sender).unwrap(),
         client_id: ClientId::parse(client_id).unwrap(),
-        content: MessageBody::parse(content).unwrap(),
+        body: crate::store::Body::Text(MessageBody::parse(content).unwrap()),
         ts: 0,
     }
 }
 
 impl MessageStore for Store {
-    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+    fn append(&self, batch: Vec<NewEntry>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
         self.inner.append(batch)
     }
 
@@ -97,7 +98,7 @@ impl MessageStore for Store {
         room: RoomId,
         from: u64,
         to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
         self.inner.read_range(room, from, to)
     }
 
@@ -143,11 +144,11 @@ struct StoreAtOnce {
 
 impl Submit for StoreAtOnce {
     fn submit(&self, request: SendRequest) -> Result<(), SendError> {
-        let stored = self.log.append_now(vec![NewMessage {
+        let stored = self.log.append_now(vec![NewEntry {
             room_id: request.room_id,
             sender: request.sender,
             client_id: request.client_id,
-            content: request.content,
+            body: request.body,
             ts: 0,
         }]);
         self.hub.publish(&stored);

@@ -5,6 +5,7 @@
 
 use app::model::{ChatMessage, RoomId};
 use app::protocol::{ClientFrame, ServerFrame};
+use app::timeline::Entry;
 use clap::Parser;
 use leptos::prelude::get_configuration;
 use minitalk_client::tungstenite::Message;
@@ -130,13 +131,17 @@ impl User {
     pub async fn history(&self, room: u64) -> Vec<(u64, String)> {
         let page = self.api.newest_history(RoomId(room)).await;
         let page = page.unwrap_or_else(|err| panic!("history {room}: {err}"));
-        page.into_iter().map(|m| (m.seq, m.content)).collect()
+        page.into_iter()
+            .filter_map(Entry::into_message)
+            .map(|m| (m.seq, m.content))
+            .collect()
     }
 
-    /// The room's whole history, oldest first.
+    /// The room's messages, oldest first (joins and leaves left out).
     pub async fn whole_history(&self, room: u64) -> Vec<ChatMessage> {
         let all = self.api.history_after(RoomId(room), 0).await;
-        all.unwrap_or_else(|err| panic!("history of {room}: {err}"))
+        let all = all.unwrap_or_else(|err| panic!("history of {room}: {err}"));
+        all.into_iter().filter_map(Entry::into_message).collect()
     }
 
     pub async fn connect(&self) -> Client {

@@ -200,6 +200,18 @@ impl ChatState {
     pub fn apply(&mut self, frame: ServerFrame) -> Vec<Command> {
         match frame {
             ServerFrame::Message(message) => self.on_message(message),
+            ServerFrame::Member(event) => match self.rooms.get_mut(&event.room_id) {
+                // Not a message: the cursor moves past it, and the member list changes.
+                Some(room) => {
+                    room.window.pass(event.seq);
+                    vec![Command::Membership {
+                        room_id: event.room_id,
+                        user: event.user,
+                        membership: event.membership,
+                    }]
+                }
+                None => Vec::new(),
+            },
             ServerFrame::Ack(Ack {
                 client_id,
                 room_id,

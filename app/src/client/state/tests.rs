@@ -3,6 +3,7 @@
 use super::*;
 use crate::client::outbox::SendState;
 use crate::protocol::{Ack, ErrorCode, ErrorFrame};
+use crate::timeline::Entry;
 use std::time::Duration;
 
 const ROOM: RoomId = RoomId(1);
@@ -61,10 +62,10 @@ fn held(state: &ChatState, room: RoomId) -> Vec<u64> {
 #[test]
 fn a_message_delivered_twice_is_shown_once_in_seq_order() {
     let mut state = listening();
-    state
-        .room_mut(ROOM)
-        .window
-        .absorb_newest_page(vec![message(1, 1, "ben", "b1"), message(1, 2, "ben", "b2")]);
+    state.room_mut(ROOM).window.absorb_newest_page(vec![
+        Entry::Message(message(1, 1, "ben", "b1")),
+        Entry::Message(message(1, 2, "ben", "b2")),
+    ]);
     state.apply(ServerFrame::Message(message(1, 2, "ben", "b2")));
     state.apply(ServerFrame::Message(message(1, 3, "ben", "b3")));
     assert_eq!(held(&state, ROOM), [1, 2, 3]);
@@ -167,8 +168,8 @@ fn a_reconnect_resubscribes_from_the_cursor_and_resends_pending_sends() {
     let mut state = signed_in("ana");
     state.open(RoomId(1));
     state.room_mut(RoomId(2)).window.absorb_newest_page(vec![
-        message(2, 41, "ben", "b41"),
-        message(2, 42, "ben", "b42"),
+        Entry::Message(message(2, 41, "ben", "b41")),
+        Entry::Message(message(2, 42, "ben", "b42")),
     ]);
     state.open(RoomId(2));
     // Not linked: nothing is transmitted, the send waits in the outbox.

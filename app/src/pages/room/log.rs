@@ -252,6 +252,7 @@ fn PendingItem(o: Outgoing, feed: RoomFeed, sender: String) -> impl IntoView {
 mod tests {
     use super::*;
     use crate::model::RoomId;
+    use crate::timeline::Entry;
 
     fn message(seq: u64, sender: &str, ts: i64) -> ChatMessage {
         ChatMessage {
@@ -269,10 +270,10 @@ mod tests {
     fn consecutive_messages_by_one_sender_group_and_ours_are_marked() {
         let mut window = Window::default();
         window.absorb_newest_page(vec![
-            message(1, "ana", 0),
-            message(2, "ana", 1_000),
-            message(3, "ben", 2_000),
-            message(4, "ben", 2_000 + GROUP_WINDOW_MS),
+            Entry::Message(message(1, "ana", 0)),
+            Entry::Message(message(2, "ana", 1_000)),
+            Entry::Message(message(3, "ben", 2_000)),
+            Entry::Message(message(4, "ben", 2_000 + GROUP_WINDOW_MS)),
         ]);
         let shown: Vec<(u64, bool, bool)> = rows(&window, Some("ana"))
             .iter()

@@ -1,16 +1,12 @@
-//! The member list beside the conversation: who is in the room, online first, with presence
-//! frames applied live on top of the last loaded list.
+//! The member list beside the conversation: who is in the room, online first. It is loaded once
+//! when the page opens; then joins and leaves (timeline entries, so none is missed across a
+//! reconnect) and presence frames are applied live on top of it. No polling.
 
 use crate::api::ApiError;
-use crate::client::{now_ms, Chat, ConnState, RoomFeed, Window};
+use crate::client::{Chat, ConnState, RoomFeed};
 use crate::model::{Member, Username};
+use crate::timeline::Membership;
 use leptos::prelude::*;
-use std::time::Duration;
-
-/// The member list is reloaded at least this often…
-const MEMBERS_REFRESH_EVERY: Duration = Duration::from_secs(30);
-/// …and, when strangers appear, at most once per this many ms.
-const MEMBERS_REFRESH_MIN_MS: f64 = 2_000.0;
 
 #[component]
 pub fn Members(
@@ -37,41 +33,6 @@ pub fn Members(
     .into_any()
 }
 
-/// Reloads the member list when someone it does not name speaks or types (they joined after
-/// the list was loaded; joining sends no frame), and once in a while to notice departures.
-pub fn refresh_when_strangers_appear(
-    feed: RoomFeed,
-    members: Resource<Result<Vec<Member>, ApiError>>,
-) {
-    let last_refresh = StoredValue::new(0f64);
-    Effect::new(move |_| {
-        let Some(Ok(list)) = members.get() else {
-            return;
-        };
-        let newest_sender =
-            feed.with_window(|w: &Window| w.messages().next_back().map(|m| m.sender.key()));
-        let typists: Vec<String> = feed
-            .typing
-            .with(|t| t.iter().map(|(user, _)| user.key()).collect());
-        let stranger = newest_sender
-            .into_iter()
-            .chain(typists)
-            .any(|key| !list.iter().any(|m| m.username.key() == key));
-        if stranger && now_ms() - last_refresh.get_value() > MEMBERS_REFRESH_MIN_MS {
-            last_refresh.set_value(now_ms());
-            members.refetch();
-        }
-    });
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(move || members.refetch(), MEMBERS_REFRESH_EVERY);
-        on_cleanup(move || {
-            if let Ok(handle) = handle {
-                handle.clear();
-            }
-        });
-    });
-}
-
 #[component]
 fn MemberList(list: Vec<Member>, feed: RoomFeed, me_key: Option<String>) -> impl IntoView {
     let chat = Chat::expect();
@@ -80,11 +41,22 @@ fn MemberList(list: Vec<Member>, feed: RoomFeed, me_key: Option<String>) -> impl
             .iter()
             .map(|m| (m.username.clone(), m.online))
             .collect();
+        feed.membership.with(|changes| {
+            for (key, (user, membership)) in changes {
+                let listed = merged.iter().position(|(u, _)| &u.key() == key);
+                match (membership, listed) {
+                    (Membership::Join, None) => merged.push((user.clone(), false)),
+                    (Membership::Leave, Some(at)) => {
+                        merged.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+        });
         feed.presence.with(|presence| {
-            for (key, (user, online)) in presence {
-                match merged.iter_mut().find(|(u, _)| &u.key() == key) {
-                    Some(entry) => entry.1 = *online,
-                    None => merged.push((user.clone(), *online)),
+            for (key, (_, online)) in presence {
+                if let Some(entry) = merged.iter_mut().find(|(u, _)| &u.key() == key) {
+                    entry.1 = *online;
                 }
             }
         });

@@ -153,7 +153,6 @@ fn ChatView(
     // Live: subscribe once the history is in the feed (only the browser has a socket).
     Effect::new(move |_| chat.open(feed));
     read_mark::mark_read_as_messages_arrive(feed);
-    members::refresh_when_strangers_appear(feed, members);
     let me_key = me.as_ref().map(Username::key);
 
     // Each part is type-erased: one nested view type for the whole page is deep enough to

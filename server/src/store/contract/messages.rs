@@ -3,20 +3,21 @@
 //! resends are answered with the original, ranges are clamped, an unknown room is empty. The
 //! file store adds the restart checks ([`reopening_keeps_everything_and_still_knows_resends`]).
 
-use crate::store::{Appended, MessageStore, NewMessage, RoomHead};
+use crate::store::{Appended, MessageStore, NewEntry, RoomHead};
 use app::model::{ClientId, MessageBody, RoomId, Username};
+use app::timeline::Entry;
 
 /// A store under test: the trait, plus a way to make its next writes fail.
 pub(crate) trait Subject: MessageStore {
     fn fail_next_writes(&self, n: usize);
 }
 
-pub(crate) fn new(room: u64, client_id: &str, text: &str, ts: i64) -> NewMessage {
-    NewMessage {
+pub(crate) fn new(room: u64, client_id: &str, text: &str, ts: i64) -> NewEntry {
+    NewEntry {
         room_id: RoomId(room),
         sender: Username::parse("ana").unwrap(),
         client_id: ClientId::parse(client_id).unwrap(),
-        content: MessageBody::parse(text).unwrap(),
+        body: crate::store::Body::Text(MessageBody::parse(text).unwrap()),
         ts,
     }
 }
@@ -38,6 +39,7 @@ async fn contents(store: &dyn MessageStore, room: u64) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
+        .filter_map(Entry::into_message)
         .map(|m| m.content)
         .collect()
 }
@@ -135,7 +137,7 @@ pub(crate) async fn ranges_are_clamped_to_what_exists(store: impl Subject) {
                 .await
                 .unwrap()
                 .iter()
-                .map(|m| m.seq)
+                .map(Entry::seq)
                 .collect::<Vec<_>>()
         }
     };

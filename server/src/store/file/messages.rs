@@ -16,10 +16,13 @@
 //! Dropping the store ends the thread once it has answered every batch it was sent.
 
 use super::log::{LogConfig, MessageLog};
+use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
 use crate::store::space::Watermark;
-use crate::store::{Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError};
-use app::model::{ChatMessage, RoomId};
+use crate::store::{Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError};
+use app::model::RoomId;
+use app::model::UserId;
+use app::timeline::{Entry, MemberEvent};
 use futures::future::{BoxFuture, FutureExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -52,7 +55,7 @@ impl Default for FileMessageStoreConfig {
 
 /// One append for the writer thread, and where its result goes.
 struct Job {
-    batch: Vec<NewMessage>,
+    batch: Vec<NewEntry>,
     reply: oneshot::Sender<Result<Vec<Appended>, StoreError>>,
 }
 
@@ -63,6 +66,8 @@ pub struct FileMessageStore {
     /// (it never drops a batch), which is the back-pressure that fills the processor's own queue
     /// and turns further senders away with `overloaded`.
     jobs: mpsc::Sender<Job>,
+    /// The newest change of each membership the log holds, until the server takes them.
+    memberships: Vec<MemberEvent>,
 }
 
 impl FileMessageStore {
@@ -77,8 +82,18 @@ impl FileMessageStore {
         // Rebuilt while the log is scanned, one message at a time, and capped at
         // `dedupe_max_entries` throughout (the oldest go first).
         let mut dedupe = Dedupe::new(window_ms, config.dedupe_max_entries);
-        let recovered =
-            MessageLog::open_visiting(dir, config.log, now_ms - window_ms, |m| dedupe.remember(m))?;
+        // The newest recorded change of each membership: one entry per (room, user) that ever
+        // joined or left, however old.
+        let mut memberships: FastMap<(RoomId, UserId), MemberEvent> = FastMap::default();
+        let since = now_ms - window_ms;
+        let recovered = MessageLog::open_visiting(dir, config.log, since, |entry| {
+            if let Entry::Member(change) = entry {
+                memberships.insert((change.room_id, change.user_id), change.clone());
+            }
+            if entry.ts() >= since {
+                dedupe.remember(entry);
+            }
+        })?;
         if recovered.truncated_bytes > 0 {
             tracing::warn!(
                 bytes = recovered.truncated_bytes,
@@ -105,7 +120,17 @@ impl FileMessageStore {
                 }
             })
             .map_err(|e| StoreError::io(dir, e))?;
-        Ok(Self { log, jobs })
+        Ok(Self {
+            log,
+            jobs,
+            memberships: memberships.into_values().collect(),
+        })
+    }
+
+    /// The newest recorded change of each membership (room, user) found at open, for the rooms
+    /// service to repair its store with ([`crate::rooms::Rooms::reconcile`]). Taken once.
+    pub fn take_memberships(&mut self) -> Vec<MemberEvent> {
+        std::mem::take(&mut self.memberships)
     }
 
     /// Makes the next `n` batch writes fail after writing half their bytes.
@@ -116,7 +141,7 @@ impl FileMessageStore {
 }
 
 impl MessageStore for FileMessageStore {
-    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+    fn append(&self, batch: Vec<NewEntry>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
         async move {
             let (reply, answer) = oneshot::channel();
             self.jobs
@@ -140,7 +165,7 @@ impl MessageStore for FileMessageStore {
         room: RoomId,
         from: u64,
         to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
         let log = self.log.clone();
         async move {
             tokio::task::spawn_blocking(move || log.read_range(room, from, to))

@@ -10,16 +10,17 @@
 use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
 use crate::store::{
-    Appended, Durability, MessageStore, NewMessage, RoomHead, StoreError, StoredMessage,
+    Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError, StoredEntry,
 };
-use app::model::{ChatMessage, RoomId};
+use app::model::RoomId;
+use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 #[derive(Default)]
 struct Rooms {
-    messages: FastMap<RoomId, Vec<ChatMessage>>,
+    messages: FastMap<RoomId, Vec<Entry>>,
     next_id: u64,
 }
 
@@ -46,8 +47,8 @@ impl MemoryMessageStore {
     fn store(
         &self,
         rooms: &mut Rooms,
-        fresh: Vec<NewMessage>,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
+        fresh: Vec<NewEntry>,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
         let failing = self
             .fail_next_writes
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -60,17 +61,9 @@ impl MemoryMessageStore {
             .map(|new| {
                 rooms.next_id += 1;
                 let room = rooms.messages.entry(new.room_id).or_default();
-                let message = ChatMessage {
-                    room_id: new.room_id,
-                    seq: room.len() as u64 + 1,
-                    id: rooms.next_id,
-                    sender: new.sender,
-                    content: new.content.into(),
-                    ts: new.ts,
-                    client_id: new.client_id.into(),
-                };
-                let stored = StoredMessage::of(&message);
-                room.push(message);
+                let entry = new.into_entry(room.len() as u64 + 1, rooms.next_id);
+                let stored = StoredEntry::of(&entry);
+                room.push(entry);
                 stored
             })
             .collect())
@@ -78,7 +71,7 @@ impl MemoryMessageStore {
 }
 
 impl MessageStore for MemoryMessageStore {
-    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+    fn append(&self, batch: Vec<NewEntry>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
         let mut state = self.state.lock().expect("memory store lock poisoned");
         let (dedupe, rooms) = &mut *state;
         // All or nothing: a failure is decided before any message is pushed.
@@ -94,7 +87,7 @@ impl MessageStore for MemoryMessageStore {
             .get(&room)
             .map_or(RoomHead::default(), |m| RoomHead {
                 last_seq: m.len() as u64,
-                last_ts: m.last().map(|m| m.ts),
+                last_ts: m.last().map(Entry::ts),
             });
         futures::future::ready(Ok(head)).boxed()
     }
@@ -104,7 +97,7 @@ impl MessageStore for MemoryMessageStore {
         room: RoomId,
         from: u64,
         to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
         let state = self.state.lock().expect("memory store lock poisoned");
         let messages = state.1.messages.get(&room).map_or(&[][..], Vec::as_slice);
         let to = to.min(messages.len() as u64);

@@ -33,10 +33,10 @@
 
 use crate::fasthash::FastMap;
 use crate::store::{
-    atomic, create_private_dir, private_file, Ack, MessageFrame, NewMessage, StoreError,
-    StoredMessage,
+    ack_of, atomic, create_private_dir, private_file, EntryFrame, NewEntry, StoreError, StoredEntry,
 };
-use app::model::{ChatMessage, RoomId};
+use app::model::RoomId;
+use app::timeline::Entry;
 use bytes::Bytes;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -22,13 +22,8 @@ impl MessageLog {
             .map_or((0, None), |r| (r.locs.len() as u64, r.last_ts))
     }
 
-    /// Messages `from..=to` of `room` (clamped to what exists), in seq order.
-    pub fn read_range(
-        &self,
-        room: RoomId,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    /// Entries `from..=to` of `room` (clamped to what exists), in seq order.
+    pub fn read_range(&self, room: RoomId, from: u64, to: u64) -> Result<Vec<Entry>, StoreError> {
         let (locs, segments) = {
             let index = self.index.lock().expect("log index lock poisoned");
             let Some(room) = index.rooms.get(&room) else {
@@ -50,7 +45,7 @@ impl MessageLog {
                 segments[loc.segment as usize]
                     .read_exact_at(&mut buf, loc.offset)
                     .map_err(|e| StoreError::io(&path(), e))?;
-                serde_json::from_slice(&buf[..buf.len() - 1]).map_err(|e| StoreError::Corrupt {
+                Entry::from_json(&buf[..buf.len() - 1]).map_err(|e| StoreError::Corrupt {
                     path: path(),
                     offset: loc.offset,
                     reason: e.to_string(),

@@ -9,10 +9,7 @@ fn has_valid_line_after(bytes: &[u8], offset: usize) -> bool {
     };
     bytes[offset + end + 1..]
         .split_inclusive(|b| *b == b'\n')
-        .any(|line| {
-            line.ends_with(b"\n")
-                && serde_json::from_slice::<ChatMessage>(&line[..line.len() - 1]).is_ok()
-        })
+        .any(|line| line.ends_with(b"\n") && Entry::from_json(&line[..line.len() - 1]).is_ok())
 }
 
 impl MessageLog {
@@ -21,15 +18,16 @@ impl MessageLog {
         Self::open_visiting(dir, config, i64::MAX, |_| {})
     }
 
-    /// [`open`](Self::open), showing `visit` each message stored at or after `recent_since`, oldest
-    /// first (start-up rebuilds the dedupe memory this way). Each message is dropped once
-    /// visited: start-up never holds more than one message and one segment's bytes, however
-    /// busy the last minutes were (audit M10).
+    /// [`open`](Self::open), showing `visit` each entry stored at or after `recent_since`, and
+    /// every membership change whatever its age, oldest first (start-up rebuilds the dedupe
+    /// memory from the first, and repairs the room store from the second). Each entry is
+    /// dropped once visited: start-up never holds more than one entry and one segment's bytes,
+    /// however busy the last minutes were (audit M10).
     pub fn open_visiting(
         dir: &Path,
         config: LogConfig,
         recent_since: i64,
-        mut visit: impl FnMut(&ChatMessage),
+        mut visit: impl FnMut(&Entry),
     ) -> Result<Recovered, StoreError> {
         create_private_dir(dir)?;
         let mut numbers: Vec<u32> = fs::read_dir(dir)
@@ -81,11 +79,10 @@ impl MessageLog {
                 let parsed = line_end
                     .ok_or_else(|| "line has no end".to_owned())
                     .and_then(|end| {
-                        serde_json::from_slice::<ChatMessage>(&bytes[offset..offset + end])
-                            .map_err(|e| e.to_string())
+                        Entry::from_json(&bytes[offset..offset + end]).map_err(|e| e.to_string())
                     });
-                let message = match parsed {
-                    Ok(message) => message,
+                let entry = match parsed {
+                    Ok(entry) => entry,
                     // Only the tail of the newest segment can be torn by a crash, and a torn
                     // tail runs to the end of the file. A bad line with a valid one after it is
                     // damage, and cutting there would delete acknowledged messages.
@@ -93,13 +90,13 @@ impl MessageLog {
                     Err(reason) => return Err(torn(reason)),
                 };
                 let len = line_end.expect("parsed lines have an end") + 1;
-                let room = index.rooms.entry(message.room_id).or_default();
-                if message.seq != room.locs.len() as u64 + 1 {
+                let room = index.rooms.entry(entry.room_id()).or_default();
+                if entry.seq() != room.locs.len() as u64 + 1 {
                     return Err(torn(format!(
                         "room {} jumps from seq {} to {}",
-                        message.room_id,
+                        entry.room_id(),
                         room.locs.len(),
-                        message.seq
+                        entry.seq()
                     )));
                 }
                 room.locs.push(Loc {
@@ -107,11 +104,11 @@ impl MessageLog {
                     offset: offset as u64,
                     len: len as u32,
                 });
-                room.last_ts = Some(message.ts);
-                next_id = next_id.max(message.id + 1);
+                room.last_ts = Some(entry.ts());
+                next_id = next_id.max(entry.id() + 1);
                 messages += 1;
-                if message.ts >= recent_since {
-                    visit(&message);
+                if entry.ts() >= recent_since || matches!(entry, Entry::Member(_)) {
+                    visit(&entry);
                 }
                 offset += len;
             }

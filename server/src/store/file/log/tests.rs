@@ -1,12 +1,13 @@
 use super::*;
+use crate::store::Body;
 use app::model::Username;
 
-fn new(room: u64, text: &str) -> NewMessage {
-    NewMessage {
+fn new(room: u64, text: &str) -> NewEntry {
+    NewEntry {
         room_id: RoomId(room),
         sender: Username::parse("ana").unwrap(),
         client_id: app::model::ClientId::parse(&format!("c-{text}")).unwrap(),
-        content: app::model::MessageBody::parse(text).unwrap(),
+        body: crate::store::Body::Text(app::model::MessageBody::parse(text).unwrap()),
         ts: 1_000,
     }
 }
@@ -19,6 +20,7 @@ fn contents(log: &MessageLog, room: u64) -> Vec<(u64, String)> {
     log.read_range(RoomId(room), 1, u64::MAX)
         .unwrap()
         .into_iter()
+        .filter_map(Entry::into_message)
         .map(|m| (m.seq, m.content))
         .collect()
 }
@@ -62,7 +64,7 @@ fn everything_comes_back_after_a_reopen_across_segments() {
     assert_eq!(recovered.truncated_bytes, 0);
     let log = recovered.log;
     assert_eq!(log.last_seq(RoomId(1)), 20);
-    assert_eq!(log.read_range(RoomId(1), 5, 6).unwrap()[1].content, "m5");
+    assert_eq!(contents(&log, 1)[5], (6, "m5".into()));
     assert_eq!(log.append(vec![new(1, "after")]).unwrap()[0].ack.seq, 21);
 }
 
@@ -175,23 +177,37 @@ fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
     let log = open(dir.path(), 1 << 20).log;
     let mut old = new(1, "old");
     old.ts = 10;
-    log.append(vec![old, new(1, "fresh"), new(2, "fresher")])
+    let old_join = NewEntry {
+        body: Body::Member(crate::store::MemberChange {
+            user_id: app::model::UserId(1),
+            user: Username::parse("ana").unwrap(),
+            membership: app::timeline::Membership::Join,
+        }),
+        ts: 10,
+        ..new(1, "join")
+    };
+    log.append(vec![old, old_join, new(1, "fresh"), new(2, "fresher")])
         .unwrap();
     drop(log);
-    let mut recent = Vec::new();
-    MessageLog::open_visiting(dir.path(), LogConfig::default(), 500, |m| {
-        recent.push(m.content.clone())
+    let mut visited = Vec::new();
+    MessageLog::open_visiting(dir.path(), LogConfig::default(), 500, |entry| {
+        visited.push(match entry {
+            Entry::Message(m) => m.content.clone(),
+            Entry::Member(e) => format!("{} {:?}", e.user, e.membership),
+        })
     })
     .unwrap();
-    assert_eq!(recent, ["fresh", "fresher"]);
+    assert_eq!(visited, ["ana Join", "fresh", "fresher"]);
 }
 
 #[test]
 fn each_line_is_the_frame_handed_out_and_the_protocol_s_message_frame() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    let hostile = NewMessage {
-        content: app::model::MessageBody::parse("\"quoted\" <b>and</b> é\n\\").unwrap(),
+    let hostile = NewEntry {
+        body: crate::store::Body::Text(
+            app::model::MessageBody::parse("\"quoted\" <b>and</b> é\n\\").unwrap(),
+        ),
         ..new(1, "one")
     };
     let stored = log.append(vec![hostile, new(2, "two")]).unwrap();
@@ -200,7 +216,9 @@ fn each_line_is_the_frame_handed_out_and_the_protocol_s_message_frame() {
     assert_eq!(lines.len(), 2);
     for ((line, stored), room) in lines.into_iter().zip(&stored).zip([1, 2]) {
         assert_eq!(&line[..line.len() - 1], &stored.frame.bytes()[..]);
-        let message = log.read_range(RoomId(room), 1, 1).unwrap().remove(0);
+        let Entry::Message(message) = log.read_range(RoomId(room), 1, 1).unwrap().remove(0) else {
+            panic!("a message was stored");
+        };
         let protocol = serde_json::to_vec(&app::protocol::ServerFrame::Message(message)).unwrap();
         assert_eq!(&stored.frame.bytes()[..], &protocol[..]);
     }

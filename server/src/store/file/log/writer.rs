@@ -4,10 +4,10 @@ use super::*;
 
 impl MessageLog {
     /// Stores a batch with one write and one `fdatasync`, assigning each message its room's next
-    /// seq and a new id. Returns the stored messages in batch order, each with its frame: the
+    /// seq and a new id. Returns the stored entries in batch order, each with its frame: the
     /// line the log holds for it (a line is the message's `message` frame and a newline), sliced
     /// out of the batch's write buffer without a copy. On error nothing of the batch is stored.
-    pub fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<StoredMessage>, StoreError> {
+    pub fn append(&self, batch: Vec<NewEntry>) -> Result<Vec<StoredEntry>, StoreError> {
         let mut writer = self.writer.lock().expect("log writer lock poisoned");
         if let Some(reason) = &writer.poisoned {
             return Err(StoreError::Poisoned(reason.clone()));
@@ -39,26 +39,12 @@ impl MessageLog {
                 .get_mut(&new.room_id)
                 .expect("every room of the batch was looked up");
             *seq += 1;
-            let message = ChatMessage {
-                room_id: new.room_id,
-                seq: *seq,
-                id: writer.next_id + i as u64,
-                sender: new.sender,
-                content: new.content.into(),
-                ts: new.ts,
-                client_id: new.client_id.into(),
-            };
+            let entry = new.into_entry(*seq, writer.next_id + i as u64);
             let start = writer.buf.len();
-            MessageFrame::write(&mut writer.buf, &message);
+            EntryFrame::write(&mut writer.buf, &entry);
             spans.push(start..writer.buf.len());
             writer.buf.push(b'\n');
-            acks.push(Ack {
-                client_id: message.client_id,
-                room_id: message.room_id,
-                id: message.id,
-                seq: message.seq,
-                ts: message.ts,
-            });
+            acks.push(ack_of(&entry));
         }
 
         let writer = &mut *writer;
@@ -101,9 +87,9 @@ impl MessageLog {
                     len: (span.len() + 1) as u32,
                 });
                 room.last_ts = Some(ack.ts);
-                StoredMessage {
+                StoredEntry {
                     ack,
-                    frame: MessageFrame::from_written(written.slice(span)),
+                    frame: EntryFrame::from_written(written.slice(span)),
                 }
             })
             .collect())

@@ -43,7 +43,7 @@ impl Opened {
 }
 
 impl MessageStore for Opened {
-    fn append(&self, batch: Vec<NewMessage>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+    fn append(&self, batch: Vec<NewEntry>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
         self.store.append(batch)
     }
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
@@ -54,7 +54,7 @@ impl MessageStore for Opened {
         room: RoomId,
         from: u64,
         to: u64,
-    ) -> BoxFuture<'_, Result<Vec<ChatMessage>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
         self.store.read_range(room, from, to)
     }
     fn durability(&self) -> Durability {
@@ -84,8 +84,11 @@ async fn reopening_keeps_everything_and_still_knows_resends() {
     let store = store.reopen(1_000);
     assert_eq!(store.head(RoomId(1)).await.unwrap().last_seq, 1);
     assert_eq!(
-        store.read_range(RoomId(2), 1, 9).await.unwrap()[0].content,
-        "b"
+        store.read_range(RoomId(2), 1, 9).await.unwrap()[0]
+            .clone()
+            .into_message()
+            .map(|m| m.content),
+        Some("b".into())
     );
     let resent = store
         .append(vec![new(1, "a", "a", 5_000), new(1, "c", "c", 5_000)])
