@@ -1,198 +1,20 @@
 //! [`RoomStore`] over one journaled document in the data directory, `rooms.json` (a snapshot
 //! plus `rooms.journal`; see `store::table`).
 //!
-//! The whole room list lives in memory, so reads run inline (a read lock and a walk of one
-//! user's rooms or one directory page); writes journal and `fdatasync` on the blocking pool.
-//! Room ids come from `next_id`, and the quota and membership checks run inside the journal's
-//! writer lock, so each is decided in the same write that acts on it.
-//!
-//! Beside the rooms, an index derived from them (never stored; rebuilt when the document is
-//! read): which rooms each user is in, and how many each user created. "Your rooms", presence
-//! announcements and the creation quota then cost the size of one user's rooms, not of every
-//! room, so a stranger who creates rooms cannot slow down everyone else's pages. The directory
-//! of all rooms is paged and scans at most [`DIRECTORY_SCAN`] rooms a call.
+//! The document and its rules are `store::rooms::document` (shared with the in-memory store);
+//! this module decides where they run. The whole room list lives in memory, so reads run inline
+//! (a read lock and a walk of one user's rooms or one directory page); writes journal and
+//! `fdatasync` on the blocking pool. The quota and membership checks run inside the journal's
+//! writer lock ([`Table::update`]), so each is decided in the same write that acts on it. A join
+//! by a member, or a read mark that would not move, is answered from memory without a write.
 
 use super::blocking;
+use crate::store::rooms::document::RoomsDoc;
 use crate::store::rooms::{DirectoryRows, Members, RoomError, RoomStore, RoomView};
-use crate::store::{DataDir, Document, StoreError, Table};
+use crate::store::{DataDir, StoreError, Table};
 use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
 use futures::future::{ready, BoxFuture, FutureExt};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-
-/// Most rooms one directory call looks at; a search that matches little returns a short page
-/// and a cursor to go on from, rather than scanning every room.
-const DIRECTORY_SCAN: usize = 5_000;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(from = "StoredRooms")]
-struct RoomsDoc {
-    next_id: u64,
-    /// By room id.
-    rooms: BTreeMap<u64, RoomRecord>,
-    #[serde(skip)]
-    index: RoomIndex,
-}
-
-/// The stored form of [`RoomsDoc`]: the same fields, without the index.
-#[derive(Deserialize)]
-struct StoredRooms {
-    next_id: u64,
-    rooms: BTreeMap<u64, RoomRecord>,
-}
-
-impl From<StoredRooms> for RoomsDoc {
-    fn from(stored: StoredRooms) -> Self {
-        let mut index = RoomIndex::default();
-        for record in stored.rooms.values() {
-            index.add_room(record);
-        }
-        Self {
-            next_id: stored.next_id,
-            rooms: stored.rooms,
-            index,
-        }
-    }
-}
-
-/// Derived from the rooms, kept in step by [`RoomsDoc::apply`].
-#[derive(Debug, Clone, Default)]
-struct RoomIndex {
-    /// Room ids by member (user id).
-    member_of: HashMap<u64, BTreeSet<u64>>,
-    /// Rooms created, by creator (user id).
-    created: HashMap<u64, usize>,
-}
-
-impl RoomIndex {
-    fn add_room(&mut self, record: &RoomRecord) {
-        *self.created.entry(record.created_by.0).or_default() += 1;
-        for user in record.members.keys() {
-            self.member_of.entry(*user).or_default().insert(record.id.0);
-        }
-    }
-
-    fn join(&mut self, room: RoomId, user: UserId) {
-        self.member_of.entry(user.0).or_default().insert(room.0);
-    }
-
-    fn leave(&mut self, room: RoomId, user: UserId) {
-        if let Some(rooms) = self.member_of.get_mut(&user.0) {
-            rooms.remove(&room.0);
-            if rooms.is_empty() {
-                self.member_of.remove(&user.0);
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RoomRecord {
-    id: RoomId,
-    name: RoomName,
-    created_by: UserId,
-    created: i64,
-    /// By user id.
-    members: BTreeMap<u64, Membership>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Membership {
-    username: Username,
-    /// The highest seq this member marked read.
-    last_read: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-enum RoomChange {
-    Create(RoomRecord),
-    Join {
-        room: RoomId,
-        user: UserId,
-        membership: Membership,
-    },
-    Leave {
-        room: RoomId,
-        user: UserId,
-    },
-    Read {
-        room: RoomId,
-        user: UserId,
-        seq: u64,
-    },
-}
-
-impl Document for RoomsDoc {
-    type Change = RoomChange;
-
-    fn apply(&mut self, change: RoomChange) {
-        match change {
-            RoomChange::Create(record) => {
-                self.next_id = self.next_id.max(record.id.0);
-                self.index.add_room(&record);
-                self.rooms.insert(record.id.0, record);
-            }
-            RoomChange::Join {
-                room,
-                user,
-                membership,
-            } => {
-                if let Some(record) = self.rooms.get_mut(&room.0) {
-                    record.members.entry(user.0).or_insert(membership);
-                    self.index.join(room, user);
-                }
-            }
-            RoomChange::Leave { room, user } => {
-                if let Some(record) = self.rooms.get_mut(&room.0) {
-                    record.members.remove(&user.0);
-                    self.index.leave(room, user);
-                }
-            }
-            RoomChange::Read { room, user, seq } => {
-                let member = self
-                    .rooms
-                    .get_mut(&room.0)
-                    .and_then(|record| record.members.get_mut(&user.0));
-                if let Some(member) = member {
-                    member.last_read = member.last_read.max(seq);
-                }
-            }
-        }
-    }
-}
-
-impl RoomsDoc {
-    fn get(&self, room: RoomId) -> Result<&RoomRecord, RoomError> {
-        self.rooms.get(&room.0).ok_or(RoomError::NoSuchRoom)
-    }
-
-    /// `user`'s membership of `room`.
-    fn membership(&self, room: RoomId, user: UserId) -> Result<&Membership, RoomError> {
-        self.get(room)?
-            .members
-            .get(&user.0)
-            .ok_or(RoomError::NotMember)
-    }
-}
-
-impl RoomRecord {
-    fn view(&self, viewer: UserId) -> RoomView {
-        RoomView {
-            id: self.id,
-            name: self.name.clone(),
-            member_count: self.members.len(),
-            viewer_last_read: self.members.get(&viewer.0).map(|m| m.last_read),
-        }
-    }
-}
-
-fn membership(user: &UserInfo) -> Membership {
-    Membership {
-        username: user.username.clone(),
-        last_read: 0,
-    }
-}
 
 /// Rooms and memberships in the data directory.
 #[derive(Clone)]
@@ -224,24 +46,7 @@ impl RoomStore for FileRooms {
         quota: usize,
     ) -> BoxFuture<'_, Result<RoomId, RoomError>> {
         let table = self.table.clone();
-        blocking(move || {
-            table.update(|doc| {
-                let made = doc.index.created.get(&by.id.0).copied().unwrap_or(0);
-                if made >= quota {
-                    return Err(RoomError::QuotaReached { created: made });
-                }
-                let id = RoomId(doc.next_id + 1);
-                let record = RoomRecord {
-                    id,
-                    name,
-                    created_by: by.id,
-                    created,
-                    members: BTreeMap::from([(by.id.0, membership(&by))]),
-                };
-                Ok((RoomChange::Create(record), id))
-            })
-        })
-        .boxed()
+        blocking(move || table.update(|doc| doc.create(by, name, created, quota))).boxed()
     }
 
     fn join(&self, room: RoomId, user: UserInfo) -> BoxFuture<'_, Result<bool, RoomError>> {
@@ -251,33 +56,12 @@ impl RoomStore for FileRooms {
             Err(e) => return ready(Err(e)).boxed(),
         }
         let table = self.table.clone();
-        blocking(move || {
-            table.update(|doc| {
-                let new = match doc.membership(room, user.id) {
-                    Ok(_) => false,
-                    Err(RoomError::NotMember) => true,
-                    Err(e) => return Err(e),
-                };
-                let change = RoomChange::Join {
-                    room,
-                    user: user.id,
-                    membership: membership(&user),
-                };
-                Ok((change, new))
-            })
-        })
-        .boxed()
+        blocking(move || table.update(|doc| doc.join(room, user))).boxed()
     }
 
     fn leave(&self, room: RoomId, user: UserId) -> BoxFuture<'_, Result<(), RoomError>> {
         let table = self.table.clone();
-        blocking(move || {
-            table.update(|doc| {
-                doc.membership(room, user)?;
-                Ok((RoomChange::Leave { room, user }, ()))
-            })
-        })
-        .boxed()
+        blocking(move || table.update(|doc| doc.leave(room, user))).boxed()
     }
 
     fn mark_read(
@@ -292,32 +76,15 @@ impl RoomStore for FileRooms {
             Err(e) => return ready(Err(e)).boxed(),
         }
         let table = self.table.clone();
-        blocking(move || {
-            table.update(|doc| {
-                doc.membership(room, user)?;
-                Ok((RoomChange::Read { room, user, seq }, ()))
-            })
-        })
-        .boxed()
+        blocking(move || table.update(|doc| doc.mark_read(room, user, seq))).boxed()
     }
 
     fn room(&self, room: RoomId, viewer: UserId) -> BoxFuture<'_, Result<RoomView, RoomError>> {
-        let view = self.table.read().get(room).map(|r| r.view(viewer));
-        ready(view).boxed()
+        ready(self.table.read().room(room, viewer)).boxed()
     }
 
     fn rooms_of(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomView>, StoreError>> {
-        let doc = self.table.read();
-        let views = doc
-            .index
-            .member_of
-            .get(&user.0)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| doc.rooms.get(id))
-            .map(|r| r.view(user))
-            .collect();
-        ready(Ok(views)).boxed()
+        ready(Ok(self.table.read().rooms_of(user))).boxed()
     }
 
     fn directory(
@@ -327,44 +94,16 @@ impl RoomStore for FileRooms {
         before: Option<RoomId>,
         limit: usize,
     ) -> BoxFuture<'_, Result<DirectoryRows, StoreError>> {
-        let query = query.trim().to_lowercase();
-        let end = before.map_or(u64::MAX, |b| b.0);
-        let doc = self.table.read();
-        let mut rooms = Vec::new();
-        let mut last_seen = None;
-        let mut next = None;
-        for (scanned, room) in doc.rooms.range(..end).rev().map(|(_, r)| r).enumerate() {
-            if rooms.len() == limit || scanned == DIRECTORY_SCAN {
-                next = last_seen;
-                break;
-            }
-            last_seen = Some(room.id);
-            if query.is_empty() || room.name.as_str().to_lowercase().contains(&query) {
-                rooms.push(room.view(viewer));
-            }
-        }
-        ready(Ok(DirectoryRows { rooms, next })).boxed()
+        let rows = self.table.read().directory(viewer, &query, before, limit);
+        ready(Ok(rows)).boxed()
     }
 
     fn members(&self, room: RoomId) -> BoxFuture<'_, Result<Vec<(UserId, Username)>, RoomError>> {
-        let members = self.table.read().get(room).map(|r| {
-            r.members
-                .iter()
-                .map(|(id, m)| (UserId(*id), m.username.clone()))
-                .collect()
-        });
-        ready(members).boxed()
+        ready(self.table.read().members(room)).boxed()
     }
 
     fn memberships(&self) -> BoxFuture<'_, Result<Vec<Members>, StoreError>> {
-        let all = self
-            .table
-            .read()
-            .rooms
-            .values()
-            .map(|r| (r.id, r.members.keys().map(|id| UserId(*id)).collect()))
-            .collect();
-        ready(Ok(all)).boxed()
+        ready(Ok(self.table.read().memberships())).boxed()
     }
 }
 

@@ -1,28 +1,19 @@
-//! [`AccountStore`] in a mutex-guarded map: for unit tests of the `accounts` service.
+//! [`AccountStore`] over the users and sessions documents in memory: for unit tests of the
+//! `accounts` service. The rules are the file store's (`store::accounts::document`); only the
+//! journal is missing.
 
+use super::MemoryTable;
 use crate::hub::SessionKey;
+use crate::store::accounts::document::{SessionsDoc, UsersDoc};
 use crate::store::accounts::{AccountError, AccountStore, StoredSession, UserRecord};
 use crate::store::StoreError;
 use app::model::{UserId, UserInfo, Username};
 use futures::future::{ready, BoxFuture, FutureExt};
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 #[derive(Default)]
-struct State {
-    next_id: u64,
-    /// By [`Username::key`].
-    users: HashMap<String, UserRecord>,
-    sessions: HashMap<SessionKey, StoredSession>,
-}
-
-#[derive(Default)]
-pub struct MemoryAccounts(Mutex<State>);
-
-impl MemoryAccounts {
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.0.lock().expect("memory store lock poisoned"))
-    }
+pub struct MemoryAccounts {
+    users: MemoryTable<UsersDoc>,
+    sessions: MemoryTable<SessionsDoc>,
 }
 
 impl AccountStore for MemoryAccounts {
@@ -32,32 +23,17 @@ impl AccountStore for MemoryAccounts {
         password_hash: String,
         created: i64,
     ) -> BoxFuture<'_, Result<UserInfo, AccountError>> {
-        let result = self.with(|state| {
-            if state.users.contains_key(&name.key()) {
-                return Err(AccountError::UsernameTaken);
-            }
-            state.next_id += 1;
-            let user = UserInfo {
-                id: UserId(state.next_id),
-                username: name,
-            };
-            let record = UserRecord {
-                user: user.clone(),
-                password_hash,
-                created,
-            };
-            state.users.insert(user.username.key(), record);
-            Ok(user)
-        });
-        ready(result).boxed()
+        let created = self
+            .users
+            .update(|doc| doc.create_user(name, password_hash, created));
+        ready(created).boxed()
     }
 
     fn user_by_name(
         &self,
         name: &Username,
     ) -> BoxFuture<'_, Result<Option<UserRecord>, StoreError>> {
-        let found = self.with(|state| state.users.get(&name.key()).cloned());
-        ready(Ok(found)).boxed()
+        ready(Ok(self.users.read().user_by_name(name))).boxed()
     }
 
     fn begin_session(
@@ -66,23 +42,10 @@ impl AccountStore for MemoryAccounts {
         session: StoredSession,
         max_per_user: usize,
     ) -> BoxFuture<'_, Result<Vec<SessionKey>, StoreError>> {
-        let evicted = self.with(|state| {
-            let mut own: Vec<(i64, SessionKey)> = state
-                .sessions
-                .iter()
-                .filter(|(_, s)| s.user.id == session.user.id)
-                .map(|(k, s)| (s.expires, k.clone()))
-                .collect();
-            own.sort_unstable_by(|(a, ka), (b, kb)| a.cmp(b).then_with(|| ka.0.cmp(&kb.0)));
-            let excess = (own.len() + 1).saturating_sub(max_per_user);
-            let evict: Vec<SessionKey> = own.drain(..excess).map(|(_, k)| k).collect();
-            for old in &evict {
-                state.sessions.remove(old);
-            }
-            state.sessions.insert(key, session);
-            evict
-        });
-        ready(Ok(evicted)).boxed()
+        let begun = self
+            .sessions
+            .update(|doc| Ok(doc.begin(key, session, max_per_user)));
+        ready(begun).boxed()
     }
 
     fn session(
@@ -90,21 +53,14 @@ impl AccountStore for MemoryAccounts {
         key: &SessionKey,
         now: i64,
     ) -> BoxFuture<'_, Result<Option<StoredSession>, StoreError>> {
-        let found = self.with(|state| state.sessions.get(key).filter(|s| s.expires > now).cloned());
-        ready(Ok(found)).boxed()
+        ready(Ok(self.sessions.read().session(key, now))).boxed()
     }
 
     fn end_session(&self, key: &SessionKey) -> BoxFuture<'_, Result<bool, StoreError>> {
-        let ended = self.with(|state| state.sessions.remove(key).is_some());
-        ready(Ok(ended)).boxed()
+        ready(self.sessions.update(|doc| Ok(doc.end(key)))).boxed()
     }
 
     fn end_sessions_of(&self, user: UserId) -> BoxFuture<'_, Result<usize, StoreError>> {
-        let count = self.with(|state| {
-            let before = state.sessions.len();
-            state.sessions.retain(|_, s| s.user.id != user);
-            before - state.sessions.len()
-        });
-        ready(Ok(count)).boxed()
+        ready(self.sessions.update(|doc| Ok(doc.end_all_of(user)))).boxed()
     }
 }

@@ -21,6 +21,11 @@
 //! Methods return owned data and never a lock guard. Every method is async and object-safe
 //! (`BoxFuture`, from `futures`, already a dependency): a backend that talks to a database awaits
 //! it, and one that writes files blocks only its own blocking threads.
+//!
+//! The stores that keep users and sessions whole in memory (the file store and the in-memory
+//! one) share one copy of the rules above, in [`document`].
+
+pub(crate) mod document;
 
 use super::StoreError;
 use crate::hub::SessionKey;
