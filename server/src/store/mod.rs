@@ -23,7 +23,7 @@
 pub mod accounts;
 mod atomic;
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 mod dedupe;
 mod durability;
 pub mod file;
