@@ -27,6 +27,7 @@ pub(crate) mod contract;
 mod dedupe;
 mod durability;
 pub mod file;
+pub mod keeper;
 #[cfg(test)]
 pub mod memory;
 pub mod messages;

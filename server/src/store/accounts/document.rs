@@ -3,7 +3,7 @@
 //!
 //! Why here and not in one backend: the file store (`store::file::accounts`, which journals
 //! each change through `store::table`) and the in-memory store for unit tests
-//! (`store::memory::accounts`) keep the same documents, and a rule written twice drifts. So each
+//! (`store::memory`) keep the same documents, and a rule written twice drifts. So each
 //! write is a pure decision over the current document that returns its change (or a refusal)
 //! and its answer; the backend only decides where the change is kept before
 //! [`Document::apply`] runs it.
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct UsersDoc {
+pub struct UsersDoc {
     next_id: u64,
     /// By [`Username::key`].
     users: BTreeMap<String, StoredUser>,
@@ -40,7 +40,7 @@ impl Document for UsersDoc {
 
 /// The stored form of a [`UserRecord`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct StoredUser {
+pub struct StoredUser {
     id: UserId,
     username: Username,
     password_hash: String,
@@ -85,7 +85,7 @@ impl UsersDoc {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct SessionsDoc {
+pub struct SessionsDoc {
     /// By the SHA-256 of the token (hex), once `hashed`; by the raw token before.
     sessions: BTreeMap<String, SessionRecord>,
     /// Whether the keys are token hashes (false only in data directories from before).
@@ -94,13 +94,13 @@ pub(crate) struct SessionsDoc {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SessionRecord {
+pub struct SessionRecord {
     user: UserInfo,
     expires: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum SessionChange {
+pub enum SessionChange {
     /// Written by versions that stored raw tokens; still read from old journals.
     Start {
         token: String,

@@ -2,8 +2,11 @@
 
 use super::*;
 use crate::clock;
+use crate::hub::SessionKey;
 use crate::store::accounts::token_key;
+use crate::store::accounts::{AccountStore, StoredSession};
 use crate::store::Document;
+use app::model::{UserId, UserInfo, Username};
 
 #[tokio::test]
 async fn raw_tokens_of_an_old_data_dir_are_hashed_on_open_and_keep_working() {

@@ -2,7 +2,7 @@
 //! and read it, written once for every store that keeps the document whole in memory.
 //!
 //! Why here and not in one backend: the file store (`store::file::rooms`, which journals each
-//! change through `store::table`) and the in-memory store for unit tests (`store::memory::rooms`)
+//! change through `store::table`) and the in-memory store for unit tests (`store::memory`)
 //! keep the same document, and a rule written twice drifts. So each write is a pure decision
 //! over the current document that returns a [`RoomChange`] (or a refusal) and its answer; the
 //! backend only decides where the change is kept before [`Document::apply`] runs it. Reads are
@@ -26,7 +26,7 @@ pub(crate) const DIRECTORY_SCAN: usize = 5_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "StoredRooms")]
-pub(crate) struct RoomsDoc {
+pub struct RoomsDoc {
     next_id: u64,
     /// By room id.
     rooms: BTreeMap<u64, RoomRecord>,
@@ -87,7 +87,7 @@ impl RoomIndex {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RoomRecord {
+pub struct RoomRecord {
     id: RoomId,
     name: RoomName,
     created_by: UserId,
@@ -97,14 +97,14 @@ pub(crate) struct RoomRecord {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Membership {
+pub struct Membership {
     username: Username,
     /// The highest seq this member marked read.
     pub(crate) last_read: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum RoomChange {
+pub enum RoomChange {
     Create(RoomRecord),
     Join {
         room: RoomId,

@@ -18,7 +18,8 @@
 //! The rules themselves (ids, quota, membership checks, read marks, the directory's scan bound)
 //! are written once, in [`document`], for the stores that keep the rooms whole in memory.
 
-pub(crate) mod document;
+pub mod document;
+pub mod kept;
 
 use super::StoreError;
 use app::api::ApiError;
