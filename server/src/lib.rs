@@ -35,8 +35,10 @@
 //!   `store/` reaches past them. [`store::file`] is the default implementation over the data
 //!   directory: the append-only, segmented message log, and metadata (users, sessions, rooms)
 //!   as [`store::Table`]s, each a journal of changes folded into a snapshot now and then.
-//!   `store/memory/` implements the traits for unit tests, and `store/contract/` is the suite
-//!   every implementation passes.
+//!   The metadata documents and their rules are written once (`store/{accounts,rooms}/`:
+//!   `document.rs`, and `kept.rs` for the store over it, generic over a `store/keeper.rs`).
+//!   `store/memory/` implements the traits for unit tests (the same metadata stores, kept in
+//!   memory), and `store/contract/` is the suite every implementation passes.
 //! - [`accounts`], [`rooms`]: the services that keep the rules (passwords, sessions, quotas,
 //!   membership) over `Arc<dyn …Store>`; [`rooms`] also keeps the send path's membership
 //!   cache. [`signin`]: admission for password work, which [`accounts`] runs through.

@@ -1,6 +1,10 @@
 //! Hostile clients against the real server, judged by what they do to a bystander: sockets that
 //! outlive a sign-out or a leave, floods of typing and sign-ins, too many sockets, ghosts, and a
 //! damaged log. Loopback only; every loop is bounded in count and time.
+//!
+//! Longer than 400 lines on purpose: every file under `server/tests/` is its own test binary,
+//! linked against the whole server, so the files are one per area (not one per job) to keep
+//! build and link time down; the setup they share is in `support/`.
 
 mod support;
 

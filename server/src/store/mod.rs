@@ -23,10 +23,11 @@
 pub mod accounts;
 mod atomic;
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 mod dedupe;
 mod durability;
 pub mod file;
+pub mod keeper;
 #[cfg(test)]
 pub mod memory;
 pub mod messages;

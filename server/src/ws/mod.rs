@@ -20,7 +20,7 @@ mod tests;
 
 pub use delivery::{LogReadError, MAX_REPLAY};
 
-use crate::accounts::Session;
+use crate::accounts::{Accounts, Session};
 use crate::bus::Bus;
 use crate::http::origin::same_origin;
 use crate::hub::{Hub, SessionKey};
@@ -88,18 +88,17 @@ impl Authority for Rooms {
     }
 
     fn session_active<'a>(&'a self, session: &'a SessionKey) -> BoxFuture<'a, bool> {
-        async move {
-            self.0
-                .accounts()
-                .is_active(session)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::error!(%error, "session check on resync failed; closing the socket");
-                    false
-                })
-        }
-        .boxed()
+        fail_closed(self.0.accounts(), session).boxed()
     }
+}
+
+/// Whether `session` is still valid, failing closed: a store that cannot answer counts as "not
+/// valid" (the socket closes, and the client's reconnect asks again at the upgrade).
+async fn fail_closed(accounts: &Accounts, session: &SessionKey) -> bool {
+    accounts.is_active(session).await.unwrap_or_else(|error| {
+        tracing::error!(%error, "session check on resync failed; closing the socket");
+        false
+    })
 }
 
 /// Per-connection limits from the configuration.

@@ -1,6 +1,6 @@
 //! The contract every account and room store must keep, written once and run against each
 //! implementation (the file store and the in-memory one; a new backend adds one line to each
-//! `contract!` list below).
+//! `contract!` list of stores below).
 //!
 //! Each check takes a fresh, empty store from a factory. The file store also runs the restart
 //! checks: write, drop, reopen the same directory, and find everything.
@@ -40,11 +40,17 @@ fn session(user: &UserInfo, expires: i64) -> StoredSession {
     }
 }
 
-fn file_accounts() -> Fresh<dyn AccountStore> {
+/// A store opened on a fresh data directory, and the directory (kept as long as the store).
+fn on_disk<S>(open: impl FnOnce(&DataDir) -> S) -> (S, Box<dyn Any>) {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::open(dir.path()).unwrap();
-    let store = Arc::new(FileAccounts::open(&data).unwrap());
+    let store = open(&data);
     (store, Box::new((dir, data)))
+}
+
+fn file_accounts() -> Fresh<dyn AccountStore> {
+    let (store, keep) = on_disk(|data| FileAccounts::open(data).unwrap());
+    (Arc::new(store), keep)
 }
 
 fn memory_accounts() -> Fresh<dyn AccountStore> {
@@ -52,10 +58,8 @@ fn memory_accounts() -> Fresh<dyn AccountStore> {
 }
 
 fn file_rooms() -> Fresh<dyn RoomStore> {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::open(dir.path()).unwrap();
-    let store = Arc::new(FileRooms::open(&data).unwrap());
-    (store, Box::new((dir, data)))
+    let (store, keep) = on_disk(|data| FileRooms::open(data).unwrap());
+    (Arc::new(store), keep)
 }
 
 fn memory_rooms() -> Fresh<dyn RoomStore> {
@@ -285,9 +289,13 @@ async fn the_directory_pages_newest_first_and_searches_names(store: Arc<dyn Room
     );
 }
 
-/// One `#[tokio::test]` per check, for one store factory.
+/// One `#[tokio::test]` per check and store: a module per store (named, with its factory, in
+/// the first list), each running every check of the second list.
 macro_rules! contract {
-    ($module:ident, $fresh:path, [$($check:ident),* $(,)?]) => {
+    ([$($module:ident: $fresh:path),* $(,)?], $checks:tt) => {
+        $(contract!(@store $module, $fresh, $checks);)*
+    };
+    (@store $module:ident, $fresh:path, [$($check:ident),* $(,)?]) => {
         mod $module {
             $(
                 #[tokio::test]
@@ -301,8 +309,10 @@ macro_rules! contract {
 }
 
 contract!(
-    file_account_store,
-    super::file_accounts,
+    [
+        file_account_store: super::file_accounts,
+        memory_account_store: super::memory_accounts,
+    ],
     [
         usernames_are_unique_ignoring_case_and_ids_increase,
         a_session_is_found_while_valid_and_gone_after_end_or_expiry,
@@ -310,28 +320,10 @@ contract!(
     ]
 );
 contract!(
-    memory_account_store,
-    super::memory_accounts,
     [
-        usernames_are_unique_ignoring_case_and_ids_increase,
-        a_session_is_found_while_valid_and_gone_after_end_or_expiry,
-        sessions_per_user_are_bounded_and_the_oldest_go_first,
-    ]
-);
-contract!(
-    file_room_store,
-    super::file_rooms,
-    [
-        room_ids_are_unique_and_increasing_and_the_quota_holds,
-        joining_is_idempotent_and_membership_is_queryable,
-        leaving_a_room_one_is_not_in_is_an_error,
-        read_marks_only_move_forward_and_only_for_members,
-        the_directory_pages_newest_first_and_searches_names,
-    ]
-);
-contract!(
-    memory_room_store,
-    super::memory_rooms,
+        file_room_store: super::file_rooms,
+        memory_room_store: super::memory_rooms,
+    ],
     [
         room_ids_are_unique_and_increasing_and_the_quota_holds,
         joining_is_idempotent_and_membership_is_queryable,

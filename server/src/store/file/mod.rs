@@ -7,9 +7,11 @@
 //!   log's writer thread and the dedupe memory, so no caller blocks on file I/O or keeps its
 //!   own idea of what was already stored.
 //! - [`accounts`] and [`rooms`]: small journaled documents kept whole in memory
-//!   (`store::table`): reads are a map lookup under a read lock and run where they are called;
-//!   writes append and `fdatasync` a journal line, so they run on tokio's blocking pool through
-//!   [`blocking`], never on an async worker thread.
+//!   (`store::table`), answered by the stores written once for every backend
+//!   (`store::accounts::kept`, `store::rooms::kept`). This module is their [`Keeper`]: reads
+//!   are a map lookup under a read lock and run where they are called; writes append and
+//!   `fdatasync` a journal line, so they run on tokio's blocking pool through [`blocking`],
+//!   never on an async worker thread.
 
 pub mod accounts;
 pub mod log;
@@ -19,14 +21,43 @@ pub mod rooms;
 pub use log::LogConfig;
 pub use messages::{FileMessageStore, FileMessageStoreConfig};
 
-use crate::store::StoreError;
+use crate::store::keeper::Keeper;
+use crate::store::{Document, StoreError, Table};
+use futures::future::{BoxFuture, FutureExt};
 use std::future::Future;
+use std::sync::{Arc, RwLockReadGuard};
+
+/// The file store keeps a document in a journaled [`Table`]: a write is durable (journaled and
+/// `fdatasync`'ed) before it is applied, and runs on the blocking pool.
+impl<T> Keeper<T> for Arc<Table<T>>
+where
+    T: Document + Send + Sync + 'static,
+    T::Change: Send,
+{
+    type Read<'a> = RwLockReadGuard<'a, T>;
+
+    fn read(&self) -> RwLockReadGuard<'_, T> {
+        Table::read(self)
+    }
+
+    fn update<R, E>(
+        &self,
+        decide: impl FnOnce(&T) -> Result<(T::Change, R), E> + Send + 'static,
+    ) -> BoxFuture<'static, Result<R, E>>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let table = self.clone();
+        blocking(move || Table::update(&table, decide)).boxed()
+    }
+}
 
 /// Runs blocking store work (a journal write and its fdatasync) on the blocking pool.
 ///
 /// A panic in `work` comes back as [`StoreError::Poisoned`]: the table's own locks are then
 /// poisoned too and refuse later writes, so the error names the cause instead of hiding it.
-pub(crate) fn blocking<T, E>(
+fn blocking<T, E>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> impl Future<Output = Result<T, E>> + Send + 'static
 where

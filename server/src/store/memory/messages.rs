@@ -6,6 +6,10 @@
 //! must never be a choice for a running server; no integration test needs it (those run the
 //! real server on the file store). It honours the whole contract (`contract.rs` runs against
 //! it), resends included, through the same [`Dedupe`] as the file store.
+//!
+//! Two seams for tests of the parts above it: [`MemoryMessageStore::fail_next_writes`], and
+//! [`MemoryMessageStore::before_next_head`], to act inside a reader's `head` call (say, store a
+//! message after a connection registered with the hub and before it reads the head).
 
 use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
@@ -24,9 +28,13 @@ struct Rooms {
     next_id: u64,
 }
 
+/// Runs once, inside the next `head` read, before the head is read.
+pub type HeadHook = Box<dyn FnOnce() + Send>;
+
 pub struct MemoryMessageStore {
     state: Mutex<(Dedupe, Rooms)>,
     fail_next_writes: AtomicUsize,
+    on_head: Mutex<Option<HeadHook>>,
 }
 
 impl Default for MemoryMessageStore {
@@ -34,6 +42,7 @@ impl Default for MemoryMessageStore {
         Self {
             state: Mutex::new((Dedupe::new(600_000, 100_000), Rooms::default())),
             fail_next_writes: AtomicUsize::new(0),
+            on_head: Mutex::new(None),
         }
     }
 }
@@ -42,6 +51,11 @@ impl MemoryMessageStore {
     /// Makes the next `n` batch writes fail, storing nothing.
     pub fn fail_next_writes(&self, n: usize) {
         self.fail_next_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// Runs `hook` inside the next `head` call, before the head is read.
+    pub fn before_next_head(&self, hook: HeadHook) {
+        *self.on_head.lock().expect("memory store lock poisoned") = Some(hook);
     }
 
     fn store(
@@ -80,6 +94,14 @@ impl MessageStore for MemoryMessageStore {
     }
 
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
+        let hook = self
+            .on_head
+            .lock()
+            .expect("memory store lock poisoned")
+            .take();
+        if let Some(hook) = hook {
+            hook();
+        }
         let state = self.state.lock().expect("memory store lock poisoned");
         let head = state
             .1

@@ -3,7 +3,7 @@
 //! Why a trait: the rules (argon2, token generation, how long a session lasts) live in the
 //! `accounts` service and do not change with the backend; what does change is where users and
 //! sessions are kept and how a write is made durable. The embedded file store
-//! (`store::file::accounts`) is the default; `store::memory::accounts` serves unit tests; a
+//! (`store::file::accounts`) is the default; `store::memory` serves unit tests; a
 //! database would be a third. `store::contract` is the suite each must pass.
 //!
 //! Promises every implementation keeps:
@@ -21,6 +21,12 @@
 //! Methods return owned data and never a lock guard. Every method is async and object-safe
 //! (`BoxFuture`, from `futures`, already a dependency): a backend that talks to a database awaits
 //! it, and one that writes files blocks only its own blocking threads.
+//!
+//! The stores that keep users and sessions whole in memory (the file store and the in-memory
+//! one) share one copy of the rules above, in [`document`].
+
+pub mod document;
+pub mod kept;
 
 use super::StoreError;
 use crate::hub::SessionKey;

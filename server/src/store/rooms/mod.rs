@@ -14,6 +14,12 @@
 //! - an `Ok` write is durable as the backend defines it and visible to every later read.
 //!
 //! Reads return owned rows shaped for one viewer ([`RoomView`]), never a lock guard.
+//!
+//! The rules themselves (ids, quota, membership checks, read marks, the directory's scan bound)
+//! are written once, in [`document`], for the stores that keep the rooms whole in memory.
+
+pub mod document;
+pub mod kept;
 
 use super::StoreError;
 use app::api::ApiError;
