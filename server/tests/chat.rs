@@ -9,6 +9,7 @@ mod support;
 use app::api::ApiError;
 use app::model::{Member, RoomId};
 use app::protocol::{Ack, ClientFrame, ErrorCode, ServerFrame};
+use app::timeline::Membership;
 use minitalk_client::{Api, CallError};
 use support::{ack_seq, message_of, register, start};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -39,7 +40,8 @@ async fn two_users_chat_live() {
     while !(saw_ack && saw_own) {
         match ana_ws.next().await {
             ServerFrame::Ack(Ack { client_id, seq, .. }) => {
-                assert_eq!((client_id.as_str(), seq), ("a1", 1));
+                // Seq 1 is bob's join: the room's timeline counts joins too.
+                assert_eq!((client_id.as_str(), seq), ("a1", 2));
                 saw_ack = true;
             }
             ServerFrame::Message(m) => {
@@ -53,7 +55,7 @@ async fn two_users_chat_live() {
         ServerFrame::Message(m) => {
             assert_eq!(
                 (m.seq, m.sender.as_str(), m.content.as_str()),
-                (1, "ana", "hello bob")
+                (2, "ana", "hello bob")
             );
             assert_eq!(m.client_id, "a1");
         }
@@ -62,14 +64,14 @@ async fn two_users_chat_live() {
 
     assert_eq!(
         ack_seq(&bob_ws.send_and_wait(room, "b1", "hi ana").await),
-        2
+        3
     );
     let reply = loop {
         if let ServerFrame::Message(m) = ana_ws.next().await {
             break m;
         }
     };
-    assert_eq!((reply.seq, reply.content.as_str()), (2, "hi ana"));
+    assert_eq!((reply.seq, reply.content.as_str()), (3, "hi ana"));
     server.shutdown();
     server.stopped().await.unwrap();
 }
@@ -125,7 +127,8 @@ async fn a_reconnect_with_after_seq_gets_exactly_the_missed_messages() {
     bob_ws.subscribe(room, None).await;
     let mut ana_ws = ana.connect().await;
     ack_seq(&ana_ws.send_and_wait(room, "m1", "one").await);
-    assert_eq!(message_of(&bob_ws.next().await), (1, "one".to_owned()));
+    // Seq 1 is bob's join.
+    assert_eq!(message_of(&bob_ws.next().await), (2, "one".to_owned()));
     drop(bob_ws);
 
     for (id, text) in [("m2", "two"), ("m3", "three"), ("m4", "four")] {
@@ -133,17 +136,17 @@ async fn a_reconnect_with_after_seq_gets_exactly_the_missed_messages() {
     }
     let mut bob_ws = bob.connect().await;
     let replayed: Vec<_> = bob_ws
-        .subscribe(room, Some(1))
+        .subscribe(room, Some(2))
         .await
         .iter()
         .map(message_of)
         .collect();
     assert_eq!(
         replayed,
-        [(2, "two".into()), (3, "three".into()), (4, "four".into())]
+        [(3, "two".into()), (4, "three".into()), (5, "four".into())]
     );
     ack_seq(&ana_ws.send_and_wait(room, "m5", "five").await);
-    assert_eq!(message_of(&bob_ws.next().await), (5, "five".to_owned()));
+    assert_eq!(message_of(&bob_ws.next().await), (6, "five".to_owned()));
 }
 
 #[tokio::test]
@@ -389,7 +392,7 @@ async fn your_rooms_list_membership_and_unread_counts_and_the_directory_lists_th
     assert_eq!(online, [("ana", true), ("bob", false)]);
 
     let stats = Api::at(server.addr).stats().await.unwrap();
-    assert_eq!(stats.processed_total, 3);
+    assert_eq!(stats.processed_total, 4, "three messages and bob's join");
 }
 
 #[tokio::test]
@@ -415,6 +418,14 @@ async fn leaving_a_room_stops_its_live_messages_and_its_history() {
     bob_ws.subscribe(room, None).await;
 
     assert_eq!(bob.api.leave_room(RoomId(room)).await, Ok(()));
+    match bob_ws.next().await {
+        ServerFrame::Member(e) => assert_eq!(
+            (e.seq, e.user.as_str(), e.membership),
+            (2, "bob", Membership::Leave),
+            "the leaver's own tab sees the leave before its access ends"
+        ),
+        other => panic!("expected bob's leave, got {other:?}"),
+    }
     match bob_ws.next().await {
         ServerFrame::Error(e) => assert_eq!(
             (e.code, e.room_id.map(|r| r.0), e.client_id),

@@ -9,6 +9,7 @@ mod support;
 
 use app::model::RoomId;
 use app::protocol::{Ack, ClientFrame, ServerFrame};
+use app::timeline::Entry;
 use minitalk_client::{Api, Socket};
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
@@ -194,10 +195,16 @@ fn start_bursts(
     (ledgers, tasks)
 }
 
-/// The room's whole history as (seq, client_id), oldest first.
+/// The room's whole timeline as (seq, client_id), oldest first (a join or leave is named
+/// `member:` and its client_id, so every seq is there).
 async fn whole_history(user: &User, room: u64) -> Vec<(u64, String)> {
     let all = user.whole_history(room).await;
-    all.into_iter().map(|m| (m.seq, m.client_id)).collect()
+    all.into_iter()
+        .map(|entry| match entry {
+            Entry::Message(m) => (m.seq, m.client_id),
+            Entry::Member(e) => (e.seq, format!("member:{}", e.client_id)),
+        })
+        .collect()
 }
 
 /// Seqs are 1..=N in order, each client_id once; returns client_id → seq.

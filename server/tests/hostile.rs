@@ -86,7 +86,8 @@ async fn signing_out_everywhere_ends_every_session_and_socket_of_that_user_only(
     }
     assert_eq!(
         ack_seq(&bystander.send_and_wait(room, "b1", "still here").await),
-        1
+        2,
+        "seq 1 is bob's join"
     );
 }
 
@@ -130,6 +131,8 @@ async fn nothing_stored_after_a_leave_reaches_the_leaver_not_even_through_catch_
     while !told {
         match leaver.next().await {
             ServerFrame::Message(m) => assert_eq!(m.content, "before", "seq {}", m.seq),
+            // Its own leave is the last entry it may see.
+            ServerFrame::Member(e) => assert_eq!(e.user.as_str(), "bob"),
             ServerFrame::Error(e) if e.code == ErrorCode::NotMember => {
                 assert_eq!(e.room_id.map(|r| r.0), Some(room));
                 told = true;
@@ -160,7 +163,8 @@ async fn a_failed_history_read_drops_the_room_instead_of_skipping_past_it() {
             .send_and_wait(room, &format!("m{i}"), &format!("m{i}"))
             .await;
     }
-    // Damage message 3 on disk (same length, so the index still points at it).
+    // Damage entry 3 on disk, the message m2 after bob's join (same length, so the index still
+    // points at it).
     let segment = dir.path().join("messages").join("00000001.jsonl");
     let original = std::fs::read(&segment).unwrap();
     let third = original
@@ -186,6 +190,7 @@ async fn a_failed_history_read_drops_the_room_instead_of_skipping_past_it() {
     loop {
         match reader.next().await {
             ServerFrame::Message(m) => seen.push(m.seq),
+            ServerFrame::Member(e) => seen.push(e.seq),
             ServerFrame::Error(e) => {
                 assert_eq!(
                     (e.code, e.room_id.map(|r| r.0)),
@@ -210,8 +215,15 @@ async fn a_failed_history_read_drops_the_room_instead_of_skipping_past_it() {
         .unwrap();
     let have = seen.last().copied().unwrap_or(0);
     let replayed = reader.subscribe(room, Some(have)).await;
-    let seqs: Vec<u64> = replayed.iter().map(|f| message_of(f).0).collect();
-    assert_eq!(seqs, (have + 1..=7).collect::<Vec<_>>());
+    let seqs: Vec<u64> = replayed
+        .iter()
+        .map(|frame| match frame {
+            ServerFrame::Member(e) => e.seq,
+            message => message_of(message).0,
+        })
+        .collect();
+    // Bob's join, six messages and m7.
+    assert_eq!(seqs, (have + 1..=8).collect::<Vec<_>>());
 }
 
 #[tokio::test]

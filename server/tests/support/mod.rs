@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
-use app::model::{ChatMessage, RoomId};
+use app::model::RoomId;
 use app::protocol::{ClientFrame, ServerFrame};
 use app::timeline::Entry;
 use clap::Parser;
@@ -137,11 +137,10 @@ impl User {
             .collect()
     }
 
-    /// The room's messages, oldest first (joins and leaves left out).
-    pub async fn whole_history(&self, room: u64) -> Vec<ChatMessage> {
+    /// The room's whole timeline (messages, joins, leaves), oldest first.
+    pub async fn whole_history(&self, room: u64) -> Vec<Entry> {
         let all = self.api.history_after(RoomId(room), 0).await;
-        let all = all.unwrap_or_else(|err| panic!("history of {room}: {err}"));
-        all.into_iter().filter_map(Entry::into_message).collect()
+        all.unwrap_or_else(|err| panic!("history of {room}: {err}"))
     }
 
     pub async fn connect(&self) -> Client {
