@@ -275,18 +275,10 @@ pub struct RoomSummary {
     pub last_read_seq: u64,
     /// The room's newest seq (0 for an empty room).
     pub last_seq: u64,
-    /// When the newest message was stored (ms since epoch), if any.
+    /// When the newest entry was stored (ms since epoch), if any.
     pub last_activity: Option<i64>,
-}
-
-impl RoomSummary {
-    pub fn unread(&self) -> u64 {
-        if self.is_member {
-            self.last_seq.saturating_sub(self.last_read_seq)
-        } else {
-            0
-        }
-    }
+    /// Messages above the read mark (joins and leaves do not count); 0 when not a member.
+    pub unread: u64,
 }
 
 /// A member of a room, with whether they have a live connection now.

@@ -1,7 +1,7 @@
 // Who may post, and what a message may contain.
 import * as path from "node:path";
 import { expect, test } from "@playwright/test";
-import { SCREENS, createRoom, expectLive, gotoHydrated, messageItems, person, say, unique } from "./helpers";
+import { SCREENS, createRoom, expectLive, gotoHydrated, joinRoom, messageItems, person, say, unique } from "./helpers";
 
 test("a non-member sees why they cannot post, and can join", async ({ browser }) => {
   const ana = await person(browser, "ana");
@@ -97,4 +97,29 @@ test("leaving a room from the rooms page makes it joinable again in the director
   await expect(ana.page.getByRole("button", { name: `Join ${room}` })).toBeVisible();
   await expect(ana.page.getByRole("link", { name: room })).toHaveCount(0);
   await ana.context.close();
+});
+
+test("joins and leaves change the member list live, without a reload", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const room = unique("Porch ");
+  await createRoom(ana.page, room);
+  const members = ana.page.getByRole("complementary", { name: "Members" });
+  await expect(members.getByRole("listitem")).toHaveCount(1);
+
+  await joinRoom(ben.page, room);
+  const benRow = members.getByRole("listitem").filter({ hasText: ben.name });
+  await expect(benRow).toContainText("online");
+  await expect(members.getByRole("listitem")).toHaveCount(2);
+  await ana.page.screenshot({ path: path.join(SCREENS, "room-member-joined.png"), fullPage: true });
+
+  await gotoHydrated(ben.page, "/");
+  await ben.page.getByRole("button", { name: `Leave ${room}` }).click();
+  await expect(benRow).toHaveCount(0);
+  await expect(members.getByRole("listitem")).toHaveCount(1);
+  // The join and the leave took seqs but are not messages: the list shows none.
+  await expect(messageItems(ana.page)).toHaveCount(0);
+
+  await ana.context.close();
+  await ben.context.close();
 });

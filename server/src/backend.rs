@@ -39,6 +39,18 @@ impl ChatBackend {
             tracing::error!(room = %room.id, "reading a room's head failed: {e}");
             RoomHead::default()
         });
+        let unread = match room.viewer_last_read {
+            Some(read) => self
+                .0
+                .messages()
+                .messages_after(room.id, read)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(room = %room.id, "counting a room's unread failed: {e}");
+                    0
+                }),
+            None => 0,
+        };
         RoomSummary {
             id: room.id,
             name: room.name.as_str().to_owned(),
@@ -47,6 +59,7 @@ impl ChatBackend {
             last_read_seq: room.viewer_last_read.unwrap_or(0),
             last_seq,
             last_activity,
+            unread,
         }
     }
 
@@ -197,6 +210,15 @@ impl Backend for ChatBackend {
                 user: user.id,
                 member: true,
             });
+            // The room's members saw the join in the timeline; whether the newcomer is online
+            // is presence, which they would otherwise learn only at their next connect.
+            if self.0.hub().is_online(user.id) {
+                self.0.bus().publish(BusEvent::Presence {
+                    room,
+                    user: user.username.clone(),
+                    online: true,
+                });
+            }
             self.summary_of(room, user).await
         }
         .boxed()

@@ -382,6 +382,11 @@ async fn your_rooms_list_membership_and_unread_counts_and_the_directory_lists_th
     let rooms = bob.api.list_rooms().await.unwrap();
     assert!(rooms[0].is_member);
     assert_eq!(rooms[0].last_read_seq, 2);
+    assert_eq!(
+        (rooms[0].last_seq, rooms[0].unread),
+        (4, 1),
+        "seq 4 is bob's join, which is not unread; message 3 is"
+    );
     assert_eq!(rooms[0].member_count, 2);
 
     let members = bob.api.room_members(RoomId(room)).await.unwrap();

@@ -169,7 +169,7 @@ fn MyRoom(
 ) -> impl IntoView {
     let hydrated = Hydrated::expect();
     let chat = Chat::expect();
-    let unread = room.unread();
+    let unread = room.unread;
     let has_unread = unread > 0;
     let id = room.id;
     let leaving = RwSignal::new(false);

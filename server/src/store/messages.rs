@@ -200,6 +200,11 @@ pub trait MessageStore: Send + Sync + 'static {
     /// The newest seq of `room` (0 for a room with no messages, or one never heard of).
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>>;
 
+    /// How many of `room`'s entries with a seq above `seq` are messages (not joins or leaves):
+    /// the unread count of a reader whose mark is `seq`. Cheap (the file store answers from
+    /// its index in O(1)); 0 for a room never heard of.
+    fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>>;
+
     /// Entries `from..=to` of `room`, clamped to what exists, in seq order (empty when
     /// `from > to` or the room has none).
     fn read_range(

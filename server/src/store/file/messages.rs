@@ -160,6 +160,10 @@ impl MessageStore for FileMessageStore {
         futures::future::ready(Ok(RoomHead { last_seq, last_ts })).boxed()
     }
 
+    fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        futures::future::ready(Ok(self.log.messages_after(room, seq))).boxed()
+    }
+
     fn read_range(
         &self,
         room: RoomId,

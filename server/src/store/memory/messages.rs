@@ -114,6 +114,16 @@ impl MessageStore for MemoryMessageStore {
         futures::future::ready(Ok(head)).boxed()
     }
 
+    fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let state = self.state.lock().expect("memory store lock poisoned");
+        let entries = state.1.messages.get(&room).map_or(&[][..], Vec::as_slice);
+        let count = entries
+            .iter()
+            .filter(|e| e.seq() > seq && matches!(e, Entry::Message(_)))
+            .count();
+        futures::future::ready(Ok(count as u64)).boxed()
+    }
+
     fn read_range(
         &self,
         room: RoomId,

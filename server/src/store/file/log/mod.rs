@@ -69,9 +69,31 @@ struct Loc {
 
 #[derive(Debug, Default)]
 struct RoomIndex {
-    /// `locs[seq - 1]` is the line of message `seq`.
+    /// `locs[seq - 1]` is the line of entry `seq`.
     locs: Vec<Loc>,
+    /// `messages[seq - 1]` is how many of entries `1..=seq` are messages (not joins or leaves):
+    /// 4 bytes an entry, for unread counts in O(1).
+    messages: Vec<u32>,
     last_ts: Option<i64>,
+}
+
+impl RoomIndex {
+    /// Indexes the next entry of the room.
+    fn push(&mut self, loc: Loc, is_message: bool, ts: i64) {
+        let before = self.messages.last().copied().unwrap_or(0);
+        self.locs.push(loc);
+        self.messages.push(before + u32::from(is_message));
+        self.last_ts = Some(ts);
+    }
+
+    /// How many messages have a seq above `seq`.
+    fn messages_after(&self, seq: u64) -> u64 {
+        let upto = |seq: u64| match seq.min(self.messages.len() as u64) {
+            0 => 0,
+            seq => u64::from(self.messages[(seq - 1) as usize]),
+        };
+        upto(u64::MAX) - upto(seq)
+    }
 }
 
 #[derive(Default)]

@@ -22,6 +22,15 @@ impl MessageLog {
             .map_or((0, None), |r| (r.locs.len() as u64, r.last_ts))
     }
 
+    /// How many of `room`'s entries above `seq` are messages (an unread count), in O(1).
+    pub fn messages_after(&self, room: RoomId, seq: u64) -> u64 {
+        let index = self.index.lock().expect("log index lock poisoned");
+        index
+            .rooms
+            .get(&room)
+            .map_or(0, |room| room.messages_after(seq))
+    }
+
     /// Entries `from..=to` of `room` (clamped to what exists), in seq order.
     pub fn read_range(&self, room: RoomId, from: u64, to: u64) -> Result<Vec<Entry>, StoreError> {
         let (locs, segments) = {

@@ -99,12 +99,15 @@ impl MessageLog {
                         entry.seq()
                     )));
                 }
-                room.locs.push(Loc {
-                    segment: i as u32,
-                    offset: offset as u64,
-                    len: len as u32,
-                });
-                room.last_ts = Some(entry.ts());
+                room.push(
+                    Loc {
+                        segment: i as u32,
+                        offset: offset as u64,
+                        len: len as u32,
+                    },
+                    matches!(entry, Entry::Message(_)),
+                    entry.ts(),
+                );
                 next_id = next_id.max(entry.id() + 1);
                 messages += 1;
                 if entry.ts() >= recent_since || matches!(entry, Entry::Member(_)) {

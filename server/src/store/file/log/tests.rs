@@ -234,3 +234,28 @@ fn a_line_written_before_the_type_tag_still_reads_as_a_message() {
     assert_eq!(contents(&log, 1), [(1, "old".into())]);
     assert_eq!(log.append(vec![new(1, "new")]).unwrap()[0].ack.seq, 2);
 }
+
+#[test]
+fn unread_counts_only_messages_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    let join = NewEntry {
+        body: Body::Member(crate::store::MemberChange {
+            user_id: app::model::UserId(2),
+            user: Username::parse("bob").unwrap(),
+            membership: app::timeline::Membership::Join,
+        }),
+        ..new(1, "join")
+    };
+    log.append(vec![new(1, "a"), join, new(1, "b"), new(2, "elsewhere")])
+        .unwrap();
+    let counts = |log: &MessageLog| -> Vec<u64> {
+        (0..=4)
+            .map(|seq| log.messages_after(RoomId(1), seq))
+            .collect()
+    };
+    assert_eq!(counts(&log), [2, 1, 1, 0, 0]);
+    assert_eq!(log.messages_after(RoomId(9), 0), 0);
+    drop(log);
+    assert_eq!(counts(&open(dir.path(), 1 << 20).log), [2, 1, 1, 0, 0]);
+}

@@ -44,7 +44,7 @@ impl MessageLog {
             EntryFrame::write(&mut writer.buf, &entry);
             spans.push(start..writer.buf.len());
             writer.buf.push(b'\n');
-            acks.push(ack_of(&entry));
+            acks.push((ack_of(&entry), matches!(entry, Entry::Message(_))));
         }
 
         let writer = &mut *writer;
@@ -78,15 +78,15 @@ impl MessageLog {
         Ok(acks
             .into_iter()
             .zip(spans)
-            .map(|(ack, span)| {
+            .map(|((ack, is_message), span)| {
                 let room = index.rooms.entry(ack.room_id).or_default();
-                room.locs.push(Loc {
+                let loc = Loc {
                     segment: writer.segment,
                     offset: batch_start + span.start as u64,
                     // The line: the frame and its newline.
                     len: (span.len() + 1) as u32,
-                });
-                room.last_ts = Some(ack.ts);
+                };
+                room.push(loc, is_message, ack.ts);
                 StoredEntry {
                     ack,
                     frame: EntryFrame::from_written(written.slice(span)),

@@ -49,6 +49,9 @@ impl MessageStore for Opened {
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
         self.store.head(room)
     }
+    fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.store.messages_after(room, seq)
+    }
     fn read_range(
         &self,
         room: RoomId,
