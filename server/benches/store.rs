@@ -6,9 +6,10 @@
 //! grows from 10k to 1M messages; the old design's grows with it.
 
 use app::model::{ChatMessage, ClientId, MessageBody, RoomId, Username};
+use app::timeline::Entry;
 use criterion::{BatchSize, BenchmarkId, Criterion};
 use minitalk_server::store::file::log::{LogConfig, MessageLog};
-use minitalk_server::store::NewEntry;
+use minitalk_server::store::{Body, NewEntry};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -23,10 +24,12 @@ fn new_message(i: usize) -> NewEntry {
         room_id: RoomId(i as u64 % ROOMS),
         sender: Username::parse("ana").expect("valid name"),
         client_id: ClientId::parse(&format!("bench-{i}")).expect("valid client id"),
-        content: MessageBody::parse(
-            "Happy New Year! See you all at midnight, the fireworks start at twelve.",
-        )
-        .expect("valid body"),
+        body: Body::Text(
+            MessageBody::parse(
+                "Happy New Year! See you all at midnight, the fireworks start at twelve.",
+            )
+            .expect("valid body"),
+        ),
         ts: 1_798_761_600_000 + i as i64,
     }
 }
@@ -55,14 +58,9 @@ fn old_store(path: &Path, history: usize) {
 }
 
 fn stored(new: NewEntry, i: usize) -> ChatMessage {
-    ChatMessage {
-        room_id: new.room_id,
-        seq: i as u64 + 1,
-        id: i as u64 + 1,
-        sender: new.sender,
-        content: new.content.into(),
-        ts: new.ts,
-        client_id: new.client_id.into(),
+    match new.into_entry(i as u64 + 1, i as u64 + 1) {
+        Entry::Message(message) => message,
+        Entry::Member(_) => unreachable!("the benchmark stores only messages"),
     }
 }
 
