@@ -45,18 +45,19 @@ pub fn refresh_when_strangers_appear(
 ) {
     let last_refresh = StoredValue::new(0f64);
     Effect::new(move |_| {
-        let Some(Ok(list)) = members.get() else {
-            return;
-        };
         let newest_sender =
             feed.with_window(|w: &Window| w.messages().next_back().map(|m| m.sender.key()));
         let typists: Vec<String> = feed
             .typing
             .with(|t| t.iter().map(|(user, _)| user.key()).collect());
-        let stranger = newest_sender
-            .into_iter()
-            .chain(typists)
-            .any(|key| !list.iter().any(|m| m.username.key() == key));
+        // Read in place: a busy room runs this every frame, and the list can be long.
+        let stranger = members.with(|loaded| match loaded {
+            Some(Ok(list)) => newest_sender
+                .into_iter()
+                .chain(typists)
+                .any(|key| !list.iter().any(|m| m.username.key() == key)),
+            _ => false,
+        });
         if stranger && now_ms() - last_refresh.get_value() > MEMBERS_REFRESH_MIN_MS {
             last_refresh.set_value(now_ms());
             members.refetch();
