@@ -79,6 +79,43 @@ test("the list follows new messages only while the reader is at the bottom", asy
   await ana.context.close();
 });
 
+test("a reader scrolling up in small steps stops following once past the slack", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const roomId = await createRoom(ana.page, unique("Steps "));
+  await expectLive(ana.page);
+  await seedMessages(ana.page, roomId, 60, "line");
+  await expect(messageItems(ana.page)).toHaveCount(60);
+  await expect(messageItems(ana.page).last()).toBeInViewport();
+  const log = messageLog(ana.page);
+  const scrollUp = (px: number) =>
+    log.evaluate(
+      (el, px) =>
+        new Promise<void>((resolve) => {
+          el.addEventListener("scroll", () => requestAnimationFrame(() => resolve()), { once: true });
+          el.scrollTop -= px;
+        }),
+      px,
+    );
+
+  // A nudge within the slack (48 px) keeps the list following.
+  await scrollUp(20);
+  await seedMessages(ana.page, roomId, 1, "nudged");
+  await expect(messageItems(ana.page).last()).toContainText("nudged 1");
+  await expect(messageItems(ana.page).last()).toBeInViewport();
+
+  // Small steps add up: three of 20 px leave the bottom, and the view stays where the reader put it.
+  await expect.poll(() => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(2);
+  for (let step = 0; step < 3; step++) await scrollUp(20);
+  const top = await log.evaluate((el) => el.scrollTop);
+  await seedMessages(ana.page, roomId, 1, "away");
+  await expect(messageItems(ana.page).last()).toContainText("away 1");
+  await ana.page.waitForTimeout(300); // give a wrong scroll the chance to happen
+  expect(await log.evaluate((el) => el.scrollTop)).toBe(top);
+  await expect(messageItems(ana.page).last()).not.toBeInViewport();
+
+  await ana.context.close();
+});
+
 test("scrolling up through a long history keeps the list bounded, and the newest come back without a gap", async ({
   browser,
 }) => {

@@ -63,6 +63,15 @@ impl ChatBackend {
         }
     }
 
+    /// Joins and leaves are timeline entries every member receives: limited per user.
+    fn membership_change_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
+        self.0
+            .limiters()
+            .membership_changes
+            .check(&user.id)
+            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
+    }
+
     async fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
         Ok(self
             .summary(self.0.rooms().room(room, user.id).await?)
@@ -204,6 +213,7 @@ impl Backend for ChatBackend {
         room: RoomId,
     ) -> BoxFuture<'a, Result<RoomSummary, ApiError>> {
         async move {
+            self.membership_change_allowed(user)?;
             self.0.rooms().join(user, room).await?;
             self.0.bus().publish(BusEvent::MembershipChanged {
                 room,
@@ -230,6 +240,7 @@ impl Backend for ChatBackend {
         room: RoomId,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         async move {
+            self.membership_change_allowed(user)?;
             self.0.rooms().leave(user, room).await?;
             self.0.bus().publish(BusEvent::MembershipChanged {
                 room,

@@ -77,6 +77,14 @@ pub struct Config {
     /// Rooms one user may create per hour (a burst of up to 5 at once; 0: no limit)
     #[arg(long, env = "MINITALK_ROOM_CREATIONS_PER_HOUR", default_value_t = 20.0)]
     pub room_creations_per_hour: f64,
+    /// Joins and leaves one user may make per minute (a burst of up to 10 at once; 0: no limit).
+    /// Each is an entry in the room's timeline that every member receives.
+    #[arg(
+        long,
+        env = "MINITALK_MEMBERSHIP_CHANGES_PER_MIN",
+        default_value_t = 30.0
+    )]
+    pub membership_changes_per_min: f64,
     /// Open WebSockets per user, at most (0: no limit)
     #[arg(long, env = "MINITALK_MAX_SOCKETS_PER_USER", default_value_t = 16)]
     pub max_sockets_per_user: usize,
@@ -157,6 +165,13 @@ impl Config {
         RateLimit {
             per_sec: self.room_creations_per_hour / 3600.0,
             burst: self.room_creations_per_hour.min(5.0),
+        }
+    }
+
+    pub fn membership_changes(&self) -> RateLimit {
+        RateLimit {
+            per_sec: self.membership_changes_per_min / 60.0,
+            burst: self.membership_changes_per_min.min(10.0),
         }
     }
 

@@ -112,6 +112,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             typing: ratelimit::RateLimiter::new(TYPING_LIMIT),
             room_creations: ratelimit::RateLimiter::new(config.room_creations()),
             presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
+            membership_changes: ratelimit::RateLimiter::new(config.membership_changes()),
         },
         messages,
         bus: Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE)),

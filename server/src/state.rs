@@ -33,6 +33,8 @@ pub struct Limiters {
     pub room_creations: RateLimiter<UserId>,
     /// Presence announcements per user.
     pub presence: RateLimiter<UserId>,
+    /// Joins and leaves per user (each one is a timeline entry every member receives).
+    pub membership_changes: RateLimiter<UserId>,
 }
 
 /// What [`AppState::new`] is built from; `server::start` fills it in once.

@@ -513,3 +513,30 @@ async fn room_creation_is_rate_limited_and_capped_per_user() {
     );
     assert_eq!(bob.api.list_rooms().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_join_and_leave_flood_is_rate_limited_and_records_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--membership-changes-per-min", "6"]).await;
+    let ana = register(server.addr, "ana").await;
+    let mallory = register(server.addr, "mallory").await;
+    let room = ana.create_room("lobby").await;
+    for _ in 0..3 {
+        assert_eq!(
+            mallory.api.join_room(RoomId(room)).await.map(|_| ()),
+            Ok(())
+        );
+        assert_eq!(mallory.api.leave_room(RoomId(room)).await, Ok(()));
+    }
+    match mallory.api.join_room(RoomId(room)).await {
+        Err(CallError::Refused {
+            status: 429,
+            error: ApiError::RateLimited(secs),
+        }) => assert!(secs >= 1),
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    // Six entries in the room's timeline, and the refused join is not one of them.
+    let timeline = ana.whole_history(room).await;
+    assert_eq!(timeline.len(), 6);
+    assert!(mallory.api.room_members(RoomId(room)).await.is_err());
+}

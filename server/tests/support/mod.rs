@@ -40,6 +40,9 @@ pub async fn start_with_site(data_dir: &Path, site_root: &Path, extra: &[&str]) 
     if !extra.contains(&"--sign-ins-per-ip-per-min") {
         args.extend_from_slice(&["--sign-ins-per-ip-per-min", "0", "--sign-ins-per-sec", "0"]);
     }
+    if !extra.contains(&"--membership-changes-per-min") {
+        args.extend_from_slice(&["--membership-changes-per-min", "0"]);
+    }
     if !extra.contains(&"--room-creations-per-hour") {
         args.extend_from_slice(&["--room-creations-per-hour", "0"]);
     }

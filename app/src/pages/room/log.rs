@@ -1,9 +1,11 @@
 //! The message list: the room's [`crate::client::Window`] rendered as a keyed list.
 //!
 //! Why keyed and windowed: each row is keyed by its seq (and whether it is grouped with the
-//! one above), and rows hold a shared reference to their message, so a new message costs one
-//! new row and a key comparison per held message, never a re-render or a clone of the list;
-//! and the window bounds the rows, so a busy room's DOM stays the same size all evening.
+//! one above), and rows hold a shared reference to their message, so a redraw costs one new
+//! row per new message and a key comparison per held message, never a re-render or a clone of
+//! the list; the window bounds the rows, so a busy room's DOM stays the same size all evening;
+//! and the list redraws at most once per animation frame however many messages arrived in it
+//! (see [`crate::client`]).
 //!
 //! While the reader is at the bottom the list follows the newest message (the window slides).
 //! When they read back, new messages are still appended while the window has room; once it is
@@ -11,13 +13,14 @@
 //! the list stops taking live messages and offers "N new messages — Jump to latest", which
 //! loads the newest page again.
 
-use super::scroll_back::ScrollBack;
+use super::scroll_back::{Anchor, ScrollBack};
 use crate::api::{history, HISTORY_MAX};
 use crate::client::{Chat, Outgoing, RoomFeed, SendState, Window};
 use crate::clock::{iso_utc, time_of_day, Hydrated};
 use crate::model::{ChatMessage, Username};
 use leptos::html;
 use leptos::prelude::*;
+use leptos::web_sys::HtmlDivElement;
 use std::sync::Arc;
 
 /// How close to the bottom (px) still counts as "at the newest message".
@@ -53,6 +56,16 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
     // Whether the reader is at the newest message; updated on every scroll (see `on_scroll`).
     let stick = StoredValue::new(true);
     feed.set_following(true);
+    // Where the newest row sat in the view when the view was last at the bottom: leaving the
+    // bottom is measured against it (see `on_scroll`). Taken within the slack of the bottom,
+    // it is where the row sits with the view at the bottom itself, so a reader scrolling up in
+    // small steps leaves once they are past the slack.
+    let bottom_anchor = StoredValue::new(None::<Anchor>);
+    let mark_bottom = move |el: &HtmlDivElement| {
+        let short = el.scroll_height() - el.scroll_top() - el.client_height();
+        let anchor = newest_row_seq(el).and_then(|seq| Anchor::at(el, seq));
+        bottom_anchor.try_set_value(anchor.map(|a| a.scrolled_down(short.max(0))));
+    };
     // One scroll to the bottom per frame, however many messages arrive in it.
     let scroll_queued = StoredValue::new(false);
     let scroll_to_bottom = move || {
@@ -64,6 +77,7 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
             scroll_queued.try_set_value(false);
             if let Some(el) = log.get_untracked() {
                 el.set_scroll_top(el.scroll_height());
+                mark_bottom(&el);
                 // A list too short to scroll gets no scroll event: measure here too.
                 scroll_back.measure(&el);
             }
@@ -81,24 +95,27 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
         }
         sent
     });
-    // The reader leaves the bottom only by scrolling up. A scroll event can report a view that
-    // is short of the bottom only because rows arrived after our last scroll to it (a busy room
-    // adds several per frame); that must not stop the list following, or a full window would
-    // detach from the live end. (The list has no scroll anchoring, see `.log` in the style, so
-    // rows dropped from the top do not move the view up either.)
-    let last_top = StoredValue::new(0);
+    // The reader leaves the bottom only by moving the view up over the rows, more than the
+    // slack, from where it last was at the bottom. Other scroll events report a view short of
+    // the bottom that the reader did not move: rows that arrived after our last scroll to the
+    // bottom (a busy room adds several per frame), or the browser pulling the view up because
+    // the window slid and the list got shorter. Neither may stop the list following, or a full
+    // window would detach from the live end; both move the newest row of that moment together
+    // with the view, so measuring against it tells them apart. (The list has no scroll
+    // anchoring, see `.log` in the style, so rows dropped from the top do not move the view
+    // up either.)
     let on_scroll = move |_| {
         if let Some(el) = log.get_untracked() {
-            let top = el.scroll_top();
-            let from_bottom = el.scroll_height() - top - el.client_height();
-            let moved_up = top < last_top.get_value();
-            last_top.set_value(top);
+            let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
             let following = if from_bottom <= STICK_SLACK_PX {
+                mark_bottom(&el);
                 true
-            } else if moved_up {
-                false
             } else {
-                stick.get_value()
+                match bottom_anchor.get_value().and_then(|a| a.view_moved_up(&el)) {
+                    Some(moved_up) => moved_up <= STICK_SLACK_PX && stick.get_value(),
+                    // No row to measure against (the list was emptied meanwhile).
+                    None => stick.get_value(),
+                }
             };
             stick.set_value(following);
             feed.set_following(following);
@@ -191,6 +208,21 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The seq of the newest message row in the list (pending sends come after the rows).
+fn newest_row_seq(log: &HtmlDivElement) -> Option<u64> {
+    let mut item = log
+        .query_selector("ul.messages")
+        .ok()??
+        .last_element_child();
+    while let Some(li) = item {
+        if let Some(seq) = li.get_attribute("data-seq") {
+            return seq.parse().ok();
+        }
+        item = li.previous_element_sibling();
+    }
+    None
 }
 
 fn new_messages(unseen: u64) -> String {

@@ -11,10 +11,14 @@ const MARK_READ_DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// Sends the newest seq shown as the read mark, once messages stop arriving for a moment, and
 /// when the page goes away (navigation or unload) with a mark still waiting.
+///
+/// One timer at a time, however busy the room: a new message only moves the waiting mark, and
+/// a timer that finds the mark moved since it was set waits once more for the newer one.
 pub fn mark_read_as_messages_arrive(feed: RoomFeed) {
     let id = feed.room_id;
     let marked = StoredValue::new(0u64);
     let waiting = StoredValue::new(None::<u64>);
+    let timer_set = StoredValue::new(false);
     let flush = move || {
         if let Some(Some(seq)) = waiting.try_get_value() {
             waiting.set_value(None);
@@ -30,14 +34,10 @@ pub fn mark_read_as_messages_arrive(feed: RoomFeed) {
             return;
         }
         waiting.set_value(Some(newest));
-        set_timeout(
-            move || {
-                if waiting.try_get_value().flatten() == Some(newest) {
-                    flush();
-                }
-            },
-            MARK_READ_DEBOUNCE,
-        );
+        if !timer_set.get_value() {
+            timer_set.set_value(true);
+            flush_when_quiet(newest, waiting, timer_set, flush);
+        }
     });
     #[cfg(feature = "hydrate")]
     {
@@ -45,6 +45,29 @@ pub fn mark_read_as_messages_arrive(feed: RoomFeed) {
         on_cleanup(move || unload.remove());
     }
     on_cleanup(flush);
+}
+
+/// Flushes the mark after [`MARK_READ_DEBOUNCE`] if it is still `seq`; otherwise waits again
+/// for the newer one.
+fn flush_when_quiet(
+    seq: u64,
+    waiting: StoredValue<Option<u64>>,
+    timer_set: StoredValue<bool>,
+    flush: impl Fn() + Copy + 'static,
+) {
+    set_timeout(
+        move || match waiting.try_get_value().flatten() {
+            Some(now) if now != seq => flush_when_quiet(now, waiting, timer_set, flush),
+            Some(_) => {
+                timer_set.set_value(false);
+                flush();
+            }
+            None => {
+                timer_set.try_set_value(false);
+            }
+        },
+        MARK_READ_DEBOUNCE,
+    );
 }
 
 /// Calls the `mark_read` server function as a keep-alive request, so it is delivered even when

@@ -120,16 +120,17 @@ impl ScrollBack {
     }
 }
 
-/// Where one row sits in the view, so the view can be put back after the list changed.
+/// Where one row sits in the view, so the view can be put back after the list changed, or
+/// told apart from a change of the rows around it (see [`Anchor::view_moved_up`]).
 #[derive(Debug, Clone, Copy)]
-struct Anchor {
+pub(super) struct Anchor {
     seq: u64,
     /// The row's distance from the top of the view, in px.
     from_view_top: i32,
 }
 
 impl Anchor {
-    fn at(log: &HtmlDivElement, seq: u64) -> Option<Self> {
+    pub(super) fn at(log: &HtmlDivElement, seq: u64) -> Option<Self> {
         let row = row(log, seq)?;
         Some(Self {
             seq,
@@ -141,6 +142,22 @@ impl Anchor {
         if let Some(row) = row(log, self.seq) {
             log.set_scroll_top(row.offset_top() - self.from_view_top);
         }
+    }
+
+    /// The anchor the row would have with the view `px` further down.
+    pub(super) fn scrolled_down(self, px: i32) -> Self {
+        Self {
+            from_view_top: self.from_view_top - px,
+            ..self
+        }
+    }
+
+    /// How far (px) the view moved up over the row since the anchor was taken; `None` once
+    /// the row is gone. Rows added or dropped around it, or the browser clamping the view when
+    /// the list gets shorter, move the row and the view together and do not count.
+    pub(super) fn view_moved_up(self, log: &HtmlDivElement) -> Option<i32> {
+        let row = row(log, self.seq)?;
+        Some(row.offset_top() - log.scroll_top() - self.from_view_top)
     }
 }
 
