@@ -14,11 +14,36 @@ use crate::model::{ChatMessage, RoomId, UserId, Username};
 use serde::{Deserialize, Serialize};
 
 /// One entry of a room's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Written tagged (`{"type":"message",…}`); read tagged or, for what an older server or log
+/// wrote before entries had kinds, as a plain message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Entry {
     Message(ChatMessage),
     Member(MemberEvent),
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The tagged form, as written.
+        #[derive(Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Tagged {
+            Message(ChatMessage),
+            Member(MemberEvent),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Tagged(Tagged),
+            Untagged(ChatMessage),
+        }
+        Ok(match Either::deserialize(deserializer)? {
+            Either::Tagged(Tagged::Message(m)) | Either::Untagged(m) => Entry::Message(m),
+            Either::Tagged(Tagged::Member(e)) => Entry::Member(e),
+        })
+    }
 }
 
 impl Entry {
@@ -58,13 +83,9 @@ impl Entry {
         }
     }
 
-    /// Reads one stored entry. A line written before entries were tagged is a message.
+    /// Reads one stored entry (a line written before entries were tagged is a message).
     pub fn from_json(bytes: &[u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(bytes).or_else(|tagged| {
-            serde_json::from_slice(bytes)
-                .map(Entry::Message)
-                .or(Err(tagged))
-        })
+        serde_json::from_slice(bytes)
     }
 }
 
@@ -120,6 +141,13 @@ mod tests {
         );
         assert!(json.contains(r#""membership":"leave""#), "{json}");
         assert_eq!(Entry::from_json(json.as_bytes()).unwrap(), member());
+    }
+
+    #[test]
+    fn a_history_page_from_an_older_server_reads_as_messages() {
+        let page = br#"[{"room_id":1,"seq":1,"id":1,"sender":"ana","content":"hi","ts":5,"client_id":"c"}]"#;
+        let entries: Vec<Entry> = serde_json::from_slice(page).unwrap();
+        assert!(matches!(&entries[..], [Entry::Message(m)] if m.content == "hi"));
     }
 
     #[test]
