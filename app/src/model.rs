@@ -277,7 +277,9 @@ pub struct RoomSummary {
     pub last_seq: u64,
     /// When the newest entry was stored (ms since epoch), if any.
     pub last_activity: Option<i64>,
-    /// Messages above the read mark (joins and leaves do not count); 0 when not a member.
+    /// Messages above the read mark (joins and leaves do not count); 0 when not a member (and
+    /// from a server older than the field).
+    #[serde(default)]
     pub unread: u64,
 }
 

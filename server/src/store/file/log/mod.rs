@@ -5,7 +5,8 @@
 //! its own bytes, whatever the history size and however many rooms it touches. Segments
 //! (`messages/00000001.jsonl`, …) roll over at a configured size so no file grows without end.
 //!
-//! An in-memory index (per room: where each seq's line starts, 16 bytes a message) is rebuilt at
+//! An in-memory index (per room: where each seq's line starts, 16 bytes an entry, and how many of
+//! the entries up to it are messages, 4 bytes more, for unread counts) is rebuilt at
 //! start-up by reading the segments once. A history page then reads only its own lines, with
 //! positional reads, instead of scanning the history.
 //!
