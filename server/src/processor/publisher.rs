@@ -28,7 +28,16 @@ pub type Reply = oneshot::Sender<Result<Ack, SendError>>;
 /// One committed batch: what it newly stored, and every sender's answer in batch order.
 pub struct Committed {
     pub stored: Vec<StoredEntry>,
-    pub answers: Vec<(Reply, Result<Ack, SendError>)>,
+    pub answers: Vec<(Reply, Answer)>,
+}
+
+/// A sender's answer, as the writer knows it.
+pub enum Answer {
+    /// The ack of the next entry of [`Committed::stored`] (taken from it once published, so
+    /// the ack is moved, never copied).
+    Stored,
+    /// A resend's original ack, or an error.
+    Ready(Result<Ack, SendError>),
 }
 
 /// Publishes batches until the writer lets go of the queue and it is drained.
@@ -37,7 +46,12 @@ pub async fn run(mut batches: mpsc::Receiver<Committed>, hub: Hub) {
         if !stored.is_empty() {
             hub.publish(&stored);
         }
+        let mut acks = stored.into_iter().map(|entry| entry.ack);
         for (reply, answer) in answers {
+            let answer = match answer {
+                Answer::Stored => Ok(acks.next().expect("one stored entry per Stored answer")),
+                Answer::Ready(answer) => answer,
+            };
             let _gone = reply.send(answer);
         }
     }

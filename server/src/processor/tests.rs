@@ -268,3 +268,27 @@ async fn shutdown_writes_everything_queued_before_ending() {
     let (request, _) = request("late");
     assert_eq!(f.processor.submit(request), Err(SendError::ShuttingDown));
 }
+
+#[tokio::test]
+async fn every_message_is_broadcast_in_seq_order_before_its_sender_is_acked() {
+    // Small batches, so the 60 messages span many commits and the publisher runs beside them.
+    let mut f = fixture(ProcessorConfig {
+        batch_size: 4,
+        ..ProcessorConfig::default()
+    });
+    let ids: Vec<String> = (0..60).map(|i| format!("o{i}")).collect();
+    let answers = f.submit_all(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut broadcast = Vec::new();
+    for answer in answers {
+        let ack = answer.await.unwrap().unwrap();
+        while let Ok(frame) = f.listener.messages.try_recv() {
+            broadcast.push(frame.seq);
+        }
+        assert!(
+            broadcast.contains(&ack.seq),
+            "seq {} was acked before it was broadcast",
+            ack.seq
+        );
+    }
+    assert_eq!(broadcast, (1..=60).collect::<Vec<u64>>());
+}

@@ -5,7 +5,7 @@
 //! acks and errors, and passes them with what was newly stored to the
 //! [`publisher`](super::publisher), so that the next batch's commit can start at once.
 
-use super::publisher::Committed;
+use super::publisher::{Answer, Committed};
 use super::{SendError, SendRequest};
 use crate::stats::Stats;
 use crate::store::{Appended, MessageStore, NewEntry, StoreError};
@@ -57,13 +57,12 @@ impl Writer {
                 let answers = appended
                     .into_iter()
                     .map(|answer| match answer {
-                        Appended::Stored(message) => {
-                            let ack = message.ack.clone();
-                            stored.push(message);
-                            Ok(ack)
+                        Appended::Stored(entry) => {
+                            stored.push(entry);
+                            Answer::Stored
                         }
-                        Appended::Duplicate(ack) => Ok(ack),
-                        Appended::ClientIdReused => Err(SendError::ClientIdReused),
+                        Appended::Duplicate(ack) => Answer::Ready(Ok(ack)),
+                        Appended::ClientIdReused => Answer::Ready(Err(SendError::ClientIdReused)),
                     })
                     .zip(replies)
                     .map(|(answer, reply)| (reply, answer))
@@ -88,7 +87,7 @@ impl Writer {
                     stored: Vec::new(),
                     answers: replies
                         .into_iter()
-                        .map(|reply| (reply, Err(answer.clone())))
+                        .map(|reply| (reply, Answer::Ready(Err(answer.clone()))))
                         .collect(),
                 }
             }

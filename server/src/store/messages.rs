@@ -122,6 +122,22 @@ pub fn ack_of(entry: &Entry) -> Ack {
     }
 }
 
+/// The ack of a stored entry that is no longer needed: its client_id moves, not copied (the
+/// log writer's per-entry path).
+pub fn into_ack(entry: Entry) -> Ack {
+    let (client_id, room_id, id, seq, ts) = match entry {
+        Entry::Message(m) => (m.client_id, m.room_id, m.id, m.seq, m.ts),
+        Entry::Member(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
+    };
+    Ack {
+        client_id,
+        room_id,
+        id,
+        seq,
+        ts,
+    }
+}
+
 /// A message an append stored: its sender's [`Ack`] and its `message` frame.
 ///
 /// The frame is the message serialized once: a backend that writes the same bytes (the file

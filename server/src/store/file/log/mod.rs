@@ -34,7 +34,8 @@
 
 use crate::fasthash::FastMap;
 use crate::store::{
-    ack_of, atomic, create_private_dir, private_file, EntryFrame, NewEntry, StoreError, StoredEntry,
+    atomic, create_private_dir, into_ack, private_file, EntryFrame, NewEntry, StoreError,
+    StoredEntry,
 };
 use app::model::RoomId;
 use app::timeline::Entry;

@@ -44,7 +44,8 @@ impl MessageLog {
             EntryFrame::write(&mut writer.buf, &entry);
             spans.push(start..writer.buf.len());
             writer.buf.push(b'\n');
-            acks.push((ack_of(&entry), matches!(entry, Entry::Message(_))));
+            let is_message = matches!(entry, Entry::Message(_));
+            acks.push((into_ack(entry), is_message));
         }
 
         let writer = &mut *writer;
