@@ -15,10 +15,13 @@ pub mod ssr;
 
 pub use error::ApiError;
 
-use crate::model::{DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo};
+use crate::model::{
+    DirectoryPage, Member, Role, RoomId, RoomSummary, StatsSnapshot, UserInfo, Visibility,
+};
 use crate::timeline::Entry;
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json};
+use serde::{Deserialize, Serialize};
 
 /// Name of the session cookie on plain HTTP.
 pub const SESSION_COOKIE: &str = "minitalk_session";
@@ -28,6 +31,8 @@ pub const SECURE_SESSION_COOKIE: &str = "__Host-minitalk_session";
 pub const HISTORY_MAX: u32 = 100;
 /// Most rooms one `room_directory` call returns.
 pub const DIRECTORY_MAX: u32 = 50;
+/// Most other people in one direct conversation.
+pub const DIRECT_MAX_OTHERS: usize = 9;
 
 #[server(endpoint = "register", input = Json)]
 pub async fn register(username: String, password: String) -> Result<UserInfo, ApiError> {
@@ -134,12 +139,90 @@ pub async fn room_info(room_id: RoomId) -> Result<RoomSummary, ApiError> {
     .await
 }
 
+/// Creates a room owned by the signed-in user: public (listed, anyone may join) unless
+/// `visibility` says `private` (listed for members and invitees, joined by invitation).
 #[server(endpoint = "create_room", input = Json)]
-pub async fn create_room(name: String) -> Result<RoomSummary, ApiError> {
+pub async fn create_room(
+    name: String,
+    visibility: Option<Visibility>,
+) -> Result<RoomSummary, ApiError> {
     ssr::answer(async move {
         let (backend, user) = ssr::signed_in().await?;
         let name = crate::model::RoomName::parse(&name)?;
-        backend.create_room(&user, name).await
+        let visibility = match visibility.unwrap_or_default() {
+            Visibility::Direct => {
+                return Err(ApiError::Invalid(
+                    "a direct conversation is opened with open_direct".into(),
+                ))
+            }
+            other => other,
+        };
+        backend.create_room(&user, name, visibility).await
+    })
+    .await
+}
+
+/// What an owner or moderator does to someone in a room (see [`moderate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Moderation {
+    /// Invite them (they accept with `join_room`, decline with `leave_room`).
+    Invite,
+    /// Remove a member, or withdraw an invitation. They may join again (a public room).
+    Kick,
+    /// Remove them and keep them out until unbanned.
+    Ban,
+    Unban,
+    /// Make a member a moderator or a member again (owners only).
+    SetRole {
+        role: Role,
+    },
+}
+
+/// Invites, kicks, bans, unbans or changes the role of `username` in a room. Allowed to
+/// owners and moderators on people of a lower role (roles: owners only); the rules are in
+/// `docs/protocol.md`. Each is an entry in the room's timeline.
+#[server(endpoint = "moderate", input = Json)]
+pub async fn moderate(
+    room_id: RoomId,
+    username: String,
+    action: Moderation,
+) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        let target = crate::model::Username::parse(&username)?;
+        backend.moderate(&user, room_id, target, action).await
+    })
+    .await
+}
+
+/// Opens the direct conversation of the signed-in user and `usernames` (1 to
+/// [`DIRECT_MAX_OTHERS`] other people): the same people always get the same conversation.
+#[server(endpoint = "open_direct", input = Json)]
+pub async fn open_direct(usernames: Vec<String>) -> Result<RoomSummary, ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        if usernames.is_empty() || usernames.len() > DIRECT_MAX_OTHERS {
+            return Err(ApiError::Invalid(format!(
+                "a direct conversation has 1 to {DIRECT_MAX_OTHERS} other people"
+            )));
+        }
+        let mut others = Vec::with_capacity(usernames.len());
+        for name in &usernames {
+            let name = crate::model::Username::parse(name)?;
+            if name.key() == user.username.key() {
+                return Err(ApiError::Invalid(
+                    "name the other people, not yourself".into(),
+                ));
+            }
+            if !others
+                .iter()
+                .any(|o: &crate::model::Username| o.key() == name.key())
+            {
+                others.push(name);
+            }
+        }
+        backend.open_direct(&user, others).await
     })
     .await
 }

@@ -281,6 +281,34 @@ pub struct RoomSummary {
     /// from a server older than the field).
     #[serde(default)]
     pub unread: u64,
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// The viewer's role, when they are a member.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// The viewer is invited and may accept (join) or decline (leave).
+    #[serde(default)]
+    pub invited: bool,
+    /// For a direct conversation: the other people in it, shown instead of a name.
+    #[serde(default)]
+    pub direct_with: Vec<Username>,
+}
+
+impl RoomSummary {
+    /// What people call the room: its name, or for a direct conversation the other people's
+    /// names.
+    pub fn title(&self) -> String {
+        if self.visibility == Visibility::Direct {
+            let names: Vec<&str> = self.direct_with.iter().map(Username::as_str).collect();
+            if names.is_empty() {
+                "Just you".to_owned()
+            } else {
+                names.join(", ")
+            }
+        } else {
+            self.name.clone()
+        }
+    }
 }
 
 /// A member of a room, with whether they have a live connection now.
@@ -288,6 +316,49 @@ pub struct RoomSummary {
 pub struct Member {
     pub username: Username,
     pub online: bool,
+    /// Their role in the room (`member` from a server older than roles).
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// What a member may do in a room. Ordered by rank: an owner outranks a moderator, who
+/// outranks a member; moderation acts only on someone of lower rank.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads and posts.
+    #[default]
+    Member,
+    /// Also invites, kicks, bans and unbans members.
+    Moderator,
+    /// Also promotes and demotes. The creator of a room is its first owner.
+    Owner,
+}
+
+impl Role {
+    /// The word shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Moderator => "moderator",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+/// Who can find and join a room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Listed in the directory; anyone signed in may join (unless banned).
+    #[default]
+    Public,
+    /// Listed only for its members and invitees; joined only by invitation.
+    Private,
+    /// A direct conversation: never listed, its people fixed when it was opened.
+    Direct,
 }
 
 /// The message processor's figures, for `GET /api/stats` and the stats page.

@@ -10,7 +10,7 @@
 //! On the wire and in the file store's log, an entry is one JSON object tagged by `"type"`
 //! (`"message"`, `"member"`): the same bytes as the `/ws` frame that carries it.
 
-use crate::model::{ChatMessage, RoomId, UserId, Username};
+use crate::model::{ChatMessage, Role, RoomId, UserId, Username};
 use serde::{Deserialize, Serialize};
 
 /// One entry of a room's timeline.
@@ -119,13 +119,15 @@ impl Entry {
     }
 }
 
-/// Someone joined or left a room.
+/// Someone's membership of a room changed: they joined, left, were invited, kicked, banned or
+/// unbanned, or their role changed. Who did it is `sender`; whose membership it is, `user`.
+/// [`MemberEvent::change`] names the change as people say it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberEvent {
     pub room_id: RoomId,
     pub seq: u64,
     pub id: u64,
-    /// Who made the change (today always the member themselves).
+    /// Who made the change: the member themselves, or an owner or moderator.
     pub sender: Username,
     pub ts: i64,
     /// Made by the server for the change; a resend of the same change carries the same one.
@@ -133,15 +135,67 @@ pub struct MemberEvent {
     /// Whose membership changed.
     pub user_id: UserId,
     pub user: Username,
+    /// Where the change left `user`. Leaving by oneself is also how an invitation is declined.
     pub membership: Membership,
+    /// `user`'s role after a `join` (a join made by someone else is a change of role); `member`
+    /// otherwise, and for entries from before roles.
+    #[serde(default)]
+    pub role: Role,
 }
 
-/// What a [`MemberEvent`] did.
+/// Where a [`MemberEvent`] left its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Membership {
+    /// A member (with the event's role).
     Join,
+    /// Not a member, not invited, not banned.
     Leave,
+    /// Invited: may join (accept) or leave (decline).
+    Invite,
+    /// Banned: may not join until unbanned.
+    Ban,
+}
+
+/// A [`MemberEvent`] as people say it: what the sender did to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Joined,
+    Left,
+    /// The sender changed the user's role to this.
+    RoleChanged(Role),
+    Invited,
+    /// The sender removed the user: a kick, or withdrawing an invitation or a ban.
+    Removed,
+    Banned,
+}
+
+impl MemberEvent {
+    /// What happened, from who did it to whom.
+    pub fn change(&self) -> MemberChange {
+        let by_self = self.sender == self.user;
+        match (self.membership, by_self) {
+            (Membership::Join, true) => MemberChange::Joined,
+            (Membership::Join, false) => MemberChange::RoleChanged(self.role),
+            (Membership::Leave, true) => MemberChange::Left,
+            (Membership::Leave, false) => MemberChange::Removed,
+            (Membership::Invite, _) => MemberChange::Invited,
+            (Membership::Ban, _) => MemberChange::Banned,
+        }
+    }
+
+    /// One line for the room's timeline: "ana joined", "bob banned eve", …
+    pub fn describe(&self) -> String {
+        let (by, user) = (&self.sender, &self.user);
+        match self.change() {
+            MemberChange::Joined => format!("{user} joined"),
+            MemberChange::Left => format!("{user} left"),
+            MemberChange::RoleChanged(role) => format!("{by} made {user} {}", role.label()),
+            MemberChange::Invited => format!("{by} invited {user}"),
+            MemberChange::Removed => format!("{by} removed {user}"),
+            MemberChange::Banned => format!("{by} banned {user}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -159,7 +213,55 @@ mod tests {
             user_id: UserId(3),
             user: Username::parse("ana").unwrap(),
             membership: Membership::Leave,
+            role: Role::Member,
         })
+    }
+
+    #[test]
+    fn a_member_event_says_who_did_what_to_whom() {
+        let Entry::Member(left) = member() else {
+            unreachable!()
+        };
+        let by_bob = |membership, role| MemberEvent {
+            sender: Username::parse("bob").unwrap(),
+            membership,
+            role,
+            ..left.clone()
+        };
+        let said: Vec<String> = [
+            MemberEvent {
+                membership: Membership::Join,
+                ..left.clone()
+            },
+            left.clone(),
+            by_bob(Membership::Join, Role::Moderator),
+            by_bob(Membership::Invite, Role::Member),
+            by_bob(Membership::Leave, Role::Member),
+            by_bob(Membership::Ban, Role::Member),
+        ]
+        .iter()
+        .map(MemberEvent::describe)
+        .collect();
+        assert_eq!(
+            said,
+            [
+                "ana joined",
+                "ana left",
+                "bob made ana moderator",
+                "bob invited ana",
+                "bob removed ana",
+                "bob banned ana",
+            ]
+        );
+        // An entry from before roles reads as a plain member.
+        let old = r#"{"type":"member","room_id":2,"seq":5,"id":9,"sender":"ana","ts":1,"client_id":"e","user_id":3,"user":"ana","membership":"join"}"#;
+        assert!(matches!(
+            Entry::from_json(old.as_bytes()),
+            Ok(Entry::Member(MemberEvent {
+                role: Role::Member,
+                ..
+            }))
+        ));
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! handle carrying the cookie the server set, and signing out leaves the old cookie in place, so
 //! a test can check the server no longer honours it.
 
+use app::api::Moderation;
 use app::api::{self, ApiError, HISTORY_MAX};
-use app::model::{DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo};
+use app::model::{DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo, Visibility};
 use app::timeline::Entry;
 use leptos::server_fn::ServerFn;
 use serde::de::DeserializeOwned;
@@ -214,8 +215,40 @@ impl Api {
         self.call(api::RoomInfo { room_id }).await
     }
 
+    /// A public room.
     pub async fn create_room(&self, name: &str) -> Result<RoomSummary, CallError> {
-        self.call(api::CreateRoom { name: name.into() }).await
+        self.create_room_as(name, Visibility::Public).await
+    }
+
+    pub async fn create_room_as(
+        &self,
+        name: &str,
+        visibility: Visibility,
+    ) -> Result<RoomSummary, CallError> {
+        self.call(api::CreateRoom {
+            name: name.into(),
+            visibility: Some(visibility),
+        })
+        .await
+    }
+
+    pub async fn moderate(
+        &self,
+        room_id: RoomId,
+        username: &str,
+        action: Moderation,
+    ) -> Result<(), CallError> {
+        self.call(api::Moderate {
+            room_id,
+            username: username.into(),
+            action,
+        })
+        .await
+    }
+
+    pub async fn open_direct(&self, usernames: &[&str]) -> Result<RoomSummary, CallError> {
+        let usernames = usernames.iter().map(|u| (*u).to_owned()).collect();
+        self.call(api::OpenDirect { usernames }).await
     }
 
     pub async fn join_room(&self, room_id: RoomId) -> Result<RoomSummary, CallError> {

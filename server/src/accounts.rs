@@ -160,6 +160,15 @@ impl Accounts {
         Ok(self.session(token).await?.map(|s| s.user))
     }
 
+    /// The account named `name` (ignoring case), if there is one: whom to invite or write to.
+    pub async fn find(&self, name: &Username) -> Result<Option<UserInfo>, AccountError> {
+        Ok(self
+            .store
+            .user_by_name(name)
+            .await?
+            .map(|record| record.user))
+    }
+
     async fn start_session(&self, user: UserInfo) -> Result<SignedIn, AccountError> {
         let token = random_hex::<32>();
         let session = StoredSession {

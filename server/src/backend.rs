@@ -7,17 +7,21 @@
 use crate::accounts::SignedIn;
 use crate::bus::BusEvent;
 use crate::state::AppState;
-use crate::store::rooms::RoomView;
+use crate::store::rooms::{RoomView, Standing};
 use crate::store::{RoomHead, StoreError};
-use app::api::{ssr::Backend, ApiError};
+use app::api::{ssr::Backend, ApiError, Moderation};
 use app::model::{
-    DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
+    DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserId, UserInfo,
+    Username, Visibility,
 };
 use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
 use std::net::IpAddr;
 
 pub struct ChatBackend(pub AppState);
+
+/// Most invitations one person may have waiting (see `docs/security.md`).
+pub const PENDING_INVITATIONS_MAX: usize = 100;
 
 /// The answer to a sign-in: the user and the cookie's token. Sessions it ended to stay within
 /// the per-user cap lose their sockets now.
@@ -31,7 +35,7 @@ fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String)
 impl ChatBackend {
     /// A room's row in a list. The lists have no error to give for one room, so a head the
     /// store cannot read shows as an empty room, and the cause is logged.
-    async fn summary(&self, room: RoomView) -> RoomSummary {
+    async fn summary(&self, room: RoomView, viewer: UserId) -> RoomSummary {
         let RoomHead {
             last_seq,
             last_ts: last_activity,
@@ -39,7 +43,11 @@ impl ChatBackend {
             tracing::error!(room = %room.id, "reading a room's head failed: {e}");
             RoomHead::default()
         });
-        let unread = match room.viewer_last_read {
+        // What you wrote, and what came before it, you have read.
+        let read = room
+            .viewer_last_read
+            .map(|read| read.max(self.0.rooms().last_sent(viewer, room.id)));
+        let unread = match read {
             Some(read) => self
                 .0
                 .messages()
@@ -60,10 +68,27 @@ impl ChatBackend {
             last_seq,
             last_activity,
             unread,
+            visibility: room.visibility,
+            role: match room.viewer {
+                Standing::Member(role) => Some(role),
+                _ => None,
+            },
+            invited: room.viewer == Standing::Invited,
+            direct_with: room.direct_with,
         }
     }
 
-    /// Joins and leaves are timeline entries every member receives: limited per user.
+    /// The account named `name`, or [`ApiError::NoSuchUser`].
+    async fn find_user(&self, name: &Username) -> Result<UserInfo, ApiError> {
+        self.0
+            .accounts()
+            .find(name)
+            .await?
+            .ok_or(ApiError::NoSuchUser)
+    }
+
+    /// Membership changes (joins, leaves, invitations, kicks, bans, role changes) are timeline
+    /// entries every member receives: limited per user.
     fn membership_change_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
         self.0
             .limiters()
@@ -72,17 +97,43 @@ impl ChatBackend {
             .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
     }
 
+    /// Creating a room or opening a direct conversation: limited per user.
+    fn room_creation_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
+        self.0
+            .limiters()
+            .room_creations
+            .check(&user.id)
+            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
+    }
+
+    /// Whether `target` may get one more invitation: at most [`PENDING_INVITATIONS_MAX`]
+    /// wait at once, so nobody's room list can be filled by strangers.
+    async fn invitations_allowed(&self, target: &UserInfo) -> Result<(), ApiError> {
+        let rooms = self.0.rooms().rooms_of(target.id).await?;
+        let pending = rooms
+            .iter()
+            .filter(|r| r.viewer == Standing::Invited)
+            .count();
+        if pending >= PENDING_INVITATIONS_MAX {
+            return Err(ApiError::Forbidden(format!(
+                "{} has {pending} invitations waiting, the most one person may",
+                target.username
+            )));
+        }
+        Ok(())
+    }
+
     async fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
         Ok(self
-            .summary(self.0.rooms().room(room, user.id).await?)
+            .summary(self.0.rooms().room(room, user.id).await?, user.id)
             .await)
     }
 
     /// The rows of a list of rooms, in the order given.
-    async fn summaries(&self, rooms: Vec<RoomView>) -> Vec<RoomSummary> {
+    async fn summaries(&self, rooms: Vec<RoomView>, viewer: UserId) -> Vec<RoomSummary> {
         let mut rows = Vec::with_capacity(rooms.len());
         for room in rooms {
-            rows.push(self.summary(room).await);
+            rows.push(self.summary(room, viewer).await);
         }
         rows
     }
@@ -155,7 +206,7 @@ impl Backend for ChatBackend {
     ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
         async move {
             let rooms = self.0.rooms().rooms_of(user.id).await?;
-            Ok(self.summaries(rooms).await)
+            Ok(self.summaries(rooms, user.id).await)
         }
         .boxed()
     }
@@ -174,7 +225,7 @@ impl Backend for ChatBackend {
                 .directory(user.id, query, before, limit as usize);
             let rows = rows.await?;
             Ok(DirectoryPage {
-                rooms: self.summaries(rows.rooms).await,
+                rooms: self.summaries(rows.rooms, user.id).await,
                 next: rows.next,
             })
         }
@@ -193,15 +244,59 @@ impl Backend for ChatBackend {
         &'a self,
         user: &'a UserInfo,
         name: RoomName,
+        visibility: Visibility,
     ) -> BoxFuture<'a, Result<RoomSummary, ApiError>> {
         async move {
-            self.0
-                .limiters()
-                .room_creations
-                .check(&user.id)
-                .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))?;
+            self.room_creation_allowed(user)?;
             let quota = self.0.config().rooms_per_user;
-            let room = self.0.rooms().create(user, name, quota).await?;
+            let room = self.0.rooms().create(user, name, visibility, quota).await?;
+            self.summary_of(room, user).await
+        }
+        .boxed()
+    }
+
+    fn moderate<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        target: Username,
+        action: Moderation,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move {
+            self.membership_change_allowed(user)?;
+            let target = self.find_user(&target).await?;
+            if action == Moderation::Invite {
+                self.invitations_allowed(&target).await?;
+            }
+            self.0.rooms().moderate(user, room, &target, action).await?;
+            if matches!(
+                action,
+                Moderation::Kick | Moderation::Ban | Moderation::Unban
+            ) {
+                // Cut off on this node when the entry was published; this tells the others.
+                self.0.bus().publish(BusEvent::MembershipChanged {
+                    room,
+                    user: target.id,
+                    member: false,
+                });
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn open_direct<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        others: Vec<Username>,
+    ) -> BoxFuture<'a, Result<RoomSummary, ApiError>> {
+        async move {
+            self.room_creation_allowed(user)?;
+            let mut with = Vec::with_capacity(others.len());
+            for name in &others {
+                with.push(self.find_user(name).await?);
+            }
+            let (room, _new) = self.0.rooms().open_direct(user, with).await?;
             self.summary_of(room, user).await
         }
         .boxed()
@@ -261,9 +356,10 @@ impl Backend for ChatBackend {
             let members = self.0.rooms().members(user.id, room).await?;
             Ok(members
                 .into_iter()
-                .map(|(id, username)| Member {
+                .map(|(id, username, role)| Member {
                     username,
                     online: self.0.hub().is_online(id),
+                    role,
                 })
                 .collect())
         }

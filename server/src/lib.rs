@@ -40,8 +40,8 @@
 //!   `store/memory/` implements the traits for unit tests (the same metadata stores, kept in
 //!   memory), and `store/contract/` is the suite every implementation passes.
 //! - [`accounts`], [`rooms`]: the services that keep the rules (passwords, sessions, quotas,
-//!   membership) over `Arc<dyn …Store>`; [`rooms`] also keeps the send path's membership
-//!   cache. [`signin`]: admission for password work, which [`accounts`] runs through.
+//!   membership) over `Arc<dyn …Store>`. [`access`]: who may do what in a room, decided by the
+//!   processor's writer in batch order, and the send path's fast membership check. [`signin`]: admission for password work, which [`accounts`] runs through.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
 //! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published
@@ -54,6 +54,7 @@
 //!   caching, and the connection loop with its timeouts.
 //! - [`config`]: the command-line flags.
 
+pub mod access;
 pub mod accounts;
 pub mod backend;
 pub mod bus;

@@ -1,53 +1,52 @@
-//! Rooms and who belongs to them: the service that keeps the rules over a [`RoomStore`].
+//! Rooms and who belongs to them: the service over a [`RoomStore`] and the room's timeline.
 //!
-//! The rules: a creator may own at most `--rooms-per-user` rooms (enforced by the store in the
-//! same write, so concurrent creations cannot overshoot); the creator is the first member;
-//! joining twice changes nothing; only members read, post, list members and mark read; a read
-//! mark only moves forward.
+//! **Every membership change is a timeline entry, decided where entries are ordered.** Join,
+//! leave, invite, kick, ban, unban and role changes are recorded through the [`Timeline`] (the
+//! processor). Its writer checks each against the room's rules in batch order
+//! ([`crate::access`]), gives it the room's next seq, makes it durable with the messages around
+//! it, updates the access state and then the room store (its projection), and delivers it to
+//! every listener through their seq cursors. This service only turns a request into the entry
+//! to record and the refusal into an error. A crash after recording and before the room store
+//! caught up is repaired at the next start by [`Rooms::reconcile`].
 //!
-//! The send path asks "may this user post here?" for every message, synchronously and without
-//! touching the store: [`Rooms::check_member`] answers from a [`MembershipCache`] loaded once at
-//! start and kept exact by this service.
+//! Rooms are created outside the timeline (a new room's creator is its owner and only member;
+//! a direct conversation's people are its members), so a room's seq 1 is its first entry.
 //!
-//! **Joins and leaves are timeline entries.** Each one is first recorded in the room's timeline
-//! through the [`Timeline`] (the processor: it takes the room's next seq, is made durable with
-//! the messages around it, and is delivered to every listener through their seq cursors), and
-//! only then written to the room store and the cache. The timeline is the commit point: a change
-//! that could not be recorded changed nothing, and a crash after recording is repaired at the
-//! next start by [`Rooms::reconcile`], which replays the last recorded change of each membership
-//! onto the store.
+//! The send path asks "may this user post here?" for every message, synchronously:
+//! [`Rooms::check_member`] answers from the [`Access`] state. It is a fast refusal only; the
+//! writer's check is the one that counts.
 //!
-//! **Single-node assumption.** The cache is exact because every membership write on this data
-//! goes through this one `Rooms` value in this one process: it writes the store, then the cache,
-//! one membership write at a time (`writes`), so the cache never holds an answer the store has
-//! refused or lost. A store shared by several nodes breaks that: another node's join or leave
-//! would not reach this cache. Such a backend must invalidate it from a bus event (membership
-//! changed), or the check must fall back to the store.
+//! **Single-node assumption.** The access state is exact because every change to this data is
+//! decided by this process's one writer. A store shared by several nodes must decide in the
+//! store's transaction instead (issue 14).
 
+use crate::access::{standing_after, Access, Refusal};
 use crate::processor::SendError;
-use crate::store::rooms::{DirectoryRows, RoomError, RoomStore, RoomView};
+use crate::store::rooms::{
+    DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, Standing,
+};
 use crate::store::{Ack, Body, MemberChange};
-use app::api::ApiError;
-use app::model::{ClientId, RoomId, RoomName, UserId, UserInfo, Username};
+use app::api::{ApiError, Moderation};
+use app::model::{ClientId, Role, RoomId, RoomName, UserId, UserInfo, Visibility};
 use app::timeline::{MemberEvent, Membership};
 use futures::future::BoxFuture;
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Where membership changes are recorded: the room's timeline. The server's is the
 /// [`MessageProcessor`](crate::processor::MessageProcessor).
 pub trait Timeline: Send + Sync + 'static {
-    /// Records `body` in `room` as sent by `sender`; answers once it is durable.
+    /// Records `body` in `room` as done by `actor`; answers once it is durable, or with the
+    /// writer's refusal.
     fn record(
         &self,
         room: RoomId,
-        sender: Username,
+        actor: &UserInfo,
         client_id: ClientId,
         body: Body,
     ) -> BoxFuture<'_, Result<Ack, SendError>>;
 }
 
-/// Why a join, leave or creation did not happen.
+/// Why a membership change or a creation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum MembershipError {
     #[error(transparent)]
@@ -61,11 +60,32 @@ impl From<MembershipError> for ApiError {
     fn from(err: MembershipError) -> Self {
         match err {
             MembershipError::Room(err) => err.into(),
+            MembershipError::Unrecorded(SendError::Refused(refusal)) => refusal.into(),
             MembershipError::Unrecorded(SendError::Overloaded { retry_after_ms }) => {
                 ApiError::RateLimited(retry_after_ms.div_ceil(1000).max(1))
             }
             MembershipError::Unrecorded(SendError::StorageFull) => ApiError::StorageFull,
             MembershipError::Unrecorded(_) => ApiError::Internal,
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NoSuchRoom => ApiError::NoSuchRoom,
+            Refusal::NotMember => ApiError::NotMember,
+            Refusal::NoChange => ApiError::Invalid("nothing to change".into()),
+            Refusal::Forbidden(why) => ApiError::Forbidden(why.into()),
+        }
+    }
+}
+
+impl From<Refusal> for RoomError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NoSuchRoom => RoomError::NoSuchRoom,
+            _ => RoomError::NotMember,
         }
     }
 }
@@ -79,182 +99,203 @@ fn event_client_id() -> ClientId {
     ClientId::parse(&format!("ev-{hex}")).expect("ev- and hex digits are a valid client_id")
 }
 
-/// Who is in which room, as the store last said: what the send path checks.
-#[derive(Debug, Default)]
-struct MembershipCache {
-    /// Members by room; every room the store has is a key, even with no members.
-    members: HashMap<RoomId, HashSet<UserId>>,
-    /// Rooms by member, for presence announcements.
-    member_of: HashMap<UserId, BTreeSet<RoomId>>,
-}
-
-impl MembershipCache {
-    fn check(&self, user: UserId, room: RoomId) -> Result<(), RoomError> {
-        let members = self.members.get(&room).ok_or(RoomError::NoSuchRoom)?;
-        if members.contains(&user) {
-            Ok(())
-        } else {
-            Err(RoomError::NotMember)
-        }
-    }
-
-    fn join(&mut self, room: RoomId, user: UserId) {
-        self.members.entry(room).or_default().insert(user);
-        self.member_of.entry(user).or_default().insert(room);
-    }
-
-    fn leave(&mut self, room: RoomId, user: UserId) {
-        if let Some(members) = self.members.get_mut(&room) {
-            members.remove(&user);
-        }
-        if let Some(rooms) = self.member_of.get_mut(&user) {
-            rooms.remove(&room);
-            if rooms.is_empty() {
-                self.member_of.remove(&user);
-            }
-        }
-    }
-}
-
 pub struct Rooms {
     store: Arc<dyn RoomStore>,
     timeline: Arc<dyn Timeline>,
-    cache: Mutex<MembershipCache>,
-    /// One membership write at a time, from the store's answer to the cache's update, so two
-    /// writes cannot land in the cache in another order than in the store.
-    writes: tokio::sync::Mutex<()>,
+    access: Access,
 }
 
 impl Rooms {
-    /// The service over `store`, its membership cache loaded from it.
-    pub async fn open(
-        store: Arc<dyn RoomStore>,
-        timeline: Arc<dyn Timeline>,
-    ) -> Result<Self, RoomError> {
-        let mut cache = MembershipCache::default();
-        for (room, members) in store.memberships().await? {
-            cache.members.entry(room).or_default();
-            for user in members {
-                cache.join(room, user);
-            }
-        }
-        Ok(Self {
+    /// The service over `store`, deciding with `access` (loaded from the same store, and
+    /// shared with the processor's writer).
+    pub fn new(store: Arc<dyn RoomStore>, timeline: Arc<dyn Timeline>, access: Access) -> Self {
+        Self {
             store,
             timeline,
-            cache: Mutex::new(cache),
-            writes: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, MembershipCache> {
-        self.cache.lock().expect("membership cache lock poisoned")
+            access,
+        }
     }
 
     /// Whether `user` may read and post in `room`. Synchronous and cheap: the send path's check.
     pub fn check_member(&self, user: UserId, room: RoomId) -> Result<(), RoomError> {
-        self.cache().check(user, room)
+        Ok(self.access.check_member(user, room)?)
     }
 
-    /// The ids of the rooms `user` is in, from the cache (presence announcements).
+    /// The seq of `user`'s newest message in `room` (0 if none): unread counts start after it.
+    pub fn last_sent(&self, user: UserId, room: RoomId) -> u64 {
+        self.access.last_sent(user, room)
+    }
+
+    /// The ids of the rooms `user` is in (presence announcements).
     pub fn room_ids_of(&self, user: UserId) -> Vec<RoomId> {
-        let cache = self.cache();
-        cache
-            .member_of
-            .get(&user)
-            .map_or_else(Vec::new, |rooms| rooms.iter().copied().collect())
+        self.access.rooms_of(user)
     }
 
-    /// Records that `user` joined or left `room` in its timeline; nothing else changes.
+    /// Records `actor`'s change of `user`'s membership in `room`'s timeline. A change that is
+    /// already the case is done.
     async fn record(
         &self,
-        user: &UserInfo,
+        actor: &UserInfo,
         room: RoomId,
+        user: &UserInfo,
         membership: Membership,
-    ) -> Result<Ack, SendError> {
+        role: Role,
+    ) -> Result<(), MembershipError> {
         let change = Body::Member(MemberChange {
             user_id: user.id,
             user: user.username.clone(),
             membership,
+            role,
         });
-        self.timeline
-            .record(room, user.username.clone(), event_client_id(), change)
+        match self
+            .timeline
+            .record(room, actor, event_client_id(), change)
             .await
+        {
+            Ok(_) | Err(SendError::Refused(Refusal::NoChange)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// Creates a room owned by `user`, unless they created `quota` rooms already. The creator
-    /// is its first member; that is implied by the room, not a timeline entry, so a new room's
-    /// first seq is its first message or join.
+    /// Creates a public or private room owned by `user`, unless they created `quota` rooms
+    /// already. The creator is its owner and first member; that is implied by the room, not a
+    /// timeline entry.
     pub async fn create(
         &self,
         user: &UserInfo,
         name: RoomName,
+        visibility: Visibility,
         quota: usize,
     ) -> Result<RoomId, RoomError> {
-        let _one_at_a_time = self.writes.lock().await;
+        let visibility = match visibility {
+            Visibility::Direct => Visibility::Private,
+            other => other,
+        };
         let now = crate::clock::now_ms();
-        let room = self.store.create(user.clone(), name, now, quota).await?;
-        self.cache().join(room, user.id);
+        let room = self
+            .store
+            .create(user.clone(), name, visibility, now, quota)
+            .await?;
+        let mut access = RoomAccess::new(visibility);
+        access.set(user.id, Standing::Member(Role::Owner));
+        self.access.add_room(room, access);
         Ok(room)
     }
 
-    /// Makes `user` a member of `room` (nothing changes if they are one): recorded in the
-    /// timeline first, then in the store and the cache.
+    /// The direct conversation of `user` and `with`: the same people always get the same one.
+    pub async fn open_direct(
+        &self,
+        user: &UserInfo,
+        with: Vec<UserInfo>,
+    ) -> Result<(RoomId, bool), RoomError> {
+        let people: Vec<UserId> = with.iter().map(|u| u.id).chain([user.id]).collect();
+        let now = crate::clock::now_ms();
+        let (room, new) = self.store.open_direct(user.clone(), with, now).await?;
+        if new {
+            let mut access = RoomAccess::new(Visibility::Direct);
+            for person in people {
+                access.set(person, Standing::Member(Role::Member));
+            }
+            self.access.add_room(room, access);
+        }
+        Ok((room, new))
+    }
+
+    /// Makes `user` a member of `room` (nothing changes if they are one); in a private room,
+    /// only with an invitation (this is how an invitation is accepted).
     pub async fn join(&self, user: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
         if self.check_member(user.id, room).is_ok() {
             return Ok(());
         }
-        let _one_at_a_time = self.writes.lock().await;
-        match self.check_member(user.id, room) {
-            Ok(()) => return Ok(()),
-            Err(RoomError::NotMember) => {}
-            Err(other) => return Err(other.into()),
-        }
-        self.record(user, room, Membership::Join).await?;
-        self.store.join(room, user.clone()).await?;
-        self.cache().join(room, user.id);
-        Ok(())
+        self.record(user, room, user, Membership::Join, Role::Member)
+            .await
     }
 
-    /// Ends `user`'s membership of `room`: recorded in the timeline first (the leaver's own
-    /// connections see it before their access ends), then in the store and the cache.
+    /// Ends `user`'s membership of `room`, or declines their invitation to it. The leaver's
+    /// own connections see the entry before their access ends.
     pub async fn leave(&self, user: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
-        let _one_at_a_time = self.writes.lock().await;
-        self.check_member(user.id, room)?;
-        self.record(user, room, Membership::Leave).await?;
-        self.store.leave(room, user.id).await?;
-        self.cache().leave(room, user.id);
-        Ok(())
+        match self.access.standing(user.id, room) {
+            None => return Err(RoomError::NoSuchRoom.into()),
+            Some(Standing::Member(_) | Standing::Invited) => {}
+            Some(_) => return Err(RoomError::NotMember.into()),
+        }
+        self.record(user, room, user, Membership::Leave, Role::Member)
+            .await
     }
 
-    /// Brings the store and the cache in line with the newest recorded change of each
-    /// membership (`last`: one per room and user, from the timeline), repairing a crash between
-    /// recording a change and storing it. Returns how many memberships it changed.
+    /// `actor` invites, kicks, bans, unbans or changes the role of `target` in `room`.
+    pub async fn moderate(
+        &self,
+        actor: &UserInfo,
+        room: RoomId,
+        target: &UserInfo,
+        action: Moderation,
+    ) -> Result<(), MembershipError> {
+        let standing = self
+            .access
+            .standing(target.id, room)
+            .ok_or(RoomError::NoSuchRoom)?;
+        let (membership, role) = match action {
+            Moderation::Invite => (Membership::Invite, Role::Member),
+            Moderation::Ban => (Membership::Ban, Role::Member),
+            Moderation::SetRole { role } => (Membership::Join, role),
+            // A kick removes a member or withdraws an invitation; an unban lifts a ban. Each
+            // is a `leave` made by someone else, so each checks what it acts on first.
+            Moderation::Kick => match standing {
+                Standing::Member(_) | Standing::Invited => (Membership::Leave, Role::Member),
+                _ => {
+                    return Err(SendError::Refused(Refusal::Forbidden(
+                        "they are not a member of this room",
+                    ))
+                    .into())
+                }
+            },
+            Moderation::Unban => match standing {
+                Standing::Banned => (Membership::Leave, Role::Member),
+                _ => {
+                    return Err(SendError::Refused(Refusal::Forbidden(
+                        "they are not banned from this room",
+                    ))
+                    .into())
+                }
+            },
+        };
+        self.record(actor, room, target, membership, role).await
+    }
+
+    /// Brings the room store and the access state in line with the newest recorded change of
+    /// each membership (`last`: one per room and user, from the timeline), repairing a crash
+    /// between recording a change and storing it. Returns how many memberships it changed.
     pub async fn reconcile(&self, last: Vec<MemberEvent>) -> Result<usize, RoomError> {
-        let _one_at_a_time = self.writes.lock().await;
-        let mut repaired = 0;
+        let mut updates = Vec::new();
+        let mut effects = Vec::new();
         for event in last {
-            let user = UserInfo {
-                id: event.user_id,
-                username: event.user,
+            let want = standing_after(event.membership, event.role);
+            // A room the store does not have (it was never created there): nothing to do.
+            let Some(have) = self.access.standing(event.user_id, event.room_id) else {
+                continue;
             };
-            let is_member = match self.check_member(user.id, event.room_id) {
-                Ok(()) => true,
-                Err(RoomError::NotMember) => false,
-                // A room the store does not have (it was never created there): nothing to do.
-                Err(_) => continue,
-            };
-            match (event.membership, is_member) {
-                (Membership::Join, false) => {
-                    self.store.join(event.room_id, user.clone()).await?;
-                    self.cache().join(event.room_id, user.id);
-                }
-                (Membership::Leave, true) => {
-                    self.store.leave(event.room_id, user.id).await?;
-                    self.cache().leave(event.room_id, user.id);
-                }
-                _ => continue,
+            if have == want {
+                continue;
             }
-            repaired += 1;
+            effects.push(crate::access::Effect {
+                room: event.room_id,
+                user: event.user_id,
+                standing: want,
+            });
+            updates.push(crate::store::rooms::StandingUpdate {
+                room: event.room_id,
+                user: UserInfo {
+                    id: event.user_id,
+                    username: event.user,
+                },
+                standing: want,
+            });
+        }
+        let repaired = updates.len();
+        if repaired > 0 {
+            self.store.set_standings(updates).await?;
+            self.access.settle(&effects);
         }
         Ok(repaired)
     }
@@ -270,12 +311,13 @@ impl Rooms {
         self.store.mark_read(room, user.id, seq).await
     }
 
-    /// One room as `viewer` sees it (members and non-members alike).
+    /// One room as `viewer` sees it (members and non-members alike; a private room only for
+    /// its members and invitees).
     pub async fn room(&self, room: RoomId, viewer: UserId) -> Result<RoomView, RoomError> {
         self.store.room(room, viewer).await
     }
 
-    /// The rooms `user` is a member of, by id.
+    /// The rooms `user` is a member of or invited to, by id.
     pub async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomView>, RoomError> {
         Ok(self.store.rooms_of(user).await?)
     }
@@ -295,11 +337,7 @@ impl Rooms {
     }
 
     /// The members of `room`, for one of them.
-    pub async fn members(
-        &self,
-        user: UserId,
-        room: RoomId,
-    ) -> Result<Vec<(UserId, Username)>, RoomError> {
+    pub async fn members(&self, user: UserId, room: RoomId) -> Result<Vec<MemberRow>, RoomError> {
         self.check_member(user, room)?;
         self.store.members(room).await
     }

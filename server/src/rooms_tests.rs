@@ -1,9 +1,15 @@
-//! The rooms service's rules and its membership cache, over the file store.
+//! The rooms service over the file room store and the real processor (its writer decides and
+//! projects every membership change), with an in-memory message store.
 
 use super::*;
+use crate::hub::Hub;
+use crate::processor::{MessageProcessor, ProcessorConfig};
+use crate::stats::Stats;
 use crate::store::file::rooms::FileRooms;
-use crate::store::DataDir;
-use futures::future::BoxFuture;
+use crate::store::memory::MemoryMessageStore;
+use crate::store::{DataDir, MessageStore};
+use app::model::Username;
+use tokio_util::sync::CancellationToken;
 
 fn user(id: u64, name: &str) -> UserInfo {
     UserInfo {
@@ -12,61 +18,76 @@ fn user(id: u64, name: &str) -> UserInfo {
     }
 }
 
-/// A timeline that keeps what it is asked to record, or refuses while `refuse` is set.
-#[derive(Default)]
-struct Recorder {
-    recorded: Mutex<Vec<(RoomId, Username, Membership)>>,
-    refuse: std::sync::atomic::AtomicBool,
+/// The rooms service and what it runs on; [`Stack::close`] stops the processor and lets go of
+/// the data directory.
+struct Stack {
+    rooms: Rooms,
+    store: Arc<FileRooms>,
+    messages: Arc<MemoryMessageStore>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl Timeline for Recorder {
-    fn record(
-        &self,
-        room: RoomId,
-        _sender: Username,
-        client_id: ClientId,
-        body: Body,
-    ) -> BoxFuture<'_, Result<Ack, SendError>> {
-        use futures::FutureExt;
-        let answer = if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
-            Err(SendError::Overloaded { retry_after_ms: 10 })
-        } else {
-            let Body::Member(change) = body else {
-                panic!("the rooms service records only membership changes");
-            };
-            let mut recorded = self.recorded.lock().unwrap();
-            recorded.push((room, change.user, change.membership));
-            Ok(Ack {
-                client_id: client_id.as_str().to_owned(),
-                room_id: room,
-                id: recorded.len() as u64,
-                seq: recorded.len() as u64,
-                ts: 0,
-            })
-        };
-        futures::future::ready(answer).boxed()
+impl std::ops::Deref for Stack {
+    type Target = Rooms;
+    fn deref(&self) -> &Rooms {
+        &self.rooms
     }
 }
 
-impl Recorder {
-    fn changes(&self) -> Vec<(u64, String, Membership)> {
-        let recorded = self.recorded.lock().unwrap();
-        recorded
-            .iter()
-            .map(|(room, user, membership)| (room.0, user.to_string(), *membership))
+impl Stack {
+    async fn close(self) {
+        self.shutdown.cancel();
+        drop(self.rooms);
+        self.task.await.unwrap();
+    }
+
+    /// The member entries of `room` in its timeline: (user, membership, role, by).
+    async fn changes(&self, room: RoomId) -> Vec<(String, Membership, Role, String)> {
+        let entries = self.messages.read_range(room, 1, u64::MAX).await.unwrap();
+        entries
+            .into_iter()
+            .filter_map(|entry| match entry {
+                app::timeline::Entry::Member(e) => Some((
+                    e.user.to_string(),
+                    e.membership,
+                    e.role,
+                    e.sender.to_string(),
+                )),
+                app::timeline::Entry::Message(_) => None,
+            })
             .collect()
     }
 }
 
-async fn open(data: &DataDir) -> Rooms {
-    open_with(data, Arc::new(Recorder::default())).await
+async fn open(data: &DataDir) -> Stack {
+    let store = Arc::new(FileRooms::open(data).unwrap());
+    let access = Access::new(store.access().await.unwrap());
+    let messages = Arc::new(MemoryMessageStore::default());
+    let shutdown = CancellationToken::new();
+    let (processor, task) = MessageProcessor::start(
+        ProcessorConfig::default(),
+        messages.clone(),
+        access.clone(),
+        store.clone(),
+        Hub::default(),
+        Stats::default(),
+        shutdown.clone(),
+    );
+    Stack {
+        rooms: Rooms::new(store.clone(), Arc::new(processor), access),
+        store,
+        messages,
+        shutdown,
+        task,
+    }
 }
 
-async fn open_with(data: &DataDir, timeline: Arc<Recorder>) -> Rooms {
-    Rooms::open(Arc::new(FileRooms::open(data).unwrap()), timeline)
-        .await
-        .unwrap()
+fn name(raw: &str) -> RoomName {
+    RoomName::parse(raw).unwrap()
 }
+
+const PUBLIC: Visibility = Visibility::Public;
 
 #[tokio::test]
 async fn the_creator_is_a_member_and_others_join_and_leave() {
@@ -74,7 +95,7 @@ async fn the_creator_is_a_member_and_others_join_and_leave() {
     let rooms = open(&DataDir::open(dir.path()).unwrap()).await;
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
     let room = rooms
-        .create(&ana, RoomName::parse("general").unwrap(), 10)
+        .create(&ana, name("general"), PUBLIC, 10)
         .await
         .unwrap();
     assert!(rooms.check_member(ana.id, room).is_ok());
@@ -97,17 +118,15 @@ async fn the_membership_cache_and_read_marks_survive_a_reopen() {
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
     let room = {
         let rooms = open(&data).await;
-        let room = rooms
-            .create(&ana, RoomName::parse("r").unwrap(), 10)
-            .await
-            .unwrap();
+        let room = rooms.create(&ana, name("r"), PUBLIC, 10).await.unwrap();
         rooms
-            .create(&bob, RoomName::parse("empty soon").unwrap(), 10)
+            .create(&bob, name("empty soon"), PUBLIC, 10)
             .await
             .unwrap();
         rooms.leave(&bob, RoomId(2)).await.unwrap();
         rooms.mark_read(&ana, room, 5).await.unwrap();
         rooms.mark_read(&ana, room, 3).await.unwrap();
+        rooms.close().await;
         room
     };
     let rooms = open(&data).await;
@@ -129,21 +148,16 @@ async fn the_index_follows_joins_and_leaves_and_survives_a_reopen() {
     let data = DataDir::open(dir.path()).unwrap();
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
     {
-        let store = Arc::new(FileRooms::open(&data).unwrap());
-        let rooms = Rooms::open(store.clone(), Arc::new(Recorder::default()))
-            .await
-            .unwrap();
-        for name in ["a", "b", "c"] {
-            let room = rooms
-                .create(&ana, RoomName::parse(name).unwrap(), 10)
-                .await
-                .unwrap();
+        let rooms = open(&data).await;
+        for raw in ["a", "b", "c"] {
+            let room = rooms.create(&ana, name(raw), PUBLIC, 10).await.unwrap();
             rooms.join(&bob, room).await.unwrap();
         }
         rooms.leave(&bob, RoomId(2)).await.unwrap();
-        store.compact().unwrap();
+        rooms.store.compact().unwrap();
         rooms.join(&bob, RoomId(2)).await.unwrap();
         rooms.leave(&bob, RoomId(3)).await.unwrap();
+        rooms.close().await;
     }
     let rooms = open(&data).await;
     let ids = |views: Vec<RoomView>| -> Vec<u64> { views.iter().map(|r| r.id.0).collect() };
@@ -153,12 +167,9 @@ async fn the_index_follows_joins_and_leaves_and_survives_a_reopen() {
         |user: UserId| -> Vec<u64> { rooms.room_ids_of(user).iter().map(|r| r.0).collect() };
     assert_eq!(ids_cached(bob.id), [1, 2]);
     // The creation count came back too: ana is at a quota of 3.
-    let more = rooms.create(&ana, RoomName::parse("d").unwrap(), 3).await;
+    let more = rooms.create(&ana, name("d"), PUBLIC, 3).await;
     assert!(matches!(more, Err(RoomError::QuotaReached { created: 3 })));
-    assert!(rooms
-        .create(&bob, RoomName::parse("d").unwrap(), 1)
-        .await
-        .is_ok());
+    assert!(rooms.create(&bob, name("d"), PUBLIC, 1).await.is_ok());
 }
 
 #[tokio::test]
@@ -166,21 +177,15 @@ async fn a_user_past_the_room_quota_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let rooms = open(&DataDir::open(dir.path()).unwrap()).await;
     let ana = user(1, "ana");
-    for name in ["a", "b"] {
-        rooms
-            .create(&ana, RoomName::parse(name).unwrap(), 2)
-            .await
-            .unwrap();
+    for raw in ["a", "b"] {
+        rooms.create(&ana, name(raw), PUBLIC, 2).await.unwrap();
     }
-    let third = rooms.create(&ana, RoomName::parse("c").unwrap(), 2).await;
+    let third = rooms.create(&ana, name("c"), PUBLIC, 2).await;
     assert!(matches!(third, Err(RoomError::QuotaReached { created: 2 })));
     let all = rooms.directory(ana.id, "", None, 10).await.unwrap();
     assert_eq!(all.rooms.len(), 2);
     let bob = user(2, "bob");
-    assert!(rooms
-        .create(&bob, RoomName::parse("c").unwrap(), 2)
-        .await
-        .is_ok());
+    assert!(rooms.create(&bob, name("c"), PUBLIC, 2).await.is_ok());
 }
 
 #[tokio::test]
@@ -188,10 +193,7 @@ async fn members_and_read_marks_are_for_members_only() {
     let dir = tempfile::tempdir().unwrap();
     let rooms = open(&DataDir::open(dir.path()).unwrap()).await;
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
-    let room = rooms
-        .create(&ana, RoomName::parse("r").unwrap(), 10)
-        .await
-        .unwrap();
+    let room = rooms.create(&ana, name("r"), PUBLIC, 10).await.unwrap();
     assert!(matches!(
         rooms.members(bob.id, room).await,
         Err(RoomError::NotMember)
@@ -201,57 +203,119 @@ async fn members_and_read_marks_are_for_members_only() {
         Err(RoomError::NotMember)
     ));
     let members = rooms.members(ana.id, room).await.unwrap();
-    assert_eq!(members, [(ana.id, ana.username.clone())]);
+    assert_eq!(members, [(ana.id, ana.username.clone(), Role::Owner)]);
 }
 
 #[tokio::test]
-async fn joins_and_leaves_are_recorded_in_the_timeline_before_they_take_effect() {
+async fn membership_changes_are_timeline_entries_and_refusals_record_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let timeline = Arc::new(Recorder::default());
-    let rooms = open_with(&DataDir::open(dir.path()).unwrap(), timeline.clone()).await;
+    let rooms = open(&DataDir::open(dir.path()).unwrap()).await;
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
     let room = rooms
-        .create(&ana, RoomName::parse("general").unwrap(), 10)
+        .create(&ana, name("general"), PUBLIC, 10)
         .await
         .unwrap();
     rooms.join(&bob, room).await.unwrap();
     rooms.join(&bob, room).await.unwrap();
     rooms.leave(&bob, room).await.unwrap();
+    let m = Role::Member;
+    let (b, j, l) = ("bob".to_owned(), Membership::Join, Membership::Leave);
     assert_eq!(
-        timeline.changes(),
-        [
-            (room.0, "bob".into(), Membership::Join),
-            (room.0, "bob".into(), Membership::Leave)
-        ],
+        rooms.changes(room).await,
+        [(b.clone(), j, m, b.clone()), (b.clone(), l, m, b.clone())],
         "creating is not an entry, and joining twice records once"
     );
     assert!(matches!(
         rooms.leave(&bob, room).await,
         Err(MembershipError::Room(RoomError::NotMember))
     ));
-    assert_eq!(
-        timeline.changes().len(),
-        2,
-        "a refused leave records nothing"
+    // Refused by the writer: a member kicking the owner.
+    rooms.join(&bob, room).await.unwrap();
+    let kick = rooms.moderate(&bob, room, &ana, Moderation::Kick).await;
+    assert!(
+        matches!(
+            kick,
+            Err(MembershipError::Unrecorded(SendError::Refused(
+                Refusal::Forbidden(_)
+            )))
+        ),
+        "{kick:?}"
     );
-
-    // A change the timeline refuses changes nothing.
-    timeline
-        .refuse
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(matches!(
-        rooms.join(&bob, room).await,
-        Err(MembershipError::Unrecorded(SendError::Overloaded { .. }))
-    ));
-    assert!(rooms.check_member(bob.id, room).is_err());
-    assert!(matches!(
-        rooms.leave(&ana, room).await,
-        Err(MembershipError::Unrecorded(_))
-    ));
-    assert!(rooms.check_member(ana.id, room).is_ok());
     assert_eq!(
-        rooms.members(ana.id, room).await.unwrap(),
-        [(ana.id, ana.username.clone())]
+        rooms.changes(room).await.len(),
+        3,
+        "refusals record nothing"
+    );
+    assert!(rooms.check_member(ana.id, room).is_ok());
+}
+
+#[tokio::test]
+async fn a_private_room_takes_an_invitation_and_a_ban_keeps_someone_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::open(dir.path()).unwrap();
+    let rooms = open(&data).await;
+    let (ana, bob, cyd) = (user(1, "ana"), user(2, "bob"), user(3, "cyd"));
+    let room = rooms
+        .create(&ana, name("secret"), Visibility::Private, 10)
+        .await
+        .unwrap();
+    let refused = |r: Result<(), MembershipError>| {
+        matches!(r, Err(MembershipError::Unrecorded(SendError::Refused(_))))
+    };
+    assert!(refused(rooms.join(&bob, room).await), "no invitation yet");
+    rooms
+        .moderate(&ana, room, &bob, Moderation::Invite)
+        .await
+        .unwrap();
+    rooms.join(&bob, room).await.unwrap();
+    rooms
+        .moderate(
+            &ana,
+            room,
+            &bob,
+            Moderation::SetRole {
+                role: Role::Moderator,
+            },
+        )
+        .await
+        .unwrap();
+    // The moderator invites cyd, then bans her: the invitation is gone with the ban.
+    rooms
+        .moderate(&bob, room, &cyd, Moderation::Invite)
+        .await
+        .unwrap();
+    rooms
+        .moderate(&bob, room, &cyd, Moderation::Ban)
+        .await
+        .unwrap();
+    assert!(refused(rooms.join(&cyd, room).await), "banned");
+    assert!(refused(
+        rooms.moderate(&bob, room, &ana, Moderation::Ban).await
+    ));
+    let by = |who: &str| who.to_owned();
+    assert_eq!(
+        rooms.changes(room).await,
+        [
+            (by("bob"), Membership::Invite, Role::Member, by("ana")),
+            (by("bob"), Membership::Join, Role::Member, by("bob")),
+            (by("bob"), Membership::Join, Role::Moderator, by("ana")),
+            (by("cyd"), Membership::Invite, Role::Member, by("bob")),
+            (by("cyd"), Membership::Ban, Role::Member, by("bob")),
+        ]
+    );
+    rooms.close().await;
+    // What the writer decided is in the room store too.
+    let rooms = open(&data).await;
+    assert!(refused(rooms.join(&cyd, room).await), "still banned");
+    let members = rooms.members(ana.id, room).await.unwrap();
+    assert_eq!(members[1], (bob.id, bob.username.clone(), Role::Moderator));
+    rooms
+        .moderate(&ana, room, &cyd, Moderation::Unban)
+        .await
+        .unwrap();
+    assert!(
+        refused(rooms.join(&cyd, room).await),
+        "unbanned, still private"
     );
 }
 
@@ -261,7 +325,7 @@ async fn reconcile_applies_the_newest_recorded_change_the_store_missed() {
     let rooms = open(&DataDir::open(dir.path()).unwrap()).await;
     let (ana, bob, cy) = (user(1, "ana"), user(2, "bob"), user(3, "cyd"));
     let room = rooms
-        .create(&ana, RoomName::parse("general").unwrap(), 10)
+        .create(&ana, name("general"), PUBLIC, 10)
         .await
         .unwrap();
     rooms.join(&bob, room).await.unwrap();
@@ -275,14 +339,18 @@ async fn reconcile_applies_the_newest_recorded_change_the_store_missed() {
         user_id: who.id,
         user: who.username.clone(),
         membership,
+        role: Role::Member,
     };
     // As after a crash between recording and storing: cyd's join and bob's leave were
-    // recorded but never stored; ana's join is already in the store.
+    // recorded but never stored; ana's standing (owner) is already in the store.
     let repaired = rooms
         .reconcile(vec![
             event(&cy, Membership::Join),
             event(&bob, Membership::Leave),
-            event(&ana, Membership::Join),
+            MemberEvent {
+                role: Role::Owner,
+                ..event(&ana, Membership::Join)
+            },
             MemberEvent {
                 room_id: RoomId(99),
                 ..event(&cy, Membership::Join)

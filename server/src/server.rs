@@ -12,14 +12,18 @@
 //! 4. connections send their last answers and close;
 //! 5. the data directory is released (its lock dropped).
 
+use crate::access::Access;
 use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::processor::MessageProcessor;
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
+use crate::store::rooms::RoomStore;
 use crate::store::{DataDir, FileMessageStore, MessageStore};
 use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
+use app::model::{RoomId, UserId, Username};
 use leptos::prelude::LeptosOptions;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,21 +63,52 @@ impl Running {
     }
 }
 
+/// Seeds the access state with each sender's newest message per room, as the log holds them:
+/// unread counts start after it. The log names senders; the access state counts by user id.
+async fn note_last_sent(
+    accounts: &accounts::Accounts,
+    access: &Access,
+    last_sent: Vec<(RoomId, Username, u64)>,
+) -> anyhow::Result<()> {
+    let mut ids: HashMap<Username, Option<UserId>> = HashMap::new();
+    let mut sent = Vec::with_capacity(last_sent.len());
+    for (room, sender, seq) in last_sent {
+        let id = match ids.get(&sender) {
+            Some(id) => *id,
+            None => {
+                let id = accounts.find(&sender).await?.map(|user| user.id);
+                ids.insert(sender, id);
+                id
+            }
+        };
+        if let Some(id) = id {
+            sent.push((room, id, seq));
+        }
+    }
+    access.note_sent(sent);
+    Ok(())
+}
+
 /// Opens the data directory, recovers, binds and serves until [`Running::shutdown`].
 pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Running> {
     let data = DataDir::open(&config.data_dir)?;
     let mut file_messages =
         FileMessageStore::open(&data.file("messages"), config.messages(), clock::now_ms())?;
     let memberships = file_messages.take_memberships();
+    let last_sent = file_messages.take_last_sent();
     let messages: Arc<dyn MessageStore> = Arc::new(file_messages);
     tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the message store");
 
     let shutdown = CancellationToken::new();
     let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
     let stats = stats::Stats::default();
+    let room_store: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data)?);
+    let access = Access::new(room_store.access().await?);
     let (processor, processor_task) = MessageProcessor::start(
         config.processor(),
         messages.clone(),
+        access.clone(),
+        room_store.clone(),
         hub.clone(),
         stats.clone(),
         shutdown.clone(),
@@ -88,12 +123,9 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         config.session_lifetime(),
         Clock::system(),
     );
-    let rooms = rooms::Rooms::open(
-        Arc::new(FileRooms::open(&data)?),
-        Arc::new(processor.clone()),
-    )
-    .await?;
+    let rooms = rooms::Rooms::new(room_store, Arc::new(processor.clone()), access.clone());
     let repaired = rooms.reconcile(memberships).await?;
+    note_last_sent(&accounts, &access, last_sent).await?;
     if repaired > 0 {
         tracing::warn!(
             repaired,

@@ -246,6 +246,50 @@ async fn after_a_restart_history_seq_and_dedupe_continue() {
 }
 
 #[tokio::test]
+async fn your_own_messages_and_what_came_before_them_are_never_unread_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
+    let mut ana_ws = ana.connect().await;
+    let mut bob_ws = bob.connect().await;
+    // Seq 1 is bob's join; neither has marked anything read.
+    for i in 0..3 {
+        ack_seq(
+            &ana_ws
+                .send_and_wait(room, &format!("a{i}"), "from ana")
+                .await,
+        );
+    }
+    ack_seq(&bob_ws.send_and_wait(room, "b0", "bob answers").await);
+    for i in 3..5 {
+        ack_seq(
+            &ana_ws
+                .send_and_wait(room, &format!("a{i}"), "from ana")
+                .await,
+        );
+    }
+    drop((ana_ws, bob_ws));
+    let unread = |user: &support::User| {
+        let api = user.api.clone();
+        async move { api.list_rooms().await.unwrap()[0].unread }
+    };
+    assert_eq!(
+        (unread(ana).await, unread(bob).await),
+        (0, 2),
+        "ana wrote the newest; bob has read up to his answer"
+    );
+
+    server.shutdown();
+    server.stopped().await.unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (ana, bob) = (ana.at(server.addr), bob.at(server.addr));
+    assert_eq!((unread(&ana).await, unread(&bob).await), (0, 2));
+}
+
+#[tokio::test]
 async fn bad_frames_get_errors_and_the_socket_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
@@ -392,7 +436,11 @@ async fn your_rooms_list_membership_and_unread_counts_and_the_directory_lists_th
     let members = bob.api.room_members(RoomId(room)).await.unwrap();
     let online: Vec<_> = members
         .iter()
-        .map(|Member { username, online }| (username.as_str(), *online))
+        .map(
+            |Member {
+                 username, online, ..
+             }| (username.as_str(), *online),
+        )
         .collect();
     assert_eq!(online, [("ana", true), ("bob", false)]);
 

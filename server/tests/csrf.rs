@@ -97,6 +97,7 @@ async fn a_cross_site_fetch_is_refused_with_403() {
             ],
             &serde_json::to_string(&CreateRoom {
                 name: "planted".into(),
+                visibility: None,
             })
             .unwrap(),
         )

@@ -22,6 +22,8 @@ pub enum ApiError {
     NoSuchRoom,
     #[error("you are not a member of this room")]
     NotMember,
+    #[error("no such user")]
+    NoSuchUser,
     /// Too many attempts (sign-in, room creation, …); the number is the seconds to wait, also
     /// sent as the `Retry-After` header.
     #[error("too many attempts; try again in {0} s")]
@@ -56,7 +58,7 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::RateLimited(_) => 429,
             Self::StorageFull => 507,
-            Self::NoSuchRoom => 404,
+            Self::NoSuchRoom | Self::NoSuchUser => 404,
             Self::Internal | Self::Request(_) => 500,
         }
     }

@@ -1,9 +1,9 @@
 //! The server half of the server functions: the [`Backend`] seam and the cookie plumbing.
 
-use super::{ApiError, SECURE_SESSION_COOKIE, SESSION_COOKIE};
+use super::{ApiError, Moderation, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use crate::model::{
     DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
-    MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    Visibility, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 use crate::timeline::Entry;
 use futures::future::BoxFuture;
@@ -65,6 +65,21 @@ pub trait Backend: Send + Sync + 'static {
         &'a self,
         user: &'a UserInfo,
         name: RoomName,
+        visibility: Visibility,
+    ) -> BoxFuture<'a, Result<RoomSummary, ApiError>>;
+    /// `user` invites, kicks, bans, unbans or changes the role of `target` in `room`.
+    fn moderate<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        target: Username,
+        action: Moderation,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
+    /// The direct conversation of `user` and `others` (distinct, not `user`).
+    fn open_direct<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        others: Vec<Username>,
     ) -> BoxFuture<'a, Result<RoomSummary, ApiError>>;
     fn join_room<'a>(
         &'a self,

@@ -6,7 +6,7 @@
 
 use crate::model::{RoomId, Username};
 use crate::protocol::ClientFrame;
-use crate::timeline::Membership;
+use crate::timeline::MemberEvent;
 use std::time::Duration;
 
 /// What a part of the page shows, so only that part redraws.
@@ -44,12 +44,9 @@ pub enum Command {
         user: Username,
         online: bool,
     },
-    /// Someone joined or left a room (a timeline entry): the member list changes.
-    Membership {
-        room_id: RoomId,
-        user: Username,
-        membership: Membership,
-    },
+    /// Someone's membership changed (a timeline entry: a join, leave, invitation, kick, ban or
+    /// role change): the member list changes.
+    Membership(MemberEvent),
     /// The session ended: go to the sign-in page.
     SignIn,
 }

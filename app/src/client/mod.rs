@@ -287,14 +287,10 @@ impl Chat {
                         });
                     }
                 }
-                Command::Membership {
-                    room_id,
-                    user,
-                    membership,
-                } => {
-                    if let Some(feed) = self.known_feed(room_id) {
+                Command::Membership(event) => {
+                    if let Some(feed) = self.known_feed(event.room_id) {
                         feed.membership.update(|changes| {
-                            changes.insert(user.key(), (user, membership));
+                            changes.insert(event.user.key(), event);
                         });
                     }
                 }

@@ -9,7 +9,7 @@ use super::feed::Window;
 use super::outbox::Outgoing;
 use super::state::ChatState;
 use crate::model::{RoomId, Username};
-use crate::timeline::Membership;
+use crate::timeline::MemberEvent;
 use leptos::prelude::*;
 use std::collections::HashMap;
 
@@ -28,9 +28,10 @@ pub struct RoomFeed {
     pub typing: RwSignal<Vec<(Username, u64)>>,
     /// Presence changes seen since the page loaded, by [`Username::key`].
     pub presence: RwSignal<HashMap<String, (Username, bool)>>,
-    /// Joins and leaves seen since the page loaded (timeline entries), by [`Username::key`]:
-    /// the member list applies them on top of the list it loaded.
-    pub membership: RwSignal<HashMap<String, (Username, Membership)>>,
+    /// The newest membership change of each user seen since the page loaded (timeline
+    /// entries), by [`Username::key`]: the member list applies them on top of the list it
+    /// loaded.
+    pub membership: RwSignal<HashMap<String, MemberEvent>>,
 }
 
 impl RoomFeed {

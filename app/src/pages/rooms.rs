@@ -1,11 +1,15 @@
-//! `/`: the rooms. Mine first, with unread counts and last activity; a form to create one; then
-//! the directory of every room, newest first, searchable by name and paged (a server may hold
-//! more rooms than one page should). Signed-out visitors are sent to `/login`.
+//! `/`: the rooms. Invitations waiting for an answer first; then mine, with unread counts and
+//! last activity, and a form to create one (public or private); then direct conversations and a
+//! form to start one; then the directory of the rooms one may see, newest first, searchable by
+//! name and paged (a server may hold more rooms than one page should). Signed-out visitors are
+//! sent to `/login`.
 
-use crate::api::{create_room, join_room, leave_room, list_rooms, room_directory, ApiError};
+use crate::api::{
+    create_room, join_room, leave_room, list_rooms, open_direct, room_directory, ApiError,
+};
 use crate::client::Chat;
 use crate::clock::{iso_utc, moment, Hydrated};
-use crate::model::{RoomId, RoomSummary};
+use crate::model::{RoomId, RoomSummary, Visibility};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
@@ -36,12 +40,25 @@ fn RoomLists(
     rooms: Resource<Result<Vec<RoomSummary>, ApiError>>,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
+    let (invitations, list): (Vec<_>, Vec<_>) = list.into_iter().partition(|r| r.invited);
+    let (direct, list): (Vec<_>, Vec<_>) = list
+        .into_iter()
+        .partition(|r| r.visibility == Visibility::Direct);
     let mine_empty = list.is_empty();
+    let direct_empty = direct.is_empty();
     // Bumped when you leave a room, so the directory shows it as joinable again.
     let changed = RwSignal::new(0u32);
     view! {
         <div class="rooms-page">
-            <section class="card" aria-labelledby="my-rooms">
+            {(!invitations.is_empty()).then(|| view! {
+                <section class="card invitations" aria-labelledby="invitations">
+                    <h2 id="invitations">"Invitations"</h2>
+                    <ul class="room-list">
+                        {invitations.into_iter().map(|room| view! { <Invitation room rooms changed error/> }).collect_view()}
+                    </ul>
+                </section>
+            })}
+            <section class="card my-rooms" aria-labelledby="my-rooms">
                 <h1 id="my-rooms">"Your rooms"</h1>
                 {if mine_empty {
                     view! { <p class="empty">"You are in no room yet. Find one below, or create one."</p> }
@@ -58,6 +75,20 @@ fn RoomLists(
             <section class="card" aria-labelledby="new-room">
                 <h2 id="new-room">"Create a room"</h2>
                 <CreateRoom error/>
+            </section>
+            <section class="card" aria-labelledby="direct">
+                <h2 id="direct">"Direct messages"</h2>
+                {if direct_empty {
+                    view! { <p class="empty">"No direct conversations yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="room-list">
+                            {direct.into_iter().map(|room| view! { <MyRoom room rooms changed error/> }).collect_view()}
+                        </ul>
+                    }
+                        .into_any()
+                }}
+                <OpenDirect error/>
             </section>
             <Directory changed error/>
             <p class="error" role="alert">{move || error.get()}</p>
@@ -174,19 +205,10 @@ fn MyRoom(
     let id = room.id;
     let leaving = RwSignal::new(false);
     let leave = move |_| {
-        leaving.set(true);
-        leptos::task::spawn_local(async move {
-            match leave_room(id).await {
-                Ok(()) => {
-                    chat.close(id);
-                    rooms.refetch();
-                    changed.update(|n| *n += 1);
-                }
-                Err(e) => {
-                    leaving.set(false);
-                    error.set(Some(e.to_string()));
-                }
-            }
+        run_call(leaving, error, leave_room(id), move |()| {
+            chat.close(id);
+            rooms.refetch();
+            changed.update(|n| *n += 1);
         });
     };
     let activity = room.last_activity.map(|ts| {
@@ -197,11 +219,13 @@ fn MyRoom(
             </span>
         }
     });
+    let title = room.title();
     view! {
         <li class="room-row" class:has-unread=has_unread>
             <div class="room-main">
-                <a class="room-name" href=format!("/rooms/{id}")>{room.name.clone()}</a>
+                <a class="room-name" href=format!("/rooms/{id}")>{title.clone()}</a>
                 <span class="room-meta">
+                    {private_tag(room.visibility)}
                     <span>{members_text(room.member_count)}</span>
                     {activity}
                 </span>
@@ -212,11 +236,103 @@ fn MyRoom(
                 class="secondary small"
                 on:click=leave
                 disabled=move || !hydrated.get() || leaving.get()
-                aria-label=format!("Leave {}", room.name)
+                aria-label=format!("Leave {title}")
             >
                 "Leave"
             </button>
         </li>
+    }
+}
+
+/// "private", for a room one needs an invitation to join.
+fn private_tag(visibility: Visibility) -> Option<impl IntoView> {
+    (visibility == Visibility::Private).then(|| view! { <span class="tag">"private"</span> })
+}
+
+/// An invitation to a private room: accept (join, and go there) or decline.
+#[component]
+fn Invitation(
+    room: RoomSummary,
+    rooms: Resource<Result<Vec<RoomSummary>, ApiError>>,
+    changed: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    let navigate = use_navigate();
+    let id = room.id;
+    let busy = RwSignal::new(false);
+    let accept = move |_| {
+        let navigate = navigate.clone();
+        run_call(busy, error, join_room(id), move |_| {
+            navigate(&room_path(id), NavigateOptions::default());
+        });
+    };
+    let decline = move |_| {
+        run_call(busy, error, leave_room(id), move |()| {
+            rooms.refetch();
+            changed.update(|n| *n += 1);
+        });
+    };
+    let name = room.title();
+    view! {
+        <li class="room-row invitation">
+            <div class="room-main">
+                <span class="room-name">{name.clone()}</span>
+                <span class="room-meta">
+                    {private_tag(room.visibility)}
+                    <span>{members_text(room.member_count)}</span>
+                </span>
+            </div>
+            <button
+                type="button"
+                class="small"
+                on:click=accept
+                disabled=move || !hydrated.get() || busy.get()
+                aria-label=format!("Accept the invitation to {name}")
+            >
+                "Accept"
+            </button>
+            <button
+                type="button"
+                class="secondary small"
+                on:click=decline
+                disabled=move || !hydrated.get() || busy.get()
+                aria-label=format!("Decline the invitation to {}", room.title())
+            >
+                "Decline"
+            </button>
+        </li>
+    }
+}
+
+/// Starts (or finds) a direct conversation with one or a few people, by name.
+#[component]
+fn OpenDirect(error: RwSignal<Option<String>>) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    let names = RwSignal::new(String::new());
+    let open = Action::new(|names: &String| {
+        let names: Vec<String> = names
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        open_direct(names)
+    });
+    go_to_room_when_done(open, error);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        open.dispatch(names.get());
+    };
+    view! {
+        <form class="inline-form" on:submit=on_submit>
+            <label for="direct-names">"Message"</label>
+            <input id="direct-names" required maxlength="400" bind:value=names placeholder="usernames, e.g. ana, bob"/>
+            <button type="submit" disabled=move || !hydrated.get() || open.pending().get()>
+                "Open conversation"
+            </button>
+        </form>
     }
 }
 
@@ -229,7 +345,10 @@ fn DirectoryRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl Int
             <li class="room-row">
                 <div class="room-main">
                     <span class="room-name">{room.name}</span>
-                    <span class="room-meta">{members_text(room.member_count)} " · you are a member"</span>
+                    <span class="room-meta">
+                        {private_tag(room.visibility)}
+                        {members_text(room.member_count)} " · you are a member"
+                    </span>
                 </div>
             </li>
         }
@@ -245,23 +364,19 @@ fn OtherRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl IntoVie
     let navigate = use_navigate();
     let joining = RwSignal::new(false);
     let join = move |_| {
-        joining.set(true);
         let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match join_room(id).await {
-                Ok(_) => navigate(&format!("/rooms/{id}"), NavigateOptions::default()),
-                Err(e) => {
-                    joining.set(false);
-                    error.set(Some(e.to_string()));
-                }
-            }
+        run_call(joining, error, join_room(id), move |_| {
+            navigate(&room_path(id), NavigateOptions::default());
         });
     };
     view! {
         <li class="room-row">
             <div class="room-main">
                 <span class="room-name">{room.name.clone()}</span>
-                <span class="room-meta">{members_text(room.member_count)}</span>
+                <span class="room-meta">
+                    {private_tag(room.visibility)}
+                    {members_text(room.member_count)}
+                </span>
             </div>
             <button
                 type="button"
@@ -280,29 +395,67 @@ fn OtherRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl IntoVie
 fn CreateRoom(error: RwSignal<Option<String>>) -> impl IntoView {
     let hydrated = Hydrated::expect();
     let name = RwSignal::new(String::new());
-    let navigate = use_navigate();
-    let create = Action::new(|name: &String| create_room(name.clone()));
-    Effect::new(move |_| match create.value().get() {
-        Some(Ok(room)) => {
-            navigate(&room_path(room.id), NavigateOptions::default());
-        }
-        Some(Err(e)) => error.set(Some(e.to_string())),
-        None => {}
+    let private = RwSignal::new(false);
+    let create = Action::new(|(name, private): &(String, bool)| {
+        let visibility = if *private {
+            Visibility::Private
+        } else {
+            Visibility::Public
+        };
+        create_room(name.clone(), Some(visibility))
     });
+    go_to_room_when_done(create, error);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
-        create.dispatch(name.get());
+        create.dispatch((name.get(), private.get()));
     };
     view! {
         <form class="inline-form" on:submit=on_submit>
             <label for="room-name">"Room name"</label>
             <input id="room-name" required maxlength="64" bind:value=name placeholder="e.g. new-year-eve"/>
+            <label class="check">
+                <input type="checkbox" bind:checked=private/>
+                " Private (by invitation)"
+            </label>
             <button type="submit" disabled=move || !hydrated.get() || create.pending().get()>
                 "Create room"
             </button>
         </form>
     }
+}
+
+/// Runs `call`, a server call a person started with a button, with `busy` set meanwhile (the
+/// button is disabled); a refusal is shown in `error` and frees the button, success runs `done`.
+fn run_call<T: 'static>(
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    call: impl std::future::Future<Output = Result<T, ApiError>> + 'static,
+    done: impl FnOnce(T) + 'static,
+) {
+    busy.set(true);
+    leptos::task::spawn_local(async move {
+        match call.await {
+            Ok(answer) => done(answer),
+            Err(e) => {
+                busy.set(false);
+                error.set(Some(e.to_string()));
+            }
+        }
+    });
+}
+
+/// Goes to the room a form's action answered with, or shows its refusal.
+fn go_to_room_when_done<I: 'static>(
+    action: Action<I, Result<RoomSummary, ApiError>>,
+    error: RwSignal<Option<String>>,
+) {
+    let navigate = use_navigate();
+    Effect::new(move |_| match action.value().get() {
+        Some(Ok(room)) => navigate(&room_path(room.id), NavigateOptions::default()),
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
 }
 
 pub fn room_path(id: RoomId) -> String {

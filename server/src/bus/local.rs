@@ -145,7 +145,7 @@ mod tests {
             session: SessionKey("bob".into()),
         });
         let revoked = ana.signals.take_revoked();
-        assert!(revoked.rooms.contains(&ROOM) && !revoked.session_ended);
+        assert!(revoked.rooms.contains_key(&ROOM) && !revoked.session_ended);
         assert!(bob.signals.take_revoked().session_ended);
     }
 }

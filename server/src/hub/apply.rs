@@ -16,7 +16,7 @@ impl Hub {
                 room,
                 user,
                 member: false,
-            } => self.revoke_room(*room, *user),
+            } => self.revoke_room(*room, *user, None),
             // A socket subscribes itself after a join; nothing is listening yet.
             BusEvent::MembershipChanged { member: true, .. } => {}
             BusEvent::SessionEnded { session } => self.end_session(session),

@@ -254,7 +254,15 @@ impl Hub {
     /// Ends `user`'s access to `room` on every connection (they left, or were removed). Call
     /// after the membership change is applied: from the moment this returns, nothing stored in
     /// `room` reaches those connections.
-    fn revoke_room(&self, room: RoomId, user: UserId) {
+    /// Ends `user`'s access to `room` at the timeline entry `seq` that ended it (a leave, kick
+    /// or ban): each of their connections still sends what it has not sent up to that entry,
+    /// and nothing after. The publisher calls this right after broadcasting the entry, before
+    /// anything later is broadcast.
+    pub fn end_membership_at(&self, room: RoomId, user: UserId, seq: u64) {
+        self.revoke_room(room, user, Some(seq));
+    }
+
+    fn revoke_room(&self, room: RoomId, user: UserId, through: Option<u64>) {
         let mut state = self.lock();
         if let Some(listeners) = state.rooms.get_mut(&room) {
             listeners.retain(|_, sub| sub.user != user);
@@ -262,7 +270,7 @@ impl Hub {
         // Every connection of the user is told, also one that is between registering for the
         // room and checking membership (it has no cursor for the room yet: a no-op for it).
         for entry in state.conns.values().filter(|e| e.user == user) {
-            entry.signals.revoke(room);
+            entry.signals.revoke(room, through);
         }
     }
 

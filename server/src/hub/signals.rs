@@ -7,7 +7,7 @@
 //! and [`Notify::notify_one`] stores a permit, so a raise between two waits is not missed.
 
 use app::model::RoomId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -24,7 +24,7 @@ pub struct Signals {
 #[derive(Debug, Default)]
 struct Raised {
     lagging: BTreeSet<RoomId>,
-    revoked: BTreeSet<RoomId>,
+    revoked: BTreeMap<RoomId, Option<u64>>,
     session_ended: bool,
     resync: bool,
 }
@@ -32,7 +32,10 @@ struct Raised {
 /// Revocations taken from [`Signals`].
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Revoked {
-    pub rooms: BTreeSet<RoomId>,
+    /// Each room whose access ended, with the seq of the entry that ended it when known: the
+    /// connection still sends entries up to it (the person removed sees their removal), and
+    /// nothing after.
+    pub rooms: BTreeMap<RoomId, Option<u64>>,
     pub session_ended: bool,
     /// Bus events may have been lost: the session and every membership must be re-checked.
     pub resync: bool,
@@ -56,10 +59,13 @@ impl Signals {
         );
     }
 
-    pub(super) fn revoke(&self, room: RoomId) {
+    /// Access to `room` ended, at the entry `through` if known. Two revocations of one room
+    /// before the connection acts are one, through the later known entry.
+    pub(super) fn revoke(&self, room: RoomId, through: Option<u64>) {
         self.raise(
             |s| {
-                s.revoked.insert(room);
+                let at = s.revoked.entry(room).or_insert(through);
+                *at = (*at).max(through);
             },
             true,
         );

@@ -4,7 +4,7 @@ use crate::bus::BusEvent;
 use crate::store::StoredEntry;
 use app::model::{ChatMessage, Username};
 use app::timeline::Entry;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn message(room: u64, seq: u64) -> StoredEntry {
     StoredEntry::of(&Entry::Message(ChatMessage {
@@ -129,13 +129,15 @@ fn revoking_a_room_stops_delivery_and_raises_a_signal() {
     let hub = Hub::default();
     let mut leaver = listener(&hub, 1, 1, 8);
     let mut stayer = listener(&hub, 2, 1, 8);
-    hub.revoke_room(RoomId(1), UserId(1));
+    hub.end_membership_at(RoomId(1), UserId(1), 4);
+    // The same removal heard again from the bus: still through the entry that made it.
+    hub.revoke_room(RoomId(1), UserId(1), None);
     assert!(leaver.registration.signals.is_urgent());
     hub.publish(&[message(1, 1)]);
     assert!(leaver.messages.try_recv().is_err());
     assert!(stayer.messages.try_recv().is_ok());
     let revoked = leaver.registration.signals.take_revoked();
-    assert_eq!(revoked.rooms, BTreeSet::from([RoomId(1)]));
+    assert_eq!(revoked.rooms, BTreeMap::from([(RoomId(1), Some(4))]));
     assert!(!revoked.session_ended);
     assert!(!leaver.registration.signals.is_urgent());
     assert!(!stayer.registration.signals.is_urgent());

@@ -15,6 +15,9 @@
 //! follow the order messages were taken off the queue.
 //!
 //! Promises:
+//! - Every entry is checked against the room's rules in batch order, by the writer (see
+//!   [`crate::access`]): a kick and the victim's next message in one batch always resolve the
+//!   same way, and a refused entry takes no seq.
 //! - A message is broadcast only after its batch is durable, and its sender is acked only after
 //!   that. A failed write answers every sender in the batch with an error and broadcasts
 //!   nothing. Publishing runs beside the next commit, in commit order (see [`publisher`]).
@@ -32,10 +35,12 @@ mod batcher;
 mod publisher;
 mod writer;
 
+use crate::access::{Access, Refusal};
 use crate::hub::Hub;
 use crate::stats::Stats;
+use crate::store::rooms::RoomStore;
 use crate::store::{Body, MessageStore};
-use app::model::{ClientId, RoomId, Username};
+use app::model::{ClientId, RoomId, UserId, UserInfo, Username};
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +72,8 @@ impl Default for ProcessorConfig {
 #[derive(Debug)]
 pub struct SendRequest {
     pub room_id: RoomId,
+    /// Who asks: the writer checks what they may do in the room (see [`crate::access`]).
+    pub actor: UserId,
     pub sender: Username,
     pub client_id: ClientId,
     pub body: Body,
@@ -86,6 +93,9 @@ pub enum SendError {
     ClientIdReused,
     #[error("the server is low on disk space and refuses new messages for now")]
     StorageFull,
+    /// The room's rules refused it where the room's entries are ordered (see [`crate::access`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 /// Cloneable handle for submitting messages.
@@ -102,6 +112,8 @@ impl MessageProcessor {
     pub fn start(
         config: ProcessorConfig,
         store: Arc<dyn MessageStore>,
+        access: Access,
+        rooms: Arc<dyn RoomStore>,
         hub: Hub,
         stats: Stats,
         shutdown: CancellationToken,
@@ -119,7 +131,7 @@ impl MessageProcessor {
         });
         let (publish_tx, publish_rx) = mpsc::channel(publisher::PUBLISH_QUEUE);
         let publish = tokio::spawn(publisher::run(publish_rx, hub));
-        let mut writer = writer::Writer::new(store, publish_tx, stats.clone());
+        let mut writer = writer::Writer::new(store, access, rooms, publish_tx, stats.clone());
         let write = tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
                 writer.commit(batch).await;
@@ -166,19 +178,21 @@ impl MessageProcessor {
     }
 }
 
-/// Joins and leaves go into the room's timeline the way messages do: queued, batched, stored.
+/// Membership changes go into the room's timeline the way messages do: queued, batched, decided
+/// by the writer, stored.
 impl crate::rooms::Timeline for MessageProcessor {
     fn record(
         &self,
         room: RoomId,
-        sender: Username,
+        actor: &UserInfo,
         client_id: ClientId,
         body: Body,
     ) -> BoxFuture<'_, Result<Ack, SendError>> {
         let (reply, answer) = oneshot::channel();
         let submitted = self.submit(SendRequest {
             room_id: room,
-            sender,
+            actor: actor.id,
+            sender: actor.username.clone(),
             client_id,
             body,
             reply,

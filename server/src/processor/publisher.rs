@@ -13,10 +13,16 @@
 //! backs up into the processor's own bounded queue, which turns senders away with `overloaded`.
 //! A connection that subscribes between a batch's commit and its publication reads the store's
 //! head past it and also gets it live; its seq cursor drops the second copy.
+//!
+//! Revocation: an entry that ends someone's membership (a leave, kick or ban) cuts that user's
+//! sockets off the room right after it is broadcast and before the rest of the batch is, so the
+//! person removed sees their removal and nothing the room says after it. The rooms service also
+//! publishes the change on the bus for other nodes; applying it twice is applying it once.
 
 use super::{Ack, SendError};
 use crate::hub::Hub;
 use crate::store::StoredEntry;
+use app::model::{RoomId, UserId};
 use tokio::sync::{mpsc, oneshot};
 
 /// Committed batches that may wait for the publisher.
@@ -29,6 +35,16 @@ pub type Reply = oneshot::Sender<Result<Ack, SendError>>;
 pub struct Committed {
     pub stored: Vec<StoredEntry>,
     pub answers: Vec<(Reply, Answer)>,
+    /// Memberships it ended, in order.
+    pub revoke: Vec<Revocation>,
+}
+
+/// `user` is no longer in `room` from the `after`-th entry of [`Committed::stored`] on.
+#[derive(Debug, Clone, Copy)]
+pub struct Revocation {
+    pub after: usize,
+    pub room: RoomId,
+    pub user: UserId,
 }
 
 /// A sender's answer, as the writer knows it.
@@ -42,9 +58,22 @@ pub enum Answer {
 
 /// Publishes batches until the writer lets go of the queue and it is drained.
 pub async fn run(mut batches: mpsc::Receiver<Committed>, hub: Hub) {
-    while let Some(Committed { stored, answers }) = batches.recv().await {
-        if !stored.is_empty() {
-            hub.publish(&stored);
+    while let Some(Committed {
+        stored,
+        answers,
+        revoke,
+    }) = batches.recv().await
+    {
+        let mut published = 0;
+        for Revocation { after, room, user } in revoke {
+            if after > published {
+                hub.publish(&stored[published..after]);
+                published = after;
+            }
+            hub.end_membership_at(room, user, stored[after - 1].ack.seq);
+        }
+        if published < stored.len() {
+            hub.publish(&stored[published..]);
         }
         let mut acks = stored.into_iter().map(|entry| entry.ack);
         for (reply, answer) in answers {

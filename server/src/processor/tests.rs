@@ -13,6 +13,7 @@ struct Fixture {
     task: JoinHandle<()>,
     shutdown: CancellationToken,
     listener: Listener,
+    hub: Hub,
 }
 
 fn fixture(config: ProcessorConfig) -> Fixture {
@@ -34,7 +35,9 @@ fn fixture_with(config: ProcessorConfig, store: FileMessageStoreConfig) -> Fixtu
     let (processor, task) = MessageProcessor::start(
         config,
         store.clone(),
-        hub,
+        ana_in_rooms(1..=ROOMS),
+        Arc::new(crate::store::memory::MemoryRooms::default()),
+        hub.clone(),
         Stats::default(),
         shutdown.clone(),
     );
@@ -45,8 +48,34 @@ fn fixture_with(config: ProcessorConfig, store: FileMessageStoreConfig) -> Fixtu
         task,
         shutdown,
         listener,
+        hub,
     }
 }
+
+/// Rooms the tests send to, each with ana (user 1) a member.
+const ROOMS: u64 = 8;
+
+fn ana_in_rooms(rooms: impl Iterator<Item = u64>) -> Access {
+    Access::new(
+        rooms
+            .map(|id| {
+                let mut room = crate::store::rooms::RoomAccess::new(app::model::Visibility::Public);
+                room.set(
+                    ANA,
+                    crate::store::rooms::Standing::Member(app::model::Role::Owner),
+                );
+                room.set(
+                    BOB,
+                    crate::store::rooms::Standing::Member(app::model::Role::Member),
+                );
+                (RoomId(id), room)
+            })
+            .collect(),
+    )
+}
+
+const ANA: UserId = UserId(1);
+const BOB: UserId = UserId(2);
 
 impl Fixture {
     async fn last_seq(&self, room: u64) -> u64 {
@@ -77,6 +106,7 @@ fn request_to(
     let (reply, answer) = oneshot::channel();
     let request = SendRequest {
         room_id: RoomId(room),
+        actor: ANA,
         sender: Username::parse("ana").unwrap(),
         client_id: ClientId::parse(client_id).unwrap(),
         body: crate::store::Body::Text(app::model::MessageBody::parse(content).unwrap()),
@@ -291,4 +321,65 @@ async fn every_message_is_broadcast_in_seq_order_before_its_sender_is_acked() {
         );
     }
     assert_eq!(broadcast, (1..=60).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn a_kick_and_the_kicked_member_s_next_messages_in_one_batch_resolve_in_batch_order() {
+    let f = fixture(ProcessorConfig::default());
+    let mut bob_listens = listener(&f.hub, BOB.0, 1, 100);
+    let bob = Username::parse("bob").unwrap();
+    let from_bob = |id: &str| {
+        let (mut request, answer) = request_to(1, id, "from bob");
+        request.actor = BOB;
+        request.sender = bob.clone();
+        (request, answer)
+    };
+    let (kick, kicked) = {
+        let (reply, answer) = oneshot::channel();
+        let request = SendRequest {
+            room_id: RoomId(1),
+            actor: ANA,
+            sender: Username::parse("ana").unwrap(),
+            client_id: ClientId::parse("kick").unwrap(),
+            body: crate::store::Body::Member(crate::store::MemberChange {
+                user_id: BOB,
+                user: bob.clone(),
+                membership: app::timeline::Membership::Leave,
+                role: app::model::Role::Member,
+            }),
+            reply,
+        };
+        (request, answer)
+    };
+    // Queued together, so they share a batch: bob's first message, the kick, two more from
+    // bob, and one from ana.
+    let (before, before_answer) = from_bob("b1");
+    let (after, after_answer) = from_bob("b2");
+    let (later, later_answer) = from_bob("b3");
+    let (from_ana, ana_answer) = request_to(1, "a1", "not for bob");
+    for request in [before, kick, after, later, from_ana] {
+        f.processor.submit(request).unwrap();
+    }
+    assert_eq!(before_answer.await.unwrap().unwrap().seq, 1);
+    assert_eq!(kicked.await.unwrap().unwrap().seq, 2);
+    for answer in [after_answer, later_answer] {
+        assert_eq!(
+            answer.await.unwrap(),
+            Err(SendError::Refused(crate::access::Refusal::NotMember)),
+            "after the kick, bob's messages take no seq"
+        );
+    }
+    assert_eq!(ana_answer.await.unwrap().unwrap().seq, 3);
+    assert_eq!(f.last_seq(1).await, 3);
+    // Bob's connection gets his message and the kick, and is cut off before ana's message.
+    let seqs: Vec<u64> = std::iter::from_fn(|| bob_listens.messages.try_recv().ok())
+        .map(|out| out.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2]);
+    let revoked = bob_listens.registration.signals.take_revoked();
+    assert_eq!(
+        revoked.rooms,
+        std::collections::BTreeMap::from([(RoomId(1), Some(2))]),
+        "revoked through the kick"
+    );
 }

@@ -14,7 +14,7 @@
 //! the original is in an earlier batch, in the same batch, or was stored before a restart.
 
 use super::{Durability, StoreError};
-use app::model::{ChatMessage, ClientId, MessageBody, RoomId, UserId, Username};
+use app::model::{ChatMessage, ClientId, MessageBody, Role, RoomId, UserId, Username};
 #[cfg(any(doc, test))]
 use app::protocol::ServerFrame;
 use app::timeline::{Entry, MemberEvent, Membership};
@@ -41,12 +41,15 @@ pub enum Body {
     Member(MemberChange),
 }
 
-/// Someone's membership of a room changed.
+/// Someone's membership of a room changed (by their own hand or a moderator's: the entry's
+/// sender says whose).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberChange {
     pub user_id: UserId,
     pub user: Username,
     pub membership: Membership,
+    /// Their role after a join (see [`MemberEvent::role`]).
+    pub role: Role,
 }
 
 impl NewEntry {
@@ -73,6 +76,7 @@ impl NewEntry {
                 user_id: change.user_id,
                 user: change.user,
                 membership: change.membership,
+                role: change.role,
             }),
         }
     }
@@ -82,7 +86,7 @@ impl NewEntry {
         match &self.body {
             Body::Text(content) => fingerprint_text(self.room_id, content.as_str()),
             Body::Member(change) => {
-                fingerprint_member(self.room_id, change.user_id, change.membership)
+                fingerprint_member(self.room_id, change.user_id, change.membership, change.role)
             }
         }
     }
@@ -92,7 +96,7 @@ impl NewEntry {
 pub fn fingerprint_of(entry: &Entry) -> u64 {
     match entry {
         Entry::Message(m) => fingerprint_text(m.room_id, &m.content),
-        Entry::Member(e) => fingerprint_member(e.room_id, e.user_id, e.membership),
+        Entry::Member(e) => fingerprint_member(e.room_id, e.user_id, e.membership, e.role),
     }
 }
 
@@ -100,9 +104,10 @@ fn fingerprint_text(room: RoomId, content: &str) -> u64 {
     super::dedupe::fingerprint(room, content)
 }
 
-fn fingerprint_member(room: RoomId, user: UserId, membership: Membership) -> u64 {
+fn fingerprint_member(room: RoomId, user: UserId, membership: Membership, role: Role) -> u64 {
     // A NUL cannot start a message's text, so a change never hashes like a message.
-    super::dedupe::fingerprint(room, &format!("\0member {} {membership:?}", user.0))
+    let change = format!("\0member {} {membership:?} {role:?}", user.0);
+    super::dedupe::fingerprint(room, &change)
 }
 
 /// What a sender is told of a stored entry; the same type goes out as the `ack` frame.
@@ -259,6 +264,7 @@ mod tests {
             user_id: UserId(2),
             user: Username::parse("bob").unwrap(),
             membership: Membership::Join,
+            role: Role::Member,
         };
         for (entry, frame) in [
             (

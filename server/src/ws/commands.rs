@@ -179,6 +179,7 @@ where
             .processor
             .submit(SendRequest {
                 room_id: room,
+                actor: user.id,
                 sender: user.username.clone(),
                 client_id: parsed_id,
                 body: Body::Text(body),

@@ -229,7 +229,8 @@ where
                 self.cursors
                     .rooms()
                     .into_iter()
-                    .filter(|room| authority.check_member(user, *room).is_err()),
+                    .filter(|room| authority.check_member(user, *room).is_err())
+                    .map(|room| (room, None)),
             );
         }
         if revoked.session_ended {
@@ -237,14 +238,22 @@ where
                 .end_session("you signed out (here or in another tab); sign in again")
                 .await;
         }
-        for room in revoked.rooms {
-            self.revoke(room).await?;
+        for (room, through) in revoked.rooms {
+            self.revoke(room, through).await?;
         }
         Ok(())
     }
 
-    /// Drops `room`'s cursor and tells the client, if it was subscribed.
-    pub(super) async fn revoke(&mut self, room: RoomId) -> Result<(), Closed> {
+    /// Drops `room`'s cursor and tells the client, if it was subscribed; first sends what it
+    /// has not sent up to `through`, the entry that ended the membership, when known.
+    pub(super) async fn revoke(
+        &mut self,
+        room: RoomId,
+        through: Option<u64>,
+    ) -> Result<(), Closed> {
+        if let Some(to) = through {
+            self.send_through(room, to).await?;
+        }
         if !self.cursors.remove(room) {
             return Ok(());
         }

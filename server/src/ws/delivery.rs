@@ -181,21 +181,46 @@ where
             if !self.cursors.contains(room) {
                 return Ok(());
             }
-            let entries = match chunk {
-                Ok(entries) if chunk_starts_at(&entries, from) => entries,
-                Ok(_) => {
-                    let short = LogReadError(format!("no message {from} in the store"));
-                    return self.drop_unreadable(room, &short).await;
-                }
-                Err(e) => return self.drop_unreadable(room, &e.into()).await,
-            };
-            for entry in entries {
-                let seq = entry.seq();
-                // An entry is tagged like the frame that carries it (see `app::timeline`).
-                let frame = serde_json::to_string(&entry).expect("entries always serialize");
-                self.send_text(frame.into()).await?;
-                self.cursors.sent(room, seq);
+            self.send_chunk(room, from, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `room`'s entries after its cursor up to `to` (the entry that ended the
+    /// membership), read from the store, before access to the room ends. Unlike [`replay`]
+    /// it does not stop for revocations: it is part of one.
+    ///
+    /// [`replay`]: Self::replay
+    pub(super) async fn send_through(&mut self, room: RoomId, to: u64) -> Result<(), Closed> {
+        while let Some((from, end)) = self.cursors.next_chunk(room, to) {
+            let chunk = self.deps.messages.read_range(room, from, end).await;
+            self.send_chunk(room, from, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one chunk read from `from` through the room's cursor, or drops the room if the
+    /// read failed or came back short.
+    async fn send_chunk(
+        &mut self,
+        room: RoomId,
+        from: u64,
+        chunk: Result<Vec<Entry>, crate::store::StoreError>,
+    ) -> Result<(), Closed> {
+        let entries = match chunk {
+            Ok(entries) if chunk_starts_at(&entries, from) => entries,
+            Ok(_) => {
+                let short = LogReadError(format!("no message {from} in the store"));
+                return self.drop_unreadable(room, &short).await;
             }
+            Err(e) => return self.drop_unreadable(room, &e.into()).await,
+        };
+        for entry in entries {
+            let seq = entry.seq();
+            // An entry is tagged like the frame that carries it (see `app::timeline`).
+            let frame = serde_json::to_string(&entry).expect("entries always serialize");
+            self.send_text(frame.into()).await?;
+            self.cursors.sent(room, seq);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! What the client is told when something goes wrong: error frames from domain errors, and close
 //! codes from broken frames. One place, so a code means the same thing wherever it is sent.
 
+use crate::access::Refusal;
 use crate::processor::SendError;
 use app::api::ApiError;
 use app::protocol::{ErrorCode, ErrorFrame};
@@ -34,6 +35,9 @@ pub fn send_error_frame(error: &SendError, base: ErrorFrame) -> ErrorFrame {
         SendError::Storage => (ErrorCode::Internal, None),
         SendError::ClientIdReused => (ErrorCode::ClientIdReused, None),
         SendError::StorageFull => (ErrorCode::StorageFull, Some(STORAGE_FULL_RETRY_MS)),
+        SendError::Refused(Refusal::NoSuchRoom) => (ErrorCode::NoSuchRoom, None),
+        // A message is refused only for want of membership (kicked or left meanwhile).
+        SendError::Refused(_) => (ErrorCode::NotMember, None),
     };
     ErrorFrame {
         code,

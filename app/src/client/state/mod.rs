@@ -204,11 +204,7 @@ impl ChatState {
                 // Not a message: the cursor moves past it, and the member list changes.
                 Some(room) => {
                     room.window.pass(event.seq);
-                    vec![Command::Membership {
-                        room_id: event.room_id,
-                        user: event.user,
-                        membership: event.membership,
-                    }]
+                    vec![Command::Membership(event)]
                 }
                 None => Vec::new(),
             },

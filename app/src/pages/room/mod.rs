@@ -21,7 +21,8 @@ mod scroll_back;
 use crate::api::{history, join_room, room_info, room_members, ApiError, HISTORY_MAX};
 use crate::client::{Chat, RoomFeed};
 use crate::clock::Hydrated;
-use crate::model::{Member, RoomId, Username};
+use crate::model::{Member, RoomId, Username, Visibility};
+use crate::timeline::{MemberChange, Membership};
 use crate::Session;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -68,8 +69,9 @@ fn RoomView(id: RoomId) -> impl IntoView {
                     page.into_future(),
                     session.0.into_future()
                 );
-                let name = info.ok().map(|r| r.name);
-                let title = name.clone().unwrap_or_else(|| format!("Room {id}"));
+                let info = info.ok();
+                let direct = info.as_ref().is_some_and(|r| r.visibility == Visibility::Direct);
+                let title = info.map_or_else(|| format!("Room {id}"), |r| r.title());
                 let me = me.ok().map(|user| user.username);
                 match page {
                     Err(ApiError::NotSignedIn) => view! { <Redirect path="/login"/> }.into_any(),
@@ -92,7 +94,7 @@ fn RoomView(id: RoomId) -> impl IntoView {
                         feed.update_window(|window| window.absorb_newest_page(newest));
                         view! {
                             <Title text=title.clone()/>
-                            <ChatView feed title me members/>
+                            <ChatView feed title me members direct/>
                         }
                             .into_any()
                     }
@@ -148,12 +150,14 @@ fn ChatView(
     title: String,
     me: Option<Username>,
     members: Resource<Result<Vec<Member>, ApiError>>,
+    direct: bool,
 ) -> impl IntoView {
     let chat = Chat::expect();
     // Live: subscribe once the history is in the feed (only the browser has a socket).
     Effect::new(move |_| chat.open(feed));
     read_mark::mark_read_as_messages_arrive(feed);
     let me_key = me.as_ref().map(Username::key);
+    let me_key_list = me_key.clone();
 
     // Each part is type-erased: one nested view type for the whole page is deep enough to
     // overflow the compiler's query depth in the server crate.
@@ -170,11 +174,27 @@ fn ChatView(
                     {move || feed.denied().map(|why| view! {
                         <p class="notice" role="alert">"You cannot post here: " {why} "."</p>
                     })}
+                    {move || removed_by_someone(feed, me_key.as_deref()).map(|what| view! {
+                        <p class="notice" role="status">{what}</p>
+                    })}
                     <composer::Composer feed/>
                 </section>
-                <members::Members feed members me_key/>
+                <members::Members feed members me_key=me_key_list direct/>
             </div>
         </div>
     }
     .into_any()
+}
+
+/// "ana removed you", when someone else ended your membership while the page was open.
+fn removed_by_someone(feed: RoomFeed, me_key: Option<&str>) -> Option<String> {
+    let me_key = me_key?;
+    feed.membership.with(|changes| {
+        let event = changes.get(me_key)?;
+        let removed = matches!(event.membership, Membership::Leave | Membership::Ban);
+        (removed && event.change() != MemberChange::Left).then(|| match event.change() {
+            MemberChange::Banned => format!("{} banned you from this room.", event.sender),
+            _ => format!("{} removed you from this room.", event.sender),
+        })
+    })
 }

@@ -9,9 +9,9 @@ use crate::hub::SessionKey;
 use crate::store::accounts::{AccountError, AccountStore, StoredSession};
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
 use crate::store::memory::{MemoryAccounts, MemoryRooms};
-use crate::store::rooms::{RoomError, RoomStore};
+use crate::store::rooms::{RoomError, RoomStore, Standing, StandingUpdate};
 use crate::store::DataDir;
-use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
+use app::model::{Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 use std::any::Any;
 use std::sync::Arc;
 
@@ -143,45 +143,65 @@ async fn sessions_per_user_are_bounded_and_the_oldest_go_first(store: Arc<dyn Ac
 
 async fn room_ids_are_unique_and_increasing_and_the_quota_holds(store: Arc<dyn RoomStore>) {
     let ana = user(1, "ana");
-    let first = store
-        .create(ana.clone(), room_name("a"), 0, 2)
-        .await
-        .unwrap();
-    let second = store
-        .create(ana.clone(), room_name("a"), 0, 2)
-        .await
-        .unwrap();
+    let first = create(&store, &ana, "a", 2).await.unwrap();
+    let second = create(&store, &ana, "a", 2).await.unwrap();
     assert!(second > first);
-    let third = store.create(ana.clone(), room_name("c"), 0, 2).await;
+    let third = create(&store, &ana, "c", 2).await;
     assert!(
         matches!(third, Err(RoomError::QuotaReached { created: 2 })),
         "{third:?}"
     );
-    let other = store
-        .create(user(2, "bob"), room_name("c"), 0, 2)
+    // Direct conversations are not rooms one creates: they do not use the quota.
+    store
+        .open_direct(ana.clone(), vec![user(2, "bob")], 0)
         .await
         .unwrap();
+    let other = create(&store, &user(2, "bob"), "c", 2).await.unwrap();
     assert!(other > second);
 }
 
-async fn joining_is_idempotent_and_membership_is_queryable(store: Arc<dyn RoomStore>) {
+async fn create(
+    store: &Arc<dyn RoomStore>,
+    by: &UserInfo,
+    name: &str,
+    quota: usize,
+) -> Result<RoomId, RoomError> {
+    store
+        .create(by.clone(), room_name(name), Visibility::Public, 0, quota)
+        .await
+}
+
+async fn set(
+    store: &Arc<dyn RoomStore>,
+    room: RoomId,
+    user: &UserInfo,
+    standing: Standing,
+) -> Result<(), RoomError> {
+    let update = StandingUpdate {
+        room,
+        user: user.clone(),
+        standing,
+    };
+    store.set_standings(vec![update]).await
+}
+
+const MEMBER: Standing = Standing::Member(Role::Member);
+
+async fn standings_are_idempotent_and_membership_is_queryable(store: Arc<dyn RoomStore>) {
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
-    let room = store
-        .create(ana.clone(), room_name("r"), 0, 10)
-        .await
-        .unwrap();
-    let other = store
-        .create(ana.clone(), room_name("s"), 0, 10)
-        .await
-        .unwrap();
-    assert!(store.join(room, bob.clone()).await.unwrap());
+    let room = create(&store, &ana, "r", 10).await.unwrap();
+    let other = create(&store, &ana, "s", 10).await.unwrap();
+    set(&store, room, &bob, MEMBER).await.unwrap();
     store.mark_read(room, bob.id, 7).await.unwrap();
-    assert!(
-        !store.join(room, bob.clone()).await.unwrap(),
-        "a second join changes nothing"
-    );
+    set(&store, room, &bob, MEMBER).await.unwrap();
+    let moderator = Standing::Member(Role::Moderator);
+    set(&store, room, &bob, moderator).await.unwrap();
     let view = store.room(room, bob.id).await.unwrap();
-    assert_eq!((view.member_count, view.viewer_last_read), (2, Some(7)));
+    assert_eq!(
+        (view.member_count, view.viewer_last_read, view.viewer),
+        (2, Some(7), moderator),
+        "made a member again or given a role, a member keeps their read mark"
+    );
     assert_eq!(
         store.room(other, bob.id).await.unwrap().viewer_last_read,
         None
@@ -198,52 +218,137 @@ async fn joining_is_idempotent_and_membership_is_queryable(store: Arc<dyn RoomSt
     assert_eq!(
         members,
         [
-            (ana.id, ana.username.clone()),
-            (bob.id, bob.username.clone())
+            (ana.id, ana.username.clone(), Role::Owner),
+            (bob.id, bob.username.clone(), Role::Moderator)
         ]
     );
-    let all = store.memberships().await.unwrap();
-    assert_eq!(all, [(room, vec![ana.id, bob.id]), (other, vec![ana.id])]);
+    let access = store.access().await.unwrap();
+    assert_eq!(access.len(), 2);
+    assert_eq!(access[0].1.standing(bob.id), moderator);
+    assert_eq!(access[0].1.standing(ana.id), Standing::Member(Role::Owner));
+    assert_eq!(access[1].1.standing(bob.id), Standing::Gone);
+    // All or nothing: a missing room refuses the whole write.
+    let carl = user(3, "carl");
+    let both = vec![
+        StandingUpdate {
+            room,
+            user: carl.clone(),
+            standing: MEMBER,
+        },
+        StandingUpdate {
+            room: RoomId(99),
+            user: carl.clone(),
+            standing: MEMBER,
+        },
+    ];
     assert!(matches!(
-        store.join(RoomId(99), bob).await,
+        store.set_standings(both).await,
         Err(RoomError::NoSuchRoom)
     ));
+    assert_eq!(
+        store.room(room, carl.id).await.unwrap().viewer,
+        Standing::Gone
+    );
     assert!(matches!(
         store.members(RoomId(99)).await,
         Err(RoomError::NoSuchRoom)
     ));
 }
 
-async fn leaving_a_room_one_is_not_in_is_an_error(store: Arc<dyn RoomStore>) {
-    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+async fn leaving_and_bans_end_a_membership(store: Arc<dyn RoomStore>) {
+    let (ana, bob, carl) = (user(1, "ana"), user(2, "bob"), user(3, "carl"));
+    let room = create(&store, &ana, "r", 10).await.unwrap();
+    set(&store, room, &bob, MEMBER).await.unwrap();
+    set(&store, room, &carl, MEMBER).await.unwrap();
+    set(&store, room, &bob, Standing::Gone).await.unwrap();
+    set(&store, room, &carl, Standing::Banned).await.unwrap();
+    assert_eq!(store.rooms_of(bob.id).await.unwrap(), []);
+    assert_eq!(store.rooms_of(carl.id).await.unwrap(), []);
+    let view = store.room(room, carl.id).await.unwrap();
+    assert_eq!((view.member_count, view.viewer), (1, Standing::Banned));
+    assert!(matches!(
+        store.mark_read(room, bob.id, 1).await,
+        Err(RoomError::NotMember)
+    ));
+}
+
+async fn private_rooms_are_seen_only_by_members_and_invitees(store: Arc<dyn RoomStore>) {
+    let (ana, bob, carl) = (user(1, "ana"), user(2, "bob"), user(3, "carl"));
     let room = store
-        .create(ana.clone(), room_name("r"), 0, 10)
+        .create(ana.clone(), room_name("secret"), Visibility::Private, 0, 10)
         .await
         .unwrap();
+    let listed = |viewer: UserId| {
+        let store = store.clone();
+        async move {
+            let rows = store.directory(viewer, String::new(), None, 10).await;
+            rows.unwrap().rooms.iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(ana.id).await, [room]);
+    assert_eq!(listed(bob.id).await, []);
     assert!(matches!(
-        store.leave(room, bob.id).await,
-        Err(RoomError::NotMember)
-    ));
-    assert!(matches!(
-        store.leave(RoomId(99), bob.id).await,
+        store.room(room, bob.id).await,
         Err(RoomError::NoSuchRoom)
     ));
-    store.join(room, bob.clone()).await.unwrap();
-    store.leave(room, bob.id).await.unwrap();
+    set(&store, room, &bob, Standing::Invited).await.unwrap();
+    assert_eq!(listed(bob.id).await, [room]);
+    let mine = store.rooms_of(bob.id).await.unwrap();
+    assert_eq!(
+        (mine.len(), mine[0].viewer, mine[0].visibility),
+        (1, Standing::Invited, Visibility::Private)
+    );
+    set(&store, room, &bob, MEMBER).await.unwrap();
+    assert_eq!(store.room(room, bob.id).await.unwrap().member_count, 2);
+    set(&store, room, &carl, Standing::Banned).await.unwrap();
+    assert_eq!(listed(carl.id).await, []);
+}
+
+async fn direct_conversations_are_one_per_set_of_people(store: Arc<dyn RoomStore>) {
+    let (ana, bob, carl, dave) = (
+        user(1, "ana"),
+        user(2, "bob"),
+        user(3, "carl"),
+        user(4, "dave"),
+    );
+    let (room, new) = store
+        .open_direct(ana.clone(), vec![bob.clone(), carl.clone()], 0)
+        .await
+        .unwrap();
+    assert!(new);
+    let (again, new) = store
+        .open_direct(carl.clone(), vec![bob.clone(), ana.clone()], 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again, new),
+        (room, false),
+        "the same people, the same room"
+    );
+    let (pair, new) = store
+        .open_direct(ana.clone(), vec![bob.clone()], 0)
+        .await
+        .unwrap();
+    assert!(new && pair != room);
+    let view = store.room(room, ana.id).await.unwrap();
+    assert_eq!(view.visibility, Visibility::Direct);
+    assert_eq!(
+        view.direct_with,
+        [bob.username.clone(), carl.username.clone()]
+    );
+    assert_eq!(view.viewer, MEMBER, "nobody owns a direct conversation");
     assert!(matches!(
-        store.leave(room, bob.id).await,
-        Err(RoomError::NotMember)
+        store.room(room, dave.id).await,
+        Err(RoomError::NoSuchRoom)
     ));
-    assert_eq!(store.rooms_of(bob.id).await.unwrap(), []);
-    assert_eq!(store.room(room, bob.id).await.unwrap().member_count, 1);
+    let rows = store.directory(ana.id, String::new(), None, 10).await;
+    assert_eq!(rows.unwrap().rooms, [], "never listed");
+    assert_eq!(store.rooms_of(carl.id).await.unwrap().len(), 1);
 }
 
 async fn read_marks_only_move_forward_and_only_for_members(store: Arc<dyn RoomStore>) {
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
-    let room = store
-        .create(ana.clone(), room_name("r"), 0, 10)
-        .await
-        .unwrap();
+    let room = create(&store, &ana, "r", 10).await.unwrap();
     store.mark_read(room, ana.id, 5).await.unwrap();
     store.mark_read(room, ana.id, 3).await.unwrap();
     assert_eq!(
@@ -263,10 +368,7 @@ async fn read_marks_only_move_forward_and_only_for_members(store: Arc<dyn RoomSt
 async fn the_directory_pages_newest_first_and_searches_names(store: Arc<dyn RoomStore>) {
     let ana = user(1, "ana");
     for raw in ["Alpha", "beta", "ALPHABET", "gamma", "alphorn"] {
-        store
-            .create(ana.clone(), room_name(raw), 0, 10)
-            .await
-            .unwrap();
+        create(&store, &ana, raw, 10).await.unwrap();
     }
     let page = |query: &str, before, limit| store.directory(ana.id, query.into(), before, limit);
     let names = |rows: &crate::store::rooms::DirectoryRows| -> Vec<String> {
@@ -326,8 +428,10 @@ contract!(
     ],
     [
         room_ids_are_unique_and_increasing_and_the_quota_holds,
-        joining_is_idempotent_and_membership_is_queryable,
-        leaving_a_room_one_is_not_in_is_an_error,
+        standings_are_idempotent_and_membership_is_queryable,
+        leaving_and_bans_end_a_membership,
+        private_rooms_are_seen_only_by_members_and_invitees,
+        direct_conversations_are_one_per_set_of_people,
         read_marks_only_move_forward_and_only_for_members,
         the_directory_pages_newest_first_and_searches_names,
     ]
@@ -349,13 +453,22 @@ async fn the_file_stores_keep_everything_across_a_reopen() {
             .begin_session(key.clone(), session(&ana, 50), 20)
             .await
             .unwrap();
-        let rooms = FileRooms::open(&data).unwrap();
-        let room = rooms
-            .create(ana.clone(), room_name("r"), 0, 10)
+        let rooms: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data).unwrap());
+        let room = create(&rooms, &ana, "r", 10).await.unwrap();
+        set(&rooms, room, &bob, Standing::Member(Role::Moderator))
             .await
             .unwrap();
-        rooms.join(room, bob.clone()).await.unwrap();
+        set(&rooms, room, &user(3, "carl"), Standing::Banned)
+            .await
+            .unwrap();
+        set(&rooms, room, &user(4, "dave"), Standing::Invited)
+            .await
+            .unwrap();
         rooms.mark_read(room, bob.id, 4).await.unwrap();
+        rooms
+            .open_direct(ana.clone(), vec![bob.clone()], 0)
+            .await
+            .unwrap();
         (room, key)
     };
     let data = DataDir::open(dir.path()).unwrap();
@@ -378,8 +491,22 @@ async fn the_file_stores_keep_everything_across_a_reopen() {
         .await
         .unwrap();
     assert_eq!(next.id, UserId(2), "ids go on from the reopened store");
-    let rooms = FileRooms::open(&data).unwrap();
+    let rooms: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data).unwrap());
     let view = rooms.room(room, bob.id).await.unwrap();
-    assert_eq!((view.member_count, view.viewer_last_read), (2, Some(4)));
-    assert!(rooms.create(ana, room_name("s"), 0, 10).await.unwrap() > room);
+    assert_eq!(
+        (view.member_count, view.viewer_last_read, view.viewer),
+        (2, Some(4), Standing::Member(Role::Moderator))
+    );
+    let access = rooms.access().await.unwrap();
+    assert_eq!(access[0].1.standing(UserId(3)), Standing::Banned);
+    assert_eq!(access[0].1.standing(UserId(4)), Standing::Invited);
+    let (direct, new) = rooms
+        .open_direct(bob.clone(), vec![ana.clone()], 0)
+        .await
+        .unwrap();
+    assert!(
+        !new && direct > room,
+        "the direct conversation is found again"
+    );
+    assert!(create(&rooms, &ana, "s", 10).await.unwrap() > direct);
 }

@@ -20,8 +20,7 @@ use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
 use crate::store::space::Watermark;
 use crate::store::{Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError};
-use app::model::RoomId;
-use app::model::UserId;
+use app::model::{RoomId, UserId, Username};
 use app::timeline::{Entry, MemberEvent};
 use futures::future::{BoxFuture, FutureExt};
 use std::path::Path;
@@ -68,6 +67,8 @@ pub struct FileMessageStore {
     jobs: mpsc::Sender<Job>,
     /// The newest change of each membership the log holds, until the server takes them.
     memberships: Vec<MemberEvent>,
+    /// The newest message of each (room, sender) the log holds, until the server takes them.
+    last_sent: Vec<(RoomId, Username, u64)>,
 }
 
 impl FileMessageStore {
@@ -85,10 +86,24 @@ impl FileMessageStore {
         // The newest recorded change of each membership: one entry per (room, user) that ever
         // joined or left, however old.
         let mut memberships: FastMap<(RoomId, UserId), MemberEvent> = FastMap::default();
+        // The newest message each sender wrote in each room (what unread counts leave out).
+        // By room, then sender: a lookup borrows the sender's name, so most lines copy nothing.
+        let mut last_sent: FastMap<RoomId, FastMap<Username, u64>> = FastMap::default();
         let since = now_ms - window_ms;
         let recovered = MessageLog::open_visiting(dir, config.log, since, |entry| {
-            if let Entry::Member(change) = entry {
-                memberships.insert((change.room_id, change.user_id), change.clone());
+            match entry {
+                Entry::Member(change) => {
+                    memberships.insert((change.room_id, change.user_id), change.clone());
+                }
+                Entry::Message(m) => {
+                    let senders = last_sent.entry(m.room_id).or_default();
+                    match senders.get_mut(&m.sender) {
+                        Some(seq) => *seq = m.seq,
+                        None => {
+                            senders.insert(m.sender.clone(), m.seq);
+                        }
+                    }
+                }
             }
             if entry.ts() >= since {
                 dedupe.remember(entry);
@@ -124,7 +139,21 @@ impl FileMessageStore {
             log,
             jobs,
             memberships: memberships.into_values().collect(),
+            last_sent: last_sent
+                .into_iter()
+                .flat_map(|(room, senders)| {
+                    senders
+                        .into_iter()
+                        .map(move |(sender, seq)| (room, sender, seq))
+                })
+                .collect(),
         })
+    }
+
+    /// The newest message of each (room, sender) found at open, for the access state's unread
+    /// counts ([`crate::access::Access::note_sent`]). Taken once.
+    pub fn take_last_sent(&mut self) -> Vec<(RoomId, Username, u64)> {
+        std::mem::take(&mut self.last_sent)
     }
 
     /// The newest recorded change of each membership (room, user) found at open, for the rooms

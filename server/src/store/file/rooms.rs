@@ -30,7 +30,7 @@ impl FileRooms {
 mod tests {
     use super::*;
     use crate::store::rooms::RoomStore;
-    use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
+    use app::model::{RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 
     #[tokio::test]
     async fn a_rooms_file_from_before_the_journal_opens() {
@@ -42,14 +42,42 @@ mod tests {
                 "members":{"1":{"username":"ana","last_read":4}}}}}"#,
         )
         .unwrap();
+        // And a journal from before roles, with its joins and leaves.
+        std::fs::write(
+            data.file("rooms.journal"),
+            concat!(
+                r#"{"n":1,"change":{"Join":{"room":1,"user":2,"membership":{"username":"bob","last_read":0}}}}"#,
+                "\n",
+                r#"{"n":2,"change":{"Join":{"room":1,"user":3,"membership":{"username":"cyd","last_read":0}}}}"#,
+                "\n",
+                r#"{"n":3,"change":{"Leave":{"room":1,"user":3}}}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
         let rooms = FileRooms::open(&data).unwrap();
+        let members = rooms.members(RoomId(1)).await.unwrap();
+        let names: Vec<&str> = members.iter().map(|(_, name, _)| name.as_str()).collect();
+        assert_eq!(names, ["ana", "bob"]);
+        assert_eq!(rooms.rooms_of(UserId(2)).await.unwrap().len(), 1);
         let view = rooms.room(RoomId(1), UserId(1)).await.unwrap();
         assert_eq!(view.viewer_last_read, Some(4));
+        // From before roles: the creator owns the room.
+        assert_eq!(
+            view.viewer,
+            crate::store::rooms::Standing::Member(app::model::Role::Owner)
+        );
         let bob = UserInfo {
             id: UserId(2),
             username: Username::parse("bob").unwrap(),
         };
-        let next = rooms.create(bob, RoomName::parse("next").unwrap(), 0, 10);
+        let next = rooms.create(
+            bob,
+            RoomName::parse("next").unwrap(),
+            Visibility::Public,
+            0,
+            10,
+        );
         assert_eq!(next.await.unwrap(), RoomId(2));
     }
 }

@@ -8,21 +8,30 @@
 //! backend only decides where the change is kept before [`Document::apply`] runs it. Reads are
 //! methods over the document, so both stores answer them alike.
 //!
+//! Who may do what is decided elsewhere (`crate::access`, in the processor's writer); this
+//! document keeps the outcome (each member's role, invitations, bans, a room's visibility) and
+//! answers reads as each viewer may see them: a private room is invisible to strangers, a
+//! direct one to everyone but its people.
+//!
 //! Beside the rooms, an index derived from them (never stored; rebuilt when the document is
-//! read): which rooms each user is in, and how many each user created. "Your rooms", presence
+//! read): which rooms each user is in or invited to, how many each user created, and the direct
+//! conversations by their people. "Your rooms", presence
 //! announcements and the creation quota then cost the size of one user's rooms, not of every
 //! room, so a stranger who creates rooms cannot slow down everyone else's pages. The directory
 //! of all rooms is paged and scans at most [`DIRECTORY_SCAN`] rooms a call.
 
-use super::{DirectoryRows, Members, RoomError, RoomView};
+use super::{DirectoryRows, MemberRow, RoomAccess, RoomError, RoomView, Standing, StandingUpdate};
 use crate::store::Document;
-use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
+use app::model::{Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Most rooms one directory call looks at; a search that matches little returns a short page
 /// and a cursor to go on from, rather than scanning every room.
 pub(crate) const DIRECTORY_SCAN: usize = 5_000;
+
+/// The name a direct conversation is stored under (people see the other members' names).
+const DIRECT_NAME: &str = "direct";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "StoredRooms")]
@@ -58,32 +67,48 @@ impl From<StoredRooms> for RoomsDoc {
 /// Derived from the rooms, kept in step by [`RoomsDoc::apply`].
 #[derive(Debug, Clone, Default)]
 struct RoomIndex {
-    /// Room ids by member (user id).
-    member_of: HashMap<u64, BTreeSet<u64>>,
-    /// Rooms created, by creator (user id).
+    /// Room ids by member or invitee (user id): "your rooms" and invitations.
+    listed_for: HashMap<u64, BTreeSet<u64>>,
+    /// Public and private rooms created, by creator (user id): the quota.
     created: HashMap<u64, usize>,
+    /// Direct conversations by their people (see [`direct_key`]).
+    direct: HashMap<String, u64>,
 }
 
 impl RoomIndex {
     fn add_room(&mut self, record: &RoomRecord) {
-        *self.created.entry(record.created_by.0).or_default() += 1;
-        for user in record.members.keys() {
-            self.member_of.entry(*user).or_default().insert(record.id.0);
+        match &record.direct_key {
+            Some(key) => {
+                self.direct.insert(key.clone(), record.id.0);
+            }
+            None => *self.created.entry(record.created_by.0).or_default() += 1,
+        }
+        for user in record.members.keys().chain(record.invited.keys()) {
+            self.listed_for
+                .entry(*user)
+                .or_default()
+                .insert(record.id.0);
         }
     }
 
-    fn join(&mut self, room: RoomId, user: UserId) {
-        self.member_of.entry(user.0).or_default().insert(room.0);
-    }
-
-    fn leave(&mut self, room: RoomId, user: UserId) {
-        if let Some(rooms) = self.member_of.get_mut(&user.0) {
+    fn set(&mut self, room: RoomId, user: UserId, listed: bool) {
+        if listed {
+            self.listed_for.entry(user.0).or_default().insert(room.0);
+        } else if let Some(rooms) = self.listed_for.get_mut(&user.0) {
             rooms.remove(&room.0);
             if rooms.is_empty() {
-                self.member_of.remove(&user.0);
+                self.listed_for.remove(&user.0);
             }
         }
     }
+}
+
+/// The key of a direct conversation: its people's ids, sorted.
+fn direct_key(people: &[UserId]) -> String {
+    let mut ids: Vec<u64> = people.iter().map(|u| u.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +119,17 @@ pub struct RoomRecord {
     created: i64,
     /// By user id.
     members: BTreeMap<u64, Membership>,
+    #[serde(default)]
+    visibility: Visibility,
+    /// Invitees' names, by user id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    invited: BTreeMap<u64, Username>,
+    /// Banned users' names, by user id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    banned: BTreeMap<u64, Username>,
+    /// For a direct conversation, the key of its people (fixed when opened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    direct_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,16 +137,22 @@ pub struct Membership {
     username: Username,
     /// The highest seq this member marked read.
     pub(crate) last_read: u64,
+    /// `None` in documents from before roles: the creator is then the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<Role>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum RoomChange {
     Create(RoomRecord),
+    Standings(Vec<StandingUpdate>),
+    /// Written before roles (a journal from then still replays): `user` became a member.
     Join {
         room: RoomId,
         user: UserId,
         membership: Membership,
     },
+    /// Written before roles: `user` left.
     Leave {
         room: RoomId,
         user: UserId,
@@ -132,6 +174,15 @@ impl Document for RoomsDoc {
                 self.index.add_room(&record);
                 self.rooms.insert(record.id.0, record);
             }
+            RoomChange::Standings(updates) => {
+                for update in updates {
+                    if let Some(record) = self.rooms.get_mut(&update.room.0) {
+                        let user = update.user.id;
+                        let listed = record.set(update.user, update.standing);
+                        self.index.set(record.id, user, listed);
+                    }
+                }
+            }
             RoomChange::Join {
                 room,
                 user,
@@ -139,13 +190,13 @@ impl Document for RoomsDoc {
             } => {
                 if let Some(record) = self.rooms.get_mut(&room.0) {
                     record.members.entry(user.0).or_insert(membership);
-                    self.index.join(room, user);
+                    self.index.set(room, user, true);
                 }
             }
             RoomChange::Leave { room, user } => {
                 if let Some(record) = self.rooms.get_mut(&room.0) {
                     record.members.remove(&user.0);
-                    self.index.leave(room, user);
+                    self.index.set(room, user, false);
                 }
             }
             RoomChange::Read { room, user, seq } => {
@@ -160,14 +211,14 @@ impl Document for RoomsDoc {
         }
     }
 }
-
 /// The writes: each decides, over the current document, the change to make and its answer.
 impl RoomsDoc {
-    /// A room with the next id, `by` its only member, unless `by` created `quota` already.
+    /// A room with the next id, `by` its only member and owner, unless `by` created `quota`.
     pub(crate) fn create(
         &self,
         by: UserInfo,
         name: RoomName,
+        visibility: Visibility,
         created: i64,
         quota: usize,
     ) -> Result<(RoomChange, RoomId), RoomError> {
@@ -181,34 +232,57 @@ impl RoomsDoc {
             name,
             created_by: by.id,
             created,
-            members: BTreeMap::from([(by.id.0, membership(&by))]),
+            members: BTreeMap::from([(by.id.0, membership(&by, Role::Owner))]),
+            visibility,
+            invited: BTreeMap::new(),
+            banned: BTreeMap::new(),
+            direct_key: None,
         };
         Ok((RoomChange::Create(record), id))
     }
 
-    /// `user` joins `room`; the answer is whether they are new (a member keeps their mark).
-    pub(crate) fn join(
+    /// The direct conversation of exactly `by` and `with`, if one was opened; else a new one
+    /// (an empty change when it exists: [`Self::find_direct`] spares the write).
+    pub(crate) fn open_direct(
         &self,
-        room: RoomId,
-        user: UserInfo,
-    ) -> Result<(RoomChange, bool), RoomError> {
-        let new = match self.membership(room, user.id) {
-            Ok(_) => false,
-            Err(RoomError::NotMember) => true,
-            Err(e) => return Err(e),
+        by: UserInfo,
+        with: Vec<UserInfo>,
+        created: i64,
+    ) -> Result<(RoomChange, (RoomId, bool)), RoomError> {
+        if let Some(id) = self.find_direct(&by, &with) {
+            return Ok((RoomChange::Standings(Vec::new()), (id, false)));
+        }
+        let people: Vec<UserId> = with.iter().map(|u| u.id).chain([by.id]).collect();
+        let key = direct_key(&people);
+        let id = RoomId(self.next_id + 1);
+        let members = with
+            .iter()
+            .chain([&by])
+            .map(|user| (user.id.0, membership(user, Role::Member)))
+            .collect();
+        let record = RoomRecord {
+            id,
+            name: RoomName::parse(DIRECT_NAME).expect("a valid room name"),
+            created_by: by.id,
+            created,
+            members,
+            visibility: Visibility::Direct,
+            invited: BTreeMap::new(),
+            banned: BTreeMap::new(),
+            direct_key: Some(key),
         };
-        let change = RoomChange::Join {
-            room,
-            user: user.id,
-            membership: membership(&user),
-        };
-        Ok((change, new))
+        Ok((RoomChange::Create(record), (id, true)))
     }
 
-    /// `user` leaves `room`, which they must be in.
-    pub(crate) fn leave(&self, room: RoomId, user: UserId) -> Result<(RoomChange, ()), RoomError> {
-        self.membership(room, user)?;
-        Ok((RoomChange::Leave { room, user }, ()))
+    /// Sets standings in order; every room must exist.
+    pub(crate) fn set_standings(
+        &self,
+        updates: Vec<StandingUpdate>,
+    ) -> Result<(RoomChange, ()), RoomError> {
+        for update in &updates {
+            self.get(update.room)?;
+        }
+        Ok((RoomChange::Standings(updates), ()))
     }
 
     /// `user`'s read mark in `room` moves up to `seq` (applying never moves it back).
@@ -233,15 +307,37 @@ impl RoomsDoc {
             .ok_or(RoomError::NotMember)
     }
 
-    /// One room as `viewer` sees it.
-    pub(crate) fn room(&self, room: RoomId, viewer: UserId) -> Result<RoomView, RoomError> {
-        self.get(room).map(|r| r.view(viewer))
+    /// The direct conversation of exactly `by` and `with`, if one was opened.
+    pub(crate) fn find_direct(&self, by: &UserInfo, with: &[UserInfo]) -> Option<RoomId> {
+        let people: Vec<UserId> = with.iter().map(|u| u.id).chain([by.id]).collect();
+        self.index
+            .direct
+            .get(&direct_key(&people))
+            .map(|id| RoomId(*id))
     }
 
-    /// The rooms `user` is in, by id, from the index.
+    /// Whether `standings` would change nothing (each is already the case).
+    pub(crate) fn already(&self, updates: &[StandingUpdate]) -> bool {
+        updates.iter().all(|u| {
+            self.rooms
+                .get(&u.room.0)
+                .is_some_and(|r| r.standing(u.user.id) == u.standing)
+        })
+    }
+
+    /// One room as `viewer` sees it, if they may see it at all.
+    pub(crate) fn room(&self, room: RoomId, viewer: UserId) -> Result<RoomView, RoomError> {
+        let record = self.get(room)?;
+        if !record.visible_to(viewer) {
+            return Err(RoomError::NoSuchRoom);
+        }
+        Ok(record.view(viewer))
+    }
+
+    /// The rooms `user` is in or invited to, by id, from the index.
     pub(crate) fn rooms_of(&self, user: UserId) -> Vec<RoomView> {
         self.index
-            .member_of
+            .listed_for
             .get(&user.0)
             .into_iter()
             .flatten()
@@ -250,8 +346,8 @@ impl RoomsDoc {
             .collect()
     }
 
-    /// Up to `limit` rooms below `before` whose name contains `query` (ignoring case), newest
-    /// first, looking at no more than [`DIRECTORY_SCAN`] rooms.
+    /// Up to `limit` rooms below `before` whose name contains `query` (ignoring case) that
+    /// `viewer` may see listed, newest first, looking at no more than [`DIRECTORY_SCAN`] rooms.
     pub(crate) fn directory(
         &self,
         viewer: UserId,
@@ -270,7 +366,8 @@ impl RoomsDoc {
                 break;
             }
             last_seen = Some(room.id);
-            if query.is_empty() || room.name.as_str().to_lowercase().contains(&query) {
+            let listed = room.visibility != Visibility::Direct && room.visible_to(viewer);
+            if listed && (query.is_empty() || room.name.as_str().to_lowercase().contains(&query)) {
                 rooms.push(room.view(viewer));
             }
         }
@@ -278,20 +375,32 @@ impl RoomsDoc {
     }
 
     /// The members of `room`, by user id.
-    pub(crate) fn members(&self, room: RoomId) -> Result<Vec<(UserId, Username)>, RoomError> {
+    pub(crate) fn members(&self, room: RoomId) -> Result<Vec<MemberRow>, RoomError> {
         self.get(room).map(|r| {
             r.members
                 .iter()
-                .map(|(id, m)| (UserId(*id), m.username.clone()))
+                .map(|(id, m)| (UserId(*id), m.username.clone(), r.role_of(*id, m)))
                 .collect()
         })
     }
 
-    /// Every room with its members' ids, by room id.
-    pub(crate) fn memberships(&self) -> Vec<Members> {
+    /// Every room's access state, by room id.
+    pub(crate) fn access(&self) -> Vec<(RoomId, RoomAccess)> {
         self.rooms
             .values()
-            .map(|r| (r.id, r.members.keys().map(|id| UserId(*id)).collect()))
+            .map(|r| {
+                let mut access = RoomAccess::new(r.visibility);
+                for (id, m) in &r.members {
+                    access.set(UserId(*id), Standing::Member(r.role_of(*id, m)));
+                }
+                for id in r.invited.keys() {
+                    access.set(UserId(*id), Standing::Invited);
+                }
+                for id in r.banned.keys() {
+                    access.set(UserId(*id), Standing::Banned);
+                }
+                (r.id, access)
+            })
             .collect()
     }
 
@@ -301,20 +410,98 @@ impl RoomsDoc {
 }
 
 impl RoomRecord {
+    /// A member's role; in documents from before roles, the creator is the owner.
+    fn role_of(&self, user: u64, member: &Membership) -> Role {
+        member.role.unwrap_or(if user == self.created_by.0 {
+            Role::Owner
+        } else {
+            Role::Member
+        })
+    }
+
+    fn standing(&self, user: UserId) -> Standing {
+        if let Some(member) = self.members.get(&user.0) {
+            Standing::Member(self.role_of(user.0, member))
+        } else if self.invited.contains_key(&user.0) {
+            Standing::Invited
+        } else if self.banned.contains_key(&user.0) {
+            Standing::Banned
+        } else {
+            Standing::Gone
+        }
+    }
+
+    /// Public rooms are seen by everyone, private ones by members and invitees, direct ones by
+    /// members.
+    fn visible_to(&self, viewer: UserId) -> bool {
+        match self.visibility {
+            Visibility::Public => true,
+            Visibility::Private => {
+                self.members.contains_key(&viewer.0) || self.invited.contains_key(&viewer.0)
+            }
+            Visibility::Direct => self.members.contains_key(&viewer.0),
+        }
+    }
+
+    /// Sets `user`'s standing (a member made a member keeps their read mark); answers whether
+    /// the room is now listed for them (member or invitee).
+    fn set(&mut self, user: UserInfo, standing: Standing) -> bool {
+        let id = user.id.0;
+        self.invited.remove(&id);
+        self.banned.remove(&id);
+        match standing {
+            Standing::Member(role) => {
+                let member = self
+                    .members
+                    .entry(id)
+                    .or_insert_with(|| membership(&user, role));
+                member.role = Some(role);
+                true
+            }
+            Standing::Invited => {
+                self.members.remove(&id);
+                self.invited.insert(id, user.username);
+                true
+            }
+            Standing::Banned => {
+                self.members.remove(&id);
+                self.banned.insert(id, user.username);
+                false
+            }
+            Standing::Gone => {
+                self.members.remove(&id);
+                false
+            }
+        }
+    }
+
     fn view(&self, viewer: UserId) -> RoomView {
+        let direct_with = if self.visibility == Visibility::Direct {
+            self.members
+                .iter()
+                .filter(|(id, _)| **id != viewer.0)
+                .map(|(_, m)| m.username.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         RoomView {
             id: self.id,
             name: self.name.clone(),
             member_count: self.members.len(),
             viewer_last_read: self.members.get(&viewer.0).map(|m| m.last_read),
+            visibility: self.visibility,
+            viewer: self.standing(viewer),
+            direct_with,
         }
     }
 }
 
-fn membership(user: &UserInfo) -> Membership {
+fn membership(user: &UserInfo, role: Role) -> Membership {
     Membership {
         username: user.username.clone(),
         last_read: 0,
+        role: Some(role),
     }
 }
 
@@ -333,7 +520,13 @@ mod tests {
         for i in 0..total {
             let name = if i == 0 { "needle" } else { "hay" };
             let (change, _) = doc
-                .create(ana.clone(), RoomName::parse(name).unwrap(), 0, usize::MAX)
+                .create(
+                    ana.clone(),
+                    RoomName::parse(name).unwrap(),
+                    Visibility::Public,
+                    0,
+                    usize::MAX,
+                )
                 .unwrap();
             doc.apply(change);
         }

@@ -4,14 +4,15 @@
 //!
 //! Reads run where they are called (a read guard, a walk of one user's rooms or one directory
 //! page). Writes go through [`Keeper::update`], which decides under the writer's lock, so the
-//! quota and membership checks are decided in the same write that acts on them. A join by a
-//! member, or a read mark that would not move, is answered from the document without a write.
+//! quota and membership checks are decided in the same write that acts on them. Standings that
+//! are already the case, a direct conversation opened before, or a read mark that would not
+//! move are answered from the document without a write.
 
 use super::document::RoomsDoc;
-use super::{DirectoryRows, Members, RoomError, RoomStore, RoomView};
+use super::{DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, StandingUpdate};
 use crate::store::keeper::Keeper;
 use crate::store::StoreError;
-use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
+use app::model::{RoomId, RoomName, UserId, UserInfo, Visibility};
 use futures::future::{ready, BoxFuture, FutureExt};
 
 /// Rooms and memberships, kept by `K`.
@@ -23,24 +24,31 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
         &self,
         by: UserInfo,
         name: RoomName,
+        visibility: Visibility,
         created: i64,
         quota: usize,
     ) -> BoxFuture<'_, Result<RoomId, RoomError>> {
         self.0
-            .update(move |doc| doc.create(by, name, created, quota))
+            .update(move |doc| doc.create(by, name, visibility, created, quota))
     }
 
-    fn join(&self, room: RoomId, user: UserInfo) -> BoxFuture<'_, Result<bool, RoomError>> {
-        match self.0.read().membership(room, user.id) {
-            Ok(_) => return ready(Ok(false)).boxed(),
-            Err(RoomError::NotMember) => {}
-            Err(e) => return ready(Err(e)).boxed(),
+    fn open_direct(
+        &self,
+        by: UserInfo,
+        with: Vec<UserInfo>,
+        created: i64,
+    ) -> BoxFuture<'_, Result<(RoomId, bool), RoomError>> {
+        if let Some(room) = self.0.read().find_direct(&by, &with) {
+            return ready(Ok((room, false))).boxed();
         }
-        self.0.update(move |doc| doc.join(room, user))
+        self.0.update(move |doc| doc.open_direct(by, with, created))
     }
 
-    fn leave(&self, room: RoomId, user: UserId) -> BoxFuture<'_, Result<(), RoomError>> {
-        self.0.update(move |doc| doc.leave(room, user))
+    fn set_standings(&self, updates: Vec<StandingUpdate>) -> BoxFuture<'_, Result<(), RoomError>> {
+        if self.0.read().already(&updates) {
+            return ready(Ok(())).boxed();
+        }
+        self.0.update(move |doc| doc.set_standings(updates))
     }
 
     fn mark_read(
@@ -76,11 +84,11 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
         ready(Ok(rows)).boxed()
     }
 
-    fn members(&self, room: RoomId) -> BoxFuture<'_, Result<Vec<(UserId, Username)>, RoomError>> {
+    fn members(&self, room: RoomId) -> BoxFuture<'_, Result<Vec<MemberRow>, RoomError>> {
         ready(self.0.read().members(room)).boxed()
     }
 
-    fn memberships(&self) -> BoxFuture<'_, Result<Vec<Members>, StoreError>> {
-        ready(Ok(self.0.read().memberships())).boxed()
+    fn access(&self) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>> {
+        ready(Ok(self.0.read().access())).boxed()
     }
 }

@@ -7,9 +7,11 @@
 //! - room ids are assigned by the store, unique and increasing;
 //! - [`RoomStore::create`] counts the creator's rooms and refuses past `quota` in the same write,
 //!   so concurrent creations cannot overshoot it; the creator is the first member;
-//! - joining is idempotent (a member who joins again keeps their read mark);
-//! - leaving a room one is not in is [`RoomError::NotMember`]; a room that does not exist is
+//! - a standing set again changes nothing (a member who is made a member again keeps their
+//!   read mark; a role change keeps it too); a room that does not exist is
 //!   [`RoomError::NoSuchRoom`] everywhere;
+//! - direct conversations are one per set of people: opening one again answers the first;
+//! - private rooms are seen only by their members and invitees, direct ones only by members;
 //! - a read mark only moves forward;
 //! - an `Ok` write is durable as the backend defines it and visible to every later read.
 //!
@@ -23,8 +25,10 @@ pub mod kept;
 
 use super::StoreError;
 use app::api::ApiError;
-use app::model::{RoomId, RoomName, UserId, UserInfo, Username};
+use app::model::{Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 /// A room as one viewer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,85 @@ pub struct RoomView {
     pub member_count: usize,
     /// The viewer's read mark, if they are a member.
     pub viewer_last_read: Option<u64>,
+    pub visibility: Visibility,
+    /// The viewer's standing in the room.
+    pub viewer: Standing,
+    /// For a direct conversation, its members other than the viewer.
+    pub direct_with: Vec<Username>,
+}
+
+/// Where someone stands in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    Member(Role),
+    /// May join (accept) or leave (decline).
+    Invited,
+    /// May not join.
+    Banned,
+    /// None of these.
+    Gone,
+}
+
+/// One change of someone's standing, as the writer decided it (see `crate::access`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandingUpdate {
+    pub room: RoomId,
+    pub user: UserInfo,
+    pub standing: Standing,
+}
+
+/// What deciding access in one room needs: who is in it with which role, who is invited, who
+/// is banned, and who can find it. See `crate::access`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomAccess {
+    pub visibility: Visibility,
+    members: HashMap<UserId, Role>,
+    invited: HashSet<UserId>,
+    banned: HashSet<UserId>,
+}
+
+impl RoomAccess {
+    pub fn new(visibility: Visibility) -> Self {
+        Self {
+            visibility,
+            ..Self::default()
+        }
+    }
+
+    pub fn standing(&self, user: UserId) -> Standing {
+        if let Some(role) = self.members.get(&user) {
+            Standing::Member(*role)
+        } else if self.invited.contains(&user) {
+            Standing::Invited
+        } else if self.banned.contains(&user) {
+            Standing::Banned
+        } else {
+            Standing::Gone
+        }
+    }
+
+    pub fn set(&mut self, user: UserId, standing: Standing) {
+        self.members.remove(&user);
+        self.invited.remove(&user);
+        self.banned.remove(&user);
+        match standing {
+            Standing::Member(role) => {
+                self.members.insert(user, role);
+            }
+            Standing::Invited => {
+                self.invited.insert(user);
+            }
+            Standing::Banned => {
+                self.banned.insert(user);
+            }
+            Standing::Gone => {}
+        }
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = (UserId, Role)> + '_ {
+        self.members.iter().map(|(user, role)| (*user, *role))
+    }
 }
 
 /// One page of the room directory and the cursor for the next (`None`: no more).
@@ -43,8 +126,8 @@ pub struct DirectoryRows {
     pub next: Option<RoomId>,
 }
 
-/// A room's id and its members' ids.
-pub type Members = (RoomId, Vec<UserId>);
+/// A member of a room: their id, name and role.
+pub type MemberRow = (UserId, Username, Role);
 
 /// What can go wrong with rooms.
 #[derive(Debug, thiserror::Error)]
@@ -74,21 +157,30 @@ impl From<RoomError> for ApiError {
 }
 
 pub trait RoomStore: Send + Sync + 'static {
-    /// Creates a room with the next id, `by` its only member, unless `by` created `quota`
-    /// rooms already ([`RoomError::QuotaReached`]).
+    /// Creates a public or private room with the next id, `by` its only member and owner,
+    /// unless `by` created `quota` rooms already ([`RoomError::QuotaReached`]).
     fn create(
         &self,
         by: UserInfo,
         name: RoomName,
+        visibility: Visibility,
         created: i64,
         quota: usize,
     ) -> BoxFuture<'_, Result<RoomId, RoomError>>;
 
-    /// Makes `user` a member (no change if they are one); returns whether they were new.
-    fn join(&self, room: RoomId, user: UserInfo) -> BoxFuture<'_, Result<bool, RoomError>>;
+    /// The direct conversation of `by` and `with` (all of them members, none of them owners):
+    /// the one opened before for exactly these people, or a new one. Answers whether it is new.
+    fn open_direct(
+        &self,
+        by: UserInfo,
+        with: Vec<UserInfo>,
+        created: i64,
+    ) -> BoxFuture<'_, Result<(RoomId, bool), RoomError>>;
 
-    /// Ends `user`'s membership.
-    fn leave(&self, room: RoomId, user: UserId) -> BoxFuture<'_, Result<(), RoomError>>;
+    /// Sets standings, in order, in one write: all of them or none
+    /// ([`RoomError::NoSuchRoom`] if a room is missing). A member made a member again keeps
+    /// their read mark.
+    fn set_standings(&self, updates: Vec<StandingUpdate>) -> BoxFuture<'_, Result<(), RoomError>>;
 
     /// Moves `user`'s read mark in `room` up to `seq` (never back).
     fn mark_read(
@@ -98,15 +190,17 @@ pub trait RoomStore: Send + Sync + 'static {
         seq: u64,
     ) -> BoxFuture<'_, Result<(), RoomError>>;
 
-    /// One room as `viewer` sees it.
+    /// One room as `viewer` sees it; [`RoomError::NoSuchRoom`] for a private room they are
+    /// neither in nor invited to, and a direct one they are not in.
     fn room(&self, room: RoomId, viewer: UserId) -> BoxFuture<'_, Result<RoomView, RoomError>>;
 
-    /// The rooms `user` is a member of, by id.
+    /// The rooms `user` is a member of or invited to, by id.
     fn rooms_of(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomView>, StoreError>>;
 
     /// Up to `limit` rooms with an id below `before`, newest first, whose name contains `query`
-    /// ignoring case. A store may return a short page with a `next` cursor rather than scan
-    /// without bound.
+    /// ignoring case: public rooms, and private ones `viewer` is in or invited to (never direct
+    /// ones). A store may return a short page with a `next` cursor rather than scan without
+    /// bound.
     fn directory(
         &self,
         viewer: UserId,
@@ -116,9 +210,8 @@ pub trait RoomStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<DirectoryRows, StoreError>>;
 
     /// The members of `room`, by user id.
-    fn members(&self, room: RoomId) -> BoxFuture<'_, Result<Vec<(UserId, Username)>, RoomError>>;
+    fn members(&self, room: RoomId) -> BoxFuture<'_, Result<Vec<MemberRow>, RoomError>>;
 
-    /// Every room with its members' ids, by room id: what the `rooms` service's membership
-    /// cache starts from.
-    fn memberships(&self) -> BoxFuture<'_, Result<Vec<Members>, StoreError>>;
+    /// Every room's [`RoomAccess`], by room id: what `crate::access` starts from.
+    fn access(&self) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>>;
 }

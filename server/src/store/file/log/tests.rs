@@ -182,6 +182,7 @@ fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
             user_id: app::model::UserId(1),
             user: Username::parse("ana").unwrap(),
             membership: app::timeline::Membership::Join,
+            role: app::model::Role::Member,
         }),
         ts: 10,
         ..new(1, "join")
@@ -244,6 +245,7 @@ fn unread_counts_only_messages_and_survive_a_reopen() {
             user_id: app::model::UserId(2),
             user: Username::parse("bob").unwrap(),
             membership: app::timeline::Membership::Join,
+            role: app::model::Role::Member,
         }),
         ..new(1, "join")
     };

@@ -1,0 +1,479 @@
+//! Access: who may do what in which room, decided where the room's changes are ordered.
+//!
+//! Why here and not in the rooms service: two conflicting actions (a kick and the victim's next
+//! message, two moderators acting on each other) must resolve the same way on every replay, and
+//! only the component that gives entries their seqs sees them in their final order. So the
+//! processor's writer asks [`Access::admit`] about every entry of a batch **in batch order**,
+//! each decision seeing the effects of the ones before it; an entry refused takes no seq. The
+//! effects of what was stored are applied by [`Access::settle`] after the batch is durable
+//! (nothing of a failed batch changes anyone's standing).
+//!
+//! The rules are one pure function, [`decide`], over a room's state; the table of cases in the
+//! tests below is their specification. The send path also asks [`Access::check_member`] before
+//! queueing a message: a fast refusal for the common case, advisory only, since the writer's
+//! answer is the one that counts.
+//!
+//! State lives in one map behind a mutex: the writer takes it once per batch (a lookup per
+//! entry); sockets take it once per send. It is loaded from the room store at start, and the
+//! store is kept as its projection by the writer after each batch (see `processor::writer`).
+
+use crate::fasthash::FastMap;
+use crate::store::rooms::{RoomAccess, Standing};
+use crate::store::{Body, MemberChange};
+use app::model::{Role, RoomId, UserId, Visibility};
+use app::timeline::Membership;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Why an entry was refused. Each has a stable wire code (see `ws::errors` and `api::error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no such room")]
+    NoSuchRoom,
+    #[error("you are not a member of this room")]
+    NotMember,
+    /// The change asked for is already the case (joining twice, inviting a member): nothing
+    /// to record, and the caller answers as if it had been done.
+    #[error("nothing to change")]
+    NoChange,
+    #[error("{0}")]
+    Forbidden(&'static str),
+}
+
+/// A user's standing in a room as a batch sees it: the shared state, overlaid with the changes
+/// earlier entries of the same batch made.
+struct RoomNow<'a> {
+    room: &'a RoomAccess,
+    id: RoomId,
+    pending: &'a HashMap<(RoomId, UserId), Standing>,
+}
+
+impl RoomNow<'_> {
+    fn standing(&self, user: UserId) -> Standing {
+        if let Some(standing) = self.pending.get(&(self.id, user)) {
+            return *standing;
+        }
+        self.room.standing(user)
+    }
+
+    fn role(&self, user: UserId) -> Option<Role> {
+        match self.standing(user) {
+            Standing::Member(role) => Some(role),
+            _ => None,
+        }
+    }
+}
+
+/// The standing `change` leaves its user in, when `actor` may make it in `room`.
+fn decide(room: &RoomNow<'_>, actor: UserId, change: &MemberChange) -> Result<Standing, Refusal> {
+    use Refusal::{Forbidden, NoChange, NotMember};
+    let target = change.user_id;
+    let current = room.standing(target);
+    let direct = room.room.visibility == Visibility::Direct;
+    if actor == target {
+        return match (change.membership, current) {
+            (Membership::Join, Standing::Member(_)) => Err(NoChange),
+            (Membership::Join, Standing::Banned) => Err(Forbidden("you are banned from this room")),
+            (Membership::Join, _) if direct => Err(Forbidden(
+                "a direct conversation cannot be joined; ask for a new one",
+            )),
+            (Membership::Join, Standing::Invited) => Ok(Standing::Member(Role::Member)),
+            (Membership::Join, _) if room.room.visibility == Visibility::Private => Err(Forbidden(
+                "this room is private: you need an invitation to join",
+            )),
+            (Membership::Join, _) => Ok(Standing::Member(Role::Member)),
+            (Membership::Leave, Standing::Member(_) | Standing::Invited) => Ok(Standing::Gone),
+            (Membership::Leave, _) => Err(NotMember),
+            (Membership::Invite | Membership::Ban, _) => {
+                Err(Forbidden("you cannot do that to yourself"))
+            }
+        };
+    }
+    // Acting on someone else: a moderator or owner, never in a direct conversation.
+    let Some(rank) = room.role(actor) else {
+        return Err(NotMember);
+    };
+    if rank < Role::Moderator {
+        return Err(Forbidden("only owners and moderators can do that"));
+    }
+    if direct {
+        return Err(Forbidden("nobody moderates a direct conversation"));
+    }
+    let target_rank = room.role(target).unwrap_or(Role::Member);
+    if target_rank >= rank {
+        return Err(Forbidden(
+            "you can only act on someone of a lower role than yours",
+        ));
+    }
+    match (change.membership, current) {
+        (Membership::Join, Standing::Member(role)) if role == change.role => Err(NoChange),
+        (Membership::Join, Standing::Member(_)) if rank < Role::Owner => {
+            Err(Forbidden("only owners can change roles"))
+        }
+        (Membership::Join, Standing::Member(_)) if change.role >= rank => {
+            Err(Forbidden("you can only give a role lower than your own"))
+        }
+        (Membership::Join, Standing::Member(_)) => Ok(Standing::Member(change.role)),
+        (Membership::Join, _) => Err(Forbidden(
+            "they are not a member: invite them, and they can accept",
+        )),
+        (Membership::Invite, Standing::Member(_) | Standing::Invited) => Err(NoChange),
+        (Membership::Invite, Standing::Banned) => Err(Forbidden(
+            "they are banned from this room: unban them first",
+        )),
+        (Membership::Invite, Standing::Gone) => Ok(Standing::Invited),
+        (Membership::Ban, Standing::Banned) => Err(NoChange),
+        (Membership::Ban, _) => Ok(Standing::Banned),
+        (Membership::Leave, Standing::Gone) => Err(NoChange),
+        (Membership::Leave, _) => Ok(Standing::Gone),
+    }
+}
+
+/// The standing a recorded member entry leaves its user in.
+pub fn standing_after(membership: Membership, role: Role) -> Standing {
+    match membership {
+        Membership::Join => Standing::Member(role),
+        Membership::Leave => Standing::Gone,
+        Membership::Invite => Standing::Invited,
+        Membership::Ban => Standing::Banned,
+    }
+}
+
+/// Every room's access state, and who is in which (presence announcements, revocation).
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<RoomId, RoomAccess>,
+    member_of: HashMap<UserId, BTreeSet<RoomId>>,
+    /// The seq of each member's newest message in each room: unread counts start after it
+    /// (what you wrote, and what came before it, you have read).
+    last_sent: FastMap<(RoomId, UserId), u64>,
+}
+
+impl State {
+    fn set(&mut self, room: RoomId, user: UserId, standing: Standing) {
+        let Some(access) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        access.set(user, standing);
+        if matches!(standing, Standing::Member(_)) {
+            self.member_of.entry(user).or_default().insert(room);
+            return;
+        }
+        self.last_sent.remove(&(room, user));
+        if let Some(rooms) = self.member_of.get_mut(&user) {
+            rooms.remove(&room);
+            if rooms.is_empty() {
+                self.member_of.remove(&user);
+            }
+        }
+    }
+}
+
+/// One decided change of standing, in the order the batch made them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effect {
+    pub room: RoomId,
+    pub user: UserId,
+    pub standing: Standing,
+}
+
+/// The access state: a cloneable handle.
+#[derive(Clone, Default)]
+pub struct Access(Arc<Mutex<State>>);
+
+impl Access {
+    /// The state of `rooms`, as the room store holds it at start.
+    pub fn new(rooms: Vec<(RoomId, RoomAccess)>) -> Self {
+        let mut state = State::default();
+        for (id, access) in rooms {
+            for (user, _) in access.members() {
+                state.member_of.entry(user).or_default().insert(id);
+            }
+            state.rooms.insert(id, access);
+        }
+        Self(Arc::new(Mutex::new(state)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().expect("access state lock poisoned")
+    }
+
+    /// A room just created: not an entry (its first members are implied by its creation).
+    pub fn add_room(&self, room: RoomId, access: RoomAccess) {
+        let mut state = self.lock();
+        for (user, _) in access.members() {
+            state.member_of.entry(user).or_default().insert(room);
+        }
+        state.rooms.insert(room, access);
+    }
+
+    /// Whether `user` may read and post in `room` now. The send path's fast refusal, and the
+    /// check of every read. A private room answers [`Refusal::NoSuchRoom`] to someone neither
+    /// in it nor invited, and a direct one to anyone not in it, so that neither's existence
+    /// shows from outside.
+    pub fn check_member(&self, user: UserId, room: RoomId) -> Result<(), Refusal> {
+        let state = self.lock();
+        let access = state.rooms.get(&room).ok_or(Refusal::NoSuchRoom)?;
+        match (access.standing(user), access.visibility) {
+            (Standing::Member(_), _) => Ok(()),
+            (_, Visibility::Public) | (Standing::Invited, Visibility::Private) => {
+                Err(Refusal::NotMember)
+            }
+            _ => Err(Refusal::NoSuchRoom),
+        }
+    }
+
+    /// `user`'s standing in `room` (`None`: no such room).
+    pub fn standing(&self, user: UserId, room: RoomId) -> Option<Standing> {
+        self.lock().rooms.get(&room).map(|r| r.standing(user))
+    }
+
+    /// The rooms `user` is a member of.
+    pub fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
+        let state = self.lock();
+        state
+            .member_of
+            .get(&user)
+            .map_or_else(Vec::new, |rooms| rooms.iter().copied().collect())
+    }
+
+    /// Decides every entry of a batch, in order: `Ok` for each the writer may store (with the
+    /// change of standing it makes, for member entries), `Err` for each it must refuse.
+    pub fn admit<'a>(
+        &self,
+        batch: impl IntoIterator<Item = (RoomId, UserId, &'a Body)>,
+    ) -> Vec<Result<Option<Effect>, Refusal>> {
+        let state = self.lock();
+        let mut pending = HashMap::new();
+        batch
+            .into_iter()
+            .map(|(id, actor, body)| {
+                let room = state.rooms.get(&id).ok_or(Refusal::NoSuchRoom)?;
+                let now = RoomNow {
+                    room,
+                    id,
+                    pending: &pending,
+                };
+                match body {
+                    Body::Text(_) => match now.standing(actor) {
+                        Standing::Member(_) => Ok(None),
+                        _ => Err(Refusal::NotMember),
+                    },
+                    Body::Member(change) => {
+                        let standing = decide(&now, actor, change)?;
+                        pending.insert((id, change.user_id), standing);
+                        Ok(Some(Effect {
+                            room: id,
+                            user: change.user_id,
+                            standing,
+                        }))
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// Notes the newest message each sender stored in a room (`(room, sender, seq)`, in seq
+    /// order): the writer after each durable batch, and the server at start from the log.
+    pub fn note_sent(&self, sent: impl IntoIterator<Item = (RoomId, UserId, u64)>) {
+        let mut state = self.lock();
+        for (room, user, seq) in sent {
+            let newest = state.last_sent.entry((room, user)).or_default();
+            *newest = (*newest).max(seq);
+        }
+    }
+
+    /// The seq of `user`'s newest message in `room` (0 if none): their unread count starts
+    /// after it and after their read mark, whichever is later.
+    pub fn last_sent(&self, user: UserId, room: RoomId) -> u64 {
+        let state = self.lock();
+        state.last_sent.get(&(room, user)).copied().unwrap_or(0)
+    }
+
+    /// Applies the effects of a durable batch, in batch order.
+    pub fn settle(&self, effects: &[Effect]) {
+        let mut state = self.lock();
+        for effect in effects {
+            state.set(effect.room, effect.user, effect.standing);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::Username;
+
+    const OWNER: UserId = UserId(1);
+    const MOD: UserId = UserId(2);
+    const MEMBER: UserId = UserId(3);
+    const OTHER: UserId = UserId(4);
+    const INVITED: UserId = UserId(5);
+    const BANNED: UserId = UserId(6);
+    const MOD2: UserId = UserId(7);
+
+    fn room(visibility: Visibility) -> RoomAccess {
+        let mut room = RoomAccess::new(visibility);
+        room.set(OWNER, Standing::Member(Role::Owner));
+        room.set(MOD, Standing::Member(Role::Moderator));
+        room.set(MOD2, Standing::Member(Role::Moderator));
+        room.set(MEMBER, Standing::Member(Role::Member));
+        room.set(INVITED, Standing::Invited);
+        room.set(BANNED, Standing::Banned);
+        room
+    }
+
+    fn change(user: UserId, membership: Membership, role: Role) -> MemberChange {
+        MemberChange {
+            user_id: user,
+            user: Username::parse(&format!("user{}", user.0)).unwrap(),
+            membership,
+            role,
+        }
+    }
+
+    fn check(
+        visibility: Visibility,
+        actor: UserId,
+        user: UserId,
+        membership: Membership,
+        role: Role,
+    ) -> Result<Standing, Refusal> {
+        let room = room(visibility);
+        let pending = HashMap::new();
+        let now = RoomNow {
+            room: &room,
+            id: RoomId(1),
+            pending: &pending,
+        };
+        decide(&now, actor, &change(user, membership, role))
+    }
+
+    /// The permission matrix: who may do what to whom, and what it leaves them as.
+    #[test]
+    fn the_rules_table() {
+        use Membership::*;
+        use Refusal::*;
+        use Role::Member as M;
+        use Standing::*;
+        use Visibility::*;
+        let forbidden = |r: Result<Standing, Refusal>| matches!(r, Err(Forbidden(_)));
+        // Joining.
+        assert_eq!(check(Public, OTHER, OTHER, Join, M), Ok(Member(M)));
+        assert!(forbidden(check(Private, OTHER, OTHER, Join, M)));
+        assert_eq!(check(Private, INVITED, INVITED, Join, M), Ok(Member(M)));
+        assert!(forbidden(check(Public, BANNED, BANNED, Join, M)));
+        assert!(forbidden(check(Direct, OTHER, OTHER, Join, M)));
+        assert_eq!(check(Public, MEMBER, MEMBER, Join, M), Err(NoChange));
+        // A join asking for a role is still a plain join.
+        assert_eq!(
+            check(Public, OTHER, OTHER, Join, Role::Owner),
+            Ok(Member(M))
+        );
+        // Leaving and declining.
+        assert_eq!(check(Public, MEMBER, MEMBER, Leave, M), Ok(Gone));
+        assert_eq!(check(Private, INVITED, INVITED, Leave, M), Ok(Gone));
+        assert_eq!(check(Public, OTHER, OTHER, Leave, M), Err(NotMember));
+        assert_eq!(check(Direct, MEMBER, MEMBER, Leave, M), Ok(Gone));
+        assert!(forbidden(check(Public, MOD, MOD, Ban, M)));
+        // Inviting: owners and moderators, not members; not members or the banned.
+        assert_eq!(check(Private, MOD, OTHER, Invite, M), Ok(Invited));
+        assert_eq!(check(Private, OWNER, OTHER, Invite, M), Ok(Invited));
+        assert!(forbidden(check(Private, MEMBER, OTHER, Invite, M)));
+        assert_eq!(check(Private, OTHER, MEMBER, Invite, M), Err(NotMember));
+        assert_eq!(check(Private, MOD, MEMBER, Invite, M), Err(NoChange));
+        assert_eq!(check(Private, MOD, INVITED, Invite, M), Err(NoChange));
+        assert!(forbidden(check(Private, MOD, BANNED, Invite, M)));
+        assert!(forbidden(check(Direct, OWNER, OTHER, Invite, M)));
+        // Kicking (leave made by someone else), withdrawing an invitation, unbanning.
+        assert_eq!(check(Public, MOD, MEMBER, Leave, M), Ok(Gone));
+        assert_eq!(check(Public, OWNER, MOD, Leave, M), Ok(Gone));
+        assert!(forbidden(check(Public, MOD, MOD2, Leave, M)));
+        assert!(forbidden(check(Public, MOD, OWNER, Leave, M)));
+        assert!(forbidden(check(Public, MEMBER, OTHER, Leave, M)));
+        assert_eq!(check(Public, MOD, INVITED, Leave, M), Ok(Gone));
+        assert_eq!(check(Public, MOD, BANNED, Leave, M), Ok(Gone));
+        assert_eq!(check(Public, MOD, OTHER, Leave, M), Err(NoChange));
+        // Banning: members and strangers alike, never someone of equal or higher role.
+        assert_eq!(check(Public, MOD, MEMBER, Ban, M), Ok(Banned));
+        assert_eq!(check(Public, MOD, OTHER, Ban, M), Ok(Banned));
+        assert_eq!(check(Public, MOD, BANNED, Ban, M), Err(NoChange));
+        assert!(forbidden(check(Public, MOD, MOD2, Ban, M)));
+        assert!(forbidden(check(Public, MEMBER, OTHER, Ban, M)));
+        assert_eq!(check(Public, OWNER, MOD, Ban, M), Ok(Banned));
+        // Roles: owners only, never onto another owner, never above their own.
+        assert_eq!(
+            check(Public, OWNER, MEMBER, Join, Role::Moderator),
+            Ok(Member(Role::Moderator))
+        );
+        assert_eq!(check(Public, OWNER, MOD, Join, M), Ok(Member(M)));
+        assert!(forbidden(check(Public, MOD, MEMBER, Join, Role::Moderator)));
+        assert!(forbidden(check(Public, OWNER, MEMBER, Join, Role::Owner)));
+        assert!(forbidden(check(
+            Public,
+            OWNER,
+            OTHER,
+            Join,
+            Role::Moderator
+        )));
+        assert_eq!(
+            check(Public, OWNER, MOD, Join, Role::Moderator),
+            Err(NoChange)
+        );
+        assert!(forbidden(check(
+            Direct,
+            OWNER,
+            MEMBER,
+            Join,
+            Role::Moderator
+        )));
+    }
+
+    fn text() -> Body {
+        Body::Text(app::model::MessageBody::parse("hi").unwrap())
+    }
+
+    /// Entries of one batch are decided in order, each seeing what the ones before it did.
+    #[test]
+    fn a_batch_is_decided_in_order() {
+        let access = Access::new(vec![(RoomId(1), room(Visibility::Public))]);
+        let kick = Body::Member(change(MEMBER, Membership::Leave, Role::Member));
+        let demote_mod = Body::Member(change(MOD, Membership::Join, Role::Member));
+        let ban_by_mod = Body::Member(change(OTHER, Membership::Ban, Role::Member));
+        let text = text();
+        let verdicts = access.admit([
+            (RoomId(1), MEMBER, &text),      // still a member: stored
+            (RoomId(1), MOD, &kick),         // the kick
+            (RoomId(1), MEMBER, &text),      // after the kick: refused
+            (RoomId(1), OWNER, &demote_mod), // the moderator loses the role…
+            (RoomId(1), MOD, &ban_by_mod),   // …so their ban comes too late
+            (RoomId(2), OWNER, &text),       // no such room
+        ]);
+        assert_eq!(verdicts[0], Ok(None));
+        assert!(matches!(
+            verdicts[1],
+            Ok(Some(Effect {
+                standing: Standing::Gone,
+                ..
+            }))
+        ));
+        assert_eq!(verdicts[2], Err(Refusal::NotMember));
+        assert!(matches!(verdicts[3], Ok(Some(_))));
+        assert!(matches!(verdicts[4], Err(Refusal::Forbidden(_))));
+        assert_eq!(verdicts[5], Err(Refusal::NoSuchRoom));
+        // Nothing changes until the batch is settled.
+        assert_eq!(access.check_member(MEMBER, RoomId(1)), Ok(()));
+        let effects: Vec<Effect> = verdicts.into_iter().flatten().flatten().collect();
+        access.settle(&effects);
+        assert_eq!(
+            access.check_member(MEMBER, RoomId(1)),
+            Err(Refusal::NotMember)
+        );
+        assert_eq!(
+            access.standing(MOD, RoomId(1)),
+            Some(Standing::Member(Role::Member))
+        );
+        assert!(!access.rooms_of(MEMBER).contains(&RoomId(1)));
+        assert!(access.rooms_of(OWNER).contains(&RoomId(1)));
+    }
+}

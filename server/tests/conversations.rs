@@ -1,0 +1,373 @@
+//! Private rooms, invitations, roles, kicks and bans, and direct conversations, end to end: a
+//! real server on 127.0.0.1:0, real HTTP and WebSocket clients.
+
+mod support;
+
+use app::api::{ApiError, Moderation};
+use app::model::{Role, RoomId, Visibility};
+use app::protocol::{ErrorCode, ServerFrame};
+use app::timeline::{Entry, MemberChange};
+use minitalk_client::CallError;
+use support::{ack_seq, register, start, User};
+
+fn refused<T>(status: u16, error: ApiError) -> Result<T, CallError> {
+    Err(CallError::Refused { status, error })
+}
+
+/// Whether `result` is a 403 `forbidden` (whatever its text).
+fn forbidden<T: std::fmt::Debug>(result: Result<T, CallError>) -> bool {
+    matches!(
+        result,
+        Err(CallError::Refused {
+            status: 403,
+            error: ApiError::Forbidden(_)
+        })
+    )
+}
+
+async fn moderate(by: &User, room: u64, whom: &str, action: Moderation) -> Result<(), CallError> {
+    by.api.moderate(RoomId(room), whom, action).await
+}
+
+/// The room's member entries as people read them.
+async fn said(user: &User, room: u64) -> Vec<String> {
+    user.whole_history(room)
+        .await
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Member(e) => Some(e.describe()),
+            Entry::Message(_) => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn owners_and_moderators_moderate_people_of_lower_roles_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) =
+        support::members_of(server.addr, &["ana", "bob", "cyd", "dan"], "general").await;
+    let [ana, bob, cyd, dan] = &users[..] else {
+        unreachable!()
+    };
+    let promote = Moderation::SetRole {
+        role: Role::Moderator,
+    };
+    assert!(forbidden(
+        moderate(bob, room, "cyd", Moderation::Kick).await
+    ));
+    assert!(forbidden(
+        moderate(dan, room, "bob", Moderation::Invite).await
+    ));
+    assert_eq!(moderate(ana, room, "bob", promote).await, Ok(()));
+    let roles: Vec<(String, Role)> = ana
+        .api
+        .room_members(RoomId(room))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.username.to_string(), m.role))
+        .collect();
+    assert!(roles.contains(&("ana".into(), Role::Owner)), "{roles:?}");
+    assert!(
+        roles.contains(&("bob".into(), Role::Moderator)),
+        "{roles:?}"
+    );
+    assert!(
+        forbidden(moderate(bob, room, "cyd", promote).await),
+        "only owners give roles"
+    );
+    assert!(
+        forbidden(moderate(bob, room, "ana", Moderation::Kick).await),
+        "a moderator cannot act on an owner"
+    );
+    assert!(forbidden(moderate(bob, room, "bob", Moderation::Ban).await));
+
+    // A ban removes and keeps out until lifted; an unban does not let anyone in by itself.
+    assert_eq!(moderate(bob, room, "cyd", Moderation::Ban).await, Ok(()));
+    assert!(forbidden(cyd.api.join_room(RoomId(room)).await));
+    let info = cyd.api.room_info(RoomId(room)).await.unwrap();
+    assert!(!info.is_member);
+    assert!(forbidden(
+        moderate(bob, room, "dan", Moderation::Unban).await
+    ));
+    assert_eq!(moderate(bob, room, "cyd", Moderation::Unban).await, Ok(()));
+    cyd.join(room).await;
+    // A kick removes; in a public room one may come back.
+    assert_eq!(moderate(bob, room, "dan", Moderation::Kick).await, Ok(()));
+    assert_eq!(
+        dan.api.room_members(RoomId(room)).await,
+        refused(403, ApiError::NotMember)
+    );
+    dan.join(room).await;
+
+    assert_eq!(
+        moderate(ana, room, "nobody", Moderation::Kick).await,
+        refused(404, ApiError::NoSuchUser)
+    );
+    assert_eq!(
+        moderate(ana, 99, "bob", Moderation::Kick).await,
+        refused(404, ApiError::NoSuchRoom)
+    );
+    assert_eq!(
+        said(ana, room).await,
+        [
+            "bob joined",
+            "cyd joined",
+            "dan joined",
+            "ana made bob moderator",
+            "bob banned cyd",
+            "bob removed cyd",
+            "cyd joined",
+            "bob removed dan",
+            "dan joined",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_kick_cuts_off_every_socket_of_the_kicked_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
+    let bob_elsewhere = support::login(server.addr, "bob").await;
+    let mut bob_tabs = [bob.connect().await, bob_elsewhere.connect().await];
+    for tab in &mut bob_tabs {
+        tab.subscribe(room, None).await;
+    }
+    assert_eq!(moderate(ana, room, "bob", Moderation::Kick).await, Ok(()));
+    for tab in &mut bob_tabs {
+        match tab.next().await {
+            ServerFrame::Member(e) => {
+                assert_eq!(e.change(), MemberChange::Removed);
+                assert_eq!((e.sender.as_str(), e.user.as_str()), ("ana", "bob"));
+            }
+            other => panic!("expected the kick, got {other:?}"),
+        }
+        match tab.next().await {
+            ServerFrame::Error(e) => assert_eq!(
+                (e.code, e.room_id),
+                (ErrorCode::NotMember, Some(RoomId(room)))
+            ),
+            other => panic!("expected the not_member notice, got {other:?}"),
+        }
+    }
+    let mut ana_ws = ana.connect().await;
+    ack_seq(&ana_ws.send_and_wait(room, "after", "not for bob").await);
+    for tab in &mut bob_tabs {
+        tab.ping().await;
+        assert_eq!(
+            tab.next().await,
+            ServerFrame::Pong,
+            "nothing after the kick"
+        );
+    }
+    match bob_tabs[0].send_and_wait(room, "b1", "still here?").await {
+        ServerFrame::Error(e) => assert_eq!(e.code, ErrorCode::NotMember),
+        other => panic!("a kicked member's send is refused, got {other:?}"),
+    }
+    assert_eq!(
+        bob.api.history(RoomId(room), None, 10).await,
+        refused(403, ApiError::NotMember)
+    );
+}
+
+#[tokio::test]
+async fn a_private_room_is_invisible_until_an_invitation_and_one_may_decline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let cyd = register(server.addr, "cyd").await;
+    let room = ana
+        .api
+        .create_room_as("secret plans", Visibility::Private)
+        .await
+        .unwrap();
+    assert_eq!(room.visibility, Visibility::Private);
+    assert_eq!(room.role, Some(Role::Owner));
+    let id = room.id;
+    let listed = |user: &User| {
+        let api = user.api.clone();
+        async move {
+            let page = api.room_directory("", None, 50).await.unwrap();
+            page.rooms.iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(&ana).await, [id]);
+    assert_eq!(listed(&cyd).await, []);
+    assert_eq!(
+        cyd.api.room_info(id).await,
+        refused(404, ApiError::NoSuchRoom)
+    );
+    assert!(forbidden(cyd.api.join_room(id).await));
+    assert_eq!(
+        cyd.api.history(id, None, 10).await,
+        refused(404, ApiError::NoSuchRoom),
+        "its history does not show it exists either"
+    );
+
+    // Invited: listed for her, in her rooms as an invitation; she declines.
+    assert_eq!(
+        moderate(&ana, id.0, "cyd", Moderation::Invite).await,
+        Ok(())
+    );
+    assert_eq!(listed(&cyd).await, [id]);
+    let mine = cyd.api.list_rooms().await.unwrap();
+    assert_eq!(
+        (mine.len(), mine[0].invited, mine[0].is_member),
+        (1, true, false)
+    );
+    assert_eq!(cyd.api.leave_room(id).await, Ok(()));
+    assert_eq!(cyd.api.list_rooms().await.unwrap(), []);
+    assert!(
+        forbidden(cyd.api.join_room(id).await),
+        "declined is declined"
+    );
+
+    // Invited again, she accepts.
+    assert_eq!(
+        moderate(&ana, id.0, "cyd", Moderation::Invite).await,
+        Ok(())
+    );
+    let joined = cyd.api.join_room(id).await.unwrap();
+    assert_eq!((joined.is_member, joined.invited), (true, false));
+    assert_eq!(
+        said(&ana, id.0).await,
+        [
+            "ana invited cyd",
+            "cyd left",
+            "ana invited cyd",
+            "cyd joined"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_direct_conversation_is_private_and_the_same_for_the_same_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let bob = register(server.addr, "bob").await;
+    let cyd = register(server.addr, "cyd").await;
+    let dm = ana.api.open_direct(&["bob"]).await.unwrap();
+    assert_eq!(dm.visibility, Visibility::Direct);
+    assert_eq!(
+        dm.direct_with
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>(),
+        ["bob"]
+    );
+    let same = bob.api.open_direct(&["ANA"]).await.unwrap();
+    assert_eq!(same.id, dm.id, "the same people get the same conversation");
+    assert_ne!(
+        ana.api.open_direct(&["bob", "cyd"]).await.unwrap().id,
+        dm.id
+    );
+
+    let mut ana_ws = ana.connect().await;
+    let mut bob_ws = bob.connect().await;
+    bob_ws.subscribe(dm.id.0, None).await;
+    ack_seq(&ana_ws.send_and_wait(dm.id.0, "d1", "just us").await);
+    assert_eq!(
+        support::message_of(&bob_ws.next().await),
+        (1, "just us".to_owned())
+    );
+
+    assert_eq!(
+        cyd.api.room_info(dm.id).await,
+        refused(404, ApiError::NoSuchRoom)
+    );
+    assert!(forbidden(cyd.api.join_room(dm.id).await));
+    assert_eq!(
+        cyd.api.history(dm.id, None, 10).await,
+        refused(404, ApiError::NoSuchRoom)
+    );
+    let listed = cyd.api.room_directory("", None, 50).await.unwrap();
+    assert_eq!(listed.rooms, [], "never in the directory");
+    assert!(forbidden(
+        moderate(&ana, dm.id.0, "cyd", Moderation::Invite).await
+    ));
+
+    let invalid = |r: Result<_, CallError>| {
+        matches!(
+            r,
+            Err(CallError::Refused {
+                status: 400,
+                error: ApiError::Invalid(_)
+            })
+        )
+    };
+    assert!(invalid(ana.api.open_direct(&["ana"]).await));
+    assert!(invalid(ana.api.open_direct(&[]).await));
+    let crowd: Vec<String> = (0..10).map(|i| format!("user{i}")).collect();
+    let crowd: Vec<&str> = crowd.iter().map(String::as_str).collect();
+    assert!(invalid(ana.api.open_direct(&crowd).await));
+    assert_eq!(
+        ana.api.open_direct(&["nobody"]).await,
+        refused(404, ApiError::NoSuchUser)
+    );
+}
+
+#[tokio::test]
+async fn invitations_waiting_for_one_person_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--rooms-per-user", "200"]).await;
+    let ana = register(server.addr, "ana").await;
+    let _cyd = register(server.addr, "cyd").await;
+    let cap = minitalk_server::backend::PENDING_INVITATIONS_MAX;
+    let mut rooms = Vec::new();
+    for i in 0..=cap {
+        let room = ana
+            .api
+            .create_room_as(&format!("private {i}"), Visibility::Private)
+            .await
+            .unwrap();
+        rooms.push(room.id.0);
+    }
+    for room in &rooms[..cap] {
+        assert_eq!(
+            moderate(&ana, *room, "cyd", Moderation::Invite).await,
+            Ok(())
+        );
+    }
+    assert!(
+        forbidden(moderate(&ana, rooms[cap], "cyd", Moderation::Invite).await),
+        "one more than {cap} waiting is refused"
+    );
+}
+
+#[tokio::test]
+async fn moderation_counts_against_the_membership_change_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--membership-changes-per-min", "3"]).await;
+    let ana = register(server.addr, "ana").await;
+    for name in ["bob", "cyd", "dan", "eve"] {
+        register(server.addr, name).await;
+    }
+    let room = ana
+        .api
+        .create_room_as("club", Visibility::Private)
+        .await
+        .unwrap()
+        .id
+        .0;
+    for name in ["bob", "cyd", "dan"] {
+        assert_eq!(moderate(&ana, room, name, Moderation::Invite).await, Ok(()));
+    }
+    assert!(matches!(
+        moderate(&ana, room, "eve", Moderation::Invite).await,
+        Err(CallError::Refused {
+            status: 429,
+            error: ApiError::RateLimited(_)
+        })
+    ));
+    assert_eq!(
+        said(&ana, room).await.len(),
+        3,
+        "the refused one records nothing"
+    );
+}
