@@ -19,11 +19,11 @@
 
 use crate::fasthash::FastMap;
 use crate::store::rooms::{RoomAccess, Standing};
-use crate::store::{Body, MemberChange};
+use crate::store::{Body, Intent, MemberChange};
 use app::model::{Role, RoomId, UserId, Visibility};
 use app::timeline::Membership;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Why an entry was refused. Each has a stable wire code (see `ws::errors` and `api::error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum Refusal {
 struct RoomNow<'a> {
     room: &'a RoomAccess,
     id: RoomId,
-    pending: &'a HashMap<(RoomId, UserId), Standing>,
+    pending: &'a FastMap<(RoomId, UserId), Standing>,
 }
 
 impl RoomNow<'_> {
@@ -74,6 +74,12 @@ fn decide(room: &RoomNow<'_>, actor: UserId, change: &MemberChange) -> Result<St
         return match (change.membership, current) {
             (Membership::Join, Standing::Member(_)) => Err(NoChange),
             (Membership::Join, Standing::Banned) => Err(Forbidden("you are banned from this room")),
+            // One of its people opening it again (the store found it by their key).
+            (Membership::Join, Standing::Gone)
+                if direct && change.intent == Intent::ReopenDirect =>
+            {
+                Ok(Standing::Member(Role::Member))
+            }
             (Membership::Join, _) if direct => Err(Forbidden(
                 "a direct conversation cannot be joined; ask for a new one",
             )),
@@ -124,8 +130,17 @@ fn decide(room: &RoomNow<'_>, actor: UserId, change: &MemberChange) -> Result<St
         (Membership::Invite, Standing::Gone) => Ok(Standing::Invited),
         (Membership::Ban, Standing::Banned) => Err(NoChange),
         (Membership::Ban, _) => Ok(Standing::Banned),
-        (Membership::Leave, Standing::Gone) => Err(NoChange),
-        (Membership::Leave, _) => Ok(Standing::Gone),
+        // A kick finds a member or an invitee; lifting a ban finds a ban. Anything else is
+        // already the case (a ban stored just before a kick stays a ban).
+        (Membership::Leave, Standing::Banned) if change.intent == Intent::LiftBan => {
+            Ok(Standing::Gone)
+        }
+        (Membership::Leave, Standing::Member(_) | Standing::Invited)
+            if change.intent != Intent::LiftBan =>
+        {
+            Ok(Standing::Gone)
+        }
+        (Membership::Leave, _) => Err(NoChange),
     }
 }
 
@@ -142,8 +157,8 @@ pub fn standing_after(membership: Membership, role: Role) -> Standing {
 /// Every room's access state, and who is in which (presence announcements, revocation).
 #[derive(Debug, Default)]
 struct State {
-    rooms: HashMap<RoomId, RoomAccess>,
-    member_of: HashMap<UserId, BTreeSet<RoomId>>,
+    rooms: FastMap<RoomId, RoomAccess>,
+    member_of: FastMap<UserId, BTreeSet<RoomId>>,
     /// The seq of each member's newest message in each room: unread counts start after it
     /// (what you wrote, and what came before it, you have read).
     last_sent: FastMap<(RoomId, UserId), u64>,
@@ -179,7 +194,11 @@ pub struct Effect {
 
 /// The access state: a cloneable handle.
 #[derive(Clone, Default)]
-pub struct Access(Arc<Mutex<State>>);
+///
+/// Behind a read-write lock: deciding a batch and every socket's membership check only read
+/// (a batch's own changes are kept aside until it is settled), so they never wait for each
+/// other; only settling a batch writes, briefly.
+pub struct Access(Arc<RwLock<State>>);
 
 impl Access {
     /// The state of `rooms`, as the room store holds it at start.
@@ -191,16 +210,20 @@ impl Access {
             }
             state.rooms.insert(id, access);
         }
-        Self(Arc::new(Mutex::new(state)))
+        Self(Arc::new(RwLock::new(state)))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().expect("access state lock poisoned")
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.0.read().expect("access state lock poisoned")
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.0.write().expect("access state lock poisoned")
     }
 
     /// A room just created: not an entry (its first members are implied by its creation).
     pub fn add_room(&self, room: RoomId, access: RoomAccess) {
-        let mut state = self.lock();
+        let mut state = self.write();
         for (user, _) in access.members() {
             state.member_of.entry(user).or_default().insert(room);
         }
@@ -212,7 +235,7 @@ impl Access {
     /// in it nor invited, and a direct one to anyone not in it, so that neither's existence
     /// shows from outside.
     pub fn check_member(&self, user: UserId, room: RoomId) -> Result<(), Refusal> {
-        let state = self.lock();
+        let state = self.read();
         let access = state.rooms.get(&room).ok_or(Refusal::NoSuchRoom)?;
         match (access.standing(user), access.visibility) {
             (Standing::Member(_), _) => Ok(()),
@@ -225,12 +248,12 @@ impl Access {
 
     /// `user`'s standing in `room` (`None`: no such room).
     pub fn standing(&self, user: UserId, room: RoomId) -> Option<Standing> {
-        self.lock().rooms.get(&room).map(|r| r.standing(user))
+        self.read().rooms.get(&room).map(|r| r.standing(user))
     }
 
     /// The rooms `user` is a member of.
     pub fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
-        let state = self.lock();
+        let state = self.read();
         state
             .member_of
             .get(&user)
@@ -243,8 +266,8 @@ impl Access {
         &self,
         batch: impl IntoIterator<Item = (RoomId, UserId, &'a Body)>,
     ) -> Vec<Result<Option<Effect>, Refusal>> {
-        let state = self.lock();
-        let mut pending = HashMap::new();
+        let state = self.read();
+        let mut pending = FastMap::default();
         batch
             .into_iter()
             .map(|(id, actor, body)| {
@@ -276,7 +299,7 @@ impl Access {
     /// Notes the newest message each sender stored in a room (`(room, sender, seq)`, in seq
     /// order): the writer after each durable batch, and the server at start from the log.
     pub fn note_sent(&self, sent: impl IntoIterator<Item = (RoomId, UserId, u64)>) {
-        let mut state = self.lock();
+        let mut state = self.write();
         for (room, user, seq) in sent {
             let newest = state.last_sent.entry((room, user)).or_default();
             *newest = (*newest).max(seq);
@@ -286,13 +309,13 @@ impl Access {
     /// The seq of `user`'s newest message in `room` (0 if none): their unread count starts
     /// after it and after their read mark, whichever is later.
     pub fn last_sent(&self, user: UserId, room: RoomId) -> u64 {
-        let state = self.lock();
+        let state = self.read();
         state.last_sent.get(&(room, user)).copied().unwrap_or(0)
     }
 
     /// Applies the effects of a durable batch, in batch order.
     pub fn settle(&self, effects: &[Effect]) {
-        let mut state = self.lock();
+        let mut state = self.write();
         for effect in effects {
             state.set(effect.room, effect.user, effect.standing);
         }
@@ -329,6 +352,7 @@ mod tests {
             user: Username::parse(&format!("user{}", user.0)).unwrap(),
             membership,
             role,
+            intent: Intent::Plain,
         }
     }
 
@@ -340,7 +364,7 @@ mod tests {
         role: Role,
     ) -> Result<Standing, Refusal> {
         let room = room(visibility);
-        let pending = HashMap::new();
+        let pending = FastMap::default();
         let now = RoomNow {
             room: &room,
             id: RoomId(1),
@@ -392,7 +416,11 @@ mod tests {
         assert!(forbidden(check(Public, MOD, OWNER, Leave, M)));
         assert!(forbidden(check(Public, MEMBER, OTHER, Leave, M)));
         assert_eq!(check(Public, MOD, INVITED, Leave, M), Ok(Gone));
-        assert_eq!(check(Public, MOD, BANNED, Leave, M), Ok(Gone));
+        assert_eq!(
+            check(Public, MOD, BANNED, Leave, M),
+            Err(NoChange),
+            "a kick never lifts a ban"
+        );
         assert_eq!(check(Public, MOD, OTHER, Leave, M), Err(NoChange));
         // Banning: members and strangers alike, never someone of equal or higher role.
         assert_eq!(check(Public, MOD, MEMBER, Ban, M), Ok(Banned));
@@ -431,6 +459,48 @@ mod tests {
 
     fn text() -> Body {
         Body::Text(app::model::MessageBody::parse("hi").unwrap())
+    }
+
+    /// An unban lifts only a ban; opening a direct conversation again works only for one of
+    /// its people who left it (the store found the conversation by their key).
+    #[test]
+    fn unbans_and_reopened_direct_conversations_say_what_they_expect() {
+        let room = room(Visibility::Public);
+        let direct = room_direct();
+        let pending = FastMap::default();
+        let decide_in = |room: &RoomAccess, actor, change: MemberChange| {
+            let now = RoomNow {
+                room,
+                id: RoomId(1),
+                pending: &pending,
+            };
+            decide(&now, actor, &change)
+        };
+        let lift = |user| MemberChange {
+            intent: Intent::LiftBan,
+            ..change(user, Membership::Leave, Role::Member)
+        };
+        assert_eq!(decide_in(&room, MOD, lift(BANNED)), Ok(Standing::Gone));
+        assert_eq!(decide_in(&room, MOD, lift(MEMBER)), Err(Refusal::NoChange));
+        let reopen = |user| MemberChange {
+            intent: Intent::ReopenDirect,
+            ..change(user, Membership::Join, Role::Member)
+        };
+        assert_eq!(
+            decide_in(&direct, OTHER, reopen(OTHER)),
+            Ok(Standing::Member(Role::Member))
+        );
+        let plain = change(OTHER, Membership::Join, Role::Member);
+        assert!(matches!(
+            decide_in(&direct, OTHER, plain),
+            Err(Refusal::Forbidden(_))
+        ));
+    }
+
+    fn room_direct() -> RoomAccess {
+        let mut room = RoomAccess::new(Visibility::Direct);
+        room.set(MEMBER, Standing::Member(Role::Member));
+        room
     }
 
     /// Entries of one batch are decided in order, each seeing what the ones before it did.

@@ -8,3 +8,6 @@
 use std::collections::HashMap;
 
 pub type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// A set with the same hasher as [`FastMap`].
+pub type FastSet<T> = std::collections::HashSet<T, ahash::RandomState>;

@@ -25,7 +25,7 @@ use crate::processor::SendError;
 use crate::store::rooms::{
     DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, Standing,
 };
-use crate::store::{Ack, Body, MemberChange};
+use crate::store::{Ack, Body, Intent, MemberChange};
 use app::api::{ApiError, Moderation};
 use app::model::{ClientId, Role, RoomId, RoomName, UserId, UserInfo, Visibility};
 use app::timeline::{MemberEvent, Membership};
@@ -140,12 +140,14 @@ impl Rooms {
         user: &UserInfo,
         membership: Membership,
         role: Role,
+        intent: Intent,
     ) -> Result<(), MembershipError> {
         let change = Body::Member(MemberChange {
             user_id: user.id,
             user: user.username.clone(),
             membership,
             role,
+            intent,
         });
         match self
             .timeline
@@ -197,6 +199,18 @@ impl Rooms {
                 access.set(person, Standing::Member(Role::Member));
             }
             self.access.add_room(room, access);
+        } else if self.access.standing(user.id, room) == Some(Standing::Gone) {
+            // One of its people who left opens it again: they rejoin, as a timeline entry.
+            let join = (Membership::Join, Role::Member, Intent::ReopenDirect);
+            self.record(user, room, user, join.0, join.1, join.2)
+                .await
+                .map_err(|e| match e {
+                    MembershipError::Room(e) => e,
+                    MembershipError::Unrecorded(e) => {
+                        tracing::warn!(%room, "reopening a direct conversation failed: {e}");
+                        RoomError::NotMember
+                    }
+                })?;
         }
         Ok((room, new))
     }
@@ -204,22 +218,26 @@ impl Rooms {
     /// Makes `user` a member of `room` (nothing changes if they are one); in a private room,
     /// only with an invitation (this is how an invitation is accepted).
     pub async fn join(&self, user: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
-        if self.check_member(user.id, room).is_ok() {
-            return Ok(());
+        match self.check_member(user.id, room) {
+            Ok(()) => return Ok(()),
+            // A room they may not see stays unseen: no "private" or "banned" answer.
+            Err(RoomError::NoSuchRoom) => return Err(RoomError::NoSuchRoom.into()),
+            Err(_) => {}
         }
-        self.record(user, room, user, Membership::Join, Role::Member)
-            .await
+        let join = (Membership::Join, Role::Member, Intent::Plain);
+        self.record(user, room, user, join.0, join.1, join.2).await
     }
 
     /// Ends `user`'s membership of `room`, or declines their invitation to it. The leaver's
     /// own connections see the entry before their access ends.
     pub async fn leave(&self, user: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
         match self.access.standing(user.id, room) {
-            None => return Err(RoomError::NoSuchRoom.into()),
             Some(Standing::Member(_) | Standing::Invited) => {}
-            Some(_) => return Err(RoomError::NotMember.into()),
+            // Not in it: `not_member`, or `no_such_room` for a room they may not see.
+            _ => return Err(self.hidden_or(user.id, room, RoomError::NotMember).into()),
         }
-        self.record(user, room, user, Membership::Leave, Role::Member)
+        let leave = (Membership::Leave, Role::Member, Intent::Plain);
+        self.record(user, room, user, leave.0, leave.1, leave.2)
             .await
     }
 
@@ -231,18 +249,22 @@ impl Rooms {
         target: &UserInfo,
         action: Moderation,
     ) -> Result<(), MembershipError> {
+        // The actor must be in the room before anything about its people is answered, so that
+        // nobody learns from outside who is in a private room or a direct conversation.
+        self.check_member(actor.id, room)?;
         let standing = self
             .access
             .standing(target.id, room)
             .ok_or(RoomError::NoSuchRoom)?;
-        let (membership, role) = match action {
-            Moderation::Invite => (Membership::Invite, Role::Member),
-            Moderation::Ban => (Membership::Ban, Role::Member),
-            Moderation::SetRole { role } => (Membership::Join, role),
+        let plain = Intent::Plain;
+        let (membership, role, intent) = match action {
+            Moderation::Invite => (Membership::Invite, Role::Member, plain),
+            Moderation::Ban => (Membership::Ban, Role::Member, plain),
+            Moderation::SetRole { role } => (Membership::Join, role, plain),
             // A kick removes a member or withdraws an invitation; an unban lifts a ban. Each
             // is a `leave` made by someone else, so each checks what it acts on first.
             Moderation::Kick => match standing {
-                Standing::Member(_) | Standing::Invited => (Membership::Leave, Role::Member),
+                Standing::Member(_) | Standing::Invited => (Membership::Leave, Role::Member, plain),
                 _ => {
                     return Err(SendError::Refused(Refusal::Forbidden(
                         "they are not a member of this room",
@@ -251,7 +273,7 @@ impl Rooms {
                 }
             },
             Moderation::Unban => match standing {
-                Standing::Banned => (Membership::Leave, Role::Member),
+                Standing::Banned => (Membership::Leave, Role::Member, Intent::LiftBan),
                 _ => {
                     return Err(SendError::Refused(Refusal::Forbidden(
                         "they are not banned from this room",
@@ -260,7 +282,16 @@ impl Rooms {
                 }
             },
         };
-        self.record(actor, room, target, membership, role).await
+        self.record(actor, room, target, membership, role, intent)
+            .await
+    }
+
+    /// `otherwise`, unless `user` may not see `room` at all: then [`RoomError::NoSuchRoom`].
+    fn hidden_or(&self, user: UserId, room: RoomId, otherwise: RoomError) -> RoomError {
+        match self.access.check_member(user, room) {
+            Err(Refusal::NoSuchRoom) => RoomError::NoSuchRoom,
+            _ => otherwise,
+        }
     }
 
     /// Brings the room store and the access state in line with the newest recorded change of

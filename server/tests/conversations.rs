@@ -202,7 +202,13 @@ async fn a_private_room_is_invisible_until_an_invitation_and_one_may_decline() {
         cyd.api.room_info(id).await,
         refused(404, ApiError::NoSuchRoom)
     );
-    assert!(forbidden(cyd.api.join_room(id).await));
+    let unseen = refused(404, ApiError::NoSuchRoom);
+    assert_eq!(cyd.api.join_room(id).await, unseen);
+    assert_eq!(
+        moderate(&cyd, id.0, "ana", Moderation::Kick).await,
+        refused(404, ApiError::NoSuchRoom),
+        "who is in it does not show from outside either"
+    );
     assert_eq!(
         cyd.api.history(id, None, 10).await,
         refused(404, ApiError::NoSuchRoom),
@@ -222,10 +228,7 @@ async fn a_private_room_is_invisible_until_an_invitation_and_one_may_decline() {
     );
     assert_eq!(cyd.api.leave_room(id).await, Ok(()));
     assert_eq!(cyd.api.list_rooms().await.unwrap(), []);
-    assert!(
-        forbidden(cyd.api.join_room(id).await),
-        "declined is declined"
-    );
+    assert_eq!(cyd.api.join_room(id).await, unseen, "declined is declined");
 
     // Invited again, she accepts.
     assert_eq!(
@@ -281,7 +284,10 @@ async fn a_direct_conversation_is_private_and_the_same_for_the_same_people() {
         cyd.api.room_info(dm.id).await,
         refused(404, ApiError::NoSuchRoom)
     );
-    assert!(forbidden(cyd.api.join_room(dm.id).await));
+    assert_eq!(
+        cyd.api.join_room(dm.id).await,
+        refused(404, ApiError::NoSuchRoom)
+    );
     assert_eq!(
         cyd.api.history(dm.id, None, 10).await,
         refused(404, ApiError::NoSuchRoom)
@@ -301,6 +307,16 @@ async fn a_direct_conversation_is_private_and_the_same_for_the_same_people() {
             })
         )
     };
+    // Bob leaves; opening it again brings him back into the same conversation.
+    assert_eq!(bob.api.leave_room(dm.id).await, Ok(()));
+    assert_eq!(
+        bob.api.room_info(dm.id).await,
+        refused(404, ApiError::NoSuchRoom)
+    );
+    let back = bob.api.open_direct(&["ana"]).await.unwrap();
+    assert_eq!((back.id, back.is_member), (dm.id, true));
+    assert_eq!(bob.history(dm.id.0).await, [(1, "just us".to_owned())]);
+
     assert!(invalid(ana.api.open_direct(&["ana"]).await));
     assert!(invalid(ana.api.open_direct(&[]).await));
     let crowd: Vec<String> = (0..10).map(|i| format!("user{i}")).collect();

@@ -346,6 +346,7 @@ async fn a_kick_and_the_kicked_member_s_next_messages_in_one_batch_resolve_in_ba
                 user: bob.clone(),
                 membership: app::timeline::Membership::Leave,
                 role: app::model::Role::Member,
+                intent: crate::store::Intent::Plain,
             }),
             reply,
         };

@@ -50,6 +50,22 @@ pub struct MemberChange {
     pub membership: Membership,
     /// Their role after a join (see [`MemberEvent::role`]).
     pub role: Role,
+    /// What the change may act on, checked by the writer against the standing it finds (not
+    /// stored: the entry says where the change left the user, not what it expected).
+    pub intent: Intent,
+}
+
+/// The standing a change expects to find, where one kind of entry serves several actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Intent {
+    /// What the entry's membership says, and nothing more. A `leave` by someone else then
+    /// removes a member or withdraws an invitation (a kick), never lifts a ban.
+    #[default]
+    Plain,
+    /// A `leave` by someone else that lifts a ban, and nothing else.
+    LiftBan,
+    /// A `join` of a direct conversation by one of its people, who left it and opens it again.
+    ReopenDirect,
 }
 
 impl NewEntry {

@@ -24,11 +24,11 @@ pub mod document;
 pub mod kept;
 
 use super::StoreError;
+use crate::fasthash::{FastMap, FastSet};
 use app::api::ApiError;
 use app::model::{Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 
 /// A room as one viewer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +71,9 @@ pub struct StandingUpdate {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomAccess {
     pub visibility: Visibility,
-    members: HashMap<UserId, Role>,
-    invited: HashSet<UserId>,
-    banned: HashSet<UserId>,
+    members: FastMap<UserId, Role>,
+    invited: FastSet<UserId>,
+    banned: FastSet<UserId>,
 }
 
 impl RoomAccess {

@@ -183,6 +183,7 @@ fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
             user: Username::parse("ana").unwrap(),
             membership: app::timeline::Membership::Join,
             role: app::model::Role::Member,
+            intent: crate::store::Intent::Plain,
         }),
         ts: 10,
         ..new(1, "join")
@@ -246,6 +247,7 @@ fn unread_counts_only_messages_and_survive_a_reopen() {
             user: Username::parse("bob").unwrap(),
             membership: app::timeline::Membership::Join,
             role: app::model::Role::Member,
+            intent: crate::store::Intent::Plain,
         }),
         ..new(1, "join")
     };
