@@ -18,9 +18,10 @@
 //! store is kept as its projection by the writer after each batch (see `processor::writer`).
 
 use crate::fasthash::FastMap;
-use crate::store::rooms::{RoomAccess, Standing};
+use crate::store::rooms::{RoomAccess, RoomError, RoomStore, Standing, StandingUpdate};
+use crate::store::StoreError;
 use crate::store::{Body, Intent, MemberChange};
-use app::model::{Role, RoomId, UserId, Visibility};
+use app::model::{Role, RoomId, UserId, UserInfo, Visibility};
 use app::timeline::Membership;
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -184,41 +185,43 @@ impl State {
     }
 }
 
-/// One decided change of standing, in the order the batch made them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Effect {
-    pub room: RoomId,
-    pub user: UserId,
-    pub standing: Standing,
-}
-
-/// The access state: a cloneable handle.
-#[derive(Clone, Default)]
+/// The access state and the room store it is projected to: a cloneable handle.
 ///
 /// Behind a read-write lock: deciding a batch and every socket's membership check only read
 /// (a batch's own changes are kept aside until it is settled), so they never wait for each
 /// other; only settling a batch writes, briefly.
-pub struct Access(Arc<RwLock<State>>);
+#[derive(Clone)]
+pub struct Access {
+    state: Arc<RwLock<State>>,
+    /// Where settled changes are kept (see [`Access::settle`]).
+    projection: Arc<dyn RoomStore>,
+}
 
 impl Access {
-    /// The state of `rooms`, as the room store holds it at start.
-    pub fn new(rooms: Vec<(RoomId, RoomAccess)>) -> Self {
-        let mut state = State::default();
-        for (id, access) in rooms {
-            for (user, _) in access.members() {
-                state.member_of.entry(user).or_default().insert(id);
-            }
-            state.rooms.insert(id, access);
+    /// The state `store` holds, kept in step with it from now on.
+    pub async fn load(store: Arc<dyn RoomStore>) -> Result<Self, StoreError> {
+        let rooms = store.access().await?;
+        Ok(Self::new(rooms, store))
+    }
+
+    /// The state of `rooms`, projected to `projection` from now on.
+    pub fn new(rooms: Vec<(RoomId, RoomAccess)>, projection: Arc<dyn RoomStore>) -> Self {
+        let access = Self {
+            state: Arc::default(),
+            projection,
+        };
+        for (id, room) in rooms {
+            access.add_room(id, room);
         }
-        Self(Arc::new(RwLock::new(state)))
+        access
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.0.read().expect("access state lock poisoned")
+        self.state.read().expect("access state lock poisoned")
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.0.write().expect("access state lock poisoned")
+        self.state.write().expect("access state lock poisoned")
     }
 
     /// A room just created: not an entry (its first members are implied by its creation).
@@ -265,7 +268,7 @@ impl Access {
     pub fn admit<'a>(
         &self,
         batch: impl IntoIterator<Item = (RoomId, UserId, &'a Body)>,
-    ) -> Vec<Result<Option<Effect>, Refusal>> {
+    ) -> Vec<Result<Option<StandingUpdate>, Refusal>> {
         let state = self.read();
         let mut pending = FastMap::default();
         batch
@@ -285,9 +288,12 @@ impl Access {
                     Body::Member(change) => {
                         let standing = decide(&now, actor, change)?;
                         pending.insert((id, change.user_id), standing);
-                        Ok(Some(Effect {
+                        Ok(Some(StandingUpdate {
                             room: id,
-                            user: change.user_id,
+                            user: UserInfo {
+                                id: change.user_id,
+                                username: change.user.clone(),
+                            },
                             standing,
                         }))
                     }
@@ -313,11 +319,24 @@ impl Access {
         state.last_sent.get(&(room, user)).copied().unwrap_or(0)
     }
 
-    /// Applies the effects of a durable batch, in batch order.
-    pub fn settle(&self, effects: &[Effect]) {
+    /// Applies membership changes the timeline holds, in order: to this state at once (the
+    /// next batch is decided with them), then to the room store, its durable projection. The one way
+    /// a standing changes after a room is created: the writer after each durable batch, and
+    /// [`crate::rooms::Rooms::reconcile`] at start for changes the store missed. A failed store
+    /// write leaves this state right (the timeline's word stands); the next start repairs the
+    /// store.
+    pub async fn settle(&self, updates: Vec<StandingUpdate>) -> Result<(), RoomError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.settle_here(&updates);
+        self.projection.set_standings(updates).await
+    }
+
+    fn settle_here(&self, updates: &[StandingUpdate]) {
         let mut state = self.write();
-        for effect in effects {
-            state.set(effect.room, effect.user, effect.standing);
+        for update in updates {
+            state.set(update.room, update.user.id, update.standing);
         }
     }
 }
@@ -506,7 +525,10 @@ mod tests {
     /// Entries of one batch are decided in order, each seeing what the ones before it did.
     #[test]
     fn a_batch_is_decided_in_order() {
-        let access = Access::new(vec![(RoomId(1), room(Visibility::Public))]);
+        let access = Access::new(
+            vec![(RoomId(1), room(Visibility::Public))],
+            Arc::new(crate::store::memory::MemoryRooms::default()),
+        );
         let kick = Body::Member(change(MEMBER, Membership::Leave, Role::Member));
         let demote_mod = Body::Member(change(MOD, Membership::Join, Role::Member));
         let ban_by_mod = Body::Member(change(OTHER, Membership::Ban, Role::Member));
@@ -522,7 +544,7 @@ mod tests {
         assert_eq!(verdicts[0], Ok(None));
         assert!(matches!(
             verdicts[1],
-            Ok(Some(Effect {
+            Ok(Some(StandingUpdate {
                 standing: Standing::Gone,
                 ..
             }))
@@ -533,8 +555,8 @@ mod tests {
         assert_eq!(verdicts[5], Err(Refusal::NoSuchRoom));
         // Nothing changes until the batch is settled.
         assert_eq!(access.check_member(MEMBER, RoomId(1)), Ok(()));
-        let effects: Vec<Effect> = verdicts.into_iter().flatten().flatten().collect();
-        access.settle(&effects);
+        let updates: Vec<StandingUpdate> = verdicts.into_iter().flatten().flatten().collect();
+        access.settle_here(&updates);
         assert_eq!(
             access.check_member(MEMBER, RoomId(1)),
             Err(Refusal::NotMember)

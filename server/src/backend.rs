@@ -268,19 +268,9 @@ impl Backend for ChatBackend {
             if action == Moderation::Invite {
                 self.invitations_allowed(&target).await?;
             }
-            self.0.rooms().moderate(user, room, &target, action).await?;
-            if matches!(
-                action,
-                Moderation::Kick | Moderation::Ban | Moderation::Unban
-            ) {
-                // Cut off on this node when the entry was published; this tells the others.
-                self.0.bus().publish(BusEvent::MembershipChanged {
-                    room,
-                    user: target.id,
-                    member: false,
-                });
-            }
-            Ok(())
+            // Whoever it removes is cut off by the publisher, through the bus, when the entry
+            // is broadcast (see `processor::publisher`).
+            Ok(self.0.rooms().moderate(user, room, &target, action).await?)
         }
         .boxed()
     }
@@ -310,11 +300,6 @@ impl Backend for ChatBackend {
         async move {
             self.membership_change_allowed(user)?;
             self.0.rooms().join(user, room).await?;
-            self.0.bus().publish(BusEvent::MembershipChanged {
-                room,
-                user: user.id,
-                member: true,
-            });
             // The room's members saw the join in the timeline; whether the newcomer is online
             // is presence, which they would otherwise learn only at their next connect.
             if self.0.hub().is_online(user.id) {
@@ -337,11 +322,6 @@ impl Backend for ChatBackend {
         async move {
             self.membership_change_allowed(user)?;
             self.0.rooms().leave(user, room).await?;
-            self.0.bus().publish(BusEvent::MembershipChanged {
-                room,
-                user: user.id,
-                member: false,
-            });
             Ok(())
         }
         .boxed()

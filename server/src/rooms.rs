@@ -23,7 +23,7 @@
 use crate::access::{standing_after, Access, Refusal};
 use crate::processor::SendError;
 use crate::store::rooms::{
-    DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, Standing,
+    DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, Standing, StandingUpdate,
 };
 use crate::store::{Ack, Body, Intent, MemberChange};
 use app::api::{ApiError, Moderation};
@@ -131,27 +131,18 @@ impl Rooms {
         self.access.rooms_of(user)
     }
 
-    /// Records `actor`'s change of `user`'s membership in `room`'s timeline. A change that is
-    /// already the case is done.
+    /// Records `actor`'s `change` of someone's membership in `room`'s timeline. A change that
+    /// is already the case is done.
     async fn record(
         &self,
         actor: &UserInfo,
         room: RoomId,
-        user: &UserInfo,
-        membership: Membership,
-        role: Role,
-        intent: Intent,
+        change: MemberChange,
     ) -> Result<(), MembershipError> {
-        let change = Body::Member(MemberChange {
-            user_id: user.id,
-            user: user.username.clone(),
-            membership,
-            role,
-            intent,
-        });
+        let body = Body::Member(change);
         match self
             .timeline
-            .record(room, actor, event_client_id(), change)
+            .record(room, actor, event_client_id(), body)
             .await
         {
             Ok(_) | Err(SendError::Refused(Refusal::NoChange)) => Ok(()),
@@ -189,7 +180,7 @@ impl Rooms {
         &self,
         user: &UserInfo,
         with: Vec<UserInfo>,
-    ) -> Result<(RoomId, bool), RoomError> {
+    ) -> Result<(RoomId, bool), MembershipError> {
         let people: Vec<UserId> = with.iter().map(|u| u.id).chain([user.id]).collect();
         let now = crate::clock::now_ms();
         let (room, new) = self.store.open_direct(user.clone(), with, now).await?;
@@ -201,16 +192,11 @@ impl Rooms {
             self.access.add_room(room, access);
         } else if self.access.standing(user.id, room) == Some(Standing::Gone) {
             // One of its people who left opens it again: they rejoin, as a timeline entry.
-            let join = (Membership::Join, Role::Member, Intent::ReopenDirect);
-            self.record(user, room, user, join.0, join.1, join.2)
-                .await
-                .map_err(|e| match e {
-                    MembershipError::Room(e) => e,
-                    MembershipError::Unrecorded(e) => {
-                        tracing::warn!(%room, "reopening a direct conversation failed: {e}");
-                        RoomError::NotMember
-                    }
-                })?;
+            let rejoin = MemberChange {
+                intent: Intent::ReopenDirect,
+                ..MemberChange::of(user, Membership::Join)
+            };
+            self.record(user, room, rejoin).await?;
         }
         Ok((room, new))
     }
@@ -224,8 +210,8 @@ impl Rooms {
             Err(RoomError::NoSuchRoom) => return Err(RoomError::NoSuchRoom.into()),
             Err(_) => {}
         }
-        let join = (Membership::Join, Role::Member, Intent::Plain);
-        self.record(user, room, user, join.0, join.1, join.2).await
+        self.record(user, room, MemberChange::of(user, Membership::Join))
+            .await
     }
 
     /// Ends `user`'s membership of `room`, or declines their invitation to it. The leaver's
@@ -236,8 +222,7 @@ impl Rooms {
             // Not in it: `not_member`, or `no_such_room` for a room they may not see.
             _ => return Err(self.hidden_or(user.id, room, RoomError::NotMember).into()),
         }
-        let leave = (Membership::Leave, Role::Member, Intent::Plain);
-        self.record(user, room, user, leave.0, leave.1, leave.2)
+        self.record(user, room, MemberChange::of(user, Membership::Leave))
             .await
     }
 
@@ -256,15 +241,18 @@ impl Rooms {
             .access
             .standing(target.id, room)
             .ok_or(RoomError::NoSuchRoom)?;
-        let plain = Intent::Plain;
-        let (membership, role, intent) = match action {
-            Moderation::Invite => (Membership::Invite, Role::Member, plain),
-            Moderation::Ban => (Membership::Ban, Role::Member, plain),
-            Moderation::SetRole { role } => (Membership::Join, role, plain),
+        let of = |membership| MemberChange::of(target, membership);
+        let change = match action {
+            Moderation::Invite => of(Membership::Invite),
+            Moderation::Ban => of(Membership::Ban),
+            Moderation::SetRole { role } => MemberChange {
+                role,
+                ..of(Membership::Join)
+            },
             // A kick removes a member or withdraws an invitation; an unban lifts a ban. Each
             // is a `leave` made by someone else, so each checks what it acts on first.
             Moderation::Kick => match standing {
-                Standing::Member(_) | Standing::Invited => (Membership::Leave, Role::Member, plain),
+                Standing::Member(_) | Standing::Invited => of(Membership::Leave),
                 _ => {
                     return Err(SendError::Refused(Refusal::Forbidden(
                         "they are not a member of this room",
@@ -273,7 +261,10 @@ impl Rooms {
                 }
             },
             Moderation::Unban => match standing {
-                Standing::Banned => (Membership::Leave, Role::Member, Intent::LiftBan),
+                Standing::Banned => MemberChange {
+                    intent: Intent::LiftBan,
+                    ..of(Membership::Leave)
+                },
                 _ => {
                     return Err(SendError::Refused(Refusal::Forbidden(
                         "they are not banned from this room",
@@ -282,8 +273,7 @@ impl Rooms {
                 }
             },
         };
-        self.record(actor, room, target, membership, role, intent)
-            .await
+        self.record(actor, room, change).await
     }
 
     /// `otherwise`, unless `user` may not see `room` at all: then [`RoomError::NoSuchRoom`].
@@ -299,7 +289,6 @@ impl Rooms {
     /// between recording a change and storing it. Returns how many memberships it changed.
     pub async fn reconcile(&self, last: Vec<MemberEvent>) -> Result<usize, RoomError> {
         let mut updates = Vec::new();
-        let mut effects = Vec::new();
         for event in last {
             let want = standing_after(event.membership, event.role);
             // A room the store does not have (it was never created there): nothing to do.
@@ -309,12 +298,7 @@ impl Rooms {
             if have == want {
                 continue;
             }
-            effects.push(crate::access::Effect {
-                room: event.room_id,
-                user: event.user_id,
-                standing: want,
-            });
-            updates.push(crate::store::rooms::StandingUpdate {
+            updates.push(StandingUpdate {
                 room: event.room_id,
                 user: UserInfo {
                     id: event.user_id,
@@ -324,10 +308,7 @@ impl Rooms {
             });
         }
         let repaired = updates.len();
-        if repaired > 0 {
-            self.store.set_standings(updates).await?;
-            self.access.settle(&effects);
-        }
+        self.access.settle(updates).await?;
         Ok(repaired)
     }
 

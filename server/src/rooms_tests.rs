@@ -62,15 +62,16 @@ impl Stack {
 
 async fn open(data: &DataDir) -> Stack {
     let store = Arc::new(FileRooms::open(data).unwrap());
-    let access = Access::new(store.access().await.unwrap());
+    let access = Access::load(store.clone()).await.unwrap();
     let messages = Arc::new(MemoryMessageStore::default());
     let shutdown = CancellationToken::new();
+    let hub = Hub::default();
     let (processor, task) = MessageProcessor::start(
         ProcessorConfig::default(),
         messages.clone(),
         access.clone(),
-        store.clone(),
-        Hub::default(),
+        hub.clone(),
+        Arc::new(crate::bus::LocalBus::new(hub, 8)),
         Stats::default(),
         shutdown.clone(),
     );

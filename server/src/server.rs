@@ -103,13 +103,14 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
     let stats = stats::Stats::default();
     let room_store: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data)?);
-    let access = Access::new(room_store.access().await?);
+    let access = Access::load(room_store.clone()).await?;
+    let bus: Arc<dyn bus::Bus> = Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE));
     let (processor, processor_task) = MessageProcessor::start(
         config.processor(),
         messages.clone(),
         access.clone(),
-        room_store.clone(),
         hub.clone(),
+        bus.clone(),
         stats.clone(),
         shutdown.clone(),
     );
@@ -147,7 +148,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             membership_changes: ratelimit::RateLimiter::new(config.membership_changes()),
         },
         messages,
-        bus: Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE)),
+        bus: bus.clone(),
         hub,
         processor,
         stats,

@@ -387,3 +387,22 @@ async fn moderation_counts_against_the_membership_change_limit() {
         "the refused one records nothing"
     );
 }
+
+#[tokio::test]
+async fn opening_direct_conversations_counts_against_the_room_creation_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--room-creations-per-hour", "2"]).await;
+    let ana = register(server.addr, "ana").await;
+    for name in ["bob", "cyd", "dan"] {
+        register(server.addr, name).await;
+    }
+    assert!(ana.api.open_direct(&["bob"]).await.is_ok());
+    assert!(ana.api.open_direct(&["cyd"]).await.is_ok());
+    assert!(matches!(
+        ana.api.open_direct(&["dan"]).await,
+        Err(CallError::Refused {
+            status: 429,
+            error: ApiError::RateLimited(_)
+        })
+    ));
+}

@@ -231,15 +231,7 @@ fn MyRoom(
                 </span>
             </div>
             {(unread > 0).then(|| view! { <span class="badge">{format!("{unread} unread")}</span> })}
-            <button
-                type="button"
-                class="secondary small"
-                on:click=leave
-                disabled=move || !hydrated.get() || leaving.get()
-                aria-label=format!("Leave {title}")
-            >
-                "Leave"
-            </button>
+            {row_button("Leave", format!("Leave {title}"), true, leaving, leave)}
         </li>
     }
 }
@@ -257,7 +249,6 @@ fn Invitation(
     changed: RwSignal<u32>,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let hydrated = Hydrated::expect();
     let navigate = use_navigate();
     let id = room.id;
     let busy = RwSignal::new(false);
@@ -283,24 +274,8 @@ fn Invitation(
                     <span>{members_text(room.member_count)}</span>
                 </span>
             </div>
-            <button
-                type="button"
-                class="small"
-                on:click=accept
-                disabled=move || !hydrated.get() || busy.get()
-                aria-label=format!("Accept the invitation to {name}")
-            >
-                "Accept"
-            </button>
-            <button
-                type="button"
-                class="secondary small"
-                on:click=decline
-                disabled=move || !hydrated.get() || busy.get()
-                aria-label=format!("Decline the invitation to {}", room.title())
-            >
-                "Decline"
-            </button>
+            {row_button("Accept", format!("Accept the invitation to {name}"), false, busy, accept)}
+            {row_button("Decline", format!("Decline the invitation to {name}"), true, busy, decline)}
         </li>
     }
 }
@@ -359,7 +334,6 @@ fn DirectoryRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl Int
 
 #[component]
 fn OtherRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl IntoView {
-    let hydrated = Hydrated::expect();
     let id = room.id;
     let navigate = use_navigate();
     let joining = RwSignal::new(false);
@@ -378,15 +352,7 @@ fn OtherRoom(room: RoomSummary, error: RwSignal<Option<String>>) -> impl IntoVie
                     {members_text(room.member_count)}
                 </span>
             </div>
-            <button
-                type="button"
-                class="small"
-                on:click=join
-                disabled=move || !hydrated.get() || joining.get()
-                aria-label=format!("Join {}", room.name)
-            >
-                "Join"
-            </button>
+            {row_button("Join", format!("Join {}", room.name), false, joining, join)}
         </li>
     }
 }
@@ -422,6 +388,29 @@ fn CreateRoom(error: RwSignal<Option<String>>) -> impl IntoView {
                 "Create room"
             </button>
         </form>
+    }
+}
+
+/// A room row's button: disabled until the page has hydrated, and while `busy` (its call runs).
+fn row_button(
+    label: &'static str,
+    aria_label: String,
+    secondary: bool,
+    busy: RwSignal<bool>,
+    on_click: impl FnMut(leptos::ev::MouseEvent) + Send + 'static,
+) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    view! {
+        <button
+            type="button"
+            class="small"
+            class:secondary=secondary
+            on:click=on_click
+            disabled=move || !hydrated.get() || busy.get()
+            aria-label=aria_label
+        >
+            {label}
+        </button>
     }
 }
 

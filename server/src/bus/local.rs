@@ -62,6 +62,7 @@ mod tests {
             room: ROOM,
             user: UserId(user),
             member: false,
+            through: None,
         }
     }
 

@@ -37,12 +37,18 @@ use app::model::{RoomId, UserId, Username};
 /// Something that happened outside the message log that sockets must hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusEvent {
-    /// `user` joined (`member`) or left `room`. A leave ends the room's delivery on every
-    /// socket of the user; a join needs nothing of the hub (a socket subscribes itself).
+    /// `user` is now a member of `room` (`member`) or not (left, kicked, banned). An end of
+    /// membership ends the room's delivery on every socket of the user; a join needs nothing of
+    /// the hub (a socket subscribes itself). Published by the processor's publisher for each
+    /// member entry, in commit order, right after broadcasting it.
     MembershipChanged {
         room: RoomId,
         user: UserId,
         member: bool,
+        /// The seq of the entry that made the change, when known: each socket still sends
+        /// what it has not sent up to it (a removed person sees their removal), and nothing
+        /// after.
+        through: Option<u64>,
     },
     /// One sign-in ended (sign-out in a tab, or evicted by a newer sign-in): its sockets close.
     SessionEnded { session: SessionKey },

@@ -16,7 +16,8 @@ impl Hub {
                 room,
                 user,
                 member: false,
-            } => self.revoke_room(*room, *user, None),
+                through,
+            } => self.revoke_room(*room, *user, *through),
             // A socket subscribes itself after a join; nothing is listening yet.
             BusEvent::MembershipChanged { member: true, .. } => {}
             BusEvent::SessionEnded { session } => self.end_session(session),

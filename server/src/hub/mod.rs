@@ -254,14 +254,9 @@ impl Hub {
     /// Ends `user`'s access to `room` on every connection (they left, or were removed). Call
     /// after the membership change is applied: from the moment this returns, nothing stored in
     /// `room` reaches those connections.
-    /// Ends `user`'s access to `room` at the timeline entry `seq` that ended it (a leave, kick
-    /// or ban): each of their connections still sends what it has not sent up to that entry,
-    /// and nothing after. The publisher calls this right after broadcasting the entry, before
-    /// anything later is broadcast.
-    pub fn end_membership_at(&self, room: RoomId, user: UserId, seq: u64) {
-        self.revoke_room(room, user, Some(seq));
-    }
-
+    /// Ends `user`'s access to `room`, at the timeline entry `through` that ended it when
+    /// known: each of their connections still sends what it has not sent up to that entry, and
+    /// nothing after.
     fn revoke_room(&self, room: RoomId, user: UserId, through: Option<u64>) {
         let mut state = self.lock();
         if let Some(listeners) = state.rooms.get_mut(&room) {

@@ -129,7 +129,7 @@ fn revoking_a_room_stops_delivery_and_raises_a_signal() {
     let hub = Hub::default();
     let mut leaver = listener(&hub, 1, 1, 8);
     let mut stayer = listener(&hub, 2, 1, 8);
-    hub.end_membership_at(RoomId(1), UserId(1), 4);
+    hub.revoke_room(RoomId(1), UserId(1), Some(4));
     // The same removal heard again from the bus: still through the entry that made it.
     hub.revoke_room(RoomId(1), UserId(1), None);
     assert!(leaver.registration.signals.is_urgent());

@@ -36,9 +36,9 @@ mod publisher;
 mod writer;
 
 use crate::access::{Access, Refusal};
+use crate::bus::Bus;
 use crate::hub::Hub;
 use crate::stats::Stats;
-use crate::store::rooms::RoomStore;
 use crate::store::{Body, MessageStore};
 use app::model::{ClientId, RoomId, UserId, UserInfo, Username};
 use futures::future::{BoxFuture, FutureExt};
@@ -113,8 +113,8 @@ impl MessageProcessor {
         config: ProcessorConfig,
         store: Arc<dyn MessageStore>,
         access: Access,
-        rooms: Arc<dyn RoomStore>,
         hub: Hub,
+        bus: Arc<dyn Bus>,
         stats: Stats,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
@@ -130,8 +130,8 @@ impl MessageProcessor {
             }
         });
         let (publish_tx, publish_rx) = mpsc::channel(publisher::PUBLISH_QUEUE);
-        let publish = tokio::spawn(publisher::run(publish_rx, hub));
-        let mut writer = writer::Writer::new(store, access, rooms, publish_tx, stats.clone());
+        let publish = tokio::spawn(publisher::run(publish_rx, hub, bus));
+        let mut writer = writer::Writer::new(store, access, publish_tx, stats.clone());
         let write = tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {
                 writer.commit(batch).await;

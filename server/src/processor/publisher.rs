@@ -14,15 +14,18 @@
 //! A connection that subscribes between a batch's commit and its publication reads the store's
 //! head past it and also gets it live; its seq cursor drops the second copy.
 //!
-//! Revocation: an entry that ends someone's membership (a leave, kick or ban) cuts that user's
-//! sockets off the room right after it is broadcast and before the rest of the batch is, so the
-//! person removed sees their removal and nothing the room says after it. The rooms service also
-//! publishes the change on the bus for other nodes; applying it twice is applying it once.
+//! Membership: each member entry is published on the bus (`MembershipChanged`, with its seq)
+//! right after it is broadcast and before the rest of the batch is. The bus applies it to this
+//! node's hub before `publish` returns, so an entry that ends someone's membership (a leave,
+//! kick or ban) cuts that user's sockets off the room at that point: the person removed sees
+//! their removal and nothing the room says after it. Other nodes hear it through the bus.
 
 use super::{Ack, SendError};
+use crate::bus::{Bus, BusEvent};
 use crate::hub::Hub;
 use crate::store::StoredEntry;
 use app::model::{RoomId, UserId};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Committed batches that may wait for the publisher.
@@ -35,16 +38,18 @@ pub type Reply = oneshot::Sender<Result<Ack, SendError>>;
 pub struct Committed {
     pub stored: Vec<StoredEntry>,
     pub answers: Vec<(Reply, Answer)>,
-    /// Memberships it ended, in order.
-    pub revoke: Vec<Revocation>,
+    /// The membership changes it stored, in order.
+    pub changed: Vec<Changed>,
 }
 
-/// `user` is no longer in `room` from the `after`-th entry of [`Committed::stored`] on.
+/// `user` is (`member`) or is no longer a member of `room` from the `after`-th entry of
+/// [`Committed::stored`] on.
 #[derive(Debug, Clone, Copy)]
-pub struct Revocation {
+pub struct Changed {
     pub after: usize,
     pub room: RoomId,
     pub user: UserId,
+    pub member: bool,
 }
 
 /// A sender's answer, as the writer knows it.
@@ -57,20 +62,31 @@ pub enum Answer {
 }
 
 /// Publishes batches until the writer lets go of the queue and it is drained.
-pub async fn run(mut batches: mpsc::Receiver<Committed>, hub: Hub) {
+pub async fn run(mut batches: mpsc::Receiver<Committed>, hub: Hub, bus: Arc<dyn Bus>) {
     while let Some(Committed {
         stored,
         answers,
-        revoke,
+        changed,
     }) = batches.recv().await
     {
         let mut published = 0;
-        for Revocation { after, room, user } in revoke {
+        for Changed {
+            after,
+            room,
+            user,
+            member,
+        } in changed
+        {
             if after > published {
                 hub.publish(&stored[published..after]);
                 published = after;
             }
-            hub.end_membership_at(room, user, stored[after - 1].ack.seq);
+            bus.publish(BusEvent::MembershipChanged {
+                room,
+                user,
+                member,
+                through: Some(stored[after - 1].ack.seq),
+            });
         }
         if published < stored.len() {
             hub.publish(&stored[published..]);

@@ -36,8 +36,8 @@ fn fixture_with(config: ProcessorConfig, store: FileMessageStoreConfig) -> Fixtu
         config,
         store.clone(),
         ana_in_rooms(1..=ROOMS),
-        Arc::new(crate::store::memory::MemoryRooms::default()),
         hub.clone(),
+        Arc::new(crate::bus::LocalBus::new(hub.clone(), 8)),
         Stats::default(),
         shutdown.clone(),
     );
@@ -71,6 +71,7 @@ fn ana_in_rooms(rooms: impl Iterator<Item = u64>) -> Access {
                 (RoomId(id), room)
             })
             .collect(),
+        Arc::new(crate::store::memory::MemoryRooms::default()),
     )
 }
 
@@ -325,7 +326,13 @@ async fn every_message_is_broadcast_in_seq_order_before_its_sender_is_acked() {
 
 #[tokio::test]
 async fn a_kick_and_the_kicked_member_s_next_messages_in_one_batch_resolve_in_batch_order() {
-    let f = fixture(ProcessorConfig::default());
+    // The five requests below are exactly one batch: it closes when full, long before its
+    // flush interval.
+    let f = fixture(ProcessorConfig {
+        batch_size: 5,
+        flush_interval: Duration::from_secs(30),
+        ..ProcessorConfig::default()
+    });
     let mut bob_listens = listener(&f.hub, BOB.0, 1, 100);
     let bob = Username::parse("bob").unwrap();
     let from_bob = |id: &str| {
@@ -352,8 +359,7 @@ async fn a_kick_and_the_kicked_member_s_next_messages_in_one_batch_resolve_in_ba
         };
         (request, answer)
     };
-    // Queued together, so they share a batch: bob's first message, the kick, two more from
-    // bob, and one from ana.
+    // One batch: bob's first message, the kick, two more from bob, and one from ana.
     let (before, before_answer) = from_bob("b1");
     let (after, after_answer) = from_bob("b2");
     let (later, later_answer) = from_bob("b3");

@@ -8,44 +8,34 @@
 //! (access state, then the room store), and the answers go with what was newly stored to the
 //! [`publisher`](super::publisher), so that the next batch's commit can start at once.
 
-use super::publisher::{Answer, Committed, Revocation};
+use super::publisher::{Answer, Changed, Committed};
 use super::{SendError, SendRequest};
-use crate::access::{Access, Effect};
+use crate::access::Access;
 use crate::stats::Stats;
-use crate::store::rooms::{RoomStore, Standing, StandingUpdate};
-use crate::store::{Appended, Body, MessageStore, NewEntry, StoreError};
-use app::model::UserInfo;
+use crate::store::rooms::Standing;
+use crate::store::{Appended, MessageStore, NewEntry, StoreError};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
 pub struct Writer {
     store: Arc<dyn MessageStore>,
+    /// The room rules, and where the membership changes the timeline records are projected.
     access: Access,
-    /// Where the membership changes the timeline records are projected (see `crate::rooms`).
-    rooms: Arc<dyn RoomStore>,
     publish: mpsc::Sender<Committed>,
     stats: Stats,
-}
-
-/// A membership change the writer admitted, for after the batch is durable.
-struct Admitted {
-    effect: Effect,
-    user: UserInfo,
 }
 
 impl Writer {
     pub fn new(
         store: Arc<dyn MessageStore>,
         access: Access,
-        rooms: Arc<dyn RoomStore>,
         publish: mpsc::Sender<Committed>,
         stats: Stats,
     ) -> Self {
         Self {
             store,
             access,
-            rooms,
             publish,
             stats,
         }
@@ -61,24 +51,15 @@ impl Writer {
             .admit(batch.iter().map(|r| (r.room_id, r.actor, &r.body)));
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
-        // One per entry: who asked, and its membership change if it is one.
+        // One per admitted entry: who asked, and the change of standing it makes if any.
         let mut changes = Vec::with_capacity(batch.len());
         for (request, verdict) in batch.into_iter().zip(verdicts) {
-            let effect = match verdict {
-                Ok(effect) => effect,
+            match verdict {
+                Ok(update) => changes.push((request.actor, update)),
                 Err(refusal) => {
                     replies.push((request.reply, Some(Answer::Ready(Err(refusal.into())))));
                     continue;
                 }
-            };
-            if let (Some(effect), Body::Member(change)) = (effect, &request.body) {
-                let user = UserInfo {
-                    id: change.user_id,
-                    username: change.user.clone(),
-                };
-                changes.push((request.actor, Some(Admitted { effect, user })));
-            } else {
-                changes.push((request.actor, None));
             }
             replies.push((request.reply, None));
             entries.push(NewEntry {
@@ -94,43 +75,45 @@ impl Writer {
         let committed = match self.store.append(entries).await {
             Ok(appended) => {
                 let mut stored = Vec::with_capacity(appended.len());
+                // The answers of the admitted entries, in order.
+                let mut admitted = Vec::with_capacity(appended.len());
                 let mut settled = Vec::new();
-                let mut revoke = Vec::new();
+                let mut changed = Vec::new();
                 let mut sent = Vec::with_capacity(appended.len());
-                let mut answers =
-                    appended
-                        .into_iter()
-                        .zip(changes)
-                        .map(|(answer, (actor, change))| {
-                            let entry = match answer {
-                                Appended::Stored(entry) => entry,
-                                Appended::Duplicate(ack) => return Answer::Ready(Ok(ack)),
-                                Appended::ClientIdReused => {
-                                    return Answer::Ready(Err(SendError::ClientIdReused))
-                                }
-                            };
-                            let (room, seq) = (entry.ack.room_id, entry.ack.seq);
-                            stored.push(entry);
-                            match change {
-                                None => sent.push((room, actor, seq)),
-                                Some(admitted) => {
-                                    if !matches!(admitted.effect.standing, Standing::Member(_)) {
-                                        revoke.push(Revocation {
-                                            after: stored.len(),
-                                            room,
-                                            user: admitted.effect.user,
-                                        });
-                                    }
-                                    settled.push(admitted);
-                                }
-                            }
-                            Answer::Stored
-                        });
+                for (answer, (actor, update)) in appended.into_iter().zip(changes) {
+                    let entry = match answer {
+                        Appended::Stored(entry) => entry,
+                        Appended::Duplicate(ack) => {
+                            admitted.push(Answer::Ready(Ok(ack)));
+                            continue;
+                        }
+                        Appended::ClientIdReused => {
+                            admitted.push(Answer::Ready(Err(SendError::ClientIdReused)));
+                            continue;
+                        }
+                    };
+                    let (room, seq) = (entry.ack.room_id, entry.ack.seq);
+                    stored.push(entry);
+                    admitted.push(Answer::Stored);
+                    match update {
+                        None => sent.push((room, actor, seq)),
+                        Some(update) => {
+                            changed.push(Changed {
+                                after: stored.len(),
+                                room,
+                                user: update.user.id,
+                                member: matches!(update.standing, Standing::Member(_)),
+                            });
+                            settled.push(update);
+                        }
+                    }
+                }
+                let mut admitted = admitted.into_iter();
                 let answers = replies
                     .into_iter()
                     .map(|(reply, refused)| {
                         let answer = refused.unwrap_or_else(|| {
-                            answers.next().expect("one answer per admitted entry")
+                            admitted.next().expect("one answer per admitted entry")
                         });
                         (reply, answer)
                     })
@@ -139,11 +122,15 @@ impl Writer {
                     self.stats.record_batch(stored.len(), started.elapsed());
                 }
                 self.access.note_sent(sent);
-                self.settle(settled).await;
+                if let Err(e) = self.access.settle(settled).await {
+                    tracing::error!(
+                        "the room store missed membership changes (repaired at start): {e}"
+                    );
+                }
                 Committed {
                     stored,
                     answers,
-                    revoke,
+                    changed,
                 }
             }
             Err(error) => {
@@ -165,35 +152,12 @@ impl Writer {
                             (reply, refused.unwrap_or(Answer::Ready(Err(answer.clone()))))
                         })
                         .collect(),
-                    revoke: Vec::new(),
+                    changed: Vec::new(),
                 }
             }
         };
         // Waits only while the publisher is `PUBLISH_QUEUE` batches behind. If it has ended
         // (it cannot, short of a panic), the replies drop and every sender sees an error.
         let _gone = self.publish.send(committed).await;
-    }
-
-    /// Applies a durable batch's membership changes: to the access state at once (the next
-    /// batch is decided with them), then to the room store, its projection. A failed projection
-    /// write is repaired at the next start from the timeline (`Rooms::reconcile`), so it is
-    /// logged and the timeline's word stands.
-    async fn settle(&self, admitted: Vec<Admitted>) {
-        if admitted.is_empty() {
-            return;
-        }
-        let effects: Vec<Effect> = admitted.iter().map(|a| a.effect).collect();
-        self.access.settle(&effects);
-        let updates = admitted
-            .into_iter()
-            .map(|a| StandingUpdate {
-                room: a.effect.room,
-                user: a.user,
-                standing: a.effect.standing,
-            })
-            .collect();
-        if let Err(e) = self.rooms.set_standings(updates).await {
-            tracing::error!("the room store missed membership changes (repaired at start): {e}");
-        }
     }
 }

@@ -14,7 +14,7 @@
 //! the original is in an earlier batch, in the same batch, or was stored before a restart.
 
 use super::{Durability, StoreError};
-use app::model::{ChatMessage, ClientId, MessageBody, Role, RoomId, UserId, Username};
+use app::model::{ChatMessage, ClientId, MessageBody, Role, RoomId, UserId, UserInfo, Username};
 #[cfg(any(doc, test))]
 use app::protocol::ServerFrame;
 use app::timeline::{Entry, MemberEvent, Membership};
@@ -53,6 +53,19 @@ pub struct MemberChange {
     /// What the change may act on, checked by the writer against the standing it finds (not
     /// stored: the entry says where the change left the user, not what it expected).
     pub intent: Intent,
+}
+
+impl MemberChange {
+    /// `user`'s membership becomes `membership`, as a plain member, expecting nothing more.
+    pub fn of(user: &UserInfo, membership: Membership) -> Self {
+        Self {
+            user_id: user.id,
+            user: user.username.clone(),
+            membership,
+            role: Role::Member,
+            intent: Intent::Plain,
+        }
+    }
 }
 
 /// The standing a change expects to find, where one kind of entry serves several actions.

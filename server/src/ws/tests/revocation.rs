@@ -28,6 +28,7 @@ async fn a_revoked_room_delivers_nothing_more_not_even_through_catch_up() {
         room: ROOM,
         user: ANA,
         member: false,
+        through: None,
     });
     client.store(5);
     match client.next().await {
