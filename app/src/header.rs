@@ -1,11 +1,12 @@
 //! The bar on top of every page: the way home, the stats page, who is signed in, whether the
-//! live connection is up, and signing out.
+//! live connection is up, signing out, and on phones the button that opens the rooms drawer.
 //!
 //! It is also where the tab's WebSocket starts: the first time the header sees a signed-in
 //! user in the browser, it starts the [`Chat`] connection.
 
 use crate::api::{logout, logout_everywhere, ApiError};
 use crate::client::{Chat, ConnState};
+use crate::sidebar::{Drawer, UnreadTotal};
 use crate::Session;
 use leptos::prelude::*;
 
@@ -71,7 +72,23 @@ fn SignedIn(username: String) -> impl IntoView {
     };
     let state = chat.state;
     let hydrated = crate::clock::Hydrated::expect();
+    let drawer = Drawer::expect().0;
+    let unread = UnreadTotal::expect().0;
     view! {
+        // Shown on phones only (the sidebar is a drawer there).
+        <button
+            type="button"
+            class="secondary drawer-toggle"
+            aria-controls="sidebar"
+            aria-expanded=move || drawer.get().to_string()
+            on:click=move |_| drawer.update(|open| *open = !*open)
+        >
+            "Rooms"
+            {move || {
+                let n = unread.get();
+                (n > 0).then(|| view! { <span class="badge" aria-label=format!("{n} unread")>{n}</span> })
+            }}
+        </button>
         <div class="account">
             <span
                 role="status"

@@ -7,7 +7,8 @@
 //! - [`api`]: server functions at `/api/*`.
 //! - [`client`]: the browser's one WebSocket per tab and the live state of each room.
 //! - [`clock`]: message times, UTC on the first render and local after hydration.
-//! - [`header`]: the bar on top of every page.
+//! - [`header`]: the bar on top of every page; [`sidebar`]: your rooms beside every signed-in
+//!   page, live from the socket's user stream.
 //! - [`pages`]: one file per page; [`App`] routes between them.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod header;
 pub mod model;
 pub mod pages;
 pub mod protocol;
+pub mod sidebar;
 pub mod timeline;
 
 use crate::api::ApiError;
@@ -53,18 +55,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The text of `<title>` for a page called `page` (empty: the home page).
+/// The text of `<title>` for a page called `page` (empty: the home page), with `unread`
+/// messages waiting elsewhere shown first, as `(3) general · Minitalk`.
 ///
 /// On the server the result is HTML-escaped, because leptos_meta 0.8 writes the title into the
 /// server's HTML verbatim (`<title>` + text + `</title>`, no escaping): a room named
 /// `</title><script>…` would otherwise run script on every server-rendered visit (audit H1). In
 /// the browser leptos_meta sets `document.title`, which is plain text, so escaping there would
 /// show `&lt;` to the reader; the browser build therefore returns the text unchanged.
-pub fn page_title(page: String) -> String {
+pub fn page_title(page: String, unread: u64) -> String {
     let title = if page.is_empty() {
         "Minitalk".to_owned()
     } else {
         format!("{page} · Minitalk")
+    };
+    let title = match unread {
+        0 => title,
+        n => format!("({n}) {title}"),
     };
     #[cfg(feature = "ssr")]
     let title = escape_html_text(&title);
@@ -104,6 +111,9 @@ pub fn App() -> impl IntoView {
     client::Chat::provide();
     let hydrated = clock::Hydrated(RwSignal::new(false));
     provide_context(hydrated);
+    provide_context(sidebar::Drawer(RwSignal::new(false)));
+    let unread = RwSignal::new(0);
+    provide_context(sidebar::UnreadTotal(unread));
     // Effects run only in the browser, after hydration: from here on the page may differ from
     // the server's HTML (local times, live state). The attribute lets tests wait for it.
     Effect::new(move |_| {
@@ -115,10 +125,13 @@ pub fn App() -> impl IntoView {
 
     view! {
         // The one formatter for every `<Title>` in the app; it escapes on the server (see
-        // `page_title`), so pages pass plain text, user-chosen names included.
-        <Title formatter=page_title/>
+        // `page_title`), so pages pass plain text, user-chosen names included. It reads the
+        // unread total, so the title follows the sidebar's counts.
+        <Title formatter=move |page| page_title(page, unread.get())/>
         <Router>
             <header::Header/>
+            <div class="shell">
+            <sidebar::Sidebar/>
             <main>
                 <Routes fallback=pages::not_found::NotFound>
                     <Route
@@ -139,6 +152,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("stats") view=pages::stats::StatsPage/>
                 </Routes>
             </main>
+            </div>
         </Router>
     }
 }
@@ -150,9 +164,13 @@ mod tests {
     #[test]
     fn the_server_escapes_markup_in_page_titles() {
         assert_eq!(
-            page_title("</title><script>alert(1)</script> & co".to_owned()),
+            page_title("</title><script>alert(1)</script> & co".to_owned(), 0),
             "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; co · Minitalk"
         );
-        assert_eq!(page_title(String::new()), "Minitalk");
+        assert_eq!(page_title(String::new(), 0), "Minitalk");
+        assert_eq!(
+            page_title("general".to_owned(), 3),
+            "(3) general · Minitalk"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! side can read. `docs/protocol.md` describes every frame and error code for other clients;
 //! a change here is a change to that contract.
 
-use crate::model::{ChatMessage, RoomId, Username};
+use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
 use crate::timeline::MemberEvent;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,9 @@ pub enum ClientFrame {
     Typing {
         room_id: RoomId,
     },
+    /// Follow your own rooms: answered with `user_subscribed` (every room you are in or invited
+    /// to), then `room_changed` and `room_removed` as they change. Once per connection.
+    SubscribeUser,
     Ping,
 }
 
@@ -91,6 +94,22 @@ pub enum ServerFrame {
     Typing {
         room_id: RoomId,
         user: Username,
+    },
+    /// The answer to `subscribe_user`: every room the user is in or invited to, as
+    /// `list_rooms` shows them. It replaces whatever the client knew: after a reconnect (or a
+    /// server-side resync, which sends it again) the client is exactly up to date.
+    UserSubscribed {
+        rooms: Vec<RoomSummary>,
+    },
+    /// A room of the user's was added (joined, invited, a DM opened, in any tab) or its row
+    /// changed: new entries (unread counts; at most four of these a second per room), a read
+    /// mark from another tab, a new role. The whole row, so a lost one is made good by the next.
+    RoomChanged {
+        room: RoomSummary,
+    },
+    /// The room is no longer the user's: they left, declined, were kicked or banned.
+    RoomRemoved {
+        room_id: RoomId,
     },
     Pong,
 }

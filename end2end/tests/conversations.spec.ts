@@ -27,7 +27,7 @@ test("a private room is invisible to a third person until they are invited", asy
   await ana.page.screenshot({ path: path.join(SCREENS, "room-owner-members.png"), fullPage: true });
 
   await gotoHydrated(cyd.page, "/");
-  await expect(cyd.page.getByRole("heading", { name: "Invitations" })).toBeVisible();
+  await expect(cyd.page.getByRole("main").getByRole("heading", { name: "Invitations" })).toBeVisible();
   await cyd.page.screenshot({ path: path.join(SCREENS, "rooms-invitation.png"), fullPage: true });
   await cyd.page.getByRole("button", { name: `Accept the invitation to ${room}` }).click();
   await expect(cyd.page).toHaveURL(/\/rooms\/\d+$/);

@@ -39,9 +39,9 @@ test("a visitor signs up and every page hydrates with zero console errors", asyn
 
   // A fresh load of the rooms page and of the room: the first render must match the server's HTML.
   await gotoHydrated(page, "/");
-  await expect(page.getByRole("link", { name: room })).toBeVisible();
+  await expect(page.getByRole("main").getByRole("link", { name: room })).toBeVisible();
   await page.screenshot({ path: path.join(SCREENS, "rooms.png"), fullPage: true });
-  await page.getByRole("link", { name: room }).click();
+  await page.getByRole("main").getByRole("link", { name: room }).click();
   await expect(page.getByRole("heading", { level: 1, name: room })).toBeVisible();
   await page.reload();
   await hydrated(page);

@@ -91,7 +91,7 @@ test("leaving a room from the rooms page makes it joinable again in the director
   const room = unique("Exit ");
   await createRoom(ana.page, room);
   await gotoHydrated(ana.page, "/");
-  await expect(ana.page.getByRole("link", { name: room })).toBeVisible();
+  await expect(ana.page.getByRole("main").getByRole("link", { name: room })).toBeVisible();
 
   await ana.page.getByRole("button", { name: `Leave ${room}` }).click();
   await expect(ana.page.getByRole("button", { name: `Join ${room}` })).toBeVisible();

@@ -19,6 +19,8 @@ test("a room name with markup stays text in the server-rendered title", async ({
   await gotoHydrated(page, `/rooms/${id}`);
   await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
   await expect(page).toHaveTitle(`${name} · Minitalk`);
+  // The sidebar shows the name as text too.
+  await expect(page.getByRole("navigation", { name: "Rooms and conversations" }).getByRole("link", { name })).toBeVisible();
   expect(dialogs, "no script ran from the room name").toEqual([]);
   await page.screenshot({ path: path.join(SCREENS, "room-markup-name.png"), fullPage: true });
   expect(problems, "console errors/warnings and page errors").toEqual([]);

@@ -74,6 +74,8 @@ pub struct Report {
     pub history_duplicates: u64,
     pub history_wrong_seq: u64,
     pub cpu: BurstCpu,
+    /// Room rows the user streams sent during the run (0 without `--user-stream`).
+    pub room_rows: u64,
     pub timed_out: bool,
     /// The phase the deadline cut short, when it did.
     pub timed_out_during: Option<&'static str>,
@@ -116,6 +118,7 @@ impl Report {
             self.unanswered += outcome.unanswered;
             self.given_up += outcome.given_up;
             self.unsent += outcome.unsent;
+            self.room_rows += outcome.room_rows;
             for (code, n) in &outcome.errors {
                 *self.errors.entry((*code).to_owned()).or_default() += n;
             }
@@ -193,6 +196,9 @@ impl fmt::Display for Report {
             l.p50, l.p99, l.max
         )?;
         writeln!(f, "| errors | {:?} |", r.errors)?;
+        if r.room_rows > 0 {
+            writeln!(f, "| user stream rows received | {} |", r.room_rows)?;
+        }
         writeln!(
             f,
             "| given up / unanswered / never sent | {} / {} / {} |",

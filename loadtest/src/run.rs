@@ -57,6 +57,10 @@ pub struct Scenario {
     /// Concurrent sign-ins and connections during setup
     #[arg(long, default_value_t = 32)]
     pub setup_concurrency: usize,
+    /// Every user also follows its own rooms (`subscribe_user`), as the browser's sidebar does:
+    /// the server then sends each user its rooms' coalesced counts during the burst
+    #[arg(long)]
+    pub user_stream: bool,
     /// Write the full report here as JSON
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -147,6 +151,7 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
         window: s.window.max(1),
         send_gap,
         messages: s.messages,
+        user_stream: s.user_stream,
     });
     eprintln!("setup: connecting and subscribing");
     let tasks: Vec<_> = users

@@ -45,6 +45,8 @@ pub struct Shared {
     /// Seconds between two sends of one user (0: as fast as the window allows).
     pub send_gap: Duration,
     pub messages: usize,
+    /// Each user follows its rooms' rows (`subscribe_user`) too.
+    pub user_stream: bool,
 }
 
 /// One acknowledged message.
@@ -75,6 +77,8 @@ pub struct Outcome {
     pub given_up: u64,
     /// Never sent: the run stopped first.
     pub unsent: u64,
+    /// Rows of its rooms the user stream sent (`room_changed`).
+    pub room_rows: u64,
     /// Why this user stopped early (the socket failed, say); what it measured until then counts.
     pub failure: Option<String>,
 }
@@ -140,6 +144,16 @@ async fn drive(
             }
             ServerFrame::Error(e) => bail!("subscribe refused: {}", e.message),
             _ => {}
+        }
+    }
+    if shared.user_stream {
+        socket.send(&ClientFrame::SubscribeUser).await?;
+        loop {
+            match socket.next_frame().await.context("following the user's rooms")? {
+                ServerFrame::UserSubscribed { .. } => break,
+                ServerFrame::Error(e) => bail!("subscribe_user refused: {}", e.message),
+                _ => {}
+            }
         }
     }
     drop(connecting);
@@ -294,6 +308,7 @@ impl Window {
                     shared.settled.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            FrameRef::Other(ServerFrame::RoomChanged { .. }) => outcome.room_rows += 1,
             FrameRef::Other(_) => {}
         }
     }
@@ -333,6 +348,7 @@ mod tests {
             window: 1,
             send_gap: Duration::ZERO,
             messages: 1,
+            user_stream: false,
         }
     }
 

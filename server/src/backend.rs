@@ -7,12 +7,12 @@
 use crate::accounts::SignedIn;
 use crate::bus::BusEvent;
 use crate::state::AppState;
-use crate::store::rooms::{RoomView, Standing};
-use crate::store::{RoomHead, StoreError};
+use crate::store::rooms::Standing;
+use crate::store::StoreError;
 use app::api::{ssr::Backend, ApiError, Moderation};
 use app::model::{
-    DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserId, UserInfo,
-    Username, Visibility,
+    DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
+    Visibility,
 };
 use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
@@ -33,51 +33,6 @@ fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String)
 }
 
 impl ChatBackend {
-    /// A room's row in a list. The lists have no error to give for one room, so a head the
-    /// store cannot read shows as an empty room, and the cause is logged.
-    async fn summary(&self, room: RoomView, viewer: UserId) -> RoomSummary {
-        let RoomHead {
-            last_seq,
-            last_ts: last_activity,
-        } = self.0.messages().head(room.id).await.unwrap_or_else(|e| {
-            tracing::error!(room = %room.id, "reading a room's head failed: {e}");
-            RoomHead::default()
-        });
-        // What you wrote, and what came before it, you have read.
-        let read = room
-            .viewer_last_read
-            .map(|read| read.max(self.0.rooms().last_sent(viewer, room.id)));
-        let unread = match read {
-            Some(read) => self
-                .0
-                .messages()
-                .messages_after(room.id, read)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::error!(room = %room.id, "counting a room's unread failed: {e}");
-                    0
-                }),
-            None => 0,
-        };
-        RoomSummary {
-            id: room.id,
-            name: room.name.as_str().to_owned(),
-            member_count: room.member_count,
-            is_member: room.viewer_last_read.is_some(),
-            last_read_seq: room.viewer_last_read.unwrap_or(0),
-            last_seq,
-            last_activity,
-            unread,
-            visibility: room.visibility,
-            role: match room.viewer {
-                Standing::Member(role) => Some(role),
-                _ => None,
-            },
-            invited: room.viewer == Standing::Invited,
-            direct_with: room.direct_with,
-        }
-    }
-
     /// The account named `name`, or [`ApiError::NoSuchUser`].
     async fn find_user(&self, name: &Username) -> Result<UserInfo, ApiError> {
         self.0
@@ -125,17 +80,9 @@ impl ChatBackend {
 
     async fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
         Ok(self
-            .summary(self.0.rooms().room(room, user.id).await?, user.id)
+            .0
+            .row(self.0.rooms().room(room, user.id).await?, user.id)
             .await)
-    }
-
-    /// The rows of a list of rooms, in the order given.
-    async fn summaries(&self, rooms: Vec<RoomView>, viewer: UserId) -> Vec<RoomSummary> {
-        let mut rows = Vec::with_capacity(rooms.len());
-        for room in rooms {
-            rows.push(self.summary(room, viewer).await);
-        }
-        rows
     }
 }
 
@@ -206,7 +153,7 @@ impl Backend for ChatBackend {
     ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
         async move {
             let rooms = self.0.rooms().rooms_of(user.id).await?;
-            Ok(self.summaries(rooms, user.id).await)
+            Ok(self.0.rows(rooms, user.id).await)
         }
         .boxed()
     }
@@ -225,7 +172,7 @@ impl Backend for ChatBackend {
                 .directory(user.id, query, before, limit as usize);
             let rows = rows.await?;
             Ok(DirectoryPage {
-                rooms: self.summaries(rows.rooms, user.id).await,
+                rooms: self.0.rows(rows.rooms, user.id).await,
                 next: rows.next,
             })
         }
@@ -250,6 +197,8 @@ impl Backend for ChatBackend {
             self.room_creation_allowed(user)?;
             let quota = self.0.config().rooms_per_user;
             let room = self.0.rooms().create(user, name, visibility, quota).await?;
+            let people = vec![user.id];
+            self.0.bus().publish(BusEvent::RoomCreated { room, people });
             self.summary_of(room, user).await
         }
         .boxed()
@@ -286,7 +235,12 @@ impl Backend for ChatBackend {
             for name in &others {
                 with.push(self.find_user(name).await?);
             }
-            let (room, _new) = self.0.rooms().open_direct(user, with).await?;
+            let people = with.iter().map(|u| u.id).chain([user.id]).collect();
+            let (room, new) = self.0.rooms().open_direct(user, with).await?;
+            if new {
+                // Everyone in it sees it in their sidebar at once.
+                self.0.bus().publish(BusEvent::RoomCreated { room, people });
+            }
             self.summary_of(room, user).await
         }
         .boxed()
@@ -375,7 +329,13 @@ impl Backend for ChatBackend {
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         async move {
             let seq = seq.min(self.0.messages().head(room).await?.last_seq);
-            Ok(self.0.rooms().mark_read(user, room, seq).await?)
+            self.0.rooms().mark_read(user, room, seq).await?;
+            // The person's other tabs (and this one's sidebar) show the room as read.
+            self.0.bus().publish(BusEvent::ReadMarked {
+                room,
+                user: user.id,
+            });
+            Ok(())
         }
         .boxed()
     }

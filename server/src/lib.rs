@@ -42,6 +42,9 @@
 //! - [`accounts`], [`rooms`]: the services that keep the rules (passwords, sessions, quotas,
 //!   membership) over `Arc<dyn …Store>`. [`access`]: who may do what in a room, decided by the
 //!   processor's writer in batch order, and the send path's fast membership check. [`signin`]: admission for password work, which [`accounts`] runs through.
+//! - [`room_rows`]: a room's row as one person's lists show it (with unread), for the server
+//!   functions and the socket's user stream (`ws/user_stream.rs`: the sidebar's snapshot and
+//!   its live changes, counts coalesced per connection).
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
 //! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published
@@ -66,6 +69,7 @@ pub mod http;
 pub mod hub;
 pub mod processor;
 pub mod ratelimit;
+pub mod room_rows;
 pub mod rooms;
 pub mod routes;
 pub mod server;

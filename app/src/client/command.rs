@@ -34,6 +34,8 @@ pub enum Command {
         room_id: RoomId,
     },
     Redraw(RoomId, Part),
+    /// The user's room list changed (the sidebar and the tab title redraw).
+    RedrawRoomList,
     /// Someone is typing in a room (shown for a while by the page).
     ShowTyping {
         room_id: RoomId,

@@ -35,7 +35,7 @@ mod room_feed;
 mod socket;
 pub mod state;
 
-use crate::model::{RoomId, Username};
+use crate::model::{RoomId, RoomSummary, Username};
 use crate::protocol::{ClientFrame, ServerFrame};
 use command::{Command, Part};
 pub use feed::{Window, WINDOW};
@@ -55,6 +55,14 @@ pub const TYPING_THROTTLE_MS: f64 = 2_000.0;
 /// 15 times a second, after frame alignment): fast enough to read as live, and a busy room's
 /// rendering cost stays bounded per second instead of growing with its message rate.
 pub const REDRAW_GAP_MS: f64 = 50.0;
+
+/// A part of the page waiting for the next redraw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Redraw {
+    Room(RoomId, Part),
+    /// The sidebar and the tab title.
+    RoomList,
+}
 
 /// The state of the tab's connection, as the header shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +104,9 @@ pub struct Chat {
     tokens: StoredValue<u64>,
     /// Parts of the page to redraw at the next animation frame. Bounded: each (room, part)
     /// is queued once, so it holds at most three entries per room the tab has opened.
-    redraws: StoredValue<Vec<(RoomId, Part)>>,
+    redraws: StoredValue<Vec<Redraw>>,
+    /// Notified when the user's room list changed (see [`Chat::room_list`]).
+    list: Trigger,
     /// When the page last redrew ([`now_ms`]; only the browser spaces its redraws).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     last_redraw: StoredValue<f64>,
@@ -114,6 +124,7 @@ impl Chat {
             started: StoredValue::new(false),
             tokens: StoredValue::new(0),
             redraws: StoredValue::new(Vec::new()),
+            list: Trigger::new(),
             last_redraw: StoredValue::new(0.0),
         };
         provide_context(chat);
@@ -137,6 +148,16 @@ impl Chat {
             self.state.set(ConnState::Connecting);
             leptos::task::spawn_local(socket::run(*self));
         }
+    }
+
+    /// The user's rooms and invitations as the server's user stream keeps them (`None` until
+    /// its first snapshot, and on the server). Tracked: a view reading it redraws with it.
+    pub fn room_list(&self) -> Option<Vec<RoomSummary>> {
+        self.list.track();
+        self.core.with_value(|core| {
+            core.room_list()
+                .map(|list| list.values().cloned().collect())
+        })
     }
 
     pub fn me(&self) -> Option<Username> {
@@ -270,7 +291,8 @@ impl Chat {
                         after,
                     );
                 }
-                Command::Redraw(room_id, part) => self.redraw(room_id, part),
+                Command::Redraw(room_id, part) => self.redraw(Redraw::Room(room_id, part)),
+                Command::RedrawRoomList => self.redraw(Redraw::RoomList),
                 Command::ShowTyping { room_id, user } => {
                     if let Some(feed) = self.known_feed(room_id) {
                         self.show_typing(feed, user);
@@ -307,13 +329,13 @@ impl Chat {
 
     /// Queues a part of the page for the next redraw (see the module docs). The server has no
     /// frames and the native tests no browser: they redraw at once.
-    fn redraw(&self, room_id: RoomId, part: Part) {
+    fn redraw(&self, what: Redraw) {
         let first = self
             .redraws
             .try_update_value(|queued| {
                 let first = queued.is_empty();
-                if !queued.contains(&(room_id, part)) {
-                    queued.push((room_id, part));
+                if !queued.contains(&what) {
+                    queued.push(what);
                 }
                 first
             })
@@ -343,7 +365,11 @@ impl Chat {
         };
         #[cfg(feature = "hydrate")]
         self.last_redraw.set_value(now_ms());
-        for (room_id, part) in queued {
+        for what in queued {
+            let Redraw::Room(room_id, part) = what else {
+                self.list.notify();
+                continue;
+            };
             if let Some(feed) = self.known_feed(room_id) {
                 match part {
                     Part::Messages => feed.messages.notify(),
@@ -425,6 +451,7 @@ mod tests {
             client_id: "b3".into(),
         }));
         assert_eq!(feed.with_window_untracked(Window::newest_seq), Some(3));
+        assert_eq!(frames.try_recv().ok(), Some(ClientFrame::SubscribeUser));
         assert_eq!(
             frames.try_recv().ok(),
             Some(ClientFrame::Subscribe {

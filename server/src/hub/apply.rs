@@ -15,11 +15,22 @@ impl Hub {
             BusEvent::MembershipChanged {
                 room,
                 user,
-                member: false,
+                member,
                 through,
-            } => self.revoke_room(*room, *user, *through),
-            // A socket subscribes itself after a join; nothing is listening yet.
-            BusEvent::MembershipChanged { member: true, .. } => {}
+            } => {
+                // After a join nothing is listening yet (a socket subscribes itself); after
+                // anything else, the room's delivery to the user ends.
+                if !member {
+                    self.revoke_room(*room, *user, *through);
+                }
+                self.row_changed(*room, *user);
+            }
+            BusEvent::ReadMarked { room, user } => self.row_changed(*room, *user),
+            BusEvent::RoomCreated { room, people } => {
+                for user in people {
+                    self.row_changed(*room, *user);
+                }
+            }
             BusEvent::SessionEnded { session } => self.end_session(session),
             BusEvent::UserSignedOut { user } => self.end_user(*user),
             BusEvent::Presence { room, user, online } => {

@@ -29,7 +29,7 @@ mod signals;
 pub use credit::Credit;
 pub use signals::{Revoked, Signals};
 
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::store::StoredEntry;
 use app::model::{RoomId, UserId};
 use app::protocol::ServerFrame;
@@ -73,6 +73,10 @@ struct ConnEntry {
     session: SessionKey,
     ip: Option<IpAddr>,
     signals: Arc<Signals>,
+    /// Whether the connection follows its user's stream (see [`Hub::follow_user`]).
+    follows_user: bool,
+    /// Rooms whose activity it watches for that stream, so a disconnect forgets them.
+    watching: FastSet<RoomId>,
 }
 
 /// Per-user and per-address caps on open sockets; 0 means no cap.
@@ -94,6 +98,8 @@ pub enum Refused {
 #[derive(Default)]
 struct HubState {
     rooms: FastMap<RoomId, FastMap<ConnId, Subscriber>>,
+    /// Connections following their user's stream, by the rooms whose counts they show.
+    watchers: FastMap<RoomId, FastMap<ConnId, Arc<Signals>>>,
     conns: FastMap<ConnId, ConnEntry>,
     online: FastMap<UserId, usize>,
     per_ip: FastMap<IpAddr, usize>,
@@ -183,6 +189,8 @@ impl Hub {
                 session,
                 ip,
                 signals: signals.clone(),
+                follows_user: false,
+                watching: FastSet::default(),
             },
         );
         Ok(Registration {
@@ -203,6 +211,9 @@ impl Hub {
         let Some(entry) = state.conns.remove(&registration.conn) else {
             return false;
         };
+        for room in &entry.watching {
+            forget_watcher(&mut state.watchers, *room, registration.conn);
+        }
         if let Some(ip) = entry.ip {
             if let Some(count) = state.per_ip.get_mut(&ip) {
                 *count -= 1;
@@ -251,9 +262,49 @@ impl Hub {
         }
     }
 
-    /// Ends `user`'s access to `room` on every connection (they left, or were removed). Call
-    /// after the membership change is applied: from the moment this returns, nothing stored in
-    /// `room` reaches those connections.
+    /// From now on, `conn` hears of every change to its user's rooms (see
+    /// `ws::user_stream`): a membership or read mark changed ([`Signals::row_changed`]). Call
+    /// before reading the rooms for the stream's snapshot, so no change falls between the two.
+    pub fn follow_user(&self, conn: ConnId) {
+        if let Some(entry) = self.lock().conns.get_mut(&conn) {
+            entry.follows_user = true;
+        }
+    }
+
+    /// `conn` hears of new entries in `room` ([`Signals::mark_active`]), to keep its counts.
+    pub fn watch(&self, room: RoomId, conn: ConnId) {
+        let mut state = self.lock();
+        let Some(entry) = state.conns.get_mut(&conn) else {
+            return;
+        };
+        entry.watching.insert(room);
+        let signals = entry.signals.clone();
+        state
+            .watchers
+            .entry(room)
+            .or_default()
+            .insert(conn, signals);
+    }
+
+    pub fn unwatch(&self, room: RoomId, conn: ConnId) {
+        let mut state = self.lock();
+        if let Some(entry) = state.conns.get_mut(&conn) {
+            entry.watching.remove(&room);
+        }
+        forget_watcher(&mut state.watchers, room, conn);
+    }
+
+    /// `user`'s row of `room` changed (a membership or a read mark): every connection of theirs
+    /// that follows the user stream sends it again.
+    fn row_changed(&self, room: RoomId, user: UserId) {
+        let state = self.lock();
+        for entry in state.conns.values() {
+            if entry.user == user && entry.follows_user {
+                entry.signals.row_changed(room);
+            }
+        }
+    }
+
     /// Ends `user`'s access to `room`, at the timeline entry `through` that ended it when
     /// known: each of their connections still sends what it has not sent up to that entry, and
     /// nothing after.
@@ -313,9 +364,20 @@ impl Hub {
             })
             .collect();
         let mut state = self.lock();
+        let mut last_room = None;
         for frame in frames {
             let room = frame.room;
             let size = frame.json.len();
+            if last_room != Some(room) {
+                // Counts are coalesced by the connection; consecutive entries of one room (a
+                // batch is mostly runs of rooms) mark it once.
+                last_room = Some(room);
+                if let Some(watchers) = state.watchers.get(&room) {
+                    for signals in watchers.values() {
+                        signals.mark_active(room);
+                    }
+                }
+            }
             if let Some(listeners) = state.rooms.get_mut(&room) {
                 listeners.retain(|_, sub| {
                     if sub.queued_bytes.load(Ordering::Relaxed) + size > self.outbound_bytes {
@@ -347,6 +409,19 @@ impl Hub {
                     let _dropped_when_full = sub.events.try_send(json.clone());
                 }
             }
+        }
+    }
+}
+
+fn forget_watcher(
+    watchers: &mut FastMap<RoomId, FastMap<ConnId, Arc<Signals>>>,
+    room: RoomId,
+    conn: ConnId,
+) {
+    if let Some(of_room) = watchers.get_mut(&room) {
+        of_room.remove(&conn);
+        if of_room.is_empty() {
+            watchers.remove(&room);
         }
     }
 }

@@ -27,6 +27,13 @@ struct Raised {
     revoked: BTreeMap<RoomId, Option<u64>>,
     session_ended: bool,
     resync: bool,
+    /// Rooms of the user stream whose row must be sent again soon: something changed for this
+    /// user there (a membership, a read mark), so it is sent at once.
+    rows_changed: BTreeSet<RoomId>,
+    /// Rooms of the user stream with new entries: their counts are sent coalesced. Left here
+    /// until the connection's timer takes them, so a busy room wakes the connection once per
+    /// period rather than once per batch.
+    active: BTreeSet<RoomId>,
 }
 
 /// Revocations taken from [`Signals`].
@@ -79,6 +86,27 @@ impl Signals {
         self.raise(|s| s.resync = true, true);
     }
 
+    /// `room`'s row in the user's stream changed (membership, read mark): sent at once.
+    pub(super) fn row_changed(&self, room: RoomId) {
+        self.raise(
+            |s| {
+                s.rows_changed.insert(room);
+            },
+            false,
+        );
+    }
+
+    /// `room` has new entries. Wakes the connection only when nothing was active yet: the
+    /// connection takes the active rooms when its coalescing timer fires.
+    pub(super) fn mark_active(&self, room: RoomId) {
+        let mut state = self.state.lock().expect("signals lock poisoned");
+        let first = state.active.is_empty();
+        if state.active.insert(room) && first {
+            drop(state);
+            self.notify.notify_one();
+        }
+    }
+
     /// Waits until something was raised (returns at once if it was raised since the last wait).
     pub async fn wait(&self) {
         self.notify.notified().await;
@@ -97,6 +125,30 @@ impl Signals {
             session_ended: state.session_ended,
             resync: std::mem::take(&mut state.resync),
         }
+    }
+
+    pub fn take_rows_changed(&self) -> BTreeSet<RoomId> {
+        std::mem::take(
+            &mut self
+                .state
+                .lock()
+                .expect("signals lock poisoned")
+                .rows_changed,
+        )
+    }
+
+    /// Whether some watched room has new entries (the connection then arms its timer).
+    pub fn any_active(&self) -> bool {
+        !self
+            .state
+            .lock()
+            .expect("signals lock poisoned")
+            .active
+            .is_empty()
+    }
+
+    pub fn take_active(&self) -> BTreeSet<RoomId> {
+        std::mem::take(&mut self.state.lock().expect("signals lock poisoned").active)
     }
 
     pub fn take_lagging(&self) -> BTreeSet<RoomId> {

@@ -70,6 +70,7 @@ where
                 Err(error) => self.send(&ServerFrame::Error(error)).await,
             },
             ClientFrame::Typing { room_id } => self.typing(room_id).await,
+            ClientFrame::SubscribeUser => self.subscribe_user().await,
         }
     }
 

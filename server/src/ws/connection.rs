@@ -21,6 +21,7 @@
 
 use super::delivery::RoomCursors;
 use super::errors::{close_code_for, CLOSE_GOING_AWAY, CLOSE_SIGNED_OUT};
+use super::user_stream::UserStream;
 use super::ConnDeps;
 use crate::accounts::Session;
 use crate::bus::BusEvent;
@@ -58,6 +59,8 @@ pub struct Connection<W> {
     pub(super) signals: Arc<Signals>,
     pub(super) credit: Credit,
     pub(super) cursors: RoomCursors,
+    /// The person's own rooms, once the client asked to follow them (`user_stream.rs`).
+    pub(super) user_stream: Option<UserStream>,
     /// Answers to submitted messages, as they come.
     pub(super) pending: FuturesUnordered<BoxFuture<'static, ServerFrame>>,
     sink: W,
@@ -100,6 +103,7 @@ where
             signals: signals.clone(),
             credit: Credit::new(queued_bytes),
             cursors: RoomCursors::default(),
+            user_stream: None,
             pending: FuturesUnordered::new(),
             sink,
         };
@@ -113,6 +117,9 @@ where
         // every step, that is, several times per message delivered.
         let expiry = sleep_until(expires);
         tokio::pin!(expiry);
+        // The user stream's counts timer, armed while some watched room has new entries.
+        let counts = sleep_until(Instant::now());
+        tokio::pin!(counts);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Ping ticks since the client last sent anything (a pong included): counting ticks
         // instead of reading the clock per frame keeps the receive path free of clock reads.
@@ -153,6 +160,7 @@ where
                         this.sink.feed(Message::Ping(Default::default())).await.map_err(|_| Closed)
                     }
                 }
+                () = &mut counts, if this.counts_due().is_some() => this.send_counts().await,
                 () = &mut expiry => {
                     this.end_session("your session expired; sign in again").await
                 }
@@ -163,6 +171,11 @@ where
             };
             if messages.is_empty() {
                 this.credit.settle();
+            }
+            if let Some(due) = this.counts_due() {
+                if counts.deadline() != due {
+                    counts.as_mut().reset(due);
+                }
             }
             // Frames are fed without flushing inside a step; one flush (one write) per step.
             let step = match step {
@@ -205,10 +218,16 @@ where
         self.close(code, reason).await;
     }
 
-    /// Acts on what the hub raised: revocations first, then catch-up of lagging rooms.
+    /// Acts on what the hub raised: revocations first, then catch-up of lagging rooms, then the
+    /// user stream.
     async fn on_signals(&mut self) -> Result<(), Closed> {
         self.take_revocations().await?;
-        self.catch_up_lagged().await
+        self.catch_up_lagged().await?;
+        self.follow_user().await
+    }
+
+    fn counts_due(&self) -> Option<Instant> {
+        self.user_stream.as_ref().and_then(|s| s.counts_due)
     }
 
     /// Ends access to revoked rooms (their cursors go, the client is told) and, if the session
@@ -222,6 +241,9 @@ where
         }
         let mut revoked = self.signals.take_revoked();
         if revoked.resync {
+            if let Some(stream) = &mut self.user_stream {
+                stream.resync = true;
+            }
             let authority = &self.deps.authority;
             revoked.session_ended |= !authority.session_active(&self.session.key).await;
             let user = self.session.user.id;

@@ -17,6 +17,7 @@ mod delivery;
 mod errors;
 #[cfg(test)]
 mod tests;
+mod user_stream;
 
 pub use delivery::{LogReadError, MAX_REPLAY};
 
@@ -29,7 +30,7 @@ use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
 use crate::store::MessageStore;
 use app::api::{ssr::session_token_from_headers, ApiError};
-use app::model::{RoomId, UserId};
+use app::model::{RoomId, RoomSummary, UserId};
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -57,6 +58,10 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 pub trait Authority: Send + Sync + 'static {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError>;
     fn rooms_of(&self, user: UserId) -> Vec<RoomId>;
+    /// Every room `user` is in or invited to, as their list shows it (the user stream).
+    fn room_list(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomSummary>, ApiError>>;
+    /// `room`'s row in `user`'s list, or `None` when it is not theirs (any more).
+    fn own_row(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Option<RoomSummary>>;
     /// Whether the sign-in `session` is still valid (not ended, not expired). Async because
     /// sessions live in the account store; a store that cannot answer counts as "not valid"
     /// (the socket closes, and the client's reconnect asks again at the upgrade).
@@ -85,6 +90,18 @@ impl Authority for Rooms {
 
     fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
         self.0.rooms().room_ids_of(user)
+    }
+
+    fn room_list(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomSummary>, ApiError>> {
+        async move {
+            let rooms = self.0.rooms().rooms_of(user).await?;
+            Ok(self.0.rows(rooms, user).await)
+        }
+        .boxed()
+    }
+
+    fn own_row(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Option<RoomSummary>> {
+        self.0.own_row(user, room).boxed()
     }
 
     fn session_active<'a>(&'a self, session: &'a SessionKey) -> BoxFuture<'a, bool> {

@@ -26,10 +26,10 @@ mod tests;
 use super::command::{Command, Part};
 use super::feed::Window;
 use super::outbox::{Outbox, OutboxFull};
-use crate::model::{ChatMessage, RoomId, Username};
+use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
 use crate::protocol::{Ack, ClientFrame, ServerFrame};
 pub use errors::RESUBSCRIBE_AFTER;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One room as the tab knows it.
 #[derive(Debug, Clone)]
@@ -74,6 +74,9 @@ pub struct ChatState {
     me: Option<Username>,
     rooms: HashMap<RoomId, RoomState>,
     linked: bool,
+    /// The user's rooms as the server's user stream last said (`None` before its first
+    /// snapshot): what the sidebar and the tab title show.
+    list: Option<BTreeMap<RoomId, RoomSummary>>,
 }
 
 impl ChatState {
@@ -96,6 +99,11 @@ impl ChatState {
         self.linked
     }
 
+    /// The user's rooms, once the server has sent them.
+    pub fn room_list(&self) -> Option<&BTreeMap<RoomId, RoomSummary>> {
+        self.list.as_ref()
+    }
+
     pub fn room(&self, room_id: RoomId) -> Option<&RoomState> {
         self.rooms.get(&room_id)
     }
@@ -109,7 +117,8 @@ impl ChatState {
     /// pending send with its original `client_id`.
     pub fn connected(&mut self) -> Vec<Command> {
         self.linked = true;
-        let mut commands = Vec::new();
+        // The user stream's snapshot replaces the list, so it is asked for on every connect.
+        let mut commands = vec![Command::Transmit(ClientFrame::SubscribeUser)];
         for (&room_id, room) in self.rooms.iter().filter(|(_, r)| r.open) {
             commands.push(Command::Transmit(room.subscribe_frame(room_id)));
             commands.extend(room.outbox.all_pending().map(|entry| {
@@ -268,6 +277,23 @@ impl ChatState {
                 }
                 None => Vec::new(),
             },
+            ServerFrame::UserSubscribed { rooms } => {
+                self.list = Some(rooms.into_iter().map(|room| (room.id, room)).collect());
+                vec![Command::RedrawRoomList]
+            }
+            ServerFrame::RoomChanged { room } => match &mut self.list {
+                Some(list) => {
+                    list.insert(room.id, room);
+                    vec![Command::RedrawRoomList]
+                }
+                None => Vec::new(),
+            },
+            ServerFrame::RoomRemoved { room_id } => {
+                match self.list.as_mut().and_then(|list| list.remove(&room_id)) {
+                    Some(_) => vec![Command::RedrawRoomList],
+                    None => Vec::new(),
+                }
+            }
             ServerFrame::Presence { .. }
             | ServerFrame::Typing { .. }
             | ServerFrame::Subscribed { .. }

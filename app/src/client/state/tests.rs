@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::client::outbox::SendState;
+use crate::model::{Role, Visibility};
 use crate::protocol::{Ack, ErrorCode, ErrorFrame};
 use crate::timeline::Entry;
 use std::time::Duration;
@@ -201,10 +202,13 @@ fn a_reconnect_resumes_from_the_newest_seq_received_even_when_the_window_has_dro
     let sent = transmitted(&state.connected());
     assert_eq!(
         sent,
-        [ClientFrame::Subscribe {
-            room_id: ROOM,
-            after_seq: Some(2_000),
-        }]
+        [
+            ClientFrame::SubscribeUser,
+            ClientFrame::Subscribe {
+                room_id: ROOM,
+                after_seq: Some(2_000),
+            }
+        ]
     );
 }
 
@@ -244,7 +248,73 @@ fn not_member_for_a_room_stops_listening_and_says_why() {
     let room = state.room(ROOM).expect("room");
     assert!(!room.is_open());
     assert_eq!(room.denied.as_deref(), Some("why"));
-    assert!(state.connected().is_empty());
+    assert_eq!(
+        transmitted(&state.connected()),
+        [ClientFrame::SubscribeUser]
+    );
+}
+
+fn row(id: u64, unread: u64) -> RoomSummary {
+    RoomSummary {
+        id: RoomId(id),
+        name: format!("room {id}"),
+        member_count: 2,
+        is_member: true,
+        last_read_seq: 0,
+        last_seq: unread,
+        last_activity: None,
+        unread,
+        visibility: Visibility::Public,
+        role: Some(Role::Member),
+        invited: false,
+        direct_with: Vec::new(),
+    }
+}
+
+#[test]
+fn the_room_list_is_the_newest_snapshot_with_every_change_after_it() {
+    let mut state = listening();
+    assert!(state.room_list().is_none());
+    // A change before any snapshot is dropped: the snapshot that follows has it.
+    assert!(state
+        .apply(ServerFrame::RoomChanged { room: row(3, 1) })
+        .is_empty());
+    let redraw = [Command::RedrawRoomList];
+    let snapshot = ServerFrame::UserSubscribed {
+        rooms: vec![row(1, 0), row(2, 0)],
+    };
+    assert_eq!(state.apply(snapshot), redraw);
+    assert_eq!(
+        state.apply(ServerFrame::RoomChanged { room: row(2, 5) }),
+        redraw
+    );
+    assert_eq!(
+        state.apply(ServerFrame::RoomChanged { room: row(3, 1) }),
+        redraw
+    );
+    assert_eq!(
+        state.apply(ServerFrame::RoomRemoved { room_id: RoomId(1) }),
+        redraw
+    );
+    assert!(state
+        .apply(ServerFrame::RoomRemoved { room_id: RoomId(9) })
+        .is_empty());
+    let list = state.room_list().expect("a list");
+    assert_eq!(
+        list.values()
+            .map(|r| (r.id.0, r.unread))
+            .collect::<Vec<_>>(),
+        [(2, 5), (3, 1)]
+    );
+    // A reconnect's snapshot replaces everything.
+    state.disconnected();
+    state.connected();
+    let snapshot = ServerFrame::UserSubscribed {
+        rooms: vec![row(4, 0)],
+    };
+    state.apply(snapshot);
+    let ids: Vec<u64> = state.room_list().unwrap().keys().map(|id| id.0).collect();
+    assert_eq!(ids, [4]);
 }
 
 #[test]

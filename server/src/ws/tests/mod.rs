@@ -8,3 +8,4 @@ mod delivery;
 mod harness;
 mod liveness;
 mod revocation;
+mod user_stream;

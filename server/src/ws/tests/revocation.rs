@@ -12,7 +12,7 @@ use crate::store::accounts::{AccountError, AccountStore, StoredSession, UserReco
 use crate::store::StoreError;
 use crate::ws::Authority;
 use app::api::ApiError;
-use app::model::{RoomId, UserId, UserInfo, Username};
+use app::model::{RoomId, RoomSummary, UserId, UserInfo, Username};
 use app::protocol::{ErrorCode, ServerFrame};
 use futures::future::{ready, BoxFuture, FutureExt};
 use std::sync::Arc;
@@ -167,6 +167,14 @@ impl Authority for AccountsAuthority {
 
     fn rooms_of(&self, user: UserId) -> Vec<RoomId> {
         self.members.rooms_of(user)
+    }
+
+    fn room_list(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomSummary>, ApiError>> {
+        self.members.room_list(user)
+    }
+
+    fn own_row(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Option<RoomSummary>> {
+        self.members.own_row(user, room)
     }
 
     fn session_active<'a>(&'a self, session: &'a SessionKey) -> BoxFuture<'a, bool> {

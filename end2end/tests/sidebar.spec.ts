@@ -1,0 +1,65 @@
+// The sidebar beside every signed-in page: live unread badges, the tab title's count, and the phone drawer.
+import * as path from "node:path";
+import { expect, test } from "@playwright/test";
+import { SCREENS, createRoom, gotoHydrated, joinRoom, person, say, unique } from "./helpers";
+
+test("a message in another room raises that room's badge and the tab title live", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const hall = unique("Hall ");
+  const desk = unique("Desk ");
+  await createRoom(ana.page, hall);
+  await gotoHydrated(ana.page, "/");
+  await createRoom(ana.page, desk);
+  await joinRoom(ben.page, hall);
+
+  const sidebar = ana.page.getByRole("navigation", { name: "Rooms and conversations" });
+  const hallRow = sidebar.getByRole("link", { name: new RegExp(hall) });
+  await expect(hallRow).toBeVisible();
+  await expect(ana.page).toHaveTitle(new RegExp(`^${desk} · Minitalk$`));
+
+  await say(ben.page, "first");
+  await say(ben.page, "second");
+  // Ana is in another room: the hall's badge and the title count both messages, without a reload.
+  await expect(hallRow.getByLabel("2 unread")).toBeVisible();
+  await expect(ana.page).toHaveTitle(new RegExp(`^\\(2\\) ${desk} · Minitalk$`));
+  await ana.page.screenshot({ path: path.join(SCREENS, "sidebar-unread.png"), fullPage: true });
+
+  // Opening the room reads it: the badge and the count go.
+  await hallRow.click();
+  await expect(ana.page.getByRole("heading", { level: 1, name: hall })).toBeVisible();
+  await expect(ana.page).toHaveTitle(new RegExp(`^${hall} · Minitalk$`));
+  await expect(hallRow.getByLabel(/unread/)).toHaveCount(0);
+  await expect(hallRow).toHaveAttribute("aria-current", "page");
+  // And it stays read after moving on (the read mark reached the server).
+  await sidebar.getByRole("link", { name: new RegExp(desk) }).click();
+  await expect(ana.page.getByRole("heading", { level: 1, name: desk })).toBeVisible();
+  await expect(ana.page).toHaveTitle(new RegExp(`^${desk} · Minitalk$`));
+  await expect(hallRow.getByLabel(/unread/)).toHaveCount(0);
+
+  await ana.context.close();
+  await ben.context.close();
+});
+
+test("on a phone the sidebar is a drawer opened from the header", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  await ana.page.setViewportSize({ width: 390, height: 800 });
+  const hall = unique("Hall ");
+  await createRoom(ana.page, hall);
+  await gotoHydrated(ana.page, "/");
+
+  const sidebar = ana.page.getByRole("navigation", { name: "Rooms and conversations" });
+  const toggle = ana.page.getByRole("button", { name: "Rooms", exact: true });
+  await expect(sidebar).toBeHidden();
+  await expect(toggle).toHaveAttribute("aria-expanded", "false");
+  await toggle.click();
+  await expect(sidebar).toBeVisible();
+  await expect(toggle).toHaveAttribute("aria-expanded", "true");
+  await ana.page.screenshot({ path: path.join(SCREENS, "sidebar-drawer.png"), animations: "disabled" });
+
+  await sidebar.getByRole("link", { name: new RegExp(hall) }).click();
+  await expect(ana.page.getByRole("heading", { level: 1, name: hall })).toBeVisible();
+  await expect(sidebar).toBeHidden();
+
+  await ana.context.close();
+});

@@ -1,0 +1,120 @@
+//! The user stream end to end: the sidebar's snapshot and its live changes on a real server
+//! (127.0.0.1:0, real HTTP and WebSocket), across two tabs of one person, and never a word to
+//! someone outside a private room.
+
+mod support;
+
+use app::api::Moderation;
+use app::model::{Role, RoomId, RoomSummary, Visibility};
+use app::protocol::{ClientFrame, ServerFrame};
+use support::{register, start, Client};
+
+/// Follows the user's rooms; returns the snapshot.
+async fn follow(client: &mut Client) -> Vec<RoomSummary> {
+    client.send_frame(&ClientFrame::SubscribeUser).await;
+    loop {
+        if let ServerFrame::UserSubscribed { rooms } = client.next().await {
+            return rooms;
+        }
+    }
+}
+
+/// The next change to `room` in the stream: its row, or `None` when it was removed.
+async fn next_change(client: &mut Client, room: RoomId) -> Option<RoomSummary> {
+    loop {
+        match client.next().await {
+            ServerFrame::RoomChanged { room: row } if row.id == room => return Some(row),
+            ServerFrame::RoomRemoved { room_id } if room_id == room => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Waits for a row of `room` that satisfies `wanted` (counts arrive coalesced, so an
+/// intermediate row may come first).
+async fn row_where(
+    client: &mut Client,
+    room: RoomId,
+    wanted: impl Fn(&RoomSummary) -> bool,
+) -> RoomSummary {
+    loop {
+        if let Some(row) = next_change(client, room).await {
+            if wanted(&row) {
+                return row;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_tabs_follow_an_invitation_its_messages_a_read_mark_and_a_kick_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let bob = register(server.addr, "bob").await;
+    let cyd = register(server.addr, "cyd").await;
+    let general = RoomId(ana.create_room("general").await);
+    let (mut tab1, mut tab2) = (ana.connect().await, ana.connect().await);
+    let mut outsider = cyd.connect().await;
+    let snapshot = follow(&mut tab1).await;
+    assert_eq!(snapshot.iter().map(|r| r.id).collect::<Vec<_>>(), [general]);
+    follow(&mut tab2).await;
+    assert_eq!(follow(&mut outsider).await, []);
+
+    // A room made in one tab, and a conversation someone else opened, show in every tab.
+    let desk = RoomId(ana.create_room("desk").await);
+    let dm = bob.api.open_direct(&["ana"]).await.unwrap().id;
+    for tab in [&mut tab1, &mut tab2] {
+        let row = next_change(tab, desk).await.expect("the new room shows");
+        assert_eq!(row.role, Some(Role::Owner));
+        let row = next_change(tab, dm).await.expect("the conversation shows");
+        assert_eq!(row.visibility, Visibility::Direct);
+        assert_eq!(row.title(), "bob");
+    }
+
+    let secret = bob.api.create_room_as("secret", Visibility::Private).await;
+    let secret = secret.unwrap().id;
+    bob.api
+        .moderate(secret, "ana", Moderation::Invite)
+        .await
+        .unwrap();
+    for tab in [&mut tab1, &mut tab2] {
+        let row = next_change(tab, secret)
+            .await
+            .expect("the invitation shows");
+        assert!(row.invited && row.role.is_none(), "{row:?}");
+        assert_eq!(row.name, "secret");
+    }
+
+    ana.join(secret.0).await;
+    for tab in [&mut tab1, &mut tab2] {
+        let row = next_change(tab, secret).await.expect("the room shows");
+        assert!(!row.invited && row.role.is_some(), "{row:?}");
+    }
+
+    let mut bobs = bob.connect().await;
+    for n in 0..3 {
+        let ack = bobs
+            .send_and_wait(secret.0, &format!("b{n}"), "hello")
+            .await;
+        support::ack_seq(&ack);
+    }
+    let row = row_where(&mut tab1, secret, |row| row.unread == 3).await;
+    ana.api.mark_read(secret, row.last_seq).await.unwrap();
+    // The other tab hears of the read mark (as does this one).
+    let read = row_where(&mut tab2, secret, |row| row.unread == 0).await;
+    assert_eq!(read.last_read_seq, row.last_seq);
+
+    bob.api
+        .moderate(secret, "ana", Moderation::Kick)
+        .await
+        .unwrap();
+    for tab in [&mut tab1, &mut tab2] {
+        // A coalesced count may still come first; the removal follows.
+        while next_change(tab, secret).await.is_some() {}
+    }
+
+    // Nothing about the private room ever reached the outsider.
+    outsider.ping().await;
+    assert_eq!(outsider.next().await, ServerFrame::Pong);
+}
