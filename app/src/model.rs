@@ -271,7 +271,9 @@ pub struct RoomSummary {
     pub name: String,
     pub member_count: usize,
     pub is_member: bool,
-    /// The highest seq this user has marked read (0 when none or not a member).
+    /// Everything up to this seq counts as read (0 when nothing, or not a member): the read
+    /// mark, or the person's own newest message when that is later (what you wrote, and what
+    /// came before it, you have read). The "new messages" divider goes after it.
     pub last_read_seq: u64,
     /// The room's newest seq (0 for an empty room).
     pub last_seq: u64,

@@ -63,3 +63,45 @@ test("on a phone the sidebar is a drawer opened from the header", async ({ brows
 
   await ana.context.close();
 });
+
+test("a room is read only while its tab is visible, and opens at a divider above the first unread", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const hall = unique("Hall ");
+  const desk = unique("Desk ");
+  const hallId = await createRoom(ana.page, hall);
+  await gotoHydrated(ana.page, "/");
+  await createRoom(ana.page, desk);
+  await joinRoom(ben.page, hall);
+  await say(ben.page, "before");
+
+  // A second tab of Ana's shows the hall, then is hidden (switched away from).
+  const hidden = await ana.context.newPage();
+  await gotoHydrated(hidden, `/rooms/${hallId}`);
+  await expect(hidden.getByText("before")).toBeVisible();
+  await hidden.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await say(ben.page, "while you were away");
+  await say(ben.page, "and more");
+
+  // The first tab (on the desk) sees the hall's count rise, and the hidden tab does not read it away.
+  const hallRow = ana.page.getByRole("navigation", { name: "Rooms and conversations" }).getByRole("link", { name: new RegExp(hall) });
+  await expect(hallRow.getByLabel("2 unread")).toBeVisible();
+  await expect(hidden.getByText("and more")).toBeVisible();
+  await ana.page.waitForTimeout(1_500); // longer than the read mark's debounce
+  await expect(hallRow.getByLabel("2 unread")).toBeVisible();
+
+  // Opening the hall in the first tab: the divider sits above the first unread message.
+  await hallRow.click();
+  const divider = ana.page.getByRole("separator").filter({ hasText: "New messages" });
+  await expect(divider).toBeVisible();
+  await expect(ana.page.locator("li.msg", { has: divider })).toContainText("while you were away");
+  await expect(ana.page.getByRole("button", { name: "Jump to first unread" })).toBeVisible();
+  await ana.page.screenshot({ path: path.join(SCREENS, "room-new-messages-divider.png"), fullPage: true });
+  await expect(hallRow.getByLabel(/unread/)).toHaveCount(0);
+
+  await ana.context.close();
+  await ben.context.close();
+});

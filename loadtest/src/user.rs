@@ -149,7 +149,11 @@ async fn drive(
     if shared.user_stream {
         socket.send(&ClientFrame::SubscribeUser).await?;
         loop {
-            match socket.next_frame().await.context("following the user's rooms")? {
+            match socket
+                .next_frame()
+                .await
+                .context("following the user's rooms")?
+            {
                 ServerFrame::UserSubscribed { .. } => break,
                 ServerFrame::Error(e) => bail!("subscribe_user refused: {}", e.message),
                 _ => {}

@@ -43,7 +43,7 @@ impl AppState {
             name: room.name.as_str().to_owned(),
             member_count: room.member_count,
             is_member: room.viewer_last_read.is_some(),
-            last_read_seq: room.viewer_last_read.unwrap_or(0),
+            last_read_seq: read.unwrap_or(0),
             last_seq,
             last_activity,
             unread,

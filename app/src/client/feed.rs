@@ -128,6 +128,24 @@ impl Window {
         }
     }
 
+    /// A page of history the reader jumped to (the first unread, say): the window holds only
+    /// it, detached from the live end unless the page reaches the newest received. Live
+    /// messages then only move the cursor, and "Jump to latest" comes back.
+    pub fn show_stretch(&mut self, page: Vec<Entry>) {
+        let Some(newest) = page.iter().map(Entry::seq).max() else {
+            return;
+        };
+        self.held.clear();
+        if newest >= self.cursor {
+            self.detached = false;
+            self.hold_newer(page);
+        } else {
+            self.detached = true;
+            self.hold(page);
+        }
+        self.drop_oldest_beyond_window();
+    }
+
     /// Empties a detached window and attaches it to the live end again. The caller then loads
     /// the newest history page *below* what arrives live from now on
     /// ([`Window::absorb_below`]), which is gapless whatever arrives while that page loads.
@@ -222,6 +240,27 @@ mod tests {
     fn contiguous(window: &Window) -> bool {
         let seqs = held(window);
         seqs.windows(2).all(|pair| pair[1] == pair[0] + 1)
+    }
+
+    #[test]
+    fn a_jump_to_an_older_stretch_detaches_and_keeps_the_cursor_then_latest_comes_back() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(401..=500));
+        window.show_stretch(page(100..=199));
+        assert_eq!(held(&window).first(), Some(&100));
+        assert!(window.is_detached() && contiguous(&window));
+        assert_eq!((window.cursor(), window.unseen()), (500, 301));
+        // Live messages only move the cursor; the resume point never went back.
+        window.push_live(message(501), true);
+        assert_eq!((window.cursor(), window.newest_seq()), (501, Some(199)));
+        // A stretch that reaches the live end is attached again.
+        window.show_stretch(page(450..=501));
+        assert!(!window.is_detached());
+        window.push_live(message(502), true);
+        assert_eq!(window.newest_seq(), Some(502));
+        // An empty page changes nothing.
+        window.show_stretch(Vec::new());
+        assert_eq!(window.newest_seq(), Some(502));
     }
 
     #[test]

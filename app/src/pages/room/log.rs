@@ -28,26 +28,44 @@ const STICK_SLACK_PX: i32 = 48;
 /// Consecutive messages by one sender within this many ms are shown as one group.
 const GROUP_WINDOW_MS: i64 = 5 * 60_000;
 
-/// One row: the message, whether it continues the group above, and whether it is ours.
-type Row = (Arc<ChatMessage>, bool, bool);
+/// One row: the message, whether it continues the group above, whether it is ours, and
+/// whether the "new messages" divider goes above it.
+type Row = (Arc<ChatMessage>, bool, bool, bool);
 
-fn rows(window: &Window, me_key: Option<&str>) -> Vec<Row> {
+/// The rows of `window`. `read_before` is what was read when the room opened, if anything was
+/// unread then: the divider goes above the first message after it, when the window holds that
+/// message and what came just before (or the room's start), so it is never put above a hole.
+fn rows(window: &Window, me_key: Option<&str>, read_before: Option<u64>) -> Vec<Row> {
+    let first_unread = read_before.and_then(|read| {
+        let first = window.messages().find(|m| m.seq > read)?.seq;
+        let oldest = window.oldest_seq()?;
+        (oldest < first || oldest <= read + 1 || oldest <= 1).then_some(first)
+    });
     let mut previous: Option<&ChatMessage> = None;
     window
         .messages()
         .map(|m| {
-            let grouped = previous.is_some_and(|p| {
-                p.sender.is_same_person(m.sender.as_str()) && m.ts - p.ts < GROUP_WINDOW_MS
-            });
+            let divider = first_unread == Some(m.seq);
+            let grouped = !divider
+                && previous.is_some_and(|p| {
+                    p.sender.is_same_person(m.sender.as_str()) && m.ts - p.ts < GROUP_WINDOW_MS
+                });
             previous = Some(m);
             let mine = me_key.is_some_and(|me| m.sender.is_same_person(me));
-            (Arc::clone(m), grouped, mine)
+            (Arc::clone(m), grouped, mine, divider)
         })
         .collect()
 }
 
 #[component]
-pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
+pub fn MessageLog(
+    feed: RoomFeed,
+    me: Option<Username>,
+    /// Kept up to date with whether the list is at the newest message (the read mark needs it).
+    at_bottom: RwSignal<bool>,
+    /// What was read when the room opened, if anything was unread then (see [`rows`]).
+    read_before: Option<u64>,
+) -> impl IntoView {
     let id = feed.room_id;
     let log = NodeRef::<html::Div>::new();
     // A jump to the latest is loading its page (reading back waits meanwhile).
@@ -119,6 +137,9 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
             };
             stick.set_value(following);
             feed.set_following(following);
+            if at_bottom.get_untracked() != following {
+                at_bottom.set(following);
+            }
             scroll_back.measure(&el);
         }
     };
@@ -132,6 +153,7 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
         jump_error.set(None);
         stick.set_value(true);
         feed.set_following(true);
+        at_bottom.set(true);
         feed.update_window(Window::jump_to_latest);
         leptos::task::spawn_local(async move {
             let below = feed.with_window_untracked(Window::oldest_seq);
@@ -147,9 +169,45 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
     };
     let behind = move || feed.with_window(|w| w.is_detached().then(|| w.unseen()));
 
+    // "Jump to first unread": scrolls to the divider, loading the page that starts at it when
+    // the window does not hold it. Offered once per visit of the room.
+    let unread_offered = RwSignal::new(read_before.is_some());
+    let to_divider = move || {
+        request_animation_frame(move || {
+            if let Some(el) = log.get_untracked() {
+                if let Ok(Some(divider)) = el.query_selector(".new-divider") {
+                    divider.scroll_into_view();
+                }
+            }
+        });
+    };
+    let jump_to_unread = move |_| {
+        unread_offered.set(false);
+        let Some(read) = read_before else { return };
+        stick.set_value(false);
+        feed.set_following(false);
+        at_bottom.set(false);
+        if feed.with_window_untracked(|w| w.oldest_seq().is_some_and(|o| o <= read + 1)) {
+            to_divider();
+            return;
+        }
+        jumping.set(true);
+        leptos::task::spawn_local(async move {
+            let before = read + HISTORY_MAX as u64;
+            match history(id, Some(before), HISTORY_MAX).await {
+                Ok(page) => feed.update_window(|window| window.show_stretch(page)),
+                Err(e) => {
+                    jump_error.try_set(Some(e.to_string()));
+                }
+            }
+            jumping.try_set(false);
+            to_divider();
+        });
+    };
+
     let me_key = me.as_ref().map(Username::key);
     let me_name = me.as_ref().map(|u| u.to_string()).unwrap_or_default();
-    let each_row = move || feed.with_window(|window| rows(window, me_key.as_deref()));
+    let each_row = move || feed.with_window(|window| rows(window, me_key.as_deref(), read_before));
 
     view! {
         <div
@@ -161,6 +219,14 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
             node_ref=log
             on:scroll=on_scroll
         >
+            {move || unread_offered.get().then(|| view! {
+                <div class="jump jump-unread">
+                    <span>"You have unread messages here."</span>
+                    <button type="button" class="small" on:click=jump_to_unread disabled=move || jumping.get()>
+                        "Jump to first unread"
+                    </button>
+                </div>
+            })}
             <div class="log-start">
                 <Show
                     when=at_start
@@ -188,8 +254,8 @@ pub fn MessageLog(feed: RoomFeed, me: Option<Username>) -> impl IntoView {
             <ul class="messages">
                 <For
                     each=each_row
-                    key=|(m, grouped, _)| (m.seq, *grouped)
-                    children=move |(m, grouped, mine)| view! { <MessageItem m grouped mine/> }
+                    key=|(m, grouped, _, divider)| (m.seq, *grouped, *divider)
+                    children=move |(m, grouped, mine, divider)| view! { <MessageItem m grouped mine divider/> }
                 />
                 <For
                     each=move || feed.outbox()
@@ -234,11 +300,12 @@ fn new_messages(unseen: u64) -> String {
 }
 
 #[component]
-fn MessageItem(m: Arc<ChatMessage>, grouped: bool, mine: bool) -> impl IntoView {
+fn MessageItem(m: Arc<ChatMessage>, grouped: bool, mine: bool, divider: bool) -> impl IntoView {
     let hydrated = Hydrated::expect();
     let ts = m.ts;
     view! {
         <li class="msg" class:grouped=grouped class:mine=mine data-seq=m.seq>
+            {divider.then(|| view! { <div class="new-divider" role="separator">"New messages"</div> })}
             <div class="msg-head">
                 <span class="sender">{m.sender.to_string()}</span>
                 <time datetime=iso_utc(ts)>{move || time_of_day(ts, hydrated.get())}</time>
@@ -307,9 +374,9 @@ mod tests {
             Entry::Message(message(3, "ben", 2_000)),
             Entry::Message(message(4, "ben", 2_000 + GROUP_WINDOW_MS)),
         ]);
-        let shown: Vec<(u64, bool, bool)> = rows(&window, Some("ana"))
+        let shown: Vec<(u64, bool, bool)> = rows(&window, Some("ana"), None)
             .iter()
-            .map(|(m, grouped, mine)| (m.seq, *grouped, *mine))
+            .map(|(m, grouped, mine, _)| (m.seq, *grouped, *mine))
             .collect();
         assert_eq!(
             shown,
@@ -320,5 +387,36 @@ mod tests {
                 (4, false, false)
             ]
         );
+    }
+
+    #[test]
+    fn the_divider_goes_above_the_first_unread_and_breaks_its_group_never_above_a_hole() {
+        let mut window = Window::default();
+        window.absorb_newest_page(
+            (5..=8)
+                .map(|seq| Entry::Message(message(seq, "ben", seq as i64)))
+                .collect(),
+        );
+        let dividers = |window: &Window, read| -> Vec<(u64, bool, bool)> {
+            rows(window, None, read)
+                .iter()
+                .map(|(m, grouped, _, divider)| (m.seq, *grouped, *divider))
+                .collect()
+        };
+        assert_eq!(
+            dividers(&window, Some(6)),
+            [
+                (5, false, false),
+                (6, true, false),
+                (7, false, true),
+                (8, true, false)
+            ]
+        );
+        // Nothing unread when the room opened: no divider.
+        assert!(dividers(&window, None).iter().all(|(_, _, d)| !d));
+        // The first unread (3) is not held: no divider over the hole below seq 5.
+        assert!(dividers(&window, Some(2)).iter().all(|(_, _, d)| !d));
+        // Held from just after the read mark: the divider tops the list.
+        assert!(dividers(&window, Some(4))[0].2);
     }
 }

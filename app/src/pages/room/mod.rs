@@ -70,6 +70,9 @@ fn RoomView(id: RoomId) -> impl IntoView {
                     session.0.into_future()
                 );
                 let info = info.ok();
+                let read_before = info
+                    .as_ref()
+                    .and_then(|r| (r.unread > 0).then_some(r.last_read_seq));
                 let direct = info.as_ref().is_some_and(|r| r.visibility == Visibility::Direct);
                 let title = info.map_or_else(|| format!("Room {id}"), |r| r.title());
                 let me = me.ok().map(|user| user.username);
@@ -94,7 +97,7 @@ fn RoomView(id: RoomId) -> impl IntoView {
                         feed.update_window(|window| window.absorb_newest_page(newest));
                         view! {
                             <Title text=title.clone()/>
-                            <ChatView feed title me members direct/>
+                            <ChatView feed title me members direct read_before/>
                         }
                             .into_any()
                     }
@@ -151,11 +154,14 @@ fn ChatView(
     me: Option<Username>,
     members: Resource<Result<Vec<Member>, ApiError>>,
     direct: bool,
+    /// When the room had unread messages as it opened: what was read up to then.
+    read_before: Option<u64>,
 ) -> impl IntoView {
     let chat = Chat::expect();
     // Live: subscribe once the history is in the feed (only the browser has a socket).
     Effect::new(move |_| chat.open(feed));
-    read_mark::mark_read_as_messages_arrive(feed);
+    let reading = read_mark::Reading::new();
+    read_mark::mark_read_as_messages_arrive(feed, reading);
     let me_key = me.as_ref().map(Username::key);
     let me_key_list = me_key.clone();
 
@@ -169,7 +175,7 @@ fn ChatView(
             </div>
             <div class="room-body">
                 <section class="chat" aria-label="Conversation">
-                    <log::MessageLog feed me=me.clone()/>
+                    <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before/>
                     <composer::TypingLine feed me_key=me_key.clone()/>
                     {move || feed.denied().map(|why| view! {
                         <p class="notice" role="alert">"You cannot post here: " {why} "."</p>

@@ -1,5 +1,6 @@
-//! The read mark: the newest seq shown, sent (debounced) as messages arrive, so the rooms page
-//! can count what is unread.
+//! The read mark: the newest seq shown, sent (debounced) as messages arrive while the person is
+//! actually reading them (the tab visible, the list at the newest message), so the sidebar and
+//! the rooms page count what is unread, and the other tabs follow (the server tells them).
 
 use crate::client::RoomFeed;
 use crate::model::RoomId;
@@ -9,12 +10,54 @@ use std::time::Duration;
 /// How long the read mark waits for more messages before it is sent.
 const MARK_READ_DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// Sends the newest seq shown as the read mark, once messages stop arriving for a moment, and
-/// when the page goes away (navigation or unload) with a mark still waiting.
+/// Whether the person is reading the newest messages right now: the tab is visible (Page
+/// Visibility API) and the list is scrolled to the newest message. Only then does the read mark
+/// move, so a room open in a background tab, or scrolled back, keeps its unread count.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    pub at_bottom: RwSignal<bool>,
+    pub visible: RwSignal<bool>,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reading {
+    /// Starts at the bottom, and visible as the document says (and follows it).
+    pub fn new() -> Self {
+        let visible = RwSignal::new(true);
+        #[cfg(feature = "hydrate")]
+        {
+            let is_visible =
+                || document().visibility_state() == leptos::web_sys::VisibilityState::Visible;
+            visible.set(is_visible());
+            // Fired at the document, and it bubbles to the window.
+            let listener = window_event_listener_untyped("visibilitychange", move |_| {
+                visible.try_set(is_visible());
+            });
+            on_cleanup(move || listener.remove());
+        }
+        Self {
+            at_bottom: RwSignal::new(true),
+            visible,
+        }
+    }
+
+    fn now(&self) -> bool {
+        self.at_bottom.get() && self.visible.get()
+    }
+}
+
+/// Sends the newest seq shown as the read mark while the person is [`Reading`], once messages
+/// stop arriving for a moment, and when the page goes away (navigation or unload) with a mark
+/// still waiting.
 ///
 /// One timer at a time, however busy the room: a new message only moves the waiting mark, and
 /// a timer that finds the mark moved since it was set waits once more for the newer one.
-pub fn mark_read_as_messages_arrive(feed: RoomFeed) {
+pub fn mark_read_as_messages_arrive(feed: RoomFeed, reading: Reading) {
     let id = feed.room_id;
     let marked = StoredValue::new(0u64);
     let waiting = StoredValue::new(None::<u64>);
@@ -27,7 +70,13 @@ pub fn mark_read_as_messages_arrive(feed: RoomFeed) {
         }
     };
     Effect::new(move |_| {
-        let Some(newest) = feed.newest_seq() else {
+        let newest = feed.newest_seq();
+        // Not looking at the newest messages: nothing more counts as read.
+        if !reading.now() {
+            waiting.set_value(None);
+            return;
+        }
+        let Some(newest) = newest else {
             return;
         };
         if newest <= marked.get_value() {
