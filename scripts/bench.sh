@@ -11,8 +11,9 @@
 #                                 on an older binary and on this build, alternating, AB_PAIRS
 #                                 pairs (6), each side on a fresh data directory with its accounts
 #                                 made first; prints server CPU per message and acked/s per side.
-#                                 AB_NEW_LOADTEST_FLAGS are given to the load test on the new side
-#                                 only (e.g. --user-stream, with AB_OLD set to this build)
+#                                 AB_LOADTEST_FLAGS are given to the load test on both sides,
+#                                 AB_NEW_LOADTEST_FLAGS on the new side only (e.g. --user-stream,
+#                                 with AB_OLD set to this build)
 #
 # SERVER=path runs another server binary (an older build, for an A/B); SERVER_LIMIT_FLAGS
 # replaces the flags that lift the per-address and room-creation limits (set it empty for a
@@ -171,10 +172,11 @@ if [ "${what}" = ab ]; then
         for side in "${sides[@]}"; do
             if [ "${side}" = old ]; then server="${old}"; else server="${new}"; fi
             data="${work}/ab-${side}-${pair}"
-            extra=()
+            # shellcheck disable=SC2206 # the flags are words
+            extra=(${AB_LOADTEST_FLAGS:-})
             if [ "${side}" = new ]; then
                 # shellcheck disable=SC2206 # the flags are words
-                extra=(${AB_NEW_LOADTEST_FLAGS:-})
+                extra+=(${AB_NEW_LOADTEST_FLAGS:-})
             fi
             burst "warm-${side}-${pair}" "${data}" 2000 1 "" "${extra[@]}"
             burst "ab-${side}-${pair}" "${data}" 2000 20 "" "${extra[@]}"

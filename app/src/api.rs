@@ -16,7 +16,8 @@ pub mod ssr;
 pub use error::ApiError;
 
 use crate::model::{
-    DirectoryPage, Member, Role, RoomId, RoomSummary, StatsSnapshot, UserInfo, Visibility,
+    DirectoryPage, Member, NotifyLevel, Role, RoomId, RoomSummary, StatsSnapshot, UserInfo,
+    Visibility,
 };
 use crate::timeline::Entry;
 use leptos::prelude::*;
@@ -280,6 +281,17 @@ pub async fn mark_read(room_id: RoomId, seq: u64) -> Result<(), ApiError> {
 }
 
 /// The message processor's live figures; public, like a status page.
+/// When the signed-in member wants desktop notifications of `room_id`'s messages (see
+/// [`NotifyLevel`]); their other tabs' room lists follow.
+#[server(endpoint = "set_notify_level", input = Json)]
+pub async fn set_notify_level(room_id: RoomId, level: NotifyLevel) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        backend.set_notify_level(&user, room_id, level).await
+    })
+    .await
+}
+
 #[server(endpoint = "stats", input = GetUrl)]
 pub async fn stats() -> Result<StatsSnapshot, ApiError> {
     ssr::answer(async move { Ok(ssr::backend().stats()) }).await

@@ -16,6 +16,7 @@ pub mod client;
 pub mod clock;
 pub mod header;
 pub mod model;
+pub mod notifications;
 pub mod pages;
 pub mod protocol;
 pub mod sidebar;

@@ -294,6 +294,14 @@ pub struct RoomSummary {
     /// For a direct conversation: the other people in it, shown instead of a name.
     #[serde(default)]
     pub direct_with: Vec<Username>,
+    /// When to notify the viewer of new messages here (their choice, or the default for the
+    /// kind of room: [`NotifyLevel::default_for`]).
+    #[serde(default)]
+    pub notify: NotifyLevel,
+    /// The newest message above the read mark, when there is one (what a notification or a
+    /// preview shows); `None` when nothing is unread.
+    #[serde(default)]
+    pub newest_unread: Option<Preview>,
 }
 
 impl RoomSummary {
@@ -309,6 +317,124 @@ impl RoomSummary {
             }
         } else {
             self.name.clone()
+        }
+    }
+}
+
+/// When someone wants a desktop notification for a room's new messages (after they allowed
+/// notifications in the browser at all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    /// Every message from someone else.
+    All,
+    /// Only a message that mentions you (`@yourname`).
+    #[default]
+    Mentions,
+    /// Never.
+    Nothing,
+}
+
+impl NotifyLevel {
+    /// The level of someone who never chose one: every message of a direct conversation (it
+    /// is written to you), only mentions in a room.
+    pub fn default_for(visibility: Visibility) -> Self {
+        match visibility {
+            Visibility::Direct => NotifyLevel::All,
+            Visibility::Public | Visibility::Private => NotifyLevel::Mentions,
+        }
+    }
+
+    pub const ALL: [NotifyLevel; 3] = [
+        NotifyLevel::All,
+        NotifyLevel::Mentions,
+        NotifyLevel::Nothing,
+    ];
+
+    /// The words shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "All messages",
+            NotifyLevel::Mentions => "Mentions",
+            NotifyLevel::Nothing => "Nothing",
+        }
+    }
+
+    /// The wire name (`"all"`, `"mentions"`, `"nothing"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::Nothing => "nothing",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|level| level.as_str() == raw)
+    }
+
+    /// Whether a new message from someone else, previewed for its reader, calls for a
+    /// notification.
+    pub fn wants(self, message: &Preview) -> bool {
+        match self {
+            NotifyLevel::All => true,
+            NotifyLevel::Mentions => message.mentions_you,
+            NotifyLevel::Nothing => false,
+        }
+    }
+}
+
+/// Whether `text` mentions `user`: `@name` (ignoring case), not inside a longer name or an
+/// address (`@anna` does not mention `ann`; `x@ann.org` mentions no one).
+pub fn mentions(text: &str, user: &Username) -> bool {
+    let name = user.as_str();
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    text.match_indices('@').any(|(at, _)| {
+        let before_ok = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_name_char(c));
+        let rest = &text[at + 1..];
+        let after_ok = rest
+            .get(..name.len())
+            .is_some_and(|candidate| candidate.eq_ignore_ascii_case(name))
+            && rest[name.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !is_name_char(c));
+        before_ok && after_ok
+    })
+}
+
+/// The newest unread message of a room, shortened: what a notification shows and where
+/// clicking it leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    pub seq: u64,
+    pub sender: Username,
+    /// The message's first [`PREVIEW_CHARS`] characters (with "…" when it was longer).
+    pub excerpt: String,
+    /// Whether the message mentions the viewer (see [`mentions`]).
+    #[serde(default)]
+    pub mentions_you: bool,
+}
+
+/// How much of a message a [`Preview`] keeps.
+pub const PREVIEW_CHARS: usize = 140;
+
+impl Preview {
+    /// `message` as `viewer` previews it.
+    pub fn of(message: &ChatMessage, viewer: &Username) -> Self {
+        let mut chars = message.content.char_indices();
+        let excerpt = match chars.nth(PREVIEW_CHARS) {
+            Some((cut, _)) => format!("{}…", &message.content[..cut]),
+            None => message.content.clone(),
+        };
+        Self {
+            seq: message.seq,
+            sender: message.sender.clone(),
+            excerpt,
+            mentions_you: mentions(&message.content, viewer),
         }
     }
 }
@@ -429,6 +555,93 @@ mod tests {
         assert!(ana.is_same_person("ana"));
         assert!(ana.is_same_person("ANA"));
         assert!(!ana.is_same_person("anna"));
+    }
+
+    #[test]
+    fn a_mention_is_the_whole_name_after_an_at_sign() {
+        let ann = Username::parse("Ann").unwrap();
+        for text in [
+            "@ann",
+            "hi @Ann!",
+            "(@ANN) look",
+            "@bob,@ann.",
+            "line\n@ann",
+        ] {
+            assert!(mentions(text, &ann), "{text:?} mentions ann");
+        }
+        for text in [
+            "ann",
+            "@anna",
+            "@an",
+            "x@ann.org",
+            "@ann_b",
+            "@-ann",
+            "@ann-b",
+            "a@",
+        ] {
+            assert!(!mentions(text, &ann), "{text:?} does not mention ann");
+        }
+        // A name cut inside a multi-byte character is no mention, and no panic.
+        assert!(!mentions("@an\u{e9}", &ann));
+    }
+
+    #[test]
+    fn a_preview_keeps_the_first_characters_and_says_whom_it_mentions() {
+        let message = |content: &str| ChatMessage {
+            room_id: RoomId(1),
+            seq: 7,
+            id: 70,
+            sender: Username::parse("bob").unwrap(),
+            content: content.to_owned(),
+            ts: 0,
+            client_id: "c".into(),
+        };
+        let ann = Username::parse("ann").unwrap();
+        let short = Preview::of(&message("hi @ann"), &ann);
+        assert_eq!(
+            (short.seq, short.excerpt.as_str(), short.mentions_you),
+            (7, "hi @ann", true)
+        );
+        let long = Preview::of(&message(&"é".repeat(PREVIEW_CHARS + 1)), &ann);
+        assert_eq!(long.excerpt, format!("{}…", "é".repeat(PREVIEW_CHARS)));
+        assert!(!long.mentions_you);
+        let exact = "é".repeat(PREVIEW_CHARS);
+        assert_eq!(Preview::of(&message(&exact), &ann).excerpt, exact);
+    }
+
+    #[test]
+    fn the_notify_level_decides_by_kind_of_room_and_mention() {
+        assert_eq!(
+            NotifyLevel::default_for(Visibility::Direct),
+            NotifyLevel::All
+        );
+        assert_eq!(
+            NotifyLevel::default_for(Visibility::Public),
+            NotifyLevel::Mentions
+        );
+        assert_eq!(
+            NotifyLevel::default_for(Visibility::Private),
+            NotifyLevel::Mentions
+        );
+        let preview = |mentions_you| Preview {
+            seq: 1,
+            sender: Username::parse("bob").unwrap(),
+            excerpt: "x".into(),
+            mentions_you,
+        };
+        let wanted =
+            |level: NotifyLevel| [level.wants(&preview(false)), level.wants(&preview(true))];
+        assert_eq!(wanted(NotifyLevel::All), [true, true]);
+        assert_eq!(wanted(NotifyLevel::Mentions), [false, true]);
+        assert_eq!(wanted(NotifyLevel::Nothing), [false, false]);
+        for level in NotifyLevel::ALL {
+            assert_eq!(NotifyLevel::parse(level.as_str()), Some(level));
+            assert_eq!(
+                serde_json::to_string(&level).unwrap(),
+                format!("\"{}\"", level.as_str())
+            );
+        }
+        assert_eq!(NotifyLevel::parse("loud"), None);
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl Sections {
 }
 
 /// The room on screen, from the path (`/rooms/ID`).
-fn room_on_screen(path: &str) -> Option<RoomId> {
+pub(crate) fn room_on_screen(path: &str) -> Option<RoomId> {
     path.strip_prefix("/rooms/")?.parse().ok().map(RoomId)
 }
 
@@ -127,6 +127,7 @@ fn RoomNav() -> impl IntoView {
     view! {
         <div class="drawer-backdrop" class:open=move || drawer.get() on:click=move |_| drawer.set(false)></div>
         <nav id="sidebar" class="sidebar" class:open=move || drawer.get() aria-label="Rooms and conversations">
+            <crate::notifications::Notifications/>
             {move || match sections.get() {
                 None => view! { <p class="muted side-note">"Loading your rooms…"</p> }.into_any(),
                 Some(s) => view! {
@@ -209,7 +210,7 @@ fn Row(room: RoomSummary, current: Memo<Option<RoomId>>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Role, Username};
+    use crate::model::{NotifyLevel, Role, Username};
 
     fn room(id: u64, name: &str, unread: u64, active: Option<i64>) -> RoomSummary {
         RoomSummary {
@@ -225,6 +226,8 @@ mod tests {
             role: Some(Role::Member),
             invited: false,
             direct_with: Vec::new(),
+            notify: NotifyLevel::Mentions,
+            newest_unread: None,
         }
     }
 

@@ -11,7 +11,9 @@
 
 use app::api::Moderation;
 use app::api::{self, ApiError, HISTORY_MAX};
-use app::model::{DirectoryPage, Member, RoomId, RoomSummary, StatsSnapshot, UserInfo, Visibility};
+use app::model::{
+    DirectoryPage, Member, NotifyLevel, RoomId, RoomSummary, StatsSnapshot, UserInfo, Visibility,
+};
 use app::timeline::Entry;
 use leptos::server_fn::ServerFn;
 use serde::de::DeserializeOwned;
@@ -287,6 +289,14 @@ impl Api {
 
     pub async fn mark_read(&self, room_id: RoomId, seq: u64) -> Result<(), CallError> {
         self.call(api::MarkRead { room_id, seq }).await
+    }
+
+    pub async fn set_notify_level(
+        &self,
+        room_id: RoomId,
+        level: NotifyLevel,
+    ) -> Result<(), CallError> {
+        self.call(api::SetNotifyLevel { room_id, level }).await
     }
 
     /// The server's public figures (`GET /api/stats`, no session needed).

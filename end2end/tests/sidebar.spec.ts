@@ -81,7 +81,8 @@ test("a room is read only while its tab is visible, and opens at a divider above
   await expect(hidden.getByText("before")).toBeVisible();
   await hidden.evaluate(() => {
     Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
-    document.dispatchEvent(new Event("visibilitychange"));
+    // As the browser fires it: at the document, bubbling to the window.
+    document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
   });
   await say(ben.page, "while you were away");
   await say(ben.page, "and more");

@@ -11,8 +11,8 @@ use crate::store::rooms::Standing;
 use crate::store::StoreError;
 use app::api::{ssr::Backend, ApiError, Moderation};
 use app::model::{
-    DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
-    Visibility,
+    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
+    Username, Visibility,
 };
 use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
@@ -52,6 +52,17 @@ impl ChatBackend {
             .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
     }
 
+    /// Read marks and notification levels: each is a journaled write and a row sent to every
+    /// tab of the person, so limited per user (a browser marks read at most a few times a
+    /// second).
+    fn own_row_change_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
+        self.0
+            .limiters()
+            .own_rows
+            .check(&user.id)
+            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
+    }
+
     /// Creating a room or opening a direct conversation: limited per user.
     fn room_creation_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
         self.0
@@ -81,7 +92,7 @@ impl ChatBackend {
     async fn summary_of(&self, room: RoomId, user: &UserInfo) -> Result<RoomSummary, ApiError> {
         Ok(self
             .0
-            .row(self.0.rooms().room(room, user.id).await?, user.id)
+            .row(self.0.rooms().room(room, user.id).await?, user)
             .await)
     }
 }
@@ -153,7 +164,7 @@ impl Backend for ChatBackend {
     ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
         async move {
             let rooms = self.0.rooms().rooms_of(user.id).await?;
-            Ok(self.0.rows(rooms, user.id).await)
+            Ok(self.0.rows(rooms, user).await)
         }
         .boxed()
     }
@@ -172,7 +183,7 @@ impl Backend for ChatBackend {
                 .directory(user.id, query, before, limit as usize);
             let rows = rows.await?;
             Ok(DirectoryPage {
-                rooms: self.0.rows(rows.rooms, user.id).await,
+                rooms: self.0.rows(rows.rooms, user).await,
                 next: rows.next,
             })
         }
@@ -328,10 +339,29 @@ impl Backend for ChatBackend {
         seq: u64,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         async move {
+            self.own_row_change_allowed(user)?;
             let seq = seq.min(self.0.messages().head(room).await?.last_seq);
             self.0.rooms().mark_read(user, room, seq).await?;
             // The person's other tabs (and this one's sidebar) show the room as read.
-            self.0.bus().publish(BusEvent::ReadMarked {
+            self.0.bus().publish(BusEvent::OwnRowChanged {
+                room,
+                user: user.id,
+            });
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn set_notify_level<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        level: NotifyLevel,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move {
+            self.own_row_change_allowed(user)?;
+            self.0.rooms().set_notify(user, room, level).await?;
+            self.0.bus().publish(BusEvent::OwnRowChanged {
                 room,
                 user: user.id,
             });

@@ -44,7 +44,8 @@
 //!   processor's writer in batch order, and the send path's fast membership check. [`signin`]: admission for password work, which [`accounts`] runs through.
 //! - [`room_rows`]: a room's row as one person's lists show it (with unread), for the server
 //!   functions and the socket's user stream (`ws/user_stream.rs`: the sidebar's snapshot and
-//!   its live changes, counts coalesced per connection).
+//!   its live changes, counts coalesced per connection). [`newest`]: each room's newest
+//!   message, left by the publisher, for the rows' previews (what notifications show).
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
 //! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published
@@ -67,6 +68,7 @@ mod fasthash;
 pub mod history;
 pub mod http;
 pub mod hub;
+pub mod newest;
 pub mod processor;
 pub mod ratelimit;
 pub mod room_rows;

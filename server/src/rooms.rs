@@ -27,7 +27,7 @@ use crate::store::rooms::{
 };
 use crate::store::{Ack, Body, Intent, MemberChange};
 use app::api::{ApiError, Moderation};
-use app::model::{ClientId, Role, RoomId, RoomName, UserId, UserInfo, Visibility};
+use app::model::{ClientId, NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Visibility};
 use app::timeline::{MemberEvent, Membership};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -321,6 +321,17 @@ impl Rooms {
     ) -> Result<(), RoomError> {
         self.check_member(user.id, room)?;
         self.store.mark_read(room, user.id, seq).await
+    }
+
+    /// Sets how `user` wants to be notified of `room`'s messages (members only).
+    pub async fn set_notify(
+        &self,
+        user: &UserInfo,
+        room: RoomId,
+        level: NotifyLevel,
+    ) -> Result<(), RoomError> {
+        self.check_member(user.id, room)?;
+        self.store.set_notify(room, user.id, level).await
     }
 
     /// One room as `viewer` sees it (members and non-members alike; a private room only for

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::hub::Hub;
-use crate::processor::{MessageProcessor, ProcessorConfig};
+use crate::newest::NewestMessages;
+use crate::processor::{MessageProcessor, Outlets, ProcessorConfig};
 use crate::stats::Stats;
 use crate::store::file::rooms::FileRooms;
 use crate::store::memory::MemoryMessageStore;
@@ -70,8 +71,11 @@ async fn open(data: &DataDir) -> Stack {
         ProcessorConfig::default(),
         messages.clone(),
         access.clone(),
-        hub.clone(),
-        Arc::new(crate::bus::LocalBus::new(hub, 8)),
+        Outlets {
+            hub: hub.clone(),
+            bus: Arc::new(crate::bus::LocalBus::new(hub, 8)),
+            newest: NewestMessages::default(),
+        },
         Stats::default(),
         shutdown.clone(),
     );

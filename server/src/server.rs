@@ -15,7 +15,8 @@
 use crate::access::Access;
 use crate::clock::{self, Clock};
 use crate::config::Config;
-use crate::processor::MessageProcessor;
+use crate::newest::NewestMessages;
+use crate::processor::{MessageProcessor, Outlets};
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
 use crate::store::rooms::RoomStore;
@@ -42,6 +43,15 @@ const TYPING_LIMIT: ratelimit::RateLimit = ratelimit::RateLimit {
 const PRESENCE_LIMIT: ratelimit::RateLimit = ratelimit::RateLimit {
     per_sec: 0.2,
     burst: 6.0,
+};
+
+/// Read marks and notification levels per user: a browser marks a room read at most about
+/// three times a second while messages arrive (`read_mark` debounces 300 ms), and a person
+/// switching rooms quickly marks each; more are refused with `rate_limited` (the next mark
+/// catches up).
+const OWN_ROW_LIMIT: ratelimit::RateLimit = ratelimit::RateLimit {
+    per_sec: 5.0,
+    burst: 20.0,
 };
 
 /// A running server, for `main` and for tests.
@@ -105,12 +115,16 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let room_store: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data)?);
     let access = Access::load(room_store.clone()).await?;
     let bus: Arc<dyn bus::Bus> = Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE));
+    let newest = NewestMessages::default();
     let (processor, processor_task) = MessageProcessor::start(
         config.processor(),
         messages.clone(),
         access.clone(),
-        hub.clone(),
-        bus.clone(),
+        Outlets {
+            hub: hub.clone(),
+            bus: bus.clone(),
+            newest: newest.clone(),
+        },
         stats.clone(),
         shutdown.clone(),
     );
@@ -146,8 +160,10 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             room_creations: ratelimit::RateLimiter::new(config.room_creations()),
             presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
             membership_changes: ratelimit::RateLimiter::new(config.membership_changes()),
+            own_rows: ratelimit::RateLimiter::new(OWN_ROW_LIMIT),
         },
         messages,
+        newest,
         bus: bus.clone(),
         hub,
         processor,

@@ -11,6 +11,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::history::HistoryCache;
 use crate::hub::Hub;
+use crate::newest::NewestMessages;
 use crate::processor::MessageProcessor;
 use crate::ratelimit::RateLimiter;
 use crate::rooms::Rooms;
@@ -35,6 +36,8 @@ pub struct Limiters {
     pub presence: RateLimiter<UserId>,
     /// Joins and leaves per user (each one is a timeline entry every member receives).
     pub membership_changes: RateLimiter<UserId>,
+    /// Read marks and notification levels per user (each is a journaled write).
+    pub own_rows: RateLimiter<UserId>,
 }
 
 /// What [`AppState::new`] is built from; `server::start` fills it in once.
@@ -44,6 +47,8 @@ pub struct Parts {
     pub rooms: Rooms,
     pub messages: Arc<dyn MessageStore>,
     pub history: HistoryCache,
+    /// Each room's newest message, for the rows' previews.
+    pub newest: NewestMessages,
     pub hub: Hub,
     /// Where revocations, presence and typing are published (applied to `hub` at once).
     pub bus: Arc<dyn Bus>,
@@ -96,6 +101,10 @@ impl AppState {
 
     pub fn history(&self) -> &HistoryCache {
         &self.parts.history
+    }
+
+    pub fn newest(&self) -> &NewestMessages {
+        &self.parts.newest
     }
 
     pub fn hub(&self) -> &Hub {

@@ -9,7 +9,7 @@
 mod support;
 
 use app::api::{ApiError, Login, Register};
-use app::model::RoomId;
+use app::model::{NotifyLevel, RoomId};
 use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use leptos::server_fn::ServerFn;
 use minitalk_client::tungstenite::{self, Message};
@@ -539,4 +539,39 @@ async fn a_join_and_leave_flood_is_rate_limited_and_records_nothing_more() {
     let timeline = ana.whole_history(room).await;
     assert_eq!(timeline.len(), 6);
     assert!(mallory.api.room_members(RoomId(room)).await.is_err());
+}
+
+#[tokio::test]
+async fn read_marks_and_notify_levels_share_a_per_user_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let mallory = register(server.addr, "mallory").await;
+    let room = RoomId(mallory.create_room("mine").await);
+    // The burst (20) passes; a loop faster than 5 a second then meets `rate_limited`, for
+    // both calls alike (a level change costs the same journaled write as a read mark).
+    let mut refused = None;
+    for n in 0..40 {
+        let answer = if n % 2 == 0 {
+            mallory.api.mark_read(room, 0).await
+        } else {
+            mallory.api.set_notify_level(room, NotifyLevel::All).await
+        };
+        if let Err(e) = answer {
+            refused = Some((n, e));
+            break;
+        }
+    }
+    match refused {
+        Some((
+            n,
+            CallError::Refused {
+                status: 429,
+                error: ApiError::RateLimited(secs),
+            },
+        )) => {
+            assert!((20..30).contains(&n), "refused at call {n}");
+            assert!(secs >= 1);
+        }
+        other => panic!("expected rate_limited within the loop, got {other:?}"),
+    }
 }

@@ -4,8 +4,8 @@
 
 mod support;
 
-use app::api::Moderation;
-use app::model::{Role, RoomId, RoomSummary, Visibility};
+use app::api::{ApiError, Moderation};
+use app::model::{NotifyLevel, Role, RoomId, RoomSummary, Visibility, PREVIEW_CHARS};
 use app::protocol::{ClientFrame, ServerFrame};
 use support::{register, start, Client};
 
@@ -117,4 +117,76 @@ async fn two_tabs_follow_an_invitation_its_messages_a_read_mark_and_a_kick_live(
     // Nothing about the private room ever reached the outsider.
     outsider.ping().await;
     assert_eq!(outsider.next().await, ServerFrame::Pong);
+}
+
+#[tokio::test]
+async fn a_row_previews_the_newest_unread_message_and_carries_the_member_s_notify_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = register(server.addr, "ana").await;
+    let bob = register(server.addr, "bob").await;
+    let cyd = register(server.addr, "cyd").await;
+    let hall = RoomId(ana.create_room("hall").await);
+    bob.join(hall.0).await;
+    let dm = bob.api.open_direct(&["ana"]).await.unwrap().id;
+    let (mut tab1, mut tab2) = (ana.connect().await, ana.connect().await);
+    let snapshot = follow(&mut tab1).await;
+    follow(&mut tab2).await;
+    let level = |id| snapshot.iter().find(|r| r.id == id).unwrap().notify;
+    // Never chosen: a conversation notifies of everything, a room of mentions.
+    assert_eq!(
+        (level(hall), level(dm)),
+        (NotifyLevel::Mentions, NotifyLevel::All)
+    );
+
+    // Bob writes in the hall: the row previews the newest message, and says whom it mentions.
+    let mut bobs = bob.connect().await;
+    bobs.send_and_wait(hall.0, "h1", "first").await;
+    let long = format!("@ana look {}", "x".repeat(200));
+    let ack = bobs.send_and_wait(hall.0, "h2", &long).await;
+    let seq = support::ack_seq(&ack);
+    let row = row_where(&mut tab1, hall, |row| row.unread == 2).await;
+    let preview = row.newest_unread.expect("a preview of what is unread");
+    assert_eq!((preview.seq, preview.sender.as_str()), (seq, "bob"));
+    assert!(preview.mentions_you);
+    assert_eq!(
+        preview.excerpt.chars().count(),
+        PREVIEW_CHARS + 1,
+        "cut, with an ellipsis"
+    );
+    // Once read, nothing to preview.
+    ana.api.mark_read(hall, seq).await.unwrap();
+    let read = row_where(&mut tab1, hall, |row| row.unread == 0).await;
+    assert_eq!(read.newest_unread, None);
+
+    // Choosing a level: every tab's row follows, and only the member's own.
+    ana.api
+        .set_notify_level(dm, NotifyLevel::Nothing)
+        .await
+        .unwrap();
+    for tab in [&mut tab1, &mut tab2] {
+        row_where(tab, dm, |row| row.notify == NotifyLevel::Nothing).await;
+    }
+    let bobs_rows = bob.api.list_rooms().await.unwrap();
+    let bobs_dm = bobs_rows.iter().find(|r| r.id == dm).unwrap();
+    assert_eq!(bobs_dm.notify, NotifyLevel::All);
+    let listed = ana.api.list_rooms().await.unwrap();
+    assert_eq!(
+        listed.iter().find(|r| r.id == dm).unwrap().notify,
+        NotifyLevel::Nothing
+    );
+
+    // Not a member: refused, and nothing changes.
+    let refused = cyd
+        .api
+        .set_notify_level(hall, NotifyLevel::All)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.refusal(), Some((403, &ApiError::NotMember)));
+    let missing = ana
+        .api
+        .set_notify_level(RoomId(999), NotifyLevel::All)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.refusal(), Some((404, &ApiError::NoSuchRoom)));
 }

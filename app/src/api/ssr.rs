@@ -2,8 +2,8 @@
 
 use super::{ApiError, Moderation, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use crate::model::{
-    DirectoryPage, Member, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo, Username,
-    Visibility, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
+    Username, Visibility, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 use crate::timeline::Entry;
 use futures::future::BoxFuture;
@@ -108,6 +108,12 @@ pub trait Backend: Send + Sync + 'static {
         user: &'a UserInfo,
         room: RoomId,
         seq: u64,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
+    fn set_notify_level<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        level: NotifyLevel,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
     /// The processor's live figures (in memory, so synchronous).
     fn stats(&self) -> StatsSnapshot;

@@ -4,6 +4,7 @@
 //! Why values and not calls: the state machine stays pure, so its tests read the commands it
 //! returns; [`super::Chat`] carries them out in the browser.
 
+use super::notices::Notice;
 use crate::model::{RoomId, Username};
 use crate::protocol::ClientFrame;
 use crate::timeline::MemberEvent;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Someone's membership changed (a timeline entry: a join, leave, invitation, kick, ban or
     /// role change): the member list changes.
     Membership(MemberEvent),
+    /// A new message calls for a desktop notification (shown if the person allowed them and
+    /// is not looking at the room).
+    Notify(Notice),
     /// The session ended: go to the sign-in page.
     SignIn,
 }

@@ -9,6 +9,7 @@
 //!   [`command`]s it returns;
 //! - [`feed`]: a room's bounded message [`Window`] and its resume cursor;
 //! - [`outbox`]: a room's unacknowledged sends, bounded, with its policy;
+//! - [`notices`]: which new messages call for a desktop notification;
 //! - `socket` (browser only): connect, keep alive, read, reconnect with backoff;
 //! - this module: [`Chat`], the thin reactive adapter. It feeds every event to the state
 //!   machine and carries out the [`Command`]s it returns: frames go to the socket, timers are
@@ -29,6 +30,7 @@
 
 pub mod command;
 pub mod feed;
+pub mod notices;
 pub mod outbox;
 mod room_feed;
 #[cfg(feature = "hydrate")]
@@ -41,10 +43,11 @@ use command::{Command, Part};
 pub use feed::{Window, WINDOW};
 use leptos::prelude::*;
 use leptos::reactive::owner::WeakOwner;
+use notices::Notice;
 pub use outbox::{OutboxFull, Outgoing, SendState};
 pub use room_feed::RoomFeed;
 use state::ChatState;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// How long a "typing" hint stays on screen after its last frame.
 pub const TYPING_SHOWN_MS: u64 = 3_000;
@@ -55,6 +58,10 @@ pub const TYPING_THROTTLE_MS: f64 = 2_000.0;
 /// 15 times a second, after frame alignment): fast enough to read as live, and a busy room's
 /// rendering cost stays bounded per second instead of growing with its message rate.
 pub const REDRAW_GAP_MS: f64 = 50.0;
+
+/// Notifications waiting for the page to show them. Bounded: past it the oldest is dropped
+/// (a burst of rooms at once shows the newest few, which is all a person reads anyway).
+pub const NOTICES_WAITING: usize = 4;
 
 /// A part of the page waiting for the next redraw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +114,9 @@ pub struct Chat {
     redraws: StoredValue<Vec<Redraw>>,
     /// Notified when the user's room list changed (see [`Chat::room_list`]).
     list: Trigger,
+    /// Notifications for the page to show (see [`Chat::take_notices`]); at most
+    /// [`NOTICES_WAITING`].
+    notices: RwSignal<VecDeque<Notice>>,
     /// When the page last redrew ([`now_ms`]; only the browser spaces its redraws).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     last_redraw: StoredValue<f64>,
@@ -125,6 +135,7 @@ impl Chat {
             tokens: StoredValue::new(0),
             redraws: StoredValue::new(Vec::new()),
             list: Trigger::new(),
+            notices: RwSignal::new(VecDeque::new()),
             last_redraw: StoredValue::new(0.0),
         };
         provide_context(chat);
@@ -158,6 +169,15 @@ impl Chat {
             core.room_list()
                 .map(|list| list.values().cloned().collect())
         })
+    }
+
+    /// The notifications waiting to be shown, taken (tracked: an effect reading it runs again
+    /// when more arrive).
+    pub fn take_notices(&self) -> Vec<Notice> {
+        self.notices.track();
+        self.notices
+            .try_update_untracked(|waiting| waiting.drain(..).collect())
+            .unwrap_or_default()
     }
 
     pub fn me(&self) -> Option<Username> {
@@ -316,6 +336,12 @@ impl Chat {
                         });
                     }
                 }
+                Command::Notify(notice) => self.notices.update(|waiting| {
+                    if waiting.len() == NOTICES_WAITING {
+                        waiting.pop_front();
+                    }
+                    waiting.push_back(notice);
+                }),
                 Command::SignIn => {
                     // The session ended (signed out in another tab, everywhere, or expired).
                     #[cfg(feature = "hydrate")]
@@ -460,5 +486,23 @@ mod tests {
             })
         );
         assert_eq!(chat.state.get_untracked(), ConnState::Connected);
+    }
+
+    #[test]
+    fn notices_wait_for_the_page_bounded_newest_kept() {
+        let owner = Owner::new();
+        owner.set();
+        let chat = Chat::provide();
+        let notice = |seq| Notice {
+            room_id: RoomId(1),
+            seq,
+            title: "ben".into(),
+            body: format!("m{seq}"),
+        };
+        chat.carry_out((1..=6).map(|seq| Command::Notify(notice(seq))).collect());
+        let seqs: Vec<u64> = chat.take_notices().iter().map(|n| n.seq).collect();
+        assert_eq!(seqs, [3, 4, 5, 6]);
+        assert_eq!(NOTICES_WAITING, 4);
+        assert_eq!(chat.take_notices(), [], "taken once");
     }
 }

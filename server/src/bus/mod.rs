@@ -53,8 +53,9 @@ pub enum BusEvent {
     /// `room` was made with `people` in it (a room's creator, a new direct conversation's
     /// people): not a timeline entry, so the user stream hears of it here.
     RoomCreated { room: RoomId, people: Vec<UserId> },
-    /// `user` marked `room` read (in some tab): their other tabs' room lists follow.
-    ReadMarked { room: RoomId, user: UserId },
+    /// `user`'s own part of `room`'s row changed (they marked it read, or chose a notification
+    /// level, in some tab): their other tabs' room lists follow.
+    OwnRowChanged { room: RoomId, user: UserId },
     /// One sign-in ended (sign-out in a tab, or evicted by a newer sign-in): its sockets close.
     SessionEnded { session: SessionKey },
     /// Every sign-in of `user` ended ("sign out everywhere"): all their sockets close.

@@ -25,7 +25,7 @@ impl Hub {
                 }
                 self.row_changed(*room, *user);
             }
-            BusEvent::ReadMarked { room, user } => self.row_changed(*room, *user),
+            BusEvent::OwnRowChanged { room, user } => self.row_changed(*room, *user),
             BusEvent::RoomCreated { room, people } => {
                 for user in people {
                     self.row_changed(*room, *user);

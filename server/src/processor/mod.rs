@@ -36,8 +36,6 @@ mod publisher;
 mod writer;
 
 use crate::access::{Access, Refusal};
-use crate::bus::Bus;
-use crate::hub::Hub;
 use crate::stats::Stats;
 use crate::store::{Body, MessageStore};
 use app::model::{ClientId, RoomId, UserId, UserInfo, Username};
@@ -50,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::store::Ack;
 pub use batcher::Batcher;
+pub use publisher::Outlets;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessorConfig {
@@ -113,8 +112,7 @@ impl MessageProcessor {
         config: ProcessorConfig,
         store: Arc<dyn MessageStore>,
         access: Access,
-        hub: Hub,
-        bus: Arc<dyn Bus>,
+        outlets: Outlets,
         stats: Stats,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
@@ -130,7 +128,7 @@ impl MessageProcessor {
             }
         });
         let (publish_tx, publish_rx) = mpsc::channel(publisher::PUBLISH_QUEUE);
-        let publish = tokio::spawn(publisher::run(publish_rx, hub, bus));
+        let publish = tokio::spawn(publisher::run(publish_rx, outlets));
         let mut writer = writer::Writer::new(store, access, publish_tx, stats.clone());
         let write = tokio::spawn(async move {
             while let Some(batch) = batch_rx.recv().await {

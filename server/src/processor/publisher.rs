@@ -23,6 +23,7 @@
 use super::{Ack, SendError};
 use crate::bus::{Bus, BusEvent};
 use crate::hub::Hub;
+use crate::newest::NewestMessages;
 use crate::store::StoredEntry;
 use app::model::{RoomId, UserId};
 use std::sync::Arc;
@@ -61,14 +62,25 @@ pub enum Answer {
     Ready(Result<Ack, SendError>),
 }
 
+/// Where committed batches go: the listeners (`hub`), membership changes (`bus`), and each
+/// room's newest message for the rows' previews (`newest`).
+pub struct Outlets {
+    pub hub: Hub,
+    pub bus: Arc<dyn Bus>,
+    pub newest: NewestMessages,
+}
+
 /// Publishes batches until the writer lets go of the queue and it is drained.
-pub async fn run(mut batches: mpsc::Receiver<Committed>, hub: Hub, bus: Arc<dyn Bus>) {
+pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
+    let Outlets { hub, bus, newest } = outlets;
     while let Some(Committed {
         stored,
         answers,
         changed,
     }) = batches.recv().await
     {
+        // Before the hub wakes any follower whose row then previews it.
+        newest.record(&stored);
         let mut published = 0;
         for Changed {
             after,

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::hub::tests::{listener, Listener};
+use crate::hub::Hub;
+use crate::newest::NewestMessages;
 use crate::store::{FileMessageStore, FileMessageStoreConfig};
 use app::model::RoomId;
 use tokio::sync::oneshot;
@@ -36,8 +38,11 @@ fn fixture_with(config: ProcessorConfig, store: FileMessageStoreConfig) -> Fixtu
         config,
         store.clone(),
         ana_in_rooms(1..=ROOMS),
-        hub.clone(),
-        Arc::new(crate::bus::LocalBus::new(hub.clone(), 8)),
+        Outlets {
+            hub: hub.clone(),
+            bus: Arc::new(crate::bus::LocalBus::new(hub.clone(), 8)),
+            newest: NewestMessages::default(),
+        },
         Stats::default(),
         shutdown.clone(),
     );

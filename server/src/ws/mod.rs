@@ -30,7 +30,7 @@ use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
 use crate::store::MessageStore;
 use app::api::{ssr::session_token_from_headers, ApiError};
-use app::model::{RoomId, RoomSummary, UserId};
+use app::model::{RoomId, RoomSummary, UserId, UserInfo};
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -59,9 +59,16 @@ pub trait Authority: Send + Sync + 'static {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError>;
     fn rooms_of(&self, user: UserId) -> Vec<RoomId>;
     /// Every room `user` is in or invited to, as their list shows it (the user stream).
-    fn room_list(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomSummary>, ApiError>>;
+    fn room_list<'a>(
+        &'a self,
+        user: &'a UserInfo,
+    ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>>;
     /// `room`'s row in `user`'s list, or `None` when it is not theirs (any more).
-    fn own_row(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Option<RoomSummary>>;
+    fn own_row<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Option<RoomSummary>>;
     /// Whether the sign-in `session` is still valid (not ended, not expired). Async because
     /// sessions live in the account store; a store that cannot answer counts as "not valid"
     /// (the socket closes, and the client's reconnect asks again at the upgrade).
@@ -92,15 +99,22 @@ impl Authority for Rooms {
         self.0.rooms().room_ids_of(user)
     }
 
-    fn room_list(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomSummary>, ApiError>> {
+    fn room_list<'a>(
+        &'a self,
+        user: &'a UserInfo,
+    ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
         async move {
-            let rooms = self.0.rooms().rooms_of(user).await?;
+            let rooms = self.0.rooms().rooms_of(user.id).await?;
             Ok(self.0.rows(rooms, user).await)
         }
         .boxed()
     }
 
-    fn own_row(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Option<RoomSummary>> {
+    fn own_row<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Option<RoomSummary>> {
         self.0.own_row(user, room).boxed()
     }
 

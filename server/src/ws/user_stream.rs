@@ -73,8 +73,7 @@ where
     /// Reads every room of the person's and sends them as `user_subscribed`, watching the ones
     /// they are a member of (and no others).
     async fn send_room_list(&mut self) -> Result<(), Closed> {
-        let user = self.session.user.id;
-        let rooms = match self.deps.authority.room_list(user).await {
+        let rooms = match self.deps.authority.room_list(&self.session.user).await {
             Ok(rooms) => rooms,
             Err(e) => {
                 let (code, message) = super::errors::api_error_code(&e);
@@ -140,11 +139,7 @@ where
     /// Reads `room`'s row again and sends it, or says it is gone; watches it while the person
     /// is a member.
     async fn send_row(&mut self, room: RoomId) -> Result<(), Closed> {
-        let row = self
-            .deps
-            .authority
-            .own_row(self.session.user.id, room)
-            .await;
+        let row = self.deps.authority.own_row(&self.session.user, room).await;
         let member = row.as_ref().is_some_and(|row| row.role.is_some());
         let conn = self.registration.conn;
         if let Some(stream) = &mut self.user_stream {

@@ -25,6 +25,7 @@ mod tests;
 
 use super::command::{Command, Part};
 use super::feed::Window;
+use super::notices::Notices;
 use super::outbox::{Outbox, OutboxFull};
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
 use crate::protocol::{Ack, ClientFrame, ServerFrame};
@@ -77,6 +78,8 @@ pub struct ChatState {
     /// The user's rooms as the server's user stream last said (`None` before its first
     /// snapshot): what the sidebar and the tab title show.
     list: Option<BTreeMap<RoomId, RoomSummary>>,
+    /// Which of the list's new messages call for a desktop notification.
+    notices: Notices,
 }
 
 impl ChatState {
@@ -278,13 +281,23 @@ impl ChatState {
                 None => Vec::new(),
             },
             ServerFrame::UserSubscribed { rooms } => {
+                let mut commands: Vec<Command> = self
+                    .notices
+                    .on_snapshot(&rooms)
+                    .into_iter()
+                    .map(Command::Notify)
+                    .collect();
                 self.list = Some(rooms.into_iter().map(|room| (room.id, room)).collect());
-                vec![Command::RedrawRoomList]
+                commands.push(Command::RedrawRoomList);
+                commands
             }
             ServerFrame::RoomChanged { room } => match &mut self.list {
                 Some(list) => {
+                    let notice = self.notices.on_row(&room);
                     list.insert(room.id, room);
-                    vec![Command::RedrawRoomList]
+                    let mut commands = vec![Command::RedrawRoomList];
+                    commands.extend(notice.map(Command::Notify));
+                    commands
                 }
                 None => Vec::new(),
             },

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::client::outbox::SendState;
-use crate::model::{Role, Visibility};
+use crate::model::{NotifyLevel, Role, Visibility};
 use crate::protocol::{Ack, ErrorCode, ErrorFrame};
 use crate::timeline::Entry;
 use std::time::Duration;
@@ -268,6 +268,8 @@ fn row(id: u64, unread: u64) -> RoomSummary {
         role: Some(Role::Member),
         invited: false,
         direct_with: Vec::new(),
+        notify: NotifyLevel::Mentions,
+        newest_unread: None,
     }
 }
 

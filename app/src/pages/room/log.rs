@@ -65,6 +65,8 @@ pub fn MessageLog(
     at_bottom: RwSignal<bool>,
     /// What was read when the room opened, if anything was unread then (see [`rows`]).
     read_before: Option<u64>,
+    /// The message to open at, highlighted (a notification's).
+    focus: Option<u64>,
 ) -> impl IntoView {
     let id = feed.room_id;
     let log = NodeRef::<html::Div>::new();
@@ -172,28 +174,31 @@ pub fn MessageLog(
     // "Jump to first unread": scrolls to the divider, loading the page that starts at it when
     // the window does not hold it. Offered once per visit of the room.
     let unread_offered = RwSignal::new(read_before.is_some());
-    let to_divider = move || {
-        request_animation_frame(move || {
-            if let Some(el) = log.get_untracked() {
-                if let Ok(Some(divider)) = el.query_selector(".new-divider") {
-                    divider.scroll_into_view();
-                }
-            }
-        });
-    };
-    let jump_to_unread = move |_| {
-        unread_offered.set(false);
-        let Some(read) = read_before else { return };
+    // Shows the stretch starting at `first` (loading it when the window does not hold it), then
+    // scrolls the element `target` selects into view. The list stops following the newest.
+    let show_at = move |first: u64, target: String| {
         stick.set_value(false);
         feed.set_following(false);
         at_bottom.set(false);
-        if feed.with_window_untracked(|w| w.oldest_seq().is_some_and(|o| o <= read + 1)) {
-            to_divider();
+        let scroll_to_target = move || {
+            request_animation_frame(move || {
+                if let Some(el) = log.get_untracked() {
+                    if let Ok(Some(found)) = el.query_selector(&target) {
+                        found.scroll_into_view();
+                    }
+                }
+            });
+        };
+        let held = feed.with_window_untracked(|w| {
+            w.oldest_seq().is_some_and(|o| o <= first) && w.newest_seq().is_some_and(|n| first <= n)
+        });
+        if held {
+            scroll_to_target();
             return;
         }
         jumping.set(true);
         leptos::task::spawn_local(async move {
-            let before = read + HISTORY_MAX as u64;
+            let before = first + HISTORY_MAX as u64;
             match history(id, Some(before), HISTORY_MAX).await {
                 Ok(page) => feed.update_window(|window| window.show_stretch(page)),
                 Err(e) => {
@@ -201,9 +206,22 @@ pub fn MessageLog(
                 }
             }
             jumping.try_set(false);
-            to_divider();
+            scroll_to_target();
         });
     };
+    let jump_to_unread = move |_| {
+        unread_offered.set(false);
+        if let Some(read) = read_before {
+            show_at(read + 1, ".new-divider".to_owned());
+        }
+    };
+    // Opened at a message: go there once, when the page is in the browser.
+    Effect::new(move |_| {
+        if let Some(seq) = focus {
+            unread_offered.set(false);
+            show_at(seq, format!(r#"li[data-seq="{seq}"]"#));
+        }
+    });
 
     let me_key = me.as_ref().map(Username::key);
     let me_name = me.as_ref().map(|u| u.to_string()).unwrap_or_default();
@@ -255,7 +273,10 @@ pub fn MessageLog(
                 <For
                     each=each_row
                     key=|(m, grouped, _, divider)| (m.seq, *grouped, *divider)
-                    children=move |(m, grouped, mine, divider)| view! { <MessageItem m grouped mine divider/> }
+                    children=move |(m, grouped, mine, divider)| {
+                        let focused = focus == Some(m.seq);
+                        view! { <MessageItem m grouped mine divider focused/> }
+                    }
                 />
                 <For
                     each=move || feed.outbox()
@@ -300,11 +321,18 @@ fn new_messages(unseen: u64) -> String {
 }
 
 #[component]
-fn MessageItem(m: Arc<ChatMessage>, grouped: bool, mine: bool, divider: bool) -> impl IntoView {
+fn MessageItem(
+    m: Arc<ChatMessage>,
+    grouped: bool,
+    mine: bool,
+    divider: bool,
+    /// The message the room was opened at.
+    focused: bool,
+) -> impl IntoView {
     let hydrated = Hydrated::expect();
     let ts = m.ts;
     view! {
-        <li class="msg" class:grouped=grouped class:mine=mine data-seq=m.seq>
+        <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq>
             {divider.then(|| view! { <div class="new-divider" role="separator">"New messages"</div> })}
             <div class="msg-head">
                 <span class="sender">{m.sender.to_string()}</span>

@@ -1,4 +1,5 @@
-//! `/rooms/:id`: one room's conversation.
+//! `/rooms/:id`: one room's conversation; `?at=SEQ` opens it at that message (a notification
+//! leads there), shown highlighted.
 //!
 //! The newest page of history comes from the `history` server function as a `Resource`, so it
 //! is in the server's HTML. Once hydrated, the page opens the room's [`RoomFeed`] on the tab's
@@ -27,12 +28,13 @@ use crate::Session;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use std::future::IntoFuture;
 
 #[component]
 pub fn RoomPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let room_id = move || {
         params
             .read()
@@ -40,15 +42,22 @@ pub fn RoomPage() -> impl IntoView {
             .and_then(|id| id.parse::<u64>().ok())
             .map(RoomId)
     };
-    // Keyed by the id: moving to another room builds a fresh view with its own resources.
-    move || match room_id() {
-        Some(id) => view! { <RoomView id/> }.into_any(),
-        None => view! { <crate::pages::not_found::NotFound/> }.into_any(),
+    let focus = move || {
+        query
+            .read()
+            .get("at")
+            .and_then(|seq| seq.parse::<u64>().ok())
+    };
+    // Keyed by the id and the message: moving to another room (or to a message from a
+    // notification) builds a fresh view with its own resources.
+    move || match (room_id(), focus()) {
+        (Some(id), focus) => view! { <RoomView id focus/> }.into_any(),
+        (None, _) => view! { <crate::pages::not_found::NotFound/> }.into_any(),
     }
 }
 
 #[component]
-fn RoomView(id: RoomId) -> impl IntoView {
+fn RoomView(id: RoomId, focus: Option<u64>) -> impl IntoView {
     let chat = Chat::expect();
     let session = Session::expect();
     let feed = chat.feed(id);
@@ -97,7 +106,7 @@ fn RoomView(id: RoomId) -> impl IntoView {
                         feed.update_window(|window| window.absorb_newest_page(newest));
                         view! {
                             <Title text=title.clone()/>
-                            <ChatView feed title me members direct read_before/>
+                            <ChatView feed title me members direct read_before focus/>
                         }
                             .into_any()
                     }
@@ -156,6 +165,8 @@ fn ChatView(
     direct: bool,
     /// When the room had unread messages as it opened: what was read up to then.
     read_before: Option<u64>,
+    /// The message to open the room at (`?at=SEQ`).
+    focus: Option<u64>,
 ) -> impl IntoView {
     let chat = Chat::expect();
     // Live: subscribe once the history is in the feed (only the browser has a socket).
@@ -171,11 +182,12 @@ fn ChatView(
         <div class="room">
             <div class="room-head">
                 <h1>{title}</h1>
+                <crate::notifications::NotifyLevelMenu room_id=feed.room_id/>
                 <a href="/" class="back">"All rooms"</a>
             </div>
             <div class="room-body">
                 <section class="chat" aria-label="Conversation">
-                    <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before/>
+                    <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before focus/>
                     <composer::TypingLine feed me_key=me_key.clone()/>
                     {move || feed.denied().map(|why| view! {
                         <p class="notice" role="alert">"You cannot post here: " {why} "."</p>

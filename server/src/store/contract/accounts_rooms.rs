@@ -11,7 +11,7 @@ use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
 use crate::store::memory::{MemoryAccounts, MemoryRooms};
 use crate::store::rooms::{RoomError, RoomStore, Standing, StandingUpdate};
 use crate::store::DataDir;
-use app::model::{Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
+use app::model::{NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 use std::any::Any;
 use std::sync::Arc;
 
@@ -365,6 +365,58 @@ async fn read_marks_only_move_forward_and_only_for_members(store: Arc<dyn RoomSt
     ));
 }
 
+async fn notify_levels_default_by_kind_and_belong_to_the_member(store: Arc<dyn RoomStore>) {
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    let room = create(&store, &ana, "r", 10).await.unwrap();
+    let (direct, _) = store
+        .open_direct(ana.clone(), vec![bob.clone()], 0)
+        .await
+        .unwrap();
+    let level = |room, viewer: &UserInfo| {
+        let store = store.clone();
+        let viewer = viewer.id;
+        async move { store.room(room, viewer).await.unwrap().viewer_notify }
+    };
+    assert_eq!(level(room, &ana).await, NotifyLevel::Mentions);
+    assert_eq!(level(direct, &ana).await, NotifyLevel::All);
+    store
+        .set_notify(room, ana.id, NotifyLevel::All)
+        .await
+        .unwrap();
+    store
+        .set_notify(direct, ana.id, NotifyLevel::Nothing)
+        .await
+        .unwrap();
+    store
+        .set_notify(direct, ana.id, NotifyLevel::Nothing)
+        .await
+        .unwrap();
+    assert_eq!(level(room, &ana).await, NotifyLevel::All);
+    assert_eq!(level(direct, &ana).await, NotifyLevel::Nothing);
+    assert_eq!(
+        level(direct, &bob).await,
+        NotifyLevel::All,
+        "one member's choice"
+    );
+    assert!(matches!(
+        store.set_notify(room, bob.id, NotifyLevel::All).await,
+        Err(RoomError::NotMember)
+    ));
+    assert!(matches!(
+        store.set_notify(RoomId(99), ana.id, NotifyLevel::All).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+    // A choice goes with the membership: someone who leaves and comes back starts over.
+    set(&store, room, &bob, MEMBER).await.unwrap();
+    store
+        .set_notify(room, bob.id, NotifyLevel::Nothing)
+        .await
+        .unwrap();
+    set(&store, room, &bob, Standing::Gone).await.unwrap();
+    set(&store, room, &bob, MEMBER).await.unwrap();
+    assert_eq!(level(room, &bob).await, NotifyLevel::Mentions);
+}
+
 async fn the_directory_pages_newest_first_and_searches_names(store: Arc<dyn RoomStore>) {
     let ana = user(1, "ana");
     for raw in ["Alpha", "beta", "ALPHABET", "gamma", "alphorn"] {
@@ -433,6 +485,7 @@ contract!(
         private_rooms_are_seen_only_by_members_and_invitees,
         direct_conversations_are_one_per_set_of_people,
         read_marks_only_move_forward_and_only_for_members,
+        notify_levels_default_by_kind_and_belong_to_the_member,
         the_directory_pages_newest_first_and_searches_names,
     ]
 );
@@ -466,6 +519,10 @@ async fn the_file_stores_keep_everything_across_a_reopen() {
             .unwrap();
         rooms.mark_read(room, bob.id, 4).await.unwrap();
         rooms
+            .set_notify(room, bob.id, NotifyLevel::Nothing)
+            .await
+            .unwrap();
+        rooms
             .open_direct(ana.clone(), vec![bob.clone()], 0)
             .await
             .unwrap();
@@ -497,6 +554,7 @@ async fn the_file_stores_keep_everything_across_a_reopen() {
         (view.member_count, view.viewer_last_read, view.viewer),
         (2, Some(4), Standing::Member(Role::Moderator))
     );
+    assert_eq!(view.viewer_notify, NotifyLevel::Nothing);
     let access = rooms.access().await.unwrap();
     assert_eq!(access[0].1.standing(UserId(3)), Standing::Banned);
     assert_eq!(access[0].1.standing(UserId(4)), Standing::Invited);

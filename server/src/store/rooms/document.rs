@@ -22,7 +22,7 @@
 
 use super::{DirectoryRows, MemberRow, RoomAccess, RoomError, RoomView, Standing, StandingUpdate};
 use crate::store::Document;
-use app::model::{Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
+use app::model::{NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -140,6 +140,10 @@ pub struct Membership {
     /// `None` in documents from before roles: the creator is then the owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     role: Option<Role>,
+    /// The member's own notification level; `None` until they choose one (the room's kind
+    /// then decides: [`NotifyLevel::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notify: Option<NotifyLevel>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -161,6 +165,11 @@ pub enum RoomChange {
         room: RoomId,
         user: UserId,
         seq: u64,
+    },
+    Notify {
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
     },
 }
 
@@ -206,6 +215,15 @@ impl Document for RoomsDoc {
                     .and_then(|record| record.members.get_mut(&user.0));
                 if let Some(member) = member {
                     member.last_read = member.last_read.max(seq);
+                }
+            }
+            RoomChange::Notify { room, user, level } => {
+                let member = self
+                    .rooms
+                    .get_mut(&room.0)
+                    .and_then(|record| record.members.get_mut(&user.0));
+                if let Some(member) = member {
+                    member.notify = Some(level);
                 }
             }
         }
@@ -294,6 +312,18 @@ impl RoomsDoc {
     ) -> Result<(RoomChange, ()), RoomError> {
         self.membership(room, user)?;
         Ok((RoomChange::Read { room, user, seq }, ()))
+    }
+
+    /// `user` wants notifications of `room` at `level` (a member's own choice; it goes when
+    /// they leave).
+    pub(crate) fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
+    ) -> Result<(RoomChange, ()), RoomError> {
+        self.membership(room, user)?;
+        Ok((RoomChange::Notify { room, user, level }, ()))
     }
 }
 
@@ -490,6 +520,11 @@ impl RoomRecord {
             name: self.name.clone(),
             member_count: self.members.len(),
             viewer_last_read: self.members.get(&viewer.0).map(|m| m.last_read),
+            viewer_notify: self
+                .members
+                .get(&viewer.0)
+                .and_then(|m| m.notify)
+                .unwrap_or(NotifyLevel::default_for(self.visibility)),
             visibility: self.visibility,
             viewer: self.standing(viewer),
             direct_with,
@@ -502,6 +537,7 @@ fn membership(user: &UserInfo, role: Role) -> Membership {
         username: user.username.clone(),
         last_read: 0,
         role: Some(role),
+        notify: None,
     }
 }
 

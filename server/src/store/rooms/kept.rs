@@ -6,13 +6,13 @@
 //! page). Writes go through [`Keeper::update`], which decides under the writer's lock, so the
 //! quota and membership checks are decided in the same write that acts on them. Standings that
 //! are already the case, a direct conversation opened before, or a read mark that would not
-//! move are answered from the document without a write.
+//! move (or a notification level already set) are answered from the document without a write.
 
 use super::document::RoomsDoc;
 use super::{DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, StandingUpdate};
 use crate::store::keeper::Keeper;
 use crate::store::StoreError;
-use app::model::{RoomId, RoomName, UserId, UserInfo, Visibility};
+use app::model::{NotifyLevel, RoomId, RoomName, UserId, UserInfo, Visibility};
 use futures::future::{ready, BoxFuture, FutureExt};
 
 /// Rooms and memberships, kept by `K`.
@@ -63,6 +63,20 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
             Err(e) => return ready(Err(e)).boxed(),
         }
         self.0.update(move |doc| doc.mark_read(room, user, seq))
+    }
+
+    fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
+    ) -> BoxFuture<'_, Result<(), RoomError>> {
+        match self.0.read().membership(room, user) {
+            Ok(member) if member.notify == Some(level) => return ready(Ok(())).boxed(),
+            Ok(_) => {}
+            Err(e) => return ready(Err(e)).boxed(),
+        }
+        self.0.update(move |doc| doc.set_notify(room, user, level))
     }
 
     fn room(&self, room: RoomId, viewer: UserId) -> BoxFuture<'_, Result<RoomView, RoomError>> {

@@ -12,7 +12,8 @@
 //!   [`RoomError::NoSuchRoom`] everywhere;
 //! - direct conversations are one per set of people: opening one again answers the first;
 //! - private rooms are seen only by their members and invitees, direct ones only by members;
-//! - a read mark only moves forward;
+//! - a read mark only moves forward; a notification level is a member's own and goes when they
+//!   leave;
 //! - an `Ok` write is durable as the backend defines it and visible to every later read.
 //!
 //! Reads return owned rows shaped for one viewer ([`RoomView`]), never a lock guard.
@@ -26,7 +27,7 @@ pub mod kept;
 use super::StoreError;
 use crate::fasthash::{FastMap, FastSet};
 use app::api::ApiError;
-use app::model::{Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
+use app::model::{NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,8 @@ pub struct RoomView {
     pub member_count: usize,
     /// The viewer's read mark, if they are a member.
     pub viewer_last_read: Option<u64>,
+    /// When the viewer wants notifications (their choice, or the default for the room's kind).
+    pub viewer_notify: NotifyLevel,
     pub visibility: Visibility,
     /// The viewer's standing in the room.
     pub viewer: Standing,
@@ -188,6 +191,14 @@ pub trait RoomStore: Send + Sync + 'static {
         room: RoomId,
         user: UserId,
         seq: u64,
+    ) -> BoxFuture<'_, Result<(), RoomError>>;
+
+    /// Sets `user`'s notification level in `room` ([`RoomError::NotMember`] unless a member).
+    fn set_notify(
+        &self,
+        room: RoomId,
+        user: UserId,
+        level: NotifyLevel,
     ) -> BoxFuture<'_, Result<(), RoomError>>;
 
     /// One room as `viewer` sees it; [`RoomError::NoSuchRoom`] for a private room they are

@@ -13,7 +13,7 @@ use crate::store::{Appended, MessageStore, NewEntry, StoredEntry};
 use crate::ws::connection::Connection;
 use crate::ws::{Authority, ConnDeps, ConnLimits, Submit};
 use app::api::ApiError;
-use app::model::{Role, RoomId, RoomSummary, UserId, UserInfo, Username, Visibility};
+use app::model::{NotifyLevel, Role, RoomId, RoomSummary, UserId, UserInfo, Username, Visibility};
 use app::protocol::ServerFrame;
 use axum::extract::ws::Message;
 use futures::channel::mpsc;
@@ -91,14 +91,21 @@ impl Authority for Members {
             .collect()
     }
 
-    fn room_list(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomSummary>, ApiError>> {
-        let rows = self.rooms_of(user).into_iter().map(member_row).collect();
+    fn room_list<'a>(
+        &'a self,
+        user: &'a UserInfo,
+    ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
+        let rows = self.rooms_of(user.id).into_iter().map(member_row).collect();
         futures::future::ready(Ok(rows)).boxed()
     }
 
-    fn own_row(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Option<RoomSummary>> {
+    fn own_row<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Option<RoomSummary>> {
         let row = self
-            .check_member(user, room)
+            .check_member(user.id, room)
             .ok()
             .map(|()| member_row(room));
         futures::future::ready(row).boxed()
@@ -124,6 +131,8 @@ pub(super) fn member_row(room: RoomId) -> RoomSummary {
         role: Some(Role::Member),
         invited: false,
         direct_with: Vec::new(),
+        notify: NotifyLevel::Mentions,
+        newest_unread: None,
     }
 }
 

@@ -169,11 +169,18 @@ impl Authority for AccountsAuthority {
         self.members.rooms_of(user)
     }
 
-    fn room_list(&self, user: UserId) -> BoxFuture<'_, Result<Vec<RoomSummary>, ApiError>> {
+    fn room_list<'a>(
+        &'a self,
+        user: &'a UserInfo,
+    ) -> BoxFuture<'a, Result<Vec<RoomSummary>, ApiError>> {
         self.members.room_list(user)
     }
 
-    fn own_row(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Option<RoomSummary>> {
+    fn own_row<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Option<RoomSummary>> {
         self.members.own_row(user, room)
     }
 

@@ -55,7 +55,7 @@ async fn the_stream_starts_with_every_room_then_follows_memberships_and_read_mar
     client.store(3);
     client.nothing_more().await;
 
-    client.bus.publish(BusEvent::ReadMarked {
+    client.bus.publish(BusEvent::OwnRowChanged {
         room: OTHER,
         user: ANA,
     });
