@@ -197,6 +197,29 @@ pub async fn moderate(
     .await
 }
 
+/// Renames a room and/or sets its topic (`None` keeps it): owners and moderators, not in a
+/// direct conversation. An entry in the room's timeline (`room`); answers the room's row.
+#[server(endpoint = "update_room", input = Json)]
+pub async fn update_room(
+    room_id: RoomId,
+    name: Option<String>,
+    topic: Option<String>,
+) -> Result<RoomSummary, ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        let name = name
+            .as_deref()
+            .map(crate::model::RoomName::parse)
+            .transpose()?;
+        let topic = topic
+            .as_deref()
+            .map(crate::model::Topic::parse)
+            .transpose()?;
+        backend.update_room(&user, room_id, name, topic).await
+    })
+    .await
+}
+
 /// Opens the direct conversation of the signed-in user and `usernames` (1 to
 /// [`DIRECT_MAX_OTHERS`] other people): the same people always get the same conversation.
 #[server(endpoint = "open_direct", input = Json)]

@@ -20,6 +20,8 @@ pub const MAX_CONTENT_BYTES: usize = 8 * 1024;
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Longest room name, in characters.
 pub const MAX_ROOM_NAME_CHARS: usize = 64;
+/// The longest room topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 250;
 /// Shortest password accepted at registration.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted (argon2 is slow on purpose; do not let it hash megabytes).
@@ -147,6 +149,46 @@ impl From<RoomName> for String {
     }
 }
 
+/// What a room is about, shown under its name: at most [`MAX_TOPIC_CHARS`] characters on one
+/// line (no control characters), trimmed; empty means no topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Topic(String);
+
+impl Topic {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let topic = raw.trim();
+        if topic.chars().count() > MAX_TOPIC_CHARS {
+            return Err(invalid(format!(
+                "topic must be at most {MAX_TOPIC_CHARS} characters"
+            )));
+        }
+        if topic.chars().any(char::is_control) {
+            return Err(invalid(
+                "topic must be one line, without control characters",
+            ));
+        }
+        Ok(Self(topic.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Topic {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Topic> for String {
+    fn from(topic: Topic) -> String {
+        topic.0
+    }
+}
+
 /// A message's text: not blank, at most [`MAX_CONTENT_CHARS`] characters and
 /// [`MAX_CONTENT_BYTES`] bytes, no control characters (C0 and DEL) but newline and tab. Stored and shown as
 /// plain text, never as HTML.
@@ -269,6 +311,9 @@ pub struct DirectoryPage {
 pub struct RoomSummary {
     pub id: RoomId,
     pub name: String,
+    /// What the room is about ("" when none).
+    #[serde(default)]
+    pub topic: String,
     pub member_count: usize,
     pub is_member: bool,
     /// Everything up to this seq counts as read (0 when nothing, or not a member): the read
@@ -555,6 +600,16 @@ mod tests {
         assert!(ana.is_same_person("ana"));
         assert!(ana.is_same_person("ANA"));
         assert!(!ana.is_same_person("anna"));
+    }
+
+    #[test]
+    fn a_topic_is_one_bounded_line_and_may_be_empty() {
+        assert_eq!(Topic::parse("  ").unwrap().as_str(), "");
+        assert_eq!(Topic::parse(" plans ").unwrap().as_str(), "plans");
+        assert!(Topic::parse(&"é".repeat(MAX_TOPIC_CHARS)).is_ok());
+        assert!(Topic::parse(&"é".repeat(MAX_TOPIC_CHARS + 1)).is_err());
+        assert!(Topic::parse("two\nlines").is_err());
+        assert!(serde_json::from_str::<Topic>("\"a\\u0007b\"").is_err());
     }
 
     #[test]

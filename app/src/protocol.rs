@@ -5,7 +5,7 @@
 //! a change here is a change to that contract.
 
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
-use crate::timeline::MemberEvent;
+use crate::timeline::{MemberEvent, RoomEvent};
 use serde::{Deserialize, Serialize};
 
 /// What a client may send.
@@ -49,18 +49,6 @@ pub struct Ack {
     pub ts: i64,
 }
 
-impl Ack {
-    pub fn of(message: &ChatMessage) -> Self {
-        Self {
-            client_id: message.client_id.clone(),
-            room_id: message.room_id,
-            id: message.id,
-            seq: message.seq,
-            ts: message.ts,
-        }
-    }
-}
-
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -83,6 +71,8 @@ pub enum ServerFrame {
     /// message (see [`crate::timeline`]). A client that does not know a frame with a seq must
     /// still move its cursor past it.
     Member(MemberEvent),
+    /// The room's name or topic changed: a timeline entry like `member`.
+    Room(RoomEvent),
     /// The message the client called `client_id` is durably stored.
     Ack(Ack),
     Error(ErrorFrame),

@@ -216,6 +216,7 @@ mod tests {
         RoomSummary {
             id: RoomId(id),
             name: name.to_owned(),
+            topic: String::new(),
             member_count: 2,
             is_member: true,
             last_read_seq: 0,

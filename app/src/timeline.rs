@@ -1,16 +1,17 @@
 //! The room timeline: every durable change visible in a room takes the room's next seq.
 //!
 //! A room's seqs count **entries**, not messages. A message is one kind of entry; a change of
-//! membership (someone joined, someone left) is another. Both go through the same path (the
+//! membership (someone joined, someone left) is another, and a change of the room's name or
+//! topic a third. Both go through the same path (the
 //! processor's batch, the store's append, the hub, each connection's seq cursor), so both are
 //! seen live and after a reconnect, once each and in order, and a resend of either is answered
 //! with the original. A reader that meets a kind it does not know must still move its cursor past
 //! that seq: that is what keeps resume gapless when kinds are added.
 //!
 //! On the wire and in the file store's log, an entry is one JSON object tagged by `"type"`
-//! (`"message"`, `"member"`): the same bytes as the `/ws` frame that carries it.
+//! (`"message"`, `"member"`, `"room"`): the same bytes as the `/ws` frame that carries it.
 
-use crate::model::{ChatMessage, Role, RoomId, UserId, Username};
+use crate::model::{ChatMessage, Role, RoomId, RoomName, Topic, UserId, Username};
 use serde::{Deserialize, Serialize};
 
 /// One entry of a room's timeline.
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub enum Entry {
     Message(ChatMessage),
     Member(MemberEvent),
+    Room(RoomEvent),
 }
 
 impl<'de> Deserialize<'de> for Entry {
@@ -32,6 +34,7 @@ impl<'de> Deserialize<'de> for Entry {
         enum Tagged {
             Message(ChatMessage),
             Member(MemberEvent),
+            Room(RoomEvent),
         }
         /// The form from before entries had kinds: a message with no `type` at all.
         #[derive(Deserialize)]
@@ -50,6 +53,7 @@ impl<'de> Deserialize<'de> for Entry {
         match Either::deserialize(deserializer)? {
             Either::Tagged(Tagged::Message(m)) => Ok(Entry::Message(m)),
             Either::Tagged(Tagged::Member(e)) => Ok(Entry::Member(e)),
+            Either::Tagged(Tagged::Room(e)) => Ok(Entry::Room(e)),
             Either::Untagged(Untagged {
                 kind: None,
                 message,
@@ -69,6 +73,7 @@ impl Entry {
         match self {
             Entry::Message(m) => m.room_id,
             Entry::Member(e) => e.room_id,
+            Entry::Room(e) => e.room_id,
         }
     }
 
@@ -76,6 +81,7 @@ impl Entry {
         match self {
             Entry::Message(m) => m.seq,
             Entry::Member(e) => e.seq,
+            Entry::Room(e) => e.seq,
         }
     }
 
@@ -83,6 +89,7 @@ impl Entry {
         match self {
             Entry::Message(m) => m.id,
             Entry::Member(e) => e.id,
+            Entry::Room(e) => e.id,
         }
     }
 
@@ -90,6 +97,25 @@ impl Entry {
         match self {
             Entry::Message(m) => m.ts,
             Entry::Member(e) => e.ts,
+            Entry::Room(e) => e.ts,
+        }
+    }
+
+    /// Who sent the message or made the change.
+    pub fn sender(&self) -> &Username {
+        match self {
+            Entry::Message(m) => &m.sender,
+            Entry::Member(e) => &e.sender,
+            Entry::Room(e) => &e.sender,
+        }
+    }
+
+    /// The `client_id` it was stored under.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Entry::Message(m) => &m.client_id,
+            Entry::Member(e) => &e.client_id,
+            Entry::Room(e) => &e.client_id,
         }
     }
 
@@ -97,7 +123,7 @@ impl Entry {
     pub fn into_message(self) -> Option<ChatMessage> {
         match self {
             Entry::Message(m) => Some(m),
-            Entry::Member(_) => None,
+            Entry::Member(_) | Entry::Room(_) => None,
         }
     }
 
@@ -110,6 +136,8 @@ impl Entry {
     pub fn from_json(bytes: &[u8]) -> serde_json::Result<Self> {
         if bytes.starts_with(br#"{"type":"member","#) {
             serde_json::from_slice(bytes).map(Entry::Member)
+        } else if bytes.starts_with(br#"{"type":"room","#) {
+            serde_json::from_slice(bytes).map(Entry::Room)
         } else if bytes.starts_with(br#"{"type":"message","#) || !bytes.starts_with(br#"{"type""#) {
             serde_json::from_slice(bytes).map(Entry::Message)
         } else {
@@ -141,6 +169,21 @@ pub struct MemberEvent {
     /// otherwise, and for entries from before roles.
     #[serde(default)]
     pub role: Role,
+}
+
+/// The room's name or topic changed (by an owner or moderator, `sender`). Both say what they
+/// are after the change, so the newest such entry is the room's whole state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomEvent {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub id: u64,
+    pub sender: Username,
+    pub ts: i64,
+    /// Made by the server for the change; a resend of the same change carries the same one.
+    pub client_id: String,
+    pub name: RoomName,
+    pub topic: Topic,
 }
 
 /// Where a [`MemberEvent`] left its user.
@@ -298,5 +341,28 @@ mod tests {
             "an unknown kind is not read as a message"
         );
         assert!(Entry::from_json(b"{").is_err());
+    }
+
+    #[test]
+    fn a_room_event_is_its_own_kind_both_ways() {
+        let event = Entry::Room(RoomEvent {
+            room_id: RoomId(1),
+            seq: 4,
+            id: 8,
+            sender: Username::parse("ana").unwrap(),
+            ts: 5,
+            client_id: "ev-2".into(),
+            name: RoomName::parse("Hall").unwrap(),
+            topic: Topic::parse("plans for friday").unwrap(),
+        });
+        let json = serde_json::to_vec(&event).unwrap();
+        assert!(json.starts_with(br#"{"type":"room","#));
+        assert_eq!(Entry::from_json(&json).unwrap(), event);
+        assert_eq!(serde_json::from_slice::<Entry>(&json).unwrap(), event);
+        assert_eq!((event.seq(), event.client_id()), (4, "ev-2"));
+        assert_eq!(event.into_message(), None);
+        // A name the rules refuse is refused in a stored entry too.
+        let bad = br#"{"type":"room","room_id":1,"seq":4,"id":8,"sender":"ana","ts":5,"client_id":"e","name":"","topic":""}"#;
+        assert!(Entry::from_json(bad).is_err());
     }
 }

@@ -291,6 +291,20 @@ impl Api {
         self.call(api::MarkRead { room_id, seq }).await
     }
 
+    pub async fn update_room(
+        &self,
+        room_id: RoomId,
+        name: Option<&str>,
+        topic: Option<&str>,
+    ) -> Result<RoomSummary, CallError> {
+        self.call(api::UpdateRoom {
+            room_id,
+            name: name.map(str::to_owned),
+            topic: topic.map(str::to_owned),
+        })
+        .await
+    }
+
     pub async fn set_notify_level(
         &self,
         room_id: RoomId,

@@ -89,3 +89,37 @@ test("two people write to each other in a direct conversation", async ({ browser
   await ana.context.close();
   await ben.context.close();
 });
+
+test("an owner renames a room and sets its topic; a member sees both live, and cannot edit them", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const before = unique("Hall ");
+  const after = unique("Friday ");
+  const roomId = await createRoom(ana.page, before);
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await ben.page.getByRole("button", { name: "Join room" }).click();
+  await expectLive(ben.page);
+  await expect(ben.page.getByRole("button", { name: "Edit name and topic" })).toHaveCount(0);
+
+  await ana.page.getByRole("button", { name: "Edit name and topic" }).click();
+  const form = ana.page.getByRole("form", { name: "Room name and topic" });
+  await form.getByLabel("Name").fill(after);
+  await form.getByLabel("Topic").fill("<b>plans</b> for friday");
+  await ana.page.screenshot({ path: path.join(SCREENS, "room-edit-settings.png"), fullPage: true });
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(form).toHaveCount(0);
+
+  // Ben's open tab follows without a reload: heading, topic (as text), and his sidebar.
+  await expect(ben.page.getByRole("heading", { level: 1, name: after })).toBeVisible();
+  await expect(ben.page.locator(".topic")).toHaveText("<b>plans</b> for friday");
+  const sidebar = ben.page.getByRole("navigation", { name: "Rooms and conversations" });
+  await expect(sidebar.getByRole("link", { name: new RegExp(after) })).toBeVisible();
+  await ben.page.screenshot({ path: path.join(SCREENS, "room-renamed.png"), fullPage: true });
+  // Still there after a reload.
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await expect(ben.page.getByRole("heading", { level: 1, name: after })).toBeVisible();
+  await expect(ben.page.locator(".topic")).toHaveText("<b>plans</b> for friday");
+
+  await ana.context.close();
+  await ben.context.close();
+});

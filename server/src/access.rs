@@ -20,7 +20,7 @@
 use crate::fasthash::FastMap;
 use crate::store::rooms::{RoomAccess, RoomError, RoomStore, Standing, StandingUpdate};
 use crate::store::StoreError;
-use crate::store::{Body, Intent, MemberChange};
+use crate::store::{Body, Intent, MemberChange, RoomSettings};
 use app::model::{Role, RoomId, UserId, UserInfo, Visibility};
 use app::timeline::Membership;
 use std::collections::BTreeSet;
@@ -62,6 +62,23 @@ impl RoomNow<'_> {
             Standing::Member(role) => Some(role),
             _ => None,
         }
+    }
+}
+
+/// Whether `actor` may change `room`'s name or topic: owners and moderators, never in a direct
+/// conversation (its people are its name).
+fn may_set_room(room: &RoomNow<'_>, actor: UserId) -> Result<(), Refusal> {
+    if room.room.visibility == Visibility::Direct {
+        return Err(Refusal::Forbidden(
+            "a direct conversation has no name or topic to change",
+        ));
+    }
+    match room.role(actor) {
+        Some(Role::Owner | Role::Moderator) => Ok(()),
+        Some(Role::Member) => Err(Refusal::Forbidden(
+            "only owners and moderators change the room's name or topic",
+        )),
+        None => Err(Refusal::NotMember),
     }
 }
 
@@ -264,7 +281,9 @@ impl Access {
     }
 
     /// Decides every entry of a batch, in order: `Ok` for each the writer may store (with the
-    /// change of standing it makes, for member entries), `Err` for each it must refuse.
+    /// change of standing it makes, for member entries), `Err` for each it must refuse. A
+    /// change of name or topic changes no standing; the writer projects it (see
+    /// [`Access::settle_settings`]).
     pub fn admit<'a>(
         &self,
         batch: impl IntoIterator<Item = (RoomId, UserId, &'a Body)>,
@@ -297,9 +316,23 @@ impl Access {
                             standing,
                         }))
                     }
+                    Body::Settings(_) => may_set_room(&now, actor).map(|()| None),
                 }
             })
             .collect()
+    }
+
+    /// Keeps the room store's name and topic in line with the room entries the timeline holds
+    /// (the writer after each durable batch, and [`crate::rooms::Rooms::reconcile_settings`]
+    /// at start). Nothing here decides with them, so only the store changes.
+    pub async fn settle_settings(
+        &self,
+        changes: Vec<(RoomId, RoomSettings)>,
+    ) -> Result<(), RoomError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.projection.set_settings(changes).await
     }
 
     /// Notes the newest message each sender stored in a room (`(room, sender, seq)`, in seq
@@ -478,6 +511,49 @@ mod tests {
 
     fn text() -> Body {
         Body::Text(app::model::MessageBody::parse("hi").unwrap())
+    }
+
+    /// Who may rename a room or set its topic: owners and moderators, in rooms only.
+    #[test]
+    fn the_name_and_topic_rules() {
+        let may = |visibility, actor| {
+            let room = room(visibility);
+            let pending = FastMap::default();
+            let now = RoomNow {
+                room: &room,
+                id: RoomId(1),
+                pending: &pending,
+            };
+            may_set_room(&now, actor)
+        };
+        let forbidden = |r: Result<(), Refusal>| matches!(r, Err(Refusal::Forbidden(_)));
+        for visibility in [Visibility::Public, Visibility::Private] {
+            assert_eq!(may(visibility, OWNER), Ok(()));
+            assert_eq!(may(visibility, MOD), Ok(()));
+            assert!(forbidden(may(visibility, MEMBER)));
+            for outsider in [OTHER, INVITED, BANNED] {
+                assert_eq!(may(visibility, outsider), Err(Refusal::NotMember));
+            }
+        }
+        assert!(forbidden(may(Visibility::Direct, OWNER)));
+        assert!(forbidden(may(Visibility::Direct, MEMBER)));
+        // In batch order: a moderator demoted earlier in the batch may no longer rename.
+        let access = Access::new(
+            vec![(RoomId(1), room(Visibility::Public))],
+            Arc::new(crate::store::memory::MemoryRooms::default()),
+        );
+        let demote = Body::Member(change(MOD, Membership::Join, Role::Member));
+        let rename = Body::Settings(RoomSettings {
+            name: app::model::RoomName::parse("new").unwrap(),
+            topic: app::model::Topic::default(),
+        });
+        let verdicts = access.admit([
+            (RoomId(1), MOD, &rename),
+            (RoomId(1), OWNER, &demote),
+            (RoomId(1), MOD, &rename),
+        ]);
+        assert_eq!(verdicts[0], Ok(None));
+        assert!(matches!(verdicts[2], Err(Refusal::Forbidden(_))));
     }
 
     /// An unban lifts only a ban; opening a direct conversation again works only for one of

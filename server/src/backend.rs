@@ -11,8 +11,8 @@ use crate::store::rooms::Standing;
 use crate::store::StoreError;
 use app::api::{ssr::Backend, ApiError, Moderation};
 use app::model::{
-    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
-    Username, Visibility,
+    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, Topic,
+    UserInfo, Username, Visibility,
 };
 use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
@@ -231,6 +231,23 @@ impl Backend for ChatBackend {
             // Whoever it removes is cut off by the publisher, through the bus, when the entry
             // is broadcast (see `processor::publisher`).
             Ok(self.0.rooms().moderate(user, room, &target, action).await?)
+        }
+        .boxed()
+    }
+
+    fn update_room<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        name: Option<RoomName>,
+        topic: Option<Topic>,
+    ) -> BoxFuture<'a, Result<RoomSummary, ApiError>> {
+        async move {
+            // A timeline entry every member receives, like a moderation action.
+            self.membership_change_allowed(user)?;
+            self.0.rooms().set_settings(user, room, name, topic).await?;
+            let view = self.0.rooms().room(room, user.id).await?;
+            Ok(self.0.row(view, user).await)
         }
         .boxed()
     }

@@ -53,6 +53,13 @@ impl Entry {
                             + (e.client_id.len() + e.sender.as_str().len() + e.user.as_str().len())
                                 as u64
                     }
+                    TimelineEntry::Room(e) => {
+                        MESSAGE_OVERHEAD
+                            + (e.client_id.len()
+                                + e.sender.as_str().len()
+                                + e.name.as_str().len()
+                                + e.topic.as_str().len()) as u64
+                    }
                 })
                 .sum::<u64>();
         Self {

@@ -56,6 +56,7 @@ impl AppState {
         RoomSummary {
             id: room.id,
             name: room.name.as_str().to_owned(),
+            topic: room.topic.as_str().to_owned(),
             member_count: room.member_count,
             is_member: room.viewer_last_read.is_some(),
             last_read_seq: read.unwrap_or(0),

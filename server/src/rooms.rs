@@ -25,9 +25,11 @@ use crate::processor::SendError;
 use crate::store::rooms::{
     DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, Standing, StandingUpdate,
 };
-use crate::store::{Ack, Body, Intent, MemberChange};
+use crate::store::{Ack, Body, Intent, MemberChange, RoomSettings};
 use app::api::{ApiError, Moderation};
-use app::model::{ClientId, NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Visibility};
+use app::model::{
+    ClientId, NotifyLevel, Role, RoomId, RoomName, Topic, UserId, UserInfo, Visibility,
+};
 use app::timeline::{MemberEvent, Membership};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -274,6 +276,45 @@ impl Rooms {
             },
         };
         self.record(actor, room, change).await
+    }
+
+    /// `actor` renames `room` and/or sets its topic (`None` keeps what it is): a `room` entry
+    /// in its timeline, checked where entries are ordered (owners and moderators, not in a
+    /// direct conversation). Setting what already is records nothing.
+    pub async fn set_settings(
+        &self,
+        actor: &UserInfo,
+        room: RoomId,
+        name: Option<RoomName>,
+        topic: Option<Topic>,
+    ) -> Result<(), MembershipError> {
+        self.check_member(actor.id, room)?;
+        let now = self.store.room(room, actor.id).await?;
+        let settings = RoomSettings {
+            name: name.unwrap_or(now.name.clone()),
+            topic: topic.unwrap_or(now.topic.clone()),
+        };
+        if settings.name == now.name && settings.topic == now.topic {
+            return Ok(());
+        }
+        match self
+            .timeline
+            .record(room, actor, event_client_id(), Body::Settings(settings))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Brings the room store's names and topics in line with the newest `room` entry of each
+    /// room (`newest`, from the timeline), repairing a crash between storing the entry and
+    /// projecting it. Rooms already right cost nothing.
+    pub async fn reconcile_settings(
+        &self,
+        newest: Vec<(RoomId, RoomSettings)>,
+    ) -> Result<(), RoomError> {
+        self.access.settle_settings(newest).await
     }
 
     /// `otherwise`, unless `user` may not see `room` at all: then [`RoomError::NoSuchRoom`].

@@ -8,8 +8,8 @@ use crate::processor::{MessageProcessor, Outlets, ProcessorConfig};
 use crate::stats::Stats;
 use crate::store::file::rooms::FileRooms;
 use crate::store::memory::MemoryMessageStore;
-use crate::store::{DataDir, MessageStore};
-use app::model::Username;
+use crate::store::{DataDir, MessageStore, RoomSettings};
+use app::model::{Topic, Username};
 use tokio_util::sync::CancellationToken;
 
 fn user(id: u64, name: &str) -> UserInfo {
@@ -55,7 +55,7 @@ impl Stack {
                     e.role,
                     e.sender.to_string(),
                 )),
-                app::timeline::Entry::Message(_) => None,
+                app::timeline::Entry::Message(_) | app::timeline::Entry::Room(_) => None,
             })
             .collect()
     }
@@ -372,4 +372,42 @@ async fn reconcile_applies_the_newest_recorded_change_the_store_missed() {
     assert!(rooms.check_member(bob.id, room).is_err());
     let members: Vec<_> = rooms.members(ana.id, room).await.unwrap();
     assert_eq!(members.len(), 2, "ana and cyd: {members:?}");
+}
+
+#[tokio::test]
+async fn reconcile_settings_brings_back_a_name_and_topic_the_store_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::open(dir.path()).unwrap();
+    let rooms = open(&data).await;
+    let ana = user(1, "ana");
+    let room = rooms
+        .create(&ana, name("general"), PUBLIC, 10)
+        .await
+        .unwrap();
+    let newest = |raw_name: &str, topic: &str| RoomSettings {
+        name: name(raw_name),
+        topic: Topic::parse(topic).unwrap(),
+    };
+    // As after a crash between storing the `room` entry and projecting it; a room the store
+    // never had is left out.
+    rooms
+        .reconcile_settings(vec![
+            (room, newest("Friday", "plans")),
+            (RoomId(99), newest("ghost", "")),
+        ])
+        .await
+        .unwrap();
+    let view = rooms.room(room, ana.id).await.unwrap();
+    assert_eq!(
+        (view.name.as_str(), view.topic.as_str()),
+        ("Friday", "plans")
+    );
+    // Kept across a reopen (the journal has it).
+    rooms.close().await;
+    let rooms = open(&data).await;
+    let view = rooms.room(room, ana.id).await.unwrap();
+    assert_eq!(
+        (view.name.as_str(), view.topic.as_str()),
+        ("Friday", "plans")
+    );
 }

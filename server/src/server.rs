@@ -105,6 +105,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let mut file_messages =
         FileMessageStore::open(&data.file("messages"), config.messages(), clock::now_ms())?;
     let memberships = file_messages.take_memberships();
+    let settings = file_messages.take_settings();
     let last_sent = file_messages.take_last_sent();
     let messages: Arc<dyn MessageStore> = Arc::new(file_messages);
     tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the message store");
@@ -140,6 +141,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     );
     let rooms = rooms::Rooms::new(room_store, Arc::new(processor.clone()), access.clone());
     let repaired = rooms.reconcile(memberships).await?;
+    rooms.reconcile_settings(settings).await?;
     note_last_sent(&accounts, &access, last_sent).await?;
     if repaired > 0 {
         tracing::warn!(

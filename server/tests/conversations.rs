@@ -5,7 +5,7 @@ mod support;
 
 use app::api::{ApiError, Moderation};
 use app::model::{Role, RoomId, Visibility};
-use app::protocol::{ErrorCode, ServerFrame};
+use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use app::timeline::{Entry, MemberChange};
 use minitalk_client::CallError;
 use support::{ack_seq, register, start, User};
@@ -36,7 +36,7 @@ async fn said(user: &User, room: u64) -> Vec<String> {
         .into_iter()
         .filter_map(|entry| match entry {
             Entry::Member(e) => Some(e.describe()),
-            Entry::Message(_) => None,
+            Entry::Message(_) | Entry::Room(_) => None,
         })
         .collect()
 }
@@ -405,4 +405,140 @@ async fn opening_direct_conversations_counts_against_the_room_creation_limit() {
             error: ApiError::RateLimited(_)
         })
     ));
+}
+
+#[tokio::test]
+async fn owners_and_moderators_rename_a_room_and_set_its_topic_as_a_timeline_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob", "cyd"], "general").await;
+    let [ana, bob, cyd] = &users[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        moderate(
+            ana,
+            room,
+            "bob",
+            Moderation::SetRole {
+                role: Role::Moderator
+            }
+        )
+        .await,
+        Ok(())
+    );
+    let mut cyd_ws = cyd.connect().await;
+    cyd_ws.subscribe(room, None).await;
+    cyd_ws.send_frame(&ClientFrame::SubscribeUser).await;
+
+    // A moderator sets the topic; the name stays.
+    let row = bob
+        .api
+        .update_room(RoomId(room), None, Some(" plans for friday "))
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.topic.as_str()),
+        ("general", "plans for friday")
+    );
+    // Members listening hear it as a `room` entry with the next seq, and their row follows.
+    let (mut event, mut changed_row) = (None, None);
+    while event.is_none() || changed_row.is_none() {
+        match cyd_ws.next().await {
+            ServerFrame::Room(e) => event = Some(e),
+            ServerFrame::RoomChanged { room: r } if r.topic == "plans for friday" => {
+                changed_row = Some(r)
+            }
+            _ => {}
+        }
+    }
+    let event = event.unwrap();
+    assert_eq!(
+        (event.sender.as_str(), event.name.as_str()),
+        ("bob", "general")
+    );
+
+    // The owner renames it; a member may not, nor may an outsider; a bad name is invalid.
+    ana.api
+        .update_room(RoomId(room), Some("Friday"), None)
+        .await
+        .unwrap();
+    assert!(forbidden(
+        cyd.api.update_room(RoomId(room), Some("mine"), None).await
+    ));
+    let dan = register(server.addr, "dan").await;
+    assert_eq!(
+        dan.api
+            .update_room(RoomId(room), Some("x"), None)
+            .await
+            .map(|_| ()),
+        refused(403, ApiError::NotMember)
+    );
+    assert!(matches!(
+        ana.api.update_room(RoomId(room), Some("  "), None).await,
+        Err(CallError::Refused {
+            status: 400,
+            error: ApiError::Invalid(_)
+        })
+    ));
+    assert!(matches!(
+        ana.api
+            .update_room(RoomId(room), None, Some("two\nlines"))
+            .await,
+        Err(CallError::Refused {
+            status: 400,
+            error: ApiError::Invalid(_)
+        })
+    ));
+    // Setting what already is records nothing.
+    ana.api
+        .update_room(RoomId(room), Some("Friday"), None)
+        .await
+        .unwrap();
+
+    // Both changes are in the timeline, in order, seen after a reconnect like any entry.
+    let rooms: Vec<(String, String)> = cyd
+        .whole_history(room)
+        .await
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Room(e) => Some((e.name.as_str().to_owned(), e.topic.as_str().to_owned())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rooms,
+        [
+            ("general".to_owned(), "plans for friday".to_owned()),
+            ("Friday".to_owned(), "plans for friday".to_owned())
+        ]
+    );
+    let info = cyd.api.room_info(RoomId(room)).await.unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.topic.as_str()),
+        ("Friday", "plans for friday")
+    );
+    let found = dan.api.room_directory("fri", None, 10).await.unwrap();
+    assert_eq!(
+        found.rooms.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [RoomId(room)]
+    );
+
+    // A direct conversation has no name to change.
+    let dm = ana.api.open_direct(&["bob"]).await.unwrap();
+    assert!(forbidden(
+        ana.api.update_room(dm.id, Some("ours"), None).await
+    ));
+
+    // After a restart the name and topic are still there.
+    drop(cyd_ws);
+    server.shutdown();
+    server.stopped().await.unwrap();
+    let server = start(dir.path(), &[]).await;
+    let cyd = support::login(server.addr, "cyd").await;
+    let info = cyd.api.room_info(RoomId(room)).await.unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.topic.as_str()),
+        ("Friday", "plans for friday")
+    );
 }

@@ -196,13 +196,14 @@ fn start_bursts(
 }
 
 /// The room's whole timeline as (seq, client_id), oldest first (a join or leave is named
-/// `member:` and its client_id, so every seq is there).
+/// `member:` and its client_id, a rename `room:`, so every seq is there).
 async fn whole_history(user: &User, room: u64) -> Vec<(u64, String)> {
     let all = user.whole_history(room).await;
     all.into_iter()
         .map(|entry| match entry {
             Entry::Message(m) => (m.seq, m.client_id),
             Entry::Member(e) => (e.seq, format!("member:{}", e.client_id)),
+            Entry::Room(e) => (e.seq, format!("room:{}", e.client_id)),
         })
         .collect()
 }

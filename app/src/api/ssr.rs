@@ -2,8 +2,8 @@
 
 use super::{ApiError, Moderation, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use crate::model::{
-    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, UserInfo,
-    Username, Visibility, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, Topic,
+    UserInfo, Username, Visibility, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 use crate::timeline::Entry;
 use futures::future::BoxFuture;
@@ -75,6 +75,13 @@ pub trait Backend: Send + Sync + 'static {
         target: Username,
         action: Moderation,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
+    fn update_room<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        name: Option<RoomName>,
+        topic: Option<Topic>,
+    ) -> BoxFuture<'a, Result<RoomSummary, ApiError>>;
     /// The direct conversation of `user` and `others` (distinct, not `user`).
     fn open_direct<'a>(
         &'a self,

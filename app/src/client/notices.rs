@@ -86,6 +86,7 @@ mod tests {
         RoomSummary {
             id: RoomId(id),
             name: "hall".into(),
+            topic: String::new(),
             member_count: 2,
             is_member: true,
             last_read_seq: 0,

@@ -56,6 +56,9 @@ pub enum BusEvent {
     /// `user`'s own part of `room`'s row changed (they marked it read, or chose a notification
     /// level, in some tab): their other tabs' room lists follow.
     OwnRowChanged { room: RoomId, user: UserId },
+    /// `room`'s name or topic changed (a `room` entry was stored): every following member's
+    /// row of it is sent again. Published by the processor's publisher after the batch.
+    RoomSettingsChanged { room: RoomId },
     /// One sign-in ended (sign-out in a tab, or evicted by a newer sign-in): its sockets close.
     SessionEnded { session: SessionKey },
     /// Every sign-in of `user` ended ("sign out everywhere"): all their sockets close.

@@ -31,6 +31,7 @@ impl Hub {
                     self.row_changed(*room, *user);
                 }
             }
+            BusEvent::RoomSettingsChanged { room } => self.room_row_changed(*room),
             BusEvent::SessionEnded { session } => self.end_session(session),
             BusEvent::UserSignedOut { user } => self.end_user(*user),
             BusEvent::Presence { room, user, online } => {

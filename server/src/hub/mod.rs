@@ -305,6 +305,20 @@ impl Hub {
         }
     }
 
+    /// Every member's row of `room` changed (its name or topic): each connection watching the
+    /// room for its user stream sends it again.
+    fn room_row_changed(&self, room: RoomId) {
+        let state = self.lock();
+        for signals in state
+            .watchers
+            .get(&room)
+            .into_iter()
+            .flat_map(|w| w.values())
+        {
+            signals.row_changed(room);
+        }
+    }
+
     /// Ends `user`'s access to `room`, at the timeline entry `through` that ended it when
     /// known: each of their connections still sends what it has not sent up to that entry, and
     /// nothing after.

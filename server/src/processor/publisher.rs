@@ -41,6 +41,8 @@ pub struct Committed {
     pub answers: Vec<(Reply, Answer)>,
     /// The membership changes it stored, in order.
     pub changed: Vec<Changed>,
+    /// The rooms whose name or topic it changed.
+    pub renamed: Vec<RoomId>,
 }
 
 /// `user` is (`member`) or is no longer a member of `room` from the `after`-th entry of
@@ -77,6 +79,7 @@ pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
         stored,
         answers,
         changed,
+        renamed,
     }) = batches.recv().await
     {
         // Before the hub wakes any follower whose row then previews it.
@@ -102,6 +105,9 @@ pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
         }
         if published < stored.len() {
             hub.publish(&stored[published..]);
+        }
+        for room in renamed {
+            bus.publish(BusEvent::RoomSettingsChanged { room });
         }
         let mut acks = stored.into_iter().map(|entry| entry.ack);
         for (reply, answer) in answers {

@@ -13,7 +13,7 @@ use super::{SendError, SendRequest};
 use crate::access::Access;
 use crate::stats::Stats;
 use crate::store::rooms::Standing;
-use crate::store::{Appended, MessageStore, NewEntry, StoreError};
+use crate::store::{Appended, Body, MessageStore, NewEntry, StoreError};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -51,11 +51,18 @@ impl Writer {
             .admit(batch.iter().map(|r| (r.room_id, r.actor, &r.body)));
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
-        // One per admitted entry: who asked, and the change of standing it makes if any.
+        // One per admitted entry: who asked, the change of standing it makes if any, and the
+        // room's new name and topic if it sets them.
         let mut changes = Vec::with_capacity(batch.len());
         for (request, verdict) in batch.into_iter().zip(verdicts) {
             match verdict {
-                Ok(update) => changes.push((request.actor, update)),
+                Ok(update) => {
+                    let settings = match &request.body {
+                        Body::Settings(settings) => Some(settings.clone()),
+                        Body::Text(_) | Body::Member(_) => None,
+                    };
+                    changes.push((request.actor, update, settings));
+                }
                 Err(refusal) => {
                     replies.push((request.reply, Some(Answer::Ready(Err(refusal.into())))));
                     continue;
@@ -79,8 +86,9 @@ impl Writer {
                 let mut admitted = Vec::with_capacity(appended.len());
                 let mut settled = Vec::new();
                 let mut changed = Vec::new();
+                let mut renamed = Vec::new();
                 let mut sent = Vec::with_capacity(appended.len());
-                for (answer, (actor, update)) in appended.into_iter().zip(changes) {
+                for (answer, (actor, update, settings)) in appended.into_iter().zip(changes) {
                     let entry = match answer {
                         Appended::Stored(entry) => entry,
                         Appended::Duplicate(ack) => {
@@ -95,6 +103,10 @@ impl Writer {
                     let (room, seq) = (entry.ack.room_id, entry.ack.seq);
                     stored.push(entry);
                     admitted.push(Answer::Stored);
+                    if let Some(settings) = settings {
+                        renamed.push((room, settings));
+                        continue;
+                    }
                     match update {
                         None => sent.push((room, actor, seq)),
                         Some(update) => {
@@ -127,10 +139,17 @@ impl Writer {
                         "the room store missed membership changes (repaired at start): {e}"
                     );
                 }
+                let rooms_renamed = renamed.iter().map(|(room, _)| *room).collect();
+                if let Err(e) = self.access.settle_settings(renamed).await {
+                    tracing::error!(
+                        "the room store missed a name or topic change (repaired at start): {e}"
+                    );
+                }
                 Committed {
                     stored,
                     answers,
                     changed,
+                    renamed: rooms_renamed,
                 }
             }
             Err(error) => {
@@ -153,6 +172,7 @@ impl Writer {
                         })
                         .collect(),
                     changed: Vec::new(),
+                    renamed: Vec::new(),
                 }
             }
         };

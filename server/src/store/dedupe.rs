@@ -118,12 +118,8 @@ impl Dedupe {
 
     /// Remembers an entry read back from the log (start-up rebuilds the memory this way).
     pub fn remember(&mut self, entry: &Entry) {
-        let (sender, client_id) = match entry {
-            Entry::Message(m) => (&m.sender, &m.client_id),
-            Entry::Member(e) => (&e.sender, &e.client_id),
-        };
         self.insert(
-            DedupeKey::new(sender, client_id),
+            DedupeKey::new(entry.sender(), entry.client_id()),
             fingerprint_of(entry),
             &ack_of(entry),
         );

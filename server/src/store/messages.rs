@@ -14,10 +14,12 @@
 //! the original is in an earlier batch, in the same batch, or was stored before a restart.
 
 use super::{Durability, StoreError};
-use app::model::{ChatMessage, ClientId, MessageBody, Role, RoomId, UserId, UserInfo, Username};
+use app::model::{
+    ChatMessage, ClientId, MessageBody, Role, RoomId, RoomName, Topic, UserId, UserInfo, Username,
+};
 #[cfg(any(doc, test))]
 use app::protocol::ServerFrame;
-use app::timeline::{Entry, MemberEvent, Membership};
+use app::timeline::{Entry, MemberEvent, Membership, RoomEvent};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
@@ -39,6 +41,15 @@ pub enum Body {
     Text(MessageBody),
     /// A change of membership.
     Member(MemberChange),
+    /// The room's name and topic as they are to be (see [`RoomEvent`]).
+    Settings(RoomSettings),
+}
+
+/// A room's name and topic (also as the room store journals them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoomSettings {
+    pub name: RoomName,
+    pub topic: Topic,
 }
 
 /// Someone's membership of a room changed (by their own hand or a moderator's: the entry's
@@ -107,6 +118,16 @@ impl NewEntry {
                 membership: change.membership,
                 role: change.role,
             }),
+            Body::Settings(RoomSettings { name, topic }) => Entry::Room(RoomEvent {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                ts: self.ts,
+                client_id,
+                name,
+                topic,
+            }),
         }
     }
 
@@ -117,6 +138,11 @@ impl NewEntry {
             Body::Member(change) => {
                 fingerprint_member(self.room_id, change.user_id, change.membership, change.role)
             }
+            Body::Settings(settings) => fingerprint_settings(
+                self.room_id,
+                settings.name.as_str(),
+                settings.topic.as_str(),
+            ),
         }
     }
 }
@@ -126,6 +152,7 @@ pub fn fingerprint_of(entry: &Entry) -> u64 {
     match entry {
         Entry::Message(m) => fingerprint_text(m.room_id, &m.content),
         Entry::Member(e) => fingerprint_member(e.room_id, e.user_id, e.membership, e.role),
+        Entry::Room(e) => fingerprint_settings(e.room_id, e.name.as_str(), e.topic.as_str()),
     }
 }
 
@@ -139,20 +166,21 @@ fn fingerprint_member(room: RoomId, user: UserId, membership: Membership, role: 
     super::dedupe::fingerprint(room, &change)
 }
 
+fn fingerprint_settings(room: RoomId, name: &str, topic: &str) -> u64 {
+    super::dedupe::fingerprint(room, &format!("\0room {name}\0{topic}"))
+}
+
 /// What a sender is told of a stored entry; the same type goes out as the `ack` frame.
 pub use app::protocol::Ack;
 
 /// The ack of a stored entry.
 pub fn ack_of(entry: &Entry) -> Ack {
-    match entry {
-        Entry::Message(m) => Ack::of(m),
-        Entry::Member(e) => Ack {
-            client_id: e.client_id.clone(),
-            room_id: e.room_id,
-            id: e.id,
-            seq: e.seq,
-            ts: e.ts,
-        },
+    Ack {
+        client_id: entry.client_id().to_owned(),
+        room_id: entry.room_id(),
+        id: entry.id(),
+        seq: entry.seq(),
+        ts: entry.ts(),
     }
 }
 
@@ -162,6 +190,7 @@ pub fn into_ack(entry: Entry) -> Ack {
     let (client_id, room_id, id, seq, ts) = match entry {
         Entry::Message(m) => (m.client_id, m.room_id, m.id, m.seq, m.ts),
         Entry::Member(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
+        Entry::Room(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
     };
     Ack {
         client_id,
@@ -307,6 +336,16 @@ mod tests {
             assert_eq!(&stored.frame.bytes()[..], &owned[..]);
             assert_eq!(stored.ack, ack_of(&entry));
         }
-        assert_eq!(ack_of(&Entry::Message(message.clone())), Ack::of(&message));
+        let ack = ack_of(&Entry::Message(message.clone()));
+        assert_eq!(
+            (ack.client_id.as_str(), ack.room_id, ack.id, ack.seq, ack.ts),
+            (
+                message.client_id.as_str(),
+                message.room_id,
+                message.id,
+                message.seq,
+                message.ts
+            )
+        );
     }
 }

@@ -87,7 +87,7 @@ pub use durability::Durability;
 pub use file::{FileMessageStore, FileMessageStoreConfig};
 pub use messages::{
     ack_of, fingerprint_of, into_ack, Ack, Appended, Body, EntryFrame, Intent, MemberChange,
-    MessageStore, NewEntry, RoomHead, StoredEntry,
+    MessageStore, NewEntry, RoomHead, RoomSettings, StoredEntry,
 };
 pub use table::{Document, Table};
 

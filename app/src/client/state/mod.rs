@@ -212,6 +212,14 @@ impl ChatState {
     pub fn apply(&mut self, frame: ServerFrame) -> Vec<Command> {
         match frame {
             ServerFrame::Message(message) => self.on_message(message),
+            // Not a message either: the cursor moves past it; the room's name and topic
+            // follow from its row on the user stream.
+            ServerFrame::Room(event) => {
+                if let Some(room) = self.rooms.get_mut(&event.room_id) {
+                    room.window.pass(event.seq);
+                }
+                Vec::new()
+            }
             ServerFrame::Member(event) => match self.rooms.get_mut(&event.room_id) {
                 // Not a message: the cursor moves past it, and the member list changes.
                 Some(room) => {

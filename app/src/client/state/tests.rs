@@ -258,6 +258,7 @@ fn row(id: u64, unread: u64) -> RoomSummary {
     RoomSummary {
         id: RoomId(id),
         name: format!("room {id}"),
+        topic: String::new(),
         member_count: 2,
         is_member: true,
         last_read_seq: 0,

@@ -7,6 +7,8 @@
 //! the feed's seq-keyed, bounded [`crate::client::Window`], so the list has no gap and no
 //! duplicate. The parts:
 //!
+//! - [`heading`]: the room's name and topic, live, and the form owners and moderators change
+//!   them with;
 //! - [`log`]: the message list (windowed, keyed, following the newest while at the bottom);
 //! - [`composer`]: writing and sending, and who is typing;
 //! - [`members`]: the member list with live presence;
@@ -14,6 +16,7 @@
 //! - [`scroll_back`]: loading older pages as the reader scrolls up.
 
 mod composer;
+mod heading;
 mod log;
 mod members;
 mod read_mark;
@@ -83,6 +86,7 @@ fn RoomView(id: RoomId, focus: Option<u64>) -> impl IntoView {
                     .as_ref()
                     .and_then(|r| (r.unread > 0).then_some(r.last_read_seq));
                 let direct = info.as_ref().is_some_and(|r| r.visibility == Visibility::Direct);
+                let topic = info.as_ref().map(|r| r.topic.clone()).unwrap_or_default();
                 let title = info.map_or_else(|| format!("Room {id}"), |r| r.title());
                 let me = me.ok().map(|user| user.username);
                 match page {
@@ -106,7 +110,7 @@ fn RoomView(id: RoomId, focus: Option<u64>) -> impl IntoView {
                         feed.update_window(|window| window.absorb_newest_page(newest));
                         view! {
                             <Title text=title.clone()/>
-                            <ChatView feed title me members direct read_before focus/>
+                            <ChatView feed title topic me members direct read_before focus/>
                         }
                             .into_any()
                     }
@@ -160,6 +164,7 @@ fn NotMember(
 fn ChatView(
     feed: RoomFeed,
     title: String,
+    topic: String,
     me: Option<Username>,
     members: Resource<Result<Vec<Member>, ApiError>>,
     direct: bool,
@@ -181,7 +186,7 @@ fn ChatView(
     view! {
         <div class="room">
             <div class="room-head">
-                <h1>{title}</h1>
+                <heading::Heading id=feed.room_id title topic/>
                 <crate::notifications::NotifyLevelMenu room_id=feed.room_id/>
                 <a href="/" class="back">"All rooms"</a>
             </div>

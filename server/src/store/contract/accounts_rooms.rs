@@ -10,8 +10,10 @@ use crate::store::accounts::{AccountError, AccountStore, StoredSession};
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
 use crate::store::memory::{MemoryAccounts, MemoryRooms};
 use crate::store::rooms::{RoomError, RoomStore, Standing, StandingUpdate};
-use crate::store::DataDir;
-use app::model::{NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
+use crate::store::{DataDir, RoomSettings};
+use app::model::{
+    NotifyLevel, Role, RoomId, RoomName, Topic, UserId, UserInfo, Username, Visibility,
+};
 use std::any::Any;
 use std::sync::Arc;
 
@@ -417,6 +419,44 @@ async fn notify_levels_default_by_kind_and_belong_to_the_member(store: Arc<dyn R
     assert_eq!(level(room, &bob).await, NotifyLevel::Mentions);
 }
 
+async fn names_and_topics_change_for_every_viewer_and_missing_rooms_are_left_out(
+    store: Arc<dyn RoomStore>,
+) {
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    let room = create(&store, &ana, "r", 10).await.unwrap();
+    assert_eq!(
+        store.room(room, bob.id).await.unwrap().topic,
+        Topic::default()
+    );
+    let settings = RoomSettings {
+        name: room_name("Renamed"),
+        topic: Topic::parse("plans").unwrap(),
+    };
+    let ghost = (RoomId(99), settings.clone());
+    store
+        .set_settings(vec![(room, settings.clone()), ghost])
+        .await
+        .unwrap();
+    // Again: nothing to change.
+    store.set_settings(vec![(room, settings)]).await.unwrap();
+    for viewer in [&ana, &bob] {
+        let view = store.room(room, viewer.id).await.unwrap();
+        assert_eq!(
+            (view.name.as_str(), view.topic.as_str()),
+            ("Renamed", "plans")
+        );
+    }
+    assert!(matches!(
+        store.room(RoomId(99), ana.id).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+    let found = store
+        .directory(bob.id, "renam".into(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.rooms.len(), 1);
+}
+
 async fn the_directory_pages_newest_first_and_searches_names(store: Arc<dyn RoomStore>) {
     let ana = user(1, "ana");
     for raw in ["Alpha", "beta", "ALPHABET", "gamma", "alphorn"] {
@@ -486,6 +526,7 @@ contract!(
         direct_conversations_are_one_per_set_of_people,
         read_marks_only_move_forward_and_only_for_members,
         notify_levels_default_by_kind_and_belong_to_the_member,
+        names_and_topics_change_for_every_viewer_and_missing_rooms_are_left_out,
         the_directory_pages_newest_first_and_searches_names,
     ]
 );

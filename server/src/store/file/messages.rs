@@ -19,7 +19,9 @@ use super::log::{LogConfig, MessageLog};
 use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
 use crate::store::space::Watermark;
-use crate::store::{Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError};
+use crate::store::{
+    Appended, Durability, MessageStore, NewEntry, RoomHead, RoomSettings, StoreError,
+};
 use app::model::{RoomId, UserId, Username};
 use app::timeline::{Entry, MemberEvent};
 use futures::future::{BoxFuture, FutureExt};
@@ -69,6 +71,8 @@ pub struct FileMessageStore {
     memberships: Vec<MemberEvent>,
     /// The newest message of each (room, sender) the log holds, until the server takes them.
     last_sent: Vec<(RoomId, Username, u64)>,
+    /// The newest name and topic of each room the log holds, until the server takes them.
+    settings: Vec<(RoomId, RoomSettings)>,
 }
 
 impl FileMessageStore {
@@ -89,11 +93,20 @@ impl FileMessageStore {
         // The newest message each sender wrote in each room (what unread counts leave out).
         // By room, then sender: a lookup borrows the sender's name, so most lines copy nothing.
         let mut last_sent: FastMap<RoomId, FastMap<Username, u64>> = FastMap::default();
+        // The newest name and topic of each room that was renamed or given a topic.
+        let mut settings: FastMap<RoomId, RoomSettings> = FastMap::default();
         let since = now_ms - window_ms;
         let recovered = MessageLog::open_visiting(dir, config.log, since, |entry| {
             match entry {
                 Entry::Member(change) => {
                     memberships.insert((change.room_id, change.user_id), change.clone());
+                }
+                Entry::Room(change) => {
+                    let newest = RoomSettings {
+                        name: change.name.clone(),
+                        topic: change.topic.clone(),
+                    };
+                    settings.insert(change.room_id, newest);
                 }
                 Entry::Message(m) => {
                     let senders = last_sent.entry(m.room_id).or_default();
@@ -147,7 +160,14 @@ impl FileMessageStore {
                         .map(move |(sender, seq)| (room, sender, seq))
                 })
                 .collect(),
+            settings: settings.into_iter().collect(),
         })
+    }
+
+    /// The newest name and topic of each room found at open, for the rooms service to repair
+    /// its store with ([`crate::rooms::Rooms::reconcile_settings`]). Taken once.
+    pub fn take_settings(&mut self) -> Vec<(RoomId, RoomSettings)> {
+        std::mem::take(&mut self.settings)
     }
 
     /// The newest message of each (room, sender) found at open, for the access state's unread

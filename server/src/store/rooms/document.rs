@@ -22,7 +22,10 @@
 
 use super::{DirectoryRows, MemberRow, RoomAccess, RoomError, RoomView, Standing, StandingUpdate};
 use crate::store::Document;
-use app::model::{NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
+use crate::store::RoomSettings;
+use app::model::{
+    NotifyLevel, Role, RoomId, RoomName, Topic, UserId, UserInfo, Username, Visibility,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -115,6 +118,8 @@ fn direct_key(people: &[UserId]) -> String {
 pub struct RoomRecord {
     id: RoomId,
     name: RoomName,
+    #[serde(default, skip_serializing_if = "topic_is_empty")]
+    topic: Topic,
     created_by: UserId,
     created: i64,
     /// By user id.
@@ -171,6 +176,8 @@ pub enum RoomChange {
         user: UserId,
         level: NotifyLevel,
     },
+    /// Rooms' names and topics, as their newest `room` entries say.
+    Settings(Vec<(RoomId, RoomSettings)>),
 }
 
 impl Document for RoomsDoc {
@@ -217,6 +224,14 @@ impl Document for RoomsDoc {
                     member.last_read = member.last_read.max(seq);
                 }
             }
+            RoomChange::Settings(changes) => {
+                for (room, settings) in changes {
+                    if let Some(record) = self.rooms.get_mut(&room.0) {
+                        record.name = settings.name;
+                        record.topic = settings.topic;
+                    }
+                }
+            }
             RoomChange::Notify { room, user, level } => {
                 let member = self
                     .rooms
@@ -250,6 +265,7 @@ impl RoomsDoc {
             name,
             created_by: by.id,
             created,
+            topic: Topic::default(),
             members: BTreeMap::from([(by.id.0, membership(&by, Role::Owner))]),
             visibility,
             invited: BTreeMap::new(),
@@ -281,6 +297,7 @@ impl RoomsDoc {
         let record = RoomRecord {
             id,
             name: RoomName::parse(DIRECT_NAME).expect("a valid room name"),
+            topic: Topic::default(),
             created_by: by.id,
             created,
             members,
@@ -314,6 +331,19 @@ impl RoomsDoc {
         Ok((RoomChange::Read { room, user, seq }, ()))
     }
 
+    /// Rooms' names and topics; a room the document does not have is left out (the timeline
+    /// may name one the store never created).
+    pub(crate) fn set_settings(
+        &self,
+        changes: Vec<(RoomId, RoomSettings)>,
+    ) -> Result<(RoomChange, ()), RoomError> {
+        let changes = changes
+            .into_iter()
+            .filter(|(room, _)| self.rooms.contains_key(&room.0))
+            .collect();
+        Ok((RoomChange::Settings(changes), ()))
+    }
+
     /// `user` wants notifications of `room` at `level` (a member's own choice; it goes when
     /// they leave).
     pub(crate) fn set_notify(
@@ -344,6 +374,16 @@ impl RoomsDoc {
             .direct
             .get(&direct_key(&people))
             .map(|id| RoomId(*id))
+    }
+
+    /// Whether `changes` would change nothing (each room has that name and topic, or is not
+    /// here).
+    pub(crate) fn settings_already(&self, changes: &[(RoomId, RoomSettings)]) -> bool {
+        changes.iter().all(|(room, settings)| {
+            self.rooms
+                .get(&room.0)
+                .is_none_or(|r| r.name == settings.name && r.topic == settings.topic)
+        })
     }
 
     /// Whether `standings` would change nothing (each is already the case).
@@ -518,6 +558,7 @@ impl RoomRecord {
         RoomView {
             id: self.id,
             name: self.name.clone(),
+            topic: self.topic.clone(),
             member_count: self.members.len(),
             viewer_last_read: self.members.get(&viewer.0).map(|m| m.last_read),
             viewer_notify: self
@@ -530,6 +571,10 @@ impl RoomRecord {
             direct_with,
         }
     }
+}
+
+fn topic_is_empty(topic: &Topic) -> bool {
+    topic.as_str().is_empty()
 }
 
 fn membership(user: &UserInfo, role: Role) -> Membership {

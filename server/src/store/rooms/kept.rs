@@ -11,7 +11,7 @@
 use super::document::RoomsDoc;
 use super::{DirectoryRows, MemberRow, RoomAccess, RoomError, RoomStore, RoomView, StandingUpdate};
 use crate::store::keeper::Keeper;
-use crate::store::StoreError;
+use crate::store::{RoomSettings, StoreError};
 use app::model::{NotifyLevel, RoomId, RoomName, UserId, UserInfo, Visibility};
 use futures::future::{ready, BoxFuture, FutureExt};
 
@@ -49,6 +49,16 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
             return ready(Ok(())).boxed();
         }
         self.0.update(move |doc| doc.set_standings(updates))
+    }
+
+    fn set_settings(
+        &self,
+        changes: Vec<(RoomId, RoomSettings)>,
+    ) -> BoxFuture<'_, Result<(), RoomError>> {
+        if self.0.read().settings_already(&changes) {
+            return ready(Ok(())).boxed();
+        }
+        self.0.update(move |doc| doc.set_settings(changes))
     }
 
     fn mark_read(

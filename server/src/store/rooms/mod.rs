@@ -24,10 +24,13 @@
 pub mod document;
 pub mod kept;
 
+use super::RoomSettings;
 use super::StoreError;
 use crate::fasthash::{FastMap, FastSet};
 use app::api::ApiError;
-use app::model::{NotifyLevel, Role, RoomId, RoomName, UserId, UserInfo, Username, Visibility};
+use app::model::{
+    NotifyLevel, Role, RoomId, RoomName, Topic, UserId, UserInfo, Username, Visibility,
+};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +39,7 @@ use serde::{Deserialize, Serialize};
 pub struct RoomView {
     pub id: RoomId,
     pub name: RoomName,
+    pub topic: Topic,
     pub member_count: usize,
     /// The viewer's read mark, if they are a member.
     pub viewer_last_read: Option<u64>,
@@ -184,6 +188,12 @@ pub trait RoomStore: Send + Sync + 'static {
     /// ([`RoomError::NoSuchRoom`] if a room is missing). A member made a member again keeps
     /// their read mark.
     fn set_standings(&self, updates: Vec<StandingUpdate>) -> BoxFuture<'_, Result<(), RoomError>>;
+
+    /// Sets rooms' names and topics, in one write (rooms it does not have are left out).
+    fn set_settings(
+        &self,
+        changes: Vec<(RoomId, RoomSettings)>,
+    ) -> BoxFuture<'_, Result<(), RoomError>>;
 
     /// Moves `user`'s read mark in `room` up to `seq` (never back).
     fn mark_read(

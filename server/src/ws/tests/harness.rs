@@ -121,6 +121,7 @@ pub(super) fn member_row(room: RoomId) -> RoomSummary {
     RoomSummary {
         id: room,
         name: format!("room {room}"),
+        topic: String::new(),
         member_count: 1,
         is_member: true,
         last_read_seq: 0,

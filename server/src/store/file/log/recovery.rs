@@ -19,8 +19,8 @@ impl MessageLog {
     }
 
     /// [`open`](Self::open), showing `visit` each entry stored at or after `recent_since`, and
-    /// every membership change whatever its age, oldest first (start-up rebuilds the dedupe
-    /// memory from the first, and repairs the room store from the second). Each entry is
+    /// every change of membership, name or topic whatever its age, oldest first (start-up
+    /// rebuilds the dedupe memory from the first, and repairs the room store from the second). Each entry is
     /// dropped once visited: start-up never holds more than one entry and one segment's bytes,
     /// however busy the last minutes were (audit M10).
     pub fn open_visiting(
@@ -110,7 +110,8 @@ impl MessageLog {
                 );
                 next_id = next_id.max(entry.id() + 1);
                 messages += 1;
-                if entry.ts() >= recent_since || matches!(entry, Entry::Member(_)) {
+                if entry.ts() >= recent_since || matches!(entry, Entry::Member(_) | Entry::Room(_))
+                {
                     visit(&entry);
                 }
                 offset += len;

@@ -172,7 +172,7 @@ fn damage_before_the_tail_is_reported_not_guessed_at() {
 }
 
 #[test]
-fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
+fn recent_messages_and_every_room_change_are_visited_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
     let mut old = new(1, "old");
@@ -188,18 +188,35 @@ fn recent_messages_are_visited_for_the_dedupe_window_oldest_first() {
         ts: 10,
         ..new(1, "join")
     };
-    log.append(vec![old, old_join, new(1, "fresh"), new(2, "fresher")])
-        .unwrap();
+    let old_rename = NewEntry {
+        body: Body::Settings(crate::store::RoomSettings {
+            name: app::model::RoomName::parse("Friday").unwrap(),
+            topic: app::model::Topic::default(),
+        }),
+        ts: 10,
+        ..new(1, "rename")
+    };
+    log.append(vec![
+        old,
+        old_join,
+        old_rename,
+        new(1, "fresh"),
+        new(2, "fresher"),
+    ])
+    .unwrap();
     drop(log);
     let mut visited = Vec::new();
     MessageLog::open_visiting(dir.path(), LogConfig::default(), 500, |entry| {
         visited.push(match entry {
             Entry::Message(m) => m.content.clone(),
             Entry::Member(e) => format!("{} {:?}", e.user, e.membership),
+            Entry::Room(e) => format!("renamed {}", e.name.as_str()),
         })
     })
     .unwrap();
-    assert_eq!(visited, ["ana Join", "fresh", "fresher"]);
+    // Changes of membership, name and topic whatever their age (the room store's repair
+    // needs them); messages only within the window.
+    assert_eq!(visited, ["ana Join", "renamed Friday", "fresh", "fresher"]);
 }
 
 #[test]
