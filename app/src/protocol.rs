@@ -92,7 +92,7 @@ pub enum ServerFrame {
         rooms: Vec<RoomSummary>,
     },
     /// A room of the user's was added (joined, invited, a DM opened, in any tab) or its row
-    /// changed: new entries (unread counts; at most four of these a second per room), a read
+    /// changed: new entries (unread counts; at most two of these a second per room), a read
     /// mark from another tab, a new role. The whole row, so a lost one is made good by the next.
     RoomChanged {
         room: RoomSummary,

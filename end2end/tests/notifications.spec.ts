@@ -75,7 +75,7 @@ test("a direct message notifies in another room, not in its own, and the click o
   await expect(ana.page.getByLabel("Notify me of")).toHaveValue("all");
   await say(ben.page, "now you are here");
   await expect(messageItems(ana.page).filter({ hasText: "now you are here" })).toHaveCount(1);
-  await ana.page.waitForTimeout(1_000); // four times the user stream's coalescing period
+  await ana.page.waitForTimeout(1_500); // three times the user stream's coalescing period
   expect(await notes(ana.page)).toHaveLength(1);
 
   // Back in the desk: the next one notifies, and clicking it opens the conversation at that message.
@@ -133,7 +133,7 @@ test("a room notifies of mentions by default, and a muted room of nothing", asyn
   await say(ben.page, `@${ana.name} are you there?`);
   const hallRow = ana.page.getByRole("navigation", { name: "Rooms and conversations" }).getByRole("link", { name: new RegExp(hall) });
   await expect(hallRow.getByLabel("1 unread")).toBeVisible();
-  await ana.page.waitForTimeout(1_000);
+  await ana.page.waitForTimeout(1_500); // three times the user stream's coalescing period
   expect(await notes(ana.page), "none since this page loaded").toEqual([]);
 
   await ana.context.close();

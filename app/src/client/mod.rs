@@ -163,12 +163,17 @@ impl Chat {
 
     /// The user's rooms and invitations as the server's user stream keeps them (`None` until
     /// its first snapshot, and on the server). Tracked: a view reading it redraws with it.
+    ///
+    /// `None` too once the chat is disposed: a server render being torn down may still resolve
+    /// a view that reads it, and a panic there would leave that response unanswered.
     pub fn room_list(&self) -> Option<Vec<RoomSummary>> {
         self.list.track();
-        self.core.with_value(|core| {
-            core.room_list()
-                .map(|list| list.values().cloned().collect())
-        })
+        self.core
+            .try_with_value(|core| {
+                core.room_list()
+                    .map(|list| list.values().cloned().collect())
+            })
+            .flatten()
     }
 
     /// The notifications waiting to be shown, taken (tracked: an effect reading it runs again
@@ -181,7 +186,9 @@ impl Chat {
     }
 
     pub fn me(&self) -> Option<Username> {
-        self.core.with_value(|core| core.me().cloned())
+        self.core
+            .try_with_value(|core| core.me().cloned())
+            .flatten()
     }
 
     /// The feed of `room_id`, made on first use. Its signals belong to the chat, not the page.
@@ -504,5 +511,14 @@ mod tests {
         assert_eq!(seqs, [3, 4, 5, 6]);
         assert_eq!(NOTICES_WAITING, 4);
         assert_eq!(chat.take_notices(), [], "taken once");
+    }
+
+    #[test]
+    fn a_disposed_chat_reads_as_empty_instead_of_panicking() {
+        let owner = Owner::new();
+        let chat = owner.with(Chat::provide);
+        drop(owner);
+        assert_eq!(chat.room_list(), None);
+        assert_eq!(chat.me(), None);
     }
 }
