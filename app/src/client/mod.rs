@@ -515,9 +515,11 @@ mod tests {
 
     #[test]
     fn a_disposed_chat_reads_as_empty_instead_of_panicking() {
-        let owner = Owner::new();
-        let chat = owner.with(Chat::provide);
-        drop(owner);
+        let root = Owner::new();
+        root.set();
+        let page = root.child();
+        let chat = page.with(Chat::provide);
+        page.cleanup();
         assert_eq!(chat.room_list(), None);
         assert_eq!(chat.me(), None);
     }
