@@ -64,37 +64,26 @@ pub fn Notifications() -> impl IntoView {
     };
     let turn_off = move |_| setting.set(browser::turn_off());
     move || {
-        match setting.get() {
-        Setting::Unsupported => None,
-        Setting::Off => Some(
-            view! {
-                <div class="side-notify">
-                    <span>"Desktop notifications are off."</span>
-                    <button type="button" class="small" on:click=turn_on>"Turn on"</button>
-                </div>
+        let said = match setting.get() {
+            Setting::Unsupported => return None,
+            Setting::Off => "Desktop notifications are off.",
+            Setting::On => "Desktop notifications are on.",
+            Setting::Blocked => {
+                "Notifications are blocked for this site: allow them in the browser's site settings."
             }
-            .into_any(),
-        ),
-        Setting::On => Some(
-            view! {
-                <div class="side-notify">
-                    <span>"Desktop notifications are on."</span>
-                    <button type="button" class="small secondary" on:click=turn_off>"Turn off"</button>
-                </div>
-            }
-            .into_any(),
-        ),
-        Setting::Blocked => Some(
-            view! {
-                <div class="side-notify">
-                    <span>
-                        "Notifications are blocked for this site: allow them in the browser's site settings."
-                    </span>
-                </div>
-            }
-            .into_any(),
-        ),
-    }
+        };
+        let button = match setting.get() {
+            Setting::Off => Some(
+                view! { <button type="button" class="small" on:click=turn_on>"Turn on"</button> }
+                    .into_any(),
+            ),
+            Setting::On => Some(
+                view! { <button type="button" class="small secondary" on:click=turn_off>"Turn off"</button> }
+                    .into_any(),
+            ),
+            Setting::Unsupported | Setting::Blocked => None,
+        };
+        Some(view! { <div class="side-notify"><span>{said}</span>{button}</div> })
     }
 }
 

@@ -408,6 +408,17 @@ mod tests {
         }
     }
 
+    /// `f` over the test room of `visibility`, as a batch with nothing before it sees it.
+    fn in_room<T>(visibility: Visibility, f: impl FnOnce(&RoomNow<'_>) -> T) -> T {
+        let room = room(visibility);
+        let pending = FastMap::default();
+        f(&RoomNow {
+            room: &room,
+            id: RoomId(1),
+            pending: &pending,
+        })
+    }
+
     fn check(
         visibility: Visibility,
         actor: UserId,
@@ -415,14 +426,9 @@ mod tests {
         membership: Membership,
         role: Role,
     ) -> Result<Standing, Refusal> {
-        let room = room(visibility);
-        let pending = FastMap::default();
-        let now = RoomNow {
-            room: &room,
-            id: RoomId(1),
-            pending: &pending,
-        };
-        decide(&now, actor, &change(user, membership, role))
+        in_room(visibility, |now| {
+            decide(now, actor, &change(user, membership, role))
+        })
     }
 
     /// The permission matrix: who may do what to whom, and what it leaves them as.
@@ -516,16 +522,7 @@ mod tests {
     /// Who may rename a room or set its topic: owners and moderators, in rooms only.
     #[test]
     fn the_name_and_topic_rules() {
-        let may = |visibility, actor| {
-            let room = room(visibility);
-            let pending = FastMap::default();
-            let now = RoomNow {
-                room: &room,
-                id: RoomId(1),
-                pending: &pending,
-            };
-            may_set_room(&now, actor)
-        };
+        let may = |visibility, actor| in_room(visibility, |now| may_set_room(now, actor));
         let forbidden = |r: Result<(), Refusal>| matches!(r, Err(Refusal::Forbidden(_)));
         for visibility in [Visibility::Public, Visibility::Private] {
             assert_eq!(may(visibility, OWNER), Ok(()));

@@ -6,13 +6,14 @@
 
 use crate::accounts::SignedIn;
 use crate::bus::BusEvent;
+use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
 use crate::store::rooms::Standing;
 use crate::store::StoreError;
 use app::api::{ssr::Backend, ApiError, Moderation};
 use app::model::{
     DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, Topic,
-    UserInfo, Username, Visibility,
+    UserId, UserInfo, Username, Visibility,
 };
 use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
@@ -32,6 +33,14 @@ fn signed_in_answer(state: &AppState, signed_in: SignedIn) -> (UserInfo, String)
     (signed_in.user, signed_in.token)
 }
 
+/// Takes one of `user`'s tokens from `limiter`, or answers `rate_limited` with the seconds to
+/// wait.
+fn allowed(limiter: &RateLimiter<UserId>, user: &UserInfo) -> Result<(), ApiError> {
+    limiter
+        .check(&user.id)
+        .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
+}
+
 impl ChatBackend {
     /// The account named `name`, or [`ApiError::NoSuchUser`].
     async fn find_user(&self, name: &Username) -> Result<UserInfo, ApiError> {
@@ -42,34 +51,22 @@ impl ChatBackend {
             .ok_or(ApiError::NoSuchUser)
     }
 
-    /// Membership changes (joins, leaves, invitations, kicks, bans, role changes) are timeline
-    /// entries every member receives: limited per user.
+    /// Membership changes (joins, leaves, invitations, kicks, bans, role changes) and renames
+    /// are timeline entries every member receives: limited per user.
     fn membership_change_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
-        self.0
-            .limiters()
-            .membership_changes
-            .check(&user.id)
-            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
+        allowed(&self.0.limiters().membership_changes, user)
     }
 
     /// Read marks and notification levels: each is a journaled write and a row sent to every
     /// tab of the person, so limited per user (a browser marks read at most a few times a
     /// second).
     fn own_row_change_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
-        self.0
-            .limiters()
-            .own_rows
-            .check(&user.id)
-            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
+        allowed(&self.0.limiters().own_rows, user)
     }
 
     /// Creating a room or opening a direct conversation: limited per user.
     fn room_creation_allowed(&self, user: &UserInfo) -> Result<(), ApiError> {
-        self.0
-            .limiters()
-            .room_creations
-            .check(&user.id)
-            .map_err(|ms| ApiError::RateLimited(ms.div_ceil(1000).max(1)))
+        allowed(&self.0.limiters().room_creations, user)
     }
 
     /// Whether `target` may get one more invitation: at most [`PENDING_INVITATIONS_MAX`]

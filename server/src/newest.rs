@@ -1,8 +1,8 @@
 //! The newest message of each room, for the rows that preview it (`newest_unread`: what a
 //! desktop notification shows, and where clicking it leads).
 //!
-//! Why a cache of its own: a row is read again for every follower of a busy room up to four
-//! times a second (`ws::user_stream`), and the newest message changes with every batch, so a
+//! Why a cache of its own: a row is read again for every follower of a busy room up to twice
+//! a second (`ws::user_stream`), and the newest message changes with every batch, so a
 //! read of the store each time (a blocking task and a file read) would cost more than the
 //! message itself. The publisher already holds each committed batch; it leaves here, per run of
 //! one room in a batch, a copy of the run's newest message frame, and a row reads it back
@@ -68,21 +68,14 @@ impl NewestMessages {
     /// Notes what a committed batch stored (in commit order; the publisher calls this before
     /// the batch reaches anyone, so a row read after a wake-up finds it).
     pub fn record(&self, stored: &[StoredEntry]) {
-        let mut start = 0;
-        while start < stored.len() {
-            let room = stored[start].ack.room_id;
-            let end = stored[start..]
-                .iter()
-                .position(|e| e.ack.room_id != room)
-                .map_or(stored.len(), |len| start + len);
-            let run = &stored[start..end];
+        for run in stored.chunk_by(|a, b| a.ack.room_id == b.ack.room_id) {
+            let (first, last) = (&run[0].ack, &run[run.len() - 1].ack);
             let message = run
                 .iter()
                 .rev()
                 .find(|e| is_message(e.frame.bytes()))
                 .map(|e| Bytes::copy_from_slice(e.frame.bytes()));
-            self.record_run(room, run[0].ack.seq, run[run.len() - 1].ack.seq, message);
-            start = end;
+            self.record_run(first.room_id, first.seq, last.seq, message);
         }
     }
 
@@ -262,5 +255,30 @@ mod tests {
             None
         );
         assert_eq!(newest.newest(&store, RoomId(6), 0).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_within_its_budget() {
+        let store = MemoryMessageStore::default();
+        let newest = NewestMessages::default();
+        let long = "é".repeat(app::model::MAX_CONTENT_CHARS);
+        // 3,000 rooms' newest messages of ~8 KB each: half again the budget.
+        let batch: Vec<NewEntry> = (1..=3_000)
+            .map(|room| NewEntry {
+                client_id: ClientId::parse(&format!("long-{room}")).unwrap(),
+                body: Body::Text(MessageBody::parse(&long).unwrap()),
+                ..text(room, "x")
+            })
+            .collect();
+        newest.record(&append(&store, batch).await);
+        assert!(
+            newest.tails.weight() <= BUDGET_BYTES,
+            "{}",
+            newest.tails.weight()
+        );
+        assert!(
+            newest.tails.weight() > BUDGET_BYTES / 2,
+            "it does keep what fits"
+        );
     }
 }

@@ -297,14 +297,11 @@ impl Rooms {
         if settings.name == now.name && settings.topic == now.topic {
             return Ok(());
         }
-        match self
-            .timeline
+        self.timeline
             .record(room, actor, event_client_id(), Body::Settings(settings))
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+            .map(drop)
+            .map_err(Into::into)
     }
 
     /// Brings the room store's names and topics in line with the newest `room` entry of each
