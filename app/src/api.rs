@@ -220,6 +220,18 @@ pub async fn update_room(
     .await
 }
 
+/// Deletes a room: its owner only, not a direct conversation. The room's last timeline entry
+/// (`room_deleted`): every member loses it at once, and its messages are erased from the
+/// server's disk soon after (`docs/storage.md`).
+#[server(endpoint = "delete_room", input = Json)]
+pub async fn delete_room(room_id: RoomId) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        backend.delete_room(&user, room_id).await
+    })
+    .await
+}
+
 /// Opens the direct conversation of the signed-in user and `usernames` (1 to
 /// [`DIRECT_MAX_OTHERS`] other people): the same people always get the same conversation.
 #[server(endpoint = "open_direct", input = Json)]

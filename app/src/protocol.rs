@@ -5,7 +5,7 @@
 //! a change here is a change to that contract.
 
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
-use crate::timeline::{MemberEvent, RoomEvent};
+use crate::timeline::{MemberEvent, RoomDeletedEvent, RoomEvent};
 use serde::{Deserialize, Serialize};
 
 /// What a client may send.
@@ -73,6 +73,9 @@ pub enum ServerFrame {
     Member(MemberEvent),
     /// The room's name or topic changed: a timeline entry like `member`.
     Room(RoomEvent),
+    /// The owner deleted the room: its last timeline entry. The subscription ends after it
+    /// (as after a kick), and the user stream sends `room_removed`.
+    RoomDeleted(RoomDeletedEvent),
     /// The message the client called `client_id` is durably stored.
     Ack(Ack),
     Error(ErrorFrame),

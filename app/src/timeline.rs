@@ -1,15 +1,18 @@
 //! The room timeline: every durable change visible in a room takes the room's next seq.
 //!
 //! A room's seqs count **entries**, not messages. A message is one kind of entry; a change of
-//! membership (someone joined, someone left) is another, and a change of the room's name or
-//! topic a third. Both go through the same path (the
+//! membership (someone joined, someone left) is another, a change of the room's name or
+//! topic a third, and the room's deletion the last a room has. All go through the same path (the
 //! processor's batch, the store's append, the hub, each connection's seq cursor), so both are
 //! seen live and after a reconnect, once each and in order, and a resend of either is answered
 //! with the original. A reader that meets a kind it does not know must still move its cursor past
 //! that seq: that is what keeps resume gapless when kinds are added.
 //!
 //! On the wire and in the file store's log, an entry is one JSON object tagged by `"type"`
-//! (`"message"`, `"member"`, `"room"`): the same bytes as the `/ws` frame that carries it.
+//! (`"message"`, `"member"`, `"room"`, `"room_deleted"`): the same bytes as the `/ws` frame
+//! that carries it. A fifth kind, `"erased"`, is what an entry whose text was erased reads as
+//! (every entry of a deleted room before its deletion): it keeps the seq, so cursors and the
+//! log's seq checks still count it, and nothing else anyone wrote.
 
 use crate::model::{ChatMessage, Role, RoomId, RoomName, Topic, UserId, Username};
 use serde::{Deserialize, Serialize};
@@ -24,6 +27,8 @@ pub enum Entry {
     Message(ChatMessage),
     Member(MemberEvent),
     Room(RoomEvent),
+    RoomDeleted(RoomDeletedEvent),
+    Erased(ErasedEntry),
 }
 
 impl<'de> Deserialize<'de> for Entry {
@@ -35,6 +40,8 @@ impl<'de> Deserialize<'de> for Entry {
             Message(ChatMessage),
             Member(MemberEvent),
             Room(RoomEvent),
+            RoomDeleted(RoomDeletedEvent),
+            Erased(ErasedEntry),
         }
         /// The form from before entries had kinds: a message with no `type` at all.
         #[derive(Deserialize)]
@@ -54,6 +61,8 @@ impl<'de> Deserialize<'de> for Entry {
             Either::Tagged(Tagged::Message(m)) => Ok(Entry::Message(m)),
             Either::Tagged(Tagged::Member(e)) => Ok(Entry::Member(e)),
             Either::Tagged(Tagged::Room(e)) => Ok(Entry::Room(e)),
+            Either::Tagged(Tagged::RoomDeleted(e)) => Ok(Entry::RoomDeleted(e)),
+            Either::Tagged(Tagged::Erased(e)) => Ok(Entry::Erased(e)),
             Either::Untagged(Untagged {
                 kind: None,
                 message,
@@ -74,6 +83,8 @@ impl Entry {
             Entry::Message(m) => m.room_id,
             Entry::Member(e) => e.room_id,
             Entry::Room(e) => e.room_id,
+            Entry::RoomDeleted(e) => e.room_id,
+            Entry::Erased(e) => e.room_id,
         }
     }
 
@@ -82,6 +93,8 @@ impl Entry {
             Entry::Message(m) => m.seq,
             Entry::Member(e) => e.seq,
             Entry::Room(e) => e.seq,
+            Entry::RoomDeleted(e) => e.seq,
+            Entry::Erased(e) => e.seq,
         }
     }
 
@@ -90,6 +103,8 @@ impl Entry {
             Entry::Message(m) => m.id,
             Entry::Member(e) => e.id,
             Entry::Room(e) => e.id,
+            Entry::RoomDeleted(e) => e.id,
+            Entry::Erased(e) => e.id,
         }
     }
 
@@ -98,24 +113,30 @@ impl Entry {
             Entry::Message(m) => m.ts,
             Entry::Member(e) => e.ts,
             Entry::Room(e) => e.ts,
+            Entry::RoomDeleted(e) => e.ts,
+            Entry::Erased(e) => e.ts,
         }
     }
 
-    /// Who sent the message or made the change.
-    pub fn sender(&self) -> &Username {
+    /// Who sent the message or made the change (`None` once erased).
+    pub fn sender(&self) -> Option<&Username> {
         match self {
-            Entry::Message(m) => &m.sender,
-            Entry::Member(e) => &e.sender,
-            Entry::Room(e) => &e.sender,
+            Entry::Message(m) => Some(&m.sender),
+            Entry::Member(e) => Some(&e.sender),
+            Entry::Room(e) => Some(&e.sender),
+            Entry::RoomDeleted(e) => Some(&e.sender),
+            Entry::Erased(_) => None,
         }
     }
 
-    /// The `client_id` it was stored under.
+    /// The `client_id` it was stored under (empty once erased).
     pub fn client_id(&self) -> &str {
         match self {
             Entry::Message(m) => &m.client_id,
             Entry::Member(e) => &e.client_id,
             Entry::Room(e) => &e.client_id,
+            Entry::RoomDeleted(e) => &e.client_id,
+            Entry::Erased(_) => "",
         }
     }
 
@@ -123,7 +144,7 @@ impl Entry {
     pub fn into_message(self) -> Option<ChatMessage> {
         match self {
             Entry::Message(m) => Some(m),
-            Entry::Member(_) | Entry::Room(_) => None,
+            _ => None,
         }
     }
 
@@ -138,6 +159,10 @@ impl Entry {
             serde_json::from_slice(bytes).map(Entry::Member)
         } else if bytes.starts_with(br#"{"type":"room","#) {
             serde_json::from_slice(bytes).map(Entry::Room)
+        } else if bytes.starts_with(ERASED_PREFIX) {
+            serde_json::from_slice(bytes).map(Entry::Erased)
+        } else if bytes.starts_with(br#"{"type":"room_deleted","#) {
+            serde_json::from_slice(bytes).map(Entry::RoomDeleted)
         } else if bytes.starts_with(br#"{"type":"message","#) || !bytes.starts_with(br#"{"type""#) {
             serde_json::from_slice(bytes).map(Entry::Message)
         } else {
@@ -184,6 +209,44 @@ pub struct RoomEvent {
     pub client_id: String,
     pub name: RoomName,
     pub topic: Topic,
+}
+
+/// The owner deleted the room (`sender`): the room's last entry. Everyone loses access with
+/// it, and every entry before it is erased (see [`ErasedEntry`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomDeletedEvent {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub id: u64,
+    pub sender: Username,
+    pub ts: i64,
+    /// Made by the server for the change.
+    pub client_id: String,
+}
+
+/// What a stored entry reads as once its text was erased: where it was (room, seq, id) and
+/// when, nothing of what it said or who said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedEntry {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub id: u64,
+    pub ts: i64,
+}
+
+/// How every erased entry's JSON starts.
+pub const ERASED_PREFIX: &[u8] = br#"{"type":"erased","#;
+
+impl ErasedEntry {
+    /// What `entry` reads as once erased.
+    pub fn of(entry: &Entry) -> Self {
+        Self {
+            room_id: entry.room_id(),
+            seq: entry.seq(),
+            id: entry.id(),
+            ts: entry.ts(),
+        }
+    }
 }
 
 /// Where a [`MemberEvent`] left its user.
@@ -364,5 +427,39 @@ mod tests {
         // A name the rules refuse is refused in a stored entry too.
         let bad = br#"{"type":"room","room_id":1,"seq":4,"id":8,"sender":"ana","ts":5,"client_id":"e","name":"","topic":""}"#;
         assert!(Entry::from_json(bad).is_err());
+    }
+
+    #[test]
+    fn a_deletion_and_an_erased_entry_are_kinds_of_their_own() {
+        let deleted = Entry::RoomDeleted(RoomDeletedEvent {
+            room_id: RoomId(1),
+            seq: 9,
+            id: 20,
+            sender: Username::parse("ana").unwrap(),
+            ts: 5,
+            client_id: "ev-3".into(),
+        });
+        let json = serde_json::to_vec(&deleted).unwrap();
+        assert!(json.starts_with(br#"{"type":"room_deleted","#));
+        assert_eq!(Entry::from_json(&json).unwrap(), deleted);
+        assert_eq!(serde_json::from_slice::<Entry>(&json).unwrap(), deleted);
+
+        let erased = Entry::Erased(ErasedEntry::of(&member()));
+        let json = serde_json::to_vec(&erased).unwrap();
+        assert!(json.starts_with(ERASED_PREFIX));
+        assert_eq!(
+            String::from_utf8(json.clone()).unwrap(),
+            r#"{"type":"erased","room_id":2,"seq":5,"id":9,"ts":1}"#
+        );
+        // Erased lines are padded to the length of what they replace.
+        let mut padded = json.clone();
+        padded.extend_from_slice(b"      ");
+        assert_eq!(Entry::from_json(&padded).unwrap(), erased);
+        assert_eq!(serde_json::from_slice::<Entry>(&padded).unwrap(), erased);
+        assert_eq!(
+            (erased.seq(), erased.sender(), erased.client_id()),
+            (5, None, "")
+        );
+        assert_eq!(erased.into_message(), None);
     }
 }

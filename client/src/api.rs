@@ -291,6 +291,11 @@ impl Api {
         self.call(api::MarkRead { room_id, seq }).await
     }
 
+    /// Deletes a room (its owner only).
+    pub async fn delete_room(&self, room_id: RoomId) -> Result<(), CallError> {
+        self.call(api::DeleteRoom { room_id }).await
+    }
+
     pub async fn update_room(
         &self,
         room_id: RoomId,

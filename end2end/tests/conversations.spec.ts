@@ -123,3 +123,42 @@ test("an owner renames a room and sets its topic; a member sees both live, and c
   await ana.context.close();
   await ben.context.close();
 });
+
+test("the owner deletes a room after typing its name; a member's open tab and sidebar lose it at once", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const name = unique("Doomed ");
+  const roomId = await createRoom(ana.page, name);
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await ben.page.getByRole("button", { name: "Join room" }).click();
+  await expectLive(ben.page);
+  await say(ben.page, "soon gone");
+  const sidebar = ben.page.getByRole("navigation", { name: "Rooms and conversations" });
+  await expect(sidebar.getByRole("link", { name: new RegExp(name) })).toBeVisible();
+  // Only the owner is offered it: Ben may not even edit.
+  await expect(ben.page.getByRole("button", { name: "Delete room…" })).toHaveCount(0);
+
+  await ana.page.getByRole("button", { name: "Edit name and topic" }).click();
+  await ana.page.getByRole("button", { name: "Delete room…" }).click();
+  const confirm = ana.page.getByRole("form", { name: "Delete the room" });
+  const deleteButton = confirm.getByRole("button", { name: "Delete for everyone" });
+  await expect(deleteButton).toBeDisabled();
+  await confirm.getByLabel("Room name").fill("not the name");
+  await expect(deleteButton).toBeDisabled();
+  await confirm.getByLabel("Room name").fill(name);
+  await ana.page.screenshot({ path: path.join(SCREENS, "room-delete-confirm.png"), fullPage: true });
+  await deleteButton.click();
+  await expect(ana.page).toHaveURL(/\/$/);
+
+  // Ben's open tab says so, and his sidebar loses the room, without a reload.
+  await expect(ben.page.getByText(`${ana.name} deleted this room.`)).toBeVisible();
+  await expect(ben.page.getByText("no longer a member")).toHaveCount(0);
+  await expect(sidebar.getByRole("link", { name: new RegExp(name) })).toHaveCount(0);
+  await ben.page.screenshot({ path: path.join(SCREENS, "room-deleted.png"), fullPage: true });
+  // Gone for good: the room's page is a "no such room" now.
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await expect(ben.page.getByText("soon gone")).toHaveCount(0);
+
+  await ana.context.close();
+  await ben.context.close();
+});

@@ -82,6 +82,21 @@ fn may_set_room(room: &RoomNow<'_>, actor: UserId) -> Result<(), Refusal> {
     }
 }
 
+/// Whether `actor` may delete `room`: its owners, never a direct conversation (its people
+/// leave it instead).
+fn may_delete_room(room: &RoomNow<'_>, actor: UserId) -> Result<(), Refusal> {
+    if room.room.visibility == Visibility::Direct {
+        return Err(Refusal::Forbidden(
+            "a direct conversation cannot be deleted: leave it instead",
+        ));
+    }
+    match room.role(actor) {
+        Some(Role::Owner) => Ok(()),
+        Some(_) => Err(Refusal::Forbidden("only the room's owner can delete it")),
+        None => Err(Refusal::NotMember),
+    }
+}
+
 /// The standing `change` leaves its user in, when `actor` may make it in `room`.
 fn decide(room: &RoomNow<'_>, actor: UserId, change: &MemberChange) -> Result<Standing, Refusal> {
     use Refusal::{Forbidden, NoChange, NotMember};
@@ -183,6 +198,24 @@ struct State {
 }
 
 impl State {
+    /// Drops `room`, answering who was in it or invited.
+    fn forget(&mut self, room: RoomId) -> Vec<UserId> {
+        let Some(access) = self.rooms.remove(&room) else {
+            return Vec::new();
+        };
+        let people: Vec<UserId> = access.people().collect();
+        for user in &people {
+            self.last_sent.remove(&(room, *user));
+            if let Some(rooms) = self.member_of.get_mut(user) {
+                rooms.remove(&room);
+                if rooms.is_empty() {
+                    self.member_of.remove(user);
+                }
+            }
+        }
+        people
+    }
+
     fn set(&mut self, room: RoomId, user: UserId, standing: Standing) {
         let Some(access) = self.rooms.get_mut(&room) else {
             return;
@@ -266,6 +299,11 @@ impl Access {
         }
     }
 
+    /// Whether `room` exists.
+    pub fn has_room(&self, room: RoomId) -> bool {
+        self.read().rooms.contains_key(&room)
+    }
+
     /// `user`'s standing in `room` (`None`: no such room).
     pub fn standing(&self, user: UserId, room: RoomId) -> Option<Standing> {
         self.read().rooms.get(&room).map(|r| r.standing(user))
@@ -290,9 +328,14 @@ impl Access {
     ) -> Vec<Result<Option<StandingUpdate>, Refusal>> {
         let state = self.read();
         let mut pending = FastMap::default();
+        // Rooms deleted earlier in the batch: nothing follows a deletion.
+        let mut deleted = Vec::new();
         batch
             .into_iter()
             .map(|(id, actor, body)| {
+                if deleted.contains(&id) {
+                    return Err(Refusal::NoSuchRoom);
+                }
                 let room = state.rooms.get(&id).ok_or(Refusal::NoSuchRoom)?;
                 let now = RoomNow {
                     room,
@@ -317,6 +360,11 @@ impl Access {
                         }))
                     }
                     Body::Settings(_) => may_set_room(&now, actor).map(|()| None),
+                    Body::DeleteRoom => {
+                        may_delete_room(&now, actor)?;
+                        deleted.push(id);
+                        Ok(None)
+                    }
                 }
             })
             .collect()
@@ -333,6 +381,27 @@ impl Access {
             return Ok(());
         }
         self.projection.set_settings(changes).await
+    }
+
+    /// Forgets rooms whose deletion the timeline holds, here at once and then in the room store
+    /// (the writer after each durable batch, and [`crate::rooms::Rooms::reconcile_deletions`]
+    /// at start). Answers who was in each room (members and invitees): their rooms lists lose
+    /// it. A failed store write leaves this state right; the next start repairs the store.
+    pub async fn settle_deletions(
+        &self,
+        rooms: Vec<RoomId>,
+    ) -> (Vec<(RoomId, Vec<UserId>)>, Result<(), RoomError>) {
+        if rooms.is_empty() {
+            return (Vec::new(), Ok(()));
+        }
+        let people = {
+            let mut state = self.write();
+            rooms
+                .iter()
+                .map(|room| (*room, state.forget(*room)))
+                .collect()
+        };
+        (people, self.projection.delete_rooms(rooms).await)
     }
 
     /// Notes the newest message each sender stored in a room (`(room, sender, seq)`, in seq
@@ -551,6 +620,59 @@ mod tests {
         ]);
         assert_eq!(verdicts[0], Ok(None));
         assert!(matches!(verdicts[2], Err(Refusal::Forbidden(_))));
+    }
+
+    /// Only an owner deletes a room, never a direct conversation; nothing in the batch after a
+    /// deletion reaches the room, and settling it forgets the room and says who was in it.
+    #[tokio::test]
+    async fn the_deletion_rules() {
+        let may = |visibility, actor| in_room(visibility, |now| may_delete_room(now, actor));
+        let forbidden = |r: Result<(), Refusal>| matches!(r, Err(Refusal::Forbidden(_)));
+        for visibility in [Visibility::Public, Visibility::Private] {
+            assert_eq!(may(visibility, OWNER), Ok(()));
+            assert!(forbidden(may(visibility, MOD)));
+            assert!(forbidden(may(visibility, MEMBER)));
+            for outsider in [OTHER, INVITED, BANNED] {
+                assert_eq!(may(visibility, outsider), Err(Refusal::NotMember));
+            }
+        }
+        assert!(forbidden(may(Visibility::Direct, MEMBER)));
+
+        let access = Access::new(
+            vec![
+                (RoomId(1), room(Visibility::Public)),
+                (RoomId(2), room(Visibility::Public)),
+            ],
+            Arc::new(crate::store::memory::MemoryRooms::default()),
+        );
+        let text = Body::Text(app::model::MessageBody::parse("hi").unwrap());
+        let join = Body::Member(change(OTHER, Membership::Join, Role::Member));
+        let verdicts = access.admit([
+            (RoomId(1), MEMBER, &text),
+            (RoomId(1), OWNER, &Body::DeleteRoom),
+            (RoomId(1), MEMBER, &text),
+            (RoomId(1), OTHER, &join),
+            (RoomId(1), OWNER, &Body::DeleteRoom),
+            (RoomId(2), MEMBER, &text),
+        ]);
+        assert_eq!(verdicts[0], Ok(None));
+        assert_eq!(verdicts[1], Ok(None));
+        for later in &verdicts[2..5] {
+            assert_eq!(*later, Err(Refusal::NoSuchRoom));
+        }
+        assert_eq!(verdicts[5], Ok(None), "another room is not touched");
+
+        let (people, stored) = access.settle_deletions(vec![RoomId(1)]).await;
+        assert!(stored.is_ok());
+        let mut people = people[0].1.clone();
+        people.sort();
+        assert_eq!(people, [OWNER, MOD, MEMBER, INVITED, MOD2]);
+        assert!(!access.has_room(RoomId(1)));
+        assert_eq!(
+            access.check_member(MEMBER, RoomId(1)),
+            Err(Refusal::NoSuchRoom)
+        );
+        assert_eq!(access.rooms_of(MEMBER), [RoomId(2)]);
     }
 
     /// An unban lifts only a ban; opening a direct conversation again works only for one of

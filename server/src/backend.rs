@@ -249,6 +249,19 @@ impl Backend for ChatBackend {
         .boxed()
     }
 
+    fn delete_room<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move {
+            // A timeline entry every member receives, like a moderation action.
+            self.membership_change_allowed(user)?;
+            Ok(self.0.rooms().delete(user, room).await?)
+        }
+        .boxed()
+    }
+
     fn open_direct<'a>(
         &'a self,
         user: &'a UserInfo,

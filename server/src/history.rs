@@ -60,6 +60,10 @@ impl Entry {
                                 + e.name.as_str().len()
                                 + e.topic.as_str().len()) as u64
                     }
+                    TimelineEntry::RoomDeleted(e) => {
+                        MESSAGE_OVERHEAD + (e.client_id.len() + e.sender.as_str().len()) as u64
+                    }
+                    TimelineEntry::Erased(_) => MESSAGE_OVERHEAD,
                 })
                 .sum::<u64>();
         Self {

@@ -79,6 +79,12 @@ impl NewestMessages {
         }
     }
 
+    /// Drops what is kept of a deleted room (its text is being erased from the disk; it does
+    /// not stay here either).
+    pub fn forget(&self, room: RoomId) {
+        self.tails.remove(&room);
+    }
+
     fn record_run(&self, room: RoomId, first: u64, last: u64, message: Option<Bytes>) {
         let message = match message {
             // A copy: the batch's buffer is not kept alive for one message of it.

@@ -304,6 +304,31 @@ impl Rooms {
             .map_err(Into::into)
     }
 
+    /// `actor` deletes `room`: a `room_deleted` entry, its last, checked where entries are
+    /// ordered (the owner only, never a direct conversation). Once it is stored the room is
+    /// gone for everyone at once and its earlier entries are erased (see
+    /// `processor::publisher`, and `MessageStore` on erasure).
+    pub async fn delete(&self, actor: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
+        self.check_member(actor.id, room)?;
+        self.timeline
+            .record(room, actor, event_client_id(), Body::DeleteRoom)
+            .await
+            .map(drop)
+            .map_err(Into::into)
+    }
+
+    /// Forgets the rooms whose deletion the timeline holds (`deleted`, from the log) that the
+    /// room store still has, repairing a crash between storing a deletion and projecting it.
+    pub async fn reconcile_deletions(&self, deleted: Vec<RoomId>) -> Result<usize, RoomError> {
+        let missed: Vec<RoomId> = deleted
+            .into_iter()
+            .filter(|room| self.access.has_room(*room))
+            .collect();
+        let repaired = missed.len();
+        self.access.settle_deletions(missed).await.1?;
+        Ok(repaired)
+    }
+
     /// Brings the room store's names and topics in line with the newest `room` entry of each
     /// room (`newest`, from the timeline), repairing a crash between storing the entry and
     /// projecting it. Rooms already right cost nothing.

@@ -55,7 +55,7 @@ impl Stack {
                     e.role,
                     e.sender.to_string(),
                 )),
-                app::timeline::Entry::Message(_) | app::timeline::Entry::Room(_) => None,
+                _ => None,
             })
             .collect()
     }

@@ -106,6 +106,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         FileMessageStore::open(&data.file("messages"), config.messages(), clock::now_ms())?;
     let memberships = file_messages.take_memberships();
     let settings = file_messages.take_settings();
+    let deleted = file_messages.take_deleted();
     let last_sent = file_messages.take_last_sent();
     let messages: Arc<dyn MessageStore> = Arc::new(file_messages);
     tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the message store");
@@ -142,6 +143,13 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let rooms = rooms::Rooms::new(room_store, Arc::new(processor.clone()), access.clone());
     let repaired = rooms.reconcile(memberships).await?;
     rooms.reconcile_settings(settings).await?;
+    let deletions = rooms.reconcile_deletions(deleted).await?;
+    if deletions > 0 {
+        tracing::warn!(
+            deletions,
+            "deleted rooms the room store still had (a crash came between storing a deletion and projecting it)"
+        );
+    }
     note_last_sent(&accounts, &access, last_sent).await?;
     if repaired > 0 {
         tracing::warn!(

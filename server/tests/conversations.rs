@@ -36,7 +36,7 @@ async fn said(user: &User, room: u64) -> Vec<String> {
         .into_iter()
         .filter_map(|entry| match entry {
             Entry::Member(e) => Some(e.describe()),
-            Entry::Message(_) | Entry::Room(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -541,4 +541,170 @@ async fn owners_and_moderators_rename_a_room_and_set_its_topic_as_a_timeline_ent
         (info.name.as_str(), info.topic.as_str()),
         ("Friday", "plans for friday")
     );
+}
+
+/// Whether any file under `dir` holds `word`.
+fn disk_holds(dir: &std::path::Path, word: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            return disk_holds(&path, word);
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        bytes.windows(word.len()).any(|w| w == word.as_bytes())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_deletes_a_room_everyone_loses_it_at_once_and_its_text_leaves_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) =
+        support::members_of(server.addr, &["ana", "bob", "cyd"], "doomed-hall").await;
+    let [ana, bob, cyd] = &users[..] else {
+        unreachable!()
+    };
+    let kept = ana.create_room("kept-hall").await;
+    assert_eq!(
+        moderate(
+            ana,
+            room,
+            "bob",
+            Moderation::SetRole {
+                role: Role::Moderator
+            }
+        )
+        .await,
+        Ok(())
+    );
+    let dan = register(server.addr, "dan").await;
+    assert_eq!(moderate(ana, room, "dan", Moderation::Invite).await, Ok(()));
+    let mut ana_ws = ana.connect().await;
+    ana_ws.subscribe(room, None).await;
+    ana_ws.subscribe(kept, None).await;
+    ana_ws
+        .send_and_wait(room, "s-1", "zanzibar-secret-words")
+        .await;
+    ana_ws
+        .send_and_wait(kept, "k-1", "harmless-kept-words")
+        .await;
+    ana.api
+        .update_room(RoomId(room), None, Some("topic-secret-words"))
+        .await
+        .unwrap();
+    // Two sockets of one member, and an invitee's user stream.
+    let mut cyd_room = cyd.connect().await;
+    cyd_room.subscribe(room, None).await;
+    let mut cyd_rows = cyd.connect().await;
+    cyd_rows.send_frame(&ClientFrame::SubscribeUser).await;
+    let mut dan_rows = dan.connect().await;
+    dan_rows.send_frame(&ClientFrame::SubscribeUser).await;
+
+    // Only the owner: not a moderator, a member, an invitee or an outsider.
+    assert!(forbidden(bob.api.delete_room(RoomId(room)).await));
+    assert!(forbidden(cyd.api.delete_room(RoomId(room)).await));
+    let eve = register(server.addr, "eve").await;
+    assert_eq!(
+        eve.api.delete_room(RoomId(room)).await,
+        refused(403, ApiError::NotMember)
+    );
+    assert_eq!(
+        dan.api.delete_room(RoomId(room)).await,
+        refused(403, ApiError::NotMember)
+    );
+    // Nor a direct conversation, by anyone in it.
+    let dm = ana.api.open_direct(&["bob"]).await.unwrap();
+    assert!(forbidden(ana.api.delete_room(dm.id).await));
+
+    ana.api.delete_room(RoomId(room)).await.unwrap();
+
+    // The open room sees the deletion as its last entry, and nothing after it.
+    let deleted = loop {
+        if let ServerFrame::RoomDeleted(e) = cyd_room.next().await {
+            break e;
+        }
+    };
+    assert_eq!(deleted.sender.as_str(), "ana");
+    // Every member's and invitee's rooms list loses it.
+    for rows in [&mut cyd_rows, &mut dan_rows] {
+        loop {
+            if let ServerFrame::RoomRemoved { room_id } = rows.next().await {
+                assert_eq!(room_id, RoomId(room));
+                break;
+            }
+        }
+    }
+    // Nobody can post, read, join or find it any more; the other room is untouched.
+    cyd_room.send(room, "late", "hello?").await;
+    loop {
+        match cyd_room.next().await {
+            ServerFrame::Error(e) if e.client_id.as_deref() == Some("late") => {
+                assert_eq!(e.code, ErrorCode::NoSuchRoom);
+                break;
+            }
+            ServerFrame::Message(m) => panic!("a message after the deletion: {m:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        cyd.api.history(RoomId(room), None, 50).await.map(drop),
+        refused(404, ApiError::NoSuchRoom)
+    );
+    assert_eq!(
+        eve.api.join_room(RoomId(room)).await.map(drop),
+        refused(404, ApiError::NoSuchRoom)
+    );
+    assert!(eve
+        .api
+        .room_directory("doomed", None, 10)
+        .await
+        .unwrap()
+        .rooms
+        .is_empty());
+    assert!(ana
+        .api
+        .list_rooms()
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.id != RoomId(room)));
+    assert_eq!(
+        ana.api.delete_room(RoomId(room)).await,
+        refused(404, ApiError::NoSuchRoom)
+    );
+    assert_eq!(
+        ana.history(kept).await,
+        [(1, "harmless-kept-words".to_owned())]
+    );
+
+    // Its words leave the disk (the log, the rooms journal and snapshot) within seconds.
+    let mut waited = 0;
+    while ["zanzibar-secret", "topic-secret", "doomed-hall"]
+        .iter()
+        .any(|word| disk_holds(dir.path(), word))
+    {
+        assert!(
+            waited < 300,
+            "a deleted room's text is still on disk after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(disk_holds(dir.path(), "harmless-kept-words"));
+
+    // A restart keeps it deleted, and the other room whole.
+    drop((ana_ws, cyd_room, cyd_rows, dan_rows));
+    server.shutdown();
+    server.stopped().await.unwrap();
+    let server = start(dir.path(), &[]).await;
+    let ana = support::login(server.addr, "ana").await;
+    assert_eq!(
+        ana.api.room_info(RoomId(room)).await.map(drop),
+        refused(404, ApiError::NoSuchRoom)
+    );
+    assert_eq!(
+        ana.history(kept).await,
+        [(1, "harmless-kept-words".to_owned())]
+    );
+    assert!(!disk_holds(dir.path(), "zanzibar-secret"));
 }

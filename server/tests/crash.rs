@@ -204,6 +204,7 @@ async fn whole_history(user: &User, room: u64) -> Vec<(u64, String)> {
             Entry::Message(m) => (m.seq, m.client_id),
             Entry::Member(e) => (e.seq, format!("member:{}", e.client_id)),
             Entry::Room(e) => (e.seq, format!("room:{}", e.client_id)),
+            other => unreachable!("no room is deleted here: {other:?}"),
         })
         .collect()
 }

@@ -82,6 +82,12 @@ pub trait Backend: Send + Sync + 'static {
         name: Option<RoomName>,
         topic: Option<Topic>,
     ) -> BoxFuture<'a, Result<RoomSummary, ApiError>>;
+    /// `user` deletes `room` (its owner only; not a direct conversation).
+    fn delete_room<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
     /// The direct conversation of `user` and `others` (distinct, not `user`).
     fn open_direct<'a>(
         &'a self,

@@ -7,7 +7,7 @@
 use super::notices::Notice;
 use crate::model::{RoomId, Username};
 use crate::protocol::ClientFrame;
-use crate::timeline::MemberEvent;
+use crate::timeline::{MemberEvent, RoomDeletedEvent};
 use std::time::Duration;
 
 /// What a part of the page shows, so only that part redraws.
@@ -50,6 +50,9 @@ pub enum Command {
     /// Someone's membership changed (a timeline entry: a join, leave, invitation, kick, ban or
     /// role change): the member list changes.
     Membership(MemberEvent),
+    /// The owner deleted the room: the page says so (the sidebar follows from the user
+    /// stream's `room_removed`).
+    RoomDeleted(RoomDeletedEvent),
     /// A new message calls for a desktop notification (shown if the person allowed them and
     /// is not looking at the room).
     Notify(Notice),

@@ -210,6 +210,7 @@ impl Chat {
             typing: RwSignal::new(Vec::new()),
             presence: RwSignal::new(HashMap::new()),
             membership: RwSignal::new(HashMap::new()),
+            deleted_by: RwSignal::new(None),
         });
         self.core.update_value(|core| {
             core.room_mut(room_id);
@@ -341,6 +342,11 @@ impl Chat {
                         feed.membership.update(|changes| {
                             changes.insert(event.user.key(), event);
                         });
+                    }
+                }
+                Command::RoomDeleted(event) => {
+                    if let Some(feed) = self.known_feed(event.room_id) {
+                        feed.deleted_by.set(Some(event.sender));
                     }
                 }
                 Command::Notify(notice) => self.notices.update(|waiting| {

@@ -32,6 +32,8 @@ pub struct RoomFeed {
     /// entries), by [`Username::key`]: the member list applies them on top of the list it
     /// loaded.
     pub membership: RwSignal<HashMap<String, MemberEvent>>,
+    /// Who deleted the room, once its deletion arrived while the page was open.
+    pub deleted_by: RwSignal<Option<Username>>,
 }
 
 impl RoomFeed {

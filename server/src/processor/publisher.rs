@@ -19,6 +19,11 @@
 //! node's hub before `publish` returns, so an entry that ends someone's membership (a leave,
 //! kick or ban) cuts that user's sockets off the room at that point: the person removed sees
 //! their removal and nothing the room says after it. Other nodes hear it through the bus.
+//!
+//! Deletion: a deleted room's people (members and invitees, as the writer found them) each get
+//! a `MembershipChanged` ending their membership at the deletion entry, after the batch was
+//! broadcast: one mechanism for "loses access at once" whether one person leaves or the room
+//! goes.
 
 use super::{Ack, SendError};
 use crate::bus::{Bus, BusEvent};
@@ -43,6 +48,8 @@ pub struct Committed {
     pub changed: Vec<Changed>,
     /// The rooms whose name or topic it changed.
     pub renamed: Vec<RoomId>,
+    /// The rooms it deleted, each with who was in it (members and invitees).
+    pub deleted: Vec<(RoomId, Vec<UserId>)>,
 }
 
 /// `user` is (`member`) or is no longer a member of `room` from the `after`-th entry of
@@ -80,6 +87,7 @@ pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
         answers,
         changed,
         renamed,
+        deleted,
     }) = batches.recv().await
     {
         // Before the hub wakes any follower whose row then previews it.
@@ -108,6 +116,24 @@ pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
         }
         for room in renamed {
             bus.publish(BusEvent::RoomSettingsChanged { room });
+        }
+        // After the deletion entry was broadcast: everyone who was in the room sees it, then
+        // loses the room on every socket, as after a kick.
+        for (room, people) in deleted {
+            newest.forget(room);
+            let through = stored
+                .iter()
+                .rev()
+                .find(|entry| entry.ack.room_id == room)
+                .map(|entry| entry.ack.seq);
+            for user in people {
+                bus.publish(BusEvent::MembershipChanged {
+                    room,
+                    user,
+                    member: false,
+                    through,
+                });
+            }
         }
         let mut acks = stored.into_iter().map(|entry| entry.ack);
         for (reply, answer) in answers {

@@ -13,10 +13,16 @@ use super::{SendError, SendRequest};
 use crate::access::Access;
 use crate::stats::Stats;
 use crate::store::rooms::Standing;
-use crate::store::{Appended, Body, MessageStore, NewEntry, StoreError};
+use crate::store::{Appended, Body, MessageStore, NewEntry, RoomSettings, StoreError};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
+
+/// What an admitted entry does to its room itself, for the writer to settle once it is stored.
+enum RoomAction {
+    Set(RoomSettings),
+    Delete,
+}
 
 pub struct Writer {
     store: Arc<dyn MessageStore>,
@@ -51,17 +57,18 @@ impl Writer {
             .admit(batch.iter().map(|r| (r.room_id, r.actor, &r.body)));
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
-        // One per admitted entry: who asked, the change of standing it makes if any, and the
-        // room's new name and topic if it sets them.
+        // One per admitted entry: who asked, the change of standing it makes if any, and what
+        // it does to the room itself (a new name and topic, or its deletion).
         let mut changes = Vec::with_capacity(batch.len());
         for (request, verdict) in batch.into_iter().zip(verdicts) {
             match verdict {
                 Ok(update) => {
-                    let settings = match &request.body {
-                        Body::Settings(settings) => Some(settings.clone()),
+                    let to_room = match &request.body {
+                        Body::Settings(settings) => Some(RoomAction::Set(settings.clone())),
+                        Body::DeleteRoom => Some(RoomAction::Delete),
                         Body::Text(_) | Body::Member(_) => None,
                     };
-                    changes.push((request.actor, update, settings));
+                    changes.push((request.actor, update, to_room));
                 }
                 Err(refusal) => {
                     replies.push((request.reply, Some(Answer::Ready(Err(refusal.into())))));
@@ -87,8 +94,9 @@ impl Writer {
                 let mut settled = Vec::new();
                 let mut changed = Vec::new();
                 let mut renamed = Vec::new();
+                let mut deleted = Vec::new();
                 let mut sent = Vec::with_capacity(appended.len());
-                for (answer, (actor, update, settings)) in appended.into_iter().zip(changes) {
+                for (answer, (actor, update, to_room)) in appended.into_iter().zip(changes) {
                     let entry = match answer {
                         Appended::Stored(entry) => entry,
                         Appended::Duplicate(ack) => {
@@ -103,9 +111,16 @@ impl Writer {
                     let (room, seq) = (entry.ack.room_id, entry.ack.seq);
                     stored.push(entry);
                     admitted.push(Answer::Stored);
-                    if let Some(settings) = settings {
-                        renamed.push((room, settings));
-                        continue;
+                    match to_room {
+                        Some(RoomAction::Set(settings)) => {
+                            renamed.push((room, settings));
+                            continue;
+                        }
+                        Some(RoomAction::Delete) => {
+                            deleted.push(room);
+                            continue;
+                        }
+                        None => {}
                     }
                     match update {
                         None => sent.push((room, actor, seq)),
@@ -145,11 +160,16 @@ impl Writer {
                         "the room store missed a name or topic change (repaired at start): {e}"
                     );
                 }
+                let (deleted, settled) = self.access.settle_deletions(deleted).await;
+                if let Err(e) = settled {
+                    tracing::error!("the room store missed a deletion (repaired at start): {e}");
+                }
                 Committed {
                     stored,
                     answers,
                     changed,
                     renamed: rooms_renamed,
+                    deleted,
                 }
             }
             Err(error) => {
@@ -173,6 +193,7 @@ impl Writer {
                         .collect(),
                     changed: Vec::new(),
                     renamed: Vec::new(),
+                    deleted: Vec::new(),
                 }
             }
         };

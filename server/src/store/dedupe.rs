@@ -117,9 +117,13 @@ impl Dedupe {
     }
 
     /// Remembers an entry read back from the log (start-up rebuilds the memory this way).
+    /// An erased entry has no sender or client_id left to remember.
     pub fn remember(&mut self, entry: &Entry) {
+        let Some(sender) = entry.sender() else {
+            return;
+        };
         self.insert(
-            DedupeKey::new(entry.sender(), entry.client_id()),
+            DedupeKey::new(sender, entry.client_id()),
             fingerprint_of(entry),
             &ack_of(entry),
         );

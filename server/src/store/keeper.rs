@@ -31,4 +31,9 @@ pub trait Keeper<T: Document>: Send + Sync + 'static {
     where
         R: Send + 'static,
         E: From<StoreError> + Send + 'static;
+
+    /// Keeps the document as it is now and nothing of its past changes (the file store writes
+    /// its snapshot and empties its journal): after a change whose old records must not stay
+    /// on disk.
+    fn compact(&self) -> BoxFuture<'static, Result<(), StoreError>>;
 }

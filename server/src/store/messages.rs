@@ -12,6 +12,13 @@
 //! The store is the authority on resends: a message whose (sender, client_id) it stored within
 //! its dedupe window comes back as [`Appended::Duplicate`] with the original seq and ts, whether
 //! the original is in an earlier batch, in the same batch, or was stored before a restart.
+//!
+//! The store is also the authority on erasure: once a `room_deleted` entry is stored, the
+//! room's earlier entries are erased (they read back as [`Entry::Erased`], their text gone
+//! from wherever the backend keeps it) soon after, in the background, and a restart finishes
+//! what a stop interrupted (`docs/storage.md` states how soon for each backend). Erasing is the
+//! store's job because only it knows where the text lies (the file store's log lines, a
+//! database's rows).
 
 use super::{Durability, StoreError};
 use app::model::{
@@ -19,7 +26,7 @@ use app::model::{
 };
 #[cfg(any(doc, test))]
 use app::protocol::ServerFrame;
-use app::timeline::{Entry, MemberEvent, Membership, RoomEvent};
+use app::timeline::{Entry, ErasedEntry, MemberEvent, Membership, RoomDeletedEvent, RoomEvent};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
@@ -43,6 +50,8 @@ pub enum Body {
     Member(MemberChange),
     /// The room's name and topic as they are to be (see [`RoomEvent`]).
     Settings(RoomSettings),
+    /// The owner deletes the room: its last entry (see [`RoomDeletedEvent`]).
+    DeleteRoom,
 }
 
 /// A room's name and topic (also as the room store journals them).
@@ -128,6 +137,14 @@ impl NewEntry {
                 name,
                 topic,
             }),
+            Body::DeleteRoom => Entry::RoomDeleted(RoomDeletedEvent {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                ts: self.ts,
+                client_id,
+            }),
         }
     }
 
@@ -143,6 +160,7 @@ impl NewEntry {
                 settings.name.as_str(),
                 settings.topic.as_str(),
             ),
+            Body::DeleteRoom => fingerprint_deletion(self.room_id),
         }
     }
 }
@@ -153,6 +171,9 @@ pub fn fingerprint_of(entry: &Entry) -> u64 {
         Entry::Message(m) => fingerprint_text(m.room_id, &m.content),
         Entry::Member(e) => fingerprint_member(e.room_id, e.user_id, e.membership, e.role),
         Entry::Room(e) => fingerprint_settings(e.room_id, e.name.as_str(), e.topic.as_str()),
+        Entry::RoomDeleted(e) => fingerprint_deletion(e.room_id),
+        // Never remembered (it has no sender left), and like nothing anyone can send.
+        Entry::Erased(e) => super::dedupe::fingerprint(e.room_id, "\0erased"),
     }
 }
 
@@ -168,6 +189,10 @@ fn fingerprint_member(room: RoomId, user: UserId, membership: Membership, role: 
 
 fn fingerprint_settings(room: RoomId, name: &str, topic: &str) -> u64 {
     super::dedupe::fingerprint(room, &format!("\0room {name}\0{topic}"))
+}
+
+fn fingerprint_deletion(room: RoomId) -> u64 {
+    super::dedupe::fingerprint(room, "\0room deleted")
 }
 
 /// What a sender is told of a stored entry; the same type goes out as the `ack` frame.
@@ -191,6 +216,13 @@ pub fn into_ack(entry: Entry) -> Ack {
         Entry::Message(m) => (m.client_id, m.room_id, m.id, m.seq, m.ts),
         Entry::Member(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
         Entry::Room(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
+        Entry::RoomDeleted(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
+        Entry::Erased(ErasedEntry {
+            room_id,
+            id,
+            seq,
+            ts,
+        }) => (String::new(), room_id, id, seq, ts),
     };
     Ack {
         client_id,

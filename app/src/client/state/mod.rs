@@ -220,6 +220,15 @@ impl ChatState {
                 }
                 Vec::new()
             }
+            ServerFrame::RoomDeleted(event) => match self.rooms.get_mut(&event.room_id) {
+                // The room's last entry: nothing follows it, and the page says why.
+                Some(room) => {
+                    room.window.pass(event.seq);
+                    room.open = false;
+                    vec![Command::RoomDeleted(event)]
+                }
+                None => Vec::new(),
+            },
             ServerFrame::Member(event) => match self.rooms.get_mut(&event.room_id) {
                 // Not a message: the cursor moves past it, and the member list changes.
                 Some(room) => {

@@ -332,3 +332,31 @@ fn unauthorized_without_a_room_sends_the_person_to_sign_in() {
     }));
     assert_eq!(commands, [Command::SignIn]);
 }
+
+#[test]
+fn a_deleted_room_is_passed_closed_and_not_listened_to_again_after_a_reconnect() {
+    let mut state = listening();
+    state.apply(ServerFrame::Message(message(1, 1, "ben", "b1")));
+    let deletion = crate::timeline::RoomDeletedEvent {
+        room_id: ROOM,
+        seq: 2,
+        id: 1002,
+        sender: Username::parse("ben").unwrap(),
+        ts: 0,
+        client_id: "ev".into(),
+    };
+    assert_eq!(
+        state.apply(ServerFrame::RoomDeleted(deletion.clone())),
+        [Command::RoomDeleted(deletion)]
+    );
+    assert_eq!(held(&state, ROOM), [1]);
+    // The socket comes back: nothing asks for the deleted room again.
+    state.disconnected();
+    let commands = state.connected();
+    assert!(
+        transmitted(&commands).iter().all(
+            |frame| !matches!(frame, ClientFrame::Subscribe { room_id, .. } if *room_id == ROOM)
+        ),
+        "{commands:?}"
+    );
+}

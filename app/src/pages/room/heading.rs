@@ -1,12 +1,13 @@
 //! The room's heading: its name and topic, live, and for owners and moderators a form to change
-//! them.
+//! them; for the owner, also a way to delete the room (after typing its name, since it erases
+//! every message for everyone).
 //!
 //! Why from the room list: a rename is a `room` entry in the room's timeline, and the server
 //! sends every member's row of the room again on the user stream, so the sidebar, this heading
 //! and every other tab follow from one source. Until the stream's first snapshot (and on the
 //! server), the heading shows what the page was rendered with, so hydration matches.
 
-use crate::api::update_room;
+use crate::api::{delete_room, update_room};
 use crate::client::Chat;
 use crate::clock::Hydrated;
 use crate::model::{Role, RoomId, RoomSummary, Visibility, MAX_ROOM_NAME_CHARS, MAX_TOPIC_CHARS};
@@ -39,7 +40,13 @@ pub fn Heading(
             })}
             {move || (editing.get()).then(|| {
                 let current = row.get_untracked();
-                view! { <SettingsForm id current editing/> }
+                let owner = current.as_ref().is_some_and(|r| r.role == Some(Role::Owner));
+                // Type-erased: the nested view type is otherwise too deep for the compiler.
+                view! {
+                    <SettingsForm id current=current.clone() editing/>
+                    {owner.then(|| view! { <DeleteRoom id name=current.map(|r| r.name).unwrap_or_default()/> })}
+                }
+                .into_any()
             })}
         </div>
     }
@@ -98,5 +105,72 @@ fn SettingsForm(
             </div>
             <p class="error" role="alert">{move || error.get()}</p>
         </form>
+    }
+}
+
+/// The owner's way to delete the room: a second step that asks for the room's name, so that
+/// nobody erases a room by one stray click. The server decides who may (the owner only).
+#[component]
+fn DeleteRoom(id: RoomId, name: String) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    let asking = RwSignal::new(false);
+    let typed = RwSignal::new(String::new());
+    let deleting = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let navigate = leptos_router::hooks::use_navigate();
+    let matches = {
+        let name = name.clone();
+        move || typed.with(|t| t.trim() == name)
+    };
+    let delete = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        deleting.set(true);
+        error.set(None);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            match delete_room(id).await {
+                Ok(()) => navigate("/", Default::default()),
+                Err(e) => {
+                    deleting.try_set(false);
+                    error.try_set(Some(e.to_string()));
+                }
+            }
+        });
+    };
+    view! {
+        <div class="delete-room">
+            {move || (!asking.get()).then(|| view! {
+                <button type="button" class="small danger" on:click=move |_| asking.set(true)>
+                    "Delete room…"
+                </button>
+            })}
+            {
+                let matches = matches.clone();
+                let name = name.clone();
+                move || asking.get().then(|| {
+                    let matches = matches.clone();
+                    view! {
+                        <form on:submit=delete.clone() aria-label="Delete the room">
+                            <p>
+                                "Deleting removes the room for everyone at once and erases its messages from the server. "
+                                "This cannot be undone. Type "<strong>{name.clone()}</strong>" to confirm."
+                            </p>
+                            <label>
+                                "Room name"
+                                <input type="text" autocomplete="off" bind:value=typed/>
+                            </label>
+                            <div class="actions">
+                                <button type="submit" class="small danger"
+                                    disabled=move || !hydrated.get() || deleting.get() || !matches()>
+                                    "Delete for everyone"
+                                </button>
+                                <button type="button" class="small secondary" on:click=move |_| asking.set(false)>"Keep it"</button>
+                            </div>
+                        </form>
+                    }
+                })
+            }
+            <p class="error" role="alert">{move || error.get()}</p>
+        </div>
     }
 }

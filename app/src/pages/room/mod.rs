@@ -194,11 +194,17 @@ fn ChatView(
                 <section class="chat" aria-label="Conversation">
                     <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before focus/>
                     <composer::TypingLine feed me_key=me_key.clone()/>
-                    {move || feed.denied().map(|why| view! {
+                    // A deleted room says only that (its revocation would add "no longer a member").
+                    {move || feed.denied().filter(|_| feed.deleted_by.get().is_none()).map(|why| view! {
                         <p class="notice" role="alert">"You cannot post here: " {why} "."</p>
                     })}
                     {move || removed_by_someone(feed, me_key.as_deref()).map(|what| view! {
                         <p class="notice" role="status">{what}</p>
+                    })}
+                    {move || feed.deleted_by.get().map(|by| view! {
+                        <p class="notice" role="status">
+                            {by.to_string()} " deleted this room. Its messages are being erased."
+                        </p>
                     })}
                     <composer::Composer feed/>
                 </section>

@@ -162,6 +162,47 @@ async fn room_ids_are_unique_and_increasing_and_the_quota_holds(store: Arc<dyn R
     assert!(other > second);
 }
 
+async fn a_deleted_room_is_gone_for_everyone_and_frees_its_creator_s_quota(
+    store: Arc<dyn RoomStore>,
+) {
+    let (ana, bob) = (user(1, "ana"), user(2, "bob"));
+    let first = create(&store, &ana, "first", 2).await.unwrap();
+    let second = create(&store, &ana, "second", 2).await.unwrap();
+    set(&store, first, &bob, MEMBER).await.unwrap();
+    store.delete_rooms(vec![first]).await.unwrap();
+    assert!(matches!(
+        store.room(first, ana.id).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+    assert!(matches!(
+        store.members(first).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+    for person in [&ana, &bob] {
+        let rooms = store.rooms_of(person.id).await.unwrap();
+        assert!(rooms.iter().all(|r| r.id != first), "{rooms:?}");
+    }
+    let listed = store
+        .directory(bob.id, String::new(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.rooms.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [second]
+    );
+    assert!(store
+        .access()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(id, _)| *id != first));
+    // Again, or a room it never had: nothing to do.
+    store.delete_rooms(vec![first, RoomId(99)]).await.unwrap();
+    // The quota counts the rooms one has, and ids are never given again.
+    let third = create(&store, &ana, "third", 2).await.unwrap();
+    assert!(third > second);
+}
+
 async fn create(
     store: &Arc<dyn RoomStore>,
     by: &UserInfo,
@@ -528,6 +569,7 @@ contract!(
         notify_levels_default_by_kind_and_belong_to_the_member,
         names_and_topics_change_for_every_viewer_and_missing_rooms_are_left_out,
         the_directory_pages_newest_first_and_searches_names,
+        a_deleted_room_is_gone_for_everyone_and_frees_its_creator_s_quota,
     ]
 );
 

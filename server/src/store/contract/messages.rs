@@ -148,6 +148,45 @@ pub(crate) async fn ranges_are_clamped_to_what_exists(store: impl Subject) {
     assert_eq!(store.head(RoomId(9)).await.unwrap(), RoomHead::default());
 }
 
+/// A room's deletion erases every entry before it (at once or soon: this waits up to 10 s),
+/// keeps its seqs, and touches no other room.
+pub(crate) async fn a_deletion_erases_the_room_s_earlier_entries(store: impl Subject) {
+    store
+        .append(vec![
+            new(1, "a", "secret a", 1),
+            new(2, "b", "kept b", 1),
+            new(1, "c", "secret c", 2),
+        ])
+        .await
+        .unwrap();
+    let deletion = NewEntry {
+        body: crate::store::Body::DeleteRoom,
+        ..new(1, "gone", "x", 3)
+    };
+    store.append(vec![deletion]).await.unwrap();
+    let kinds = || async {
+        store
+            .read_range(RoomId(1), 1, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                Entry::Erased(erased) => format!("erased {}", erased.seq),
+                Entry::RoomDeleted(d) => format!("deleted {} by {}", d.seq, d.sender),
+                other => format!("kept {}", other.seq()),
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut waited = 0;
+    while kinds().await != ["erased 1", "erased 2", "deleted 3 by ana"] {
+        assert!(waited < 100, "not erased after 10 s: {:?}", kinds().await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(contents(&store, 2).await, ["kept b"]);
+    assert_eq!(store.head(RoomId(1)).await.unwrap().last_seq, 3);
+}
+
 /// One `#[tokio::test]` per contract check for the store `$open()` returns.
 macro_rules! contract_tests {
     ($open:expr) => {
@@ -177,6 +216,11 @@ macro_rules! contract_tests {
         #[tokio::test]
         async fn ranges_are_clamped_to_what_exists() {
             $crate::store::contract::messages::ranges_are_clamped_to_what_exists($open).await;
+        }
+        #[tokio::test]
+        async fn a_deletion_erases_the_room_s_earlier_entries() {
+            $crate::store::contract::messages::a_deletion_erases_the_room_s_earlier_entries($open)
+                .await;
         }
     };
 }

@@ -14,6 +14,11 @@
 //! [`FileMessageStore::open`] recovers the log and rebuilds the dedupe memory from the messages
 //! stored within the window, in the same pass, so resends are recognised across a restart.
 //! Dropping the store ends the thread once it has answered every batch it was sent.
+//!
+//! A second thread, `minitalk-log-eraser`, erases what the log owes (a deleted room's lines;
+//! see `log::eraser`) one room at a time, so that a large room's erasure never waits in front
+//! of a group commit. Dropping the store stops it between two chunks; the next start owes the
+//! rest again.
 
 use super::log::{LogConfig, MessageLog};
 use crate::fasthash::FastMap;
@@ -62,6 +67,8 @@ struct Job {
 
 pub struct FileMessageStore {
     log: Arc<MessageLog>,
+    /// The eraser thread, joined when the store drops.
+    eraser: Option<std::thread::JoinHandle<()>>,
     /// Bounded at 1: one batch waits while one is written. The processor awaits each append
     /// before sending the next, so in practice the queue is never full; if it were, `send` waits
     /// (it never drops a batch), which is the back-pressure that fills the processor's own queue
@@ -73,7 +80,12 @@ pub struct FileMessageStore {
     last_sent: Vec<(RoomId, Username, u64)>,
     /// The newest name and topic of each room the log holds, until the server takes them.
     settings: Vec<(RoomId, RoomSettings)>,
+    /// The rooms the log holds a deletion of, until the server takes them.
+    deleted: Vec<RoomId>,
 }
+
+/// How long the eraser waits before trying a failed erasure again.
+const ERASE_RETRY: Duration = Duration::from_secs(5);
 
 impl FileMessageStore {
     /// Opens (creating if needed) the log in `dir`, recovers it, rebuilds the dedupe memory
@@ -95,6 +107,8 @@ impl FileMessageStore {
         let mut last_sent: FastMap<RoomId, FastMap<Username, u64>> = FastMap::default();
         // The newest name and topic of each room that was renamed or given a topic.
         let mut settings: FastMap<RoomId, RoomSettings> = FastMap::default();
+        // Deleted rooms: what the three maps above held of them no longer applies.
+        let mut deleted: Vec<RoomId> = Vec::new();
         let since = now_ms - window_ms;
         let recovered = MessageLog::open_visiting(dir, config.log, since, |entry| {
             match entry {
@@ -117,6 +131,13 @@ impl FileMessageStore {
                         }
                     }
                 }
+                Entry::RoomDeleted(e) => {
+                    memberships.retain(|(room, _), _| *room != e.room_id);
+                    last_sent.remove(&e.room_id);
+                    settings.remove(&e.room_id);
+                    deleted.push(e.room_id);
+                }
+                Entry::Erased(_) => {}
             }
             if entry.ts() >= since {
                 dedupe.remember(entry);
@@ -148,8 +169,14 @@ impl FileMessageStore {
                 }
             })
             .map_err(|e| StoreError::io(dir, e))?;
+        let eraser_log = log.clone();
+        let eraser = std::thread::Builder::new()
+            .name("minitalk-log-eraser".into())
+            .spawn(move || erase_owed(&eraser_log))
+            .map_err(|e| StoreError::io(dir, e))?;
         Ok(Self {
             log,
+            eraser: Some(eraser),
             jobs,
             memberships: memberships.into_values().collect(),
             last_sent: last_sent
@@ -161,7 +188,19 @@ impl FileMessageStore {
                 })
                 .collect(),
             settings: settings.into_iter().collect(),
+            deleted,
         })
+    }
+
+    /// The rooms whose deletion the log holds, for the rooms service to repair its store with
+    /// ([`crate::rooms::Rooms::reconcile_deletions`]). Taken once.
+    pub fn take_deleted(&mut self) -> Vec<RoomId> {
+        std::mem::take(&mut self.deleted)
+    }
+
+    /// How many deleted rooms still wait for their erasure to start.
+    pub fn erasures_owed(&self) -> usize {
+        self.log.erasures_owed()
     }
 
     /// The newest name and topic of each room found at open, for the rooms service to repair
@@ -186,6 +225,39 @@ impl FileMessageStore {
     #[cfg(test)]
     pub fn fail_next_writes(&self, n: usize) {
         self.log.fail_next_writes(n);
+    }
+}
+
+/// The eraser thread: erases what the log owes, one room at a time, until the log is told to
+/// stop. A failed erasure is owed again after [`ERASE_RETRY`].
+fn erase_owed(log: &MessageLog) {
+    while let Some((room, through)) = log.next_erasure() {
+        let started = std::time::Instant::now();
+        match log.erase(room, 1, through) {
+            Ok(lines) => tracing::info!(
+                room = room.0,
+                lines,
+                ms = started.elapsed().as_millis() as u64,
+                "erased a deleted room's entries from the message log"
+            ),
+            Err(e) => {
+                tracing::error!(
+                    room = room.0,
+                    "erasing a deleted room failed, retrying: {e}"
+                );
+                std::thread::sleep(ERASE_RETRY);
+                log.owe_erasure(room, through);
+            }
+        }
+    }
+}
+
+impl Drop for FileMessageStore {
+    fn drop(&mut self) {
+        self.log.stop_erasing();
+        if let Some(eraser) = self.eraser.take() {
+            let _ended = eraser.join();
+        }
     }
 }
 

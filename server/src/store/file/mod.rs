@@ -51,6 +51,11 @@ where
         let table = self.clone();
         blocking(move || Table::update(&table, decide)).boxed()
     }
+
+    fn compact(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        let table = self.clone();
+        blocking(move || Table::compact(&table)).boxed()
+    }
 }
 
 /// Runs blocking store work (a journal write and its fdatasync) on the blocking pool.

@@ -3,7 +3,8 @@
 //! need a data directory.
 //!
 //! Test-only (`#[cfg(test)]`): it keeps nothing across a restart and grows without bound, so it
-//! must never be a choice for a running server; no integration test needs it (those run the
+//! must never be a choice for a running server. A room's deletion erases its earlier entries
+//! at once, in the same append; no integration test needs it (those run the
 //! real server on the file store). It honours the whole contract (`contract.rs` runs against
 //! it), resends included, through the same [`Dedupe`] as the file store.
 //!
@@ -17,7 +18,7 @@ use crate::store::{
     Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError, StoredEntry,
 };
 use app::model::RoomId;
-use app::timeline::Entry;
+use app::timeline::{Entry, ErasedEntry};
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -77,6 +78,11 @@ impl MemoryMessageStore {
                 let room = rooms.messages.entry(new.room_id).or_default();
                 let entry = new.into_entry(room.len() as u64 + 1, rooms.next_id);
                 let stored = StoredEntry::of(&entry);
+                if matches!(entry, Entry::RoomDeleted(_)) {
+                    for earlier in room.iter_mut() {
+                        *earlier = Entry::Erased(ErasedEntry::of(earlier));
+                    }
+                }
                 room.push(entry);
                 stored
             })

@@ -94,6 +94,23 @@ impl RoomIndex {
         }
     }
 
+    /// Forgets a deleted room: it no longer counts against its creator's quota.
+    fn remove_room(&mut self, record: &RoomRecord) {
+        match &record.direct_key {
+            Some(key) => {
+                self.direct.remove(key);
+            }
+            None => {
+                if let Some(made) = self.created.get_mut(&record.created_by.0) {
+                    *made = made.saturating_sub(1);
+                }
+            }
+        }
+        for user in record.members.keys().chain(record.invited.keys()) {
+            self.set(record.id, UserId(*user), false);
+        }
+    }
+
     fn set(&mut self, room: RoomId, user: UserId, listed: bool) {
         if listed {
             self.listed_for.entry(user.0).or_default().insert(room.0);
@@ -178,6 +195,8 @@ pub enum RoomChange {
     },
     /// Rooms' names and topics, as their newest `room` entries say.
     Settings(Vec<(RoomId, RoomSettings)>),
+    /// Rooms whose `room_deleted` entries were stored: gone, with everything about them.
+    Delete(Vec<RoomId>),
 }
 
 impl Document for RoomsDoc {
@@ -232,6 +251,13 @@ impl Document for RoomsDoc {
                     }
                 }
             }
+            RoomChange::Delete(rooms) => {
+                for room in rooms {
+                    if let Some(record) = self.rooms.remove(&room.0) {
+                        self.index.remove_room(&record);
+                    }
+                }
+            }
             RoomChange::Notify { room, user, level } => {
                 let member = self
                     .rooms
@@ -246,6 +272,15 @@ impl Document for RoomsDoc {
 }
 /// The writes: each decides, over the current document, the change to make and its answer.
 impl RoomsDoc {
+    /// Deletes those of `rooms` the document has (`None`: it has none of them).
+    pub(crate) fn delete_rooms(&self, rooms: Vec<RoomId>) -> Option<RoomChange> {
+        let rooms: Vec<RoomId> = rooms
+            .into_iter()
+            .filter(|room| self.rooms.contains_key(&room.0))
+            .collect();
+        (!rooms.is_empty()).then_some(RoomChange::Delete(rooms))
+    }
+
     /// A room with the next id, `by` its only member and owner, unless `by` created `quota`.
     pub(crate) fn create(
         &self,

@@ -61,6 +61,26 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
         self.0.update(move |doc| doc.set_settings(changes))
     }
 
+    fn delete_rooms(&self, rooms: Vec<RoomId>) -> BoxFuture<'_, Result<(), RoomError>> {
+        if self.0.read().delete_rooms(rooms.clone()).is_none() {
+            return ready(Ok(())).boxed();
+        }
+        let deleted = self.0.update(move |doc| {
+            // Decided again under the writers' lock (an empty change if another write won).
+            let change = doc
+                .delete_rooms(rooms)
+                .unwrap_or(super::document::RoomChange::Delete(Vec::new()));
+            Ok::<_, RoomError>((change, ()))
+        });
+        async move {
+            deleted.await?;
+            // The journal still holds the rooms' creation, names and members: fold it into a
+            // snapshot without them now, rather than whenever it next grows large.
+            Ok(self.0.compact().await?)
+        }
+        .boxed()
+    }
+
     fn mark_read(
         &self,
         room: RoomId,

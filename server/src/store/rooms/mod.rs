@@ -124,6 +124,11 @@ impl RoomAccess {
     pub fn members(&self) -> impl Iterator<Item = (UserId, Role)> + '_ {
         self.members.iter().map(|(user, role)| (*user, *role))
     }
+
+    /// Its members and invitees: whoever has it in their rooms list.
+    pub fn people(&self) -> impl Iterator<Item = UserId> + '_ {
+        self.members.keys().chain(&self.invited).copied()
+    }
 }
 
 /// One page of the room directory and the cursor for the next (`None`: no more).
@@ -194,6 +199,11 @@ pub trait RoomStore: Send + Sync + 'static {
         &self,
         changes: Vec<(RoomId, RoomSettings)>,
     ) -> BoxFuture<'_, Result<(), RoomError>>;
+
+    /// Deletes rooms whose deletion the timeline holds (rooms it does not have are left out),
+    /// in one write, and leaves nothing of them on disk once it returns: their names, members
+    /// and marks go from the store's files too, not only from its answers.
+    fn delete_rooms(&self, rooms: Vec<RoomId>) -> BoxFuture<'_, Result<(), RoomError>>;
 
     /// Moves `user`'s read mark in `room` up to `seq` (never back).
     fn mark_read(

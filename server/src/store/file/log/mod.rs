@@ -29,8 +29,8 @@
 //!
 //! The log is the file store's own, synchronous machinery: the rest of the server reaches it
 //! only through [`FileMessageStore`](super::FileMessageStore), which runs it off the async
-//! threads. Its phases have a file each: [`recovery`] (open), `writer` (append, roll) and
-//! `reader` (head, ranges).
+//! threads. Its phases have a file each: [`recovery`] (open), `writer` (append, roll),
+//! `reader` (head, ranges) and [`eraser`] (overwriting a deleted room's lines in place).
 
 use crate::fasthash::FastMap;
 use crate::store::{
@@ -120,6 +120,9 @@ pub struct MessageLog {
     config: LogConfig,
     index: Mutex<Index>,
     writer: Mutex<Writer>,
+    /// Read while lines are read, written while a chunk of them is overwritten (see [`eraser`]).
+    erasing: std::sync::RwLock<()>,
+    owed: eraser::Owed,
     #[cfg(test)]
     fail_next_writes: std::sync::atomic::AtomicUsize,
     #[cfg(test)]
@@ -139,6 +142,7 @@ fn segment_path(dir: &Path, number: u32) -> PathBuf {
     dir.join(format!("{number:08}.jsonl"))
 }
 
+pub mod eraser;
 mod reader;
 pub mod recovery;
 #[cfg(test)]

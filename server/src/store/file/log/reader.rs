@@ -31,21 +31,27 @@ impl MessageLog {
             .map_or(0, |room| room.messages_after(seq))
     }
 
+    /// Where entries `from..=to` of `room` are (clamped to what exists), and the segments'
+    /// read handles.
+    pub(super) fn locs(&self, room: RoomId, from: u64, to: u64) -> (Vec<Loc>, Vec<Arc<File>>) {
+        let index = self.index.lock().expect("log index lock poisoned");
+        let Some(room) = index.rooms.get(&room) else {
+            return (Vec::new(), Vec::new());
+        };
+        let to = to.min(room.locs.len() as u64);
+        let from = from.max(1);
+        if from > to {
+            return (Vec::new(), Vec::new());
+        }
+        let locs = room.locs[(from - 1) as usize..to as usize].to_vec();
+        (locs, index.segments.clone())
+    }
+
     /// Entries `from..=to` of `room` (clamped to what exists), in seq order.
     pub fn read_range(&self, room: RoomId, from: u64, to: u64) -> Result<Vec<Entry>, StoreError> {
-        let (locs, segments) = {
-            let index = self.index.lock().expect("log index lock poisoned");
-            let Some(room) = index.rooms.get(&room) else {
-                return Ok(Vec::new());
-            };
-            let to = to.min(room.locs.len() as u64);
-            let from = from.max(1);
-            if from > to {
-                return Ok(Vec::new());
-            }
-            let locs = room.locs[(from - 1) as usize..to as usize].to_vec();
-            (locs, index.segments.clone())
-        };
+        let (locs, segments) = self.locs(room, from, to);
+        // No line is half overwritten while this reads (see `eraser`).
+        let _erasing = self.erasing.read().expect("erase lock poisoned");
         let mut buf = Vec::new();
         locs.iter()
             .map(|loc| {

@@ -19,10 +19,13 @@ impl MessageLog {
     }
 
     /// [`open`](Self::open), showing `visit` each entry stored at or after `recent_since`, and
-    /// every change of membership, name or topic whatever its age, oldest first (start-up
-    /// rebuilds the dedupe memory from the first, and repairs the room store from the second). Each entry is
-    /// dropped once visited: start-up never holds more than one entry and one segment's bytes,
-    /// however busy the last minutes were (audit M10).
+    /// every change of membership, name or topic and every deletion whatever its age, oldest
+    /// first (start-up rebuilds the dedupe memory from the first, and repairs the room store
+    /// from the second). Each entry is dropped once visited: start-up never holds more than one
+    /// entry and one segment's bytes, however busy the last minutes were (audit M10).
+    ///
+    /// Erasure: an erasure a crash interrupted is finished before the segments are read, and a
+    /// deleted room with lines not yet erased is owed again (see [`eraser`]).
     pub fn open_visiting(
         dir: &Path,
         config: LogConfig,
@@ -38,6 +41,7 @@ impl MessageLog {
             })
             .collect();
         numbers.sort_unstable();
+        eraser::finish_interrupted(dir)?;
         if numbers.is_empty() {
             private_file()
                 .create_new(true)
@@ -60,6 +64,10 @@ impl MessageLog {
         }
 
         let mut index = Index::default();
+        // Per room: how many lines are neither erased nor its deletion, and where it was
+        // deleted. A deleted room with such lines owes an erasure.
+        let mut unerased: FastMap<RoomId, u64> = FastMap::default();
+        let mut deletions: Vec<(RoomId, u64)> = Vec::new();
         let mut messages = 0u64;
         let mut next_id = 1u64;
         let mut truncated_bytes = 0u64;
@@ -110,7 +118,16 @@ impl MessageLog {
                 );
                 next_id = next_id.max(entry.id() + 1);
                 messages += 1;
-                if entry.ts() >= recent_since || matches!(entry, Entry::Member(_) | Entry::Room(_))
+                match &entry {
+                    Entry::Erased(_) => {}
+                    Entry::RoomDeleted(e) => deletions.push((e.room_id, e.seq)),
+                    _ => *unerased.entry(entry.room_id()).or_default() += 1,
+                }
+                if entry.ts() >= recent_since
+                    || matches!(
+                        entry,
+                        Entry::Member(_) | Entry::Room(_) | Entry::RoomDeleted(_)
+                    )
                 {
                     visit(&entry);
                 }
@@ -150,11 +167,18 @@ impl MessageLog {
                 poisoned: None,
                 buf: Vec::new(),
             }),
+            erasing: Default::default(),
+            owed: Default::default(),
             #[cfg(test)]
             fail_next_writes: Default::default(),
             #[cfg(test)]
             fail_next_rolls: Default::default(),
         };
+        for (room, seq) in deletions {
+            if unerased.get(&room).is_some_and(|n| *n > 0) {
+                log.owe_erasure(room, seq - 1);
+            }
+        }
         Ok(Recovered {
             log,
             messages,

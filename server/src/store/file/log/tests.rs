@@ -211,6 +211,7 @@ fn recent_messages_and_every_room_change_are_visited_oldest_first() {
             Entry::Message(m) => m.content.clone(),
             Entry::Member(e) => format!("{} {:?}", e.user, e.membership),
             Entry::Room(e) => format!("renamed {}", e.name.as_str()),
+            other => unreachable!("not written here: {other:?}"),
         })
     })
     .unwrap();
@@ -279,4 +280,156 @@ fn unread_counts_only_messages_and_survive_a_reopen() {
     assert_eq!(log.messages_after(RoomId(9), 0), 0);
     drop(log);
     assert_eq!(counts(&open(dir.path(), 1 << 20).log), [2, 1, 1, 0, 0]);
+}
+
+fn deletion(room: u64) -> NewEntry {
+    NewEntry {
+        body: Body::DeleteRoom,
+        ..new(room, &format!("deleted-{room}"))
+    }
+}
+
+/// Every segment's bytes, concatenated.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    names.sort();
+    names.iter().flat_map(|p| fs::read(p).unwrap()).collect()
+}
+
+fn holds(bytes: &[u8], word: &str) -> bool {
+    bytes.windows(word.len()).any(|w| w == word.as_bytes())
+}
+
+#[test]
+fn a_deleted_room_s_lines_are_overwritten_in_place_and_every_seq_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 300).log;
+    for i in 0..10 {
+        log.append(vec![
+            new(1, &format!("secret{i}")),
+            new(2, &format!("kept{i}")),
+        ])
+        .unwrap();
+    }
+    let before = all_bytes(dir.path()).len();
+    let stored = log.append(vec![deletion(1)]).unwrap();
+    assert_eq!(stored[0].ack.seq, 11);
+    // The append owes the erasure of everything before the deletion.
+    assert_eq!(log.erasures_owed(), 1);
+    assert_eq!(log.next_erasure(), Some((RoomId(1), 10)));
+    assert_eq!(log.erase(RoomId(1), 1, 10).unwrap(), 10);
+    // Again: nothing left to erase.
+    assert_eq!(log.erase(RoomId(1), 1, 10).unwrap(), 0);
+
+    let bytes = all_bytes(dir.path());
+    assert!(
+        !holds(&bytes, "secret"),
+        "a deleted room's text stays on disk"
+    );
+    assert!(holds(&bytes, "kept9"), "another room's text was erased");
+    // In place: not one byte more or less (the deletion line aside).
+    assert_eq!(bytes.len(), before + stored[0].frame.bytes().len() + 1);
+    let room = log.read_range(RoomId(1), 1, 20).unwrap();
+    assert_eq!(room.len(), 11);
+    assert!(room[..10].iter().enumerate().all(|(i, e)| matches!(
+        e,
+        Entry::Erased(erased) if erased.seq == i as u64 + 1 && erased.room_id == RoomId(1)
+    )));
+    assert!(matches!(room[10], Entry::RoomDeleted(_)));
+    assert_eq!(contents(&log, 2).len(), 10);
+
+    drop(log);
+    let reopened = open(dir.path(), 300);
+    assert_eq!(reopened.log.last_seq(RoomId(1)), 11);
+    assert_eq!(contents(&reopened.log, 2).len(), 10);
+    assert_eq!(
+        reopened.log.erasures_owed(),
+        0,
+        "a finished erasure is owed again"
+    );
+    let next = reopened.log.append(vec![new(2, "after")]).unwrap();
+    assert!(
+        next[0].ack.id > stored[0].ack.id,
+        "ids go on from the erased lines'"
+    );
+}
+
+#[test]
+fn a_deletion_whose_erasure_never_ran_is_owed_again_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![new(1, "secret"), new(1, "more"), deletion(1)])
+        .unwrap();
+    drop(log);
+    let log = open(dir.path(), 1 << 20).log;
+    assert_eq!(log.erasures_owed(), 1);
+    assert_eq!(log.next_erasure(), Some((RoomId(1), 2)));
+    log.erase(RoomId(1), 1, 2).unwrap();
+    assert!(!holds(&all_bytes(dir.path()), "secret"));
+}
+
+#[test]
+fn an_erasure_torn_by_a_crash_is_finished_before_recovery_reads_the_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![
+        new(1, "secret-one"),
+        new(2, "other"),
+        new(1, "secret-two"),
+    ])
+    .unwrap();
+    log.append(vec![deletion(1)]).unwrap();
+    // A crash mid-chunk: the intent is on disk, the first line half overwritten.
+    let (locs, segments) = log.locs(RoomId(1), 1, 2);
+    let plan = eraser::plan(dir.path(), &locs, &segments).unwrap();
+    atomic::replace(
+        &dir.path().join(eraser::INTENT_FILE),
+        &serde_json::to_vec(&plan).unwrap(),
+    )
+    .unwrap();
+    let first = &plan[0];
+    let half = &first.line.as_bytes()[..first.line.len() / 2];
+    OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir.path(), first.segment + 1))
+        .unwrap()
+        .write_all_at(half, first.offset)
+        .unwrap();
+    drop(log);
+
+    // Without the intent the torn line would be damage before a valid line: a refused start.
+    let reopened = open(dir.path(), 1 << 20);
+    assert!(!dir.path().join(eraser::INTENT_FILE).exists());
+    let bytes = all_bytes(dir.path());
+    assert!(!holds(&bytes, "secret"));
+    assert!(holds(&bytes, "other"));
+    let room = reopened.log.read_range(RoomId(1), 1, 3).unwrap();
+    assert!(matches!(
+        room[..],
+        [Entry::Erased(_), Entry::Erased(_), Entry::RoomDeleted(_)]
+    ));
+    // Recovery found nothing left to erase.
+    assert_eq!(reopened.log.erasures_owed(), 0);
+}
+
+#[test]
+fn an_intent_that_does_not_fit_the_segments_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![new(1, "secret")]).unwrap();
+    drop(log);
+    let wrong = r#"[{"segment":0,"offset":3,"line":"{\"type\":\"erased\",\"room_id\":1,\"seq\":1,\"id\":1,\"ts\":1}"}]"#;
+    fs::write(dir.path().join(eraser::INTENT_FILE), wrong).unwrap();
+    assert!(matches!(
+        MessageLog::open(dir.path(), LogConfig::default()),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(
+        holds(&all_bytes(dir.path()), "secret"),
+        "a bad intent wrote nothing"
+    );
 }

@@ -34,6 +34,8 @@ impl MessageLog {
             }
         }
         writer.buf.clear();
+        // The rooms this batch deletes, with their deletions' seqs: erased once it is durable.
+        let mut deleted = Vec::new();
         for (i, new) in batch.into_iter().enumerate() {
             let seq = next_seq
                 .get_mut(&new.room_id)
@@ -45,6 +47,9 @@ impl MessageLog {
             spans.push(start..writer.buf.len());
             writer.buf.push(b'\n');
             let is_message = matches!(entry, Entry::Message(_));
+            if let Entry::RoomDeleted(deletion) = &entry {
+                deleted.push((deletion.room_id, deletion.seq));
+            }
             acks.push((into_ack(entry), is_message));
         }
 
@@ -75,6 +80,9 @@ impl MessageLog {
             Vec::with_capacity(capacity),
         ));
 
+        for (room, seq) in deleted {
+            self.owe_erasure(room, seq - 1);
+        }
         let mut index = self.index.lock().expect("log index lock poisoned");
         Ok(acks
             .into_iter()

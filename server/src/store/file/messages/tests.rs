@@ -150,11 +150,15 @@ async fn a_poisoned_log_stays_poisoned_through_the_store() {
 }
 
 #[tokio::test]
-async fn dropping_the_store_ends_its_writer_thread() {
+async fn dropping_the_store_ends_its_writer_and_eraser_threads() {
     let store = open();
     store.append(vec![new(1, "a", "a", 1)]).await.unwrap();
     let log = Arc::downgrade(&store.log);
-    assert_eq!(log.strong_count(), 2, "the writer thread holds the log");
+    assert_eq!(
+        log.strong_count(),
+        3,
+        "the writer and eraser threads hold the log"
+    );
     drop(store);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while log.strong_count() > 0 {

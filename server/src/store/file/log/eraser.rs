@@ -1,0 +1,247 @@
+//! Erasing: overwriting entries' lines in place, so that a deleted room's text leaves the disk.
+//!
+//! Why in place, and not a rewrite of the segments without them: an erased line is written over
+//! the old one at the same offset and with the same length (`{"type":"erased",…}` padded with
+//! spaces, which JSON allows), so the index, every other line and every seq stay exactly where
+//! they were; nothing is copied, and a segment holding one line of a deleted room costs one
+//! positional write, not a rewrite of 64 MiB. The erased line keeps the room, seq, id and time
+//! (recovery's seq checks and id counter need them) and nothing anyone wrote or who wrote it.
+//!
+//! Crash safety: an overwrite is not atomic (a crash can leave a line half old, half erased,
+//! which no longer parses). So each chunk of overwrites is first written whole to an intent
+//! file, `messages/erasing.json` (atomically: whole or absent), then applied and synced, then
+//! the intent is removed. [`finish_interrupted`] runs before recovery reads the segments and
+//! applies an intent it finds again (the same bytes at the same offsets: doing it twice is
+//! doing it once), so recovery never meets a torn erasure. A room whose erasure a stop cut
+//! short is found by recovery (a deletion with unerased lines before it) and owed again.
+//!
+//! Readers: a history read and an overwrite of the same line must not interleave (the reader
+//! would see a torn line), so reads hold the log's erase lock for reading and each chunk's
+//! overwrites hold it for writing, for the few milliseconds of one chunk.
+//!
+//! What this cannot promise: the filesystem and the device below it may keep old copies of the
+//! blocks (a copy-on-write filesystem, an SSD's remapped pages, a backup). `docs/storage.md`
+//! says so; full-disk encryption is the answer to that threat, not this module.
+
+use super::*;
+use app::timeline::{ErasedEntry, ERASED_PREFIX};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Condvar;
+use std::time::Duration;
+
+/// The intent file of the chunk being erased, in the log's directory.
+pub(super) const INTENT_FILE: &str = "erasing.json";
+
+/// Lines overwritten per chunk: one intent file, one sync per segment touched, and the
+/// readers' pause, per chunk. 4,096 lines of a chunk make an intent file of about 400 KB.
+const CHUNK: usize = 4096;
+
+/// One line's overwrite: where it is and what it becomes (without its newline, which stays).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Overwrite {
+    /// Segment number − 1.
+    pub(super) segment: u32,
+    pub(super) offset: u64,
+    pub(super) line: String,
+}
+
+/// The erasures the log owes: each deleted room's entries up to the seq before its deletion.
+///
+/// Bounded by the number of rooms: a room is owed at most once (a second entry for a room
+/// replaces the first), and rooms are deleted once.
+#[derive(Default)]
+pub(super) struct Owed {
+    rooms: Mutex<BTreeMap<RoomId, u64>>,
+    wake: Condvar,
+    stopping: AtomicBool,
+}
+
+impl MessageLog {
+    /// Owes the erasure of `room`'s entries `1..=through`: the eraser takes it next (also how
+    /// an erasure that failed is given back, to be tried again).
+    pub fn owe_erasure(&self, room: RoomId, through: u64) {
+        if through == 0 {
+            return;
+        }
+        let mut rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
+        rooms.insert(room, through);
+        self.owed.wake.notify_all();
+    }
+
+    /// Waits for an owed erasure and takes it; `None` once [`stop_erasing`](Self::stop_erasing)
+    /// was called.
+    pub fn next_erasure(&self) -> Option<(RoomId, u64)> {
+        let mut rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
+        loop {
+            if self.owed.stopping.load(Ordering::SeqCst) {
+                return None;
+            }
+            if let Some(first) = rooms.pop_first() {
+                return Some(first);
+            }
+            rooms = self
+                .owed
+                .wake
+                .wait_timeout(rooms, Duration::from_secs(1))
+                .expect("erasure lock poisoned")
+                .0;
+        }
+    }
+
+    /// Ends [`next_erasure`](Self::next_erasure)'s waits, and any erasure between chunks.
+    pub fn stop_erasing(&self) {
+        self.owed.stopping.store(true, Ordering::SeqCst);
+        let _rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
+        self.owed.wake.notify_all();
+    }
+
+    /// How many rooms' erasures are owed (not counting one being erased now).
+    pub fn erasures_owed(&self) -> usize {
+        self.owed.rooms.lock().expect("erasure lock poisoned").len()
+    }
+
+    /// Erases `room`'s entries `from..=to` (clamped to what exists) in place, chunk by chunk;
+    /// lines already erased are left alone. Returns how many lines it erased, or stops early
+    /// (with what it did so far) once asked to stop.
+    pub fn erase(&self, room: RoomId, from: u64, to: u64) -> Result<u64, StoreError> {
+        let mut erased = 0;
+        let mut next = from.max(1);
+        while next <= to && !self.owed.stopping.load(Ordering::SeqCst) {
+            let last = to.min(next + CHUNK as u64 - 1);
+            let (locs, segments) = self.locs(room, next, last);
+            if locs.is_empty() {
+                break;
+            }
+            let plan = plan(&self.dir, &locs, &segments)?;
+            erased += plan.len() as u64;
+            self.apply(&plan)?;
+            next = last + 1;
+        }
+        Ok(erased)
+    }
+
+    /// Writes the intent, overwrites, syncs, and removes the intent.
+    fn apply(&self, plan: &[Overwrite]) -> Result<(), StoreError> {
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let intent = self.dir.join(INTENT_FILE);
+        let bytes = serde_json::to_vec(plan).expect("overwrites always serialize");
+        atomic::replace(&intent, &bytes)?;
+        {
+            let _readers = self.erasing.write().expect("erase lock poisoned");
+            overwrite(&self.dir, plan)?;
+        }
+        fs::remove_file(&intent).map_err(|e| StoreError::io(&intent, e))
+    }
+}
+
+/// What each of `locs` becomes: the lines not yet erased, read now.
+pub(super) fn plan(
+    dir: &Path,
+    locs: &[Loc],
+    segments: &[Arc<File>],
+) -> Result<Vec<Overwrite>, StoreError> {
+    let mut plan = Vec::new();
+    let mut buf = Vec::new();
+    for loc in locs {
+        let path = || segment_path(dir, loc.segment + 1);
+        buf.resize(loc.len as usize, 0);
+        segments[loc.segment as usize]
+            .read_exact_at(&mut buf, loc.offset)
+            .map_err(|e| StoreError::io(&path(), e))?;
+        let text = &buf[..buf.len() - 1];
+        if text.starts_with(ERASED_PREFIX) {
+            continue;
+        }
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: path(),
+            offset: loc.offset,
+            reason,
+        };
+        let entry = Entry::from_json(text).map_err(|e| corrupt(e.to_string()))?;
+        let mut line = serde_json::to_string(&Entry::Erased(ErasedEntry::of(&entry)))
+            .expect("entries always serialize");
+        if line.len() > text.len() {
+            // Every kind of entry carries more than its erased form; one that does not is not
+            // one this log wrote.
+            return Err(corrupt("the line is shorter than its erased form".into()));
+        }
+        let pad = text.len() - line.len();
+        line.extend(std::iter::repeat_n(' ', pad));
+        plan.push(Overwrite {
+            segment: loc.segment,
+            offset: loc.offset,
+            line,
+        });
+    }
+    Ok(plan)
+}
+
+/// Overwrites the planned lines and syncs every segment touched.
+fn overwrite(dir: &Path, plan: &[Overwrite]) -> Result<(), StoreError> {
+    let mut files: BTreeMap<u32, File> = BTreeMap::new();
+    for write in plan {
+        let path = segment_path(dir, write.segment + 1);
+        let file = match files.entry(write.segment) {
+            std::collections::btree_map::Entry::Occupied(file) => file.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => slot.insert(
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| StoreError::io(&path, e))?,
+            ),
+        };
+        file.write_all_at(write.line.as_bytes(), write.offset)
+            .map_err(|e| StoreError::io(&path, e))?;
+    }
+    for (segment, file) in files {
+        file.sync_data()
+            .map_err(|e| StoreError::io(&segment_path(dir, segment + 1), e))?;
+    }
+    Ok(())
+}
+
+/// Applies again the chunk of overwrites a crash interrupted, if any (at open, before the
+/// segments are read). Each overwrite must land on a whole line of the same length; anything
+/// else is not an intent this log wrote, and stops the start.
+pub(super) fn finish_interrupted(dir: &Path) -> Result<(), StoreError> {
+    let intent = dir.join(INTENT_FILE);
+    let bytes = match fs::read(&intent) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io(&intent, e)),
+    };
+    let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
+        path: intent.clone(),
+        offset,
+        reason,
+    };
+    let plan: Vec<Overwrite> =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(0, e.to_string()))?;
+    for write in &plan {
+        let path = segment_path(dir, write.segment + 1);
+        let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+        let mut end = [0u8; 1];
+        let newline_at = write.offset + write.line.len() as u64;
+        let lands = file.read_exact_at(&mut end, newline_at).is_ok() && end[0] == b'\n';
+        if !lands || !write.line.as_bytes().starts_with(ERASED_PREFIX) {
+            return Err(corrupt(
+                0,
+                format!(
+                    "an interrupted erasure does not fit segment {} at byte {}",
+                    write.segment + 1,
+                    write.offset
+                ),
+            ));
+        }
+    }
+    overwrite(dir, &plan)?;
+    tracing::warn!(
+        lines = plan.len(),
+        "finished erasing lines a stop interrupted"
+    );
+    fs::remove_file(&intent).map_err(|e| StoreError::io(&intent, e))
+}
