@@ -328,6 +328,9 @@ pub struct RoomSummary {
     /// from a server older than the field).
     #[serde(default)]
     pub unread: u64,
+    /// How many of the `unread` messages mention the viewer (`@name`, see [`mentions`]).
+    #[serde(default)]
+    pub mentions: u64,
     #[serde(default)]
     pub visibility: Visibility,
     /// The viewer's role, when they are a member.
@@ -418,12 +421,13 @@ impl NotifyLevel {
         Self::ALL.into_iter().find(|level| level.as_str() == raw)
     }
 
-    /// Whether a new message from someone else, previewed for its reader, calls for a
-    /// notification.
-    pub fn wants(self, message: &Preview) -> bool {
+    /// Whether new messages from someone else, the newest previewed for its reader, call for a
+    /// notification; `new_mentions` says whether the unread mentions of the reader grew with
+    /// them (a mention can be followed by other messages before the row is sent).
+    pub fn wants(self, newest: &Preview, new_mentions: bool) -> bool {
         match self {
             NotifyLevel::All => true,
-            NotifyLevel::Mentions => message.mentions_you,
+            NotifyLevel::Mentions => newest.mentions_you || new_mentions,
             NotifyLevel::Nothing => false,
         }
     }
@@ -432,22 +436,38 @@ impl NotifyLevel {
 /// Whether `text` mentions `user`: `@name` (ignoring case), not inside a longer name or an
 /// address (`@anna` does not mention `ann`; `x@ann.org` mentions no one).
 pub fn mentions(text: &str, user: &Username) -> bool {
-    let name = user.as_str();
+    mentioned_names(text).any(|name| user.is_same_person(name))
+}
+
+/// Most distinct names one message's mentions count for (the server indexes each; a message
+/// naming hundreds of people should not cost hundreds of index entries).
+pub const MENTIONS_PER_MESSAGE: usize = 16;
+
+/// The distinct names (as [`Username::key`]s) `text`'s mentions count for: the first
+/// [`MENTIONS_PER_MESSAGE`]. What the server counts a message as mentioning.
+pub fn mention_keys(text: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for name in mentioned_names(text) {
+        if keys.len() == MENTIONS_PER_MESSAGE {
+            break;
+        }
+        if !keys.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            keys.push(name.to_ascii_lowercase());
+        }
+    }
+    keys
+}
+
+/// The names `text` mentions, as written (`@name`: a run of name characters after an `@` that
+/// does not follow one), in order, repeats included; runs that cannot be a username (too
+/// short or too long) are left out.
+pub fn mentioned_names(text: &str) -> impl Iterator<Item = &str> {
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    text.match_indices('@').any(|(at, _)| {
-        let before_ok = text[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !is_name_char(c));
+    text.match_indices('@').filter_map(move |(at, _)| {
+        let after_name_char = text[..at].chars().next_back().is_some_and(is_name_char);
         let rest = &text[at + 1..];
-        let after_ok = rest
-            .get(..name.len())
-            .is_some_and(|candidate| candidate.eq_ignore_ascii_case(name))
-            && rest[name.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !is_name_char(c));
-        before_ok && after_ok
+        let len = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+        (!after_name_char && (3..=32).contains(&len)).then(|| &rest[..len])
     })
 }
 
@@ -665,6 +685,26 @@ mod tests {
     }
 
     #[test]
+    fn mentioned_names_are_whole_names_after_an_at_that_starts_a_word() {
+        let names = |text| mentioned_names(text).collect::<Vec<_>>();
+        assert_eq!(
+            names("hi @ana and @Bob_2, not x@cyd.org nor @@dan or @ab; @eve-x!"),
+            ["ana", "Bob_2", "dan", "eve-x"]
+        );
+        assert_eq!(names("@ana @ana"), ["ana", "ana"]);
+        assert_eq!(mention_keys("@Ana @ana @bob"), ["ana", "bob"]);
+        let many: String = (0..40).map(|i| format!("@user{i} ")).collect();
+        assert_eq!(mention_keys(&many).len(), MENTIONS_PER_MESSAGE);
+        let too_long = format!("@{}", "a".repeat(33));
+        assert!(names(&too_long).is_empty());
+        assert_eq!(names("a lone @ and é@ana"), ["ana"]);
+        let ana = Username::parse("ANA").unwrap();
+        assert!(mentions("ping @ana.", &ana));
+        assert!(!mentions("ping @anna", &ana));
+        assert!(!mentions("mail x@ana.org", &ana));
+    }
+
+    #[test]
     fn the_notify_level_decides_by_kind_of_room_and_mention() {
         assert_eq!(
             NotifyLevel::default_for(Visibility::Direct),
@@ -684,11 +724,14 @@ mod tests {
             excerpt: "x".into(),
             mentions_you,
         };
-        let wanted =
-            |level: NotifyLevel| [level.wants(&preview(false)), level.wants(&preview(true))];
-        assert_eq!(wanted(NotifyLevel::All), [true, true]);
-        assert_eq!(wanted(NotifyLevel::Mentions), [false, true]);
-        assert_eq!(wanted(NotifyLevel::Nothing), [false, false]);
+        // (newest mentions you, unread mentions grew)
+        let wanted = |level: NotifyLevel| {
+            [(false, false), (true, false), (false, true)]
+                .map(|(you, grew)| level.wants(&preview(you), grew))
+        };
+        assert_eq!(wanted(NotifyLevel::All), [true, true, true]);
+        assert_eq!(wanted(NotifyLevel::Mentions), [false, true, true]);
+        assert_eq!(wanted(NotifyLevel::Nothing), [false, false, false]);
         for level in NotifyLevel::ALL {
             assert_eq!(NotifyLevel::parse(level.as_str()), Some(level));
             assert_eq!(

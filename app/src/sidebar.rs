@@ -45,13 +45,15 @@ pub struct Sections {
 }
 
 impl Sections {
-    /// Splits `list` and sorts each part: rooms with unread messages first, then the most
+    /// Splits `list` and sorts each part: rooms that mention you first, then rooms with unread
+    /// messages, then the most
     /// recently active, then by title. `current` (the room on screen) shows no unread.
     pub fn of(list: Vec<RoomSummary>, current: Option<RoomId>) -> Self {
         let mut sections = Self::default();
         for mut room in list {
             if Some(room.id) == current {
                 room.unread = 0;
+                room.mentions = 0;
             }
             let part = if room.invited {
                 &mut sections.invitations
@@ -69,6 +71,7 @@ impl Sections {
         ] {
             part.sort_by_cached_key(|room| {
                 (
+                    room.mentions == 0,
                     room.unread == 0,
                     std::cmp::Reverse(room.last_activity),
                     room.title().to_lowercase(),
@@ -191,6 +194,13 @@ fn Row(room: RoomSummary, current: Memo<Option<RoomId>>) -> impl IntoView {
             view! { <span class="badge" aria-label=label>{shown}</span> }.into_any()
         })
     };
+    let mentions = room.mentions;
+    let mention_badge = (!room.invited && mentions > 0).then(|| {
+        let plural = if mentions == 1 { "" } else { "s" };
+        let label = format!("{mentions} unread mention{plural} of you");
+        let shown = format!("@{}", mentions.min(99));
+        view! { <span class="badge mention" aria-label=label>{shown}</span> }
+    });
     let has_unread = unread > 0;
     view! {
         <li>
@@ -201,6 +211,7 @@ fn Row(room: RoomSummary, current: Memo<Option<RoomId>>) -> impl IntoView {
                 aria-current=move || (current.get() == Some(id)).then_some("page")
             >
                 <span class="side-title">{room.title()}</span>
+                {mention_badge}
                 {badge}
             </a>
         </li>
@@ -223,6 +234,7 @@ mod tests {
             last_seq: unread,
             last_activity: active,
             unread,
+            mentions: 0,
             visibility: Visibility::Public,
             role: Some(Role::Member),
             invited: false,
@@ -237,14 +249,17 @@ mod tests {
     }
 
     #[test]
-    fn unread_rooms_come_first_then_the_most_recently_active_then_by_name() {
+    fn rooms_that_mention_you_come_first_then_unread_ones_then_active_then_by_name() {
         let mut dm = room(5, "", 2, Some(10));
         dm.visibility = Visibility::Direct;
         dm.direct_with = vec![Username::parse("bob").unwrap()];
         let mut invitation = room(6, "secret", 0, None);
         invitation.invited = true;
         invitation.role = None;
+        let mut mentioned = room(8, "calm", 1, Some(1));
+        mentioned.mentions = 1;
         let list = vec![
+            mentioned,
             room(1, "quiet", 0, Some(50)),
             room(2, "busy", 3, Some(20)),
             room(3, "Alpha", 0, None),
@@ -254,10 +269,10 @@ mod tests {
             invitation,
         ];
         let sections = Sections::of(list, None);
-        assert_eq!(ids(&sections.rooms), [4, 2, 1, 3, 7]);
+        assert_eq!(ids(&sections.rooms), [8, 4, 2, 1, 3, 7]);
         assert_eq!(ids(&sections.direct), [5]);
         assert_eq!(ids(&sections.invitations), [6]);
-        assert_eq!(sections.unread(), 6);
+        assert_eq!(sections.unread(), 7);
     }
 
     #[test]

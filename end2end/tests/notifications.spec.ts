@@ -132,7 +132,8 @@ test("a room notifies of mentions by default, and a muted room of nothing", asyn
   await expectLive(ana.page);
   await say(ben.page, `@${ana.name} are you there?`);
   const hallRow = ana.page.getByRole("navigation", { name: "Rooms and conversations" }).getByRole("link", { name: new RegExp(hall) });
-  await expect(hallRow.getByLabel("1 unread")).toBeVisible();
+  await expect(hallRow.getByLabel("1 unread", { exact: true })).toBeVisible();
+  await expect(hallRow.getByLabel("1 unread mention of you")).toBeVisible();
   await ana.page.waitForTimeout(1_500); // three times the user stream's coalescing period
   expect(await notes(ana.page), "none since this page loaded").toEqual([]);
 

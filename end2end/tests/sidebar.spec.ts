@@ -18,10 +18,12 @@ test("a message in another room raises that room's badge and the tab title live"
   await expect(hallRow).toBeVisible();
   await expect(ana.page).toHaveTitle(new RegExp(`^${desk} · Minitalk$`));
 
-  await say(ben.page, "first");
+  await say(ben.page, `@${ana.name} first`);
   await say(ben.page, "second");
-  // Ana is in another room: the hall's badge and the title count both messages, without a reload.
+  // Ana is in another room: the hall's badge and the title count both messages, without a reload,
+  // and a second badge counts the one that mentions her.
   await expect(hallRow.getByLabel("2 unread")).toBeVisible();
+  await expect(hallRow.getByLabel("1 unread mention of you")).toHaveText("@1");
   await expect(ana.page).toHaveTitle(new RegExp(`^\\(2\\) ${desk} · Minitalk$`));
   await ana.page.screenshot({ path: path.join(SCREENS, "sidebar-unread.png"), fullPage: true });
 

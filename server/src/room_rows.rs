@@ -5,7 +5,8 @@
 //! the rooms page never disagree.
 //!
 //! Unread is O(1): the log index keeps a running count of messages per seq, so a row costs two
-//! index reads (the head and the count), never a scan. The newest unread message's preview
+//! index reads (the head and the count), never a scan; the mentions of the viewer among them
+//! one binary search more (the index keeps each name's mention seqs). The newest unread message's preview
 //! comes from [`crate::newest`], which the publisher keeps current, so a busy room's rows do
 //! not read the store either.
 
@@ -40,6 +41,17 @@ impl AppState {
                 }),
             None => 0,
         };
+        let mentions = match read {
+            Some(read) if unread > 0 => self
+                .messages()
+                .mentions_after(room.id, &viewer.username, read)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(room = %room.id, "counting a room's mentions failed: {e}");
+                    0
+                }),
+            _ => 0,
+        };
         let newest_unread = if unread > 0 {
             self.newest()
                 .newest(self.messages().as_ref(), room.id, last_seq)
@@ -63,6 +75,7 @@ impl AppState {
             last_seq,
             last_activity,
             unread,
+            mentions,
             visibility: room.visibility,
             role: match room.viewer {
                 Standing::Member(role) => Some(role),

@@ -317,15 +317,15 @@ impl Rooms {
             .map_err(Into::into)
     }
 
-    /// Forgets the rooms whose deletion the timeline holds (`deleted`, from the log) that the
-    /// room store still has, repairing a crash between storing a deletion and projecting it.
+    /// Forgets the rooms whose deletion the timeline holds (`deleted`, from the log), repairing
+    /// a crash between storing a deletion and projecting it, and a failed fold of the rooms
+    /// journal after one (the store folds again). Answers how many rooms the store still had.
     pub async fn reconcile_deletions(&self, deleted: Vec<RoomId>) -> Result<usize, RoomError> {
-        let missed: Vec<RoomId> = deleted
-            .into_iter()
-            .filter(|room| self.access.has_room(*room))
-            .collect();
-        let repaired = missed.len();
-        self.access.settle_deletions(missed).await.1?;
+        let repaired = deleted
+            .iter()
+            .filter(|room| self.access.has_room(**room))
+            .count();
+        self.access.settle_deletions(deleted).await.1?;
         Ok(repaired)
     }
 

@@ -146,6 +146,7 @@ async fn a_row_previews_the_newest_unread_message_and_carries_the_member_s_notif
     let ack = bobs.send_and_wait(hall.0, "h2", &long).await;
     let seq = support::ack_seq(&ack);
     let row = row_where(&mut tab1, hall, |row| row.unread == 2).await;
+    assert_eq!(row.mentions, 1, "one unread message mentions ana");
     let preview = row.newest_unread.expect("a preview of what is unread");
     assert_eq!((preview.seq, preview.sender.as_str()), (seq, "bob"));
     assert!(preview.mentions_you);
@@ -154,10 +155,20 @@ async fn a_row_previews_the_newest_unread_message_and_carries_the_member_s_notif
         PREVIEW_CHARS + 1,
         "cut, with an ellipsis"
     );
-    // Once read, nothing to preview.
+    // A later message that names nobody: the mention still counts, and Bob's own mention of
+    // himself does not count for him.
+    let ack = bobs.send_and_wait(hall.0, "h3", "@bob notes to self").await;
+    let seq = support::ack_seq(&ack);
+    let row = row_where(&mut tab1, hall, |row| row.unread == 3).await;
+    assert_eq!(row.mentions, 1);
+    assert!(!row.newest_unread.unwrap().mentions_you);
+    let bobs_row = bob.api.list_rooms().await.unwrap();
+    assert_eq!(bobs_row.iter().find(|r| r.id == hall).unwrap().mentions, 0);
+    // Once read, nothing to preview, and no mentions.
     ana.api.mark_read(hall, seq).await.unwrap();
     let read = row_where(&mut tab1, hall, |row| row.unread == 0).await;
     assert_eq!(read.newest_unread, None);
+    assert_eq!(read.mentions, 0);
 
     // Choosing a level: every tab's row follows, and only the member's own.
     ana.api

@@ -10,8 +10,10 @@
 //! - nothing from before the tab started: the first snapshot only sets where each room stands;
 //! - one notice per newer message, never twice for one seq (a row sent again, a reconnect's
 //!   snapshot, another tab's read mark);
-//! - the room's level decides ([`NotifyLevel::wants`]); the person's own messages are never
-//!   unread, so never notified.
+//! - the room's level decides ([`NotifyLevel::wants`]): at `mentions`, the newest message
+//!   mentions you, or the row's unread mentions grew since the last row (a mention followed by
+//!   other messages before the row was sent); the person's own messages are never unread, so
+//!   never notified.
 
 use crate::model::{RoomId, RoomSummary, Visibility};
 use std::collections::HashMap;
@@ -28,11 +30,12 @@ pub struct Notice {
     pub body: String,
 }
 
-/// The newest seq already notified (or standing when the tab started), per room.
+/// Per room, the newest seq already notified (or standing when the tab started) and the unread
+/// mentions the last row counted.
 #[derive(Debug, Clone, Default)]
 pub struct Notices {
     /// `None` until the first snapshot.
-    seen: Option<HashMap<RoomId, u64>>,
+    seen: Option<HashMap<RoomId, (u64, u64)>>,
 }
 
 impl Notices {
@@ -43,7 +46,10 @@ impl Notices {
     ) -> Vec<Notice> {
         match &mut self.seen {
             None => {
-                let seen = rows.into_iter().map(|row| (row.id, row.last_seq)).collect();
+                let seen = rows
+                    .into_iter()
+                    .map(|row| (row.id, (row.last_seq, row.mentions)))
+                    .collect();
                 self.seen = Some(seen);
                 Vec::new()
             }
@@ -57,13 +63,15 @@ impl Notices {
     /// One room's row, sent again because it changed.
     pub fn on_row(&mut self, row: &RoomSummary) -> Option<Notice> {
         let seen = self.seen.as_mut()?;
-        let preview = row.newest_unread.as_ref()?;
-        let before = seen.get(&row.id).copied().unwrap_or(0);
-        if preview.seq <= before {
+        let (before, mentions_before) = seen.get(&row.id).copied().unwrap_or((0, 0));
+        let Some(preview) = row.newest_unread.as_ref().filter(|p| p.seq > before) else {
+            // Nothing new (read elsewhere, or the same row again): only the mentions follow.
+            seen.insert(row.id, (before, row.mentions));
             return None;
-        }
-        seen.insert(row.id, preview.seq);
-        row.notify.wants(preview).then(|| Notice {
+        };
+        seen.insert(row.id, (preview.seq, row.mentions));
+        let new_mentions = row.mentions > mentions_before;
+        row.notify.wants(preview, new_mentions).then(|| Notice {
             room_id: row.id,
             seq: preview.seq,
             title: match row.visibility {
@@ -72,7 +80,11 @@ impl Notices {
                     format!("{} in #{}", preview.sender, row.name)
                 }
             },
-            body: preview.excerpt.clone(),
+            body: if preview.mentions_you || !new_mentions {
+                preview.excerpt.clone()
+            } else {
+                format!("You were mentioned. Newest: {}", preview.excerpt)
+            },
         })
     }
 }
@@ -93,6 +105,7 @@ mod tests {
             last_seq: 0,
             last_activity: None,
             unread: 0,
+            mentions: 0,
             visibility,
             role: Some(Role::Member),
             invited: false,
@@ -161,5 +174,27 @@ mod tests {
         let mut loud = with_message(muted, 1, true);
         loud.notify = NotifyLevel::All;
         assert_eq!(notices.on_row(&loud), None);
+    }
+
+    #[test]
+    fn a_mention_that_is_not_the_newest_message_still_notifies_at_the_mentions_level() {
+        let mut notices = Notices::default();
+        notices.on_snapshot([]);
+        let hall = row(2, Visibility::Public, NotifyLevel::Mentions);
+        // Two messages, the first mentioning you, arrive in one row.
+        let mut row = with_message(with_message(hall.clone(), 1, false), 2, false);
+        row.mentions = 1;
+        let notice = notices.on_row(&row).unwrap();
+        assert_eq!(notice.seq, 2);
+        assert_eq!(notice.body, "You were mentioned. Newest: message 2");
+        // More messages, no new mention: nothing.
+        let mut later = with_message(row.clone(), 3, false);
+        later.mentions = 1;
+        assert_eq!(notices.on_row(&later), None);
+        // Read in another tab (mentions back to 0), then a new plain message: nothing.
+        let mut read = hall.clone();
+        read.last_seq = 3;
+        assert_eq!(notices.on_row(&read), None);
+        assert_eq!(notices.on_row(&with_message(read, 4, false)), None);
     }
 }

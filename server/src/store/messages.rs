@@ -316,6 +316,17 @@ pub trait MessageStore: Send + Sync + 'static {
     /// its index in O(1)); 0 for a room never heard of.
     fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>>;
 
+    /// How many of `room`'s messages with a seq above `seq` mention `user` (`@name`; the first
+    /// [`app::model::MENTIONS_PER_MESSAGE`] names of a message count): the mention count beside
+    /// an unread count. Cheap (the file store keeps each name's mention seqs: a binary search);
+    /// 0 for a room never heard of.
+    fn mentions_after<'a>(
+        &'a self,
+        room: RoomId,
+        user: &'a Username,
+        seq: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+
     /// Entries `from..=to` of `room`, clamped to what exists, in seq order (empty when
     /// `from > to` or the room has none).
     fn read_range(

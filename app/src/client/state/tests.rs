@@ -265,6 +265,7 @@ fn row(id: u64, unread: u64) -> RoomSummary {
         last_seq: unread,
         last_activity: None,
         unread,
+        mentions: 0,
         visibility: Visibility::Public,
         role: Some(Role::Member),
         invited: false,

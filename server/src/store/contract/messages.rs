@@ -163,7 +163,11 @@ pub(crate) async fn a_deletion_erases_the_room_s_earlier_entries(store: impl Sub
         body: crate::store::Body::DeleteRoom,
         ..new(1, "gone", "x", 3)
     };
-    store.append(vec![deletion]).await.unwrap();
+    // A message in the same batch as the deletion is erased too.
+    store
+        .append(vec![new(1, "d", "secret d", 3), deletion])
+        .await
+        .unwrap();
     let kinds = || async {
         store
             .read_range(RoomId(1), 1, 10)
@@ -178,13 +182,36 @@ pub(crate) async fn a_deletion_erases_the_room_s_earlier_entries(store: impl Sub
             .collect::<Vec<_>>()
     };
     let mut waited = 0;
-    while kinds().await != ["erased 1", "erased 2", "deleted 3 by ana"] {
+    while kinds().await != ["erased 1", "erased 2", "erased 3", "deleted 4 by ana"] {
         assert!(waited < 100, "not erased after 10 s: {:?}", kinds().await);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         waited += 1;
     }
     assert_eq!(contents(&store, 2).await, ["kept b"]);
-    assert_eq!(store.head(RoomId(1)).await.unwrap().last_seq, 3);
+    assert_eq!(store.head(RoomId(1)).await.unwrap().last_seq, 4);
+}
+
+/// Mentions are counted per name, ignoring case, above a seq; a message counts once however
+/// often it names you, and only for whole names.
+pub(crate) async fn mentions_are_counted_per_name_above_a_seq(store: impl Subject) {
+    store
+        .append(vec![
+            new(1, "a", "hi @Bob and @bob again", 1),
+            new(1, "b", "@bobby is someone else", 2),
+            new(1, "c", "mail bob@example.org", 3),
+            new(2, "d", "@bob elsewhere", 4),
+            new(1, "e", "@cyd and @bob", 5),
+        ])
+        .await
+        .unwrap();
+    let bob = Username::parse("BOB").unwrap();
+    let cyd = Username::parse("cyd").unwrap();
+    let count = |user, seq| store.mentions_after(RoomId(1), user, seq);
+    assert_eq!(count(&bob, 0).await.unwrap(), 2);
+    assert_eq!(count(&bob, 1).await.unwrap(), 1);
+    assert_eq!(count(&bob, 4).await.unwrap(), 0);
+    assert_eq!(count(&cyd, 0).await.unwrap(), 1);
+    assert_eq!(store.mentions_after(RoomId(9), &bob, 0).await.unwrap(), 0);
 }
 
 /// One `#[tokio::test]` per contract check for the store `$open()` returns.
@@ -216,6 +243,11 @@ macro_rules! contract_tests {
         #[tokio::test]
         async fn ranges_are_clamped_to_what_exists() {
             $crate::store::contract::messages::ranges_are_clamped_to_what_exists($open).await;
+        }
+        #[tokio::test]
+        async fn mentions_are_counted_per_name_above_a_seq() {
+            $crate::store::contract::messages::mentions_are_counted_per_name_above_a_seq($open)
+                .await;
         }
         #[tokio::test]
         async fn a_deletion_erases_the_room_s_earlier_entries() {

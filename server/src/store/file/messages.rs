@@ -131,12 +131,9 @@ impl FileMessageStore {
                         }
                     }
                 }
-                Entry::RoomDeleted(e) => {
-                    memberships.retain(|(room, _), _| *room != e.room_id);
-                    last_sent.remove(&e.room_id);
-                    settings.remove(&e.room_id);
-                    deleted.push(e.room_id);
-                }
+                // A deletion is its room's last entry: what the maps hold of the room is
+                // dropped once, after the scan.
+                Entry::RoomDeleted(e) => deleted.push(e.room_id),
                 Entry::Erased(_) => {}
             }
             if entry.ts() >= since {
@@ -150,6 +147,14 @@ impl FileMessageStore {
             );
         }
         tracing::info!(messages = recovered.messages, "recovered the message log");
+        for room in &deleted {
+            last_sent.remove(room);
+            settings.remove(room);
+        }
+        if !deleted.is_empty() {
+            let gone: std::collections::HashSet<RoomId> = deleted.iter().copied().collect();
+            memberships.retain(|(room, _), _| !gone.contains(room));
+        }
         let log = Arc::new(recovered.log);
         let (jobs, mut rx) = mpsc::channel::<Job>(1);
         let mut watermark = Watermark::new(log.dir(), config.min_free_disk_bytes);
@@ -245,8 +250,11 @@ fn erase_owed(log: &MessageLog) {
                     room = room.0,
                     "erasing a deleted room failed, retrying: {e}"
                 );
-                std::thread::sleep(ERASE_RETRY);
+                // Behind the other rooms owed, after a pause a stop cuts short.
                 log.owe_erasure(room, through);
+                if !log.rest(ERASE_RETRY) {
+                    break;
+                }
             }
         }
     }
@@ -283,6 +291,15 @@ impl MessageStore for FileMessageStore {
 
     fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
         futures::future::ready(Ok(self.log.messages_after(room, seq))).boxed()
+    }
+
+    fn mentions_after<'a>(
+        &'a self,
+        room: RoomId,
+        user: &'a Username,
+        seq: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        futures::future::ready(Ok(self.log.mentions_after(room, user, seq))).boxed()
     }
 
     fn read_range(

@@ -17,7 +17,7 @@ use crate::store::dedupe::Dedupe;
 use crate::store::{
     Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError, StoredEntry,
 };
-use app::model::RoomId;
+use app::model::{mention_keys, RoomId, Username};
 use app::timeline::{Entry, ErasedEntry};
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -126,6 +126,26 @@ impl MessageStore for MemoryMessageStore {
         let count = entries
             .iter()
             .filter(|e| e.seq() > seq && matches!(e, Entry::Message(_)))
+            .count();
+        futures::future::ready(Ok(count as u64)).boxed()
+    }
+
+    fn mentions_after<'a>(
+        &'a self,
+        room: RoomId,
+        user: &'a Username,
+        seq: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let state = self.state.lock().expect("memory store lock poisoned");
+        let entries = state.1.messages.get(&room).map_or(&[][..], Vec::as_slice);
+        let count = entries
+            .iter()
+            .filter(|e| e.seq() > seq)
+            .filter_map(|e| match e {
+                Entry::Message(m) => Some(m),
+                _ => None,
+            })
+            .filter(|m| mention_keys(&m.content).contains(&user.key()))
             .count();
         futures::future::ready(Ok(count as u64)).boxed()
     }

@@ -62,20 +62,26 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
     }
 
     fn delete_rooms(&self, rooms: Vec<RoomId>) -> BoxFuture<'_, Result<(), RoomError>> {
-        if self.0.read().delete_rooms(rooms.clone()).is_none() {
+        if rooms.is_empty() {
             return ready(Ok(())).boxed();
         }
-        let deleted = self.0.update(move |doc| {
-            // Decided again under the writers' lock (an empty change if another write won).
-            let change = doc
-                .delete_rooms(rooms)
-                .unwrap_or(super::document::RoomChange::Delete(Vec::new()));
-            Ok::<_, RoomError>((change, ()))
-        });
+        let present = self.0.read().delete_rooms(rooms.clone()).is_some();
         async move {
-            deleted.await?;
+            if present {
+                self.0
+                    .update(move |doc| {
+                        // Decided again under the writers' lock (an empty change if another
+                        // write won).
+                        let change = doc
+                            .delete_rooms(rooms)
+                            .unwrap_or(super::document::RoomChange::Delete(Vec::new()));
+                        Ok::<_, RoomError>((change, ()))
+                    })
+                    .await?;
+            }
             // The journal still holds the rooms' creation, names and members: fold it into a
-            // snapshot without them now, rather than whenever it next grows large.
+            // snapshot without them now, rather than whenever it next grows large. Also when
+            // the rooms were gone already: a start repairing a fold that failed comes here.
             Ok(self.0.compact().await?)
         }
         .boxed()

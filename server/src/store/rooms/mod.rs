@@ -202,7 +202,8 @@ pub trait RoomStore: Send + Sync + 'static {
 
     /// Deletes rooms whose deletion the timeline holds (rooms it does not have are left out),
     /// in one write, and leaves nothing of them on disk once it returns: their names, members
-    /// and marks go from the store's files too, not only from its answers.
+    /// and marks go from the store's files too, not only from its answers (also when the rooms
+    /// were deleted already, so that asking again finishes what a failure left).
     fn delete_rooms(&self, rooms: Vec<RoomId>) -> BoxFuture<'_, Result<(), RoomError>>;
 
     /// Moves `user`'s read mark in `room` up to `seq` (never back).

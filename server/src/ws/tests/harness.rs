@@ -128,6 +128,7 @@ pub(super) fn member_row(room: RoomId) -> RoomSummary {
         last_seq: 0,
         last_activity: None,
         unread: 0,
+        mentions: 0,
         visibility: Visibility::Public,
         role: Some(Role::Member),
         invited: false,

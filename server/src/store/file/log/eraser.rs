@@ -26,7 +26,7 @@
 use super::*;
 use app::timeline::{ErasedEntry, ERASED_PREFIX};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Condvar;
 use std::time::Duration;
@@ -47,13 +47,15 @@ pub(super) struct Overwrite {
     pub(super) line: String,
 }
 
-/// The erasures the log owes: each deleted room's entries up to the seq before its deletion.
+/// The erasures the log owes: each deleted room's entries up to the seq before its deletion,
+/// first owed, first erased (a room whose erasure failed goes to the back, so it never holds
+/// up the others).
 ///
-/// Bounded by the number of rooms: a room is owed at most once (a second entry for a room
-/// replaces the first), and rooms are deleted once.
+/// Bounded by the number of rooms: a room is owed at most once (owing it again only moves its
+/// bound), and rooms are deleted once.
 #[derive(Default)]
 pub(super) struct Owed {
-    rooms: Mutex<BTreeMap<RoomId, u64>>,
+    rooms: Mutex<VecDeque<(RoomId, u64)>>,
     wake: Condvar,
     stopping: AtomicBool,
 }
@@ -66,8 +68,22 @@ impl MessageLog {
             return;
         }
         let mut rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
-        rooms.insert(room, through);
+        match rooms.iter_mut().find(|(owed, _)| *owed == room) {
+            Some((_, bound)) => *bound = (*bound).max(through),
+            None => rooms.push_back((room, through)),
+        }
         self.owed.wake.notify_all();
+    }
+
+    /// Waits `pause`, or less if asked to stop; answers whether to go on.
+    pub fn rest(&self, pause: Duration) -> bool {
+        let rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
+        let _rooms = self
+            .owed
+            .wake
+            .wait_timeout_while(rooms, pause, |_| !self.owed.stopping.load(Ordering::SeqCst))
+            .expect("erasure lock poisoned");
+        !self.owed.stopping.load(Ordering::SeqCst)
     }
 
     /// Waits for an owed erasure and takes it; `None` once [`stop_erasing`](Self::stop_erasing)
@@ -78,7 +94,7 @@ impl MessageLog {
             if self.owed.stopping.load(Ordering::SeqCst) {
                 return None;
             }
-            if let Some(first) = rooms.pop_first() {
+            if let Some(first) = rooms.pop_front() {
                 return Some(first);
             }
             rooms = self
@@ -106,6 +122,12 @@ impl MessageLog {
     /// lines already erased are left alone. Returns how many lines it erased, or stops early
     /// (with what it did so far) once asked to stop.
     pub fn erase(&self, room: RoomId, from: u64, to: u64) -> Result<u64, StoreError> {
+        // A chunk that failed part-way (a short write) may have left a torn line: its intent
+        // is still on disk, and applying it first makes every line of it whole again.
+        {
+            let _readers = self.erasing.write().expect("erase lock poisoned");
+            finish_interrupted(&self.dir)?;
+        }
         let mut erased = 0;
         let mut next = from.max(1);
         while next <= to && !self.owed.stopping.load(Ordering::SeqCst) {
@@ -130,10 +152,12 @@ impl MessageLog {
         let intent = self.dir.join(INTENT_FILE);
         let bytes = serde_json::to_vec(plan).expect("overwrites always serialize");
         atomic::replace(&intent, &bytes)?;
-        {
+        let written = {
+            // Readers wait for the writes only, not for the syncs after them.
             let _readers = self.erasing.write().expect("erase lock poisoned");
-            overwrite(&self.dir, plan)?;
-        }
+            overwrite(&self.dir, plan)?
+        };
+        sync(&self.dir, written)?;
         fs::remove_file(&intent).map_err(|e| StoreError::io(&intent, e))
     }
 }
@@ -153,7 +177,7 @@ pub(super) fn plan(
             .read_exact_at(&mut buf, loc.offset)
             .map_err(|e| StoreError::io(&path(), e))?;
         let text = &buf[..buf.len() - 1];
-        if text.starts_with(ERASED_PREFIX) {
+        if text.starts_with(ERASED_PREFIX) && Entry::from_json(text).is_ok() {
             continue;
         }
         let corrupt = |reason: String| StoreError::Corrupt {
@@ -180,8 +204,8 @@ pub(super) fn plan(
     Ok(plan)
 }
 
-/// Overwrites the planned lines and syncs every segment touched.
-fn overwrite(dir: &Path, plan: &[Overwrite]) -> Result<(), StoreError> {
+/// Overwrites the planned lines; answers the segments touched, for [`sync`].
+fn overwrite(dir: &Path, plan: &[Overwrite]) -> Result<BTreeMap<u32, File>, StoreError> {
     let mut files: BTreeMap<u32, File> = BTreeMap::new();
     for write in plan {
         let path = segment_path(dir, write.segment + 1);
@@ -197,6 +221,11 @@ fn overwrite(dir: &Path, plan: &[Overwrite]) -> Result<(), StoreError> {
         file.write_all_at(write.line.as_bytes(), write.offset)
             .map_err(|e| StoreError::io(&path, e))?;
     }
+    Ok(files)
+}
+
+/// Makes the overwrites of `files` durable.
+fn sync(dir: &Path, files: BTreeMap<u32, File>) -> Result<(), StoreError> {
     for (segment, file) in files {
         file.sync_data()
             .map_err(|e| StoreError::io(&segment_path(dir, segment + 1), e))?;
@@ -224,9 +253,13 @@ pub(super) fn finish_interrupted(dir: &Path) -> Result<(), StoreError> {
     for write in &plan {
         let path = segment_path(dir, write.segment + 1);
         let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+        // A whole line: a newline (or the file's start) before it, and one right after it.
         let mut end = [0u8; 1];
         let newline_at = write.offset + write.line.len() as u64;
-        let lands = file.read_exact_at(&mut end, newline_at).is_ok() && end[0] == b'\n';
+        let mut lands = file.read_exact_at(&mut end, newline_at).is_ok() && end[0] == b'\n';
+        if write.offset > 0 {
+            lands &= file.read_exact_at(&mut end, write.offset - 1).is_ok() && end[0] == b'\n';
+        }
         if !lands || !write.line.as_bytes().starts_with(ERASED_PREFIX) {
             return Err(corrupt(
                 0,
@@ -238,7 +271,8 @@ pub(super) fn finish_interrupted(dir: &Path) -> Result<(), StoreError> {
             ));
         }
     }
-    overwrite(dir, &plan)?;
+    let written = overwrite(dir, &plan)?;
+    sync(dir, written)?;
     tracing::warn!(
         lines = plan.len(),
         "finished erasing lines a stop interrupted"

@@ -37,7 +37,7 @@ use crate::store::{
     atomic, create_private_dir, into_ack, private_file, EntryFrame, NewEntry, StoreError,
     StoredEntry,
 };
-use app::model::RoomId;
+use app::model::{mention_keys, RoomId, Username};
 use app::timeline::Entry;
 use bytes::Bytes;
 use std::fs::{self, File, OpenOptions};
@@ -77,6 +77,10 @@ struct RoomIndex {
     /// 4 bytes an entry, for unread counts in O(1).
     messages: Vec<u32>,
     last_ts: Option<i64>,
+    /// The seqs of the messages that mention each name ([`Username::key`]), ascending: a
+    /// mention count is one binary search. 8 bytes a mention, at most
+    /// [`app::model::MENTIONS_PER_MESSAGE`] names a message.
+    mentions: FastMap<String, Vec<u64>>,
 }
 
 impl RoomIndex {
@@ -86,6 +90,20 @@ impl RoomIndex {
         self.locs.push(loc);
         self.messages.push(before + u32::from(is_message));
         self.last_ts = Some(ts);
+    }
+
+    /// Notes the names the message `seq` mentions.
+    fn note_mentions(&mut self, seq: u64, keys: Vec<String>) {
+        for key in keys {
+            self.mentions.entry(key).or_default().push(seq);
+        }
+    }
+
+    /// How many messages with a seq above `seq` mention the name `key`.
+    fn mentions_after(&self, key: &str, seq: u64) -> u64 {
+        self.mentions.get(key).map_or(0, |seqs| {
+            (seqs.len() - seqs.partition_point(|mentioned| *mentioned <= seq)) as u64
+        })
     }
 
     /// How many messages have a seq above `seq`.

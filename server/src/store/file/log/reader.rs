@@ -31,6 +31,15 @@ impl MessageLog {
             .map_or(0, |room| room.messages_after(seq))
     }
 
+    /// How many of `room`'s messages above `seq` mention `user`, in O(log n).
+    pub fn mentions_after(&self, room: RoomId, user: &Username, seq: u64) -> u64 {
+        let index = self.index.lock().expect("log index lock poisoned");
+        index
+            .rooms
+            .get(&room)
+            .map_or(0, |room| room.mentions_after(&user.key(), seq))
+    }
+
     /// Where entries `from..=to` of `room` are (clamped to what exists), and the segments'
     /// read handles.
     pub(super) fn locs(&self, room: RoomId, from: u64, to: u64) -> (Vec<Loc>, Vec<Arc<File>>) {

@@ -116,6 +116,9 @@ impl MessageLog {
                     matches!(entry, Entry::Message(_)),
                     entry.ts(),
                 );
+                if let Entry::Message(m) = &entry {
+                    room.note_mentions(m.seq, mention_keys(&m.content));
+                }
                 next_id = next_id.max(entry.id() + 1);
                 messages += 1;
                 match &entry {

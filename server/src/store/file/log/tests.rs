@@ -433,3 +433,74 @@ fn an_intent_that_does_not_fit_the_segments_stops_the_start() {
         "a bad intent wrote nothing"
     );
 }
+
+#[test]
+fn mention_counts_are_rebuilt_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![
+        new(1, "@bob-hi"),
+        new(1, "plain"),
+        new(1, "@Bob-again"),
+    ])
+    .unwrap();
+    let bob = Username::parse("bob-again").unwrap();
+    let hi = Username::parse("bob-hi").unwrap();
+    assert_eq!(
+        (
+            log.mentions_after(RoomId(1), &hi, 0),
+            log.mentions_after(RoomId(1), &bob, 1)
+        ),
+        (1, 1)
+    );
+    drop(log);
+    let log = open(dir.path(), 1 << 20).log;
+    assert_eq!(log.mentions_after(RoomId(1), &hi, 0), 1);
+    assert_eq!(log.mentions_after(RoomId(1), &hi, 1), 0);
+    assert_eq!(log.mentions_after(RoomId(1), &bob, 2), 1);
+    assert_eq!(log.mentions_after(RoomId(2), &bob, 0), 0);
+}
+
+#[test]
+fn a_chunk_that_failed_part_way_is_made_whole_by_the_next_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append(vec![
+        new(1, "secret-one"),
+        new(1, "secret-two"),
+        deletion(1),
+    ])
+    .unwrap();
+    // The chunk's intent is written and its first line torn (a short write), in this process.
+    let (locs, segments) = log.locs(RoomId(1), 1, 2);
+    let plan = eraser::plan(dir.path(), &locs, &segments).unwrap();
+    atomic::replace(
+        &dir.path().join(eraser::INTENT_FILE),
+        &serde_json::to_vec(&plan).unwrap(),
+    )
+    .unwrap();
+    let first = &plan[0];
+    // Torn after the erased prefix: it starts like an erased line but does not parse.
+    let torn = &first.line.as_bytes()[..eraser_prefix_len() + 3];
+    OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir.path(), first.segment + 1))
+        .unwrap()
+        .write_all_at(torn, first.offset)
+        .unwrap();
+    // The retry finishes the intent first, then finds nothing left.
+    log.erase(RoomId(1), 1, 2).unwrap();
+    assert!(!dir.path().join(eraser::INTENT_FILE).exists());
+    assert!(!holds(&all_bytes(dir.path()), "secret"));
+    drop(log);
+    let reopened = open(dir.path(), 1 << 20);
+    let room = reopened.log.read_range(RoomId(1), 1, 3).unwrap();
+    assert!(matches!(
+        room[..],
+        [Entry::Erased(_), Entry::Erased(_), Entry::RoomDeleted(_)]
+    ));
+}
+
+fn eraser_prefix_len() -> usize {
+    app::timeline::ERASED_PREFIX.len()
+}

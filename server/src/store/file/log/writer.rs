@@ -46,11 +46,16 @@ impl MessageLog {
             EntryFrame::write(&mut writer.buf, &entry);
             spans.push(start..writer.buf.len());
             writer.buf.push(b'\n');
+            let mentioned = match &entry {
+                Entry::Message(m) => mention_keys(&m.content),
+                Entry::RoomDeleted(deletion) => {
+                    deleted.push((deletion.room_id, deletion.seq));
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
             let is_message = matches!(entry, Entry::Message(_));
-            if let Entry::RoomDeleted(deletion) = &entry {
-                deleted.push((deletion.room_id, deletion.seq));
-            }
-            acks.push((into_ack(entry), is_message));
+            acks.push((into_ack(entry), is_message, mentioned));
         }
 
         let writer = &mut *writer;
@@ -80,14 +85,11 @@ impl MessageLog {
             Vec::with_capacity(capacity),
         ));
 
-        for (room, seq) in deleted {
-            self.owe_erasure(room, seq - 1);
-        }
         let mut index = self.index.lock().expect("log index lock poisoned");
-        Ok(acks
+        let stored = acks
             .into_iter()
             .zip(spans)
-            .map(|((ack, is_message), span)| {
+            .map(|((ack, is_message, mentioned), span)| {
                 let room = index.rooms.entry(ack.room_id).or_default();
                 let loc = Loc {
                     segment: writer.segment,
@@ -96,12 +98,20 @@ impl MessageLog {
                     len: (span.len() + 1) as u32,
                 };
                 room.push(loc, is_message, ack.ts);
+                room.note_mentions(ack.seq, mentioned);
                 StoredEntry {
                     ack,
                     frame: EntryFrame::from_written(written.slice(span)),
                 }
             })
-            .collect())
+            .collect();
+        drop(index);
+        // Only once the whole batch is indexed: the eraser reads the room's lines from the
+        // index, and a message stored just before the deletion must be among them.
+        for (room, seq) in deleted {
+            self.owe_erasure(room, seq - 1);
+        }
+        Ok(stored)
     }
 
     fn write_and_sync(&self, file: &mut File, bytes: &[u8]) -> std::io::Result<()> {

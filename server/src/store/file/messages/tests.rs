@@ -52,6 +52,14 @@ impl MessageStore for Opened {
     fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.store.messages_after(room, seq)
     }
+    fn mentions_after<'a>(
+        &'a self,
+        room: RoomId,
+        user: &'a app::model::Username,
+        seq: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.store.mentions_after(room, user, seq)
+    }
     fn read_range(
         &self,
         room: RoomId,
