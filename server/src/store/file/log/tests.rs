@@ -1,6 +1,7 @@
 use super::*;
 use crate::store::Body;
 use app::model::Username;
+use app::timeline::ERASED_PREFIX;
 
 fn new(room: u64, text: &str) -> NewEntry {
     NewEntry {
@@ -384,21 +385,7 @@ fn an_erasure_torn_by_a_crash_is_finished_before_recovery_reads_the_lines() {
     .unwrap();
     log.append(vec![deletion(1)]).unwrap();
     // A crash mid-chunk: the intent is on disk, the first line half overwritten.
-    let (locs, segments) = log.locs(RoomId(1), 1, 2);
-    let plan = eraser::plan(dir.path(), &locs, &segments).unwrap();
-    atomic::replace(
-        &dir.path().join(eraser::INTENT_FILE),
-        &serde_json::to_vec(&plan).unwrap(),
-    )
-    .unwrap();
-    let first = &plan[0];
-    let half = &first.line.as_bytes()[..first.line.len() / 2];
-    OpenOptions::new()
-        .write(true)
-        .open(segment_path(dir.path(), first.segment + 1))
-        .unwrap()
-        .write_all_at(half, first.offset)
-        .unwrap();
+    interrupt_erasure(&log, dir.path(), |line| line.len() / 2);
     drop(log);
 
     // Without the intent the torn line would be damage before a valid line: a refused start.
@@ -471,23 +458,9 @@ fn a_chunk_that_failed_part_way_is_made_whole_by_the_next_try() {
         deletion(1),
     ])
     .unwrap();
-    // The chunk's intent is written and its first line torn (a short write), in this process.
-    let (locs, segments) = log.locs(RoomId(1), 1, 2);
-    let plan = eraser::plan(dir.path(), &locs, &segments).unwrap();
-    atomic::replace(
-        &dir.path().join(eraser::INTENT_FILE),
-        &serde_json::to_vec(&plan).unwrap(),
-    )
-    .unwrap();
-    let first = &plan[0];
-    // Torn after the erased prefix: it starts like an erased line but does not parse.
-    let torn = &first.line.as_bytes()[..eraser_prefix_len() + 3];
-    OpenOptions::new()
-        .write(true)
-        .open(segment_path(dir.path(), first.segment + 1))
-        .unwrap()
-        .write_all_at(torn, first.offset)
-        .unwrap();
+    // The chunk's intent is written and its first line torn (a short write), in this process,
+    // after the erased prefix: it starts like an erased line but does not parse.
+    interrupt_erasure(&log, dir.path(), |_| ERASED_PREFIX.len() + 3);
     // The retry finishes the intent first, then finds nothing left.
     log.erase(RoomId(1), 1, 2).unwrap();
     assert!(!dir.path().join(eraser::INTENT_FILE).exists());
@@ -501,6 +474,22 @@ fn a_chunk_that_failed_part_way_is_made_whole_by_the_next_try() {
     ));
 }
 
-fn eraser_prefix_len() -> usize {
-    app::timeline::ERASED_PREFIX.len()
+/// Erasing room 1's entries 1 and 2 stopped part-way: the chunk's intent is on disk and the
+/// first line overwritten only up to `torn_at` of its new bytes.
+fn interrupt_erasure(log: &MessageLog, dir: &Path, torn_at: impl Fn(&str) -> usize) {
+    let (locs, segments) = log.locs(RoomId(1), 1, 2);
+    let plan = eraser::plan(dir, &locs, &segments).unwrap();
+    atomic::replace(
+        &dir.join(eraser::INTENT_FILE),
+        &serde_json::to_vec(&plan).unwrap(),
+    )
+    .unwrap();
+    let first = &plan[0];
+    let torn = &first.line.as_bytes()[..torn_at(&first.line)];
+    OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir, first.segment + 1))
+        .unwrap()
+        .write_all_at(torn, first.offset)
+        .unwrap();
 }
