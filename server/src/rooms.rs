@@ -92,6 +92,11 @@ impl From<Refusal> for RoomError {
     }
 }
 
+/// Most direct conversations one person may open (reopening one counts nothing): with the
+/// room-creation rate, a bound on what one account can add to other people's lists and to the
+/// rooms document.
+pub const DIRECT_QUOTA: usize = 500;
+
 /// A fresh client_id for a change the server records: 128 random bits, so it never meets a
 /// client's own (the dedupe key is the sender and the client_id).
 fn event_client_id() -> ClientId {
@@ -177,7 +182,8 @@ impl Rooms {
         Ok(room)
     }
 
-    /// The direct conversation of `user` and `with`: the same people always get the same one.
+    /// The direct conversation of `user` and `with`: the same people always get the same one;
+    /// a new one only while `user` opened fewer than [`DIRECT_QUOTA`].
     pub async fn open_direct(
         &self,
         user: &UserInfo,
@@ -185,7 +191,10 @@ impl Rooms {
     ) -> Result<(RoomId, bool), MembershipError> {
         let people: Vec<UserId> = with.iter().map(|u| u.id).chain([user.id]).collect();
         let now = crate::clock::now_ms();
-        let (room, new) = self.store.open_direct(user.clone(), with, now).await?;
+        let (room, new) = self
+            .store
+            .open_direct(user.clone(), with, now, DIRECT_QUOTA)
+            .await?;
         if new {
             let mut access = RoomAccess::new(Visibility::Direct);
             for person in people {

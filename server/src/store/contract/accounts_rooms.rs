@@ -155,7 +155,7 @@ async fn room_ids_are_unique_and_increasing_and_the_quota_holds(store: Arc<dyn R
     );
     // Direct conversations are not rooms one creates: they do not use the quota.
     store
-        .open_direct(ana.clone(), vec![user(2, "bob")], 0)
+        .open_direct(ana.clone(), vec![user(2, "bob")], 0, 100)
         .await
         .unwrap();
     let other = create(&store, &user(2, "bob"), "c", 2).await.unwrap();
@@ -201,6 +201,27 @@ async fn a_deleted_room_is_gone_for_everyone_and_frees_its_creator_s_quota(
     // The quota counts the rooms one has, and ids are never given again.
     let third = create(&store, &ana, "third", 2).await.unwrap();
     assert!(third > second);
+}
+
+async fn the_direct_conversation_quota_counts_what_one_opened(store: Arc<dyn RoomStore>) {
+    let (ana, bob, cyd, dan) = (
+        user(1, "ana"),
+        user(2, "bob"),
+        user(3, "cyd"),
+        user(4, "dan"),
+    );
+    let open =
+        |by: &UserInfo, with: &UserInfo| store.open_direct(by.clone(), vec![with.clone()], 0, 2);
+    let (first, _) = open(&ana, &bob).await.unwrap();
+    open(&ana, &cyd).await.unwrap();
+    assert!(matches!(
+        open(&ana, &dan).await,
+        Err(RoomError::DirectQuotaReached { opened: 2 })
+    ));
+    // Opening one again is no new conversation; the others' own quotas are theirs.
+    assert_eq!(open(&ana, &bob).await.unwrap(), (first, false));
+    assert_eq!(open(&bob, &ana).await.unwrap(), (first, false));
+    assert!(open(&dan, &ana).await.unwrap().1);
 }
 
 async fn create(
@@ -355,12 +376,12 @@ async fn direct_conversations_are_one_per_set_of_people(store: Arc<dyn RoomStore
         user(4, "dave"),
     );
     let (room, new) = store
-        .open_direct(ana.clone(), vec![bob.clone(), carl.clone()], 0)
+        .open_direct(ana.clone(), vec![bob.clone(), carl.clone()], 0, 100)
         .await
         .unwrap();
     assert!(new);
     let (again, new) = store
-        .open_direct(carl.clone(), vec![bob.clone(), ana.clone()], 0)
+        .open_direct(carl.clone(), vec![bob.clone(), ana.clone()], 0, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -369,7 +390,7 @@ async fn direct_conversations_are_one_per_set_of_people(store: Arc<dyn RoomStore
         "the same people, the same room"
     );
     let (pair, new) = store
-        .open_direct(ana.clone(), vec![bob.clone()], 0)
+        .open_direct(ana.clone(), vec![bob.clone()], 0, 100)
         .await
         .unwrap();
     assert!(new && pair != room);
@@ -412,7 +433,7 @@ async fn notify_levels_default_by_kind_and_belong_to_the_member(store: Arc<dyn R
     let (ana, bob) = (user(1, "ana"), user(2, "bob"));
     let room = create(&store, &ana, "r", 10).await.unwrap();
     let (direct, _) = store
-        .open_direct(ana.clone(), vec![bob.clone()], 0)
+        .open_direct(ana.clone(), vec![bob.clone()], 0, 100)
         .await
         .unwrap();
     let level = |room, viewer: &UserInfo| {
@@ -570,6 +591,7 @@ contract!(
         names_and_topics_change_for_every_viewer_and_missing_rooms_are_left_out,
         the_directory_pages_newest_first_and_searches_names,
         a_deleted_room_is_gone_for_everyone_and_frees_its_creator_s_quota,
+        the_direct_conversation_quota_counts_what_one_opened,
     ]
 );
 
@@ -606,7 +628,7 @@ async fn the_file_stores_keep_everything_across_a_reopen() {
             .await
             .unwrap();
         rooms
-            .open_direct(ana.clone(), vec![bob.clone()], 0)
+            .open_direct(ana.clone(), vec![bob.clone()], 0, 100)
             .await
             .unwrap();
         (room, key)
@@ -642,7 +664,7 @@ async fn the_file_stores_keep_everything_across_a_reopen() {
     assert_eq!(access[0].1.standing(UserId(3)), Standing::Banned);
     assert_eq!(access[0].1.standing(UserId(4)), Standing::Invited);
     let (direct, new) = rooms
-        .open_direct(bob.clone(), vec![ana.clone()], 0)
+        .open_direct(bob.clone(), vec![ana.clone()], 0, 100)
         .await
         .unwrap();
     assert!(

@@ -74,6 +74,8 @@ struct RoomIndex {
     listed_for: HashMap<u64, BTreeSet<u64>>,
     /// Public and private rooms created, by creator (user id): the quota.
     created: HashMap<u64, usize>,
+    /// Direct conversations opened, by who opened them (user id): their quota.
+    opened: HashMap<u64, usize>,
     /// Direct conversations by their people (see [`direct_key`]).
     direct: HashMap<String, u64>,
 }
@@ -83,6 +85,7 @@ impl RoomIndex {
         match &record.direct_key {
             Some(key) => {
                 self.direct.insert(key.clone(), record.id.0);
+                *self.opened.entry(record.created_by.0).or_default() += 1;
             }
             None => *self.created.entry(record.created_by.0).or_default() += 1,
         }
@@ -99,6 +102,9 @@ impl RoomIndex {
         match &record.direct_key {
             Some(key) => {
                 self.direct.remove(key);
+                if let Some(opened) = self.opened.get_mut(&record.created_by.0) {
+                    *opened = opened.saturating_sub(1);
+                }
             }
             None => {
                 if let Some(made) = self.created.get_mut(&record.created_by.0) {
@@ -317,9 +323,14 @@ impl RoomsDoc {
         by: UserInfo,
         with: Vec<UserInfo>,
         created: i64,
+        quota: usize,
     ) -> Result<(RoomChange, (RoomId, bool)), RoomError> {
         if let Some(id) = self.find_direct(&by, &with) {
             return Ok((RoomChange::Standings(Vec::new()), (id, false)));
+        }
+        let opened = self.index.opened.get(&by.id.0).copied().unwrap_or(0);
+        if opened >= quota {
+            return Err(RoomError::DirectQuotaReached { opened });
         }
         let people: Vec<UserId> = with.iter().map(|u| u.id).chain([by.id]).collect();
         let key = direct_key(&people);

@@ -37,11 +37,13 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
         by: UserInfo,
         with: Vec<UserInfo>,
         created: i64,
+        quota: usize,
     ) -> BoxFuture<'_, Result<(RoomId, bool), RoomError>> {
         if let Some(room) = self.0.read().find_direct(&by, &with) {
             return ready(Ok((room, false))).boxed();
         }
-        self.0.update(move |doc| doc.open_direct(by, with, created))
+        self.0
+            .update(move |doc| doc.open_direct(by, with, created, quota))
     }
 
     fn set_standings(&self, updates: Vec<StandingUpdate>) -> BoxFuture<'_, Result<(), RoomError>> {

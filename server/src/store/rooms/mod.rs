@@ -151,6 +151,9 @@ pub enum RoomError {
     /// The creator has made `created` rooms, the most one person may.
     #[error("room quota reached ({created} rooms)")]
     QuotaReached { created: usize },
+    /// `by` has opened `opened` direct conversations, the most one person may.
+    #[error("direct conversation quota reached ({opened})")]
+    DirectQuotaReached { opened: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -162,6 +165,9 @@ impl From<RoomError> for ApiError {
             RoomError::NotMember => ApiError::NotMember,
             RoomError::QuotaReached { created } => ApiError::Forbidden(format!(
                 "you have created {created} rooms, the most one person may"
+            )),
+            RoomError::DirectQuotaReached { opened } => ApiError::Forbidden(format!(
+                "you have opened {opened} direct conversations, the most one person may"
             )),
             RoomError::Store(err) => err.into(),
         }
@@ -181,12 +187,15 @@ pub trait RoomStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<RoomId, RoomError>>;
 
     /// The direct conversation of `by` and `with` (all of them members, none of them owners):
-    /// the one opened before for exactly these people, or a new one. Answers whether it is new.
+    /// the one opened before for exactly these people, or a new one unless `by` opened `quota`
+    /// already ([`RoomError::DirectQuotaReached`], decided in the same write). Answers whether
+    /// it is new.
     fn open_direct(
         &self,
         by: UserInfo,
         with: Vec<UserInfo>,
         created: i64,
+        quota: usize,
     ) -> BoxFuture<'_, Result<(RoomId, bool), RoomError>>;
 
     /// Sets standings, in order, in one write: all of them or none
