@@ -411,3 +411,36 @@ async fn reconcile_settings_brings_back_a_name_and_topic_the_store_missed() {
         ("Friday", "plans")
     );
 }
+
+#[tokio::test]
+async fn reconcile_deletions_forgets_a_deleted_room_the_store_still_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::open(dir.path()).unwrap();
+    let rooms = open(&data).await;
+    let ana = user(1, "ana");
+    let gone = rooms
+        .create(&ana, name("doomed-hall"), PUBLIC, 10)
+        .await
+        .unwrap();
+    let kept = rooms.create(&ana, name("kept"), PUBLIC, 10).await.unwrap();
+    // As after a crash between storing the deletion and projecting it.
+    assert_eq!(rooms.reconcile_deletions(vec![gone]).await.unwrap(), 1);
+    assert!(matches!(
+        rooms.room(gone, ana.id).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+    assert!(rooms.room(kept, ana.id).await.is_ok());
+    // Nothing left to repair the next time; and the journal holds nothing of the room.
+    assert_eq!(rooms.reconcile_deletions(vec![gone]).await.unwrap(), 0);
+    rooms.close().await;
+    let journal = std::fs::read(dir.path().join("rooms.journal")).unwrap_or_default();
+    let snapshot = std::fs::read(dir.path().join("rooms.json")).unwrap();
+    for file in [journal, snapshot] {
+        assert!(!file.windows(6).any(|w| w == b"doomed"));
+    }
+    let rooms = open(&data).await;
+    assert!(matches!(
+        rooms.room(gone, ana.id).await,
+        Err(RoomError::NoSuchRoom)
+    ));
+}

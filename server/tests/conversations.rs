@@ -29,6 +29,14 @@ async fn moderate(by: &User, room: u64, whom: &str, action: Moderation) -> Resul
     by.api.moderate(RoomId(room), whom, action).await
 }
 
+/// `owner` makes `whom` a moderator of `room`.
+async fn make_moderator(owner: &User, room: u64, whom: &str) {
+    let promote = Moderation::SetRole {
+        role: Role::Moderator,
+    };
+    assert_eq!(moderate(owner, room, whom, promote).await, Ok(()));
+}
+
 /// The room's member entries as people read them.
 async fn said(user: &User, room: u64) -> Vec<String> {
     user.whole_history(room)
@@ -415,18 +423,7 @@ async fn owners_and_moderators_rename_a_room_and_set_its_topic_as_a_timeline_ent
     let [ana, bob, cyd] = &users[..] else {
         unreachable!()
     };
-    assert_eq!(
-        moderate(
-            ana,
-            room,
-            "bob",
-            Moderation::SetRole {
-                role: Role::Moderator
-            }
-        )
-        .await,
-        Ok(())
-    );
+    make_moderator(ana, room, "bob").await;
     let mut cyd_ws = cyd.connect().await;
     cyd_ws.subscribe(room, None).await;
     cyd_ws.send_frame(&ClientFrame::SubscribeUser).await;
@@ -565,18 +562,7 @@ async fn the_owner_deletes_a_room_everyone_loses_it_at_once_and_its_text_leaves_
         unreachable!()
     };
     let kept = ana.create_room("kept-hall").await;
-    assert_eq!(
-        moderate(
-            ana,
-            room,
-            "bob",
-            Moderation::SetRole {
-                role: Role::Moderator
-            }
-        )
-        .await,
-        Ok(())
-    );
+    make_moderator(ana, room, "bob").await;
     let dan = register(server.addr, "dan").await;
     assert_eq!(moderate(ana, room, "dan", Moderation::Invite).await, Ok(()));
     let mut ana_ws = ana.connect().await;

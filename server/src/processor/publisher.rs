@@ -48,8 +48,17 @@ pub struct Committed {
     pub changed: Vec<Changed>,
     /// The rooms whose name or topic it changed.
     pub renamed: Vec<RoomId>,
-    /// The rooms it deleted, each with who was in it (members and invitees).
-    pub deleted: Vec<(RoomId, Vec<UserId>)>,
+    /// The rooms it deleted.
+    pub deleted: Vec<Deletion>,
+}
+
+/// A room a batch deleted: the seq of its deletion entry, and who was in it (members and
+/// invitees), each of whom loses it there.
+#[derive(Debug)]
+pub struct Deletion {
+    pub room: RoomId,
+    pub seq: u64,
+    pub people: Vec<UserId>,
 }
 
 /// `user` is (`member`) or is no longer a member of `room` from the `after`-th entry of
@@ -119,19 +128,14 @@ pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
         }
         // After the deletion entry was broadcast: everyone who was in the room sees it, then
         // loses the room on every socket, as after a kick.
-        for (room, people) in deleted {
+        for Deletion { room, seq, people } in deleted {
             newest.forget(room);
-            let through = stored
-                .iter()
-                .rev()
-                .find(|entry| entry.ack.room_id == room)
-                .map(|entry| entry.ack.seq);
             for user in people {
                 bus.publish(BusEvent::MembershipChanged {
                     room,
                     user,
                     member: false,
-                    through,
+                    through: Some(seq),
                 });
             }
         }

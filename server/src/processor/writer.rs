@@ -8,7 +8,7 @@
 //! (access state, then the room store), and the answers go with what was newly stored to the
 //! [`publisher`](super::publisher), so that the next batch's commit can start at once.
 
-use super::publisher::{Answer, Changed, Committed};
+use super::publisher::{Answer, Changed, Committed, Deletion};
 use super::{SendError, SendRequest};
 use crate::access::Access;
 use crate::stats::Stats;
@@ -117,7 +117,7 @@ impl Writer {
                             continue;
                         }
                         Some(RoomAction::Delete) => {
-                            deleted.push(room);
+                            deleted.push((room, seq));
                             continue;
                         }
                         None => {}
@@ -160,7 +160,14 @@ impl Writer {
                         "the room store missed a name or topic change (repaired at start): {e}"
                     );
                 }
-                let (deleted, settled) = self.access.settle_deletions(deleted).await;
+                let rooms_deleted = deleted.iter().map(|(room, _)| *room).collect();
+                let (people, settled) = self.access.settle_deletions(rooms_deleted).await;
+                // `settle_deletions` answers in the order it was asked.
+                let deleted = deleted
+                    .into_iter()
+                    .zip(people)
+                    .map(|((room, seq), (_, people))| Deletion { room, seq, people })
+                    .collect();
                 if let Err(e) = settled {
                     tracing::error!("the room store missed a deletion (repaired at start): {e}");
                 }

@@ -203,11 +203,6 @@ impl FileMessageStore {
         std::mem::take(&mut self.deleted)
     }
 
-    /// How many deleted rooms still wait for their erasure to start.
-    pub fn erasures_owed(&self) -> usize {
-        self.log.erasures_owed()
-    }
-
     /// The newest name and topic of each room found at open, for the rooms service to repair
     /// its store with ([`crate::rooms::Rooms::reconcile_settings`]). Taken once.
     pub fn take_settings(&mut self) -> Vec<(RoomId, RoomSettings)> {

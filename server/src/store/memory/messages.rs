@@ -136,6 +136,7 @@ impl MessageStore for MemoryMessageStore {
         user: &'a Username,
         seq: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let key = user.key();
         let state = self.state.lock().expect("memory store lock poisoned");
         let entries = state.1.messages.get(&room).map_or(&[][..], Vec::as_slice);
         let count = entries
@@ -145,7 +146,7 @@ impl MessageStore for MemoryMessageStore {
                 Entry::Message(m) => Some(m),
                 _ => None,
             })
-            .filter(|m| mention_keys(&m.content).contains(&user.key()))
+            .filter(|m| mention_keys(&m.content).contains(&key))
             .count();
         futures::future::ready(Ok(count as u64)).boxed()
     }

@@ -89,21 +89,18 @@ impl MessageLog {
     /// Waits for an owed erasure and takes it; `None` once [`stop_erasing`](Self::stop_erasing)
     /// was called.
     pub fn next_erasure(&self) -> Option<(RoomId, u64)> {
-        let mut rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
-        loop {
-            if self.owed.stopping.load(Ordering::SeqCst) {
-                return None;
-            }
-            if let Some(first) = rooms.pop_front() {
-                return Some(first);
-            }
-            rooms = self
-                .owed
-                .wake
-                .wait_timeout(rooms, Duration::from_secs(1))
-                .expect("erasure lock poisoned")
-                .0;
+        let rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
+        let mut rooms = self
+            .owed
+            .wake
+            .wait_while(rooms, |rooms| {
+                rooms.is_empty() && !self.owed.stopping.load(Ordering::SeqCst)
+            })
+            .expect("erasure lock poisoned");
+        if self.owed.stopping.load(Ordering::SeqCst) {
+            return None;
         }
+        rooms.pop_front()
     }
 
     /// Ends [`next_erasure`](Self::next_erasure)'s waits, and any erasure between chunks.
@@ -162,7 +159,8 @@ impl MessageLog {
     }
 }
 
-/// What each of `locs` becomes: the lines not yet erased, read now.
+/// What each of `locs` becomes: the lines not yet erased, read now. (A torn line does not
+/// read: [`MessageLog::erase`] makes a chunk a failure left whole again before planning.)
 pub(super) fn plan(
     dir: &Path,
     locs: &[Loc],
@@ -171,30 +169,23 @@ pub(super) fn plan(
     let mut plan = Vec::new();
     let mut buf = Vec::new();
     for loc in locs {
-        let path = || segment_path(dir, loc.segment + 1);
-        buf.resize(loc.len as usize, 0);
-        segments[loc.segment as usize]
-            .read_exact_at(&mut buf, loc.offset)
-            .map_err(|e| StoreError::io(&path(), e))?;
-        let text = &buf[..buf.len() - 1];
-        if text.starts_with(ERASED_PREFIX) && Entry::from_json(text).is_ok() {
+        let entry = reader::read_entry(dir, segments, loc, &mut buf)?;
+        if matches!(entry, Entry::Erased(_)) {
             continue;
         }
-        let corrupt = |reason: String| StoreError::Corrupt {
-            path: path(),
-            offset: loc.offset,
-            reason,
-        };
-        let entry = Entry::from_json(text).map_err(|e| corrupt(e.to_string()))?;
         let mut line = serde_json::to_string(&Entry::Erased(ErasedEntry::of(&entry)))
             .expect("entries always serialize");
-        if line.len() > text.len() {
+        let text_len = loc.len as usize - 1;
+        if line.len() > text_len {
             // Every kind of entry carries more than its erased form; one that does not is not
             // one this log wrote.
-            return Err(corrupt("the line is shorter than its erased form".into()));
+            return Err(StoreError::Corrupt {
+                path: segment_path(dir, loc.segment + 1),
+                offset: loc.offset,
+                reason: "the line is shorter than its erased form".into(),
+            });
         }
-        let pad = text.len() - line.len();
-        line.extend(std::iter::repeat_n(' ', pad));
+        line.extend(std::iter::repeat_n(' ', text_len - line.len()));
         plan.push(Overwrite {
             segment: loc.segment,
             offset: loc.offset,

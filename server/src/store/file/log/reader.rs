@@ -63,18 +63,27 @@ impl MessageLog {
         let _erasing = self.erasing.read().expect("erase lock poisoned");
         let mut buf = Vec::new();
         locs.iter()
-            .map(|loc| {
-                let path = || segment_path(&self.dir, loc.segment + 1);
-                buf.resize(loc.len as usize, 0);
-                segments[loc.segment as usize]
-                    .read_exact_at(&mut buf, loc.offset)
-                    .map_err(|e| StoreError::io(&path(), e))?;
-                Entry::from_json(&buf[..buf.len() - 1]).map_err(|e| StoreError::Corrupt {
-                    path: path(),
-                    offset: loc.offset,
-                    reason: e.to_string(),
-                })
-            })
+            .map(|loc| read_entry(&self.dir, &segments, loc, &mut buf))
             .collect()
     }
+}
+
+/// The entry whose line is at `loc`, read into `buf` (reused from line to line): a history
+/// page and the eraser's plan read lines this one way.
+pub(super) fn read_entry(
+    dir: &Path,
+    segments: &[Arc<File>],
+    loc: &Loc,
+    buf: &mut Vec<u8>,
+) -> Result<Entry, StoreError> {
+    let path = || segment_path(dir, loc.segment + 1);
+    buf.resize(loc.len as usize, 0);
+    segments[loc.segment as usize]
+        .read_exact_at(buf, loc.offset)
+        .map_err(|e| StoreError::io(&path(), e))?;
+    Entry::from_json(&buf[..buf.len() - 1]).map_err(|e| StoreError::Corrupt {
+        path: path(),
+        offset: loc.offset,
+        reason: e.to_string(),
+    })
 }

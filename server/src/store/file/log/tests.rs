@@ -493,3 +493,24 @@ fn interrupt_erasure(log: &MessageLog, dir: &Path, torn_at: impl Fn(&str) -> usi
         .write_all_at(torn, first.offset)
         .unwrap();
 }
+
+#[test]
+fn erasures_are_taken_first_owed_first_and_one_given_back_goes_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.owe_erasure(RoomId(3), 5);
+    log.owe_erasure(RoomId(1), 2);
+    // Owing a room again only moves its bound; nothing is owed for an empty room.
+    log.owe_erasure(RoomId(3), 7);
+    log.owe_erasure(RoomId(9), 0);
+    assert_eq!(log.erasures_owed(), 2);
+    assert_eq!(log.next_erasure(), Some((RoomId(3), 7)));
+    // A failed room is given back behind the others.
+    log.owe_erasure(RoomId(3), 7);
+    assert_eq!(log.next_erasure(), Some((RoomId(1), 2)));
+    assert_eq!(log.next_erasure(), Some((RoomId(3), 7)));
+    // Stopping ends a wait for more.
+    log.stop_erasing();
+    assert_eq!(log.next_erasure(), None);
+    assert!(!log.rest(std::time::Duration::from_secs(60)));
+}
