@@ -232,6 +232,42 @@ pub async fn delete_room(room_id: RoomId) -> Result<(), ApiError> {
     .await
 }
 
+/// Changes the text of your message `seq` in `room_id`: an `edit` entry in the room's timeline
+/// (every member sees it live, and history shows the newest edit in the message's place).
+/// Only the author edits. `client_id` names the edit (as a `send`'s does): calling again with
+/// the same one, after a lost answer, is answered without editing twice.
+#[server(endpoint = "edit_message", input = Json)]
+pub async fn edit_message(
+    room_id: RoomId,
+    seq: u64,
+    content: String,
+    client_id: String,
+) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        let content = crate::model::MessageBody::parse(&content)?;
+        let client_id = crate::model::ClientId::parse(&client_id)?;
+        backend
+            .edit_message(&user, room_id, seq, content, client_id)
+            .await
+    })
+    .await
+}
+
+/// Deletes message `seq` of `room_id`: yours, or anyone's for an owner or moderator (not in a
+/// direct conversation). A `message_deleted` entry in the room's timeline; the message and its
+/// edits are erased from the server's disk soon after (`docs/storage.md`). `client_id` as for
+/// [`edit_message`].
+#[server(endpoint = "delete_message", input = Json)]
+pub async fn delete_message(room_id: RoomId, seq: u64, client_id: String) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        let client_id = crate::model::ClientId::parse(&client_id)?;
+        backend.delete_message(&user, room_id, seq, client_id).await
+    })
+    .await
+}
+
 /// Opens the direct conversation of the signed-in user and `usernames` (1 to
 /// [`DIRECT_MAX_OTHERS`] other people): the same people always get the same conversation.
 #[server(endpoint = "open_direct", input = Json)]

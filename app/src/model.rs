@@ -289,6 +289,20 @@ pub struct ChatMessage {
     pub content: String,
     pub ts: i64,
     pub client_id: String,
+    /// The newest edit, when the message was edited. Never in the stored line or the live frame
+    /// of the message itself (an edit is an entry of its own, see [`crate::timeline::EditEvent`]);
+    /// a history page fills it in for the messages it holds, so an older page shows what they
+    /// say now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<Edited>,
+}
+
+/// Which edit a message's `content` is, and when it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edited {
+    /// The edit's seq: a live edit with a lower one is older than what the message shows.
+    pub seq: u64,
+    pub ts: i64,
 }
 
 /// The signed-in person, as the browser may see them.
@@ -670,6 +684,7 @@ mod tests {
             content: content.to_owned(),
             ts: 0,
             client_id: "c".into(),
+            edited: None,
         };
         let ann = Username::parse("ann").unwrap();
         let short = Preview::of(&message("hi @ann"), &ann);

@@ -5,7 +5,9 @@
 //! a change here is a change to that contract.
 
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
-use crate::timeline::{MemberEvent, RoomDeletedEvent, RoomEvent};
+use crate::timeline::{
+    EditEvent, ErasedEntry, MemberEvent, MessageDeletedEvent, RoomDeletedEvent, RoomEvent,
+};
 use serde::{Deserialize, Serialize};
 
 /// What a client may send.
@@ -76,6 +78,14 @@ pub enum ServerFrame {
     /// The owner deleted the room: its last timeline entry. The subscription ends after it
     /// (as after a kick), and the user stream sends `room_removed`.
     RoomDeleted(RoomDeletedEvent),
+    /// A message's author changed its text: a timeline entry naming the message by
+    /// `target_seq`.
+    Edit(EditEvent),
+    /// A message was deleted: a timeline entry naming it by `target_seq`.
+    MessageDeleted(MessageDeletedEvent),
+    /// What a deleted message (or one of its edits) reads as when replayed: its seq, and
+    /// nothing of what it said.
+    Erased(ErasedEntry),
     /// The message the client called `client_id` is durably stored.
     Ack(Ack),
     Error(ErrorFrame),
@@ -229,6 +239,7 @@ mod tests {
             content: "<b>hi</b>".into(),
             ts: 4,
             client_id: "c".into(),
+            edited: None,
         });
         assert_eq!(
             serde_json::to_value(&frame).unwrap(),

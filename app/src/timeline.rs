@@ -9,10 +9,13 @@
 //! that seq: that is what keeps resume gapless when kinds are added.
 //!
 //! On the wire and in the file store's log, an entry is one JSON object tagged by `"type"`
-//! (`"message"`, `"member"`, `"room"`, `"room_deleted"`): the same bytes as the `/ws` frame
-//! that carries it. A fifth kind, `"erased"`, is what an entry whose text was erased reads as
-//! (every entry of a deleted room before its deletion): it keeps the seq, so cursors and the
-//! log's seq checks still count it, and nothing else anyone wrote.
+//! (`"message"`, `"member"`, `"room"`, `"room_deleted"`, `"edit"`, `"message_deleted"`): the
+//! same bytes as the `/ws` frame that carries it. One more kind, `"erased"`, is what an entry
+//! whose text was erased reads as (every entry of a deleted room before its deletion, a deleted
+//! message and its edits): it keeps the seq, so cursors and the log's seq checks still count
+//! it, and nothing else anyone wrote.
+//!
+//! Edits and deletions name their message by `target_seq`, the seq it has in the same room.
 
 use crate::model::{ChatMessage, Role, RoomId, RoomName, Topic, UserId, Username};
 use serde::{Deserialize, Serialize};
@@ -29,6 +32,8 @@ pub enum Entry {
     Room(RoomEvent),
     RoomDeleted(RoomDeletedEvent),
     Erased(ErasedEntry),
+    Edit(EditEvent),
+    MessageDeleted(MessageDeletedEvent),
 }
 
 impl<'de> Deserialize<'de> for Entry {
@@ -42,6 +47,8 @@ impl<'de> Deserialize<'de> for Entry {
             Room(RoomEvent),
             RoomDeleted(RoomDeletedEvent),
             Erased(ErasedEntry),
+            Edit(EditEvent),
+            MessageDeleted(MessageDeletedEvent),
         }
         /// The form from before entries had kinds: a message with no `type` at all.
         #[derive(Deserialize)]
@@ -63,6 +70,8 @@ impl<'de> Deserialize<'de> for Entry {
             Either::Tagged(Tagged::Room(e)) => Ok(Entry::Room(e)),
             Either::Tagged(Tagged::RoomDeleted(e)) => Ok(Entry::RoomDeleted(e)),
             Either::Tagged(Tagged::Erased(e)) => Ok(Entry::Erased(e)),
+            Either::Tagged(Tagged::Edit(e)) => Ok(Entry::Edit(e)),
+            Either::Tagged(Tagged::MessageDeleted(e)) => Ok(Entry::MessageDeleted(e)),
             Either::Untagged(Untagged {
                 kind: None,
                 message,
@@ -85,6 +94,8 @@ impl Entry {
             Entry::Room(e) => e.room_id,
             Entry::RoomDeleted(e) => e.room_id,
             Entry::Erased(e) => e.room_id,
+            Entry::Edit(e) => e.room_id,
+            Entry::MessageDeleted(e) => e.room_id,
         }
     }
 
@@ -95,6 +106,8 @@ impl Entry {
             Entry::Room(e) => e.seq,
             Entry::RoomDeleted(e) => e.seq,
             Entry::Erased(e) => e.seq,
+            Entry::Edit(e) => e.seq,
+            Entry::MessageDeleted(e) => e.seq,
         }
     }
 
@@ -105,6 +118,8 @@ impl Entry {
             Entry::Room(e) => e.id,
             Entry::RoomDeleted(e) => e.id,
             Entry::Erased(e) => e.id,
+            Entry::Edit(e) => e.id,
+            Entry::MessageDeleted(e) => e.id,
         }
     }
 
@@ -115,28 +130,36 @@ impl Entry {
             Entry::Room(e) => e.ts,
             Entry::RoomDeleted(e) => e.ts,
             Entry::Erased(e) => e.ts,
+            Entry::Edit(e) => e.ts,
+            Entry::MessageDeleted(e) => e.ts,
         }
     }
 
-    /// Who sent the message or made the change (`None` once erased).
+    /// Who sent the message or made the change (`None` once erased, unless a message deletion
+    /// erased it: see [`ErasedEntry::sender`]).
     pub fn sender(&self) -> Option<&Username> {
         match self {
             Entry::Message(m) => Some(&m.sender),
             Entry::Member(e) => Some(&e.sender),
             Entry::Room(e) => Some(&e.sender),
             Entry::RoomDeleted(e) => Some(&e.sender),
-            Entry::Erased(_) => None,
+            Entry::Erased(e) => e.sender.as_ref(),
+            Entry::Edit(e) => Some(&e.sender),
+            Entry::MessageDeleted(e) => Some(&e.sender),
         }
     }
 
-    /// The `client_id` it was stored under (empty once erased).
+    /// The `client_id` it was stored under (empty once erased, unless a message deletion erased
+    /// it).
     pub fn client_id(&self) -> &str {
         match self {
             Entry::Message(m) => &m.client_id,
             Entry::Member(e) => &e.client_id,
             Entry::Room(e) => &e.client_id,
             Entry::RoomDeleted(e) => &e.client_id,
-            Entry::Erased(_) => "",
+            Entry::Erased(e) => e.client_id.as_deref().unwrap_or(""),
+            Entry::Edit(e) => &e.client_id,
+            Entry::MessageDeleted(e) => &e.client_id,
         }
     }
 
@@ -163,6 +186,10 @@ impl Entry {
             serde_json::from_slice(bytes).map(Entry::Erased)
         } else if bytes.starts_with(br#"{"type":"room_deleted","#) {
             serde_json::from_slice(bytes).map(Entry::RoomDeleted)
+        } else if bytes.starts_with(br#"{"type":"edit","#) {
+            serde_json::from_slice(bytes).map(Entry::Edit)
+        } else if bytes.starts_with(br#"{"type":"message_deleted","#) {
+            serde_json::from_slice(bytes).map(Entry::MessageDeleted)
         } else if bytes.starts_with(br#"{"type":"message","#) || !bytes.starts_with(br#"{"type""#) {
             serde_json::from_slice(bytes).map(Entry::Message)
         } else {
@@ -224,27 +251,81 @@ pub struct RoomDeletedEvent {
     pub client_id: String,
 }
 
+/// Someone changed the text of their message `target_seq` (of the same room) to `content`.
+/// The message's line keeps what it first said until the message is deleted; a history page
+/// shows the newest edit in the message's place (see [`crate::model::ChatMessage::edited`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditEvent {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub id: u64,
+    /// The message's author: only they edit it.
+    pub sender: Username,
+    pub ts: i64,
+    pub client_id: String,
+    pub target_seq: u64,
+    pub content: String,
+}
+
+/// The message `target_seq` (of the same room) was deleted, by its author or an owner or
+/// moderator (`sender`). Its text and its edits' are erased from the store soon after; from
+/// this entry on, it reads as [`ErasedEntry`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDeletedEvent {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub id: u64,
+    /// Who deleted it.
+    pub sender: Username,
+    pub ts: i64,
+    pub client_id: String,
+    pub target_seq: u64,
+}
+
 /// What a stored entry reads as once its text was erased: where it was (room, seq, id) and
-/// when, nothing of what it said or who said it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// when, nothing of what it said. A deleted room's entries keep nothing else, nor do a deleted
+/// message's edits; a deleted message keeps who sent it and under which `client_id`, so that a
+/// resend of it is still answered with its ack (and not stored again) after a restart, and a
+/// reader can show "message deleted" where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasedEntry {
     pub room_id: RoomId,
     pub seq: u64,
     pub id: u64,
     pub ts: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Username>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// How every erased entry's JSON starts.
 pub const ERASED_PREFIX: &[u8] = br#"{"type":"erased","#;
 
 impl ErasedEntry {
-    /// What `entry` reads as once erased.
+    /// What `entry` reads as once its room is erased: nothing of who wrote it.
     pub fn of(entry: &Entry) -> Self {
         Self {
             room_id: entry.room_id(),
             seq: entry.seq(),
             id: entry.id(),
             ts: entry.ts(),
+            sender: None,
+            client_id: None,
+        }
+    }
+
+    /// What `entry` reads as once erased by a message's deletion: a deleted message keeps
+    /// who sent it and its `client_id` (so it is still known as that message, and shows as
+    /// "message deleted" in its place); one of its edits keeps nothing, like a room's entries.
+    pub fn deleted(entry: &Entry) -> Self {
+        match entry {
+            Entry::Message(m) => Self {
+                sender: Some(m.sender.clone()),
+                client_id: Some(m.client_id.clone()),
+                ..Self::of(entry)
+            },
+            _ => Self::of(entry),
         }
     }
 }

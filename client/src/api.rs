@@ -291,6 +291,39 @@ impl Api {
         self.call(api::MarkRead { room_id, seq }).await
     }
 
+    /// Changes the text of one of your messages; `client_id` names the edit (a retry with the
+    /// same one is answered without a second edit).
+    pub async fn edit_message(
+        &self,
+        room_id: RoomId,
+        seq: u64,
+        content: &str,
+        client_id: &str,
+    ) -> Result<(), CallError> {
+        self.call(api::EditMessage {
+            room_id,
+            seq,
+            content: content.to_owned(),
+            client_id: client_id.to_owned(),
+        })
+        .await
+    }
+
+    /// Deletes a message (yours, or anyone's as an owner or moderator).
+    pub async fn delete_message(
+        &self,
+        room_id: RoomId,
+        seq: u64,
+        client_id: &str,
+    ) -> Result<(), CallError> {
+        self.call(api::DeleteMessage {
+            room_id,
+            seq,
+            client_id: client_id.to_owned(),
+        })
+        .await
+    }
+
     /// Deletes a room (its owner only).
     pub async fn delete_room(&self, room_id: RoomId) -> Result<(), CallError> {
         self.call(api::DeleteRoom { room_id }).await

@@ -83,6 +83,7 @@ mod tests {
             content: "burst \"quoted\" from user 3 @99".into(),
             ts: 1,
             client_id: "c-1".into(),
+            edited: None,
         });
         let text = json(&message);
         let FrameRef::Message { room, seq, content } = FrameRef::parse(&text).unwrap() else {

@@ -54,6 +54,7 @@ mod tests {
                 content: String::new(),
                 ts: 0,
                 client_id: format!("c{seq}"),
+                edited: None,
             })
         })
         .collect()

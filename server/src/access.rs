@@ -20,7 +20,7 @@
 use crate::fasthash::FastMap;
 use crate::store::rooms::{RoomAccess, RoomError, RoomStore, Standing, StandingUpdate};
 use crate::store::StoreError;
-use crate::store::{Body, Intent, MemberChange, RoomSettings};
+use crate::store::{Body, Intent, MemberChange, RoomSettings, TargetRefusal};
 use app::model::{Role, RoomId, UserId, UserInfo, Visibility};
 use app::timeline::Membership;
 use std::collections::BTreeSet;
@@ -39,6 +39,24 @@ pub enum Refusal {
     NoChange,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// An edit or deletion found no message at its target (the store decides; see
+    /// [`crate::store::check_target`]).
+    #[error("no such message")]
+    NoSuchMessage,
+}
+
+impl From<TargetRefusal> for Refusal {
+    fn from(refusal: TargetRefusal) -> Self {
+        match refusal {
+            TargetRefusal::NoSuchMessage => Refusal::NoSuchMessage,
+            TargetRefusal::NotYourMessage => {
+                Refusal::Forbidden("you can only edit your own messages")
+            }
+            TargetRefusal::NotYourMessageToDelete => {
+                Refusal::Forbidden("only owners and moderators delete other people's messages")
+            }
+        }
+    }
 }
 
 /// A user's standing in a room as a batch sees it: the shared state, overlaid with the changes
@@ -322,9 +340,13 @@ impl Access {
     /// change of standing it makes, for member entries), `Err` for each it must refuse. A
     /// change of name or topic changes no standing; the writer projects it (see
     /// [`Access::settle_settings`]).
+    ///
+    /// A message's deletion is marked here with whether its actor may delete anyone's
+    /// (`any_author`: an owner or moderator, not in a direct conversation); the store then
+    /// checks the message (see [`crate::store::check_target`]).
     pub fn admit<'a>(
         &self,
-        batch: impl IntoIterator<Item = (RoomId, UserId, &'a Body)>,
+        batch: impl IntoIterator<Item = (RoomId, UserId, &'a mut Body)>,
     ) -> Vec<Result<Option<StandingUpdate>, Refusal>> {
         let state = self.read();
         let mut pending = FastMap::default();
@@ -343,10 +365,18 @@ impl Access {
                     pending: &pending,
                 };
                 match body {
-                    Body::Text(_) => match now.standing(actor) {
+                    Body::Text(_) | Body::Edit { .. } => match now.standing(actor) {
                         Standing::Member(_) => Ok(None),
                         _ => Err(Refusal::NotMember),
                     },
+                    Body::DeleteMessage { any_author, .. } => {
+                        let Some(role) = now.role(actor) else {
+                            return Err(Refusal::NotMember);
+                        };
+                        *any_author =
+                            role >= Role::Moderator && room.visibility != Visibility::Direct;
+                        Ok(None)
+                    }
                     Body::Member(change) => {
                         let standing = decide(&now, actor, change)?;
                         pending.insert((id, change.user_id), standing);
@@ -614,9 +644,9 @@ mod tests {
             topic: app::model::Topic::default(),
         });
         let verdicts = access.admit([
-            (RoomId(1), MOD, &rename),
-            (RoomId(1), OWNER, &demote),
-            (RoomId(1), MOD, &rename),
+            (RoomId(1), MOD, &mut rename.clone()),
+            (RoomId(1), OWNER, &mut demote.clone()),
+            (RoomId(1), MOD, &mut rename.clone()),
         ]);
         assert_eq!(verdicts[0], Ok(None));
         assert!(matches!(verdicts[2], Err(Refusal::Forbidden(_))));
@@ -648,12 +678,12 @@ mod tests {
         let text = Body::Text(app::model::MessageBody::parse("hi").unwrap());
         let join = Body::Member(change(OTHER, Membership::Join, Role::Member));
         let verdicts = access.admit([
-            (RoomId(1), MEMBER, &text),
-            (RoomId(1), OWNER, &Body::DeleteRoom),
-            (RoomId(1), MEMBER, &text),
-            (RoomId(1), OTHER, &join),
-            (RoomId(1), OWNER, &Body::DeleteRoom),
-            (RoomId(2), MEMBER, &text),
+            (RoomId(1), MEMBER, &mut text.clone()),
+            (RoomId(1), OWNER, &mut Body::DeleteRoom),
+            (RoomId(1), MEMBER, &mut text.clone()),
+            (RoomId(1), OTHER, &mut join.clone()),
+            (RoomId(1), OWNER, &mut Body::DeleteRoom),
+            (RoomId(2), MEMBER, &mut text.clone()),
         ]);
         assert_eq!(verdicts[0], Ok(None));
         assert_eq!(verdicts[1], Ok(None));
@@ -711,6 +741,68 @@ mod tests {
         ));
     }
 
+    /// Members edit and delete (the store then checks whose message it is); owners and
+    /// moderators may delete anyone's, except in a direct conversation; outsiders do neither.
+    #[test]
+    fn the_message_edit_and_deletion_rules() {
+        let access = Access::new(
+            vec![
+                (RoomId(1), room(Visibility::Public)),
+                (RoomId(2), room_direct()),
+            ],
+            Arc::new(crate::store::memory::MemoryRooms::default()),
+        );
+        let delete = || Body::DeleteMessage {
+            target_seq: 1,
+            any_author: false,
+        };
+        let edit = Body::Edit {
+            target_seq: 1,
+            content: app::model::MessageBody::parse("hi").unwrap(),
+        };
+        let mut asked = [
+            (RoomId(1), OWNER, delete()),
+            (RoomId(1), MOD, delete()),
+            (RoomId(1), MEMBER, delete()),
+            (RoomId(1), OTHER, delete()),
+            (RoomId(1), INVITED, edit.clone()),
+            (RoomId(1), MEMBER, edit.clone()),
+            (RoomId(2), MEMBER, delete()),
+        ];
+        let verdicts = access.admit(asked.iter_mut().map(|(r, a, b)| (*r, *a, b)));
+        let any_author: Vec<Option<bool>> = asked
+            .iter()
+            .map(|(_, _, body)| match body {
+                Body::DeleteMessage { any_author, .. } => Some(*any_author),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                Ok(None),
+                Ok(None),
+                Ok(None),
+                Err(Refusal::NotMember),
+                Err(Refusal::NotMember),
+                Ok(None),
+                Ok(None),
+            ]
+        );
+        assert_eq!(
+            any_author,
+            [
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                None,
+                None,
+                Some(false)
+            ]
+        );
+    }
+
     fn room_direct() -> RoomAccess {
         let mut room = RoomAccess::new(Visibility::Direct);
         room.set(MEMBER, Standing::Member(Role::Member));
@@ -729,12 +821,12 @@ mod tests {
         let ban_by_mod = Body::Member(change(OTHER, Membership::Ban, Role::Member));
         let text = text();
         let verdicts = access.admit([
-            (RoomId(1), MEMBER, &text),      // still a member: stored
-            (RoomId(1), MOD, &kick),         // the kick
-            (RoomId(1), MEMBER, &text),      // after the kick: refused
-            (RoomId(1), OWNER, &demote_mod), // the moderator loses the role…
-            (RoomId(1), MOD, &ban_by_mod),   // …so their ban comes too late
-            (RoomId(2), OWNER, &text),       // no such room
+            (RoomId(1), MEMBER, &mut text.clone()), // still a member: stored
+            (RoomId(1), MOD, &mut kick.clone()),    // the kick
+            (RoomId(1), MEMBER, &mut text.clone()), // after the kick: refused
+            (RoomId(1), OWNER, &mut demote_mod.clone()), // the moderator loses the role…
+            (RoomId(1), MOD, &mut ban_by_mod.clone()), // …so their ban comes too late
+            (RoomId(2), OWNER, &mut text.clone()),  // no such room
         ]);
         assert_eq!(verdicts[0], Ok(None));
         assert!(matches!(

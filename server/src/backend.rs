@@ -7,13 +7,14 @@
 use crate::accounts::SignedIn;
 use crate::bus::BusEvent;
 use crate::ratelimit::RateLimiter;
+use crate::rooms::Timeline;
 use crate::state::AppState;
 use crate::store::rooms::Standing;
-use crate::store::StoreError;
+use crate::store::{Body, StoreError};
 use app::api::{ssr::Backend, ApiError, Moderation};
 use app::model::{
-    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, Topic,
-    UserId, UserInfo, Username, Visibility,
+    ClientId, DirectoryPage, Member, MessageBody, NotifyLevel, RoomId, RoomName, RoomSummary,
+    StatsSnapshot, Topic, UserId, UserInfo, Username, Visibility,
 };
 use app::timeline::Entry;
 use futures::future::{BoxFuture, FutureExt};
@@ -42,6 +43,26 @@ fn allowed(limiter: &RateLimiter<UserId>, user: &UserInfo) -> Result<(), ApiErro
 }
 
 impl ChatBackend {
+    /// Records an edit or deletion of a message in `room`'s timeline. Counted against the
+    /// sender's message rate (each is an entry every member receives); the writer checks
+    /// membership and role, the store the message itself.
+    async fn change_message(
+        &self,
+        user: &UserInfo,
+        room: RoomId,
+        client_id: ClientId,
+        body: Body,
+    ) -> Result<(), ApiError> {
+        allowed(&self.0.limiters().sends, user)?;
+        self.0.rooms().check_member(user.id, room)?;
+        self.0
+            .processor()
+            .record(room, user, client_id, body)
+            .await
+            .map(drop)
+            .map_err(Into::into)
+    }
+
     /// The account named `name`, or [`ApiError::NoSuchUser`].
     async fn find_user(&self, name: &Username) -> Result<UserInfo, ApiError> {
         self.0
@@ -260,6 +281,36 @@ impl Backend for ChatBackend {
             Ok(self.0.rooms().delete(user, room).await?)
         }
         .boxed()
+    }
+
+    fn edit_message<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        seq: u64,
+        content: MessageBody,
+        client_id: ClientId,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        let body = Body::Edit {
+            target_seq: seq,
+            content,
+        };
+        self.change_message(user, room, client_id, body).boxed()
+    }
+
+    fn delete_message<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        seq: u64,
+        client_id: ClientId,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        // Whether they may delete anyone's is decided where the batch is ordered.
+        let body = Body::DeleteMessage {
+            target_seq: seq,
+            any_author: false,
+        };
+        self.change_message(user, room, client_id, body).boxed()
     }
 
     fn open_direct<'a>(

@@ -1,10 +1,13 @@
 //! History pages, with a TTL cache in front of the message store for the pages everyone reads at once
 //! (the newest page of a busy room when people open it).
 //!
-//! A page is cached under the exact seq range it holds. Stored messages never change, so a cached
-//! range can never be stale: a new message makes "the newest page" a different range, hence a
-//! different key, and the old entry simply stops being asked for until its TTL ends. That is the
-//! write-through invalidation, for free. A page past its TTL is never served: the TTL is checked
+//! A page is cached under the exact seq range it holds and the room's revision (how many edits
+//! and message deletions it holds). A range changes only with an edit or a deletion (a page
+//! shows messages as they are now), and each of those moves the revision; so a cached page can
+//! never be stale: a new message makes "the newest page" a different range, an edit or deletion
+//! makes every page of the room a different key, and the old entries simply stop being asked
+//! for until their TTL ends or eviction takes them. That is the write-through invalidation, for
+//! free. A page past its TTL is never served: the TTL is checked
 //! when a page is read, and it frees no memory by itself (quick_cache evicts by weight only);
 //! since pages never change, all it costs is a re-read.
 //!
@@ -23,7 +26,8 @@ use std::time::{Duration, Instant};
 
 type Page = Arc<Vec<TimelineEntry>>;
 
-type Key = (RoomId, u64, u64);
+/// (room, first seq, last seq, the room's revision when the page was read).
+type Key = (RoomId, u64, u64, u64);
 
 /// Estimated bytes of a page apart from its messages (key, `Arc`, `Vec`, cache slot).
 const PAGE_OVERHEAD: u64 = 128;
@@ -63,7 +67,18 @@ impl Entry {
                     TimelineEntry::RoomDeleted(e) => {
                         MESSAGE_OVERHEAD + (e.client_id.len() + e.sender.as_str().len()) as u64
                     }
-                    TimelineEntry::Erased(_) => MESSAGE_OVERHEAD,
+                    TimelineEntry::Edit(e) => {
+                        MESSAGE_OVERHEAD
+                            + (e.client_id.len() + e.sender.as_str().len() + e.content.len()) as u64
+                    }
+                    TimelineEntry::MessageDeleted(e) => {
+                        MESSAGE_OVERHEAD + (e.client_id.len() + e.sender.as_str().len()) as u64
+                    }
+                    TimelineEntry::Erased(e) => {
+                        MESSAGE_OVERHEAD
+                            + e.sender.as_ref().map_or(0, |s| s.as_str().len()) as u64
+                            + e.client_id.as_ref().map_or(0, String::len) as u64
+                    }
                 })
                 .sum::<u64>();
         Self {
@@ -107,13 +122,14 @@ impl HistoryCache {
         before_seq: Option<u64>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let last = store.head(room).await?.last_seq;
+        let head = store.head(room).await?;
+        let last = head.last_seq;
         let end = before_seq.map_or(last, |b| b.saturating_sub(1)).min(last);
         if end == 0 || limit == 0 {
             return Ok(Page::default());
         }
         let start = end.saturating_sub(u64::from(limit) - 1).max(1);
-        let key = (room, start, end);
+        let key = (room, start, end, head.revision);
         if let Some(entry) = self.pages.get(&key) {
             if entry.at.elapsed() < self.ttl {
                 return Ok(entry.page);

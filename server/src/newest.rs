@@ -11,7 +11,8 @@
 //!
 //! Each room's [`Tail`] says "through seq N, the newest message is M". A run without messages
 //! (only joins and leaves) keeps M only when the tail reached the seq just before the run;
-//! otherwise the room is forgotten, never guessed.
+//! otherwise the room is forgotten, never guessed. A run with an edit or a message's deletion
+//! forgets the room too (M may say something else now, or be gone).
 //!
 //! Bounded by weight: at most [`BUDGET_BYTES`] of frames (quick_cache's CLOCK-Pro evicts the
 //! rest); a forgotten room costs one store read when a row next asks.
@@ -70,6 +71,12 @@ impl NewestMessages {
     pub fn record(&self, stored: &[StoredEntry]) {
         for run in stored.chunk_by(|a, b| a.ack.room_id == b.ack.room_id) {
             let (first, last) = (&run[0].ack, &run[run.len() - 1].ack);
+            if run.iter().any(|e| revises(e.frame.bytes())) {
+                // An edit or deletion may change what the newest message says, or whether it
+                // is there at all (and a deleted text must not stay here): read it again.
+                self.tails.remove(&first.room_id);
+                continue;
+            }
             let message = run
                 .iter()
                 .rev()
@@ -142,6 +149,11 @@ impl NewestMessages {
 
 fn is_message(frame: &[u8]) -> bool {
     frame.starts_with(br#"{"type":"message","#)
+}
+
+/// Whether the frame is an edit or a message's deletion.
+fn revises(frame: &[u8]) -> bool {
+    frame.starts_with(br#"{"type":"edit","#) || frame.starts_with(br#"{"type":"message_deleted","#)
 }
 
 fn parse(frame: &[u8]) -> Option<ChatMessage> {
@@ -261,6 +273,27 @@ mod tests {
             None
         );
         assert_eq!(newest.newest(&store, RoomId(6), 0).await.unwrap(), None);
+    }
+
+    /// An edit shows in the preview, and a deleted newest message leaves it for the one
+    /// before (its text is not kept here either).
+    #[tokio::test]
+    async fn an_edit_or_deletion_of_the_newest_message_is_read_again() {
+        use crate::store::contract::{delete, edit};
+        let store = MemoryMessageStore::default();
+        let newest = NewestMessages::default();
+        newest.record(&append(&store, vec![text(1, "first"), text(1, "second")]).await);
+        newest.record(&append(&store, vec![edit("bob", "e", 2, "second, edited")]).await);
+        assert_eq!(
+            content(newest.newest(&store, RoomId(1), 3).await.unwrap()),
+            Some("second, edited".into())
+        );
+        newest.record(&append(&store, vec![delete("bob", "d", 2, false)]).await);
+        assert!(newest.tails.get(&RoomId(1)).is_none(), "nothing of it kept");
+        assert_eq!(
+            content(newest.newest(&store, RoomId(1), 4).await.unwrap()),
+            Some("first".into())
+        );
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ impl AppState {
         let RoomHead {
             last_seq,
             last_ts: last_activity,
+            ..
         } = self.messages().head(room.id).await.unwrap_or_else(|e| {
             tracing::error!(room = %room.id, "reading a room's head failed: {e}");
             RoomHead::default()

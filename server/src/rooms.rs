@@ -62,12 +62,21 @@ impl From<MembershipError> for ApiError {
     fn from(err: MembershipError) -> Self {
         match err {
             MembershipError::Room(err) => err.into(),
-            MembershipError::Unrecorded(SendError::Refused(refusal)) => refusal.into(),
-            MembershipError::Unrecorded(SendError::Overloaded { retry_after_ms }) => {
+            MembershipError::Unrecorded(err) => err.into(),
+        }
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(err: SendError) -> Self {
+        match err {
+            SendError::Refused(refusal) => refusal.into(),
+            SendError::Overloaded { retry_after_ms } => {
                 ApiError::RateLimited(retry_after_ms.div_ceil(1000).max(1))
             }
-            MembershipError::Unrecorded(SendError::StorageFull) => ApiError::StorageFull,
-            MembershipError::Unrecorded(_) => ApiError::Internal,
+            SendError::StorageFull => ApiError::StorageFull,
+            SendError::ClientIdReused => ApiError::Invalid(err.to_string()),
+            SendError::ShuttingDown | SendError::Storage => ApiError::Internal,
         }
     }
 }
@@ -79,6 +88,7 @@ impl From<Refusal> for ApiError {
             Refusal::NotMember => ApiError::NotMember,
             Refusal::NoChange => ApiError::Invalid("nothing to change".into()),
             Refusal::Forbidden(why) => ApiError::Forbidden(why.into()),
+            Refusal::NoSuchMessage => ApiError::NoSuchMessage,
         }
     }
 }

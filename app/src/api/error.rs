@@ -24,6 +24,10 @@ pub enum ApiError {
     NotMember,
     #[error("no such user")]
     NoSuchUser,
+    /// An edit or deletion of a message that is not there (never was, was deleted, or is not
+    /// a message).
+    #[error("no such message")]
+    NoSuchMessage,
     /// Too many attempts (sign-in, room creation, …); the number is the seconds to wait, also
     /// sent as the `Retry-After` header.
     #[error("too many attempts; try again in {0} s")]
@@ -58,7 +62,7 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::RateLimited(_) => 429,
             Self::StorageFull => 507,
-            Self::NoSuchRoom | Self::NoSuchUser => 404,
+            Self::NoSuchRoom | Self::NoSuchUser | Self::NoSuchMessage => 404,
             Self::Internal | Self::Request(_) => 500,
         }
     }

@@ -2,8 +2,8 @@
 
 use super::{ApiError, Moderation, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use crate::model::{
-    DirectoryPage, Member, NotifyLevel, RoomId, RoomName, RoomSummary, StatsSnapshot, Topic,
-    UserInfo, Username, Visibility, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    ClientId, DirectoryPage, Member, MessageBody, NotifyLevel, RoomId, RoomName, RoomSummary,
+    StatsSnapshot, Topic, UserInfo, Username, Visibility, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 use crate::timeline::Entry;
 use futures::future::BoxFuture;
@@ -87,6 +87,23 @@ pub trait Backend: Send + Sync + 'static {
         &'a self,
         user: &'a UserInfo,
         room: RoomId,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
+    /// `user` changes the text of their message `seq` in `room`.
+    fn edit_message<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        seq: u64,
+        content: MessageBody,
+        client_id: ClientId,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
+    /// `user` deletes message `seq` of `room` (theirs, or anyone's as an owner or moderator).
+    fn delete_message<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        seq: u64,
+        client_id: ClientId,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
     /// The direct conversation of `user` and `others` (distinct, not `user`).
     fn open_direct<'a>(

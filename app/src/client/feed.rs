@@ -19,9 +19,14 @@
 //!   happens when the window is full, the reader is not at the bottom and a message arrives.
 //!   [`Window::jump_to_latest`] attaches it again, empty; the page then loads the newest history
 //!   page below whatever arrived live meanwhile (so nothing falls between the two).
+//! - **Edits and deletions show in place.** An edit replaces a held message's text when it is
+//!   newer than the one it shows (a history page already shows the newest edit; an older edit
+//!   in a page changes nothing); a deletion empties it, and the page shows "message deleted"
+//!   ([`Window::is_deleted`]). A deleted message from a history page (read back as erased)
+//!   is held the same way, so the list has no hole where it was.
 
-use crate::model::ChatMessage;
-use crate::timeline::Entry;
+use crate::model::{ChatMessage, Edited};
+use crate::timeline::{EditEvent, Entry, ErasedEntry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -100,6 +105,45 @@ impl Window {
     /// shown in the list, but the resume cursor moves past its seq.
     pub fn pass(&mut self, seq: u64) {
         self.cursor = self.cursor.max(seq);
+    }
+
+    /// Whether a held message was deleted: a message's text is never empty (see
+    /// [`crate::model::MessageBody`]), so a held one with none is a deletion's placeholder.
+    pub fn is_deleted(message: &ChatMessage) -> bool {
+        message.content.is_empty()
+    }
+
+    /// An edit or a deletion of a message, live or from a page: the held message it names shows
+    /// it. Answers whether anything held changed (the caller redraws).
+    pub fn revise(&mut self, entry: &Entry) -> bool {
+        match entry {
+            Entry::Edit(edit) => self.edit(edit),
+            Entry::MessageDeleted(deletion) => match self.held.get_mut(&deletion.target_seq) {
+                Some(held) if !Self::is_deleted(held) => {
+                    *held = Arc::new(deleted(held));
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn edit(&mut self, edit: &EditEvent) -> bool {
+        let Some(held) = self.held.get_mut(&edit.target_seq) else {
+            return false;
+        };
+        let newer = held.edited.is_none_or(|shown| shown.seq < edit.seq);
+        if Self::is_deleted(held) || !newer {
+            return false;
+        }
+        let message = Arc::make_mut(held);
+        message.content.clone_from(&edit.content);
+        message.edited = Some(Edited {
+            seq: edit.seq,
+            ts: edit.ts,
+        });
+        true
     }
 
     /// The newest history page, as a room page opens. A window whose newest message is older
@@ -187,13 +231,30 @@ impl Window {
         }
     }
 
-    /// Holds every message of `page` not held yet (a seq is held once). Other entries (joins,
-    /// leaves) are not shown in the list.
+    /// Holds every message of `page` not held yet (a seq is held once), a deleted one as its
+    /// placeholder, then applies the page's edits and deletions to what is held. Other entries
+    /// (joins, leaves) are not shown in the list.
     fn hold(&mut self, page: Vec<Entry>) {
-        for message in page.into_iter().filter_map(Entry::into_message) {
+        let mut revisions = Vec::new();
+        for entry in page {
+            let message = match entry {
+                Entry::Message(message) => message,
+                Entry::Erased(erased) => match placeholder(erased) {
+                    Some(message) => message,
+                    None => continue,
+                },
+                Entry::Edit(_) | Entry::MessageDeleted(_) => {
+                    revisions.push(entry);
+                    continue;
+                }
+                _ => continue,
+            };
             self.held
                 .entry(message.seq)
                 .or_insert_with(|| Arc::new(message));
+        }
+        for revision in &revisions {
+            self.revise(revision);
         }
     }
 
@@ -212,6 +273,30 @@ impl Window {
     }
 }
 
+/// What a deleted message is held as: where it was, and who wrote it, without its text.
+fn deleted(message: &ChatMessage) -> ChatMessage {
+    ChatMessage {
+        content: String::new(),
+        edited: None,
+        ..message.clone()
+    }
+}
+
+/// The placeholder of a deleted message read back erased (an erased entry with no sender was
+/// no message anyone can be shown).
+fn placeholder(erased: ErasedEntry) -> Option<ChatMessage> {
+    Some(ChatMessage {
+        room_id: erased.room_id,
+        seq: erased.seq,
+        id: erased.id,
+        sender: erased.sender?,
+        content: String::new(),
+        ts: erased.ts,
+        client_id: erased.client_id.unwrap_or_default(),
+        edited: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +311,7 @@ mod tests {
             content: format!("message {seq}"),
             ts: 0,
             client_id: format!("b{seq}"),
+            edited: None,
         }
     }
 

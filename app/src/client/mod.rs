@@ -488,6 +488,7 @@ mod tests {
             content: "hi".into(),
             ts: 0,
             client_id: "b3".into(),
+            edited: None,
         }));
         assert_eq!(feed.with_window_untracked(Window::newest_seq), Some(3));
         assert_eq!(frames.try_recv().ok(), Some(ClientFrame::SubscribeUser));

@@ -15,6 +15,7 @@ fn message(room: u64, seq: u64) -> StoredEntry {
         content: "hi".into(),
         ts: 0,
         client_id: format!("c{seq}"),
+        edited: None,
     }))
 }
 

@@ -97,6 +97,12 @@ pub enum SendError {
     Refused(#[from] Refusal),
 }
 
+impl From<crate::store::TargetRefusal> for SendError {
+    fn from(refusal: crate::store::TargetRefusal) -> Self {
+        Self::Refused(refusal.into())
+    }
+}
+
 /// Cloneable handle for submitting messages.
 #[derive(Clone)]
 pub struct MessageProcessor {

@@ -50,15 +50,16 @@ impl Writer {
     /// Decides each request against the room's rules (in batch order), stores what may be
     /// stored with one append, settles the membership changes, and hands every request's
     /// answer to the publisher.
-    pub async fn commit(&mut self, batch: Vec<SendRequest>) {
+    pub async fn commit(&mut self, mut batch: Vec<SendRequest>) {
         let now = crate::clock::now_ms();
         let verdicts = self
             .access
-            .admit(batch.iter().map(|r| (r.room_id, r.actor, &r.body)));
+            .admit(batch.iter_mut().map(|r| (r.room_id, r.actor, &mut r.body)));
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
-        // One per admitted entry: who asked, the change of standing it makes if any, and what
-        // it does to the room itself (a new name and topic, or its deletion).
+        // One per admitted entry: who asked, the change of standing it makes if any, what it
+        // does to the room itself (a new name and topic, or its deletion), and whether it is a
+        // message.
         let mut changes = Vec::with_capacity(batch.len());
         for (request, verdict) in batch.into_iter().zip(verdicts) {
             match verdict {
@@ -66,9 +67,13 @@ impl Writer {
                     let to_room = match &request.body {
                         Body::Settings(settings) => Some(RoomAction::Set(settings.clone())),
                         Body::DeleteRoom => Some(RoomAction::Delete),
-                        Body::Text(_) | Body::Member(_) => None,
+                        Body::Text(_)
+                        | Body::Member(_)
+                        | Body::Edit { .. }
+                        | Body::DeleteMessage { .. } => None,
                     };
-                    changes.push((request.actor, update, to_room));
+                    let message = matches!(request.body, Body::Text(_));
+                    changes.push((request.actor, update, to_room, message));
                 }
                 Err(refusal) => {
                     replies.push((request.reply, Some(Answer::Ready(Err(refusal.into())))));
@@ -96,7 +101,8 @@ impl Writer {
                 let mut renamed = Vec::new();
                 let mut deleted = Vec::new();
                 let mut sent = Vec::with_capacity(appended.len());
-                for (answer, (actor, update, to_room)) in appended.into_iter().zip(changes) {
+                for (answer, (actor, update, to_room, message)) in appended.into_iter().zip(changes)
+                {
                     let entry = match answer {
                         Appended::Stored(entry) => entry,
                         Appended::Duplicate(ack) => {
@@ -105,6 +111,10 @@ impl Writer {
                         }
                         Appended::ClientIdReused => {
                             admitted.push(Answer::Ready(Err(SendError::ClientIdReused)));
+                            continue;
+                        }
+                        Appended::Refused(refusal) => {
+                            admitted.push(Answer::Ready(Err(refusal.into())));
                             continue;
                         }
                     };
@@ -123,7 +133,9 @@ impl Writer {
                         None => {}
                     }
                     match update {
-                        None => sent.push((room, actor, seq)),
+                        // Unread counts start after your newest message (not an edit).
+                        None if message => sent.push((room, actor, seq)),
+                        None => {}
                         Some(update) => {
                             changed.push(Changed {
                                 after: stored.len(),

@@ -12,7 +12,9 @@
 //! different message, and is told so ([`Lookup::Reused`]) instead of getting the old message's
 //! ack, which would silently drop the new one (audit L9).
 
-use super::{ack_of, fingerprint_of, Ack, Appended, NewEntry, StoreError, StoredEntry};
+use super::{
+    ack_of, fingerprint_of, Ack, Appended, NewEntry, StoreError, StoredEntry, TargetRefusal,
+};
 use crate::fasthash::FastMap;
 use app::model::{RoomId, Username};
 use app::timeline::Entry;
@@ -35,6 +37,11 @@ pub fn fingerprint(room_id: RoomId, content: &str) -> u64 {
     );
     SEEDS.hash_one((room_id.0, content))
 }
+
+/// The fingerprint remembered for an erased message (or edit) read back at start: what it
+/// said is gone, so a resend of it is recognised by its key alone. (A real fingerprint equal to
+/// it would only make a reused client_id look like a resend.)
+pub const ERASED: u64 = 0;
 
 /// What the dedupe memory says about a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +112,9 @@ impl Dedupe {
     pub fn lookup(&self, key: &DedupeKey, fingerprint: u64) -> Lookup {
         match self.acks.get(key) {
             None => Lookup::New,
-            Some(stored) if stored.fingerprint != fingerprint => Lookup::Reused,
+            Some(stored) if stored.fingerprint != fingerprint && stored.fingerprint != ERASED => {
+                Lookup::Reused
+            }
             Some(stored) => Lookup::Resend(Ack {
                 client_id: key.client_id().to_owned(),
                 room_id: stored.room_id,
@@ -166,11 +175,13 @@ impl Dedupe {
     /// Resends of remembered messages, and a second copy of a message earlier in the same
     /// batch, become [`Appended::Duplicate`]; a client_id reused for a different message becomes
     /// [`Appended::ClientIdReused`]. Only the rest reaches `store` (not at all when nothing is
-    /// left), and what it stored is remembered only once it returned `Ok`.
+    /// left), and what it stored is remembered only once it returned `Ok`. What `store`
+    /// refused (an edit of a message that is not there, say) is not remembered: a resend is
+    /// decided again.
     pub fn append_with(
         &mut self,
         batch: Vec<NewEntry>,
-        store: impl FnOnce(Vec<NewEntry>) -> Result<Vec<StoredEntry>, StoreError>,
+        store: impl FnOnce(Vec<NewEntry>) -> Result<Vec<Result<StoredEntry, TargetRefusal>>, StoreError>,
     ) -> Result<Vec<Appended>, StoreError> {
         /// Where the answer for one message of the batch comes from.
         enum Slot {
@@ -202,29 +213,33 @@ impl Dedupe {
             };
             slots.push(slot);
         }
-        let mut stored: Vec<Option<StoredEntry>> = if fresh.is_empty() {
+        let mut stored: Vec<Option<Result<StoredEntry, TargetRefusal>>> = if fresh.is_empty() {
             Vec::new()
         } else {
             store(fresh)?.into_iter().map(Some).collect()
         };
         for (key, (n, print)) in in_batch {
-            let ack = &stored[n].as_ref().expect("not taken yet").ack;
-            self.insert(key, print, ack);
+            if let Ok(entry) = stored[n].as_ref().expect("not taken yet") {
+                self.insert(key, print, &entry.ack);
+            }
         }
-        // Copies inside the batch get their original's ack before the originals move out.
+        // Copies inside the batch get their original's answer before the originals move out.
         for slot in &mut slots {
             if let Slot::SameAs(n) = *slot {
-                let ack = &stored[n].as_ref().expect("not taken yet").ack;
-                *slot = Slot::Known(Appended::Duplicate(ack.clone()));
+                *slot = Slot::Known(match stored[n].as_ref().expect("not taken yet") {
+                    Ok(entry) => Appended::Duplicate(entry.ack.clone()),
+                    Err(refusal) => Appended::Refused(*refusal),
+                });
             }
         }
         Ok(slots
             .into_iter()
             .map(|slot| match slot {
                 Slot::Known(answer) => answer,
-                Slot::Fresh(n) => {
-                    Appended::Stored(stored[n].take().expect("each fresh slot is taken once"))
-                }
+                Slot::Fresh(n) => match stored[n].take().expect("each fresh slot is taken once") {
+                    Ok(entry) => Appended::Stored(entry),
+                    Err(refusal) => Appended::Refused(refusal),
+                },
                 Slot::SameAs(_) => unreachable!("resolved above"),
             })
             .collect())

@@ -13,7 +13,11 @@
 //! its dedupe window comes back as [`Appended::Duplicate`] with the original seq and ts, whether
 //! the original is in an earlier batch, in the same batch, or was stored before a restart.
 //!
-//! The store is also the authority on erasure: once a `room_deleted` entry is stored, the
+//! The store decides edits and deletions of messages, in batch order, from what it finds at
+//! their target ([`check_target`]), and answers [`Appended::Refused`] for those it refuses.
+//!
+//! The store is also the authority on erasure: once a `message_deleted` entry is stored, the
+//! message and its edits are erased the same way as, once a `room_deleted` entry is stored, the
 //! room's earlier entries are erased (they read back as [`Entry::Erased`], their text gone
 //! from wherever the backend keeps it) soon after, in the background, and a restart finishes
 //! what a stop interrupted (`docs/storage.md` states how soon for each backend). Erasing is the
@@ -26,7 +30,10 @@ use app::model::{
 };
 #[cfg(any(doc, test))]
 use app::protocol::ServerFrame;
-use app::timeline::{Entry, ErasedEntry, MemberEvent, Membership, RoomDeletedEvent, RoomEvent};
+use app::timeline::{
+    EditEvent, Entry, ErasedEntry, MemberEvent, Membership, MessageDeletedEvent, RoomDeletedEvent,
+    RoomEvent,
+};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
@@ -52,6 +59,68 @@ pub enum Body {
     Settings(RoomSettings),
     /// The owner deletes the room: its last entry (see [`RoomDeletedEvent`]).
     DeleteRoom,
+    /// The sender's message `target_seq` now says this (see [`EditEvent`]).
+    Edit {
+        target_seq: u64,
+        content: MessageBody,
+    },
+    /// The message `target_seq` is deleted (see [`MessageDeletedEvent`]): by its author, or by
+    /// anyone when `any_author` (an owner or moderator, as the room's rules decided).
+    DeleteMessage { target_seq: u64, any_author: bool },
+}
+
+/// Why the store refused an edit or a deletion: what it found at the target decides, and only
+/// the store can see that where the batch is ordered (an edit after a deletion of the same
+/// message in one batch finds it deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TargetRefusal {
+    /// No message at that seq: none yet, a deleted one, or another kind of entry.
+    #[error("no such message")]
+    NoSuchMessage,
+    /// An edit of someone else's message.
+    #[error("you can only edit your own messages")]
+    NotYourMessage,
+    /// A deletion of someone else's message by someone who may not.
+    #[error("only owners and moderators delete other people's messages")]
+    NotYourMessageToDelete,
+}
+
+/// Whether `new`, an edit or a deletion, may act on `target`: the entry at its `target_seq`
+/// (`None`: there is none), `deleted` saying the message was deleted already (earlier, or
+/// earlier in the same batch). Entries of other kinds act on nothing and pass. Both stores
+/// decide with this one rule.
+pub fn check_target(
+    new: &NewEntry,
+    target: Option<&Entry>,
+    deleted: bool,
+) -> Result<(), TargetRefusal> {
+    let any_author = match new.body {
+        Body::Edit { .. } => false,
+        Body::DeleteMessage { any_author, .. } => any_author,
+        _ => return Ok(()),
+    };
+    let Some(Entry::Message(message)) = target.filter(|_| !deleted) else {
+        return Err(TargetRefusal::NoSuchMessage);
+    };
+    if any_author || message.sender.key() == new.sender.key() {
+        return Ok(());
+    }
+    Err(match new.body {
+        Body::Edit { .. } => TargetRefusal::NotYourMessage,
+        _ => TargetRefusal::NotYourMessageToDelete,
+    })
+}
+
+impl Body {
+    /// The seq of the message an edit or a deletion acts on.
+    pub fn target_seq(&self) -> Option<u64> {
+        match self {
+            Body::Edit { target_seq, .. } | Body::DeleteMessage { target_seq, .. } => {
+                Some(*target_seq)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A room's name and topic (also as the room store journals them).
@@ -114,6 +183,7 @@ impl NewEntry {
                 content: content.into(),
                 ts: self.ts,
                 client_id,
+                edited: None,
             }),
             Body::Member(change) => Entry::Member(MemberEvent {
                 room_id: self.room_id,
@@ -145,6 +215,28 @@ impl NewEntry {
                 ts: self.ts,
                 client_id,
             }),
+            Body::Edit {
+                target_seq,
+                content,
+            } => Entry::Edit(EditEvent {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                ts: self.ts,
+                client_id,
+                target_seq,
+                content: content.into(),
+            }),
+            Body::DeleteMessage { target_seq, .. } => Entry::MessageDeleted(MessageDeletedEvent {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                ts: self.ts,
+                client_id,
+                target_seq,
+            }),
         }
     }
 
@@ -161,6 +253,13 @@ impl NewEntry {
                 settings.topic.as_str(),
             ),
             Body::DeleteRoom => fingerprint_deletion(self.room_id),
+            Body::Edit {
+                target_seq,
+                content,
+            } => fingerprint_edit(self.room_id, *target_seq, content.as_str()),
+            Body::DeleteMessage { target_seq, .. } => {
+                fingerprint_message_deletion(self.room_id, *target_seq)
+            }
         }
     }
 }
@@ -172,8 +271,11 @@ pub fn fingerprint_of(entry: &Entry) -> u64 {
         Entry::Member(e) => fingerprint_member(e.room_id, e.user_id, e.membership, e.role),
         Entry::Room(e) => fingerprint_settings(e.room_id, e.name.as_str(), e.topic.as_str()),
         Entry::RoomDeleted(e) => fingerprint_deletion(e.room_id),
-        // Never remembered (it has no sender left), and like nothing anyone can send.
-        Entry::Erased(e) => super::dedupe::fingerprint(e.room_id, "\0erased"),
+        Entry::Edit(e) => fingerprint_edit(e.room_id, e.target_seq, &e.content),
+        Entry::MessageDeleted(e) => fingerprint_message_deletion(e.room_id, e.target_seq),
+        // Remembered only when a message deletion kept its sender: what it said is gone, so
+        // a resend of it matches whatever it says (see `dedupe::Dedupe::lookup`).
+        Entry::Erased(_) => super::dedupe::ERASED,
     }
 }
 
@@ -193,6 +295,14 @@ fn fingerprint_settings(room: RoomId, name: &str, topic: &str) -> u64 {
 
 fn fingerprint_deletion(room: RoomId) -> u64 {
     super::dedupe::fingerprint(room, "\0room deleted")
+}
+
+fn fingerprint_edit(room: RoomId, target: u64, content: &str) -> u64 {
+    super::dedupe::fingerprint(room, &format!("\0edit {target}\0{content}"))
+}
+
+fn fingerprint_message_deletion(room: RoomId, target: u64) -> u64 {
+    super::dedupe::fingerprint(room, &format!("\0delete {target}"))
 }
 
 /// What a sender is told of a stored entry; the same type goes out as the `ack` frame.
@@ -217,12 +327,16 @@ pub fn into_ack(entry: Entry) -> Ack {
         Entry::Member(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
         Entry::Room(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
         Entry::RoomDeleted(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
+        Entry::Edit(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
+        Entry::MessageDeleted(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
         Entry::Erased(ErasedEntry {
             room_id,
             id,
             seq,
             ts,
-        }) => (String::new(), room_id, id, seq, ts),
+            client_id,
+            ..
+        }) => (client_id.unwrap_or_default(), room_id, id, seq, ts),
     };
     Ack {
         client_id,
@@ -290,6 +404,9 @@ pub enum Appended {
     /// The sender used this client_id for a different message (another room or other content)
     /// within the dedupe window. Nothing was stored; the sender must pick a new client_id.
     ClientIdReused,
+    /// An edit or deletion the store refused for what it found at its target. Nothing was
+    /// stored.
+    Refused(TargetRefusal),
 }
 
 /// The newest message of a room.
@@ -299,6 +416,10 @@ pub struct RoomHead {
     pub last_seq: u64,
     /// When the newest message was stored.
     pub last_ts: Option<i64>,
+    /// Grows with every edit and message deletion the room holds: a range read before and
+    /// after one may differ (it shows messages as they are now), so a cache of ranges keys
+    /// them by it. Only ever compared within one process.
+    pub revision: u64,
 }
 
 /// Where messages are kept. See the module docs for what "stored" and "duplicate" mean.
@@ -328,7 +449,10 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 
     /// Entries `from..=to` of `room`, clamped to what exists, in seq order (empty when
-    /// `from > to` or the room has none).
+    /// `from > to` or the room has none), as they are now: a deleted message and its edits
+    /// read as [`Entry::Erased`] from the moment the deletion is stored (whether or not its
+    /// text has left the disk yet), and an edited message reads with its newest edit's text and
+    /// [`ChatMessage::edited`] set.
     fn read_range(
         &self,
         room: RoomId,
@@ -354,6 +478,7 @@ mod tests {
             content: "\"quoted\" <b>and</b> é\n".into(),
             ts: 42,
             client_id: "c-1".into(),
+            edited: None,
         };
         let member = MemberEvent {
             room_id: RoomId(3),

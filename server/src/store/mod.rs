@@ -86,8 +86,8 @@ fn make_private(dir: &Path) -> Result<(), StoreError> {
 pub use durability::Durability;
 pub use file::{FileMessageStore, FileMessageStoreConfig};
 pub use messages::{
-    ack_of, fingerprint_of, into_ack, Ack, Appended, Body, EntryFrame, Intent, MemberChange,
-    MessageStore, NewEntry, RoomHead, RoomSettings, StoredEntry,
+    ack_of, check_target, fingerprint_of, into_ack, Ack, Appended, Body, EntryFrame, Intent,
+    MemberChange, MessageStore, NewEntry, RoomHead, RoomSettings, StoredEntry, TargetRefusal,
 };
 pub use table::{Document, Table};
 

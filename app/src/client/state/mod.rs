@@ -29,6 +29,7 @@ use super::notices::Notices;
 use super::outbox::{Outbox, OutboxFull};
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
 use crate::protocol::{Ack, ClientFrame, ServerFrame};
+use crate::timeline::Entry;
 pub use errors::RESUBSCRIBE_AFTER;
 use std::collections::{BTreeMap, HashMap};
 
@@ -208,6 +209,20 @@ impl ChatState {
         frame.map(|f| self.transmit(f)).unwrap_or_default()
     }
 
+    /// An edit or a deletion arrived: the cursor moves past it, and the message it names
+    /// changes if it is held.
+    fn on_revision(&mut self, entry: Entry) -> Vec<Command> {
+        let Some(room) = self.rooms.get_mut(&entry.room_id()) else {
+            return Vec::new();
+        };
+        room.window.pass(entry.seq());
+        if room.window.revise(&entry) {
+            vec![Command::Redraw(entry.room_id(), Part::Messages)]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Applies one frame from the server.
     pub fn apply(&mut self, frame: ServerFrame) -> Vec<Command> {
         match frame {
@@ -229,6 +244,17 @@ impl ChatState {
                 }
                 None => Vec::new(),
             },
+            ServerFrame::Edit(edit) => self.on_revision(Entry::Edit(edit)),
+            ServerFrame::MessageDeleted(deletion) => {
+                self.on_revision(Entry::MessageDeleted(deletion))
+            }
+            // A deleted message replayed: nothing to show that is not held already.
+            ServerFrame::Erased(erased) => {
+                if let Some(room) = self.rooms.get_mut(&erased.room_id) {
+                    room.window.pass(erased.seq);
+                }
+                Vec::new()
+            }
             ServerFrame::Member(event) => match self.rooms.get_mut(&event.room_id) {
                 // Not a message: the cursor moves past it, and the member list changes.
                 Some(room) => {
@@ -263,6 +289,7 @@ impl ChatState {
                         content: sent.content,
                         ts,
                         client_id,
+                        edited: None,
                     },
                     following,
                 );

@@ -30,6 +30,7 @@ fn message(room: u64, seq: u64, sender: &str, client_id: &str) -> ChatMessage {
         content: format!("message {seq}"),
         ts: 0,
         client_id: client_id.into(),
+        edited: None,
     }
 }
 

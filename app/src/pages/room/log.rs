@@ -390,6 +390,7 @@ mod tests {
             content: String::new(),
             ts,
             client_id: format!("c{seq}"),
+            edited: None,
         }
     }
 

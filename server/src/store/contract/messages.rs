@@ -3,7 +3,7 @@
 //! resends are answered with the original, ranges are clamped, an unknown room is empty. The
 //! file store adds the restart checks ([`reopening_keeps_everything_and_still_knows_resends`]).
 
-use crate::store::{Appended, MessageStore, NewEntry, RoomHead};
+use crate::store::{Appended, Body, MessageStore, NewEntry, RoomHead};
 use app::model::{ClientId, MessageBody, RoomId, Username};
 use app::timeline::Entry;
 
@@ -79,7 +79,8 @@ pub(crate) async fn seqs_are_dense_per_room_across_batches_and_rooms(store: impl
         store.head(RoomId(1)).await.unwrap(),
         RoomHead {
             last_seq: 3,
-            last_ts: Some(2)
+            last_ts: Some(2),
+            revision: 0,
         }
     );
 }
@@ -214,6 +215,178 @@ pub(crate) async fn mentions_are_counted_per_name_above_a_seq(store: impl Subjec
     assert_eq!(store.mentions_after(RoomId(9), &bob, 0).await.unwrap(), 0);
 }
 
+/// An edit of message `target` by `sender`.
+pub(crate) fn edit(sender: &str, client_id: &str, target: u64, text: &str) -> NewEntry {
+    NewEntry {
+        sender: Username::parse(sender).unwrap(),
+        body: Body::Edit {
+            target_seq: target,
+            content: MessageBody::parse(text).unwrap(),
+        },
+        ..new(1, client_id, "x", 10)
+    }
+}
+
+/// A deletion of message `target` by `sender`, who may delete anyone's when `any_author`.
+pub(crate) fn delete(sender: &str, client_id: &str, target: u64, any_author: bool) -> NewEntry {
+    NewEntry {
+        sender: Username::parse(sender).unwrap(),
+        body: Body::DeleteMessage {
+            target_seq: target,
+            any_author,
+        },
+        ..new(1, client_id, "x", 10)
+    }
+}
+
+/// A message in room 1 from `sender`.
+pub(crate) fn said(sender: &str, client_id: &str, text: &str) -> NewEntry {
+    NewEntry {
+        sender: Username::parse(sender).unwrap(),
+        ..new(1, client_id, text, 1)
+    }
+}
+
+/// What each append answer was: `stored <seq>`, `duplicate <seq>`, or the refusal.
+fn answers(appended: &[Appended]) -> Vec<String> {
+    appended
+        .iter()
+        .map(|a| match a {
+            Appended::Stored(m) => format!("stored {}", m.ack.seq),
+            Appended::Duplicate(ack) => format!("duplicate {}", ack.seq),
+            Appended::ClientIdReused => "reused".into(),
+            Appended::Refused(refusal) => format!("{refusal:?}"),
+        })
+        .collect()
+}
+
+/// Edits: only the author's, only of a message; a read shows the newest in the message's
+/// place (and the edits as entries of their own); a resend is answered with the original; what
+/// a message first said still decides its mentions; the room's revision moves.
+pub(crate) async fn edits_show_in_place_and_only_the_author_edits(store: impl Subject) {
+    let first = store
+        .append(vec![said("ana", "a", "hi @bob"), said("bob", "b", "yo")])
+        .await
+        .unwrap();
+    assert_eq!(answers(&first), ["stored 1", "stored 2"]);
+    let before = store.head(RoomId(1)).await.unwrap().revision;
+    let edits = store
+        .append(vec![
+            edit("ana", "e1", 1, "hi all"),
+            edit("bob", "e2", 1, "not mine"),
+            edit("ana", "e3", 2, "not mine"),
+            edit("ana", "e4", 9, "nothing there"),
+            edit("ana", "e5", 3, "an edit is no message"),
+            edit("ana", "e6", 1, "hi everyone"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers(&edits),
+        [
+            "stored 3",
+            "NotYourMessage",
+            "NotYourMessage",
+            "NoSuchMessage",
+            "NoSuchMessage",
+            "stored 4"
+        ]
+    );
+    let entries = store.read_range(RoomId(1), 1, 10).await.unwrap();
+    let Entry::Message(edited) = &entries[0] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(edited.content, "hi everyone");
+    assert_eq!(edited.edited.map(|e| e.seq), Some(4));
+    assert!(matches!(&entries[2], Entry::Edit(e) if e.content == "hi all" && e.target_seq == 1));
+    assert_eq!(entries.len(), 4);
+    assert!(store.head(RoomId(1)).await.unwrap().revision > before);
+    let again = store
+        .append(vec![edit("ana", "e1", 1, "hi all")])
+        .await
+        .unwrap();
+    assert_eq!(answers(&again), ["duplicate 3"]);
+    let bob = Username::parse("bob").unwrap();
+    assert_eq!(store.mentions_after(RoomId(1), &bob, 0).await.unwrap(), 1);
+    assert_eq!(store.messages_after(RoomId(1), 0).await.unwrap(), 2);
+}
+
+/// Deletions: the author's, or anyone's when the rules allowed it; a deleted message and its
+/// edits read as erased at once (keeping who sent them), its resend is still answered with
+/// its ack, it is no longer unread or a mention, and nothing acts on it again, even later in
+/// the same batch.
+pub(crate) async fn a_deleted_message_and_its_edits_read_as_erased(store: impl Subject) {
+    let first = store
+        .append(vec![
+            said("ana", "a", "secret @bob"),
+            said("bob", "b", "kept"),
+            edit("ana", "e0", 1, "in the same batch"),
+        ])
+        .await
+        .unwrap();
+    // Only what was stored before the batch can be edited (a seq is known from its ack).
+    assert_eq!(answers(&first), ["stored 1", "stored 2", "NoSuchMessage"]);
+    store
+        .append(vec![edit("ana", "e", 1, "secret edit")])
+        .await
+        .unwrap();
+    let deletions = store
+        .append(vec![
+            delete("bob", "d1", 1, false),
+            delete("ana", "d2", 1, false),
+            edit("ana", "e2", 1, "too late"),
+            delete("mod", "d3", 1, true),
+            delete("mod", "d4", 2, true),
+            delete("ana", "d5", 4, false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers(&deletions),
+        [
+            "NotYourMessageToDelete",
+            "stored 4",
+            "NoSuchMessage",
+            "NoSuchMessage",
+            "stored 5",
+            "NoSuchMessage"
+        ]
+    );
+    let kinds: Vec<String> = store
+        .read_range(RoomId(1), 1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| match e {
+            Entry::Erased(erased) => format!(
+                "erased {} of {}",
+                erased.seq,
+                erased.sender.as_ref().map_or("?", |s| s.as_str())
+            ),
+            Entry::MessageDeleted(d) => format!("{} deleted {}", d.sender, d.target_seq),
+            other => format!("kept {}", other.seq()),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "erased 1 of ana",
+            "erased 2 of bob",
+            "erased 3 of ?",
+            "ana deleted 1",
+            "mod deleted 2"
+        ]
+    );
+    let resent = store
+        .append(vec![said("ana", "a", "secret @bob")])
+        .await
+        .unwrap();
+    assert_eq!(answers(&resent), ["duplicate 1"]);
+    assert_eq!(store.messages_after(RoomId(1), 0).await.unwrap(), 0);
+    let bob = Username::parse("bob").unwrap();
+    assert_eq!(store.mentions_after(RoomId(1), &bob, 0).await.unwrap(), 0);
+}
+
 /// One `#[tokio::test]` per contract check for the store `$open()` returns.
 macro_rules! contract_tests {
     ($open:expr) => {
@@ -248,6 +421,18 @@ macro_rules! contract_tests {
         async fn mentions_are_counted_per_name_above_a_seq() {
             $crate::store::contract::messages::mentions_are_counted_per_name_above_a_seq($open)
                 .await;
+        }
+        #[tokio::test]
+        async fn edits_show_in_place_and_only_the_author_edits() {
+            $crate::store::contract::messages::edits_show_in_place_and_only_the_author_edits($open)
+                .await;
+        }
+        #[tokio::test]
+        async fn a_deleted_message_and_its_edits_read_as_erased() {
+            $crate::store::contract::messages::a_deleted_message_and_its_edits_read_as_erased(
+                $open,
+            )
+            .await;
         }
         #[tokio::test]
         async fn a_deletion_erases_the_room_s_earlier_entries() {

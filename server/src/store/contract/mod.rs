@@ -5,4 +5,4 @@
 mod accounts_rooms;
 pub(crate) mod messages;
 
-pub(crate) use messages::{contract_tests, new, Subject};
+pub(crate) use messages::{contract_tests, delete, edit, new, said, Subject};

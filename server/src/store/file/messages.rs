@@ -20,6 +20,7 @@
 //! of a group commit. Dropping the store stops it between two chunks; the next start owes the
 //! rest again.
 
+use super::log::eraser::Erasure;
 use super::log::{LogConfig, MessageLog};
 use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
@@ -134,7 +135,7 @@ impl FileMessageStore {
                 // A deletion is its room's last entry: what the maps hold of the room is
                 // dropped once, after the scan.
                 Entry::RoomDeleted(e) => deleted.push(e.room_id),
-                Entry::Erased(_) => {}
+                Entry::Erased(_) | Entry::Edit(_) | Entry::MessageDeleted(_) => {}
             }
             if entry.ts() >= since {
                 dedupe.remember(entry);
@@ -231,22 +232,23 @@ impl FileMessageStore {
 /// The eraser thread: erases what the log owes, one room at a time, until the log is told to
 /// stop. A failed erasure is owed again after [`ERASE_RETRY`].
 fn erase_owed(log: &MessageLog) {
-    while let Some((room, through)) = log.next_erasure() {
+    while let Some((room, erasure)) = log.next_erasure() {
         let started = std::time::Instant::now();
-        match log.erase(room, 1, through) {
+        let what = match erasure {
+            Erasure::Through(_) => "a deleted room's entries",
+            Erasure::Lines(_) => "deleted messages",
+        };
+        match log.erase(room, &erasure) {
             Ok(lines) => tracing::info!(
                 room = room.0,
                 lines,
                 ms = started.elapsed().as_millis() as u64,
-                "erased a deleted room's entries from the message log"
+                "erased {what} from the message log"
             ),
             Err(e) => {
-                tracing::error!(
-                    room = room.0,
-                    "erasing a deleted room failed, retrying: {e}"
-                );
+                tracing::error!(room = room.0, "erasing {what} failed, retrying: {e}");
                 // Behind the other rooms owed, after a pause a stop cuts short.
-                log.owe_erasure(room, through);
+                log.owe_erasure(room, erasure);
                 if !log.rest(ERASE_RETRY) {
                     break;
                 }
@@ -280,8 +282,8 @@ impl MessageStore for FileMessageStore {
     }
 
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {
-        let (last_seq, last_ts) = self.log.room_head(room);
-        futures::future::ready(Ok(RoomHead { last_seq, last_ts })).boxed()
+        let head = self.log.room_head(room);
+        futures::future::ready(Ok(head)).boxed()
     }
 
     fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>> {

@@ -4,8 +4,8 @@
 //!
 //! Test-only (`#[cfg(test)]`): it keeps nothing across a restart and grows without bound, so it
 //! must never be a choice for a running server. A room's deletion erases its earlier entries
-//! at once, in the same append; no integration test needs it (those run the
-//! real server on the file store). It honours the whole contract (`contract.rs` runs against
+//! at once, in the same append, and a message's deletion the message and its edits; no
+//! integration test needs it (those run the real server on the file store). It honours the whole contract (`contract.rs` runs against
 //! it), resends included, through the same [`Dedupe`] as the file store.
 //!
 //! Two seams for tests of the parts above it: [`MemoryMessageStore::fail_next_writes`], and
@@ -15,9 +15,10 @@
 use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
 use crate::store::{
-    Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError, StoredEntry,
+    check_target, Appended, Durability, MessageStore, NewEntry, RoomHead, StoreError, StoredEntry,
+    TargetRefusal,
 };
-use app::model::{mention_keys, RoomId, Username};
+use app::model::{mention_keys, Edited, RoomId, Username};
 use app::timeline::{Entry, ErasedEntry};
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,10 @@ use std::sync::Mutex;
 struct Rooms {
     messages: FastMap<RoomId, Vec<Entry>>,
     next_id: u64,
+    /// The newest edit of each edited message, shown when it is read.
+    edits: FastMap<(RoomId, u64), (Edited, String)>,
+    /// Each room's edits and deletions so far (see [`RoomHead::revision`]).
+    revisions: FastMap<RoomId, u64>,
 }
 
 /// Runs once, inside the next `head` read, before the head is read.
@@ -63,7 +68,7 @@ impl MemoryMessageStore {
         &self,
         rooms: &mut Rooms,
         fresh: Vec<NewEntry>,
-    ) -> Result<Vec<StoredEntry>, StoreError> {
+    ) -> Result<Vec<Result<StoredEntry, TargetRefusal>>, StoreError> {
         let failing = self
             .fail_next_writes
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -71,20 +76,61 @@ impl MemoryMessageStore {
         if failing {
             return Err(StoreError::Stopped("injected write failure".into()));
         }
+        // Each room's length before the batch: only what was stored before can be a target.
+        let mut before: FastMap<RoomId, usize> = FastMap::default();
         Ok(fresh
             .into_iter()
             .map(|new| {
-                rooms.next_id += 1;
                 let room = rooms.messages.entry(new.room_id).or_default();
+                let held = *before.entry(new.room_id).or_insert(room.len());
+                if let Some(target) = new.body.target_seq() {
+                    // A deleted message is erased already, so it is no message.
+                    let found = target
+                        .checked_sub(1)
+                        .filter(|i| (*i as usize) < held)
+                        .and_then(|i| room.get(i as usize));
+                    check_target(&new, found, false)?;
+                }
+                rooms.next_id += 1;
                 let entry = new.into_entry(room.len() as u64 + 1, rooms.next_id);
                 let stored = StoredEntry::of(&entry);
-                if matches!(entry, Entry::RoomDeleted(_)) {
-                    for earlier in room.iter_mut() {
-                        *earlier = Entry::Erased(ErasedEntry::of(earlier));
+                match &entry {
+                    Entry::RoomDeleted(_) => {
+                        for earlier in room.iter_mut() {
+                            *earlier = Entry::Erased(ErasedEntry::of(earlier));
+                        }
                     }
+                    Entry::Edit(edit) => {
+                        let newest = Edited {
+                            seq: edit.seq,
+                            ts: edit.ts,
+                        };
+                        rooms.edits.insert(
+                            (edit.room_id, edit.target_seq),
+                            (newest, edit.content.clone()),
+                        );
+                    }
+                    Entry::MessageDeleted(deletion) => {
+                        let target = deletion.target_seq;
+                        for earlier in room.iter_mut() {
+                            let of_target = match earlier {
+                                Entry::Message(m) => m.seq == target,
+                                Entry::Edit(e) => e.target_seq == target,
+                                _ => false,
+                            };
+                            if of_target {
+                                *earlier = Entry::Erased(ErasedEntry::deleted(earlier));
+                            }
+                        }
+                        rooms.edits.remove(&(deletion.room_id, target));
+                    }
+                    _ => {}
+                }
+                if matches!(entry, Entry::Edit(_) | Entry::MessageDeleted(_)) {
+                    *rooms.revisions.entry(entry.room_id()).or_default() += 1;
                 }
                 room.push(entry);
-                stored
+                Ok(stored)
             })
             .collect())
     }
@@ -109,13 +155,14 @@ impl MessageStore for MemoryMessageStore {
             hook();
         }
         let state = self.state.lock().expect("memory store lock poisoned");
-        let head = state
-            .1
+        let rooms = &state.1;
+        let head = rooms
             .messages
             .get(&room)
             .map_or(RoomHead::default(), |m| RoomHead {
                 last_seq: m.len() as u64,
                 last_ts: m.last().map(Entry::ts),
+                revision: rooms.revisions.get(&room).copied().unwrap_or(0),
             });
         futures::future::ready(Ok(head)).boxed()
     }
@@ -158,14 +205,23 @@ impl MessageStore for MemoryMessageStore {
         to: u64,
     ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
         let state = self.state.lock().expect("memory store lock poisoned");
-        let messages = state.1.messages.get(&room).map_or(&[][..], Vec::as_slice);
+        let rooms = &state.1;
+        let messages = rooms.messages.get(&room).map_or(&[][..], Vec::as_slice);
         let to = to.min(messages.len() as u64);
         let from = from.max(1);
-        let range = if from > to {
+        let mut range = if from > to {
             Vec::new()
         } else {
             messages[(from - 1) as usize..to as usize].to_vec()
         };
+        for entry in &mut range {
+            if let Entry::Message(m) = entry {
+                if let Some((edited, content)) = rooms.edits.get(&(room, m.seq)) {
+                    m.content.clone_from(content);
+                    m.edited = Some(*edited);
+                }
+            }
+        }
         futures::future::ready(Ok(range)).boxed()
     }
 

@@ -1,4 +1,5 @@
-//! Erasing: overwriting entries' lines in place, so that a deleted room's text leaves the disk.
+//! Erasing: overwriting entries' lines in place, so that a deleted room's or message's text
+//! leaves the disk.
 //!
 //! Why in place, and not a rewrite of the segments without them: an erased line is written over
 //! the old one at the same offset and with the same length (`{"type":"erased",…}` padded with
@@ -47,30 +48,54 @@ pub(super) struct Overwrite {
     pub(super) line: String,
 }
 
-/// The erasures the log owes: each deleted room's entries up to the seq before its deletion,
-/// first owed, first erased (a room whose erasure failed goes to the back, so it never holds
-/// up the others).
+/// What to erase of one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Erasure {
+    /// A deleted room's entries `1..=through` (all before its deletion): nothing of who wrote
+    /// them stays.
+    Through(u64),
+    /// Deleted messages' lines: each message's edits, then the message itself (newest first,
+    /// so that a stop between chunks never leaves an edit behind its erased message). Who sent
+    /// the message and its client_id stay (see [`ErasedEntry::deleted`]).
+    Lines(Vec<u64>),
+}
+
+/// The erasures the log owes, first owed, first erased (a room whose erasure failed goes to
+/// the back, so it never holds up the others).
 ///
-/// Bounded by the number of rooms: a room is owed at most once (owing it again only moves its
-/// bound), and rooms are deleted once.
+/// Bounded: a room is owed at most one [`Erasure::Through`] (owing it again only moves its
+/// bound; rooms are deleted once) and one [`Erasure::Lines`] (owing more lines adds them to
+/// it), whose seqs are those of messages deleted and not erased yet: 8 bytes each, and the
+/// eraser takes them at once (a chunk of 4,096 lines takes milliseconds).
 #[derive(Default)]
 pub(super) struct Owed {
-    rooms: Mutex<VecDeque<(RoomId, u64)>>,
+    rooms: Mutex<VecDeque<(RoomId, Erasure)>>,
     wake: Condvar,
     stopping: AtomicBool,
 }
 
 impl MessageLog {
-    /// Owes the erasure of `room`'s entries `1..=through`: the eraser takes it next (also how
-    /// an erasure that failed is given back, to be tried again).
-    pub fn owe_erasure(&self, room: RoomId, through: u64) {
-        if through == 0 {
+    /// Owes `erasure` of `room`: the eraser takes it after those owed before (also how an
+    /// erasure that failed is given back, to be tried again).
+    pub fn owe_erasure(&self, room: RoomId, erasure: Erasure) {
+        if matches!(&erasure, Erasure::Through(0)) || erasure == Erasure::Lines(Vec::new()) {
             return;
         }
         let mut rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
-        match rooms.iter_mut().find(|(owed, _)| *owed == room) {
-            Some((_, bound)) => *bound = (*bound).max(through),
-            None => rooms.push_back((room, through)),
+        let same_kind = rooms.iter_mut().find(|(owed, owing)| {
+            *owed == room
+                && matches!(
+                    (owing, &erasure),
+                    (Erasure::Through(_), Erasure::Through(_))
+                        | (Erasure::Lines(_), Erasure::Lines(_))
+                )
+        });
+        match (same_kind, erasure) {
+            (Some((_, Erasure::Through(bound))), Erasure::Through(through)) => {
+                *bound = (*bound).max(through);
+            }
+            (Some((_, Erasure::Lines(seqs))), Erasure::Lines(more)) => seqs.extend(more),
+            (_, erasure) => rooms.push_back((room, erasure)),
         }
         self.owed.wake.notify_all();
     }
@@ -88,7 +113,7 @@ impl MessageLog {
 
     /// Waits for an owed erasure and takes it; `None` once [`stop_erasing`](Self::stop_erasing)
     /// was called.
-    pub fn next_erasure(&self) -> Option<(RoomId, u64)> {
+    pub fn next_erasure(&self) -> Option<(RoomId, Erasure)> {
         let rooms = self.owed.rooms.lock().expect("erasure lock poisoned");
         let mut rooms = self
             .owed
@@ -115,10 +140,10 @@ impl MessageLog {
         self.owed.rooms.lock().expect("erasure lock poisoned").len()
     }
 
-    /// Erases `room`'s entries `from..=to` (clamped to what exists) in place, chunk by chunk;
+    /// Carries out `erasure` of `room` in place, chunk by chunk (seqs clamped to what exists);
     /// lines already erased are left alone. Returns how many lines it erased, or stops early
     /// (with what it did so far) once asked to stop.
-    pub fn erase(&self, room: RoomId, from: u64, to: u64) -> Result<u64, StoreError> {
+    pub fn erase(&self, room: RoomId, erasure: &Erasure) -> Result<u64, StoreError> {
         // A chunk that failed part-way (a short write) may have left a torn line: its intent
         // is still on disk, and applying it first makes every line of it whole again.
         {
@@ -126,17 +151,34 @@ impl MessageLog {
             finish_interrupted(&self.dir)?;
         }
         let mut erased = 0;
-        let mut next = from.max(1);
-        while next <= to && !self.owed.stopping.load(Ordering::SeqCst) {
-            let last = to.min(next + CHUNK as u64 - 1);
-            let (locs, segments) = self.locs(room, next, last);
-            if locs.is_empty() {
-                break;
-            }
-            let plan = plan(&self.dir, &locs, &segments)?;
+        let mut chunk = |locs: Vec<Loc>, segments: Vec<Arc<File>>, keep: Keep| {
+            let plan = plan(&self.dir, &locs, &segments, keep)?;
             erased += plan.len() as u64;
-            self.apply(&plan)?;
-            next = last + 1;
+            self.apply(&plan)
+        };
+        let stopping = || self.owed.stopping.load(Ordering::SeqCst);
+        match erasure {
+            Erasure::Through(to) => {
+                let mut next = 1;
+                while next <= *to && !stopping() {
+                    let last = (*to).min(next + CHUNK as u64 - 1);
+                    let (locs, segments) = self.locs(room, next, last);
+                    if locs.is_empty() {
+                        break;
+                    }
+                    chunk(locs, segments, Keep::Nothing)?;
+                    next = last + 1;
+                }
+            }
+            Erasure::Lines(seqs) => {
+                for seqs in seqs.chunks(CHUNK) {
+                    if stopping() {
+                        break;
+                    }
+                    let (locs, segments) = self.locs_of(room, seqs);
+                    chunk(locs, segments, Keep::Sender)?;
+                }
+            }
         }
         Ok(erased)
     }
@@ -159,12 +201,23 @@ impl MessageLog {
     }
 }
 
+/// What an erased line keeps of who wrote it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Keep {
+    /// A deleted room's entry: nothing ([`ErasedEntry::of`]).
+    Nothing,
+    /// A deleted message's lines: the message keeps its sender and client_id, its edits
+    /// nothing ([`ErasedEntry::deleted`]).
+    Sender,
+}
+
 /// What each of `locs` becomes: the lines not yet erased, read now. (A torn line does not
 /// read: [`MessageLog::erase`] makes a chunk a failure left whole again before planning.)
 pub(super) fn plan(
     dir: &Path,
     locs: &[Loc],
     segments: &[Arc<File>],
+    keep: Keep,
 ) -> Result<Vec<Overwrite>, StoreError> {
     let mut plan = Vec::new();
     let mut buf = Vec::new();
@@ -173,8 +226,12 @@ pub(super) fn plan(
         if matches!(entry, Entry::Erased(_)) {
             continue;
         }
-        let mut line = serde_json::to_string(&Entry::Erased(ErasedEntry::of(&entry)))
-            .expect("entries always serialize");
+        let erased = match keep {
+            Keep::Nothing => ErasedEntry::of(&entry),
+            Keep::Sender => ErasedEntry::deleted(&entry),
+        };
+        let mut line =
+            serde_json::to_string(&Entry::Erased(erased)).expect("entries always serialize");
         let text_len = loc.len as usize - 1;
         if line.len() > text_len {
             // Every kind of entry carries more than its erased form; one that does not is not

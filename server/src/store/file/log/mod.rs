@@ -40,6 +40,7 @@ use crate::store::{
 use app::model::{mention_keys, RoomId, Username};
 use app::timeline::Entry;
 use bytes::Bytes;
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -79,8 +80,18 @@ struct RoomIndex {
     last_ts: Option<i64>,
     /// The seqs of the messages that mention each name ([`Username::key`]), ascending: a
     /// mention count is one binary search. 8 bytes a mention, at most
-    /// [`app::model::MENTIONS_PER_MESSAGE`] names a message.
+    /// [`app::model::MENTIONS_PER_MESSAGE`] names a message. What a message first said counts
+    /// (an edit mentions nobody new); a deleted message mentions nobody.
     mentions: FastMap<String, Vec<u64>>,
+    /// The seqs of each edited message's edits, ascending (lines not erased): a read shows
+    /// the newest in the message's place.
+    edits: FastMap<u64, Vec<u64>>,
+    /// The deleted messages `messages` counts (every deletion made while the log is open;
+    /// at start, those whose line was not erased yet). Reads show them erased at once, unread
+    /// counts leave them out, and a second deletion or an edit finds no message.
+    deleted: BTreeSet<u64>,
+    /// How many edits and deletions the room holds (see [`crate::store::RoomHead::revision`]).
+    revision: u64,
 }
 
 impl RoomIndex {
@@ -106,13 +117,47 @@ impl RoomIndex {
         })
     }
 
-    /// How many messages have a seq above `seq`.
+    /// How many messages have a seq above `seq` (deleted ones left out).
     fn messages_after(&self, seq: u64) -> u64 {
         let upto = |seq: u64| match seq.min(self.messages.len() as u64) {
             0 => 0,
             seq => u64::from(self.messages[(seq - 1) as usize]),
         };
-        upto(u64::MAX) - upto(seq)
+        let deleted = self.deleted.range(seq.saturating_add(1)..).count() as u64;
+        upto(u64::MAX) - upto(seq) - deleted
+    }
+
+    /// Whether the line of entry `seq` was a message when it was indexed.
+    fn is_message(&self, seq: u64) -> bool {
+        let upto = |seq: u64| match seq {
+            0 => 0,
+            seq => self.messages.get((seq - 1) as usize).copied().unwrap_or(0),
+        };
+        seq >= 1 && upto(seq) > upto(seq - 1)
+    }
+
+    /// Notes the edit `seq` of message `target`.
+    fn note_edit(&mut self, target: u64, seq: u64) {
+        self.edits.entry(target).or_default().push(seq);
+        self.revision += 1;
+    }
+
+    /// Notes the deletion of message `target`; answers the seqs whose lines to erase (its
+    /// edits', then its own when it is still a message), newest first, so that an erasure cut
+    /// short never leaves an edit's text behind an erased message.
+    fn note_deletion(&mut self, target: u64) -> Vec<u64> {
+        self.revision += 1;
+        let mut seqs = self.edits.remove(&target).unwrap_or_default();
+        seqs.reverse();
+        if self.is_message(target) && self.deleted.insert(target) {
+            seqs.push(target);
+            for mentioning in self.mentions.values_mut() {
+                if let Ok(at) = mentioning.binary_search(&target) {
+                    mentioning.remove(at);
+                }
+            }
+        }
+        seqs
     }
 }
 

@@ -1,6 +1,9 @@
-//! Reading: a room's head and ranges of it, by positional reads of the indexed lines.
+//! Reading: a room's head and ranges of it, by positional reads of the indexed lines, shown
+//! with the room's edits and deletions.
 
 use super::*;
+use app::model::Edited;
+use app::timeline::ErasedEntry;
 
 impl MessageLog {
     /// The directory holding the segments.
@@ -10,16 +13,20 @@ impl MessageLog {
 
     /// The newest seq of `room` (0 when it has no messages).
     pub fn last_seq(&self, room: RoomId) -> u64 {
-        self.room_head(room).0
+        self.room_head(room).last_seq
     }
 
-    /// The newest seq of `room` and when that message was stored.
-    pub fn room_head(&self, room: RoomId) -> (u64, Option<i64>) {
+    /// The head of `room`: its newest seq, when that entry was stored, and its revision.
+    pub fn room_head(&self, room: RoomId) -> crate::store::RoomHead {
         let index = self.index.lock().expect("log index lock poisoned");
         index
             .rooms
             .get(&room)
-            .map_or((0, None), |r| (r.locs.len() as u64, r.last_ts))
+            .map_or(Default::default(), |r| crate::store::RoomHead {
+                last_seq: r.locs.len() as u64,
+                last_ts: r.last_ts,
+                revision: r.revision,
+            })
     }
 
     /// How many of `room`'s entries above `seq` are messages (an unread count), in O(1).
@@ -56,15 +63,82 @@ impl MessageLog {
         (locs, index.segments.clone())
     }
 
-    /// Entries `from..=to` of `room` (clamped to what exists), in seq order.
+    /// Where the entries `seqs` of `room` are (those that exist), and the segments' read
+    /// handles.
+    pub(super) fn locs_of(&self, room: RoomId, seqs: &[u64]) -> (Vec<Loc>, Vec<Arc<File>>) {
+        let index = self.index.lock().expect("log index lock poisoned");
+        let Some(room) = index.rooms.get(&room) else {
+            return (Vec::new(), Vec::new());
+        };
+        let locs = seqs
+            .iter()
+            .filter_map(|seq| seq.checked_sub(1).and_then(|i| room.locs.get(i as usize)))
+            .copied()
+            .collect();
+        (locs, index.segments.clone())
+    }
+
+    /// Entries `from..=to` of `room` (clamped to what exists), in seq order, as they are now
+    /// (see [`MessageStore::read_range`](crate::store::MessageStore::read_range)).
     pub fn read_range(&self, room: RoomId, from: u64, to: u64) -> Result<Vec<Entry>, StoreError> {
         let (locs, segments) = self.locs(room, from, to);
-        // No line is half overwritten while this reads (see `eraser`).
+        let mut entries = {
+            // No line is half overwritten while this reads (see `eraser`).
+            let _erasing = self.erasing.read().expect("erase lock poisoned");
+            let mut buf = Vec::new();
+            locs.iter()
+                .map(|loc| read_entry(&self.dir, &segments, loc, &mut buf))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.revise(room, &mut entries)?;
+        Ok(entries)
+    }
+
+    /// Shows `entries` (read from their lines) as they are now: a deleted message and its
+    /// edits erased (their lines may not be yet), an edited message with its newest edit.
+    fn revise(&self, room: RoomId, entries: &mut [Entry]) -> Result<(), StoreError> {
+        let (newest_edits, segments) = {
+            let index = self.index.lock().expect("log index lock poisoned");
+            let Some(revised) = index.rooms.get(&room).filter(|r| r.revision > 0) else {
+                return Ok(());
+            };
+            let mut newest_edits = Vec::new();
+            for (i, entry) in entries.iter_mut().enumerate() {
+                let message = match entry {
+                    Entry::Message(m) => m.seq,
+                    Entry::Edit(e) => e.target_seq,
+                    _ => continue,
+                };
+                if revised.deleted.contains(&message) {
+                    *entry = Entry::Erased(ErasedEntry::deleted(entry));
+                } else if let Entry::Message(_) = entry {
+                    let newest = revised.edits.get(&message).and_then(|edits| edits.last());
+                    if let Some(loc) = newest.map(|seq| revised.locs[(seq - 1) as usize]) {
+                        newest_edits.push((i, loc));
+                    }
+                }
+            }
+            (newest_edits, index.segments.clone())
+        };
+        if newest_edits.is_empty() {
+            return Ok(());
+        }
         let _erasing = self.erasing.read().expect("erase lock poisoned");
         let mut buf = Vec::new();
-        locs.iter()
-            .map(|loc| read_entry(&self.dir, &segments, loc, &mut buf))
-            .collect()
+        for (i, loc) in newest_edits {
+            // Erased meanwhile: the message's deletion is on its way to the reader.
+            let Entry::Edit(edit) = read_entry(&self.dir, &segments, &loc, &mut buf)? else {
+                continue;
+            };
+            if let Entry::Message(m) = &mut entries[i] {
+                m.content = edit.content;
+                m.edited = Some(Edited {
+                    seq: edit.seq,
+                    ts: edit.ts,
+                });
+            }
+        }
+        Ok(())
     }
 }
 

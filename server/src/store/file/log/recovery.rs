@@ -1,5 +1,6 @@
 //! Recovery: reading every segment at start-up to rebuild the index, and cutting a torn tail.
 
+use super::eraser::Erasure;
 use super::*;
 
 /// Whether a complete, parsable message line starts after the (bad) line at `offset`.
@@ -25,7 +26,7 @@ impl MessageLog {
     /// entry and one segment's bytes, however busy the last minutes were (audit M10).
     ///
     /// Erasure: an erasure a crash interrupted is finished before the segments are read, and a
-    /// deleted room with lines not yet erased is owed again (see [`eraser`]).
+    /// deleted room or message with lines not yet erased is owed again (see [`eraser`]).
     pub fn open_visiting(
         dir: &Path,
         config: LogConfig,
@@ -68,6 +69,8 @@ impl MessageLog {
         // deleted. A deleted room with such lines owes an erasure.
         let mut unerased: FastMap<RoomId, u64> = FastMap::default();
         let mut deletions: Vec<(RoomId, u64)> = Vec::new();
+        // Per room: the lines of deleted messages (and their edits) not erased yet.
+        let mut deleted_lines: FastMap<RoomId, Vec<u64>> = FastMap::default();
         let mut messages = 0u64;
         let mut next_id = 1u64;
         let mut truncated_bytes = 0u64;
@@ -116,8 +119,16 @@ impl MessageLog {
                     matches!(entry, Entry::Message(_)),
                     entry.ts(),
                 );
-                if let Entry::Message(m) = &entry {
-                    room.note_mentions(m.seq, mention_keys(&m.content));
+                match &entry {
+                    Entry::Message(m) => room.note_mentions(m.seq, mention_keys(&m.content)),
+                    Entry::Edit(e) => room.note_edit(e.target_seq, e.seq),
+                    Entry::MessageDeleted(e) => {
+                        let lines = room.note_deletion(e.target_seq);
+                        if !lines.is_empty() {
+                            deleted_lines.entry(e.room_id).or_default().extend(lines);
+                        }
+                    }
+                    _ => {}
                 }
                 next_id = next_id.max(entry.id() + 1);
                 messages += 1;
@@ -179,8 +190,11 @@ impl MessageLog {
         };
         for (room, seq) in deletions {
             if unerased.get(&room).is_some_and(|n| *n > 0) {
-                log.owe_erasure(room, seq - 1);
+                log.owe_erasure(room, Erasure::Through(seq - 1));
             }
+        }
+        for (room, lines) in deleted_lines {
+            log.owe_erasure(room, Erasure::Lines(lines));
         }
         Ok(Recovered {
             log,

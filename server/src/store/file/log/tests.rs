@@ -1,3 +1,4 @@
+use super::eraser::Erasure;
 use super::*;
 use crate::store::Body;
 use app::model::Username;
@@ -10,6 +11,17 @@ fn new(room: u64, text: &str) -> NewEntry {
         client_id: app::model::ClientId::parse(&format!("c-{text}")).unwrap(),
         body: crate::store::Body::Text(app::model::MessageBody::parse(text).unwrap()),
         ts: 1_000,
+    }
+}
+
+impl MessageLog {
+    /// [`MessageLog::append`] of a batch nothing in which is refused.
+    fn append_all(&self, batch: Vec<NewEntry>) -> Result<Vec<StoredEntry>, StoreError> {
+        Ok(self
+            .append(batch)?
+            .into_iter()
+            .map(|stored| stored.expect("nothing refused"))
+            .collect())
     }
 }
 
@@ -31,7 +43,7 @@ fn seqs_count_per_room_within_and_across_batches() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
     let first = log
-        .append(vec![new(1, "a"), new(2, "b"), new(1, "c")])
+        .append_all(vec![new(1, "a"), new(2, "b"), new(1, "c")])
         .unwrap();
     assert_eq!(
         first
@@ -40,7 +52,7 @@ fn seqs_count_per_room_within_and_across_batches() {
             .collect::<Vec<_>>(),
         [(1, 1), (2, 1), (1, 2)]
     );
-    let second = log.append(vec![new(1, "d")]).unwrap();
+    let second = log.append_all(vec![new(1, "d")]).unwrap();
     assert_eq!(second[0].ack.seq, 3);
     assert!(second[0].ack.id > first[2].ack.id);
     assert_eq!(
@@ -54,7 +66,7 @@ fn everything_comes_back_after_a_reopen_across_segments() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 200).log;
     for i in 0..20 {
-        log.append(vec![new(1, &format!("m{i}")), new(2, "x")])
+        log.append_all(vec![new(1, &format!("m{i}")), new(2, "x")])
             .unwrap();
     }
     drop(log);
@@ -66,14 +78,17 @@ fn everything_comes_back_after_a_reopen_across_segments() {
     let log = recovered.log;
     assert_eq!(log.last_seq(RoomId(1)), 20);
     assert_eq!(contents(&log, 1)[5], (6, "m5".into()));
-    assert_eq!(log.append(vec![new(1, "after")]).unwrap()[0].ack.seq, 21);
+    assert_eq!(
+        log.append_all(vec![new(1, "after")]).unwrap()[0].ack.seq,
+        21
+    );
 }
 
 #[test]
 fn a_torn_last_line_is_cut_and_everything_before_it_survives() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![new(1, "a"), new(1, "b")]).unwrap();
+    log.append_all(vec![new(1, "a"), new(1, "b")]).unwrap();
     drop(log);
     let path = segment_path(dir.path(), 1);
     let whole = fs::read(&path).unwrap();
@@ -95,11 +110,13 @@ fn a_torn_last_line_is_cut_and_everything_before_it_survives() {
 fn a_failed_write_stores_nothing_and_the_log_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![new(1, "a")]).unwrap();
+    log.append_all(vec![new(1, "a")]).unwrap();
     log.fail_next_writes(1);
-    assert!(log.append(vec![new(1, "lost"), new(1, "lost")]).is_err());
+    assert!(log
+        .append_all(vec![new(1, "lost"), new(1, "lost")])
+        .is_err());
     assert_eq!(log.last_seq(RoomId(1)), 1);
-    assert_eq!(log.append(vec![new(1, "b")]).unwrap()[0].ack.seq, 2);
+    assert_eq!(log.append_all(vec![new(1, "b")]).unwrap()[0].ack.seq, 2);
     drop(log);
     let recovered = open(dir.path(), 1 << 20);
     assert_eq!(recovered.truncated_bytes, 0);
@@ -113,15 +130,15 @@ fn a_failed_write_stores_nothing_and_the_log_keeps_working() {
 fn a_failed_roll_fails_only_its_batch_and_the_next_batch_rolls_and_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 100).log;
-    log.append(vec![new(1, "a"), new(1, "b")]).unwrap();
+    log.append_all(vec![new(1, "a"), new(1, "b")]).unwrap();
     log.fail_next_rolls(1);
-    assert!(log.append(vec![new(1, "lost")]).is_err());
+    assert!(log.append_all(vec![new(1, "lost")]).is_err());
     assert_eq!(log.last_seq(RoomId(1)), 2);
     assert!(
         segment_path(dir.path(), 2).exists(),
         "the failed roll left its empty segment behind"
     );
-    let stored = log.append(vec![new(1, "c"), new(2, "d")]).unwrap();
+    let stored = log.append_all(vec![new(1, "c"), new(2, "d")]).unwrap();
     assert_eq!(
         stored.iter().map(|m| m.ack.seq).collect::<Vec<_>>(),
         [3, 1],
@@ -141,7 +158,7 @@ fn a_failed_roll_fails_only_its_batch_and_the_next_batch_rolls_and_succeeds() {
 fn a_bad_middle_line_of_the_newest_segment_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![new(1, "a"), new(1, "b"), new(1, "c")])
+    log.append_all(vec![new(1, "a"), new(1, "b"), new(1, "c")])
         .unwrap();
     drop(log);
     let path = segment_path(dir.path(), 1);
@@ -162,7 +179,7 @@ fn damage_before_the_tail_is_reported_not_guessed_at() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 100).log;
     for _ in 0..4 {
-        log.append(vec![new(1, "a")]).unwrap();
+        log.append_all(vec![new(1, "a")]).unwrap();
     }
     drop(log);
     fs::write(segment_path(dir.path(), 1), b"{not json}\n").unwrap();
@@ -197,7 +214,7 @@ fn recent_messages_and_every_room_change_are_visited_oldest_first() {
         ts: 10,
         ..new(1, "rename")
     };
-    log.append(vec![
+    log.append_all(vec![
         old,
         old_join,
         old_rename,
@@ -231,7 +248,7 @@ fn each_line_is_the_frame_handed_out_and_the_protocol_s_message_frame() {
         ),
         ..new(1, "one")
     };
-    let stored = log.append(vec![hostile, new(2, "two")]).unwrap();
+    let stored = log.append_all(vec![hostile, new(2, "two")]).unwrap();
     let file = fs::read(segment_path(dir.path(), 1)).unwrap();
     let lines: Vec<&[u8]> = file.split_inclusive(|&b| b == b'\n').collect();
     assert_eq!(lines.len(), 2);
@@ -253,7 +270,7 @@ fn a_line_written_before_the_type_tag_still_reads_as_a_message() {
     fs::write(segment_path(dir.path(), 1), format!("{old}\n")).unwrap();
     let log = open(dir.path(), 1 << 20).log;
     assert_eq!(contents(&log, 1), [(1, "old".into())]);
-    assert_eq!(log.append(vec![new(1, "new")]).unwrap()[0].ack.seq, 2);
+    assert_eq!(log.append_all(vec![new(1, "new")]).unwrap()[0].ack.seq, 2);
 }
 
 #[test]
@@ -270,7 +287,7 @@ fn unread_counts_only_messages_and_survive_a_reopen() {
         }),
         ..new(1, "join")
     };
-    log.append(vec![new(1, "a"), join, new(1, "b"), new(2, "elsewhere")])
+    log.append_all(vec![new(1, "a"), join, new(1, "b"), new(2, "elsewhere")])
         .unwrap();
     let counts = |log: &MessageLog| -> Vec<u64> {
         (0..=4)
@@ -310,21 +327,21 @@ fn a_deleted_room_s_lines_are_overwritten_in_place_and_every_seq_stays() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 300).log;
     for i in 0..10 {
-        log.append(vec![
+        log.append_all(vec![
             new(1, &format!("secret{i}")),
             new(2, &format!("kept{i}")),
         ])
         .unwrap();
     }
     let before = all_bytes(dir.path()).len();
-    let stored = log.append(vec![deletion(1)]).unwrap();
+    let stored = log.append_all(vec![deletion(1)]).unwrap();
     assert_eq!(stored[0].ack.seq, 11);
     // The append owes the erasure of everything before the deletion.
     assert_eq!(log.erasures_owed(), 1);
-    assert_eq!(log.next_erasure(), Some((RoomId(1), 10)));
-    assert_eq!(log.erase(RoomId(1), 1, 10).unwrap(), 10);
+    assert_eq!(log.next_erasure(), Some((RoomId(1), Erasure::Through(10))));
+    assert_eq!(log.erase(RoomId(1), &Erasure::Through(10)).unwrap(), 10);
     // Again: nothing left to erase.
-    assert_eq!(log.erase(RoomId(1), 1, 10).unwrap(), 0);
+    assert_eq!(log.erase(RoomId(1), &Erasure::Through(10)).unwrap(), 0);
 
     let bytes = all_bytes(dir.path());
     assert!(
@@ -352,7 +369,7 @@ fn a_deleted_room_s_lines_are_overwritten_in_place_and_every_seq_stays() {
         0,
         "a finished erasure is owed again"
     );
-    let next = reopened.log.append(vec![new(2, "after")]).unwrap();
+    let next = reopened.log.append_all(vec![new(2, "after")]).unwrap();
     assert!(
         next[0].ack.id > stored[0].ack.id,
         "ids go on from the erased lines'"
@@ -363,13 +380,13 @@ fn a_deleted_room_s_lines_are_overwritten_in_place_and_every_seq_stays() {
 fn a_deletion_whose_erasure_never_ran_is_owed_again_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![new(1, "secret"), new(1, "more"), deletion(1)])
+    log.append_all(vec![new(1, "secret"), new(1, "more"), deletion(1)])
         .unwrap();
     drop(log);
     let log = open(dir.path(), 1 << 20).log;
     assert_eq!(log.erasures_owed(), 1);
-    assert_eq!(log.next_erasure(), Some((RoomId(1), 2)));
-    log.erase(RoomId(1), 1, 2).unwrap();
+    assert_eq!(log.next_erasure(), Some((RoomId(1), Erasure::Through(2))));
+    log.erase(RoomId(1), &Erasure::Through(2)).unwrap();
     assert!(!holds(&all_bytes(dir.path()), "secret"));
 }
 
@@ -377,13 +394,13 @@ fn a_deletion_whose_erasure_never_ran_is_owed_again_at_start() {
 fn an_erasure_torn_by_a_crash_is_finished_before_recovery_reads_the_lines() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![
+    log.append_all(vec![
         new(1, "secret-one"),
         new(2, "other"),
         new(1, "secret-two"),
     ])
     .unwrap();
-    log.append(vec![deletion(1)]).unwrap();
+    log.append_all(vec![deletion(1)]).unwrap();
     // A crash mid-chunk: the intent is on disk, the first line half overwritten.
     interrupt_erasure(&log, dir.path(), |line| line.len() / 2);
     drop(log);
@@ -407,7 +424,7 @@ fn an_erasure_torn_by_a_crash_is_finished_before_recovery_reads_the_lines() {
 fn an_intent_that_does_not_fit_the_segments_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![new(1, "secret")]).unwrap();
+    log.append_all(vec![new(1, "secret")]).unwrap();
     drop(log);
     let wrong = r#"[{"segment":0,"offset":3,"line":"{\"type\":\"erased\",\"room_id\":1,\"seq\":1,\"id\":1,\"ts\":1}"}]"#;
     fs::write(dir.path().join(eraser::INTENT_FILE), wrong).unwrap();
@@ -425,7 +442,7 @@ fn an_intent_that_does_not_fit_the_segments_stops_the_start() {
 fn mention_counts_are_rebuilt_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![
+    log.append_all(vec![
         new(1, "@bob-hi"),
         new(1, "plain"),
         new(1, "@Bob-again"),
@@ -452,7 +469,7 @@ fn mention_counts_are_rebuilt_at_start() {
 fn a_chunk_that_failed_part_way_is_made_whole_by_the_next_try() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.append(vec![
+    log.append_all(vec![
         new(1, "secret-one"),
         new(1, "secret-two"),
         deletion(1),
@@ -462,7 +479,7 @@ fn a_chunk_that_failed_part_way_is_made_whole_by_the_next_try() {
     // after the erased prefix: it starts like an erased line but does not parse.
     interrupt_erasure(&log, dir.path(), |_| ERASED_PREFIX.len() + 3);
     // The retry finishes the intent first, then finds nothing left.
-    log.erase(RoomId(1), 1, 2).unwrap();
+    log.erase(RoomId(1), &Erasure::Through(2)).unwrap();
     assert!(!dir.path().join(eraser::INTENT_FILE).exists());
     assert!(!holds(&all_bytes(dir.path()), "secret"));
     drop(log);
@@ -478,7 +495,7 @@ fn a_chunk_that_failed_part_way_is_made_whole_by_the_next_try() {
 /// first line overwritten only up to `torn_at` of its new bytes.
 fn interrupt_erasure(log: &MessageLog, dir: &Path, torn_at: impl Fn(&str) -> usize) {
     let (locs, segments) = log.locs(RoomId(1), 1, 2);
-    let plan = eraser::plan(dir, &locs, &segments).unwrap();
+    let plan = eraser::plan(dir, &locs, &segments, eraser::Keep::Nothing).unwrap();
     atomic::replace(
         &dir.join(eraser::INTENT_FILE),
         &serde_json::to_vec(&plan).unwrap(),
@@ -498,19 +515,62 @@ fn interrupt_erasure(log: &MessageLog, dir: &Path, torn_at: impl Fn(&str) -> usi
 fn erasures_are_taken_first_owed_first_and_one_given_back_goes_last() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), 1 << 20).log;
-    log.owe_erasure(RoomId(3), 5);
-    log.owe_erasure(RoomId(1), 2);
+    log.owe_erasure(RoomId(3), Erasure::Through(5));
+    log.owe_erasure(RoomId(1), Erasure::Through(2));
     // Owing a room again only moves its bound; nothing is owed for an empty room.
-    log.owe_erasure(RoomId(3), 7);
-    log.owe_erasure(RoomId(9), 0);
+    log.owe_erasure(RoomId(3), Erasure::Through(7));
+    log.owe_erasure(RoomId(9), Erasure::Through(0));
     assert_eq!(log.erasures_owed(), 2);
-    assert_eq!(log.next_erasure(), Some((RoomId(3), 7)));
+    assert_eq!(log.next_erasure(), Some((RoomId(3), Erasure::Through(7))));
     // A failed room is given back behind the others.
-    log.owe_erasure(RoomId(3), 7);
-    assert_eq!(log.next_erasure(), Some((RoomId(1), 2)));
-    assert_eq!(log.next_erasure(), Some((RoomId(3), 7)));
+    log.owe_erasure(RoomId(3), Erasure::Through(7));
+    assert_eq!(log.next_erasure(), Some((RoomId(1), Erasure::Through(2))));
+    assert_eq!(log.next_erasure(), Some((RoomId(3), Erasure::Through(7))));
     // Stopping ends a wait for more.
     log.stop_erasing();
     assert_eq!(log.next_erasure(), None);
     assert!(!log.rest(std::time::Duration::from_secs(60)));
+}
+
+/// A message deletion whose lines a stop left unerased is owed again at start, its edits first;
+/// once erased, the next start owes nothing and reads the same.
+#[test]
+fn a_deleted_message_not_yet_erased_is_owed_again_at_start() {
+    use crate::store::contract::{delete, edit, said};
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append_all(vec![said("ana", "a", "secret"), said("ana", "b", "kept")])
+        .unwrap();
+    log.append_all(vec![edit("ana", "e", 1, "secret edit")])
+        .unwrap();
+    log.append_all(vec![delete("ana", "d", 1, false)]).unwrap();
+    let owed = Some((RoomId(1), Erasure::Lines(vec![3, 1])));
+    assert_eq!(log.erasures_owed(), 1);
+    assert_eq!(log.next_erasure(), owed);
+    drop(log);
+
+    let log = open(dir.path(), 1 << 20).log;
+    assert_eq!(log.erasures_owed(), 1, "owed again");
+    assert_eq!(log.next_erasure(), owed);
+    assert_eq!(
+        log.erase(RoomId(1), &Erasure::Lines(vec![3, 1])).unwrap(),
+        2
+    );
+    let read = log.read_range(RoomId(1), 1, 9).unwrap();
+    assert_eq!(log.messages_after(RoomId(1), 0), 1);
+    drop(log);
+
+    let log = open(dir.path(), 1 << 20).log;
+    assert_eq!(log.erasures_owed(), 0);
+    assert_eq!(log.read_range(RoomId(1), 1, 9).unwrap(), read);
+    assert_eq!(log.messages_after(RoomId(1), 0), 1);
+    assert!(matches!(
+        &read[..],
+        [
+            Entry::Erased(_),
+            Entry::Message(_),
+            Entry::Erased(_),
+            Entry::MessageDeleted(_)
+        ]
+    ));
 }

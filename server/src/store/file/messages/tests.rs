@@ -174,3 +174,64 @@ async fn dropping_the_store_ends_its_writer_and_eraser_threads() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Whether any segment of the store's log holds `text`.
+fn on_disk(store: &Opened, text: &str) -> bool {
+    std::fs::read_dir(store.dir.path())
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap_or_default())
+        .any(|bytes| bytes.windows(text.len()).any(|w| w == text.as_bytes()))
+}
+
+/// A deleted message's text and its edits' leave the data directory (the eraser thread, within
+/// seconds), and after a restart it still reads as deleted, is still no message to act on,
+/// and a resend of it is still answered with its ack.
+#[tokio::test]
+async fn a_deleted_message_leaves_the_disk_and_stays_deleted_after_a_restart() {
+    use crate::store::contract::{delete, edit, said};
+    let store = open();
+    store
+        .append(vec![
+            said("ana", "a", "whisper-one"),
+            said("bob", "b", "kept"),
+        ])
+        .await
+        .unwrap();
+    store
+        .append(vec![edit("ana", "e", 1, "whisper-two")])
+        .await
+        .unwrap();
+    assert!(on_disk(&store, "whisper-one") && on_disk(&store, "whisper-two"));
+    store
+        .append(vec![delete("ana", "d", 1, false)])
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while on_disk(&store, "whisper-") {
+        assert!(std::time::Instant::now() < deadline, "not erased in 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(on_disk(&store, "kept"));
+    let before = store.read_range(RoomId(1), 1, 9).await.unwrap();
+
+    let store = store.reopen(2_000);
+    assert_eq!(store.read_range(RoomId(1), 1, 9).await.unwrap(), before);
+    assert!(matches!(before[0], Entry::Erased(_)));
+    assert_eq!(store.messages_after(RoomId(1), 0).await.unwrap(), 1);
+    let again = store
+        .append(vec![
+            said("ana", "a", "whisper-one"),
+            edit("ana", "e2", 1, "again"),
+            delete("ana", "d2", 1, false),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(&again[0], Appended::Duplicate(ack) if ack.seq == 1));
+    assert_eq!(
+        again[1..],
+        [
+            Appended::Refused(crate::store::TargetRefusal::NoSuchMessage),
+            Appended::Refused(crate::store::TargetRefusal::NoSuchMessage)
+        ]
+    );
+}

@@ -1,0 +1,234 @@
+//! Editing and deleting messages, end to end: a real server on 127.0.0.1:0, real HTTP and
+//! WebSocket clients, and the data directory read back byte for byte.
+
+mod support;
+
+use app::api::ApiError;
+use app::model::{RoomId, Visibility};
+use app::protocol::ServerFrame;
+use app::timeline::Entry;
+use minitalk_client::CallError;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::{ack_seq, register, start};
+
+fn refused(status: u16, error: ApiError) -> Result<(), CallError> {
+    Err(CallError::Refused { status, error })
+}
+
+fn forbidden(result: Result<(), CallError>) -> bool {
+    matches!(
+        result,
+        Err(CallError::Refused {
+            status: 403,
+            error: ApiError::Forbidden(_)
+        })
+    )
+}
+
+/// Whether any file under `dir` holds `text`.
+fn on_disk(dir: &Path, text: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            return on_disk(&path, text);
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        bytes.windows(text.len()).any(|w| w == text.as_bytes())
+    })
+}
+
+/// The next frame that is not an ack (the sender's own socket sees both).
+async fn next_entry(client: &mut support::Client) -> ServerFrame {
+    loop {
+        match client.next().await {
+            ServerFrame::Ack(_) => continue,
+            frame => return frame,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_edit_is_seen_live_and_in_history_and_only_the_author_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
+    let mut ana_socket = ana.connect().await;
+    ana_socket.subscribe(room, None).await;
+    let mut bob_socket = bob.connect().await;
+    bob_socket.subscribe(room, None).await;
+    let seq = ack_seq(&ana_socket.send_and_wait(room, "m1", "helo").await);
+    assert!(matches!(bob_socket.next().await, ServerFrame::Message(_)));
+
+    let room_id = RoomId(room);
+    assert_eq!(
+        ana.api.edit_message(room_id, seq, "hello", "e1").await,
+        Ok(())
+    );
+    match next_entry(&mut bob_socket).await {
+        ServerFrame::Edit(edit) => {
+            assert_eq!((edit.target_seq, edit.content.as_str()), (seq, "hello"));
+            assert_eq!(edit.sender.as_str(), "ana");
+        }
+        other => panic!("expected the edit, got {other:?}"),
+    }
+    // A retry after a lost answer edits nothing twice.
+    assert_eq!(
+        ana.api.edit_message(room_id, seq, "hello", "e1").await,
+        Ok(())
+    );
+    let whole = bob.whole_history(room).await;
+    let edits = whole.iter().filter(|e| matches!(e, Entry::Edit(_))).count();
+    assert_eq!(edits, 1);
+    let shown = whole
+        .iter()
+        .find_map(|e| match e {
+            Entry::Message(m) if m.seq == seq => Some(m.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(shown.content, "hello");
+    assert!(shown.edited.is_some(), "history says it was edited");
+
+    // Not yours, not there, not a message, not valid: each has its answer.
+    assert!(forbidden(
+        bob.api.edit_message(room_id, seq, "mine now", "b1").await
+    ));
+    assert_eq!(
+        ana.api.edit_message(room_id, 999, "nothing", "e2").await,
+        refused(404, ApiError::NoSuchMessage)
+    );
+    assert!(matches!(
+        ana.api.edit_message(room_id, seq, "   ", "e3").await,
+        Err(CallError::Refused { status: 400, .. })
+    ));
+    let outsider = register(server.addr, "eve").await;
+    assert_eq!(
+        outsider.api.edit_message(room_id, seq, "hi", "x1").await,
+        refused(403, ApiError::NotMember)
+    );
+    // The same client_id for another edit is refused, not mistaken for the first.
+    assert!(matches!(
+        ana.api.edit_message(room_id, seq, "other", "e1").await,
+        Err(CallError::Refused { status: 400, .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_deleted_message_is_gone_live_in_history_and_from_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob", "cyd"], "general").await;
+    let [ana, bob, cyd] = &users[..] else {
+        unreachable!()
+    };
+    let room_id = RoomId(room);
+    let mut bob_socket = bob.connect().await;
+    bob_socket.subscribe(room, None).await;
+    let mut cyd_socket = cyd.connect().await;
+    cyd_socket.subscribe(room, None).await;
+    let secret = ack_seq(
+        &bob_socket
+            .send_and_wait(room, "b1", "bob-secret-words")
+            .await,
+    );
+    assert_eq!(
+        bob.api
+            .edit_message(room_id, secret, "bob-edited-words", "be1")
+            .await,
+        Ok(())
+    );
+    let kept = ack_seq(&cyd_socket.send_and_wait(room, "c1", "cyd-kept-words").await);
+
+    // Another member may not delete it; its author and the owner may.
+    assert!(forbidden(
+        cyd.api.delete_message(room_id, secret, "cd1").await
+    ));
+    assert_eq!(ana.api.delete_message(room_id, secret, "ad1").await, Ok(()));
+    loop {
+        match next_entry(&mut cyd_socket).await {
+            ServerFrame::MessageDeleted(deletion) => {
+                assert_eq!(deletion.target_seq, secret);
+                assert_eq!(deletion.sender.as_str(), "ana");
+                break;
+            }
+            ServerFrame::Message(_) | ServerFrame::Edit(_) => {}
+            other => panic!("expected the deletion, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        bob.api.delete_message(room_id, secret, "bd1").await,
+        refused(404, ApiError::NoSuchMessage)
+    );
+    assert_eq!(
+        bob.api.edit_message(room_id, secret, "back", "be2").await,
+        refused(404, ApiError::NoSuchMessage)
+    );
+    // Its author deletes their own too.
+    assert_eq!(cyd.api.delete_message(room_id, kept, "cd2").await, Ok(()));
+
+    // History: where it was, who wrote it, nothing of what it said.
+    let whole = cyd.whole_history(room).await;
+    let erased = whole
+        .iter()
+        .find_map(|e| match e {
+            Entry::Erased(erased) if erased.seq == secret => Some(erased.clone()),
+            _ => None,
+        })
+        .expect("the deleted message reads as erased");
+    assert_eq!(erased.sender.map(|s| s.to_string()), Some("bob".into()));
+    let page = serde_json::to_string(&whole).unwrap();
+    assert!(!page.contains("bob-secret") && !page.contains("bob-edited"));
+    // A resubscribe from before it replays it erased.
+    let mut late = cyd.connect().await;
+    let replayed = late.subscribe(room, Some(secret - 1)).await;
+    assert!(
+        matches!(&replayed[0], ServerFrame::Erased(e) if e.seq == secret),
+        "{replayed:?}"
+    );
+
+    // The disk: every file of the data directory, within the stated bound (a minute; here
+    // it takes milliseconds).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while on_disk(dir.path(), "bob-secret-words")
+        || on_disk(dir.path(), "bob-edited-words")
+        || on_disk(dir.path(), "cyd-kept-words")
+    {
+        assert!(Instant::now() < deadline, "still on disk after 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn moderators_delete_anyone_s_message_but_nobody_moderates_a_direct_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob", "cyd"], "hall").await;
+    let [ana, bob, cyd] = &users[..] else {
+        unreachable!()
+    };
+    let promote = app::api::Moderation::SetRole {
+        role: app::model::Role::Moderator,
+    };
+    assert_eq!(ana.api.moderate(RoomId(room), "bob", promote).await, Ok(()));
+    let mut cyd_socket = cyd.connect().await;
+    cyd_socket.subscribe(room, None).await;
+    let seq = ack_seq(&cyd_socket.send_and_wait(room, "c1", "spam").await);
+    assert_eq!(
+        bob.api.delete_message(RoomId(room), seq, "bd").await,
+        Ok(())
+    );
+
+    let direct = ana.api.open_direct(&["cyd"]).await.unwrap();
+    assert_eq!(direct.visibility, Visibility::Direct);
+    let mut cyd_dm = cyd.connect().await;
+    cyd_dm.subscribe(direct.id.0, None).await;
+    let seq = ack_seq(&cyd_dm.send_and_wait(direct.id.0, "c2", "just us").await);
+    assert!(forbidden(
+        ana.api.delete_message(direct.id, seq, "ad").await
+    ));
+    assert_eq!(cyd.api.delete_message(direct.id, seq, "cd").await, Ok(()));
+}
