@@ -249,4 +249,33 @@ mod tests {
             [1, 2, 3, 4]
         );
     }
+
+    /// An edit or a deletion changes an older page without changing its range: the page read
+    /// after it shows it, cache or not.
+    #[tokio::test]
+    async fn an_edit_or_deletion_is_visible_at_once_despite_the_cache() {
+        use crate::store::contract::{delete, edit};
+        let store = store_with(3).await;
+        let cache = HistoryCache::new(Duration::from_secs(3600), BUDGET);
+        let text = |page: &Page| -> Vec<String> {
+            page.iter()
+                .map(|entry| match entry {
+                    TimelineEntry::Message(m) => m.content.clone(),
+                    other => format!("#{}", other.seq()),
+                })
+                .collect()
+        };
+        let page = |before| cache.page(&store, RoomId(1), Some(before), 2);
+        assert_eq!(text(&page(3).await.unwrap()), ["m1", "m2"]);
+        store
+            .append(vec![edit("ana", "e", 2, "m2 edited")])
+            .await
+            .unwrap();
+        assert_eq!(text(&page(3).await.unwrap()), ["m1", "m2 edited"]);
+        store
+            .append(vec![delete("ana", "d", 1, false)])
+            .await
+            .unwrap();
+        assert_eq!(text(&page(3).await.unwrap()), ["#1", "m2 edited"]);
+    }
 }
