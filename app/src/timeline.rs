@@ -543,4 +543,56 @@ mod tests {
         );
         assert_eq!(erased.into_message(), None);
     }
+
+    #[test]
+    fn an_edit_and_a_message_deletion_are_kinds_of_their_own() {
+        let ana = Username::parse("ana").unwrap();
+        let edit = Entry::Edit(EditEvent {
+            room_id: RoomId(1),
+            seq: 7,
+            id: 30,
+            sender: ana.clone(),
+            ts: 5,
+            client_id: "c-e".into(),
+            target_seq: 3,
+            content: "fixed".into(),
+        });
+        let deleted = Entry::MessageDeleted(MessageDeletedEvent {
+            room_id: RoomId(1),
+            seq: 8,
+            id: 31,
+            sender: ana.clone(),
+            ts: 6,
+            client_id: "c-d".into(),
+            target_seq: 3,
+        });
+        for (entry, prefix) in [
+            (&edit, &br#"{"type":"edit","#[..]),
+            (&deleted, &br#"{"type":"message_deleted","#[..]),
+        ] {
+            let json = serde_json::to_vec(entry).unwrap();
+            assert!(json.starts_with(prefix));
+            assert_eq!(&Entry::from_json(&json).unwrap(), entry);
+            assert_eq!(&serde_json::from_slice::<Entry>(&json).unwrap(), entry);
+            assert_eq!(entry.sender(), Some(&ana));
+        }
+        // Erased by a deletion, a message keeps who sent it; its edit keeps nothing.
+        let message = Entry::Message(ChatMessage {
+            room_id: RoomId(1),
+            seq: 3,
+            id: 20,
+            sender: ana.clone(),
+            content: "typo".into(),
+            ts: 4,
+            client_id: "c-m".into(),
+            edited: None,
+        });
+        let erased = Entry::Erased(ErasedEntry::deleted(&message));
+        assert_eq!((erased.sender(), erased.client_id()), (Some(&ana), "c-m"));
+        let json = serde_json::to_vec(&erased).unwrap();
+        assert_eq!(Entry::from_json(&json).unwrap(), erased);
+        assert!(!String::from_utf8(json).unwrap().contains("typo"));
+        let erased_edit = Entry::Erased(ErasedEntry::deleted(&edit));
+        assert_eq!((erased_edit.sender(), erased_edit.client_id()), (None, ""));
+    }
 }

@@ -469,4 +469,91 @@ mod tests {
         assert_eq!(held(&window), [WINDOW as u64 + 2]);
         assert_eq!(window.cursor(), WINDOW as u64 + 2);
     }
+
+    fn edit(target: u64, seq: u64, text: &str) -> Entry {
+        Entry::Edit(crate::timeline::EditEvent {
+            room_id: RoomId(1),
+            seq,
+            id: seq + 1000,
+            sender: Username::parse("ben").expect("valid test name"),
+            ts: 5,
+            client_id: format!("e{seq}"),
+            target_seq: target,
+            content: text.into(),
+        })
+    }
+
+    fn deletion(target: u64, seq: u64) -> Entry {
+        Entry::MessageDeleted(crate::timeline::MessageDeletedEvent {
+            room_id: RoomId(1),
+            seq,
+            id: seq + 1000,
+            sender: Username::parse("ben").expect("valid test name"),
+            ts: 5,
+            client_id: format!("d{seq}"),
+            target_seq: target,
+        })
+    }
+
+    fn text_of(window: &Window, seq: u64) -> Option<String> {
+        window
+            .messages()
+            .find(|m| m.seq == seq)
+            .map(|m| m.content.clone())
+    }
+
+    #[test]
+    fn an_edit_shows_in_place_unless_what_is_shown_is_newer() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=3));
+        assert!(window.revise(&edit(2, 5, "second edit")));
+        assert_eq!(text_of(&window, 2).as_deref(), Some("second edit"));
+        // An older edit (from a page read later) changes nothing; an unheld target neither.
+        assert!(!window.revise(&edit(2, 4, "first edit")));
+        assert!(!window.revise(&edit(9, 6, "elsewhere")));
+        assert_eq!(text_of(&window, 2).as_deref(), Some("second edit"));
+        assert_eq!(
+            window
+                .messages()
+                .find(|m| m.seq == 2)
+                .and_then(|m| m.edited)
+                .map(|e| e.seq),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn a_deleted_message_keeps_its_place_without_its_text() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=3));
+        assert!(window.revise(&deletion(2, 4)));
+        assert!(!window.revise(&deletion(2, 5)), "once");
+        assert!(!window.revise(&edit(2, 6, "back")), "no edit after it");
+        let deleted = window.messages().find(|m| m.seq == 2).unwrap();
+        assert!(Window::is_deleted(deleted));
+        assert_eq!(held(&window), [1, 2, 3]);
+        // Read back from history it is erased, and held as the same placeholder; an erased
+        // entry with no sender (a deleted edit) is nothing to show.
+        let mut later = Window::default();
+        let erased = |seq, sender: Option<&str>| {
+            Entry::Erased(ErasedEntry {
+                room_id: RoomId(1),
+                seq,
+                id: seq,
+                ts: 0,
+                sender: sender.map(|s| Username::parse(s).unwrap()),
+                client_id: None,
+            })
+        };
+        later.absorb_newest_page(vec![
+            Entry::Message(message(1)),
+            erased(2, Some("ben")),
+            erased(3, None),
+            edit(1, 4, "one, edited"),
+        ]);
+        assert_eq!(held(&later), [1, 2]);
+        assert!(Window::is_deleted(later.messages().nth(1).unwrap()));
+        assert_eq!(text_of(&later, 1).as_deref(), Some("one, edited"));
+        assert_eq!(later.cursor(), 4);
+    }
 }

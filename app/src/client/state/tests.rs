@@ -362,3 +362,65 @@ fn a_deleted_room_is_passed_closed_and_not_listened_to_again_after_a_reconnect()
         "{commands:?}"
     );
 }
+
+#[test]
+fn an_edit_or_deletion_redraws_a_held_message_and_every_revision_moves_the_cursor() {
+    use crate::timeline::{EditEvent, ErasedEntry, MessageDeletedEvent};
+    let mut state = listening();
+    state
+        .room_mut(ROOM)
+        .window
+        .absorb_newest_page(vec![Entry::Message(message(1, 1, "ana", "a1"))]);
+    let edit = |target, seq| {
+        ServerFrame::Edit(EditEvent {
+            room_id: ROOM,
+            seq,
+            id: seq,
+            sender: Username::parse("ana").unwrap(),
+            ts: 1,
+            client_id: format!("e{seq}"),
+            target_seq: target,
+            content: "hello, edited".into(),
+        })
+    };
+    let redraws = |commands: Vec<Command>| {
+        commands
+            .iter()
+            .any(|c| matches!(c, Command::Redraw(ROOM, Part::Messages)))
+    };
+    assert!(redraws(state.apply(edit(1, 2))));
+    assert!(!redraws(state.apply(edit(99, 3))), "nothing held changed");
+    let content = |state: &ChatState| {
+        state
+            .room(ROOM)
+            .unwrap()
+            .window
+            .messages()
+            .next()
+            .unwrap()
+            .content
+            .clone()
+    };
+    assert_eq!(content(&state), "hello, edited");
+    assert!(redraws(state.apply(ServerFrame::MessageDeleted(
+        MessageDeletedEvent {
+            room_id: ROOM,
+            seq: 4,
+            id: 4,
+            sender: Username::parse("ana").unwrap(),
+            ts: 1,
+            client_id: "d".into(),
+            target_seq: 1,
+        }
+    ))));
+    assert_eq!(content(&state), "");
+    state.apply(ServerFrame::Erased(ErasedEntry {
+        room_id: ROOM,
+        seq: 5,
+        id: 5,
+        ts: 1,
+        sender: None,
+        client_id: None,
+    }));
+    assert_eq!(state.room(ROOM).unwrap().window.cursor(), 5);
+}

@@ -24,7 +24,7 @@ pub fn Heading(
     let row = Memo::new(move |_| chat.room_list()?.into_iter().find(|r| r.id == id));
     let shown_title = move || row.get().map_or_else(|| title.clone(), |r| r.title());
     let shown_topic = move || row.get().map_or_else(|| topic.clone(), |r| r.topic);
-    let may_edit = move || row.with(|r| r.as_ref().is_some_and(may_edit));
+    let may_edit = move || row.with(|r| r.as_ref().is_some_and(moderates));
     let editing = RwSignal::new(false);
     view! {
         <div class="room-title">
@@ -53,8 +53,9 @@ pub fn Heading(
     .into_any()
 }
 
-/// Owners and moderators of a room (a direct conversation has no name to change).
-fn may_edit(row: &RoomSummary) -> bool {
+/// Owners and moderators of a room, who change its name and topic and delete anyone's
+/// message (nobody moderates a direct conversation).
+pub(super) fn moderates(row: &RoomSummary) -> bool {
     row.visibility != Visibility::Direct && matches!(row.role, Some(Role::Owner | Role::Moderator))
 }
 

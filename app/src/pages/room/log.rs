@@ -14,10 +14,10 @@
 //! loads the newest page again.
 
 use super::scroll_back::{Anchor, ScrollBack};
-use crate::api::{history, HISTORY_MAX};
-use crate::client::{Chat, Outgoing, RoomFeed, SendState, Window};
+use crate::api::{delete_message, edit_message, history, HISTORY_MAX};
+use crate::client::{new_client_id, Chat, Outgoing, RoomFeed, SendState, Window};
 use crate::clock::{iso_utc, time_of_day, Hydrated};
-use crate::model::{ChatMessage, Username};
+use crate::model::{ChatMessage, Username, MAX_CONTENT_CHARS};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::web_sys::HtmlDivElement;
@@ -67,6 +67,9 @@ pub fn MessageLog(
     read_before: Option<u64>,
     /// The message to open at, highlighted (a notification's).
     focus: Option<u64>,
+    /// Whether the reader may delete anyone's message here (an owner or moderator of a room).
+    #[prop(into)]
+    moderates: Signal<bool>,
 ) -> impl IntoView {
     let id = feed.room_id;
     let log = NodeRef::<html::Div>::new();
@@ -272,10 +275,13 @@ pub fn MessageLog(
             <ul class="messages">
                 <For
                     each=each_row
-                    key=|(m, grouped, _, divider)| (m.seq, *grouped, *divider)
+                    // An edit or a deletion makes the row anew.
+                    key=|(m, grouped, _, divider)| {
+                        (m.seq, *grouped, *divider, m.edited.map(|e| e.seq), Window::is_deleted(m))
+                    }
                     children=move |(m, grouped, mine, divider)| {
                         let focused = focus == Some(m.seq);
-                        view! { <MessageItem m grouped mine divider focused/> }
+                        view! { <MessageItem m grouped mine divider focused moderates/> }
                     }
                 />
                 <For
@@ -328,9 +334,36 @@ fn MessageItem(
     divider: bool,
     /// The message the room was opened at.
     focused: bool,
+    /// Whether the reader may delete it though it is not theirs.
+    moderates: Signal<bool>,
 ) -> impl IntoView {
     let hydrated = Hydrated::expect();
     let ts = m.ts;
+    let deleted = Window::is_deleted(&m);
+    let editing = RwSignal::new(false);
+    let text = if deleted {
+        view! { <p class="msg-text deleted">"Message deleted"</p> }.into_any()
+    } else {
+        let content = m.content.clone();
+        let edited = m.edited.is_some();
+        let message = m.clone();
+        view! {
+            <Show
+                when=move || editing.get()
+                fallback=move || view! {
+                    <p class="msg-text">
+                        {content.clone()}
+                        {edited.then(|| view! { " " <span class="edited">"(edited)"</span> })}
+                    </p>
+                }
+            >
+                <EditForm m=message.clone() editing/>
+            </Show>
+        }
+        .into_any()
+    };
+    let actions =
+        (!deleted).then(|| view! { <MessageActions m=m.clone() mine moderates editing/> });
     view! {
         <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq>
             {divider.then(|| view! { <div class="new-divider" role="separator">"New messages"</div> })}
@@ -338,8 +371,122 @@ fn MessageItem(
                 <span class="sender">{m.sender.to_string()}</span>
                 <time datetime=iso_utc(ts)>{move || time_of_day(ts, hydrated.get())}</time>
             </div>
-            <p class="msg-text">{m.content.clone()}</p>
+            {text}
+            {actions}
         </li>
+    }
+    .into_any()
+}
+
+/// Edit and Delete for the author; Delete for an owner or moderator. A deletion asks once
+/// more, in place. The row changes when the server's entry arrives (for everyone at once), not
+/// before: what it shows is what is stored.
+#[component]
+fn MessageActions(
+    m: Arc<ChatMessage>,
+    mine: bool,
+    moderates: Signal<bool>,
+    editing: RwSignal<bool>,
+) -> impl IntoView {
+    let (room, seq) = (m.room_id, m.seq);
+    let confirming = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let delete = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let done = delete_message(room, seq, new_client_id()).await;
+            busy.try_set(false);
+            match done {
+                Ok(()) => {
+                    confirming.try_set(false);
+                }
+                Err(e) => {
+                    error.try_set(Some(e.to_string()));
+                }
+            }
+        });
+    };
+    view! {
+        <div class="msg-actions">
+            {move || (mine && !editing.get() && !confirming.get()).then(|| view! {
+                <button type="button" class="small secondary" aria-label="Edit message"
+                    on:click=move |_| editing.set(true)>"Edit"</button>
+            })}
+            {move || ((mine || moderates.get()) && !editing.get() && !confirming.get()).then(|| view! {
+                <button type="button" class="small secondary" aria-label="Delete message"
+                    on:click=move |_| confirming.set(true)>"Delete"</button>
+            })}
+            {move || confirming.get().then(|| view! {
+                <span class="confirm" role="group" aria-label="Confirm deletion">
+                    "Delete this message for everyone? "
+                    <button type="button" class="small danger" on:click=delete
+                        disabled=move || busy.get()>"Delete"</button>
+                    <button type="button" class="small secondary"
+                        on:click=move |_| confirming.set(false)>"Cancel"</button>
+                </span>
+            })}
+            <span class="error" role="alert">{move || error.get()}</span>
+        </div>
+    }
+    .into_any()
+}
+
+/// Changing one's message in place: Save sends the edit (Enter does too; Shift+Enter is a new
+/// line), Cancel or Escape leaves it as it was.
+#[component]
+fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
+    let (room, seq) = (m.room_id, m.seq);
+    let draft = RwSignal::new(m.content.clone());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let save = move || {
+        let content = draft.get_untracked();
+        if content.trim().is_empty() {
+            error.set(Some("A message cannot be empty; delete it instead.".into()));
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let done = edit_message(room, seq, content, new_client_id()).await;
+            busy.try_set(false);
+            match done {
+                Ok(()) => {
+                    editing.try_set(false);
+                }
+                Err(e) => {
+                    error.try_set(Some(e.to_string()));
+                }
+            }
+        });
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
+        "Escape" => editing.set(false),
+        "Enter" if !ev.shift_key() => {
+            ev.prevent_default();
+            save();
+        }
+        _ => {}
+    };
+    view! {
+        <form class="edit-message" on:submit=move |ev| { ev.prevent_default(); save(); }>
+            <textarea
+                aria-label="Edit message"
+                rows="2"
+                maxlength=MAX_CONTENT_CHARS
+                prop:value=move || draft.get()
+                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:keydown=on_key
+                autofocus
+            ></textarea>
+            <div class="edit-buttons">
+                <button type="submit" class="small" disabled=move || busy.get()>"Save"</button>
+                <button type="button" class="small secondary" on:click=move |_| editing.set(false)>
+                    "Cancel"
+                </button>
+                <span class="error" role="alert">{move || error.get()}</span>
+            </div>
+        </form>
     }
     .into_any()
 }

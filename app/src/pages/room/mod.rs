@@ -180,6 +180,12 @@ fn ChatView(
     read_mark::mark_read_as_messages_arrive(feed, reading);
     let me_key = me.as_ref().map(Username::key);
     let me_key_list = me_key.clone();
+    let id = feed.room_id;
+    let moderates = Signal::derive(move || {
+        chat.room_list()
+            .and_then(|rooms| rooms.into_iter().find(|r| r.id == id))
+            .is_some_and(|row| heading::moderates(&row))
+    });
 
     // Each part is type-erased: one nested view type for the whole page is deep enough to
     // overflow the compiler's query depth in the server crate.
@@ -192,7 +198,7 @@ fn ChatView(
             </div>
             <div class="room-body">
                 <section class="chat" aria-label="Conversation">
-                    <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before focus/>
+                    <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before focus moderates/>
                     <composer::TypingLine feed me_key=me_key.clone()/>
                     // A deleted room says only that (its revocation would add "no longer a member").
                     {move || feed.denied().filter(|_| feed.deleted_by.get().is_none()).map(|why| view! {
