@@ -56,6 +56,57 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+const MS_PER_DAY: i64 = MS_PER_MINUTE * MINUTES_PER_DAY;
+
+/// The day (since 1970-01-01) `ts` falls on where the clock is `offset_minutes` behind UTC (as
+/// `Date.getTimezoneOffset` says: positive west of Greenwich).
+pub fn day_number(ts: i64, offset_minutes: i64) -> i64 {
+    (ts - offset_minutes * MS_PER_MINUTE).div_euclid(MS_PER_DAY)
+}
+
+/// The reader's day of `ts`, for the list's date separators; `None` before hydration (the
+/// server cannot know the reader's time zone, so separators appear only in the browser).
+pub fn local_day(ts: i64, hydrated: bool) -> Option<i64> {
+    #[cfg(feature = "hydrate")]
+    if hydrated {
+        return Some(local::day(ts));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _server_renders_none = (ts, hydrated);
+    None
+}
+
+/// A date separator's words for the reader's day `day` of `ts`: "Today", "Yesterday", or the
+/// date in the reader's language ("Monday, 5 December 2026").
+pub fn day_label(ts: i64, day: i64) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let today = local::day(js_sys::Date::now() as i64);
+        match today - day {
+            0 => "Today".to_owned(),
+            1 => "Yesterday".to_owned(),
+            _ => local::long_date(ts),
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = day;
+        iso_utc(ts)[..10].to_owned()
+    }
+}
+
+/// A message's full date and time, for its `title`: the UTC ISO form before hydration, the
+/// reader's full local date and time after.
+pub fn full_moment(ts: i64, hydrated: bool) -> String {
+    #[cfg(feature = "hydrate")]
+    if hydrated {
+        return local::full(ts);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _server_renders_utc = hydrated;
+    iso_utc(ts)
+}
+
 /// A message time: UTC `HH:MM` before hydration, the reader's local time after.
 pub fn time_of_day(ts: i64, hydrated: bool) -> String {
     #[cfg(feature = "hydrate")]
@@ -95,6 +146,35 @@ mod local {
             ("hour", "2-digit"),
             ("minute", "2-digit"),
         ]);
+        static LONG_DATE: Function = formatter(&[
+            ("weekday", "long"),
+            ("year", "numeric"),
+            ("month", "long"),
+            ("day", "numeric"),
+        ]);
+        static FULL: Function = formatter(&[
+            ("weekday", "long"),
+            ("year", "numeric"),
+            ("month", "long"),
+            ("day", "numeric"),
+            ("hour", "2-digit"),
+            ("minute", "2-digit"),
+            ("second", "2-digit"),
+        ]);
+    }
+
+    /// The reader's day of `ts` (see [`super::day_number`]).
+    pub fn day(ts: i64) -> i64 {
+        let offset = Date::new(&JsValue::from_f64(ts as f64)).get_timezone_offset();
+        super::day_number(ts, offset as i64)
+    }
+
+    pub fn long_date(ts: i64) -> String {
+        LONG_DATE.with(|format| apply(format, &Date::new(&JsValue::from_f64(ts as f64))))
+    }
+
+    pub fn full(ts: i64) -> String {
+        FULL.with(|format| apply(format, &Date::new(&JsValue::from_f64(ts as f64))))
     }
 
     /// A bound `format` of a formatter for the reader's language with these options.
@@ -135,6 +215,18 @@ mod tests {
         assert_eq!(utc_hh_mm(0), "00:00");
         assert_eq!(utc_hh_mm(1_764_274_500_000), "20:15");
         assert_eq!(utc_hh_mm(-60_000), "23:59");
+    }
+
+    #[test]
+    fn a_day_starts_at_the_reader_s_midnight() {
+        // 2025-11-27T23:30Z: still the 27th in London, already the 28th in Tokyo (UTC+9, an
+        // offset of -540), the 27th in New York (UTC-5, +300).
+        let ts = 1_764_286_200_000;
+        let utc = day_number(ts, 0);
+        assert_eq!(day_number(ts, -540), utc + 1);
+        assert_eq!(day_number(ts, 300), utc);
+        assert_eq!(day_number(ts - 23 * 3_600_000, 0), utc, "the same UTC day");
+        assert_eq!(day_number(-1, 0), -1, "before the epoch");
     }
 
     #[test]

@@ -20,7 +20,7 @@
 use crate::fasthash::FastMap;
 use crate::store::rooms::{RoomAccess, RoomError, RoomStore, Standing, StandingUpdate};
 use crate::store::StoreError;
-use crate::store::{Body, Intent, MemberChange, RoomSettings, TargetRefusal};
+use crate::store::{Body, Intent, MemberChange, RoomSettings};
 use app::model::{Role, RoomId, UserId, UserInfo, Visibility};
 use app::timeline::Membership;
 use std::collections::BTreeSet;
@@ -43,20 +43,6 @@ pub enum Refusal {
     /// [`crate::store::check_target`]).
     #[error("no such message")]
     NoSuchMessage,
-}
-
-impl From<TargetRefusal> for Refusal {
-    fn from(refusal: TargetRefusal) -> Self {
-        match refusal {
-            TargetRefusal::NoSuchMessage => Refusal::NoSuchMessage,
-            TargetRefusal::NotYourMessage => {
-                Refusal::Forbidden("you can only edit your own messages")
-            }
-            TargetRefusal::NotYourMessageToDelete => {
-                Refusal::Forbidden("only owners and moderators delete other people's messages")
-            }
-        }
-    }
 }
 
 /// A user's standing in a room as a batch sees it: the shared state, overlaid with the changes

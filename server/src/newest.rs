@@ -27,9 +27,10 @@ use std::sync::Arc;
 
 /// Most bytes of message frames kept (a frame is at most a message's 8 KiB and its fields).
 pub const BUDGET_BYTES: u64 = 16 * 1024 * 1024;
-/// How many entries back from a room's head a miss looks for a message (joins and leaves may
-/// come last); past that the row has no preview.
-const LOOK_BACK: u64 = 8;
+/// How many entries back from a room's head a miss looks for a message (joins, leaves, edits
+/// and deletions may come last); past that the row has no preview. One read of this many lines,
+/// only on a miss.
+const LOOK_BACK: u64 = 32;
 /// What an entry weighs apart from its frame (key, `Arc`, cache slot).
 const TAIL_OVERHEAD: u64 = 64;
 

@@ -35,9 +35,16 @@ use std::sync::Arc;
 /// while its DOM (about eight nodes a message) stays near 2,500 nodes.
 pub const WINDOW: usize = 300;
 
+/// The most edits and deletions of messages not held that a window keeps for when they come.
+const PENDING_REVISIONS: usize = 256;
+
 #[derive(Debug, Clone, Default)]
 pub struct Window {
     held: BTreeMap<u64, Arc<ChatMessage>>,
+    /// Edits and deletions that arrived for messages not held (a page holding them may be on its
+    /// way, read before them), by the message's seq: applied when it comes. The newest
+    /// [`PENDING_REVISIONS`] targets.
+    pending: BTreeMap<u64, Vec<Entry>>,
     /// The newest seq received from the server, held or not.
     cursor: u64,
     /// The held messages are an older stretch: live messages are not added.
@@ -97,8 +104,20 @@ impl Window {
             self.detached = true;
             return;
         }
-        self.held.insert(message.seq, Arc::new(message));
+        let seq = message.seq;
+        self.held.insert(seq, Arc::new(message));
+        self.apply_pending(seq);
         self.drop_oldest_beyond_window();
+    }
+
+    /// A deleted message replayed (erased) after a reconnect: held as its placeholder like a
+    /// live message; an erased entry that was no message only moves the cursor.
+    pub fn push_erased(&mut self, erased: ErasedEntry, following: bool) {
+        let seq = erased.seq;
+        match placeholder(erased) {
+            Some(message) => self.push_live(message, following),
+            None => self.pass(seq),
+        }
     }
 
     /// A timeline entry that is not a message (someone joined or left) arrived: nothing is
@@ -116,6 +135,18 @@ impl Window {
     /// An edit or a deletion of a message, live or from a page: the held message it names shows
     /// it. Answers whether anything held changed (the caller redraws).
     pub fn revise(&mut self, entry: &Entry) -> bool {
+        let target = match entry {
+            Entry::Edit(edit) => edit.target_seq,
+            Entry::MessageDeleted(deletion) => deletion.target_seq,
+            _ => return false,
+        };
+        if !self.held.contains_key(&target) {
+            self.pending.entry(target).or_default().push(entry.clone());
+            while self.pending.len() > PENDING_REVISIONS {
+                self.pending.pop_first();
+            }
+            return false;
+        }
         match entry {
             Entry::Edit(edit) => self.edit(edit),
             Entry::MessageDeleted(deletion) => match self.held.get_mut(&deletion.target_seq) {
@@ -126,6 +157,13 @@ impl Window {
                 _ => false,
             },
             _ => false,
+        }
+    }
+
+    /// Applies what arrived for message `seq` before it was held.
+    fn apply_pending(&mut self, seq: u64) {
+        for revision in self.pending.remove(&seq).unwrap_or_default() {
+            self.revise(&revision);
         }
     }
 
@@ -249,9 +287,16 @@ impl Window {
                 }
                 _ => continue,
             };
-            self.held
-                .entry(message.seq)
-                .or_insert_with(|| Arc::new(message));
+            let seq = message.seq;
+            match self.held.get_mut(&seq) {
+                // A page read after what is held shows a newer edit, or the deletion.
+                Some(held) if newer(&message, held) => *held = Arc::new(message),
+                Some(_) => {}
+                None => {
+                    self.held.insert(seq, Arc::new(message));
+                    self.apply_pending(seq);
+                }
+            }
         }
         for revision in &revisions {
             self.revise(revision);
@@ -271,6 +316,15 @@ impl Window {
             self.held.pop_first();
         }
     }
+}
+
+/// Whether `page`'s copy of a message says more than the `held` one: it was deleted since, or
+/// edited later.
+fn newer(page: &ChatMessage, held: &ChatMessage) -> bool {
+    if Window::is_deleted(held) {
+        return false;
+    }
+    Window::is_deleted(page) || page.edited.map(|e| e.seq) > held.edited.map(|e| e.seq)
 }
 
 /// What a deleted message is held as: where it was, and who wrote it, without its text.
@@ -555,5 +609,27 @@ mod tests {
         assert!(Window::is_deleted(later.messages().nth(1).unwrap()));
         assert_eq!(text_of(&later, 1).as_deref(), Some("one, edited"));
         assert_eq!(later.cursor(), 4);
+    }
+
+    #[test]
+    fn a_revision_that_arrives_before_its_message_is_applied_when_it_comes() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(5..=6));
+        // Live, while an older page read before them is on its way.
+        assert!(!window.revise(&edit(3, 7, "three, edited")));
+        assert!(!window.revise(&deletion(4, 8)));
+        window.absorb_older(page(1..=4));
+        assert_eq!(text_of(&window, 3).as_deref(), Some("three, edited"));
+        assert!(Window::is_deleted(
+            window.messages().find(|m| m.seq == 4).unwrap()
+        ));
+        // A page read after what is held shows its newer state; an older one changes nothing.
+        let mut edited = message(5);
+        edited.content = "five, edited".into();
+        edited.edited = Some(Edited { seq: 9, ts: 0 });
+        window.absorb_older(vec![Entry::Message(edited)]);
+        assert_eq!(text_of(&window, 5).as_deref(), Some("five, edited"));
+        window.absorb_older(vec![Entry::Message(message(5))]);
+        assert_eq!(text_of(&window, 5).as_deref(), Some("five, edited"));
     }
 }

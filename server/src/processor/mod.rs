@@ -37,7 +37,7 @@ mod writer;
 
 use crate::access::{Access, Refusal};
 use crate::stats::Stats;
-use crate::store::{Body, MessageStore};
+use crate::store::{Body, MessageStore, TargetRefusal};
 use app::model::{ClientId, RoomId, UserId, UserInfo, Username};
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::Arc;
@@ -97,9 +97,18 @@ pub enum SendError {
     Refused(#[from] Refusal),
 }
 
-impl From<crate::store::TargetRefusal> for SendError {
-    fn from(refusal: crate::store::TargetRefusal) -> Self {
-        Self::Refused(refusal.into())
+impl From<TargetRefusal> for SendError {
+    fn from(refusal: TargetRefusal) -> Self {
+        match refusal {
+            TargetRefusal::NoSuchMessage => Self::Refused(Refusal::NoSuchMessage),
+            TargetRefusal::NotYourMessage => {
+                Self::Refused(Refusal::Forbidden("you can only edit your own messages"))
+            }
+            TargetRefusal::NotYourMessageToDelete => Self::Refused(Refusal::Forbidden(
+                "only owners and moderators delete other people's messages",
+            )),
+            TargetRefusal::Unreadable => Self::Storage,
+        }
     }
 }
 

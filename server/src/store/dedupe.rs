@@ -13,7 +13,7 @@
 //! ack, which would silently drop the new one (audit L9).
 
 use super::{
-    ack_of, fingerprint_of, Ack, Appended, NewEntry, StoreError, StoredEntry, TargetRefusal,
+    ack_of, fingerprint_of, Ack, Appended, Body, NewEntry, StoreError, StoredEntry, TargetRefusal,
 };
 use crate::fasthash::FastMap;
 use app::model::{RoomId, Username};
@@ -38,10 +38,12 @@ pub fn fingerprint(room_id: RoomId, content: &str) -> u64 {
     SEEDS.hash_one((room_id.0, content))
 }
 
-/// The fingerprint remembered for an erased message (or edit) read back at start: what it
-/// said is gone, so a resend of it is recognised by its key alone. (A real fingerprint equal to
-/// it would only make a reused client_id look like a resend.)
-pub const ERASED: u64 = 0;
+/// The fingerprint remembered for a deleted message of `room` read back erased at start: what
+/// it said is gone, so a message sent to the same room under its key is taken for a resend of
+/// it (see [`Dedupe::append_with`]).
+pub fn erased(room: RoomId) -> u64 {
+    fingerprint(room, "\0erased")
+}
 
 /// What the dedupe memory says about a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,9 +114,7 @@ impl Dedupe {
     pub fn lookup(&self, key: &DedupeKey, fingerprint: u64) -> Lookup {
         match self.acks.get(key) {
             None => Lookup::New,
-            Some(stored) if stored.fingerprint != fingerprint && stored.fingerprint != ERASED => {
-                Lookup::Reused
-            }
+            Some(stored) if stored.fingerprint != fingerprint => Lookup::Reused,
             Some(stored) => Lookup::Resend(Ack {
                 client_id: key.client_id().to_owned(),
                 room_id: stored.room_id,
@@ -198,7 +198,15 @@ impl Dedupe {
         for new in batch {
             let key = DedupeKey::new(&new.sender, new.client_id.as_str());
             let print = new.fingerprint();
-            let slot = match self.lookup(&key, print) {
+            let mut lookup = self.lookup(&key, print);
+            if lookup == Lookup::Reused && matches!(new.body, Body::Text(_)) {
+                // The key of a message deleted and erased before a restart: its text is not
+                // known any more, so a message to the same room is taken for its resend.
+                if let Lookup::Resend(ack) = self.lookup(&key, erased(new.room_id)) {
+                    lookup = Lookup::Resend(ack);
+                }
+            }
+            let slot = match lookup {
                 Lookup::Resend(ack) => Slot::Known(Appended::Duplicate(ack)),
                 Lookup::Reused => Slot::Known(Appended::ClientIdReused),
                 Lookup::New => match in_batch.get(&key) {

@@ -83,6 +83,10 @@ pub enum TargetRefusal {
     /// A deletion of someone else's message by someone who may not.
     #[error("only owners and moderators delete other people's messages")]
     NotYourMessageToDelete,
+    /// The target could not be read (a failed disk read; logged): this entry alone fails,
+    /// and a retry may succeed.
+    #[error("the message could not be read")]
+    Unreadable,
 }
 
 /// Whether `new`, an edit or a deletion, may act on `target`: the entry at its `target_seq`
@@ -274,8 +278,8 @@ pub fn fingerprint_of(entry: &Entry) -> u64 {
         Entry::Edit(e) => fingerprint_edit(e.room_id, e.target_seq, &e.content),
         Entry::MessageDeleted(e) => fingerprint_message_deletion(e.room_id, e.target_seq),
         // Remembered only when a message deletion kept its sender: what it said is gone, so
-        // a resend of it matches whatever it says (see `dedupe::Dedupe::lookup`).
-        Entry::Erased(_) => super::dedupe::ERASED,
+        // a resend of it to the same room matches whatever it says (see `dedupe::erased`).
+        Entry::Erased(e) => super::dedupe::erased(e.room_id),
     }
 }
 
@@ -434,7 +438,7 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// How many of `room`'s entries with a seq above `seq` are messages (not joins or leaves):
     /// the unread count of a reader whose mark is `seq`. Cheap (the file store answers from
-    /// its index in O(1)); 0 for a room never heard of.
+    /// its index in O(log d), d its deleted messages); 0 for a room never heard of.
     fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>>;
 
     /// How many of `room`'s messages with a seq above `seq` mention `user` (`@name`; the first

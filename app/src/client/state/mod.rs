@@ -248,13 +248,16 @@ impl ChatState {
             ServerFrame::MessageDeleted(deletion) => {
                 self.on_revision(Entry::MessageDeleted(deletion))
             }
-            // A deleted message replayed: nothing to show that is not held already.
-            ServerFrame::Erased(erased) => {
-                if let Some(room) = self.rooms.get_mut(&erased.room_id) {
-                    room.window.pass(erased.seq);
+            // A deleted message replayed after a reconnect: "message deleted" in its place.
+            ServerFrame::Erased(erased) => match self.rooms.get_mut(&erased.room_id) {
+                Some(room) => {
+                    let room_id = erased.room_id;
+                    let following = room.following;
+                    room.window.push_erased(erased, following);
+                    vec![Command::Redraw(room_id, Part::Messages)]
                 }
-                Vec::new()
-            }
+                None => Vec::new(),
+            },
             ServerFrame::Member(event) => match self.rooms.get_mut(&event.room_id) {
                 // Not a message: the cursor moves past it, and the member list changes.
                 Some(room) => {

@@ -16,7 +16,7 @@
 use super::scroll_back::{Anchor, ScrollBack};
 use crate::api::{delete_message, edit_message, history, HISTORY_MAX};
 use crate::client::{new_client_id, Chat, Outgoing, RoomFeed, SendState, Window};
-use crate::clock::{iso_utc, time_of_day, Hydrated};
+use crate::clock::{self, iso_utc, time_of_day, Hydrated};
 use crate::model::{ChatMessage, Username, MAX_CONTENT_CHARS};
 use leptos::html;
 use leptos::prelude::*;
@@ -28,31 +28,56 @@ const STICK_SLACK_PX: i32 = 48;
 /// Consecutive messages by one sender within this many ms are shown as one group.
 const GROUP_WINDOW_MS: i64 = 5 * 60_000;
 
-/// One row: the message, whether it continues the group above, whether it is ours, and
-/// whether the "new messages" divider goes above it.
-type Row = (Arc<ChatMessage>, bool, bool, bool);
+/// One row of the list.
+#[derive(Clone)]
+struct Row {
+    m: Arc<ChatMessage>,
+    /// It continues the group above (same sender, within [`GROUP_WINDOW_MS`], same day).
+    grouped: bool,
+    mine: bool,
+    /// The "new messages" divider goes above it.
+    divider: bool,
+    /// A date separator goes above it, for this day of the reader's (see [`clock::local_day`]).
+    day: Option<i64>,
+}
 
 /// The rows of `window`. `read_before` is what was read when the room opened, if anything was
 /// unread then: the divider goes above the first message after it, when the window holds that
 /// message and what came just before (or the room's start), so it is never put above a hole.
-fn rows(window: &Window, me_key: Option<&str>, read_before: Option<u64>) -> Vec<Row> {
+/// `day_of` gives a message's day in the reader's time zone, once it is known (in the browser):
+/// a date separator goes above the first row and above each row on a new day.
+fn rows(
+    window: &Window,
+    me_key: Option<&str>,
+    read_before: Option<u64>,
+    day_of: impl Fn(i64) -> Option<i64>,
+) -> Vec<Row> {
     let first_unread = read_before.and_then(|read| {
         let first = window.messages().find(|m| m.seq > read)?.seq;
         let oldest = window.oldest_seq()?;
         (oldest < first || oldest <= read + 1 || oldest <= 1).then_some(first)
     });
-    let mut previous: Option<&ChatMessage> = None;
+    let mut previous: Option<(&ChatMessage, Option<i64>)> = None;
     window
         .messages()
         .map(|m| {
             let divider = first_unread == Some(m.seq);
+            let today = day_of(m.ts);
+            let new_day = today.filter(|_| previous.is_none_or(|(_, day)| day != today));
             let grouped = !divider
-                && previous.is_some_and(|p| {
+                && new_day.is_none()
+                && previous.is_some_and(|(p, _)| {
                     p.sender.is_same_person(m.sender.as_str()) && m.ts - p.ts < GROUP_WINDOW_MS
                 });
-            previous = Some(m);
+            previous = Some((m, today));
             let mine = me_key.is_some_and(|me| m.sender.is_same_person(me));
-            (Arc::clone(m), grouped, mine, divider)
+            Row {
+                m: Arc::clone(m),
+                grouped,
+                mine,
+                divider,
+                day: new_day,
+            }
         })
         .collect()
 }
@@ -228,7 +253,15 @@ pub fn MessageLog(
 
     let me_key = me.as_ref().map(Username::key);
     let me_name = me.as_ref().map(|u| u.to_string()).unwrap_or_default();
-    let each_row = move || feed.with_window(|window| rows(window, me_key.as_deref(), read_before));
+    let hydrated = Hydrated::expect();
+    let each_row = move || {
+        let hydrated = hydrated.get();
+        feed.with_window(|window| {
+            rows(window, me_key.as_deref(), read_before, |ts| {
+                clock::local_day(ts, hydrated)
+            })
+        })
+    };
 
     view! {
         <div
@@ -275,13 +308,15 @@ pub fn MessageLog(
             <ul class="messages">
                 <For
                     each=each_row
-                    // An edit or a deletion makes the row anew.
-                    key=|(m, grouped, _, divider)| {
-                        (m.seq, *grouped, *divider, m.edited.map(|e| e.seq), Window::is_deleted(m))
+                    // An edit, a deletion or a new date separator makes the row anew.
+                    key=|row| {
+                        let m = &row.m;
+                        let revised = (m.edited.map(|e| e.seq), Window::is_deleted(m));
+                        (m.seq, row.grouped, row.divider, row.day, revised)
                     }
-                    children=move |(m, grouped, mine, divider)| {
-                        let focused = focus == Some(m.seq);
-                        view! { <MessageItem m grouped mine divider focused moderates/> }
+                    children=move |row| {
+                        let focused = focus == Some(row.m.seq);
+                        view! { <MessageItem row focused moderates/> }
                     }
                 />
                 <For
@@ -328,15 +363,19 @@ fn new_messages(unseen: u64) -> String {
 
 #[component]
 fn MessageItem(
-    m: Arc<ChatMessage>,
-    grouped: bool,
-    mine: bool,
-    divider: bool,
+    row: Row,
     /// The message the room was opened at.
     focused: bool,
     /// Whether the reader may delete it though it is not theirs.
     moderates: Signal<bool>,
 ) -> impl IntoView {
+    let Row {
+        m,
+        grouped,
+        mine,
+        divider,
+        day,
+    } = row;
     let hydrated = Hydrated::expect();
     let ts = m.ts;
     let deleted = Window::is_deleted(&m);
@@ -366,10 +405,15 @@ fn MessageItem(
         (!deleted).then(|| view! { <MessageActions m=m.clone() mine moderates editing/> });
     view! {
         <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq>
+            {day.map(|day| view! {
+                <div class="day-divider" role="separator">{clock::day_label(ts, day)}</div>
+            })}
             {divider.then(|| view! { <div class="new-divider" role="separator">"New messages"</div> })}
             <div class="msg-head">
                 <span class="sender">{m.sender.to_string()}</span>
-                <time datetime=iso_utc(ts)>{move || time_of_day(ts, hydrated.get())}</time>
+                <time datetime=iso_utc(ts) title=move || clock::full_moment(ts, hydrated.get())>
+                    {move || time_of_day(ts, hydrated.get())}
+                </time>
             </div>
             {text}
             {actions}
@@ -392,10 +436,15 @@ fn MessageActions(
     let confirming = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // One id per deletion asked for: trying again after a lost answer is answered, not refused.
+    let client_id = StoredValue::new(new_client_id());
     let delete = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
         busy.set(true);
         leptos::task::spawn_local(async move {
-            let done = delete_message(room, seq, new_client_id()).await;
+            let done = delete_message(room, seq, client_id.get_value()).await;
             busy.try_set(false);
             match done {
                 Ok(()) => {
@@ -440,15 +489,26 @@ fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
     let draft = RwSignal::new(m.content.clone());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // The text last sent and its id: sending the same text again (after a lost answer) reuses
+    // the id, so the server answers it without a second edit; other text gets a new one.
+    let sent = StoredValue::new(None::<(String, String)>);
     let save = move || {
         let content = draft.get_untracked();
+        if busy.get_untracked() {
+            return;
+        }
         if content.trim().is_empty() {
             error.set(Some("A message cannot be empty; delete it instead.".into()));
             return;
         }
+        let client_id = match sent.get_value() {
+            Some((text, id)) if text == content => id,
+            _ => new_client_id(),
+        };
+        sent.set_value(Some((content.clone(), client_id.clone())));
         busy.set(true);
         leptos::task::spawn_local(async move {
-            let done = edit_message(room, seq, content, new_client_id()).await;
+            let done = edit_message(room, seq, content, client_id).await;
             busy.try_set(false);
             match done {
                 Ok(()) => {
@@ -462,7 +522,8 @@ fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
         "Escape" => editing.set(false),
-        "Enter" if !ev.shift_key() => {
+        // Not while an input method is composing a character (Enter ends the composition).
+        "Enter" if !ev.shift_key() && !ev.is_composing() => {
             ev.prevent_default();
             save();
         }
@@ -550,9 +611,9 @@ mod tests {
             Entry::Message(message(3, "ben", 2_000)),
             Entry::Message(message(4, "ben", 2_000 + GROUP_WINDOW_MS)),
         ]);
-        let shown: Vec<(u64, bool, bool)> = rows(&window, Some("ana"), None)
+        let shown: Vec<(u64, bool, bool)> = rows(&window, Some("ana"), None, |_| None)
             .iter()
-            .map(|(m, grouped, mine, _)| (m.seq, *grouped, *mine))
+            .map(|row| (row.m.seq, row.grouped, row.mine))
             .collect();
         assert_eq!(
             shown,
@@ -574,9 +635,9 @@ mod tests {
                 .collect(),
         );
         let dividers = |window: &Window, read| -> Vec<(u64, bool, bool)> {
-            rows(window, None, read)
+            rows(window, None, read, |_| None)
                 .iter()
-                .map(|(m, grouped, _, divider)| (m.seq, *grouped, *divider))
+                .map(|row| (row.m.seq, row.grouped, row.divider))
                 .collect()
         };
         assert_eq!(
@@ -594,5 +655,34 @@ mod tests {
         assert!(dividers(&window, Some(2)).iter().all(|(_, _, d)| !d));
         // Held from just after the read mark: the divider tops the list.
         assert!(dividers(&window, Some(4))[0].2);
+    }
+
+    #[test]
+    fn a_date_separator_tops_the_list_and_each_new_day_and_breaks_the_group() {
+        let mut window = Window::default();
+        let hour = 3_600_000;
+        window.absorb_newest_page(vec![
+            Entry::Message(message(1, "ana", 22 * hour)),
+            Entry::Message(message(2, "ana", 23 * hour)),
+            Entry::Message(message(3, "ana", 23 * hour + 60_000)),
+            Entry::Message(message(4, "ana", 24 * hour + 60_000)),
+        ]);
+        let days = |day_of: &dyn Fn(i64) -> Option<i64>| -> Vec<(Option<i64>, bool)> {
+            rows(&window, None, None, day_of)
+                .iter()
+                .map(|row| (row.day, row.grouped))
+                .collect()
+        };
+        assert_eq!(
+            days(&|ts| Some(ts.div_euclid(24 * hour))),
+            [
+                (Some(0), false),
+                (None, false),
+                (None, true),
+                (Some(1), false)
+            ]
+        );
+        // Before the reader's time zone is known (the server, the first render): none.
+        assert!(days(&|_| None).iter().all(|(day, _)| day.is_none()));
     }
 }

@@ -29,7 +29,7 @@ use crate::store::{
     Appended, Durability, MessageStore, NewEntry, RoomHead, RoomSettings, StoreError,
 };
 use app::model::{RoomId, UserId, Username};
-use app::timeline::{Entry, MemberEvent};
+use app::timeline::{Entry, ErasedEntry, MemberEvent};
 use futures::future::{BoxFuture, FutureExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -123,12 +123,18 @@ impl FileMessageStore {
                     };
                     settings.insert(change.room_id, newest);
                 }
-                Entry::Message(m) => {
-                    let senders = last_sent.entry(m.room_id).or_default();
-                    match senders.get_mut(&m.sender) {
-                        Some(seq) => *seq = m.seq,
+                // A deleted message still counts as its sender's newest (what they wrote, and
+                // what came before it, they have read), as it did before the restart.
+                Entry::Message(_)
+                | Entry::Erased(ErasedEntry {
+                    sender: Some(_), ..
+                }) => {
+                    let (room, sender) = (entry.room_id(), entry.sender().expect("has one"));
+                    let senders = last_sent.entry(room).or_default();
+                    match senders.get_mut(sender) {
+                        Some(seq) => *seq = entry.seq(),
                         None => {
-                            senders.insert(m.sender.clone(), m.seq);
+                            senders.insert(sender.clone(), entry.seq());
                         }
                     }
                 }

@@ -223,19 +223,29 @@ pub(super) fn plan(
     let mut buf = Vec::new();
     for loc in locs {
         let entry = reader::read_entry(dir, segments, loc, &mut buf)?;
-        if matches!(entry, Entry::Erased(_)) {
-            continue;
-        }
-        let erased = match keep {
-            Keep::Nothing => ErasedEntry::of(&entry),
-            Keep::Sender => ErasedEntry::deleted(&entry),
+        let erased = match (&entry, keep) {
+            // Erased already, keeping nothing: done. A deleted message's erased line keeps its
+            // sender and client_id, which a room's erasure takes too.
+            (Entry::Erased(e), Keep::Nothing) if e.sender.is_none() && e.client_id.is_none() => {
+                continue
+            }
+            (Entry::Erased(_), Keep::Sender) => continue,
+            (_, Keep::Nothing) => ErasedEntry::of(&entry),
+            (_, Keep::Sender) => ErasedEntry::deleted(&entry),
         };
-        let mut line =
-            serde_json::to_string(&Entry::Erased(erased)).expect("entries always serialize");
         let text_len = loc.len as usize - 1;
+        let serialize = |erased: ErasedEntry| {
+            serde_json::to_string(&Entry::Erased(erased)).expect("entries always serialize")
+        };
+        let mut line = serialize(erased);
         if line.len() > text_len {
-            // Every kind of entry carries more than its erased form; one that does not is not
-            // one this log wrote.
+            // A very short line from before entries had kinds: what it keeps of its sender
+            // does not fit, so it keeps nothing.
+            line = serialize(ErasedEntry::of(&entry));
+        }
+        if line.len() > text_len {
+            // Every kind of entry carries more than its bare erased form; one that does not is
+            // not one this log wrote.
             return Err(StoreError::Corrupt {
                 path: segment_path(dir, loc.segment + 1),
                 offset: loc.offset,

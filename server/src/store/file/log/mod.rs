@@ -6,7 +6,8 @@
 //! (`messages/00000001.jsonl`, …) roll over at a configured size so no file grows without end.
 //!
 //! An in-memory index (per room: where each seq's line starts, 16 bytes an entry, and how many of
-//! the entries up to it are messages, 4 bytes more, for unread counts) is rebuilt at
+//! the entries up to it are messages, 4 bytes more, for unread counts; and its edits, deletions
+//! and mentions) is rebuilt at
 //! start-up by reading the segments once. A history page then reads only its own lines, with
 //! positional reads, instead of scanning the history.
 //!
@@ -40,7 +41,6 @@ use crate::store::{
 use app::model::{mention_keys, RoomId, Username};
 use app::timeline::Entry;
 use bytes::Bytes;
-use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -75,7 +75,7 @@ struct RoomIndex {
     /// `locs[seq - 1]` is the line of entry `seq`.
     locs: Vec<Loc>,
     /// `messages[seq - 1]` is how many of entries `1..=seq` are messages (not joins or leaves):
-    /// 4 bytes an entry, for unread counts in O(1).
+    /// 4 bytes an entry, for unread counts in O(log d), d the deletions (see `deleted`).
     messages: Vec<u32>,
     last_ts: Option<i64>,
     /// The seqs of the messages that mention each name ([`Username::key`]), ascending: a
@@ -87,9 +87,10 @@ struct RoomIndex {
     /// the newest in the message's place.
     edits: FastMap<u64, Vec<u64>>,
     /// The deleted messages `messages` counts (every deletion made while the log is open;
-    /// at start, those whose line was not erased yet). Reads show them erased at once, unread
-    /// counts leave them out, and a second deletion or an edit finds no message.
-    deleted: BTreeSet<u64>,
+    /// at start, those whose line was not erased yet), ascending. Reads show them erased at
+    /// once, unread counts leave them out (a binary search), and a second deletion or an edit
+    /// finds no message.
+    deleted: Vec<u64>,
     /// How many edits and deletions the room holds (see [`crate::store::RoomHead::revision`]).
     revision: u64,
 }
@@ -123,8 +124,8 @@ impl RoomIndex {
             0 => 0,
             seq => u64::from(self.messages[(seq - 1) as usize]),
         };
-        let deleted = self.deleted.range(seq.saturating_add(1)..).count() as u64;
-        upto(u64::MAX) - upto(seq) - deleted
+        let deleted = self.deleted.len() - self.deleted.partition_point(|d| *d <= seq);
+        upto(u64::MAX) - upto(seq) - deleted as u64
     }
 
     /// Whether the line of entry `seq` was a message when it was indexed.
@@ -142,6 +143,11 @@ impl RoomIndex {
         self.revision += 1;
     }
 
+    /// Whether message `seq` was deleted (while its line may still hold its text).
+    fn is_deleted(&self, seq: u64) -> bool {
+        self.deleted.binary_search(&seq).is_ok()
+    }
+
     /// Notes the deletion of message `target`; answers the seqs whose lines to erase (its
     /// edits', then its own when it is still a message), newest first, so that an erasure cut
     /// short never leaves an edit's text behind an erased message.
@@ -149,7 +155,8 @@ impl RoomIndex {
         self.revision += 1;
         let mut seqs = self.edits.remove(&target).unwrap_or_default();
         seqs.reverse();
-        if self.is_message(target) && self.deleted.insert(target) {
+        if let (true, Err(at)) = (self.is_message(target), self.deleted.binary_search(&target)) {
+            self.deleted.insert(at, target);
             seqs.push(target);
             for mentioning in self.mentions.values_mut() {
                 if let Ok(at) = mentioning.binary_search(&target) {

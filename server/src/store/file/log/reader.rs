@@ -29,7 +29,8 @@ impl MessageLog {
             })
     }
 
-    /// How many of `room`'s entries above `seq` are messages (an unread count), in O(1).
+    /// How many of `room`'s entries above `seq` are messages (an unread count, deleted ones
+    /// left out), in O(log d) for d deleted messages.
     pub fn messages_after(&self, room: RoomId, seq: u64) -> u64 {
         let index = self.index.lock().expect("log index lock poisoned");
         index
@@ -109,7 +110,7 @@ impl MessageLog {
                     Entry::Edit(e) => e.target_seq,
                     _ => continue,
                 };
-                if revised.deleted.contains(&message) {
+                if revised.is_deleted(message) {
                     *entry = Entry::Erased(ErasedEntry::deleted(entry));
                 } else if let Entry::Message(_) = entry {
                     let newest = revised.edits.get(&message).and_then(|edits| edits.last());
@@ -126,8 +127,10 @@ impl MessageLog {
         let _erasing = self.erasing.read().expect("erase lock poisoned");
         let mut buf = Vec::new();
         for (i, loc) in newest_edits {
-            // Erased meanwhile: the message's deletion is on its way to the reader.
+            // Erased meanwhile: the message was deleted since the index was asked, and shows so
+            // (never its first text, which an edit may have been made to take back).
             let Entry::Edit(edit) = read_entry(&self.dir, &segments, &loc, &mut buf)? else {
+                entries[i] = Entry::Erased(ErasedEntry::deleted(&entries[i]));
                 continue;
             };
             if let Entry::Message(m) = &mut entries[i] {

@@ -65,8 +65,8 @@ impl MessageLog {
         }
 
         let mut index = Index::default();
-        // Per room: how many lines are neither erased nor its deletion, and where it was
-        // deleted. A deleted room with such lines owes an erasure.
+        // Per room: how many lines are neither erased (keeping nothing) nor its deletion, and
+        // where it was deleted. A deleted room with such lines owes an erasure.
         let mut unerased: FastMap<RoomId, u64> = FastMap::default();
         let mut deletions: Vec<(RoomId, u64)> = Vec::new();
         // Per room: the lines of deleted messages (and their edits) not erased yet.
@@ -133,7 +133,9 @@ impl MessageLog {
                 next_id = next_id.max(entry.id() + 1);
                 messages += 1;
                 match &entry {
-                    Entry::Erased(_) => {}
+                    // A deleted message's erased line still names its sender: not erased as
+                    // far as its room's deletion goes.
+                    Entry::Erased(e) if e.sender.is_none() && e.client_id.is_none() => {}
                     Entry::RoomDeleted(e) => deletions.push((e.room_id, e.seq)),
                     _ => *unerased.entry(entry.room_id()).or_default() += 1,
                 }

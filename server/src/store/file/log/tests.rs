@@ -574,3 +574,35 @@ fn a_deleted_message_not_yet_erased_is_owed_again_at_start() {
         ]
     ));
 }
+
+/// A message deleted (its erased line keeping its sender) and then its room: the room's
+/// erasure takes the name too, also when a restart comes between.
+#[test]
+fn a_room_s_erasure_takes_the_names_its_deleted_messages_kept() {
+    use crate::store::contract::{delete, said};
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append_all(vec![said("ana", "a", "hi"), said("ana", "b", "yo")])
+        .unwrap();
+    log.append_all(vec![delete("ana", "d", 1, false)]).unwrap();
+    assert_eq!(log.erase(RoomId(1), &Erasure::Lines(vec![1])).unwrap(), 1);
+    let named = |log: &MessageLog| {
+        log.read_range(RoomId(1), 1, 9)
+            .unwrap()
+            .iter()
+            .filter(|e| e.sender().is_some())
+            .count()
+    };
+    assert_eq!(named(&log), 3, "the deleted message keeps its sender");
+    log.append_all(vec![deletion(1)]).unwrap();
+    drop(log);
+
+    let log = open(dir.path(), 1 << 20).log;
+    assert_eq!(log.erasures_owed(), 1);
+    let Some((room, erasure)) = log.next_erasure() else {
+        unreachable!()
+    };
+    assert_eq!(erasure, Erasure::Through(3));
+    assert_eq!(log.erase(room, &erasure).unwrap(), 3);
+    assert_eq!(named(&log), 1, "only the room's deletion names anyone");
+}

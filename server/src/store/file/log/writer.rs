@@ -50,9 +50,9 @@ struct Targets {
     segments: Vec<Arc<File>>,
 }
 
-/// [`Targets`] read: the entry at each.
+/// [`Targets`] read: the entry at each (`None`: its line could not be read; logged).
 struct ReadTargets {
-    found: FastMap<(RoomId, u64), (Entry, bool)>,
+    found: FastMap<(RoomId, u64), (Option<Entry>, bool)>,
 }
 
 impl Targets {
@@ -66,7 +66,7 @@ impl Targets {
                 continue;
             };
             if let Some(loc) = seq.checked_sub(1).and_then(|i| room.locs.get(i as usize)) {
-                wanted.insert((new.room_id, seq), (*loc, room.deleted.contains(&seq)));
+                wanted.insert((new.room_id, seq), (*loc, room.is_deleted(seq)));
             }
         }
         let segments = if wanted.is_empty() {
@@ -77,17 +77,25 @@ impl Targets {
         Self { wanted, segments }
     }
 
-    fn read(self, dir: &Path, erasing: &std::sync::RwLock<()>) -> Result<ReadTargets, StoreError> {
+    /// Reads each target. A line that does not read fails only the entries acting on it
+    /// (a torn line a failed erasure left, until its retry makes it whole), not the batch.
+    fn read(self, dir: &Path, erasing: &std::sync::RwLock<()>) -> ReadTargets {
         let mut found = FastMap::default();
         if !self.wanted.is_empty() {
             let _erasing = erasing.read().expect("erase lock poisoned");
             let mut buf = Vec::new();
             for (at, (loc, deleted)) in self.wanted {
-                let entry = reader::read_entry(dir, &self.segments, &loc, &mut buf)?;
+                let entry = match reader::read_entry(dir, &self.segments, &loc, &mut buf) {
+                    Ok(entry) => Some(entry),
+                    Err(e) => {
+                        tracing::error!("reading the message an edit or deletion names: {e}");
+                        None
+                    }
+                };
                 found.insert(at, (entry, deleted));
             }
         }
-        Ok(ReadTargets { found })
+        ReadTargets { found }
     }
 }
 
@@ -98,7 +106,8 @@ impl ReadTargets {
             return Ok(());
         };
         let (target, deleted) = match self.found.get(&(new.room_id, seq)) {
-            Some((entry, deleted)) => (Some(entry), *deleted),
+            Some((None, _)) => return Err(TargetRefusal::Unreadable),
+            Some((Some(entry), deleted)) => (Some(entry), *deleted),
             None => (None, false),
         };
         check_target(new, target, deleted)?;
@@ -145,7 +154,7 @@ impl MessageLog {
             }
             Targets::find(&index, &batch)
         };
-        let mut targets = targets.read(&self.dir, &self.erasing)?;
+        let mut targets = targets.read(&self.dir, &self.erasing);
         writer.buf.clear();
         let mut answers = Vec::with_capacity(batch.len());
         let mut done = Vec::with_capacity(batch.len());

@@ -227,6 +227,21 @@ async fn a_deleted_message_leaves_the_disk_and_stays_deleted_after_a_restart() {
         .await
         .unwrap();
     assert!(matches!(&again[0], Appended::Duplicate(ack) if ack.seq == 1));
+    // Its key in another room, or for an edit, is a reused client_id, not a resend of it.
+    let elsewhere = store
+        .append(vec![
+            NewEntry {
+                room_id: RoomId(2),
+                ..said("ana", "a", "whisper-one")
+            },
+            edit("ana", "a", 2, "kept?"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere,
+        [Appended::ClientIdReused, Appended::ClientIdReused]
+    );
     assert_eq!(
         again[1..],
         [
