@@ -2,7 +2,7 @@
 // other person said meanwhile appears without a gap.
 import * as path from "node:path";
 import { expect, test } from "@playwright/test";
-import { SCREENS, createRoom, expectLive, joinRoom, messageItems, person, say, shownSeqs, unique } from "./helpers";
+import { SCREENS, createRoom, expectLive, gotoHydrated, joinRoom, messageItems, person, say, shownSeqs, unique } from "./helpers";
 
 test("a message written offline is delivered once after reconnecting, with no gap", async ({ browser }) => {
   const ana = await person(browser, "ana");
@@ -35,6 +35,56 @@ test("a message written offline is delivered once after reconnecting, with no ga
     // Seq 1 is Ben's join: the timeline counts it, the list shows only messages.
     expect(await shownSeqs(page)).toEqual([2, 3, 4, 5]);
   }
+
+  await ana.context.close();
+  await ben.context.close();
+});
+
+test("a draft and a message written while the server is unreachable survive reloads, and the message is delivered once", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const room = unique("Drafts ");
+  const roomId = await createRoom(ana.page, room);
+  await joinRoom(ben.page, room);
+
+  // From now on Ana's tab cannot reach the server's socket (its pages still load); later it
+  // can again, through this route.
+  let reachable = false;
+  await ana.page.routeWebSocket(/\/ws$/, (ws) => {
+    if (reachable) {
+      ws.connectToServer();
+    } else {
+      ws.close();
+    }
+  });
+  await gotoHydrated(ana.page, `/rooms/${roomId}`);
+  await expect(ana.page.getByRole("status")).not.toHaveText("connected");
+  await say(ana.page, "typed while unreachable");
+  const unsent = messageItems(ana.page).filter({ hasText: "typed while unreachable" });
+  await expect(unsent).toContainText("pending");
+  const composer = ana.page.getByRole("textbox", { name: "Message" });
+  await composer.fill("half a thought");
+
+  // A reload (as good as a closed tab): the message is still waiting, the draft still there.
+  await gotoHydrated(ana.page, `/rooms/${roomId}`);
+  await expect(unsent).toContainText("pending");
+  await expect(composer).toHaveValue("half a thought");
+  await ana.page.screenshot({ path: path.join(SCREENS, "room-unsent-after-reload.png"), fullPage: true });
+
+  reachable = true;
+  await expect(ana.page.getByRole("status")).toHaveText("connected", { timeout: 30_000 });
+  await expect(ana.page.getByText("pending")).toHaveCount(0);
+  for (const page of [ana.page, ben.page]) {
+    await expect(messageItems(page).filter({ hasText: "typed while unreachable" })).toHaveCount(1);
+  }
+  // Once more after a reload: stored once, nothing waiting, the draft still kept.
+  await gotoHydrated(ana.page, `/rooms/${roomId}`);
+  await expectLive(ana.page);
+  await expect(messageItems(ana.page).filter({ hasText: "typed while unreachable" })).toHaveCount(1);
+  await expect(ana.page.getByText("pending")).toHaveCount(0);
+  await expect(composer).toHaveValue("half a thought");
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await expect(messageItems(ben.page).filter({ hasText: "typed while unreachable" })).toHaveCount(1);
 
   await ana.context.close();
   await ben.context.close();

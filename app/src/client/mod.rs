@@ -9,6 +9,7 @@
 //!   [`command`]s it returns;
 //! - [`feed`]: a room's bounded message [`Window`] and its resume cursor;
 //! - [`outbox`]: a room's unacknowledged sends, bounded, with its policy;
+//! - [`saved`]: what the browser keeps across reloads (drafts, the outboxes);
 //! - [`notices`]: which new messages call for a desktop notification;
 //! - `socket` (browser only): connect, keep alive, read, reconnect with backoff;
 //! - this module: [`Chat`], the thin reactive adapter. It feeds every event to the state
@@ -33,6 +34,7 @@ pub mod feed;
 pub mod notices;
 pub mod outbox;
 mod room_feed;
+pub mod saved;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod state;
@@ -154,6 +156,10 @@ impl Chat {
         }
         self.started.set_value(true);
         self.core.update_value(|core| core.set_me(me));
+        let known: Vec<RoomId> = self.feeds.with_value(|feeds| feeds.keys().copied().collect());
+        for room_id in known {
+            self.restore_kept(room_id);
+        }
         #[cfg(feature = "hydrate")]
         {
             self.state.set(ConnState::Connecting);
@@ -222,9 +228,27 @@ impl Chat {
     }
 
     /// Starts listening to a feed whose history is loaded: the server replays everything after
-    /// its cursor, then goes live. Idempotent.
+    /// its cursor, then goes live. The sends the browser kept for the room (a reload, a closed
+    /// tab) come back first. Idempotent.
     pub fn open(&self, feed: RoomFeed) {
+        self.restore_kept(feed.room_id);
         self.step(|core| core.open(feed.room_id));
+    }
+
+    /// Takes back the sends the browser kept for `room_id` (nothing before the user is known:
+    /// [`Chat::start`] does it then for the rooms already open).
+    fn restore_kept(&self, room_id: RoomId) {
+        if let Some(me) = self.me() {
+            let kept = saved::unsent(&me, room_id);
+            if !kept.is_empty() {
+                self.step(|core| core.restore(room_id, kept, now_ms() as i64));
+            }
+        }
+    }
+
+    /// Drops a failed send the person gave up on.
+    pub fn discard(&self, feed: RoomFeed, client_id: &str) {
+        self.step(|core| core.discard(feed.room_id, client_id));
     }
 
     /// Stops listening to a room (after leaving it).
@@ -238,7 +262,7 @@ impl Chat {
         let client_id = new_client_id();
         let commands = self
             .core
-            .try_update_value(|core| core.send(feed.room_id, client_id, content))
+            .try_update_value(|core| core.send(feed.room_id, client_id, content, now_ms() as i64))
             .unwrap_or(Ok(Vec::new()))?;
         self.carry_out(commands);
         Ok(())
@@ -280,6 +304,18 @@ impl Chat {
         self.step(|core| core.apply(frame));
     }
 
+    /// Writes `room_id`'s outbox to the browser's storage: every change of it comes with a
+    /// redraw of it, so this runs at each.
+    fn keep_outbox(&self, room_id: RoomId) {
+        let kept = self
+            .core
+            .try_with_value(|core| core.me().cloned().map(|me| (me, core.unsent(room_id))))
+            .flatten();
+        if let Some((me, sends)) = kept {
+            saved::keep_unsent(&me, room_id, &sends);
+        }
+    }
+
     fn known_feed(&self, room_id: RoomId) -> Option<RoomFeed> {
         self.feeds.with_value(|f| f.get(&room_id).copied())
     }
@@ -319,7 +355,12 @@ impl Chat {
                         after,
                     );
                 }
-                Command::Redraw(room_id, part) => self.redraw(Redraw::Room(room_id, part)),
+                Command::Redraw(room_id, part) => {
+                    if part == Part::Outbox {
+                        self.keep_outbox(room_id);
+                    }
+                    self.redraw(Redraw::Room(room_id, part));
+                }
                 Command::RedrawRoomList => self.redraw(Redraw::RoomList),
                 Command::ShowTyping { room_id, user } => {
                     if let Some(feed) = self.known_feed(room_id) {

@@ -26,7 +26,7 @@ mod tests;
 use super::command::{Command, Part};
 use super::feed::Window;
 use super::notices::Notices;
-use super::outbox::{Outbox, OutboxFull};
+use super::outbox::{Outbox, OutboxFull, Unsent};
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
 use crate::protocol::{Ack, ClientFrame, ServerFrame};
 use crate::timeline::Entry;
@@ -161,15 +161,18 @@ impl ChatState {
         }
     }
 
-    /// Queues a new message; it shows as pending until its ack.
+    /// Queues a new message, sent at `now` (ms); it shows as pending until its ack.
     pub fn send(
         &mut self,
         room_id: RoomId,
         client_id: String,
         content: String,
+        now: i64,
     ) -> Result<Vec<Command>, OutboxFull> {
         let frame = send_frame(room_id, &client_id, &content);
-        self.room_mut(room_id).outbox.push(client_id, content)?;
+        self.room_mut(room_id)
+            .outbox
+            .push(client_id, content, now)?;
         let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
         commands.extend(self.transmit(frame));
         Ok(commands)
@@ -183,6 +186,53 @@ impl ChatState {
         let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
         commands.extend(self.transmit(send_frame(room_id, client_id, &content)));
         commands
+    }
+
+    /// Takes back the sends the browser kept for `room_id` (see [`super::outbox`]), as of
+    /// `now`: one the window shows already was stored, and is dropped; the pending ones are sent
+    /// again at once when connected (else at the next connect, with the rest).
+    pub fn restore(&mut self, room_id: RoomId, kept: Vec<Unsent>, now: i64) -> Vec<Command> {
+        let room = self.room_mut(room_id);
+        let stored: Vec<String> = room
+            .window
+            .messages()
+            .map(|m| m.client_id.clone())
+            .collect();
+        let before = room.outbox.len();
+        let kept = kept
+            .into_iter()
+            .filter(|unsent| !stored.contains(&unsent.client_id))
+            .collect();
+        room.outbox.restore(kept, now);
+        if room.outbox.len() == before {
+            return Vec::new();
+        }
+        let frames: Vec<ClientFrame> = room
+            .outbox
+            .all_pending()
+            .map(|entry| send_frame(room_id, &entry.client_id, &entry.content))
+            .collect();
+        let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
+        for frame in frames {
+            commands.extend(self.transmit(frame));
+        }
+        commands
+    }
+
+    /// Drops a failed send the person gave up on.
+    pub fn discard(&mut self, room_id: RoomId, client_id: &str) -> Vec<Command> {
+        if self.room_mut(room_id).outbox.discard(client_id) {
+            vec![Command::Redraw(room_id, Part::Outbox)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// What the browser keeps of `room_id`'s outbox.
+    pub fn unsent(&self, room_id: RoomId) -> Vec<Unsent> {
+        self.room(room_id)
+            .map(|room| room.outbox.unsent())
+            .unwrap_or_default()
     }
 
     /// Tells the room we are typing (the caller throttles).

@@ -76,7 +76,9 @@ fn a_message_delivered_twice_is_shown_once_in_seq_order() {
 #[test]
 fn an_ack_turns_a_pending_send_into_a_stored_message_and_its_broadcast_adds_nothing() {
     let mut state = listening();
-    let commands = state.send(ROOM, "c1".into(), "hello".into()).expect("room");
+    let commands = state
+        .send(ROOM, "c1".into(), "hello".into(), 0)
+        .expect("room");
     assert!(transmitted(&commands).contains(&send_frame(ROOM, "c1", "hello")));
     assert_eq!(
         state
@@ -104,7 +106,7 @@ fn an_ack_turns_a_pending_send_into_a_stored_message_and_its_broadcast_adds_noth
 fn a_replayed_own_message_clears_its_pending_copy_even_without_an_ack() {
     let mut state = listening();
     state
-        .send(ROOM, "c2".into(), "sent before the drop".into())
+        .send(ROOM, "c2".into(), "sent before the drop".into(), 0)
         .expect("room");
     state.apply(ServerFrame::Message(message(1, 4, "ana", "c2")));
     assert!(state.room(ROOM).is_some_and(|r| r.outbox.is_empty()));
@@ -114,7 +116,7 @@ fn a_replayed_own_message_clears_its_pending_copy_even_without_an_ack() {
 #[test]
 fn a_refused_send_fails_and_retry_keeps_its_client_id() {
     let mut state = listening();
-    state.send(ROOM, "c3".into(), "hi".into()).expect("room");
+    state.send(ROOM, "c3".into(), "hi".into(), 0).expect("room");
     state.apply(ServerFrame::Error(ErrorFrame {
         client_id: Some("c3".into()),
         room_id: Some(ROOM),
@@ -143,7 +145,9 @@ fn a_refused_send_fails_and_retry_keeps_its_client_id() {
 #[test]
 fn an_overloaded_send_stays_pending_and_is_resent_when_the_server_says() {
     let mut state = listening();
-    state.send(ROOM, "c5".into(), "busy".into()).expect("room");
+    state
+        .send(ROOM, "c5".into(), "busy".into(), 0)
+        .expect("room");
     let commands = state.apply(ServerFrame::Error(ErrorFrame {
         client_id: Some("c5".into()),
         room_id: Some(ROOM),
@@ -176,7 +180,7 @@ fn a_reconnect_resubscribes_from_the_cursor_and_resends_pending_sends() {
     state.open(RoomId(2));
     // Not linked: nothing is transmitted, the send waits in the outbox.
     let offline = state
-        .send(RoomId(2), "c4".into(), "pending".into())
+        .send(RoomId(2), "c4".into(), "pending".into(), 0)
         .expect("room");
     assert!(transmitted(&offline).is_empty());
 
@@ -423,4 +427,51 @@ fn an_edit_or_deletion_redraws_a_held_message_and_every_revision_moves_the_curso
         client_id: None,
     }));
     assert_eq!(state.room(ROOM).unwrap().window.cursor(), 5);
+}
+
+#[test]
+fn kept_sends_come_back_pending_within_the_window_and_are_sent_again_once() {
+    use crate::client::outbox::{Unsent, RESEND_WINDOW_MS};
+    let mut state = listening();
+    // Seq 1 is one of ours the server stored before the reload: its copy is dropped.
+    state
+        .room_mut(ROOM)
+        .window
+        .absorb_newest_page(vec![Entry::Message(message(1, 1, "ana", "stored"))]);
+    let now = 60 * 60_000;
+    let kept = |id: &str, at| Unsent {
+        client_id: id.into(),
+        content: format!("{id} text"),
+        queued_at: at,
+    };
+    let commands = state.restore(
+        ROOM,
+        vec![
+            kept("stored", now - 1_000),
+            kept("fresh", now - 1_000),
+            kept("old", now - RESEND_WINDOW_MS - 1),
+        ],
+        now,
+    );
+    assert_eq!(
+        transmitted(&commands),
+        [send_frame(ROOM, "fresh", "fresh text")]
+    );
+    let outbox: Vec<(String, bool)> = state
+        .unsent(ROOM)
+        .into_iter()
+        .zip(state.room(ROOM).unwrap().outbox.entries())
+        .map(|(u, e)| (u.client_id, e.state == SendState::Pending))
+        .collect();
+    assert_eq!(
+        outbox,
+        [("fresh".to_owned(), true), ("old".to_owned(), false)]
+    );
+    // Restoring again (the room opened twice) sends nothing twice.
+    assert!(state
+        .restore(ROOM, vec![kept("fresh", now)], now)
+        .is_empty());
+    // The person gives up on the old one.
+    assert!(!state.discard(ROOM, "old").is_empty());
+    assert_eq!(state.unsent(ROOM).len(), 1);
 }

@@ -1,6 +1,9 @@
 //! Writing a message: the composer, and the line saying who else is typing.
+//!
+//! The draft is kept in the browser as it is typed (`client::saved`), per room: it survives
+//! going to another room, a reload and a closed tab, and leaves when it is sent.
 
-use crate::client::{now_ms, Chat, RoomFeed, TYPING_THROTTLE_MS};
+use crate::client::{now_ms, saved, Chat, RoomFeed, TYPING_THROTTLE_MS};
 use crate::clock::Hydrated;
 use crate::model::MessageBody;
 use leptos::prelude::*;
@@ -32,6 +35,24 @@ pub fn Composer(feed: RoomFeed) -> impl IntoView {
     let draft = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let last_typing = StoredValue::new(f64::MIN);
+    let room = feed.room_id;
+    // The draft this browser kept for the room (a reload, another room meanwhile), once the
+    // page is in the browser (the server renders an empty composer, and so does hydration) and
+    // the person is known (the connection's start says so).
+    Effect::new(move |_| {
+        chat.state.track();
+        if let Some(me) = chat.me() {
+            let kept = saved::draft(&me, room);
+            if !kept.is_empty() && draft.get_untracked().is_empty() {
+                draft.set(kept);
+            }
+        }
+    });
+    let keep = move |text: &str| {
+        if let Some(me) = chat.me() {
+            saved::keep_draft(&me, room, text);
+        }
+    };
     let send = move || {
         let text = draft.get_untracked();
         let sent = MessageBody::parse(&text).map_err(|e| e.0).and_then(|body| {
@@ -41,6 +62,7 @@ pub fn Composer(feed: RoomFeed) -> impl IntoView {
         match sent {
             Ok(()) => {
                 draft.set(String::new());
+                keep("");
                 error.set(None);
             }
             // The draft stays, so nothing the person wrote is lost.
@@ -48,7 +70,9 @@ pub fn Composer(feed: RoomFeed) -> impl IntoView {
         }
     };
     let on_input = move |ev: leptos::ev::Event| {
-        draft.set(event_target_value(&ev));
+        let text = event_target_value(&ev);
+        keep(&text);
+        draft.set(text);
         let now = now_ms();
         if now - last_typing.get_value() >= TYPING_THROTTLE_MS && chat.is_linked() {
             last_typing.set_value(now);

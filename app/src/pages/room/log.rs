@@ -556,6 +556,7 @@ fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
 fn PendingItem(o: Outgoing, feed: RoomFeed, sender: String) -> impl IntoView {
     let chat = Chat::expect();
     let client_id = o.client_id.clone();
+    let discarded = o.client_id.clone();
     let state = match o.state {
         SendState::Pending => view! { <span class="send-state">"pending"</span> }.into_any(),
         SendState::Failed(why) => view! {
@@ -567,6 +568,13 @@ fn PendingItem(o: Outgoing, feed: RoomFeed, sender: String) -> impl IntoView {
                 on:click=move |_| chat.retry(feed, &client_id)
             >
                 "Retry"
+            </button>
+            <button
+                type="button"
+                class="small secondary"
+                on:click=move |_| chat.discard(feed, &discarded)
+            >
+                "Discard"
             </button>
         }
         .into_any(),
