@@ -60,6 +60,11 @@ fn SignedIn(username: String) -> impl IntoView {
             };
             match done {
                 Ok(()) => {
+                    // What this browser kept of their drafts and unsent messages goes with
+                    // the session: the next person at this browser must not find it.
+                    if let Some(me) = chat.me() {
+                        crate::client::saved::forget(&me);
+                    }
                     // A full load: drops the socket and every room's state with the session.
                     let _navigated = window().location().assign("/login");
                 }

@@ -2,7 +2,7 @@
 // the other person sees both at once and after a reload.
 import * as path from "node:path";
 import { expect, test } from "@playwright/test";
-import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, messageItems, person, say, unique } from "./helpers";
+import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, messageItems, messageLog, person, say, unique } from "./helpers";
 
 test("an edit and a deletion are seen live by the other person and after a reload", async ({ browser }) => {
   const ana = await person(browser, "ana");
@@ -23,7 +23,9 @@ test("an edit and a deletion are seen live by the other person and after a reloa
   await expect(anasOnBen.getByRole("button", { name: "Delete message" })).toHaveCount(0);
   await expect(anasOnBen.getByRole("button", { name: "Edit message" })).toHaveCount(0);
 
-  const mine = messageItems(ben.page).filter({ hasText: "helo wrold" });
+  // Found by seq: while it is edited its text is in the editor, not the row.
+  const seq = await messageItems(ben.page).filter({ hasText: "helo wrold" }).getAttribute("data-seq");
+  const mine = messageLog(ben.page).locator(`li[data-seq="${seq}"]`);
   await mine.hover();
   await mine.getByRole("button", { name: "Edit message" }).click();
   const editor = mine.getByRole("textbox", { name: "Edit message" });

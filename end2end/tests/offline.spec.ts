@@ -47,14 +47,13 @@ test("a draft and a message written while the server is unreachable survive relo
   const roomId = await createRoom(ana.page, room);
   await joinRoom(ben.page, room);
 
-  // From now on Ana's tab cannot reach the server's socket (its pages still load); later it
-  // can again, through this route.
+  // From now on Ana's tab cannot reach the server's socket (its pages still load): a socket
+  // opens but nothing answers, so the client gives up on it at its pong deadline and retries.
+  // Later the retries reach the server again, through this route.
   let reachable = false;
   await ana.page.routeWebSocket(/\/ws$/, (ws) => {
     if (reachable) {
       ws.connectToServer();
-    } else {
-      ws.close();
     }
   });
   await gotoHydrated(ana.page, `/rooms/${roomId}`);
@@ -72,7 +71,8 @@ test("a draft and a message written while the server is unreachable survive relo
   await ana.page.screenshot({ path: path.join(SCREENS, "room-unsent-after-reload.png"), fullPage: true });
 
   reachable = true;
-  await expect(ana.page.getByRole("status")).toHaveText("connected", { timeout: 30_000 });
+  // The next retry: after the pong deadline (10 s) and a backoff of at most 10 s.
+  await expect(ana.page.getByRole("status")).toHaveText("connected", { timeout: 45_000 });
   await expect(ana.page.getByText("pending")).toHaveCount(0);
   for (const page of [ana.page, ben.page]) {
     await expect(messageItems(page).filter({ hasText: "typed while unreachable" })).toHaveCount(1);
@@ -85,6 +85,13 @@ test("a draft and a message written while the server is unreachable survive relo
   await expect(composer).toHaveValue("half a thought");
   await gotoHydrated(ben.page, `/rooms/${roomId}`);
   await expect(messageItems(ben.page).filter({ hasText: "typed while unreachable" })).toHaveCount(1);
+
+  // Signing out takes what the browser kept of Ana's with the session.
+  const kept = () => ana.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("minitalk.draft.")));
+  expect(await kept()).toHaveLength(1);
+  await ana.page.getByRole("button", { name: "Sign out", exact: true }).click();
+  await expect(ana.page).toHaveURL(/\/login$/);
+  expect(await kept()).toHaveLength(0);
 
   await ana.context.close();
   await ben.context.close();

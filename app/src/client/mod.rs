@@ -156,7 +156,9 @@ impl Chat {
         }
         self.started.set_value(true);
         self.core.update_value(|core| core.set_me(me));
-        let known: Vec<RoomId> = self.feeds.with_value(|feeds| feeds.keys().copied().collect());
+        let known: Vec<RoomId> = self
+            .feeds
+            .with_value(|feeds| feeds.keys().copied().collect());
         for room_id in known {
             self.restore_kept(room_id);
         }

@@ -7,8 +7,9 @@
 //! small and bounded: a draft is at most one message, an outbox at most
 //! [`super::outbox::OUTBOX_MAX`] sends. Keys name the user and the room
 //! (`minitalk.draft.<user>.<room>`, `minitalk.outbox.<user>.<room>`), so two people who share a
-//! browser never see each other's. Signing out leaves them (the next sign-in of the same
-//! person finds them); the browser's own storage controls clear them.
+//! browser profile never get each other's. Signing out in this tab removes the person's
+//! ([`forget`]): the next person at a shared computer must not find them (an unsent message
+//! then goes with the session, which the person chose to end).
 //!
 //! Several tabs of one room write the same keys: the last write wins. A send one tab queued and
 //! another tab's write dropped is still in the first tab's outbox, and written again at its
@@ -48,6 +49,35 @@ pub fn keep_unsent(user: &Username, room: RoomId, sends: &[Unsent]) {
     let json =
         (!sends.is_empty()).then(|| serde_json::to_string(sends).expect("sends always serialize"));
     write(&key("outbox", user, room), json.as_deref());
+}
+
+/// Removes everything kept for `user` (signing out).
+pub fn forget(user: &Username) {
+    let prefixes = [
+        format!("minitalk.draft.{}.", user.key()),
+        format!("minitalk.outbox.{}.", user.key()),
+    ];
+    for key in keys() {
+        if prefixes.iter().any(|p| key.starts_with(p.as_str())) {
+            write(&key, None);
+        }
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn keys() -> Vec<String> {
+    let Some(storage) = storage() else {
+        return Vec::new();
+    };
+    let count = storage.length().unwrap_or(0);
+    (0..count)
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .collect()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn keys() -> Vec<String> {
+    Vec::new()
 }
 
 #[cfg(feature = "hydrate")]

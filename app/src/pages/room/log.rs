@@ -409,14 +409,16 @@ fn MessageItem(
                 <div class="day-divider" role="separator">{clock::day_label(ts, day)}</div>
             })}
             {divider.then(|| view! { <div class="new-divider" role="separator">"New messages"</div> })}
-            <div class="msg-head">
-                <span class="sender">{m.sender.to_string()}</span>
-                <time datetime=iso_utc(ts) title=move || clock::full_moment(ts, hydrated.get())>
-                    {move || time_of_day(ts, hydrated.get())}
-                </time>
+            <div class="msg-body">
+                <div class="msg-head">
+                    <span class="sender">{m.sender.to_string()}</span>
+                    <time datetime=iso_utc(ts) title=move || clock::full_moment(ts, hydrated.get())>
+                        {move || time_of_day(ts, hydrated.get())}
+                    </time>
+                </div>
+                {text}
+                {actions}
             </div>
-            {text}
-            {actions}
         </li>
     }
     .into_any()
@@ -436,15 +438,18 @@ fn MessageActions(
     let confirming = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    // One id per deletion asked for: trying again after a lost answer is answered, not refused.
-    let client_id = StoredValue::new(new_client_id());
+    // One id per deletion, made at the first try (only the browser makes ids): trying again
+    // after a lost answer is answered, not refused.
+    let client_id = StoredValue::new(None::<String>);
     let delete = move |_| {
         if busy.get_untracked() {
             return;
         }
         busy.set(true);
+        let id = client_id.get_value().unwrap_or_else(new_client_id);
+        client_id.set_value(Some(id.clone()));
         leptos::task::spawn_local(async move {
-            let done = delete_message(room, seq, client_id.get_value()).await;
+            let done = delete_message(room, seq, id).await;
             busy.try_set(false);
             match done {
                 Ok(()) => {
@@ -466,17 +471,18 @@ fn MessageActions(
                 <button type="button" class="small secondary" aria-label="Delete message"
                     on:click=move |_| confirming.set(true)>"Delete"</button>
             })}
-            {move || confirming.get().then(|| view! {
-                <span class="confirm" role="group" aria-label="Confirm deletion">
-                    "Delete this message for everyone? "
-                    <button type="button" class="small danger" on:click=delete
-                        disabled=move || busy.get()>"Delete"</button>
-                    <button type="button" class="small secondary"
-                        on:click=move |_| confirming.set(false)>"Cancel"</button>
-                </span>
-            })}
-            <span class="error" role="alert">{move || error.get()}</span>
         </div>
+        // Below the text, in the flow: it covers nothing it asks about.
+        {move || confirming.get().then(|| view! {
+            <div class="msg-confirm" role="group" aria-label="Confirm deletion">
+                "Delete this message for everyone? "
+                <button type="button" class="small danger" on:click=delete
+                    disabled=move || busy.get()>"Delete"</button>
+                <button type="button" class="small secondary"
+                    on:click=move |_| confirming.set(false)>"Cancel"</button>
+                <span class="error" role="alert">{move || error.get()}</span>
+            </div>
+        })}
     }
     .into_any()
 }
