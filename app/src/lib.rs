@@ -15,6 +15,7 @@ pub mod api;
 pub mod client;
 pub mod clock;
 pub mod header;
+pub mod markdown;
 pub mod model;
 pub mod notifications;
 pub mod pages;

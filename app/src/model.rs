@@ -476,12 +476,18 @@ pub fn mention_keys(text: &str) -> Vec<String> {
 /// does not follow one), in order, repeats included; runs that cannot be a username (too
 /// short or too long) are left out.
 pub fn mentioned_names(text: &str) -> impl Iterator<Item = &str> {
+    mention_spans(text).map(move |span| &text[span.start + 1..span.end])
+}
+
+/// Where `text`'s mentions are: each `@name` of [`mentioned_names`], `@` included, as a byte
+/// range (the browser highlights the reader's own).
+pub fn mention_spans(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     text.match_indices('@').filter_map(move |(at, _)| {
         let after_name_char = text[..at].chars().next_back().is_some_and(is_name_char);
         let rest = &text[at + 1..];
         let len = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
-        (!after_name_char && (3..=32).contains(&len)).then(|| &rest[..len])
+        (!after_name_char && (3..=32).contains(&len)).then_some(at..at + 1 + len)
     })
 }
 

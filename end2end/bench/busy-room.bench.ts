@@ -6,6 +6,10 @@
 // whole run divided by the messages received. DOM size is the elements in the document at the end, and
 // CDP's `Nodes` (every live node, detached ones too) after a forced garbage collection.
 //
+// Responsiveness: every long task (a main-thread task over 50 ms, the browser's own `longtask` entries) the
+// viewer had while the messages came, counted with the longest; and the JS heap before and after (after a
+// forced garbage collection), which must not grow with the messages.
+//
 // The sender is a WebSocket opened inside a second signed-in browser context parked on a JSON page (so it
 // renders nothing): it paces `send` frames with timers and waits for every ack. The results are printed as
 // one JSON line per case, tagged `BENCH`. BENCH_RATES (default "100,300"), BENCH_MESSAGES (default 6000)
@@ -66,6 +70,15 @@ for (const rate of rates) {
 
       const cdp = await viewer.context.newCDPSession(viewer.page);
       await cdp.send("Performance.enable", { timeDomain: "threadTicks" });
+      await cdp.send("HeapProfiler.collectGarbage");
+      const heapBefore = (await metrics(cdp)).JSHeapUsedSize;
+      await viewer.page.evaluate(() => {
+        const long: number[] = [];
+        (window as unknown as { longTasks: number[] }).longTasks = long;
+        new PerformanceObserver((list) => {
+          for (const entry of list.getEntries()) long.push(entry.duration);
+        }).observe({ type: "longtask" });
+      });
       const before = await metrics(cdp);
       const tag = unique("b");
       const sentInMs = await send(sender.page, roomId, messages, rate, tag);
@@ -77,6 +90,7 @@ for (const rate of rates) {
       await cdp.send("HeapProfiler.collectGarbage");
       const gc = await metrics(cdp);
       const elements = await viewer.page.evaluate(() => document.getElementsByTagName("*").length);
+      const longTasks = await viewer.page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
       const shown = await viewer.page.locator("li.msg").count();
       const perMessage = (key: string) => ((after[key] - before[key]) * 1000) / messages;
       const result = {
@@ -92,6 +106,9 @@ for (const rate of rates) {
         nodesAfterGc: gc.Nodes,
         shownMessages: shown,
         heapMiB: gc.JSHeapUsedSize / 2 ** 20,
+        heapBeforeMiB: heapBefore / 2 ** 20,
+        longTasks: longTasks.length,
+        longestTaskMs: Math.max(0, ...longTasks),
       };
       console.log(`BENCH ${JSON.stringify(result)}`);
       await viewer.context.close();

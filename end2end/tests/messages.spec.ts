@@ -65,3 +65,88 @@ test("an edit and a deletion are seen live by the other person and after a reloa
   await ana.context.close();
   await ben.context.close();
 });
+
+test("Markdown renders, a link opens safely, and HTML and javascript: links stay inert", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const problems = collectProblems(ana.page);
+  let dialogs = 0;
+  ana.page.on("dialog", async (dialog) => {
+    dialogs += 1;
+    await dialog.dismiss();
+  });
+  const roomId = await createRoom(ana.page, unique("Format "));
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await ben.page.getByRole("button", { name: "Join room" }).click();
+  await expectLive(ben.page);
+
+  await say(
+    ben.page,
+    "**bold** and `x < y` and https://example.org/a?b=1 and [bad](javascript:alert(1)) <script>window.pwned=1</script><img src=x onerror=alert(2)>",
+  );
+  await say(ben.page, "> a quote\n\nafter it");
+  const rich = messageItems(ana.page).filter({ hasText: "bold and" });
+  await expect(rich.locator("strong")).toHaveText("bold");
+  await expect(rich.locator("code")).toHaveText("x < y");
+  const link = rich.getByRole("link", { name: "https://example.org/a?b=1" });
+  await expect(link).toHaveAttribute("href", "https://example.org/a?b=1");
+  await expect(link).toHaveAttribute("target", "_blank");
+  await expect(link).toHaveAttribute("rel", "noopener noreferrer nofollow");
+  // The javascript: link is its text, and the markup is text too.
+  await expect(rich.getByRole("link")).toHaveCount(1);
+  await expect(rich).toContainText("bad");
+  await expect(rich).toContainText("<script>window.pwned=1</script><img src=x onerror=alert(2)>");
+  await expect(rich.locator("script, img")).toHaveCount(0);
+  const quoted = messageItems(ana.page).filter({ hasText: "a quote" });
+  await expect(quoted.locator("blockquote")).toHaveText("a quote");
+  await ana.page.screenshot({ path: path.join(SCREENS, "message-markdown.png"), fullPage: true });
+
+  // The same after a reload (the server renders it).
+  await gotoHydrated(ana.page, `/rooms/${roomId}`);
+  await expect(rich.locator("strong")).toHaveText("bold");
+  await expect(rich.getByRole("link")).toHaveCount(1);
+  expect(await ana.page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+  expect(dialogs).toBe(0);
+  expect(problems).toEqual([]);
+
+  await ana.context.close();
+  await ben.context.close();
+});
+
+test("a mention is completed from the room's members, raises the person's badge and is highlighted for them", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const room = unique("Mentions ");
+  const roomId = await createRoom(ana.page, room);
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await ben.page.getByRole("button", { name: "Join room" }).click();
+  await expectLive(ben.page);
+  // Ben looks at the list of his rooms, not at this one.
+  await gotoHydrated(ben.page, "/");
+  await gotoHydrated(ana.page, `/rooms/${roomId}`);
+  await expectLive(ana.page);
+
+  const composer = ana.page.getByRole("textbox", { name: "Message" });
+  await composer.fill("");
+  await composer.pressSequentially(`look @${ben.name.slice(0, 4)}`);
+  const offered = ana.page.getByRole("listbox", { name: "Mention someone" });
+  await expect(offered.getByRole("option", { name: `@${ben.name}` })).toBeVisible();
+  await expect(offered.getByRole("option")).toHaveCount(1);
+  await ana.page.screenshot({ path: path.join(SCREENS, "mention-autocomplete.png"), fullPage: true });
+  await composer.press("Enter");
+  await expect(composer).toHaveValue(`look @${ben.name} `);
+  await expect(offered).toHaveCount(0);
+  await composer.pressSequentially("here");
+  await composer.press("Enter");
+  await expect(composer).toHaveValue("");
+
+  const sidebar = ben.page.getByRole("navigation", { name: "Rooms and conversations" });
+  await expect(sidebar.getByLabel("1 unread mention of you")).toBeVisible();
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  const mark = messageItems(ben.page).filter({ hasText: "look" }).locator("mark.mention");
+  await expect(mark).toHaveText(`@${ben.name}`);
+  await ben.page.screenshot({ path: path.join(SCREENS, "mention-highlighted.png"), fullPage: true });
+
+  await ana.context.close();
+  await ben.context.close();
+});

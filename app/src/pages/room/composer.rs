@@ -1,11 +1,15 @@
 //! Writing a message: the composer, and the line saying who else is typing.
 //!
 //! The draft is kept in the browser as it is typed (`client::saved`), per room: it survives
-//! going to another room, a reload and a closed tab, and leaves when it is sent.
+//! going to another room, a reload and a closed tab, and leaves when it is sent. Typing `@`
+//! offers the room's members ([`autocomplete`]).
 
+use super::autocomplete;
+use crate::api::ApiError;
 use crate::client::{now_ms, saved, Chat, RoomFeed, TYPING_THROTTLE_MS};
 use crate::clock::Hydrated;
-use crate::model::MessageBody;
+use crate::model::{Member, MessageBody};
+use leptos::html;
 use leptos::prelude::*;
 
 #[component]
@@ -29,7 +33,11 @@ pub fn TypingLine(feed: RoomFeed, me_key: Option<String>) -> impl IntoView {
 }
 
 #[component]
-pub fn Composer(feed: RoomFeed) -> impl IntoView {
+pub fn Composer(
+    feed: RoomFeed,
+    /// The room's members, for `@name` completion.
+    members: Resource<Result<Vec<Member>, ApiError>>,
+) -> impl IntoView {
     let chat = Chat::expect();
     let hydrated = Hydrated::expect();
     let draft = RwSignal::new(String::new());
@@ -69,9 +77,59 @@ pub fn Composer(feed: RoomFeed) -> impl IntoView {
             Err(why) => error.set(Some(why)),
         }
     };
+    // `@name` completion: the names offered, the one chosen, and the mention they complete
+    // (where its `@` is and where the caret was, in bytes).
+    let textarea = NodeRef::<html::Textarea>::new();
+    let offered = RwSignal::new(Vec::<String>::new());
+    let chosen = RwSignal::new(0usize);
+    let completing = StoredValue::new((0usize, 0usize));
+    let offer = move |text: &str| {
+        let Some(el) = textarea.get_untracked() else {
+            return;
+        };
+        let caret = el
+            .selection_start()
+            .ok()
+            .flatten()
+            .map_or(text.len(), |units| {
+                autocomplete::byte_index(text, units as usize)
+            });
+        let names = match autocomplete::query(text, caret) {
+            Some((at, typed)) => {
+                completing.set_value((at, caret));
+                let members = members
+                    .get_untracked()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                autocomplete::candidates(&members, typed, chat.me().as_ref())
+            }
+            None => Vec::new(),
+        };
+        chosen.set(0);
+        offered.set(names);
+    };
+    let pick = move |name: String| {
+        let (at, caret) = completing.get_value();
+        let text = draft.get_untracked();
+        if caret > text.len() || at > caret {
+            return;
+        }
+        let (text, caret) = autocomplete::complete(&text, at, caret, &name);
+        let units = autocomplete::utf16_index(&text, caret) as u32;
+        keep(&text);
+        draft.set(text);
+        offered.set(Vec::new());
+        request_animation_frame(move || {
+            if let Some(el) = textarea.get_untracked() {
+                let _placed = el.set_selection_range(units, units);
+                let _focused = el.focus();
+            }
+        });
+    };
     let on_input = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
         keep(&text);
+        offer(&text);
         draft.set(text);
         let now = now_ms();
         if now - last_typing.get_value() >= TYPING_THROTTLE_MS && chat.is_linked() {
@@ -80,6 +138,19 @@ pub fn Composer(feed: RoomFeed) -> impl IntoView {
         }
     };
     let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        let names = offered.get_untracked();
+        if !names.is_empty() && !ev.is_composing() {
+            let step = |by: usize| chosen.update(|c| *c = (*c + by) % names.len());
+            match ev.key().as_str() {
+                "ArrowDown" => step(1),
+                "ArrowUp" => step(names.len() - 1),
+                "Enter" | "Tab" => pick(names[chosen.get_untracked().min(names.len() - 1)].clone()),
+                "Escape" => offered.set(Vec::new()),
+                _ => return,
+            }
+            ev.prevent_default();
+            return;
+        }
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
             send();
@@ -99,10 +170,36 @@ pub fn Composer(feed: RoomFeed) -> impl IntoView {
                 rows="2"
                 placeholder="Write a message…"
                 prop:value=draft
+                node_ref=textarea
                 on:input=on_input
                 on:keydown=on_keydown
+                on:blur=move |_| offered.set(Vec::new())
                 aria-describedby="composer-hint composer-error"
+                aria-autocomplete="list"
+                aria-controls="mention-list"
+                aria-expanded=move || (!offered.with(Vec::is_empty)).to_string()
+                aria-activedescendant=move || {
+                    (!offered.with(Vec::is_empty)).then(|| format!("mention-{}", chosen.get()))
+                }
             ></textarea>
+            {move || (!offered.with(Vec::is_empty)).then(|| view! {
+                <ul class="mention-list" id="mention-list" role="listbox" aria-label="Mention someone">
+                    {offered.get().into_iter().enumerate().map(|(i, name)| {
+                        let picked = name.clone();
+                        view! {
+                            <li
+                                id=format!("mention-{i}")
+                                role="option"
+                                aria-selected=move || (chosen.get() == i).to_string()
+                                // Before the textarea loses its focus (which closes the list).
+                                on:mousedown=move |ev| { ev.prevent_default(); pick(picked.clone()); }
+                            >
+                                "@" {name}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
             <button type="submit" disabled=move || !hydrated.get()>"Send"</button>
             <p id="composer-hint" class="hint">"Enter sends · Shift+Enter starts a new line"</p>
             <p id="composer-error" class="error" role="alert">{move || error.get()}</p>

@@ -14,6 +14,7 @@
 //! loads the newest page again.
 
 use super::scroll_back::{Anchor, ScrollBack};
+use super::text::message_text;
 use crate::api::{delete_message, edit_message, history, HISTORY_MAX};
 use crate::client::{new_client_id, Chat, Outgoing, RoomFeed, SendState, Window};
 use crate::clock::{self, iso_utc, time_of_day, Hydrated};
@@ -252,6 +253,7 @@ pub fn MessageLog(
     });
 
     let me_key = me.as_ref().map(Username::key);
+    let highlight = me_key.clone();
     let me_name = me.as_ref().map(|u| u.to_string()).unwrap_or_default();
     let hydrated = Hydrated::expect();
     let each_row = move || {
@@ -316,7 +318,8 @@ pub fn MessageLog(
                     }
                     children=move |row| {
                         let focused = focus == Some(row.m.seq);
-                        view! { <MessageItem row focused moderates/> }
+                        let me_key = highlight.clone();
+                        view! { <MessageItem row focused moderates me_key/> }
                     }
                 />
                 <For
@@ -368,6 +371,8 @@ fn MessageItem(
     focused: bool,
     /// Whether the reader may delete it though it is not theirs.
     moderates: Signal<bool>,
+    /// The reader's name key: their mentions are highlighted.
+    me_key: Option<String>,
 ) -> impl IntoView {
     let Row {
         m,
@@ -390,10 +395,8 @@ fn MessageItem(
             <Show
                 when=move || editing.get()
                 fallback=move || view! {
-                    <p class="msg-text">
-                        {content.clone()}
-                        {edited.then(|| view! { " " <span class="edited">"(edited)"</span> })}
-                    </p>
+                    <div class="msg-text">{message_text(&content, me_key.as_deref())}</div>
+                    {edited.then(|| view! { <span class="edited">"(edited)"</span> })}
                 }
             >
                 <EditForm m=message.clone() editing/>
@@ -591,7 +594,7 @@ fn PendingItem(o: Outgoing, feed: RoomFeed, sender: String) -> impl IntoView {
                 <span class="sender">{sender}</span>
                 {state}
             </div>
-            <p class="msg-text">{o.content}</p>
+            <div class="msg-text">{message_text(&o.content, None)}</div>
         </li>
     }
     .into_any()

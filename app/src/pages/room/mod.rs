@@ -15,12 +15,14 @@
 //! - [`read_mark`]: moving the read mark as messages arrive;
 //! - [`scroll_back`]: loading older pages as the reader scrolls up.
 
+mod autocomplete;
 mod composer;
 mod heading;
 mod log;
 mod members;
 mod read_mark;
 mod scroll_back;
+mod text;
 
 use crate::api::{history, join_room, room_info, room_members, ApiError, HISTORY_MAX};
 use crate::client::{Chat, RoomFeed};
@@ -212,7 +214,7 @@ fn ChatView(
                             {by.to_string()} " deleted this room. Its messages are being erased."
                         </p>
                     })}
-                    <composer::Composer feed/>
+                    <composer::Composer feed members/>
                 </section>
                 <members::Members feed members me_key=me_key_list direct/>
             </div>

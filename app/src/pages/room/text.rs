@@ -1,0 +1,81 @@
+//! A message's text as the page shows it: its Markdown subset ([`crate::markdown`]) rendered as
+//! views, links that open in a new tab without handing it this page, and the reader's own
+//! `@name` highlighted.
+//!
+//! Every piece of the person's text becomes a text node (escaped by construction); the only
+//! attribute taken from it is a link's `href`, which the parser allows only for `http` and
+//! `https` addresses.
+
+use crate::markdown::{self, Block, Inline};
+use crate::model::mention_spans;
+use leptos::prelude::*;
+
+/// The blocks of `text`, with `me_key`'s mentions (a [`crate::model::Username::key`]) marked.
+pub fn message_text(text: &str, me_key: Option<&str>) -> AnyView {
+    blocks(markdown::parse(text), me_key)
+}
+
+fn blocks(blocks: Vec<Block>, me_key: Option<&str>) -> AnyView {
+    blocks
+        .into_iter()
+        .map(|block| match block {
+            Block::Paragraph(inlines) => {
+                view! { <p>{inline_views(inlines, me_key)}</p> }.into_any()
+            }
+            Block::Code(code) => view! { <pre><code>{code}</code></pre> }.into_any(),
+            Block::Quote(inner) => {
+                view! { <blockquote>{blocks_owned(inner, me_key)}</blockquote> }.into_any()
+            }
+        })
+        .collect_view()
+        .into_any()
+}
+
+/// [`blocks`] for a nested quote (a named function: the view types would otherwise recurse).
+fn blocks_owned(inner: Vec<Block>, me_key: Option<&str>) -> AnyView {
+    blocks(inner, me_key)
+}
+
+fn inline_views(inlines: Vec<Inline>, me_key: Option<&str>) -> AnyView {
+    inlines
+        .into_iter()
+        .map(|inline| match inline {
+            Inline::Text(text) => mentions(text, me_key),
+            Inline::Strong(c) => view! { <strong>{inline_views(c, me_key)}</strong> }.into_any(),
+            Inline::Emphasis(c) => view! { <em>{inline_views(c, me_key)}</em> }.into_any(),
+            Inline::Strikethrough(c) => view! { <s>{inline_views(c, me_key)}</s> }.into_any(),
+            Inline::Code(code) => view! { <code>{code}</code> }.into_any(),
+            Inline::Link { href, children } => view! {
+                <a href=href target="_blank" rel="noopener noreferrer nofollow">
+                    {inline_views(children, me_key)}
+                </a>
+            }
+            .into_any(),
+            Inline::Break => view! { <br/> }.into_any(),
+        })
+        .collect_view()
+        .into_any()
+}
+
+/// `text` with the reader's own mentions in a `<mark>`.
+fn mentions(text: String, me_key: Option<&str>) -> AnyView {
+    let Some(me_key) = me_key else {
+        return text.into_any();
+    };
+    let mine: Vec<std::ops::Range<usize>> = mention_spans(&text)
+        .filter(|span| text[span.start + 1..span.end].eq_ignore_ascii_case(me_key))
+        .collect();
+    if mine.is_empty() {
+        return text.into_any();
+    }
+    let mut parts = Vec::with_capacity(2 * mine.len() + 1);
+    let mut at = 0;
+    for span in mine {
+        parts.push(text[at..span.start].to_owned().into_any());
+        let name = text[span.clone()].to_owned();
+        parts.push(view! { <mark class="mention">{name}</mark> }.into_any());
+        at = span.end;
+    }
+    parts.push(text[at..].to_owned().into_any());
+    parts.into_iter().collect_view().into_any()
+}
