@@ -1,7 +1,7 @@
 // Private rooms, invitations, moderation and direct messages, as people use them.
 import * as path from "node:path";
 import { expect, test } from "@playwright/test";
-import { SCREENS, createRoom, expectLive, gotoHydrated, joinRoom, messageItems, person, say, unique } from "./helpers";
+import { SCREENS, createRoom, expectLive, gotoHydrated, joinAt, joinRoom, messageItems, person, say, unique } from "./helpers";
 
 test("a private room is invisible to a third person until they are invited", async ({ browser }) => {
   const ana = await person(browser, "ana");
@@ -96,9 +96,7 @@ test("an owner renames a room and sets its topic; a member sees both live, and c
   const before = unique("Hall ");
   const after = unique("Friday ");
   const roomId = await createRoom(ana.page, before);
-  await gotoHydrated(ben.page, `/rooms/${roomId}`);
-  await ben.page.getByRole("button", { name: "Join room" }).click();
-  await expectLive(ben.page);
+  await joinAt(ben.page, roomId);
   await expect(ben.page.getByRole("button", { name: "Edit name and topic" })).toHaveCount(0);
 
   await ana.page.getByRole("button", { name: "Edit name and topic" }).click();
@@ -129,9 +127,7 @@ test("the owner deletes a room after typing its name; a member's open tab and si
   const ben = await person(browser, "ben");
   const name = unique("Doomed ");
   const roomId = await createRoom(ana.page, name);
-  await gotoHydrated(ben.page, `/rooms/${roomId}`);
-  await ben.page.getByRole("button", { name: "Join room" }).click();
-  await expectLive(ben.page);
+  await joinAt(ben.page, roomId);
   await say(ben.page, "soon gone");
   const sidebar = ben.page.getByRole("navigation", { name: "Rooms and conversations" });
   await expect(sidebar.getByRole("link", { name: new RegExp(name) })).toBeVisible();

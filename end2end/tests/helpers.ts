@@ -77,6 +77,13 @@ export async function joinRoom(page: Page, name: string): Promise<void> {
   await expectLive(page);
 }
 
+/** Opens a room by its address and joins it with the page's "Join room" button; ends inside it, live. */
+export async function joinAt(page: Page, roomId: number): Promise<void> {
+  await gotoHydrated(page, `/rooms/${roomId}`);
+  await page.getByRole("button", { name: "Join room" }).click();
+  await expectLive(page);
+}
+
 export async function expectLive(page: Page): Promise<void> {
   await expect(page.getByRole("status")).toHaveText("connected", { timeout: 15_000 });
   await expect(page.getByRole("textbox", { name: "Message" })).toBeEnabled();

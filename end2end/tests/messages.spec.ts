@@ -2,16 +2,14 @@
 // the other person sees both at once and after a reload.
 import * as path from "node:path";
 import { expect, test } from "@playwright/test";
-import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, messageItems, messageLog, person, say, unique } from "./helpers";
+import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, joinAt, messageItems, messageLog, person, say, unique } from "./helpers";
 
 test("an edit and a deletion are seen live by the other person and after a reload", async ({ browser }) => {
   const ana = await person(browser, "ana");
   const ben = await person(browser, "ben");
   const problems = collectProblems(ben.page);
   const roomId = await createRoom(ana.page, unique("Typos "));
-  await gotoHydrated(ben.page, `/rooms/${roomId}`);
-  await ben.page.getByRole("button", { name: "Join room" }).click();
-  await expectLive(ben.page);
+  await joinAt(ben.page, roomId);
 
   await say(ben.page, "helo wrold");
   await say(ana.page, "ana was here");
@@ -76,9 +74,7 @@ test("Markdown renders, a link opens safely, and HTML and javascript: links stay
     await dialog.dismiss();
   });
   const roomId = await createRoom(ana.page, unique("Format "));
-  await gotoHydrated(ben.page, `/rooms/${roomId}`);
-  await ben.page.getByRole("button", { name: "Join room" }).click();
-  await expectLive(ben.page);
+  await joinAt(ben.page, roomId);
 
   await say(
     ben.page,
@@ -118,9 +114,7 @@ test("a mention is completed from the room's members, raises the person's badge 
   const ben = await person(browser, "ben");
   const room = unique("Mentions ");
   const roomId = await createRoom(ana.page, room);
-  await gotoHydrated(ben.page, `/rooms/${roomId}`);
-  await ben.page.getByRole("button", { name: "Join room" }).click();
-  await expectLive(ben.page);
+  await joinAt(ben.page, roomId);
   // Ben looks at the list of his rooms, not at this one.
   await gotoHydrated(ben.page, "/");
   await gotoHydrated(ana.page, `/rooms/${roomId}`);

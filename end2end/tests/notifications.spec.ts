@@ -3,7 +3,7 @@
 // and each room's level (rooms notify of mentions by default, and can be muted).
 import * as path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { SCREENS, createRoom, expectLive, gotoHydrated, messageItems, person, say, unique } from "./helpers";
+import { SCREENS, createRoom, expectLive, gotoHydrated, joinAt, messageItems, person, say, unique } from "./helpers";
 
 /**
  * Stands in for the browser's Notification API (headless Chromium shows none): records every notification in
@@ -110,9 +110,7 @@ test("a room notifies of mentions by default, and a muted room of nothing", asyn
   const deskId = await createRoom(ana.page, unique("Desk "));
   await turnOn(ana.page);
 
-  await gotoHydrated(ben.page, `/rooms/${hallId}`);
-  await ben.page.getByRole("button", { name: "Join room" }).click();
-  await expectLive(ben.page);
+  await joinAt(ben.page, hallId);
   await say(ben.page, "just chatting");
   await say(ben.page, `hello @${ana.name}, a question`);
   await expect.poll(() => notes(ana.page)).toEqual([

@@ -540,18 +540,6 @@ async fn owners_and_moderators_rename_a_room_and_set_its_topic_as_a_timeline_ent
     );
 }
 
-/// Whether any file under `dir` holds `word`.
-fn disk_holds(dir: &std::path::Path, word: &str) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|entry| {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            return disk_holds(&path, word);
-        }
-        let bytes = std::fs::read(&path).unwrap_or_default();
-        bytes.windows(word.len()).any(|w| w == word.as_bytes())
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_deletes_a_room_everyone_loses_it_at_once_and_its_text_leaves_the_disk() {
     let dir = tempfile::tempdir().unwrap();
@@ -667,7 +655,7 @@ async fn the_owner_deletes_a_room_everyone_loses_it_at_once_and_its_text_leaves_
     let mut waited = 0;
     while ["zanzibar-secret", "topic-secret", "doomed-hall"]
         .iter()
-        .any(|word| disk_holds(dir.path(), word))
+        .any(|word| support::disk_holds(dir.path(), word))
     {
         assert!(
             waited < 300,
@@ -676,7 +664,7 @@ async fn the_owner_deletes_a_room_everyone_loses_it_at_once_and_its_text_leaves_
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         waited += 1;
     }
-    assert!(disk_holds(dir.path(), "harmless-kept-words"));
+    assert!(support::disk_holds(dir.path(), "harmless-kept-words"));
 
     // A restart keeps it deleted, and the other room whole.
     drop((ana_ws, cyd_room, cyd_rows, dan_rows));
@@ -692,5 +680,5 @@ async fn the_owner_deletes_a_room_everyone_loses_it_at_once_and_its_text_leaves_
         ana.history(kept).await,
         [(1, "harmless-kept-words".to_owned())]
     );
-    assert!(!disk_holds(dir.path(), "zanzibar-secret"));
+    assert!(!support::disk_holds(dir.path(), "zanzibar-secret"));
 }

@@ -8,7 +8,6 @@ use app::model::{RoomId, Visibility};
 use app::protocol::ServerFrame;
 use app::timeline::Entry;
 use minitalk_client::CallError;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{ack_seq, register, start};
 
@@ -24,18 +23,6 @@ fn forbidden(result: Result<(), CallError>) -> bool {
             error: ApiError::Forbidden(_)
         })
     )
-}
-
-/// Whether any file under `dir` holds `text`.
-fn on_disk(dir: &Path, text: &str) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|entry| {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            return on_disk(&path, text);
-        }
-        let bytes = std::fs::read(&path).unwrap_or_default();
-        bytes.windows(text.len()).any(|w| w == text.as_bytes())
-    })
 }
 
 /// The next frame that is not an ack (the sender's own socket sees both).
@@ -193,9 +180,9 @@ async fn a_deleted_message_is_gone_live_in_history_and_from_the_disk() {
     // The disk: every file of the data directory, within the stated bound (a minute; here
     // it takes milliseconds).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while on_disk(dir.path(), "bob-secret-words")
-        || on_disk(dir.path(), "bob-edited-words")
-        || on_disk(dir.path(), "cyd-kept-words")
+    while support::disk_holds(dir.path(), "bob-secret-words")
+        || support::disk_holds(dir.path(), "bob-edited-words")
+        || support::disk_holds(dir.path(), "cyd-kept-words")
     {
         assert!(Instant::now() < deadline, "still on disk after 10 s");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -266,3 +266,15 @@ pub fn message_of(frame: &ServerFrame) -> (u64, String) {
         other => panic!("expected a message, got {other:?}"),
     }
 }
+
+/// Whether any file under `dir` (the data directory, say) holds `text`.
+pub fn disk_holds(dir: &std::path::Path, text: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            return disk_holds(&path, text);
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        bytes.windows(text.len()).any(|w| w == text.as_bytes())
+    })
+}

@@ -448,21 +448,9 @@ fn MessageActions(
         if busy.get_untracked() {
             return;
         }
-        busy.set(true);
         let id = client_id.get_value().unwrap_or_else(new_client_id);
         client_id.set_value(Some(id.clone()));
-        leptos::task::spawn_local(async move {
-            let done = delete_message(room, seq, id).await;
-            busy.try_set(false);
-            match done {
-                Ok(()) => {
-                    confirming.try_set(false);
-                }
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
+        act(delete_message(room, seq, id), busy, confirming, error);
     };
     view! {
         <div class="msg-actions">
@@ -490,6 +478,30 @@ fn MessageActions(
     .into_any()
 }
 
+/// Runs a message action's call: `busy` while it runs; then `open` (the editor, the
+/// confirmation) closes, since the server's entry will show the change to everyone, or the
+/// error shows and it stays open to try again.
+fn act(
+    call: impl std::future::Future<Output = Result<(), crate::api::ApiError>> + 'static,
+    busy: RwSignal<bool>,
+    open: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+) {
+    busy.set(true);
+    leptos::task::spawn_local(async move {
+        let done = call.await;
+        busy.try_set(false);
+        match done {
+            Ok(()) => {
+                open.try_set(false);
+            }
+            Err(e) => {
+                error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+}
+
 /// Changing one's message in place: Save sends the edit (Enter does too; Shift+Enter is a new
 /// line), Cancel or Escape leaves it as it was.
 #[component]
@@ -515,19 +527,12 @@ fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
             _ => new_client_id(),
         };
         sent.set_value(Some((content.clone(), client_id.clone())));
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            let done = edit_message(room, seq, content, client_id).await;
-            busy.try_set(false);
-            match done {
-                Ok(()) => {
-                    editing.try_set(false);
-                }
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
+        act(
+            edit_message(room, seq, content, client_id),
+            busy,
+            editing,
+            error,
+        );
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
         "Escape" => editing.set(false),
