@@ -395,7 +395,7 @@ fn MessageItem(
             <Show
                 when=move || editing.get()
                 fallback=move || view! {
-                    <div class="msg-text">{message_text(&content, me_key.as_deref())}</div>
+                    {message_text(&content, me_key.as_deref())}
                     {edited.then(|| view! { <span class="edited">"(edited)"</span> })}
                 }
             >
@@ -404,41 +404,64 @@ fn MessageItem(
         }
         .into_any()
     };
-    let actions =
-        (!deleted).then(|| view! { <MessageActions m=m.clone() mine moderates editing/> });
+    // Only rows someone may act on have actions (most rows of a busy room have none: no
+    // elements for them).
+    let confirming = RwSignal::new(false);
+    let actor = m.clone();
+    let actions = move || {
+        (!deleted && (mine || moderates.get())).then(|| {
+            view! { <MessageActions mine editing confirming/> }
+        })
+    };
+    let confirm = (!deleted).then(|| view! { <ConfirmDelete m=actor.clone() confirming/> });
     view! {
         <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq>
             {day.map(|day| view! {
                 <div class="day-divider" role="separator">{clock::day_label(ts, day)}</div>
             })}
             {divider.then(|| view! { <div class="new-divider" role="separator">"New messages"</div> })}
-            <div class="msg-body">
-                <div class="msg-head">
-                    <span class="sender">{m.sender.to_string()}</span>
-                    <time datetime=iso_utc(ts) title=move || clock::full_moment(ts, hydrated.get())>
-                        {move || time_of_day(ts, hydrated.get())}
-                    </time>
-                </div>
-                {text}
+            <div class="msg-head">
+                <span class="sender">{m.sender.to_string()}</span>
+                <time datetime=iso_utc(ts) title=move || clock::full_moment(ts, hydrated.get())>
+                    {move || time_of_day(ts, hydrated.get())}
+                </time>
                 {actions}
             </div>
+            {text}
+            {confirm}
         </li>
     }
     .into_any()
 }
 
-/// Edit and Delete for the author; Delete for an owner or moderator. A deletion asks once
-/// more, in place. The row changes when the server's entry arrives (for everyone at once), not
-/// before: what it shows is what is stored.
+/// Edit for the author; Delete for the author and an owner or moderator (it asks once more,
+/// below the message). The row changes when the server's entry arrives (for everyone at once),
+/// not before: what it shows is what is stored.
 #[component]
 fn MessageActions(
-    m: Arc<ChatMessage>,
     mine: bool,
-    moderates: Signal<bool>,
     editing: RwSignal<bool>,
+    confirming: RwSignal<bool>,
 ) -> impl IntoView {
+    view! {
+        <span class="msg-actions">
+            {move || (mine && !editing.get() && !confirming.get()).then(|| view! {
+                <button type="button" class="small secondary" aria-label="Edit message"
+                    on:click=move |_| editing.set(true)>"Edit"</button>
+            })}
+            {move || (!editing.get() && !confirming.get()).then(|| view! {
+                <button type="button" class="small secondary" aria-label="Delete message"
+                    on:click=move |_| confirming.set(true)>"Delete"</button>
+            })}
+        </span>
+    }
+    .into_any()
+}
+
+/// The deletion's second step, below the text, in the flow: it covers nothing it asks about.
+#[component]
+fn ConfirmDelete(m: Arc<ChatMessage>, confirming: RwSignal<bool>) -> impl IntoView {
     let (room, seq) = (m.room_id, m.seq);
-    let confirming = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     // One id per deletion, made at the first try (only the browser makes ids): trying again
@@ -453,17 +476,6 @@ fn MessageActions(
         act(delete_message(room, seq, id), busy, confirming, error);
     };
     view! {
-        <div class="msg-actions">
-            {move || (mine && !editing.get() && !confirming.get()).then(|| view! {
-                <button type="button" class="small secondary" aria-label="Edit message"
-                    on:click=move |_| editing.set(true)>"Edit"</button>
-            })}
-            {move || ((mine || moderates.get()) && !editing.get() && !confirming.get()).then(|| view! {
-                <button type="button" class="small secondary" aria-label="Delete message"
-                    on:click=move |_| confirming.set(true)>"Delete"</button>
-            })}
-        </div>
-        // Below the text, in the flow: it covers nothing it asks about.
         {move || confirming.get().then(|| view! {
             <div class="msg-confirm" role="group" aria-label="Confirm deletion">
                 "Delete this message for everyone? "
@@ -599,7 +611,7 @@ fn PendingItem(o: Outgoing, feed: RoomFeed, sender: String) -> impl IntoView {
                 <span class="sender">{sender}</span>
                 {state}
             </div>
-            <div class="msg-text">{message_text(&o.content, None)}</div>
+            {message_text(&o.content, None)}
         </li>
     }
     .into_any()

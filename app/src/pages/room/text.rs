@@ -10,9 +10,17 @@ use crate::markdown::{self, Block, Inline};
 use crate::model::mention_spans;
 use leptos::prelude::*;
 
-/// The blocks of `text`, with `me_key`'s mentions (a [`crate::model::Username::key`]) marked.
+/// The blocks of `text` in their `.msg-text` element, with `me_key`'s mentions (a
+/// [`crate::model::Username::key`]) marked. Most messages are one paragraph: that is the
+/// element itself (one element less per row of a busy room).
 pub fn message_text(text: &str, me_key: Option<&str>) -> AnyView {
-    blocks(markdown::parse(text), me_key)
+    match <[Block; 1]>::try_from(markdown::parse(text)) {
+        Ok([Block::Paragraph(inlines)]) => {
+            view! { <p class="msg-text">{inline_views(inlines, me_key)}</p> }.into_any()
+        }
+        Ok(one) => view! { <div class="msg-text">{blocks(one.into(), me_key)}</div> }.into_any(),
+        Err(many) => view! { <div class="msg-text">{blocks(many, me_key)}</div> }.into_any(),
+    }
 }
 
 fn blocks(blocks: Vec<Block>, me_key: Option<&str>) -> AnyView {
