@@ -183,7 +183,9 @@ fn ChatView(
     let me_key = me.as_ref().map(Username::key);
     let me_key_list = me_key.clone();
     let id = feed.room_id;
-    let moderates = Signal::derive(move || {
+    // A memo: every row reads it, and the room list changes with every new message of any room,
+    // while this answer almost never does.
+    let moderates = Memo::new(move |_| {
         chat.room_list()
             .and_then(|rooms| rooms.into_iter().find(|r| r.id == id))
             .is_some_and(|row| heading::moderates(&row))
@@ -200,7 +202,7 @@ fn ChatView(
             </div>
             <div class="room-body">
                 <section class="chat" aria-label="Conversation">
-                    <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before focus moderates/>
+                    <log::MessageLog feed me=me.clone() at_bottom=reading.at_bottom read_before focus moderates=moderates/>
                     <composer::TypingLine feed me_key=me_key.clone()/>
                     // A deleted room says only that (its revocation would add "no longer a member").
                     {move || feed.denied().filter(|_| feed.deleted_by.get().is_none()).map(|why| view! {
