@@ -7,7 +7,7 @@
 //! alt text), headings and lists (their text, a list item after a bullet or its number), tables.
 //!
 //! Why a tree of our own between the parser and the page: the page renders [`Block`]s and
-//! [`Inline`]s as Leptos views (text nodes, escaped by construction), never `inner_html`; and
+//! [`Inline`]s as Leptos views (text nodes, escaped by construction), never as raw HTML; and
 //! what a link may point at is decided here, once: `http` and `https` only (a `javascript:` or
 //! `data:` link is its text). Nesting is capped ([`MAX_DEPTH`]), so a message of a thousand `>`
 //! cannot make a thousand nested elements.
