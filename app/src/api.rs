@@ -268,6 +268,29 @@ pub async fn delete_message(room_id: RoomId, seq: u64, client_id: String) -> Res
     .await
 }
 
+/// Sets your reaction `emoji` (one of [`crate::reactions::EMOJI`]) to message `seq` of
+/// `room_id` on or off: a `reaction` entry in the room's timeline, seen live by every member
+/// and in history as the message's reactions. Setting, not toggling: the same call twice
+/// changes nothing more. `client_id` as for [`edit_message`].
+#[server(endpoint = "react", input = Json)]
+pub async fn react(
+    room_id: RoomId,
+    seq: u64,
+    emoji: String,
+    on: bool,
+    client_id: String,
+) -> Result<(), ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        let emoji = crate::reactions::Emoji::parse(&emoji)?;
+        let client_id = crate::model::ClientId::parse(&client_id)?;
+        backend
+            .react(&user, room_id, seq, emoji, on, client_id)
+            .await
+    })
+    .await
+}
+
 /// Opens the direct conversation of the signed-in user and `usernames` (1 to
 /// [`DIRECT_MAX_OTHERS`] other people): the same people always get the same conversation.
 #[server(endpoint = "open_direct", input = Json)]

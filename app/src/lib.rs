@@ -20,6 +20,7 @@ pub mod model;
 pub mod notifications;
 pub mod pages;
 pub mod protocol;
+pub mod reactions;
 pub mod sidebar;
 pub mod timeline;
 

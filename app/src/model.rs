@@ -295,6 +295,15 @@ pub struct ChatMessage {
     /// say now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited: Option<Edited>,
+    /// The seq of the message (of the same room) this one replies to. Set when it is sent,
+    /// checked by the store (a message there, not deleted), never changed after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    /// Who reacted with what. Like [`ChatMessage::edited`], never in the stored line or the
+    /// live frame (a reaction is an entry of its own, see [`crate::timeline::ReactionEvent`]);
+    /// a history page fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<crate::reactions::Reactions>,
 }
 
 /// Which edit a message's `content` is, and when it was made.
@@ -691,6 +700,8 @@ mod tests {
             ts: 0,
             client_id: "c".into(),
             edited: None,
+            reply_to: None,
+            reactions: None,
         };
         let ann = Username::parse("ann").unwrap();
         let short = Preview::of(&message("hi @ann"), &ann);

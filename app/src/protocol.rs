@@ -6,7 +6,8 @@
 
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
 use crate::timeline::{
-    EditEvent, ErasedEntry, MemberEvent, MessageDeletedEvent, RoomDeletedEvent, RoomEvent,
+    EditEvent, ErasedEntry, MemberEvent, MessageDeletedEvent, ReactionEvent, RoomDeletedEvent,
+    RoomEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,9 @@ pub enum ClientFrame {
         room_id: RoomId,
         client_id: String,
         content: String,
+        /// The seq of the message (in the same room) this one replies to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
     },
     Typing {
         room_id: RoomId,
@@ -83,6 +87,9 @@ pub enum ServerFrame {
     Edit(EditEvent),
     /// A message was deleted: a timeline entry naming it by `target_seq`.
     MessageDeleted(MessageDeletedEvent),
+    /// Someone set a reaction to a message on or off: a timeline entry naming it by
+    /// `target_seq`.
+    Reaction(ReactionEvent),
     /// What a deleted message (or one of its edits) reads as when replayed: its seq, and
     /// nothing of what it said.
     Erased(ErasedEntry),
@@ -148,6 +155,8 @@ pub enum ErrorCode {
     /// This `client_id` was already used for a different message (another room or other
     /// content) within the dedupe window; pick a new one.
     ClientIdReused,
+    /// The message a reply names is not there (never was, or was deleted).
+    NoSuchMessage,
     /// The server failed (for example, a disk write); the message was not stored.
     Internal,
 }
@@ -164,6 +173,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::StorageFull => "storage_full",
             Self::ClientIdReused => "client_id_reused",
+            Self::NoSuchMessage => "no_such_message",
             Self::Internal => "internal",
         }
     }
@@ -240,6 +250,8 @@ mod tests {
             ts: 4,
             client_id: "c".into(),
             edited: None,
+            reply_to: None,
+            reactions: None,
         });
         assert_eq!(
             serde_json::to_value(&frame).unwrap(),

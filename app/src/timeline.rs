@@ -9,15 +9,18 @@
 //! that seq: that is what keeps resume gapless when kinds are added.
 //!
 //! On the wire and in the file store's log, an entry is one JSON object tagged by `"type"`
-//! (`"message"`, `"member"`, `"room"`, `"room_deleted"`, `"edit"`, `"message_deleted"`): the
+//! (`"message"`, `"member"`, `"room"`, `"room_deleted"`, `"edit"`, `"message_deleted"`,
+//! `"reaction"`): the
 //! same bytes as the `/ws` frame that carries it. One more kind, `"erased"`, is what an entry
 //! whose text was erased reads as (every entry of a deleted room before its deletion, a deleted
 //! message and its edits): it keeps the seq, so cursors and the log's seq checks still count
 //! it, and nothing else anyone wrote.
 //!
-//! Edits and deletions name their message by `target_seq`, the seq it has in the same room.
+//! Edits, deletions and reactions name their message by `target_seq`, the seq it has in the
+//! same room.
 
 use crate::model::{ChatMessage, Role, RoomId, RoomName, Topic, UserId, Username};
+use crate::reactions::Emoji;
 use serde::{Deserialize, Serialize};
 
 /// One entry of a room's timeline.
@@ -34,6 +37,7 @@ pub enum Entry {
     Erased(ErasedEntry),
     Edit(EditEvent),
     MessageDeleted(MessageDeletedEvent),
+    Reaction(ReactionEvent),
 }
 
 impl<'de> Deserialize<'de> for Entry {
@@ -49,6 +53,7 @@ impl<'de> Deserialize<'de> for Entry {
             Erased(ErasedEntry),
             Edit(EditEvent),
             MessageDeleted(MessageDeletedEvent),
+            Reaction(ReactionEvent),
         }
         /// The form from before entries had kinds: a message with no `type` at all.
         #[derive(Deserialize)]
@@ -72,6 +77,7 @@ impl<'de> Deserialize<'de> for Entry {
             Either::Tagged(Tagged::Erased(e)) => Ok(Entry::Erased(e)),
             Either::Tagged(Tagged::Edit(e)) => Ok(Entry::Edit(e)),
             Either::Tagged(Tagged::MessageDeleted(e)) => Ok(Entry::MessageDeleted(e)),
+            Either::Tagged(Tagged::Reaction(e)) => Ok(Entry::Reaction(e)),
             Either::Untagged(Untagged {
                 kind: None,
                 message,
@@ -96,6 +102,7 @@ impl Entry {
             Entry::Erased(e) => e.room_id,
             Entry::Edit(e) => e.room_id,
             Entry::MessageDeleted(e) => e.room_id,
+            Entry::Reaction(e) => e.room_id,
         }
     }
 
@@ -108,6 +115,7 @@ impl Entry {
             Entry::Erased(e) => e.seq,
             Entry::Edit(e) => e.seq,
             Entry::MessageDeleted(e) => e.seq,
+            Entry::Reaction(e) => e.seq,
         }
     }
 
@@ -120,6 +128,7 @@ impl Entry {
             Entry::Erased(e) => e.id,
             Entry::Edit(e) => e.id,
             Entry::MessageDeleted(e) => e.id,
+            Entry::Reaction(e) => e.id,
         }
     }
 
@@ -132,6 +141,7 @@ impl Entry {
             Entry::Erased(e) => e.ts,
             Entry::Edit(e) => e.ts,
             Entry::MessageDeleted(e) => e.ts,
+            Entry::Reaction(e) => e.ts,
         }
     }
 
@@ -146,6 +156,7 @@ impl Entry {
             Entry::Erased(e) => e.sender.as_ref(),
             Entry::Edit(e) => Some(&e.sender),
             Entry::MessageDeleted(e) => Some(&e.sender),
+            Entry::Reaction(e) => Some(&e.sender),
         }
     }
 
@@ -160,6 +171,7 @@ impl Entry {
             Entry::Erased(e) => e.client_id.as_deref().unwrap_or(""),
             Entry::Edit(e) => &e.client_id,
             Entry::MessageDeleted(e) => &e.client_id,
+            Entry::Reaction(e) => &e.client_id,
         }
     }
 
@@ -190,6 +202,8 @@ impl Entry {
             serde_json::from_slice(bytes).map(Entry::Edit)
         } else if bytes.starts_with(br#"{"type":"message_deleted","#) {
             serde_json::from_slice(bytes).map(Entry::MessageDeleted)
+        } else if bytes.starts_with(br#"{"type":"reaction","#) {
+            serde_json::from_slice(bytes).map(Entry::Reaction)
         } else if bytes.starts_with(br#"{"type":"message","#) || !bytes.starts_with(br#"{"type""#) {
             serde_json::from_slice(bytes).map(Entry::Message)
         } else {
@@ -280,6 +294,22 @@ pub struct MessageDeletedEvent {
     pub ts: i64,
     pub client_id: String,
     pub target_seq: u64,
+}
+
+/// `sender` set their reaction `emoji` to the message `target_seq` (of the same room) on or
+/// off (see [`crate::reactions`]). It holds no text, so it is not erased with its message; a
+/// deleted message shows no reactions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionEvent {
+    pub room_id: RoomId,
+    pub seq: u64,
+    pub id: u64,
+    pub sender: Username,
+    pub ts: i64,
+    pub client_id: String,
+    pub target_seq: u64,
+    pub emoji: Emoji,
+    pub on: bool,
 }
 
 /// What a stored entry reads as once its text was erased: where it was (room, seq, id) and
@@ -586,6 +616,8 @@ mod tests {
             ts: 4,
             client_id: "c-m".into(),
             edited: None,
+            reply_to: None,
+            reactions: None,
         });
         let erased = Entry::Erased(ErasedEntry::deleted(&message));
         assert_eq!((erased.sender(), erased.client_id()), (Some(&ana), "c-m"));

@@ -324,6 +324,25 @@ impl Api {
         .await
     }
 
+    /// Sets your reaction `emoji` to a message on or off; `client_id` as for an edit.
+    pub async fn react(
+        &self,
+        room_id: RoomId,
+        seq: u64,
+        emoji: &str,
+        on: bool,
+        client_id: &str,
+    ) -> Result<(), CallError> {
+        self.call(api::React {
+            room_id,
+            seq,
+            emoji: emoji.to_owned(),
+            on,
+            client_id: client_id.to_owned(),
+        })
+        .await
+    }
+
     /// Deletes a room (its owner only).
     pub async fn delete_room(&self, room_id: RoomId) -> Result<(), CallError> {
         self.call(api::DeleteRoom { room_id }).await

@@ -84,6 +84,8 @@ mod tests {
             ts: 1,
             client_id: "c-1".into(),
             edited: None,
+            reply_to: None,
+            reactions: None,
         });
         let text = json(&message);
         let FrameRef::Message { room, seq, content } = FrameRef::parse(&text).unwrap() else {

@@ -55,6 +55,8 @@ mod tests {
                 ts: 0,
                 client_id: format!("c{seq}"),
                 edited: None,
+                reply_to: None,
+                reactions: None,
             })
         })
         .collect()

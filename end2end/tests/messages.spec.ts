@@ -2,7 +2,7 @@
 // the other person sees both at once and after a reload.
 import * as path from "node:path";
 import { expect, test } from "@playwright/test";
-import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, joinAt, messageItems, messageLog, person, say, unique } from "./helpers";
+import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, joinAt, messageItems, messageLog, person, say, seedMessages, unique } from "./helpers";
 
 test("an edit and a deletion are seen live by the other person and after a reload", async ({ browser }) => {
   const ana = await person(browser, "ana");
@@ -140,6 +140,84 @@ test("a mention is completed from the room's members, raises the person's badge 
   const mark = messageItems(ben.page).filter({ hasText: "look" }).locator("mark.mention");
   await expect(mark).toHaveText(`@${ben.name}`);
   await ben.page.screenshot({ path: path.join(SCREENS, "mention-highlighted.png"), fullPage: true });
+
+  await ana.context.close();
+  await ben.context.close();
+});
+
+test("a reply quotes its message and leads to it, and a reaction is counted live for both", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const ben = await person(browser, "ben");
+  const problems = collectProblems(ana.page);
+  const roomId = await createRoom(ana.page, unique("Lunch "));
+  await joinAt(ben.page, roomId);
+
+  await say(ana.page, "where shall we eat?");
+  const questionOnBen = messageItems(ben.page).filter({ hasText: "where shall we eat?" });
+  await questionOnBen.hover();
+  await questionOnBen.getByRole("button", { name: "Reply to message" }).click();
+  const replying = ben.page.getByRole("group", { name: "Replying" });
+  await expect(replying).toContainText("ana");
+  await expect(replying).toContainText("where shall we eat?");
+  // Enough after the question that a fresh page does not hold it.
+  await seedMessages(ana.page, roomId, 120, "filler");
+  await say(ben.page, "the noodle place");
+  await expect(replying).toHaveCount(0);
+
+  // The quote says whose message and what it said, live on both sides.
+  for (const page of [ben.page, ana.page]) {
+    const reply = messageItems(page).filter({ hasText: "the noodle place" });
+    await expect(reply.locator(".quote")).toContainText("where shall we eat?");
+    await expect(reply.locator(".quote")).toContainText("ana");
+  }
+  await ben.page.screenshot({ path: path.join(SCREENS, "message-reply.png"), fullPage: true });
+
+  // After a reload the question is far above the newest page: the quote still leads to it.
+  await gotoHydrated(ana.page, `/rooms/${roomId}`);
+  await expectLive(ana.page);
+  const reply = messageItems(ana.page).filter({ hasText: "the noodle place" });
+  await expect(reply.locator(".quote")).toContainText("an earlier message");
+  await expect(messageItems(ana.page).filter({ hasText: "where shall we eat?" })).toHaveCount(0);
+  await reply.getByRole("button", { name: /replies to/ }).click();
+  const question = messageItems(ana.page).filter({ hasText: "where shall we eat?" }).first();
+  await expect(question).toBeInViewport();
+  await expect(question).toHaveClass(/jumped/);
+
+  // Ana reacts from the picker; Ben adds his with the pill; both see the count and their own.
+  await question.hover();
+  await question.getByRole("button", { name: "React to message" }).click();
+  await question.getByRole("group", { name: "Pick a reaction" }).getByRole("button", { name: "🎉" }).click();
+  const party = (page: typeof ana.page) =>
+    messageItems(page)
+      .filter({ hasText: "where shall we eat?" })
+      .first()
+      .getByRole("group", { name: "Reactions" })
+      .getByRole("button", { name: /^🎉/ });
+  await expect(party(ana.page)).toHaveText("🎉 1");
+  await expect(party(ana.page)).toHaveAttribute("aria-pressed", "true");
+  await expect(party(ben.page)).toHaveText("🎉 1");
+  await expect(party(ben.page)).toHaveAttribute("aria-pressed", "false");
+  await party(ben.page).click();
+  for (const page of [ana.page, ben.page]) {
+    await expect(party(page)).toHaveText("🎉 2");
+  }
+  await expect(party(ben.page)).toHaveAttribute("aria-pressed", "true");
+  await ana.page.screenshot({ path: path.join(SCREENS, "message-reactions.png"), fullPage: true });
+  // Ana takes hers back: Ben sees one left, his own.
+  await party(ana.page).click();
+  await expect(party(ben.page)).toHaveText("🎉 1");
+  await expect(party(ana.page)).toHaveAttribute("aria-pressed", "false");
+
+  // Read back from history (a reload, then the quote), the reactions are there too.
+  await gotoHydrated(ben.page, `/rooms/${roomId}`);
+  await expectLive(ben.page);
+  await messageItems(ben.page)
+    .filter({ hasText: "the noodle place" })
+    .getByRole("button", { name: /replies to/ })
+    .click();
+  await expect(party(ben.page)).toHaveText("🎉 1");
+  await expect(party(ben.page)).toHaveAttribute("aria-pressed", "true");
+  expect(problems).toEqual([]);
 
   await ana.context.close();
   await ben.context.close();

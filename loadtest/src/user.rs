@@ -204,6 +204,7 @@ async fn drive(
                 room_id: room,
                 client_id,
                 content: format!("burst from user {index} @{sent_us}"),
+                reply_to: None,
             };
             socket.feed(&send).await?;
             fed = true;

@@ -351,10 +351,12 @@ impl Access {
                     pending: &pending,
                 };
                 match body {
-                    Body::Text(_) | Body::Edit { .. } => match now.standing(actor) {
-                        Standing::Member(_) => Ok(None),
-                        _ => Err(Refusal::NotMember),
-                    },
+                    Body::Text(_) | Body::Reply { .. } | Body::Edit { .. } | Body::React { .. } => {
+                        match now.standing(actor) {
+                            Standing::Member(_) => Ok(None),
+                            _ => Err(Refusal::NotMember),
+                        }
+                    }
                     Body::DeleteMessage { any_author, .. } => {
                         let Some(role) = now.role(actor) else {
                             return Err(Refusal::NotMember);

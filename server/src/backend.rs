@@ -313,6 +313,23 @@ impl Backend for ChatBackend {
         self.change_message(user, room, client_id, body).boxed()
     }
 
+    fn react<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        seq: u64,
+        emoji: app::reactions::Emoji,
+        on: bool,
+        client_id: ClientId,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        let body = Body::React {
+            target_seq: seq,
+            emoji,
+            on,
+        };
+        self.change_message(user, room, client_id, body).boxed()
+    }
+
     fn open_direct<'a>(
         &'a self,
         user: &'a UserInfo,

@@ -49,8 +49,15 @@ impl Entry {
                 .iter()
                 .map(|entry| match entry {
                     TimelineEntry::Message(m) => {
+                        // A reaction's name, and each reacting name with its String's header.
+                        let reactions = m.reactions.iter().flat_map(|r| &r.emoji).map(|r| {
+                            32 + r.users.iter().map(|u| u.as_str().len() + 24).sum::<usize>()
+                        });
                         MESSAGE_OVERHEAD
-                            + (m.content.len() + m.client_id.len() + m.sender.as_str().len()) as u64
+                            + (m.content.len()
+                                + m.client_id.len()
+                                + m.sender.as_str().len()
+                                + reactions.sum::<usize>()) as u64
                     }
                     TimelineEntry::Member(e) => {
                         MESSAGE_OVERHEAD
@@ -72,6 +79,9 @@ impl Entry {
                             + (e.client_id.len() + e.sender.as_str().len() + e.content.len()) as u64
                     }
                     TimelineEntry::MessageDeleted(e) => {
+                        MESSAGE_OVERHEAD + (e.client_id.len() + e.sender.as_str().len()) as u64
+                    }
+                    TimelineEntry::Reaction(e) => {
                         MESSAGE_OVERHEAD + (e.client_id.len() + e.sender.as_str().len()) as u64
                     }
                     TimelineEntry::Erased(e) => {

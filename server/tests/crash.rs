@@ -135,6 +135,7 @@ async fn burst(user: User, room: u64, ids: Vec<String>, ledger: Arc<Mutex<Ledger
                 room_id: RoomId(room),
                 client_id: ids[next].clone(),
                 content: ids[next].clone(),
+                reply_to: None,
             };
             if socket.send(&send).await.is_err() {
                 return;

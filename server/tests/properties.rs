@@ -16,13 +16,20 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             .prop_map(|(room_id, after_seq)| ClientFrame::Subscribe { room_id, after_seq }),
         room.clone()
             .prop_map(|room_id| ClientFrame::Unsubscribe { room_id }),
-        (room.clone(), ".{0,80}", ".{0,300}").prop_map(|(room_id, client_id, content)| {
-            ClientFrame::Send {
-                room_id,
-                client_id,
-                content,
-            }
-        }),
+        (
+            room.clone(),
+            ".{0,80}",
+            ".{0,300}",
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(room_id, client_id, content, reply_to)| {
+                ClientFrame::Send {
+                    room_id,
+                    client_id,
+                    content,
+                    reply_to,
+                }
+            }),
         room.prop_map(|room_id| ClientFrame::Typing { room_id }),
         Just(ClientFrame::Ping),
     ]

@@ -105,6 +105,16 @@ pub trait Backend: Send + Sync + 'static {
         seq: u64,
         client_id: ClientId,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
+    /// `user` sets their reaction `emoji` to message `seq` of `room` on or off.
+    fn react<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        room: RoomId,
+        seq: u64,
+        emoji: crate::reactions::Emoji,
+        on: bool,
+        client_id: ClientId,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
     /// The direct conversation of `user` and `others` (distinct, not `user`).
     fn open_direct<'a>(
         &'a self,

@@ -24,6 +24,8 @@
 //!   in a page changes nothing); a deletion empties it, and the page shows "message deleted"
 //!   ([`Window::is_deleted`]). A deleted message from a history page (read back as erased)
 //!   is held the same way, so the list has no hole where it was.
+//! - **Reactions show in place** the same way: a live reaction changes a held message's
+//!   reactions unless what it shows is newer ([`crate::reactions::Reactions::apply`]).
 
 use crate::model::{ChatMessage, Edited};
 use crate::timeline::{EditEvent, Entry, ErasedEntry};
@@ -67,6 +69,11 @@ impl Window {
 
     pub fn contains(&self, seq: u64) -> bool {
         self.held.contains_key(&seq)
+    }
+
+    /// The held message `seq`, if it is held.
+    pub fn get(&self, seq: u64) -> Option<&Arc<ChatMessage>> {
+        self.held.get(&seq)
     }
 
     pub fn oldest_seq(&self) -> Option<u64> {
@@ -132,12 +139,13 @@ impl Window {
         message.content.is_empty()
     }
 
-    /// An edit or a deletion of a message, live or from a page: the held message it names shows
-    /// it. Answers whether anything held changed (the caller redraws).
+    /// An edit, a deletion or a reaction of a message, live or from a page: the held message
+    /// it names shows it. Answers whether anything held changed (the caller redraws).
     pub fn revise(&mut self, entry: &Entry) -> bool {
         let target = match entry {
             Entry::Edit(edit) => edit.target_seq,
             Entry::MessageDeleted(deletion) => deletion.target_seq,
+            Entry::Reaction(reaction) => reaction.target_seq,
             _ => return false,
         };
         if !self.held.contains_key(&target) {
@@ -153,6 +161,19 @@ impl Window {
                 Some(held) if !Self::is_deleted(held) => {
                     *held = Arc::new(deleted(held));
                     true
+                }
+                _ => false,
+            },
+            Entry::Reaction(reaction) => match self.held.get_mut(&reaction.target_seq) {
+                Some(held) if !Self::is_deleted(held) => {
+                    let shown = held.reactions.as_ref().map_or(0, |r| r.seq);
+                    if reaction.seq <= shown {
+                        return false;
+                    }
+                    Arc::make_mut(held)
+                        .reactions
+                        .get_or_insert_with(Default::default)
+                        .apply(reaction.seq, &reaction.emoji, &reaction.sender, reaction.on)
                 }
                 _ => false,
             },
@@ -281,7 +302,7 @@ impl Window {
                     Some(message) => message,
                     None => continue,
                 },
-                Entry::Edit(_) | Entry::MessageDeleted(_) => {
+                Entry::Edit(_) | Entry::MessageDeleted(_) | Entry::Reaction(_) => {
                     revisions.push(entry);
                     continue;
                 }
@@ -290,8 +311,7 @@ impl Window {
             let seq = message.seq;
             match self.held.get_mut(&seq) {
                 // A page read after what is held shows a newer edit, or the deletion.
-                Some(held) if newer(&message, held) => *held = Arc::new(message),
-                Some(_) => {}
+                Some(held) => merge(held, message),
                 None => {
                     self.held.insert(seq, Arc::new(message));
                     self.apply_pending(seq);
@@ -318,13 +338,30 @@ impl Window {
     }
 }
 
-/// Whether `page`'s copy of a message says more than the `held` one: it was deleted since, or
-/// edited later.
-fn newer(page: &ChatMessage, held: &ChatMessage) -> bool {
+/// Takes from `page`'s copy of a message what it shows newer than the `held` one: its
+/// deletion, a later edit, later reactions (each on its own: a live edit may be newer than
+/// the page while the page's reactions are newer than what is held).
+fn merge(held: &mut Arc<ChatMessage>, page: ChatMessage) {
     if Window::is_deleted(held) {
-        return false;
+        return;
     }
-    Window::is_deleted(page) || page.edited.map(|e| e.seq) > held.edited.map(|e| e.seq)
+    if Window::is_deleted(&page) {
+        *held = Arc::new(page);
+        return;
+    }
+    let edited = page.edited.map(|e| e.seq) > held.edited.map(|e| e.seq);
+    let reacted = |m: &ChatMessage| m.reactions.as_ref().map(|r| r.seq);
+    let reactions = reacted(&page) > reacted(held);
+    if edited || reactions {
+        let held = Arc::make_mut(held);
+        if edited {
+            held.content = page.content;
+            held.edited = page.edited;
+        }
+        if reactions {
+            held.reactions = page.reactions;
+        }
+    }
 }
 
 /// What a deleted message is held as: where it was, and who wrote it, without its text.
@@ -332,6 +369,7 @@ fn deleted(message: &ChatMessage) -> ChatMessage {
     ChatMessage {
         content: String::new(),
         edited: None,
+        reactions: None,
         ..message.clone()
     }
 }
@@ -348,6 +386,8 @@ fn placeholder(erased: ErasedEntry) -> Option<ChatMessage> {
         ts: erased.ts,
         client_id: erased.client_id.unwrap_or_default(),
         edited: None,
+        reply_to: None,
+        reactions: None,
     })
 }
 
@@ -366,6 +406,8 @@ mod tests {
             ts: 0,
             client_id: format!("b{seq}"),
             edited: None,
+            reply_to: None,
+            reactions: None,
         }
     }
 
@@ -631,5 +673,61 @@ mod tests {
         assert_eq!(text_of(&window, 5).as_deref(), Some("five, edited"));
         window.absorb_older(vec![Entry::Message(message(5))]);
         assert_eq!(text_of(&window, 5).as_deref(), Some("five, edited"));
+    }
+
+    fn reaction(target: u64, seq: u64, who: &str, emoji: &str, on: bool) -> Entry {
+        Entry::Reaction(crate::timeline::ReactionEvent {
+            room_id: RoomId(1),
+            seq,
+            id: seq + 1000,
+            sender: Username::parse(who).expect("valid test name"),
+            ts: 5,
+            client_id: format!("r{seq}"),
+            target_seq: target,
+            emoji: crate::reactions::Emoji::parse(emoji).expect("one of the set"),
+            on,
+        })
+    }
+
+    fn reactions_of(window: &Window, seq: u64) -> Vec<(String, usize)> {
+        window
+            .get(seq)
+            .and_then(|m| m.reactions.clone())
+            .map(|r| {
+                r.emoji
+                    .iter()
+                    .map(|e| (e.emoji.to_string(), e.users.len()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn reactions_show_in_place_once_each_and_a_page_s_newer_state_wins() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=3));
+        assert!(window.revise(&reaction(2, 4, "ana", "👍", true)));
+        assert!(window.revise(&reaction(2, 5, "cyd", "👍", true)));
+        // Delivered twice (a page read after it, then live): shown once.
+        assert!(!window.revise(&reaction(2, 5, "cyd", "👍", true)));
+        assert_eq!(reactions_of(&window, 2), [("👍".to_string(), 2)]);
+        // A page read later shows more (ana took hers back, ben reacted): it wins, and the
+        // live entries it already shows change nothing when they arrive after it.
+        let mut later = message(2);
+        let mut state = crate::reactions::Reactions::default();
+        let up = crate::reactions::Emoji::parse("👍").unwrap();
+        state.apply(5, &up, &Username::parse("cyd").unwrap(), true);
+        state.apply(7, &up, &Username::parse("ben").unwrap(), true);
+        later.reactions = Some(state);
+        window.absorb_older(vec![Entry::Message(later)]);
+        assert!(!window.revise(&reaction(2, 6, "ana", "👍", false)));
+        assert_eq!(reactions_of(&window, 2), [("👍".to_string(), 2)]);
+        // One for a message not held yet waits for it; a deleted message shows none.
+        assert!(!window.revise(&reaction(1_000, 8, "ana", "😮", true)));
+        window.push_live(message(1_000), true);
+        assert_eq!(reactions_of(&window, 1_000), [("😮".to_string(), 1)]);
+        assert!(window.revise(&deletion(2, 9)));
+        assert!(reactions_of(&window, 2).is_empty());
+        assert!(!window.revise(&reaction(2, 10, "ana", "👍", true)));
     }
 }

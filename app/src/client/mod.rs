@@ -219,6 +219,7 @@ impl Chat {
             presence: RwSignal::new(HashMap::new()),
             membership: RwSignal::new(HashMap::new()),
             deleted_by: RwSignal::new(None),
+            replying: RwSignal::new(None),
         });
         self.core.update_value(|core| {
             core.room_mut(room_id);
@@ -258,13 +259,23 @@ impl Chat {
         self.step(|core| core.close(room_id));
     }
 
-    /// Queues a new message; it shows as pending until its ack. Refused when the room's outbox
-    /// is full (see [`outbox`]).
-    pub fn send(&self, feed: RoomFeed, content: String) -> Result<(), OutboxFull> {
-        let client_id = new_client_id();
+    /// Queues a new message (a reply to the message `reply_to`, when given); it shows as
+    /// pending until its ack. Refused when the room's outbox is full (see [`outbox`]).
+    pub fn send(
+        &self,
+        feed: RoomFeed,
+        content: String,
+        reply_to: Option<u64>,
+    ) -> Result<(), OutboxFull> {
+        let new = outbox::Unsent {
+            client_id: new_client_id(),
+            content,
+            reply_to,
+            queued_at: now_ms() as i64,
+        };
         let commands = self
             .core
-            .try_update_value(|core| core.send(feed.room_id, client_id, content, now_ms() as i64))
+            .try_update_value(|core| core.send(feed.room_id, new))
             .unwrap_or(Ok(Vec::new()))?;
         self.carry_out(commands);
         Ok(())
@@ -532,6 +543,8 @@ mod tests {
             ts: 0,
             client_id: "b3".into(),
             edited: None,
+            reply_to: None,
+            reactions: None,
         }));
         assert_eq!(feed.with_window_untracked(Window::newest_seq), Some(3));
         assert_eq!(frames.try_recv().ok(), Some(ClientFrame::SubscribeUser));

@@ -42,6 +42,8 @@ pub enum SendState {
 pub struct Outgoing {
     pub client_id: String,
     pub content: String,
+    /// The seq of the message it replies to.
+    pub reply_to: Option<u64>,
     pub state: SendState,
     /// When it was first queued (ms since the epoch, the browser's clock).
     pub queued_at: i64,
@@ -52,6 +54,8 @@ pub struct Outgoing {
 pub struct Unsent {
     pub client_id: String,
     pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
     pub queued_at: i64,
 }
 
@@ -95,20 +99,16 @@ impl Outbox {
     }
 
     /// Queues a new send as pending, unless [`OUTBOX_MAX`] are already waiting.
-    pub fn push(
-        &mut self,
-        client_id: String,
-        content: String,
-        queued_at: i64,
-    ) -> Result<(), OutboxFull> {
+    pub fn push(&mut self, unsent: Unsent) -> Result<(), OutboxFull> {
         if self.entries.len() >= OUTBOX_MAX {
             return Err(OutboxFull);
         }
         self.entries.push(Outgoing {
-            client_id,
-            content,
+            client_id: unsent.client_id,
+            content: unsent.content,
+            reply_to: unsent.reply_to,
             state: SendState::Pending,
-            queued_at,
+            queued_at: unsent.queued_at,
         });
         Ok(())
     }
@@ -120,6 +120,7 @@ impl Outbox {
             .map(|e| Unsent {
                 client_id: e.client_id.clone(),
                 content: e.content.clone(),
+                reply_to: e.reply_to,
                 queued_at: e.queued_at,
             })
             .collect()
@@ -142,6 +143,7 @@ impl Outbox {
             self.entries.push(Outgoing {
                 client_id: unsent.client_id,
                 content: unsent.content,
+                reply_to: unsent.reply_to,
                 state,
                 queued_at: unsent.queued_at,
             });
@@ -173,11 +175,11 @@ impl Outbox {
         }
     }
 
-    /// Makes a failed send pending again; returns its content to resend.
-    pub fn retry(&mut self, client_id: &str) -> Option<String> {
+    /// Makes a failed send pending again; returns it, to resend.
+    pub fn retry(&mut self, client_id: &str) -> Option<&Outgoing> {
         let entry = self.entries.iter_mut().find(|e| e.client_id == client_id)?;
         entry.state = SendState::Pending;
-        Some(entry.content.clone())
+        Some(entry)
     }
 
     /// The content of a send that is still pending (a resend after `overloaded` is due).
@@ -196,31 +198,40 @@ impl Outbox {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    pub fn unsent(client_id: &str, content: &str) -> Unsent {
+        Unsent {
+            client_id: client_id.into(),
+            content: content.into(),
+            reply_to: None,
+            queued_at: 0,
+        }
+    }
 
     #[test]
     fn a_full_outbox_refuses_a_new_send_and_keeps_every_queued_one() {
         let mut outbox = Outbox::default();
         for i in 0..OUTBOX_MAX {
             outbox
-                .push(format!("c{i}"), "hi".into(), 0)
+                .push(unsent(&format!("c{i}"), "hi"))
                 .expect("room left");
         }
-        assert_eq!(outbox.push("late".into(), "hi".into(), 0), Err(OutboxFull));
+        assert_eq!(outbox.push(unsent("late", "hi")), Err(OutboxFull));
         assert_eq!(outbox.len(), OUTBOX_MAX);
         outbox.remove("c0");
-        assert_eq!(outbox.push("late".into(), "hi".into(), 0), Ok(()));
+        assert_eq!(outbox.push(unsent("late", "hi")), Ok(()));
     }
 
     #[test]
     fn a_failed_send_is_not_repeated_until_retried_and_keeps_its_client_id() {
         let mut outbox = Outbox::default();
-        outbox.push("c1".into(), "hi".into(), 0).expect("room left");
+        outbox.push(unsent("c1", "hi")).expect("room left");
         outbox.fail("c1", "no".into());
         assert_eq!(outbox.all_pending().count(), 0);
         assert!(outbox.pending("c1").is_none());
-        assert_eq!(outbox.retry("c1"), Some("hi".into()));
+        assert_eq!(outbox.retry("c1").map(|e| e.content.as_str()), Some("hi"));
         assert_eq!(
             outbox.pending("c1").map(|e| e.client_id.as_str()),
             Some("c1")
@@ -230,12 +241,11 @@ mod tests {
     #[test]
     fn restored_sends_are_pending_within_the_window_and_failed_past_it() {
         let mut outbox = Outbox::default();
-        outbox
-            .push("c1".into(), "here".into(), 0)
-            .expect("room left");
+        outbox.push(unsent("c1", "here")).expect("room left");
         let kept = |id: &str, at| Unsent {
             client_id: id.into(),
             content: format!("{id} text"),
+            reply_to: None,
             queued_at: at,
         };
         let now = 20 * 60_000;

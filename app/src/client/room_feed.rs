@@ -8,10 +8,11 @@
 use super::feed::Window;
 use super::outbox::Outgoing;
 use super::state::ChatState;
-use crate::model::{RoomId, Username};
+use crate::model::{ChatMessage, RoomId, Username};
 use crate::timeline::MemberEvent;
 use leptos::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The reactive view of one room: reads go to the chat's [`ChatState`], and each part has its
 /// own trigger so a new message redraws the list, not the composer. Its signals belong to the
@@ -34,6 +35,8 @@ pub struct RoomFeed {
     pub membership: RwSignal<HashMap<String, MemberEvent>>,
     /// Who deleted the room, once its deletion arrived while the page was open.
     pub deleted_by: RwSignal<Option<Username>>,
+    /// The message the composer replies to (a row's Reply sets it; sending or ✕ clears it).
+    pub replying: RwSignal<Option<Arc<ChatMessage>>>,
 }
 
 impl RoomFeed {

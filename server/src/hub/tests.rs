@@ -16,6 +16,8 @@ fn message(room: u64, seq: u64) -> StoredEntry {
         ts: 0,
         client_id: format!("c{seq}"),
         edited: None,
+        reply_to: None,
+        reactions: None,
     }))
 }
 

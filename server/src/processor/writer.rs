@@ -68,11 +68,13 @@ impl Writer {
                         Body::Settings(settings) => Some(RoomAction::Set(settings.clone())),
                         Body::DeleteRoom => Some(RoomAction::Delete),
                         Body::Text(_)
+                        | Body::Reply { .. }
                         | Body::Member(_)
                         | Body::Edit { .. }
-                        | Body::DeleteMessage { .. } => None,
+                        | Body::DeleteMessage { .. }
+                        | Body::React { .. } => None,
                     };
-                    let message = matches!(request.body, Body::Text(_));
+                    let message = request.body.is_message();
                     changes.push((request.actor, update, to_room, message));
                 }
                 Err(refusal) => {

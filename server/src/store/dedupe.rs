@@ -13,7 +13,7 @@
 //! ack, which would silently drop the new one (audit L9).
 
 use super::{
-    ack_of, fingerprint_of, Ack, Appended, Body, NewEntry, StoreError, StoredEntry, TargetRefusal,
+    ack_of, fingerprint_of, Ack, Appended, NewEntry, StoreError, StoredEntry, TargetRefusal,
 };
 use crate::fasthash::FastMap;
 use app::model::{RoomId, Username};
@@ -199,7 +199,7 @@ impl Dedupe {
             let key = DedupeKey::new(&new.sender, new.client_id.as_str());
             let print = new.fingerprint();
             let mut lookup = self.lookup(&key, print);
-            if lookup == Lookup::Reused && matches!(new.body, Body::Text(_)) {
+            if lookup == Lookup::Reused && new.body.is_message() {
                 // The key of a message deleted and erased before a restart: its text is not
                 // known any more, so a message to the same room is taken for its resend.
                 if let Lookup::Resend(ack) = self.lookup(&key, erased(new.room_id)) {

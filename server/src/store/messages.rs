@@ -30,9 +30,10 @@ use app::model::{
 };
 #[cfg(any(doc, test))]
 use app::protocol::ServerFrame;
+use app::reactions::Emoji;
 use app::timeline::{
-    EditEvent, Entry, ErasedEntry, MemberEvent, Membership, MessageDeletedEvent, RoomDeletedEvent,
-    RoomEvent,
+    EditEvent, Entry, ErasedEntry, MemberEvent, Membership, MessageDeletedEvent, ReactionEvent,
+    RoomDeletedEvent, RoomEvent,
 };
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -53,6 +54,11 @@ pub struct NewEntry {
 pub enum Body {
     /// A message with this text.
     Text(MessageBody),
+    /// A message with this text, replying to the message `target_seq` of the same room.
+    Reply {
+        content: MessageBody,
+        target_seq: u64,
+    },
     /// A change of membership.
     Member(MemberChange),
     /// The room's name and topic as they are to be (see [`RoomEvent`]).
@@ -67,14 +73,22 @@ pub enum Body {
     /// The message `target_seq` is deleted (see [`MessageDeletedEvent`]): by its author, or by
     /// anyone when `any_author` (an owner or moderator, as the room's rules decided).
     DeleteMessage { target_seq: u64, any_author: bool },
+    /// The sender's reaction `emoji` to the message `target_seq` is on or off (see
+    /// [`ReactionEvent`]).
+    React {
+        target_seq: u64,
+        emoji: Emoji,
+        on: bool,
+    },
 }
 
-/// Why the store refused an edit or a deletion: what it found at the target decides, and only
+/// Why the store refused an edit, a deletion, a reply or a reaction: what it found at the target decides, and only
 /// the store can see that where the batch is ordered (an edit after a deletion of the same
 /// message in one batch finds it deleted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TargetRefusal {
-    /// No message at that seq: none yet, a deleted one, or another kind of entry.
+    /// No message at that seq: none yet, a deleted one, or another kind of entry (a reply or
+    /// a reaction to it as much as an edit or a deletion).
     #[error("no such message")]
     NoSuchMessage,
     /// An edit of someone else's message.
@@ -89,10 +103,11 @@ pub enum TargetRefusal {
     Unreadable,
 }
 
-/// Whether `new`, an edit or a deletion, may act on `target`: the entry at its `target_seq`
-/// (`None`: there is none), `deleted` saying the message was deleted already (earlier, or
-/// earlier in the same batch). Entries of other kinds act on nothing and pass. Both stores
-/// decide with this one rule.
+/// Whether `new`, an edit, a deletion, a reply or a reaction, may act on `target`: the entry
+/// at its `target_seq` (`None`: there is none), `deleted` saying the message was deleted
+/// already (earlier, or earlier in the same batch). Anyone's message may be replied or
+/// reacted to; entries of other kinds act on nothing and pass. Both stores decide with this
+/// one rule.
 pub fn check_target(
     new: &NewEntry,
     target: Option<&Entry>,
@@ -101,6 +116,7 @@ pub fn check_target(
     let any_author = match new.body {
         Body::Edit { .. } => false,
         Body::DeleteMessage { any_author, .. } => any_author,
+        Body::Reply { .. } | Body::React { .. } => true,
         _ => return Ok(()),
     };
     let Some(Entry::Message(message)) = target.filter(|_| !deleted) else {
@@ -116,14 +132,20 @@ pub fn check_target(
 }
 
 impl Body {
-    /// The seq of the message an edit or a deletion acts on.
+    /// The seq of the message an edit, a deletion, a reply or a reaction acts on.
     pub fn target_seq(&self) -> Option<u64> {
         match self {
-            Body::Edit { target_seq, .. } | Body::DeleteMessage { target_seq, .. } => {
-                Some(*target_seq)
-            }
+            Body::Edit { target_seq, .. }
+            | Body::DeleteMessage { target_seq, .. }
+            | Body::Reply { target_seq, .. }
+            | Body::React { target_seq, .. } => Some(*target_seq),
             _ => None,
         }
+    }
+
+    /// Whether it is a message (a reply is one).
+    pub fn is_message(&self) -> bool {
+        matches!(self, Body::Text(_) | Body::Reply { .. })
     }
 }
 
@@ -188,6 +210,23 @@ impl NewEntry {
                 ts: self.ts,
                 client_id,
                 edited: None,
+                reply_to: None,
+                reactions: None,
+            }),
+            Body::Reply {
+                content,
+                target_seq,
+            } => Entry::Message(ChatMessage {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                content: content.into(),
+                ts: self.ts,
+                client_id,
+                edited: None,
+                reply_to: Some(target_seq),
+                reactions: None,
             }),
             Body::Member(change) => Entry::Member(MemberEvent {
                 room_id: self.room_id,
@@ -241,6 +280,21 @@ impl NewEntry {
                 client_id,
                 target_seq,
             }),
+            Body::React {
+                target_seq,
+                emoji,
+                on,
+            } => Entry::Reaction(ReactionEvent {
+                room_id: self.room_id,
+                seq,
+                id,
+                sender: self.sender,
+                ts: self.ts,
+                client_id,
+                target_seq,
+                emoji,
+                on,
+            }),
         }
     }
 
@@ -248,6 +302,10 @@ impl NewEntry {
     pub fn fingerprint(&self) -> u64 {
         match &self.body {
             Body::Text(content) => fingerprint_text(self.room_id, content.as_str()),
+            Body::Reply {
+                content,
+                target_seq,
+            } => fingerprint_reply(self.room_id, *target_seq, content.as_str()),
             Body::Member(change) => {
                 fingerprint_member(self.room_id, change.user_id, change.membership, change.role)
             }
@@ -264,6 +322,11 @@ impl NewEntry {
             Body::DeleteMessage { target_seq, .. } => {
                 fingerprint_message_deletion(self.room_id, *target_seq)
             }
+            Body::React {
+                target_seq,
+                emoji,
+                on,
+            } => fingerprint_reaction(self.room_id, *target_seq, emoji, *on),
         }
     }
 }
@@ -271,12 +334,16 @@ impl NewEntry {
 /// The fingerprint of a stored entry (the start-up rebuild of the dedupe memory reads these).
 pub fn fingerprint_of(entry: &Entry) -> u64 {
     match entry {
-        Entry::Message(m) => fingerprint_text(m.room_id, &m.content),
+        Entry::Message(m) => match m.reply_to {
+            None => fingerprint_text(m.room_id, &m.content),
+            Some(target) => fingerprint_reply(m.room_id, target, &m.content),
+        },
         Entry::Member(e) => fingerprint_member(e.room_id, e.user_id, e.membership, e.role),
         Entry::Room(e) => fingerprint_settings(e.room_id, e.name.as_str(), e.topic.as_str()),
         Entry::RoomDeleted(e) => fingerprint_deletion(e.room_id),
         Entry::Edit(e) => fingerprint_edit(e.room_id, e.target_seq, &e.content),
         Entry::MessageDeleted(e) => fingerprint_message_deletion(e.room_id, e.target_seq),
+        Entry::Reaction(e) => fingerprint_reaction(e.room_id, e.target_seq, &e.emoji, e.on),
         // Remembered only when a message deletion kept its sender: what it said is gone, so
         // a resend of it to the same room matches whatever it says (see `dedupe::erased`).
         Entry::Erased(e) => super::dedupe::erased(e.room_id),
@@ -285,6 +352,15 @@ pub fn fingerprint_of(entry: &Entry) -> u64 {
 
 fn fingerprint_text(room: RoomId, content: &str) -> u64 {
     super::dedupe::fingerprint(room, content)
+}
+
+fn fingerprint_reply(room: RoomId, target: u64, content: &str) -> u64 {
+    super::dedupe::fingerprint(room, &format!("\0reply {target}\0{content}"))
+}
+
+fn fingerprint_reaction(room: RoomId, target: u64, emoji: &Emoji, on: bool) -> u64 {
+    let emoji = emoji.index();
+    super::dedupe::fingerprint(room, &format!("\0react {target} {emoji} {on}"))
 }
 
 fn fingerprint_member(room: RoomId, user: UserId, membership: Membership, role: Role) -> u64 {
@@ -333,6 +409,7 @@ pub fn into_ack(entry: Entry) -> Ack {
         Entry::RoomDeleted(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
         Entry::Edit(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
         Entry::MessageDeleted(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
+        Entry::Reaction(e) => (e.client_id, e.room_id, e.id, e.seq, e.ts),
         Entry::Erased(ErasedEntry {
             room_id,
             id,
@@ -420,7 +497,8 @@ pub struct RoomHead {
     pub last_seq: u64,
     /// When the newest message was stored.
     pub last_ts: Option<i64>,
-    /// Grows with every edit and message deletion the room holds: a range read before and
+    /// Grows with every edit, message deletion and reaction the room holds: a range read
+    /// before and
     /// after one may differ (it shows messages as they are now), so a cache of ranges keys
     /// them by it. Only ever compared within one process.
     pub revision: u64,
@@ -455,8 +533,9 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Entries `from..=to` of `room`, clamped to what exists, in seq order (empty when
     /// `from > to` or the room has none), as they are now: a deleted message and its edits
     /// read as [`Entry::Erased`] from the moment the deletion is stored (whether or not its
-    /// text has left the disk yet), and an edited message reads with its newest edit's text and
-    /// [`ChatMessage::edited`] set.
+    /// text has left the disk yet), an edited message reads with its newest edit's text and
+    /// [`ChatMessage::edited`] set, and a message reacted to with its
+    /// [`ChatMessage::reactions`].
     fn read_range(
         &self,
         room: RoomId,
@@ -483,6 +562,8 @@ mod tests {
             ts: 42,
             client_id: "c-1".into(),
             edited: None,
+            reply_to: None,
+            reactions: None,
         };
         let member = MemberEvent {
             room_id: RoomId(3),

@@ -65,7 +65,8 @@ where
                 room_id,
                 client_id,
                 content,
-            } => match self.submit(room_id, &client_id, &content) {
+                reply_to,
+            } => match self.submit(room_id, &client_id, &content, reply_to) {
                 Ok(()) => Ok(()),
                 Err(error) => self.send(&ServerFrame::Error(error)).await,
             },
@@ -141,8 +142,15 @@ where
         .await
     }
 
-    /// Checks and queues one `send`; its answer arrives later through `pending`.
-    fn submit(&mut self, room: RoomId, client_id: &str, content: &str) -> Result<(), ErrorFrame> {
+    /// Checks and queues one `send` (a reply when `reply_to` names a message); its answer
+    /// arrives later through `pending`.
+    fn submit(
+        &mut self,
+        room: RoomId,
+        client_id: &str,
+        content: &str,
+        reply_to: Option<u64>,
+    ) -> Result<(), ErrorFrame> {
         let error = |code, message: String| ErrorFrame {
             client_id: Some(client_id.chars().take(MAX_CLIENT_ID_CHARS).collect()),
             room_id: Some(room),
@@ -183,7 +191,13 @@ where
                 actor: user.id,
                 sender: user.username.clone(),
                 client_id: parsed_id,
-                body: Body::Text(body),
+                body: match reply_to {
+                    None => Body::Text(body),
+                    Some(target_seq) => Body::Reply {
+                        content: body,
+                        target_seq,
+                    },
+                },
                 reply,
             })
             .map_err(|e| send_error_frame(&e, error(ErrorCode::Internal, String::new())))?;

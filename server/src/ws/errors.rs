@@ -36,7 +36,10 @@ pub fn send_error_frame(error: &SendError, base: ErrorFrame) -> ErrorFrame {
         SendError::ClientIdReused => (ErrorCode::ClientIdReused, None),
         SendError::StorageFull => (ErrorCode::StorageFull, Some(STORAGE_FULL_RETRY_MS)),
         SendError::Refused(Refusal::NoSuchRoom) => (ErrorCode::NoSuchRoom, None),
-        // A message is refused only for want of membership (kicked or left meanwhile).
+        // A reply to a message that is not there (deleted meanwhile).
+        SendError::Refused(Refusal::NoSuchMessage) => (ErrorCode::NoSuchMessage, None),
+        // Otherwise a message is refused only for want of membership (kicked or left
+        // meanwhile).
         SendError::Refused(_) => (ErrorCode::NotMember, None),
     };
     ErrorFrame {

@@ -179,10 +179,22 @@ impl Client {
     }
 
     pub async fn send(&mut self, room: u64, client_id: &str, content: &str) {
+        self.send_reply(room, client_id, content, None).await;
+    }
+
+    /// A send replying to the message `reply_to` (none when `None`).
+    pub async fn send_reply(
+        &mut self,
+        room: u64,
+        client_id: &str,
+        content: &str,
+        reply_to: Option<u64>,
+    ) {
         self.send_frame(&ClientFrame::Send {
             room_id: RoomId(room),
             client_id: client_id.into(),
             content: content.into(),
+            reply_to,
         })
         .await;
     }
@@ -239,7 +251,18 @@ impl Client {
         client_id: &str,
         content: &str,
     ) -> ServerFrame {
-        self.send(room, client_id, content).await;
+        self.reply_and_wait(room, client_id, content, None).await
+    }
+
+    /// [`Client::send_and_wait`] for a reply to the message `reply_to`.
+    pub async fn reply_and_wait(
+        &mut self,
+        room: u64,
+        client_id: &str,
+        content: &str,
+        reply_to: Option<u64>,
+    ) -> ServerFrame {
+        self.send_reply(room, client_id, content, reply_to).await;
         loop {
             match self.next().await {
                 frame @ ServerFrame::Ack(_) => return frame,

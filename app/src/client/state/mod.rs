@@ -26,7 +26,7 @@ mod tests;
 use super::command::{Command, Part};
 use super::feed::Window;
 use super::notices::Notices;
-use super::outbox::{Outbox, OutboxFull, Unsent};
+use super::outbox::{Outbox, OutboxFull, Outgoing, Unsent};
 use crate::model::{ChatMessage, RoomId, RoomSummary, Username};
 use crate::protocol::{Ack, ClientFrame, ServerFrame};
 use crate::timeline::Entry;
@@ -125,9 +125,11 @@ impl ChatState {
         let mut commands = vec![Command::Transmit(ClientFrame::SubscribeUser)];
         for (&room_id, room) in self.rooms.iter().filter(|(_, r)| r.open) {
             commands.push(Command::Transmit(room.subscribe_frame(room_id)));
-            commands.extend(room.outbox.all_pending().map(|entry| {
-                Command::Transmit(send_frame(room_id, &entry.client_id, &entry.content))
-            }));
+            commands.extend(
+                room.outbox
+                    .all_pending()
+                    .map(|entry| Command::Transmit(send_frame(room_id, entry))),
+            );
         }
         commands
     }
@@ -161,18 +163,11 @@ impl ChatState {
         }
     }
 
-    /// Queues a new message, sent at `now` (ms); it shows as pending until its ack.
-    pub fn send(
-        &mut self,
-        room_id: RoomId,
-        client_id: String,
-        content: String,
-        now: i64,
-    ) -> Result<Vec<Command>, OutboxFull> {
-        let frame = send_frame(room_id, &client_id, &content);
-        self.room_mut(room_id)
-            .outbox
-            .push(client_id, content, now)?;
+    /// Queues a new message (`queued_at` is now); it shows as pending until its ack.
+    pub fn send(&mut self, room_id: RoomId, new: Unsent) -> Result<Vec<Command>, OutboxFull> {
+        let outbox = &mut self.room_mut(room_id).outbox;
+        outbox.push(new)?;
+        let frame = send_frame(room_id, outbox.entries().last().expect("just pushed"));
         let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
         commands.extend(self.transmit(frame));
         Ok(commands)
@@ -180,11 +175,13 @@ impl ChatState {
 
     /// Resends a failed message with its original `client_id`.
     pub fn retry(&mut self, room_id: RoomId, client_id: &str) -> Vec<Command> {
-        let Some(content) = self.room_mut(room_id).outbox.retry(client_id) else {
+        let Some(frame) = (self.room_mut(room_id).outbox.retry(client_id))
+            .map(|entry| send_frame(room_id, entry))
+        else {
             return Vec::new();
         };
         let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
-        commands.extend(self.transmit(send_frame(room_id, client_id, &content)));
+        commands.extend(self.transmit(frame));
         commands
     }
 
@@ -210,7 +207,7 @@ impl ChatState {
         let frames: Vec<ClientFrame> = room
             .outbox
             .all_pending()
-            .map(|entry| send_frame(room_id, &entry.client_id, &entry.content))
+            .map(|entry| send_frame(room_id, entry))
             .collect();
         let mut commands = vec![Command::Redraw(room_id, Part::Outbox)];
         for frame in frames {
@@ -245,7 +242,7 @@ impl ChatState {
         let frame = self
             .room(room_id)
             .and_then(|room| room.outbox.pending(client_id))
-            .map(|entry| send_frame(room_id, &entry.client_id, &entry.content));
+            .map(|entry| send_frame(room_id, entry));
         frame.map(|f| self.transmit(f)).unwrap_or_default()
     }
 
@@ -259,7 +256,7 @@ impl ChatState {
         frame.map(|f| self.transmit(f)).unwrap_or_default()
     }
 
-    /// An edit or a deletion arrived: the cursor moves past it, and the message it names
+    /// An edit, a deletion or a reaction arrived: the cursor moves past it, and the message it names
     /// changes if it is held.
     fn on_revision(&mut self, entry: Entry) -> Vec<Command> {
         let Some(room) = self.rooms.get_mut(&entry.room_id()) else {
@@ -298,6 +295,7 @@ impl ChatState {
             ServerFrame::MessageDeleted(deletion) => {
                 self.on_revision(Entry::MessageDeleted(deletion))
             }
+            ServerFrame::Reaction(reaction) => self.on_revision(Entry::Reaction(reaction)),
             // A deleted message replayed after a reconnect: "message deleted" in its place.
             ServerFrame::Erased(erased) => match self.rooms.get_mut(&erased.room_id) {
                 Some(room) => {
@@ -343,6 +341,8 @@ impl ChatState {
                         ts,
                         client_id,
                         edited: None,
+                        reply_to: sent.reply_to,
+                        reactions: None,
                     },
                     following,
                 );
@@ -441,10 +441,11 @@ impl ChatState {
     }
 }
 
-fn send_frame(room_id: RoomId, client_id: &str, content: &str) -> ClientFrame {
+fn send_frame(room_id: RoomId, entry: &Outgoing) -> ClientFrame {
     ClientFrame::Send {
         room_id,
-        client_id: client_id.to_owned(),
-        content: content.to_owned(),
+        client_id: entry.client_id.clone(),
+        content: entry.content.clone(),
+        reply_to: entry.reply_to,
     }
 }

@@ -7,6 +7,16 @@ use crate::protocol::{Ack, ErrorCode, ErrorFrame};
 use crate::timeline::Entry;
 use std::time::Duration;
 
+/// The `send` frame of a message that replies to nothing.
+fn frame_of(room_id: RoomId, client_id: &str, content: &str) -> ClientFrame {
+    ClientFrame::Send {
+        room_id,
+        client_id: client_id.into(),
+        content: content.into(),
+        reply_to: None,
+    }
+}
+
 const ROOM: RoomId = RoomId(1);
 
 fn signed_in(me: &str) -> ChatState {
@@ -31,6 +41,8 @@ fn message(room: u64, seq: u64, sender: &str, client_id: &str) -> ChatMessage {
         ts: 0,
         client_id: client_id.into(),
         edited: None,
+        reply_to: None,
+        reactions: None,
     }
 }
 
@@ -77,9 +89,9 @@ fn a_message_delivered_twice_is_shown_once_in_seq_order() {
 fn an_ack_turns_a_pending_send_into_a_stored_message_and_its_broadcast_adds_nothing() {
     let mut state = listening();
     let commands = state
-        .send(ROOM, "c1".into(), "hello".into(), 0)
+        .send(ROOM, crate::client::outbox::tests::unsent("c1", "hello"))
         .expect("room");
-    assert!(transmitted(&commands).contains(&send_frame(ROOM, "c1", "hello")));
+    assert!(transmitted(&commands).contains(&frame_of(ROOM, "c1", "hello")));
     assert_eq!(
         state
             .room(ROOM)
@@ -106,7 +118,10 @@ fn an_ack_turns_a_pending_send_into_a_stored_message_and_its_broadcast_adds_noth
 fn a_replayed_own_message_clears_its_pending_copy_even_without_an_ack() {
     let mut state = listening();
     state
-        .send(ROOM, "c2".into(), "sent before the drop".into(), 0)
+        .send(
+            ROOM,
+            crate::client::outbox::tests::unsent("c2", "sent before the drop"),
+        )
         .expect("room");
     state.apply(ServerFrame::Message(message(1, 4, "ana", "c2")));
     assert!(state.room(ROOM).is_some_and(|r| r.outbox.is_empty()));
@@ -116,7 +131,9 @@ fn a_replayed_own_message_clears_its_pending_copy_even_without_an_ack() {
 #[test]
 fn a_refused_send_fails_and_retry_keeps_its_client_id() {
     let mut state = listening();
-    state.send(ROOM, "c3".into(), "hi".into(), 0).expect("room");
+    state
+        .send(ROOM, crate::client::outbox::tests::unsent("c3", "hi"))
+        .expect("room");
     state.apply(ServerFrame::Error(ErrorFrame {
         client_id: Some("c3".into()),
         room_id: Some(ROOM),
@@ -133,7 +150,7 @@ fn a_refused_send_fails_and_retry_keeps_its_client_id() {
         ))
     );
     let commands = state.retry(ROOM, "c3");
-    assert_eq!(transmitted(&commands), [send_frame(ROOM, "c3", "hi")]);
+    assert_eq!(transmitted(&commands), [frame_of(ROOM, "c3", "hi")]);
     assert_eq!(
         state
             .room(ROOM)
@@ -146,7 +163,7 @@ fn a_refused_send_fails_and_retry_keeps_its_client_id() {
 fn an_overloaded_send_stays_pending_and_is_resent_when_the_server_says() {
     let mut state = listening();
     state
-        .send(ROOM, "c5".into(), "busy".into(), 0)
+        .send(ROOM, crate::client::outbox::tests::unsent("c5", "busy"))
         .expect("room");
     let commands = state.apply(ServerFrame::Error(ErrorFrame {
         client_id: Some("c5".into()),
@@ -165,7 +182,7 @@ fn an_overloaded_send_stays_pending_and_is_resent_when_the_server_says() {
     );
     assert_eq!(
         transmitted(&state.resend_due(ROOM, "c5")),
-        [send_frame(ROOM, "c5", "busy")]
+        [frame_of(ROOM, "c5", "busy")]
     );
 }
 
@@ -180,7 +197,10 @@ fn a_reconnect_resubscribes_from_the_cursor_and_resends_pending_sends() {
     state.open(RoomId(2));
     // Not linked: nothing is transmitted, the send waits in the outbox.
     let offline = state
-        .send(RoomId(2), "c4".into(), "pending".into(), 0)
+        .send(
+            RoomId(2),
+            crate::client::outbox::tests::unsent("c4", "pending"),
+        )
         .expect("room");
     assert!(transmitted(&offline).is_empty());
 
@@ -193,7 +213,7 @@ fn a_reconnect_resubscribes_from_the_cursor_and_resends_pending_sends() {
         room_id: RoomId(2),
         after_seq: Some(42),
     }));
-    assert!(sent.contains(&send_frame(RoomId(2), "c4", "pending")));
+    assert!(sent.contains(&frame_of(RoomId(2), "c4", "pending")));
 }
 
 #[test]
@@ -442,6 +462,7 @@ fn kept_sends_come_back_pending_within_the_window_and_are_sent_again_once() {
     let kept = |id: &str, at| Unsent {
         client_id: id.into(),
         content: format!("{id} text"),
+        reply_to: None,
         queued_at: at,
     };
     let commands = state.restore(
@@ -455,7 +476,7 @@ fn kept_sends_come_back_pending_within_the_window_and_are_sent_again_once() {
     );
     assert_eq!(
         transmitted(&commands),
-        [send_frame(ROOM, "fresh", "fresh text")]
+        [frame_of(ROOM, "fresh", "fresh text")]
     );
     let outbox: Vec<(String, bool)> = state
         .unsent(ROOM)

@@ -63,13 +63,15 @@ pub fn Composer(
     };
     let send = move || {
         let text = draft.get_untracked();
+        let reply_to = feed.replying.with_untracked(|m| m.as_ref().map(|m| m.seq));
         let sent = MessageBody::parse(&text).map_err(|e| e.0).and_then(|body| {
-            chat.send(feed, String::from(body))
+            chat.send(feed, String::from(body), reply_to)
                 .map_err(|full| full.to_string())
         });
         match sent {
             Ok(()) => {
                 draft.set(String::new());
+                feed.replying.set(None);
                 keep("");
                 error.set(None);
             }
@@ -164,6 +166,14 @@ pub fn Composer(
                 send();
             }
         >
+            {move || feed.replying.get().map(|m| view! {
+                <div class="replying" role="group" aria-label="Replying">
+                    <span class="replying-to">"Replying to " <b>{m.sender.to_string()}</b></span>
+                    <span class="quote-text">{super::text::excerpt(&m.content)}</span>
+                    <button type="button" class="small secondary" aria-label="Cancel reply"
+                        on:click=move |_| feed.replying.set(None)>"✕"</button>
+                </div>
+            })}
             <label for="composer" class="visually-hidden">"Message"</label>
             <textarea
                 id="composer"

@@ -14,11 +14,12 @@
 //! loads the newest page again.
 
 use super::scroll_back::{Anchor, ScrollBack};
-use super::text::message_text;
-use crate::api::{delete_message, edit_message, history, HISTORY_MAX};
+use super::text::{excerpt, message_text};
+use crate::api::{delete_message, edit_message, history, react, HISTORY_MAX};
 use crate::client::{new_client_id, Chat, Outgoing, RoomFeed, SendState, Window};
 use crate::clock::{self, iso_utc, time_of_day, Hydrated};
 use crate::model::{ChatMessage, Username, MAX_CONTENT_CHARS};
+use crate::reactions::{Emoji, Reaction, EMOJI};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::web_sys::HtmlDivElement;
@@ -40,6 +41,43 @@ struct Row {
     divider: bool,
     /// A date separator goes above it, for this day of the reader's (see [`clock::local_day`]).
     day: Option<i64>,
+    /// What it replies to, as the window shows it.
+    quote: Option<Quote>,
+}
+
+/// The message a reply answers, as the row quotes it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Quote {
+    seq: u64,
+    /// Its sender and an excerpt of what it says now (empty once deleted); `None` when the
+    /// window does not hold it (the quote then offers to show it).
+    shown: Option<(String, String)>,
+    deleted: bool,
+}
+
+impl Quote {
+    fn of(window: &Window, seq: u64) -> Self {
+        match window.get(seq) {
+            Some(target) => {
+                let deleted = Window::is_deleted(target);
+                let text = if deleted {
+                    String::new()
+                } else {
+                    excerpt(&target.content)
+                };
+                Self {
+                    seq,
+                    shown: Some((target.sender.to_string(), text)),
+                    deleted,
+                }
+            }
+            None => Self {
+                seq,
+                shown: None,
+                deleted: false,
+            },
+        }
+    }
 }
 
 /// The rows of `window`. `read_before` is what was read when the room opened, if anything was
@@ -78,6 +116,7 @@ fn rows(
                 mine,
                 divider,
                 day: new_day,
+                quote: m.reply_to.map(|seq| Quote::of(window, seq)),
             }
         })
         .collect()
@@ -203,9 +242,10 @@ pub fn MessageLog(
     // "Jump to first unread": scrolls to the divider, loading the page that starts at it when
     // the window does not hold it. Offered once per visit of the room.
     let unread_offered = RwSignal::new(read_before.is_some());
-    // Shows the stretch starting at `first` (loading it when the window does not hold it), then
-    // scrolls the element `target` selects into view. The list stops following the newest.
-    let show_at = move |first: u64, target: String| {
+    // Shows message `seq` (loading the stretch starting at `first` when the window does not
+    // hold it), then scrolls the element `target` selects into view, marked when it is a row.
+    // The list stops following the newest.
+    let show_at = move |seq: u64, first: u64, target: String| {
         stick.set_value(false);
         feed.set_following(false);
         at_bottom.set(false);
@@ -214,12 +254,15 @@ pub fn MessageLog(
                 if let Some(el) = log.get_untracked() {
                     if let Ok(Some(found)) = el.query_selector(&target) {
                         found.scroll_into_view();
+                        if found.tag_name().eq_ignore_ascii_case("li") {
+                            let _marked = found.class_list().add_1("jumped");
+                        }
                     }
                 }
             });
         };
         let held = feed.with_window_untracked(|w| {
-            w.oldest_seq().is_some_and(|o| o <= first) && w.newest_seq().is_some_and(|n| first <= n)
+            w.oldest_seq().is_some_and(|o| o <= seq) && w.newest_seq().is_some_and(|n| seq <= n)
         });
         if held {
             scroll_to_target();
@@ -238,17 +281,22 @@ pub fn MessageLog(
             scroll_to_target();
         });
     };
+    // A reply's quote leads to the message it answers, in the middle of its page.
+    let jump_to = Callback::new(move |seq: u64| {
+        let first = seq.saturating_sub(u64::from(HISTORY_MAX) / 2).max(1);
+        show_at(seq, first, format!(r#"li[data-seq="{seq}"]"#));
+    });
     let jump_to_unread = move |_| {
         unread_offered.set(false);
         if let Some(read) = read_before {
-            show_at(read + 1, ".new-divider".to_owned());
+            show_at(read + 1, read + 1, ".new-divider".to_owned());
         }
     };
     // Opened at a message: go there once, when the page is in the browser.
     Effect::new(move |_| {
         if let Some(seq) = focus {
             unread_offered.set(false);
-            show_at(seq, format!(r#"li[data-seq="{seq}"]"#));
+            show_at(seq, seq, format!(r#"li[data-seq="{seq}"]"#));
         }
     });
 
@@ -310,16 +358,21 @@ pub fn MessageLog(
             <ul class="messages">
                 <For
                     each=each_row
-                    // An edit, a deletion or a new date separator makes the row anew.
+                    // An edit, a deletion, a reaction, a new date separator or a change in what
+                    // a reply quotes makes the row anew.
                     key=|row| {
                         let m = &row.m;
-                        let revised = (m.edited.map(|e| e.seq), Window::is_deleted(m));
-                        (m.seq, row.grouped, row.divider, row.day, revised)
+                        let revised = (
+                            m.edited.map(|e| e.seq),
+                            Window::is_deleted(m),
+                            m.reactions.as_ref().map(|r| r.seq),
+                        );
+                        (m.seq, row.grouped, row.divider, row.day, revised, row.quote.clone())
                     }
                     children=move |row| {
                         let focused = focus == Some(row.m.seq);
                         let me_key = highlight.clone();
-                        view! { <MessageItem row focused moderates me_key/> }
+                        view! { <MessageItem row focused moderates me_key feed jump_to/> }
                     }
                 />
                 <For
@@ -371,8 +424,11 @@ fn MessageItem(
     focused: bool,
     /// Whether the reader may delete it though it is not theirs.
     moderates: Signal<bool>,
-    /// The reader's name key: their mentions are highlighted.
+    /// The reader's name key: their mentions are highlighted, their reactions marked.
     me_key: Option<String>,
+    feed: RoomFeed,
+    /// Shows the message at this seq (a quote leads there).
+    jump_to: Callback<u64>,
 ) -> impl IntoView {
     let Row {
         m,
@@ -380,17 +436,23 @@ fn MessageItem(
         mine,
         divider,
         day,
+        quote,
     } = row;
     let hydrated = Hydrated::expect();
     let ts = m.ts;
     let deleted = Window::is_deleted(&m);
     let editing = RwSignal::new(false);
+    let reactions = (!deleted)
+        .then(|| m.reactions.as_ref().filter(|r| !r.emoji.is_empty()))
+        .flatten()
+        .map(|r| view! { <ReactionBar m=m.clone() shown=r.emoji.clone() me_key=me_key.clone()/> });
     let text = if deleted {
         view! { <p class="msg-text deleted">"Message deleted"</p> }.into_any()
     } else {
         let content = m.content.clone();
         let edited = m.edited.is_some();
         let message = m.clone();
+        let me_key = me_key.clone();
         view! {
             <Show
                 when=move || editing.get()
@@ -404,15 +466,19 @@ fn MessageItem(
         }
         .into_any()
     };
-    // Only rows someone may act on have actions (most rows of a busy room have none: no
-    // elements for them).
+    // A deleted message has no actions (no elements for them).
     let confirming = RwSignal::new(false);
+    let picking = RwSignal::new(false);
     let actor = m.clone();
-    let actions = move || {
-        (!deleted && (mine || moderates.get())).then(|| {
-            view! { <MessageActions mine editing confirming/> }
-        })
-    };
+    let replied = m.clone();
+    let reply = move || feed.replying.set(Some(replied.clone()));
+    let actions = (!deleted).then(|| {
+        let may_delete = Signal::derive(move || mine || moderates.get());
+        view! { <MessageActions mine may_delete editing confirming picking reply/> }
+    });
+    let picker = (!deleted).then(|| {
+        view! { <ReactionPicker m=m.clone() picking me_key=me_key.clone()/> }
+    });
     let confirm = (!deleted).then(|| view! { <ConfirmDelete m=actor.clone() confirming/> });
     view! {
         <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq>
@@ -427,33 +493,174 @@ fn MessageItem(
                 </time>
                 {actions}
             </div>
+            {quote.map(|quote| view! { <QuoteLine quote jump_to/> })}
             {text}
+            {reactions}
+            {picker}
             {confirm}
         </li>
     }
     .into_any()
 }
 
-/// Edit for the author; Delete for the author and an owner or moderator (it asks once more,
-/// below the message). The row changes when the server's entry arrives (for everyone at once),
-/// not before: what it shows is what is stored.
+/// What a reply answers, above its text: who and the start of what they said; activating it
+/// shows that message (loading its stretch of history when the window does not hold it).
+#[component]
+fn QuoteLine(quote: Quote, jump_to: Callback<u64>) -> impl IntoView {
+    let Quote {
+        seq,
+        shown,
+        deleted,
+    } = quote;
+    let (who, what) = match shown {
+        Some((sender, _)) if deleted => (sender, "message deleted".to_owned()),
+        Some((sender, text)) => (sender, text),
+        None => (String::new(), "an earlier message".to_owned()),
+    };
+    let label = if who.is_empty() {
+        "Show the message this replies to".to_owned()
+    } else {
+        format!("Show {who}'s message this replies to")
+    };
+    view! {
+        <button type="button" class="quote" class:deleted=deleted aria-label=label
+            on:click=move |_| jump_to.run(seq)>
+            <span class="quote-mark" aria-hidden="true">"↪"</span>
+            {(!who.is_empty()).then(|| view! { <b>{who}</b> })}
+            <span class="quote-text">{what}</span>
+        </button>
+    }
+    .into_any()
+}
+
+/// Reply and React for everyone; Edit for the author; Delete for the author and an owner or
+/// moderator (it asks once more, below the message). The row changes when the server's entry
+/// arrives (for everyone at once), not before: what it shows is what is stored.
 #[component]
 fn MessageActions(
     mine: bool,
+    may_delete: Signal<bool>,
     editing: RwSignal<bool>,
     confirming: RwSignal<bool>,
+    picking: RwSignal<bool>,
+    reply: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
+    let idle = move || !editing.get() && !confirming.get();
     view! {
         <span class="msg-actions">
-            {move || (mine && !editing.get() && !confirming.get()).then(|| view! {
+            <button type="button" class="small secondary" aria-label="Reply to message"
+                on:click=move |_| reply()>"Reply"</button>
+            <button type="button" class="small secondary" aria-label="React to message"
+                aria-expanded=move || picking.get().to_string()
+                on:click=move |_| picking.update(|open| *open = !*open)>"React"</button>
+            {move || (mine && idle()).then(|| view! {
                 <button type="button" class="small secondary" aria-label="Edit message"
                     on:click=move |_| editing.set(true)>"Edit"</button>
             })}
-            {move || (!editing.get() && !confirming.get()).then(|| view! {
+            {move || (may_delete.get() && idle()).then(|| view! {
                 <button type="button" class="small secondary" aria-label="Delete message"
                     on:click=move |_| confirming.set(true)>"Delete"</button>
             })}
         </span>
+    }
+    .into_any()
+}
+
+/// Sets the reader's reaction `emoji` to `m` on or off. A new id each time: setting is
+/// idempotent, so a repeat after a lost answer changes nothing.
+fn set_reaction(m: &ChatMessage, emoji: &Emoji, on: bool, error: RwSignal<Option<String>>) {
+    let call = react(m.room_id, m.seq, emoji.to_string(), on, new_client_id());
+    leptos::task::spawn_local(async move {
+        if let Err(e) = call.await {
+            error.try_set(Some(e.to_string()));
+        }
+    });
+}
+
+/// Why a reaction was not set, when it was not (no element otherwise: most rows never have
+/// one).
+fn reaction_error(error: RwSignal<Option<String>>) -> Option<impl IntoView> {
+    error
+        .get()
+        .map(|why| view! { <p class="error" role="alert">{why}</p> })
+}
+
+/// The message's reactions: each emoji with its count, pressed when the reader is among those
+/// who used it (pressing it again takes theirs back); who reacted is the button's title.
+#[component]
+fn ReactionBar(m: Arc<ChatMessage>, shown: Vec<Reaction>, me_key: Option<String>) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let buttons = shown
+        .into_iter()
+        .map(|reaction| {
+            let mine = me_key.as_deref().is_some_and(|me| reaction.by(me));
+            let names: Vec<&str> = reaction.users.iter().map(Username::as_str).collect();
+            let count = reaction.users.len();
+            let label = format!(
+                "{} {count}, {}{}",
+                reaction.emoji,
+                if mine { "you reacted, " } else { "" },
+                names.join(", ")
+            );
+            let title = names.join(", ");
+            let m = m.clone();
+            let emoji = reaction.emoji;
+            view! {
+                <button type="button" class="reaction" class:mine=mine aria-pressed=mine.to_string()
+                    aria-label=label title=title
+                    on:click=move |_| set_reaction(&m, &emoji, !mine, error)>
+                    {emoji.to_string()} " " {count}
+                </button>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="reactions" role="group" aria-label="Reactions">
+            {buttons}
+        </div>
+        {move || reaction_error(error)}
+    }
+    .into_any()
+}
+
+/// The emoji a reaction can be, below the message while React is open.
+#[component]
+fn ReactionPicker(
+    m: Arc<ChatMessage>,
+    picking: RwSignal<bool>,
+    me_key: Option<String>,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    view! {
+        {move || picking.get().then(|| {
+            let buttons = EMOJI
+                .iter()
+                .filter_map(|raw| Emoji::parse(raw).ok())
+                .map(|emoji| {
+                    let mine = m
+                        .reactions
+                        .iter()
+                        .flat_map(|r| &r.emoji)
+                        .any(|r| r.emoji == emoji && me_key.as_deref().is_some_and(|me| r.by(me)));
+                    let m = m.clone();
+                    view! {
+                        <button type="button" class="reaction-choice" aria-pressed=mine.to_string()
+                            on:click=move |_| {
+                                set_reaction(&m, &emoji, !mine, error);
+                                picking.set(false);
+                            }>
+                            {emoji.to_string()}
+                        </button>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="reaction-picker" role="group" aria-label="Pick a reaction">
+                    {buttons}
+                </div>
+            }
+        })}
+        {move || reaction_error(error)}
     }
     .into_any()
 }
@@ -633,6 +840,8 @@ mod tests {
             ts,
             client_id: format!("c{seq}"),
             edited: None,
+            reply_to: None,
+            reactions: None,
         }
     }
 

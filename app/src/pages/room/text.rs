@@ -87,3 +87,38 @@ fn mentions(text: String, me_key: Option<&str>) -> AnyView {
     parts.push(text[at..].to_owned().into_any());
     parts.into_iter().collect_view().into_any()
 }
+
+/// The longest excerpt of a message quoted by a reply, in characters.
+const EXCERPT_CHARS: usize = 120;
+
+/// A short plain-text excerpt of `text` for a quote: its first line, at most
+/// [`EXCERPT_CHARS`] characters, "…" when cut (shown as a text node: no formatting, no links).
+pub fn excerpt(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let cut = line.char_indices().nth(EXCERPT_CHARS).map(|(at, _)| at);
+    match cut {
+        Some(at) => format!("{}…", &line[..at]),
+        None if text.trim() != line => format!("{line} …"),
+        None => line.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn an_excerpt_is_the_first_line_cut_at_its_length() {
+        assert_eq!(excerpt("hello"), "hello");
+        assert_eq!(excerpt("\n  first  \nsecond"), "first …");
+        let long = "é".repeat(200);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), 121);
+        assert!(cut.ends_with('…'));
+        assert_eq!(excerpt(""), "");
+    }
+}

@@ -239,6 +239,54 @@ pub(crate) fn delete(sender: &str, client_id: &str, target: u64, any_author: boo
     }
 }
 
+/// A reply by `sender` to message `target`.
+pub(crate) fn reply(sender: &str, client_id: &str, target: u64, text: &str) -> NewEntry {
+    NewEntry {
+        sender: Username::parse(sender).unwrap(),
+        body: Body::Reply {
+            target_seq: target,
+            content: MessageBody::parse(text).unwrap(),
+        },
+        ..new(1, client_id, "x", 10)
+    }
+}
+
+/// `sender`'s reaction `emoji` to message `target`, on or off.
+pub(crate) fn react(sender: &str, client_id: &str, target: u64, emoji: &str, on: bool) -> NewEntry {
+    NewEntry {
+        sender: Username::parse(sender).unwrap(),
+        body: Body::React {
+            target_seq: target,
+            emoji: app::reactions::Emoji::parse(emoji).unwrap(),
+            on,
+        },
+        ..new(1, client_id, "x", 10)
+    }
+}
+
+/// What `entries` show of each message's reactions: `seq: emoji by names; …`.
+pub(crate) fn reactions_shown(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Message(m) => Some(m),
+            _ => None,
+        })
+        .map(|m| {
+            let shown: Vec<String> = m
+                .reactions
+                .iter()
+                .flat_map(|r| &r.emoji)
+                .map(|r| {
+                    let names: Vec<&str> = r.users.iter().map(|u| u.as_str()).collect();
+                    format!("{} by {}", r.emoji, names.join(","))
+                })
+                .collect();
+            format!("{}: {}", m.seq, shown.join("; "))
+        })
+        .collect()
+}
+
 /// A message in room 1 from `sender`.
 pub(crate) fn said(sender: &str, client_id: &str, text: &str) -> NewEntry {
     NewEntry {
@@ -387,6 +435,128 @@ pub(crate) async fn a_deleted_message_and_its_edits_read_as_erased(store: impl S
     assert_eq!(store.mentions_after(RoomId(1), &bob, 0).await.unwrap(), 0);
 }
 
+/// Replies: to anyone's message, never to what is no message (an unknown seq, another kind of
+/// entry, a deleted message, even deleted earlier in the same batch); a reply is a message
+/// (unread, its mentions counted) that names its target, and its resend is answered with the
+/// original, while the same client_id replying elsewhere is a reuse.
+pub(crate) async fn a_reply_names_a_message_that_is_there(store: impl Subject) {
+    store
+        .append(vec![
+            said("ana", "a", "question"),
+            said("bob", "b", "doomed"),
+        ])
+        .await
+        .unwrap();
+    let replies = store
+        .append(vec![
+            reply("bob", "r1", 1, "answer @ana"),
+            reply("bob", "r2", 9, "to nothing"),
+            delete("bob", "d", 2, false),
+            reply("ana", "r3", 2, "to a deleted one"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers(&replies),
+        ["stored 3", "NoSuchMessage", "stored 4", "NoSuchMessage"]
+    );
+    let refused = store
+        .append(vec![
+            reply("ana", "r4", 4, "to a deletion"),
+            reply("bob", "r1", 1, "answer @ana"),
+            reply("bob", "r1", 3, "answer @ana"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers(&refused),
+        ["NoSuchMessage", "duplicate 3", "reused"]
+    );
+    let entries = store.read_range(RoomId(1), 3, 3).await.unwrap();
+    let Some(Entry::Message(stored)) = entries.first() else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(
+        (stored.reply_to, stored.content.as_str()),
+        (Some(1), "answer @ana")
+    );
+    assert_eq!(store.messages_after(RoomId(1), 2).await.unwrap(), 1);
+    let ana = Username::parse("ana").unwrap();
+    assert_eq!(store.mentions_after(RoomId(1), &ana, 0).await.unwrap(), 1);
+}
+
+/// Reactions: anyone's, to a message that is there; on and off set (a second "on" changes
+/// nothing), a read shows each message's reactions in the order first used, an emoji nobody
+/// uses any more is gone, a deleted message shows none, and a reaction is no unread message.
+pub(crate) async fn reactions_show_on_their_message(store: impl Subject) {
+    store
+        .append(vec![said("ana", "a", "party?"), said("bob", "b", "later")])
+        .await
+        .unwrap();
+    let before = store.head(RoomId(1)).await.unwrap().revision;
+    let first = store
+        .append(vec![
+            react("bob", "x1", 1, "🎉", true),
+            react("cyd", "x2", 1, "👍", true),
+            react("ana", "x3", 1, "🎉", true),
+            react("cyd", "x4", 1, "🎉", true),
+            react("bob", "x5", 1, "🎉", true),
+            react("cyd", "x6", 1, "👍", false),
+            react("ana", "x7", 9, "👍", true),
+            react("ana", "x8", 3, "👍", true),
+            react("bob", "x9", 2, "😮", true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers(&first),
+        [
+            "stored 3",
+            "stored 4",
+            "stored 5",
+            "stored 6",
+            "stored 7",
+            "stored 8",
+            "NoSuchMessage",
+            "NoSuchMessage",
+            "stored 9"
+        ]
+    );
+    assert!(store.head(RoomId(1)).await.unwrap().revision > before);
+    let entries = store.read_range(RoomId(1), 1, 20).await.unwrap();
+    assert_eq!(
+        reactions_shown(&entries),
+        ["1: 🎉 by bob,ana,cyd", "2: 😮 by bob"]
+    );
+    assert!(
+        matches!(&entries[3], Entry::Reaction(r) if r.target_seq == 1 && r.emoji.as_str() == "👍" && r.on)
+    );
+    // A resend is answered; the same id for the other setting is a reuse.
+    let again = store
+        .append(vec![
+            react("bob", "x1", 1, "🎉", true),
+            react("bob", "x1", 1, "🎉", false),
+            react("bob", "y1", 1, "🎉", false),
+            delete("bob", "d", 2, false),
+            react("ana", "y2", 2, "😮", true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers(&again),
+        [
+            "duplicate 3",
+            "reused",
+            "stored 10",
+            "stored 11",
+            "NoSuchMessage"
+        ]
+    );
+    let entries = store.read_range(RoomId(1), 1, 20).await.unwrap();
+    assert_eq!(reactions_shown(&entries), ["1: 🎉 by ana,cyd"]);
+    assert_eq!(store.messages_after(RoomId(1), 0).await.unwrap(), 1);
+}
+
 /// One `#[tokio::test]` per contract check for the store `$open()` returns.
 macro_rules! contract_tests {
     ($open:expr) => {
@@ -433,6 +603,14 @@ macro_rules! contract_tests {
                 $open,
             )
             .await;
+        }
+        #[tokio::test]
+        async fn a_reply_names_a_message_that_is_there() {
+            $crate::store::contract::messages::a_reply_names_a_message_that_is_there($open).await;
+        }
+        #[tokio::test]
+        async fn reactions_show_on_their_message() {
+            $crate::store::contract::messages::reactions_show_on_their_message($open).await;
         }
         #[tokio::test]
         async fn a_deletion_erases_the_room_s_earlier_entries() {

@@ -141,7 +141,10 @@ impl FileMessageStore {
                 // A deletion is its room's last entry: what the maps hold of the room is
                 // dropped once, after the scan.
                 Entry::RoomDeleted(e) => deleted.push(e.room_id),
-                Entry::Erased(_) | Entry::Edit(_) | Entry::MessageDeleted(_) => {}
+                Entry::Erased(_)
+                | Entry::Edit(_)
+                | Entry::MessageDeleted(_)
+                | Entry::Reaction(_) => {}
             }
             if entry.ts() >= since {
                 dedupe.remember(entry);

@@ -19,6 +19,7 @@ use crate::store::{
     TargetRefusal,
 };
 use app::model::{mention_keys, Edited, RoomId, Username};
+use app::reactions::Reactions;
 use app::timeline::{Entry, ErasedEntry};
 use futures::future::{BoxFuture, FutureExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +31,9 @@ struct Rooms {
     next_id: u64,
     /// The newest edit of each edited message, shown when it is read.
     edits: FastMap<(RoomId, u64), (Edited, String)>,
-    /// Each room's edits and deletions so far (see [`RoomHead::revision`]).
+    /// Each reacted-to message's reactions, shown when it is read.
+    reactions: FastMap<(RoomId, u64), Reactions>,
+    /// Each room's edits, deletions and reactions so far (see [`RoomHead::revision`]).
     revisions: FastMap<RoomId, u64>,
 }
 
@@ -123,10 +126,21 @@ impl MemoryMessageStore {
                             }
                         }
                         rooms.edits.remove(&(deletion.room_id, target));
+                        rooms.reactions.remove(&(deletion.room_id, target));
+                    }
+                    Entry::Reaction(r) => {
+                        rooms
+                            .reactions
+                            .entry((r.room_id, r.target_seq))
+                            .or_default()
+                            .apply(r.seq, &r.emoji, &r.sender, r.on);
                     }
                     _ => {}
                 }
-                if matches!(entry, Entry::Edit(_) | Entry::MessageDeleted(_)) {
+                if matches!(
+                    entry,
+                    Entry::Edit(_) | Entry::MessageDeleted(_) | Entry::Reaction(_)
+                ) {
                     *rooms.revisions.entry(entry.room_id()).or_default() += 1;
                 }
                 room.push(entry);
@@ -220,6 +234,7 @@ impl MessageStore for MemoryMessageStore {
                     m.content.clone_from(content);
                     m.edited = Some(*edited);
                 }
+                m.reactions = rooms.reactions.get(&(room, m.seq)).cloned();
             }
         }
         futures::future::ready(Ok(range)).boxed()

@@ -96,7 +96,8 @@ impl MessageLog {
     }
 
     /// Shows `entries` (read from their lines) as they are now: a deleted message and its
-    /// edits erased (their lines may not be yet), an edited message with its newest edit.
+    /// edits erased (their lines may not be yet), an edited message with its newest edit, a
+    /// message reacted to with its reactions.
     fn revise(&self, room: RoomId, entries: &mut [Entry]) -> Result<(), StoreError> {
         let (newest_edits, segments) = {
             let index = self.index.lock().expect("log index lock poisoned");
@@ -112,7 +113,8 @@ impl MessageLog {
                 };
                 if revised.is_deleted(message) {
                     *entry = Entry::Erased(ErasedEntry::deleted(entry));
-                } else if let Entry::Message(_) = entry {
+                } else if let Entry::Message(m) = entry {
+                    m.reactions = revised.reactions.get(&message).cloned();
                     let newest = revised.edits.get(&message).and_then(|edits| edits.last());
                     if let Some(loc) = newest.map(|seq| revised.locs[(seq - 1) as usize]) {
                         newest_edits.push((i, loc));

@@ -122,6 +122,7 @@ impl MessageLog {
                 match &entry {
                     Entry::Message(m) => room.note_mentions(m.seq, mention_keys(&m.content)),
                     Entry::Edit(e) => room.note_edit(e.target_seq, e.seq),
+                    Entry::Reaction(e) => room.note_reaction(e),
                     Entry::MessageDeleted(e) => {
                         let lines = room.note_deletion(e.target_seq);
                         if !lines.is_empty() {

@@ -12,6 +12,8 @@ enum Effect {
     Edit(u64),
     /// A deletion of the message at this seq.
     DeleteMessage(u64),
+    /// A reaction to a message.
+    React(ReactionEvent),
     /// The room's deletion.
     DeleteRoom,
     None,
@@ -29,6 +31,7 @@ impl Done {
             Entry::Message(m) => Effect::Message(mention_keys(&m.content)),
             Entry::Edit(e) => Effect::Edit(e.target_seq),
             Entry::MessageDeleted(e) => Effect::DeleteMessage(e.target_seq),
+            Entry::Reaction(e) => Effect::React(e.clone()),
             Entry::RoomDeleted(_) => Effect::DeleteRoom,
             _ => Effect::None,
         };
@@ -39,7 +42,8 @@ impl Done {
     }
 }
 
-/// The entries a batch's edits and deletions act on, read before the batch is decided.
+/// The entries a batch's edits, deletions, replies and reactions act on, read before the
+/// batch is decided.
 ///
 /// Only what the log held before the batch can be a target (a client learns a seq from its
 /// ack, after the batch), so each is read once; deletions earlier in the batch are kept aside
@@ -230,6 +234,7 @@ impl MessageLog {
             match done.effect {
                 Effect::Message(mentioned) => room.note_mentions(done.ack.seq, mentioned),
                 Effect::Edit(target) => room.note_edit(target, done.ack.seq),
+                Effect::React(reaction) => room.note_reaction(&reaction),
                 Effect::DeleteMessage(target) => {
                     erase.push((done.ack.room_id, Erasure::Lines(room.note_deletion(target))));
                 }

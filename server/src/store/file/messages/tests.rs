@@ -250,3 +250,43 @@ async fn a_deleted_message_leaves_the_disk_and_stays_deleted_after_a_restart() {
         ]
     );
 }
+
+#[tokio::test]
+async fn replies_and_reactions_are_the_same_after_a_restart() {
+    use crate::store::contract::messages::{react, reactions_shown, reply, said};
+    let store = open();
+    store
+        .append(vec![said("ana", "a", "one"), said("bob", "b", "two")])
+        .await
+        .unwrap();
+    store
+        .append(vec![
+            reply("bob", "r", 1, "re: one"),
+            react("bob", "x1", 1, "👍", true),
+            react("cyd", "x2", 1, "👍", true),
+            react("bob", "x3", 1, "👍", false),
+            react("ana", "x4", 2, "😂", true),
+        ])
+        .await
+        .unwrap();
+    let before = store.read_range(RoomId(1), 1, 20).await.unwrap();
+    assert_eq!(
+        reactions_shown(&before),
+        ["1: 👍 by cyd", "2: 😂 by ana", "3: "]
+    );
+    let store = store.reopen(1_000);
+    let after = store.read_range(RoomId(1), 1, 20).await.unwrap();
+    assert_eq!(after, before, "the index was rebuilt from the log");
+    assert_eq!(
+        after[2].clone().into_message().and_then(|m| m.reply_to),
+        Some(1)
+    );
+    let resent = store
+        .append(vec![react("cyd", "x2", 1, "👍", true)])
+        .await
+        .unwrap();
+    assert_eq!(
+        resent[0],
+        Appended::Duplicate(crate::store::ack_of(&after[4]))
+    );
+}
