@@ -71,6 +71,13 @@ if [ ! -x /usr/bin/chromium ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
+# Reactions are emoji: without a colour emoji font the screenshots show empty boxes.
+if [ ! -d /usr/share/fonts/truetype/noto ] || ! ls /usr/share/fonts/truetype/noto/NotoColorEmoji*.ttf >/dev/null 2>&1; then
+    say "installing Debian's colour emoji font (fonts-noto-color-emoji)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-noto-color-emoji ||
+        { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-noto-color-emoji; }
+fi
 
 # --- end2end npm packages (Playwright, binaryen's wasm-opt) ------------------------------------------
 command -v npm >/dev/null 2>&1 || die "npm not found (expected the machine's Node.js)"
