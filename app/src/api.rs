@@ -34,6 +34,32 @@ pub const HISTORY_MAX: u32 = 100;
 pub const DIRECTORY_MAX: u32 = 50;
 /// Most other people in one direct conversation.
 pub const DIRECT_MAX_OTHERS: usize = 9;
+/// Most hits one `search` call returns.
+pub const SEARCH_MAX: u32 = 30;
+/// The longest search, in characters.
+pub const SEARCH_MAX_CHARS: usize = 200;
+
+/// What to search for: words in the rooms you are in, optionally in one room, by one sender,
+/// within a time (ms since the epoch, inclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    pub words: String,
+    #[serde(default)]
+    pub room_id: Option<RoomId>,
+    #[serde(default)]
+    pub sender: Option<String>,
+    #[serde(default)]
+    pub from_ts: Option<i64>,
+    #[serde(default)]
+    pub until_ts: Option<i64>,
+}
+
+/// One message a search found, as it reads now, with its room's title.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub room_title: String,
+    pub message: crate::model::ChatMessage,
+}
 
 #[server(endpoint = "register", input = Json)]
 pub async fn register(username: String, password: String) -> Result<UserInfo, ApiError> {
@@ -361,6 +387,28 @@ pub async fn history(
         let (backend, user) = ssr::signed_in().await?;
         let limit = limit.clamp(1, HISTORY_MAX);
         backend.history(&user, room_id, before_seq, limit).await
+    })
+    .await
+}
+
+/// Messages of the rooms you are a member of that hold all of `query.words` (as words,
+/// ignoring case), best first, at most [`SEARCH_MAX`]: each as it reads now (a deleted message
+/// is never a hit). Found within about a second of being stored.
+#[server(endpoint = "search", input = Json)]
+pub async fn search(query: SearchQuery) -> Result<Vec<SearchHit>, ApiError> {
+    ssr::answer(async move {
+        let (backend, user) = ssr::signed_in().await?;
+        let words = query.words.trim();
+        if words.is_empty() || words.chars().count() > SEARCH_MAX_CHARS {
+            return Err(ApiError::Invalid(format!(
+                "a search is 1 to {SEARCH_MAX_CHARS} characters"
+            )));
+        }
+        let sender = match query.sender.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(crate::model::Username::parse(name)?),
+        };
+        backend.search(&user, query.clone(), sender).await
     })
     .await
 }

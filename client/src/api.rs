@@ -343,6 +343,14 @@ impl Api {
         .await
     }
 
+    /// Messages of your rooms holding the query's words, best first (see `app::api::search`).
+    pub async fn search(
+        &self,
+        query: app::api::SearchQuery,
+    ) -> Result<Vec<app::api::SearchHit>, CallError> {
+        self.call(api::Search { query }).await
+    }
+
     /// Deletes a room (its owner only).
     pub async fn delete_room(&self, room_id: RoomId) -> Result<(), CallError> {
         self.call(api::DeleteRoom { room_id }).await

@@ -6,12 +6,14 @@
 
 use crate::accounts::SignedIn;
 use crate::bus::BusEvent;
+use crate::fasthash::FastMap;
 use crate::ratelimit::RateLimiter;
 use crate::rooms::Timeline;
+use crate::search::{SearchError, Wanted};
 use crate::state::AppState;
 use crate::store::rooms::Standing;
 use crate::store::{Body, StoreError};
-use app::api::{ssr::Backend, ApiError, Moderation};
+use app::api::{ssr::Backend, ApiError, Moderation, SearchHit, SearchQuery, SEARCH_MAX};
 use app::model::{
     ClientId, DirectoryPage, Member, MessageBody, NotifyLevel, RoomId, RoomName, RoomSummary,
     StatsSnapshot, Topic, UserId, UserInfo, Username, Visibility,
@@ -311,6 +313,61 @@ impl Backend for ChatBackend {
             any_author: false,
         };
         self.change_message(user, room, client_id, body).boxed()
+    }
+
+    fn search<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        query: SearchQuery,
+        sender: Option<Username>,
+    ) -> BoxFuture<'a, Result<Vec<SearchHit>, ApiError>> {
+        async move {
+            allowed(&self.0.limiters().searches, user)?;
+            let rooms = self.0.rooms().rooms_of(user.id).await?;
+            let mut titles: FastMap<RoomId, String> = self
+                .0
+                .rows(rooms, user)
+                .await
+                .into_iter()
+                .filter(|row| row.is_member)
+                .map(|row| (row.id, row.title()))
+                .collect();
+            if let Some(only) = query.room_id {
+                if !titles.contains_key(&only) {
+                    return Err(ApiError::NotMember);
+                }
+                titles.retain(|id, _| *id == only);
+            }
+            let wanted = Wanted {
+                words: query.words.trim().to_owned(),
+                rooms: titles.keys().copied().collect(),
+                sender: sender.map(|s| s.key()),
+                from_ts: query.from_ts,
+                until_ts: query.until_ts,
+                limit: SEARCH_MAX as usize,
+            };
+            let found = self.0.search().find(wanted).await.map_err(|e| match e {
+                SearchError::Off => ApiError::Forbidden(e.to_string()),
+                e => {
+                    tracing::error!("search failed: {e}");
+                    ApiError::Internal
+                }
+            })?;
+            let mut hits = Vec::with_capacity(found.len());
+            for (room, seq) in found {
+                // As it reads now: deleted since it was indexed, it is no hit.
+                let read = self.0.messages().read_range(room, seq, seq).await?;
+                if let Some(Entry::Message(message)) = read.into_iter().next() {
+                    let room_title = titles.get(&room).cloned().unwrap_or_default();
+                    hits.push(SearchHit {
+                        room_title,
+                        message,
+                    });
+                }
+            }
+            Ok(hits)
+        }
+        .boxed()
     }
 
     fn react<'a>(

@@ -106,6 +106,13 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub header_read_timeout_ms: u64,
+    /// Keep a full-text index of messages in the data directory (`search/`) and answer searches
+    /// (`false`: no index, and searches are refused)
+    #[arg(long, env = "MINITALK_SEARCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub search: bool,
+    /// Searches one user may make per minute (0: no limit)
+    #[arg(long, env = "MINITALK_SEARCHES_PER_MIN", default_value_t = 30.0)]
+    pub searches_per_min: f64,
 }
 
 impl Config {
@@ -172,6 +179,13 @@ impl Config {
         RateLimit {
             per_sec: self.membership_changes_per_min / 60.0,
             burst: self.membership_changes_per_min.min(10.0),
+        }
+    }
+
+    pub fn searches(&self) -> RateLimit {
+        RateLimit {
+            per_sec: self.searches_per_min / 60.0,
+            burst: self.searches_per_min.min(10.0),
         }
     }
 

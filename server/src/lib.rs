@@ -74,6 +74,7 @@ pub mod ratelimit;
 pub mod room_rows;
 pub mod rooms;
 pub mod routes;
+pub mod search;
 pub mod server;
 pub mod signin;
 pub mod state;

@@ -75,6 +75,7 @@ async fn open(data: &DataDir) -> Stack {
             hub: hub.clone(),
             bus: Arc::new(crate::bus::LocalBus::new(hub, 8)),
             newest: NewestMessages::default(),
+            search: crate::search::Search::off(),
         },
         Stats::default(),
         shutdown.clone(),

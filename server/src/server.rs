@@ -17,6 +17,7 @@ use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::newest::NewestMessages;
 use crate::processor::{MessageProcessor, Outlets};
+use crate::search::Search;
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
 use crate::store::rooms::RoomStore;
@@ -116,6 +117,18 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let stats = stats::Stats::default();
     let room_store: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data)?);
     let access = Access::load(room_store.clone()).await?;
+    let search = if config.search {
+        let known = room_store.access().await?.into_iter().map(|(id, _)| id);
+        Search::start(
+            data.file("search"),
+            messages.clone(),
+            known.collect(),
+            shutdown.clone(),
+        )
+        .await?
+    } else {
+        Search::off()
+    };
     let bus: Arc<dyn bus::Bus> = Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE));
     let newest = NewestMessages::default();
     let (processor, processor_task) = MessageProcessor::start(
@@ -126,6 +139,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             hub: hub.clone(),
             bus: bus.clone(),
             newest: newest.clone(),
+            search: search.clone(),
         },
         stats.clone(),
         shutdown.clone(),
@@ -171,8 +185,10 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
             presence: ratelimit::RateLimiter::new(PRESENCE_LIMIT),
             membership_changes: ratelimit::RateLimiter::new(config.membership_changes()),
             own_rows: ratelimit::RateLimiter::new(OWN_ROW_LIMIT),
+            searches: ratelimit::RateLimiter::new(config.searches()),
         },
         messages,
+        search,
         newest,
         bus: bus.clone(),
         hub,

@@ -38,6 +38,8 @@ pub struct Limiters {
     pub membership_changes: RateLimiter<UserId>,
     /// Read marks and notification levels per user (each is a journaled write).
     pub own_rows: RateLimiter<UserId>,
+    /// Searches per user (each reads the index and a page of messages).
+    pub searches: RateLimiter<UserId>,
 }
 
 /// What [`AppState::new`] is built from; `server::start` fills it in once.
@@ -49,6 +51,8 @@ pub struct Parts {
     pub history: HistoryCache,
     /// Each room's newest message, for the rows' previews.
     pub newest: NewestMessages,
+    /// The full-text index of messages (or `Search::off()`).
+    pub search: crate::search::Search,
     pub hub: Hub,
     /// Where revocations, presence and typing are published (applied to `hub` at once).
     pub bus: Arc<dyn Bus>,
@@ -105,6 +109,10 @@ impl AppState {
 
     pub fn newest(&self) -> &NewestMessages {
         &self.parts.newest
+    }
+
+    pub fn search(&self) -> &crate::search::Search {
+        &self.parts.search
     }
 
     pub fn hub(&self) -> &Hub {

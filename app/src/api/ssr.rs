@@ -105,6 +105,13 @@ pub trait Backend: Send + Sync + 'static {
         seq: u64,
         client_id: ClientId,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
+    /// The hits of `query` (its words checked) in `user`'s rooms, by `sender` when given.
+    fn search<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        query: super::SearchQuery,
+        sender: Option<crate::model::Username>,
+    ) -> BoxFuture<'a, Result<Vec<super::SearchHit>, ApiError>>;
     /// `user` sets their reaction `emoji` to message `seq` of `room` on or off.
     fn react<'a>(
         &'a self,

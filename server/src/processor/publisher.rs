@@ -86,11 +86,18 @@ pub struct Outlets {
     pub hub: Hub,
     pub bus: Arc<dyn Bus>,
     pub newest: NewestMessages,
+    /// Told which rooms a batch touched (it indexes them later, on its own task).
+    pub search: crate::search::Search,
 }
 
 /// Publishes batches until the writer lets go of the queue and it is drained.
 pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
-    let Outlets { hub, bus, newest } = outlets;
+    let Outlets {
+        hub,
+        bus,
+        newest,
+        search,
+    } = outlets;
     while let Some(Committed {
         stored,
         answers,
@@ -101,6 +108,7 @@ pub async fn run(mut batches: mpsc::Receiver<Committed>, outlets: Outlets) {
     {
         // Before the hub wakes any follower whose row then previews it.
         newest.record(&stored);
+        search.touch(stored.iter().map(|entry| entry.ack.room_id));
         let mut published = 0;
         for Changed {
             after,

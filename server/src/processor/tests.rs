@@ -42,6 +42,7 @@ fn fixture_with(config: ProcessorConfig, store: FileMessageStoreConfig) -> Fixtu
             hub: hub.clone(),
             bus: Arc::new(crate::bus::LocalBus::new(hub.clone(), 8)),
             newest: NewestMessages::default(),
+            search: crate::search::Search::off(),
         },
         Stats::default(),
         shutdown.clone(),

@@ -1,0 +1,240 @@
+//! Full-text search over the rooms a person is in, with a tantivy index in the data directory
+//! (`search/`).
+//!
+//! Why it is shaped this way:
+//! - **Off the hot path.** The publisher only marks the rooms a stored batch touched
+//!   ([`Search::touch`]: one lock, a set insert per entry, never a wait). The indexer task reads
+//!   what is new from the message store itself, at most once per [`COMMIT_EVERY`], so a batch's
+//!   ack never waits for the index, and a busy minute costs one commit a second, not one per
+//!   batch. A touch is never lost (a set, not a queue, and bounded by the number of rooms).
+//! - **The store is the truth.** The index keeps, per room, the newest seq it reflects (its
+//!   cursor), committed atomically with the documents (the commit's payload). At start every
+//!   room is caught up from its cursor; an index that is missing, damaged or of another schema
+//!   is started again empty and filled from the log the same way.
+//! - **Edits and deletions.** An edit re-indexes its message as it reads now; a message's or a
+//!   room's deletion removes its documents, and the commit then rewrites the segments still
+//!   holding removed documents, so a deleted message's words leave the index's files with that
+//!   commit (within [`COMMIT_EVERY`] of the deletion, plus the time to catch up).
+//! - **Never another's rooms, never a deleted word.** A query is limited to the rooms the
+//!   caller is a member of *now* (a `must` clause no query syntax can widen), and each hit is
+//!   read back from the message store before it is shown: a message deleted since it was
+//!   indexed is dropped, an edited one shows its current text. The index stores no text.
+
+mod index;
+
+pub use index::Wanted;
+use index::{SearchIndex, Searcher};
+
+use crate::store::MessageStore;
+use app::model::RoomId;
+use app::timeline::Entry;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How often the indexer commits at most: the longest a stored message waits to be findable,
+/// when the indexer keeps up.
+pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// Entries read from the store at once while catching a room up.
+const CHUNK: u64 = 500;
+
+/// Why a search could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search is turned off on this server")]
+    Off,
+    #[error("the search index failed: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("the search task failed")]
+    Task,
+}
+
+/// The search handle: cloneable, cheap. `Search::off()` answers every query with
+/// [`SearchError::Off`] and indexes nothing.
+#[derive(Clone)]
+pub struct Search {
+    inner: Option<Arc<Shared>>,
+}
+
+struct Shared {
+    /// Rooms with entries the index may not reflect yet.
+    dirty: Mutex<HashSet<RoomId>>,
+    wake: Notify,
+    searcher: Searcher,
+}
+
+impl Search {
+    pub fn off() -> Self {
+        Self { inner: None }
+    }
+
+    /// Opens (or rebuilds) the index in `dir` and starts the indexer task, which first catches
+    /// up every room of `rooms`, then follows [`Search::touch`] until `shutdown`.
+    pub async fn start(
+        dir: PathBuf,
+        store: Arc<dyn MessageStore>,
+        rooms: Vec<RoomId>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, SearchError> {
+        let (index, searcher) = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
+            .await
+            .map_err(|_| SearchError::Task)??;
+        let shared = Arc::new(Shared {
+            dirty: Mutex::new(rooms.into_iter().collect()),
+            wake: Notify::new(),
+            searcher,
+        });
+        shared.wake.notify_one();
+        tokio::spawn(run(
+            Arc::clone(&shared),
+            Arc::new(Mutex::new(index)),
+            store,
+            shutdown,
+        ));
+        Ok(Self {
+            inner: Some(shared),
+        })
+    }
+
+    /// Marks the rooms of a stored batch for the indexer (the publisher calls this).
+    pub fn touch(&self, rooms: impl IntoIterator<Item = RoomId>) {
+        if let Some(shared) = &self.inner {
+            shared
+                .dirty
+                .lock()
+                .expect("search dirty set poisoned")
+                .extend(rooms);
+            shared.wake.notify_one();
+        }
+    }
+
+    /// The (room, seq) of the best matches, best first (see the module docs for what the
+    /// caller must still check).
+    pub async fn find(&self, wanted: Wanted) -> Result<Vec<(RoomId, u64)>, SearchError> {
+        let shared = self.inner.as_ref().ok_or(SearchError::Off)?;
+        let searcher = shared.searcher.clone();
+        tokio::task::spawn_blocking(move || searcher.search(&wanted))
+            .await
+            .map_err(|_| SearchError::Task)?
+            .map_err(Into::into)
+    }
+}
+
+/// What the index must do for one timeline entry.
+enum Change {
+    Put(app::model::ChatMessage),
+    Remove(u64),
+    RemoveRoom,
+}
+
+/// The indexer: wakes on a touch, catches every touched room up, commits, then rests until
+/// [`COMMIT_EVERY`] has passed since it woke (touches meanwhile gather in the set).
+async fn run(
+    shared: Arc<Shared>,
+    index: Arc<Mutex<SearchIndex>>,
+    store: Arc<dyn MessageStore>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let woke = tokio::time::Instant::now();
+        let rooms: Vec<RoomId> =
+            std::mem::take(&mut *shared.dirty.lock().expect("search dirty set poisoned"))
+                .into_iter()
+                .collect();
+        let mut changed = false;
+        for room in rooms {
+            match catch_up(&index, store.as_ref(), room).await {
+                Ok(moved) => changed |= moved,
+                Err(e) => {
+                    // Left dirty: the next round tries again.
+                    tracing::error!(%room, "indexing for search failed: {e}");
+                    shared
+                        .dirty
+                        .lock()
+                        .expect("search dirty set poisoned")
+                        .insert(room);
+                }
+            }
+        }
+        if changed {
+            let index = Arc::clone(&index);
+            let committed = tokio::task::spawn_blocking(move || {
+                index.lock().expect("search index poisoned").commit()
+            })
+            .await;
+            if !matches!(committed, Ok(Ok(()))) {
+                tracing::error!("committing the search index failed: {committed:?}");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(woke + COMMIT_EVERY) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Indexes what `room` holds past the index's cursor. Answers whether anything moved.
+async fn catch_up(
+    index: &Arc<Mutex<SearchIndex>>,
+    store: &dyn MessageStore,
+    room: RoomId,
+) -> Result<bool, String> {
+    let head = store.head(room).await.map_err(|e| e.to_string())?.last_seq;
+    let mut from = index.lock().expect("search index poisoned").cursor(room) + 1;
+    let moved = from <= head;
+    while from <= head {
+        let to = head.min(from + CHUNK - 1);
+        let entries = store
+            .read_range(room, from, to)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut changes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry {
+                Entry::Message(message) => changes.push(Change::Put(message)),
+                // The message as it reads now (the newest edit), unless deleted since.
+                Entry::Edit(edit) => {
+                    let target = store
+                        .read_range(room, edit.target_seq, edit.target_seq)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    changes.push(match target.into_iter().next() {
+                        Some(Entry::Message(message)) => Change::Put(message),
+                        _ => Change::Remove(edit.target_seq),
+                    });
+                }
+                Entry::MessageDeleted(deletion) => {
+                    changes.push(Change::Remove(deletion.target_seq))
+                }
+                Entry::Erased(erased) => changes.push(Change::Remove(erased.seq)),
+                Entry::RoomDeleted(_) => changes.push(Change::RemoveRoom),
+                Entry::Member(_) | Entry::Room(_) | Entry::Reaction(_) => {}
+            }
+        }
+        let index = Arc::clone(index);
+        tokio::task::spawn_blocking(move || {
+            let mut index = index.lock().expect("search index poisoned");
+            for change in changes {
+                match change {
+                    Change::Put(message) => index.put(&message)?,
+                    Change::Remove(seq) => index.remove(room, seq),
+                    Change::RemoveRoom => index.remove_room(room),
+                }
+            }
+            index.set_cursor(room, to);
+            Ok::<_, tantivy::TantivyError>(())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        from = to + 1;
+    }
+    Ok(moved)
+}
