@@ -58,6 +58,30 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 const MS_PER_DAY: i64 = MS_PER_MINUTE * MINUTES_PER_DAY;
 
+/// (year, month, day) to days since 1970-01-01: the inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The first millisecond of the UTC day a `YYYY-MM-DD` date (as `<input type="date">` gives
+/// it) names; `None` for anything else.
+pub fn utc_day_start(date: &str) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: u32 = parts.next()?.parse().ok()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    let valid = (1..=9999).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
+    let days = days_from_civil(year, month, day);
+    // 2023-02-31 is no date: it would come back as March.
+    (valid && civil_from_days(days) == (year, month, day)).then_some(days * MS_PER_DAY)
+}
+
 /// The day (since 1970-01-01) `ts` falls on where the clock is `offset_minutes` behind UTC (as
 /// `Date.getTimezoneOffset` says: positive west of Greenwich).
 pub fn day_number(ts: i64, offset_minutes: i64) -> i64 {
@@ -209,6 +233,26 @@ mod local {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_names_its_utc_day_and_only_a_real_date_does() {
+        assert_eq!(utc_day_start("1970-01-01"), Some(0));
+        assert_eq!(utc_day_start("2026-12-07"), Some(1_796_601_600_000));
+        assert_eq!(
+            iso_utc(utc_day_start("2024-02-29").unwrap()),
+            "2024-02-29T00:00Z"
+        );
+        for bad in [
+            "",
+            "2023-02-31",
+            "2026-13-01",
+            "2026-1",
+            "yesterday",
+            "2026-12-07x",
+        ] {
+            assert_eq!(utc_day_start(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn utc_times_ignore_the_date_and_pad() {

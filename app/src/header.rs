@@ -21,6 +21,7 @@ pub fn Header() -> impl IntoView {
                     "Minitalk"
                 </a>
                 <nav aria-label="Main">
+                    <a href="/search">"Search"</a>
                     <a href="/stats">"Stats"</a>
                 </nav>
                 <Transition fallback=|| ()>

@@ -152,6 +152,11 @@ pub fn App() -> impl IntoView {
                         view=pages::room::RoomPage
                         ssr=SsrMode::Async
                     />
+                    <Route
+                        path=StaticSegment("search")
+                        view=pages::search::SearchPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=StaticSegment("stats") view=pages::stats::StatsPage/>
                 </Routes>
             </main>

@@ -246,9 +246,12 @@ pub fn MessageLog(
     // hold it), then scrolls the element `target` selects into view, marked when it is a row.
     // The list stops following the newest.
     let show_at = move |seq: u64, first: u64, target: String| {
-        stick.set_value(false);
-        feed.set_following(false);
-        at_bottom.set(false);
+        let unfollow = move || {
+            stick.set_value(false);
+            feed.set_following(false);
+            at_bottom.try_set(false);
+        };
+        unfollow();
         let scroll_to_target = move || {
             request_animation_frame(move || {
                 if let Some(el) = log.get_untracked() {
@@ -272,7 +275,12 @@ pub fn MessageLog(
         leptos::task::spawn_local(async move {
             let before = first + HISTORY_MAX as u64;
             match history(id, Some(before), HISTORY_MAX).await {
-                Ok(page) => feed.update_window(|window| window.show_stretch(page)),
+                Ok(page) => {
+                    // Again: while the page loaded, the list may have scrolled to the newest
+                    // (the room opened at the bottom) and started following it.
+                    unfollow();
+                    feed.update_window(|window| window.show_stretch(page));
+                }
                 Err(e) => {
                     jump_error.try_set(Some(e.to_string()));
                 }
@@ -283,8 +291,7 @@ pub fn MessageLog(
     };
     // A reply's quote leads to the message it answers, in the middle of its page.
     let jump_to = Callback::new(move |seq: u64| {
-        let first = seq.saturating_sub(u64::from(HISTORY_MAX) / 2).max(1);
-        show_at(seq, first, format!(r#"li[data-seq="{seq}"]"#));
+        show_at(seq, around(seq), format!(r#"li[data-seq="{seq}"]"#));
     });
     let jump_to_unread = move |_| {
         unread_offered.set(false);
@@ -296,7 +303,7 @@ pub fn MessageLog(
     Effect::new(move |_| {
         if let Some(seq) = focus {
             unread_offered.set(false);
-            show_at(seq, seq, format!(r#"li[data-seq="{seq}"]"#));
+            show_at(seq, around(seq), format!(r#"li[data-seq="{seq}"]"#));
         }
     });
 
@@ -392,6 +399,12 @@ pub fn MessageLog(
         </div>
     }
     .into_any()
+}
+
+/// Where the stretch of history that shows message `seq` in context starts: half a page
+/// before it.
+fn around(seq: u64) -> u64 {
+    seq.saturating_sub(u64::from(HISTORY_MAX) / 2).max(1)
 }
 
 /// The seq of the newest message row in the list (pending sends come after the rows).

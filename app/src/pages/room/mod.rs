@@ -22,7 +22,7 @@ mod log;
 mod members;
 mod read_mark;
 mod scroll_back;
-mod text;
+pub(crate) mod text;
 
 use crate::api::{history, join_room, room_info, room_members, ApiError, HISTORY_MAX};
 use crate::client::{Chat, RoomFeed};
