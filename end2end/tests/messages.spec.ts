@@ -154,8 +154,11 @@ test("a reply quotes its message and leads to it, and a reaction is counted live
 
   await say(ana.page, "where shall we eat?");
   const questionOnBen = messageItems(ben.page).filter({ hasText: "where shall we eat?" });
-  await questionOnBen.hover();
-  await questionOnBen.getByRole("button", { name: "Reply to message" }).click();
+  // By keyboard: the row's actions button, then Tab to Reply (the actions exist from the focus on).
+  await questionOnBen.getByRole("button", { name: "Message actions" }).focus();
+  await ben.page.keyboard.press("Tab");
+  await expect(questionOnBen.getByRole("button", { name: "Reply to message" })).toBeFocused();
+  await ben.page.keyboard.press("Enter");
   const replying = ben.page.getByRole("group", { name: "Replying" });
   await expect(replying).toContainText("ana");
   await expect(replying).toContainText("where shall we eat?");

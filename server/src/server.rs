@@ -8,7 +8,8 @@
 //! 1. stop accepting connections;
 //! 2. connections keep reading, but answer new sends with `overloaded` (the processor's queue is
 //!    closed) until their client goes quiet or a 3 s grace period ends;
-//! 3. the processor writes what is queued and answers its senders;
+//! 3. the processor writes what is queued and answers its senders; the search indexer stops
+//!    (what it had not committed is indexed again from its cursors at the next start);
 //! 4. connections send their last answers and close;
 //! 5. the data directory is released (its lock dropped).
 
@@ -117,17 +118,18 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let stats = stats::Stats::default();
     let room_store: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data)?);
     let access = Access::load(room_store.clone()).await?;
-    let search = if config.search {
+    let (search, indexer) = if config.search {
         let known = room_store.access().await?.into_iter().map(|(id, _)| id);
-        Search::start(
+        let (search, indexer) = Search::start(
             data.file("search"),
             messages.clone(),
             known.collect(),
             shutdown.clone(),
         )
-        .await?
+        .await?;
+        (search, Some(indexer))
     } else {
-        Search::off()
+        (Search::off(), None)
     };
     let bus: Arc<dyn bus::Bus> = Arc::new(bus::LocalBus::new(hub.clone(), bus::SUBSCRIBER_QUEUE));
     let newest = NewestMessages::default();
@@ -202,7 +204,12 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
 
     let listener = TcpListener::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(serve(listener, state, processor_task, data));
+    let task = tokio::spawn(serve(
+        listener,
+        state,
+        [Some(processor_task), indexer],
+        data,
+    ));
     Ok(Running {
         addr,
         shutdown,
@@ -214,7 +221,8 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
 async fn serve(
     listener: TcpListener,
     state: AppState,
-    processor_task: tokio::task::JoinHandle<()>,
+    // The processor, then the search indexer (when there is one): both end after `shutdown`.
+    tasks: [Option<tokio::task::JoinHandle<()>>; 2],
     data: DataDir,
 ) -> anyhow::Result<()> {
     let shutdown = state.shutdown().clone();
@@ -231,7 +239,9 @@ async fn serve(
     )
     .await;
     shutdown.cancel();
-    processor_task.await?;
+    for task in tasks.into_iter().flatten() {
+        task.await?;
+    }
     connections.close();
     if tokio::time::timeout(Duration::from_secs(10), connections.wait())
         .await

@@ -219,3 +219,48 @@ async fn moderators_delete_anyone_s_message_but_nobody_moderates_a_direct_conver
     ));
     assert_eq!(cyd.api.delete_message(direct.id, seq, "cd").await, Ok(()));
 }
+
+#[tokio::test]
+async fn edits_and_reactions_count_against_the_sender_s_message_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--rate-limit", "0.1", "--rate-burst", "3"]).await;
+    let (users, room) = support::members_of(server.addr, &["ana"], "general").await;
+    let ana = &users[0];
+    let mut socket = ana.connect().await;
+    let seq = ack_seq(&socket.send_and_wait(room, "m", "first").await);
+    let room_id = RoomId(room);
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let edit = ana
+            .api
+            .edit_message(room_id, seq, &format!("edit {i}"), &format!("e{i}"))
+            .await;
+        answers.push(matches!(
+            edit,
+            Err(CallError::Refused {
+                status: 429,
+                error: ApiError::RateLimited(_)
+            })
+        ));
+        let reaction = ana
+            .api
+            .react(room_id, seq, "👍", i % 2 == 0, &format!("r{i}"))
+            .await;
+        answers.push(matches!(
+            reaction,
+            Err(CallError::Refused {
+                status: 429,
+                error: ApiError::RateLimited(_)
+            })
+        ));
+    }
+    // The message took one of the burst of three: two more pass, the rest are refused.
+    assert_eq!(answers, [false, false, true, true, true, true, true, true]);
+    let stored = ana
+        .whole_history(room)
+        .await
+        .iter()
+        .filter(|e| matches!(e, Entry::Edit(_) | Entry::Reaction(_)))
+        .count();
+    assert_eq!(stored, 2, "a refused edit or reaction stores nothing");
+}

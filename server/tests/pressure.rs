@@ -209,7 +209,11 @@ async fn odd_room_names_are_refused_or_kept_as_plain_text() {
     }
     let room = ana.api.create_room("../../etc/passwd").await.unwrap();
     assert_eq!(room.name, "../../etc/passwd");
-    let mut files = data_files(dir.path());
+    // The search index's files are tantivy's own names, in its own directory.
+    let mut files: Vec<String> = data_files(dir.path())
+        .into_iter()
+        .filter(|f| !f.starts_with("search/"))
+        .collect();
     files.sort();
     assert_eq!(
         files,

@@ -730,4 +730,22 @@ mod tests {
         assert!(reactions_of(&window, 2).is_empty());
         assert!(!window.revise(&reaction(2, 10, "ana", "👍", true)));
     }
+
+    #[test]
+    fn revisions_for_messages_not_held_are_kept_for_the_newest_targets_only() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1_000..=1_001));
+        let targets = PENDING_REVISIONS as u64 + 10;
+        for target in 1..=targets {
+            assert!(!window.revise(&edit(target, 2_000 + target, "later")));
+        }
+        assert_eq!(window.pending.len(), PENDING_REVISIONS);
+        // The oldest targets were let go; the newest still wait for their message.
+        window.absorb_older(page(1..=targets));
+        assert_eq!(text_of(&window, 1).as_deref(), Some("message 1"));
+        assert_eq!(text_of(&window, 10).as_deref(), Some("message 10"));
+        assert_eq!(text_of(&window, 11).as_deref(), Some("later"));
+        assert_eq!(text_of(&window, targets).as_deref(), Some("later"));
+        assert!(window.pending.is_empty());
+    }
 }

@@ -33,6 +33,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// How often the indexer commits at most: the longest a stored message waits to be findable,
@@ -72,13 +73,14 @@ impl Search {
     }
 
     /// Opens (or rebuilds) the index in `dir` and starts the indexer task, which first catches
-    /// up every room of `rooms`, then follows [`Search::touch`] until `shutdown`.
+    /// up every room of `rooms`, then follows [`Search::touch`] until `shutdown`. The task ends
+    /// soon after `shutdown` (between two rooms or chunks), letting go of the index's files.
     pub async fn start(
         dir: PathBuf,
         store: Arc<dyn MessageStore>,
         rooms: Vec<RoomId>,
         shutdown: CancellationToken,
-    ) -> Result<Self, SearchError> {
+    ) -> Result<(Self, JoinHandle<()>), SearchError> {
         let (index, searcher) = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
             .await
             .map_err(|_| SearchError::Task)??;
@@ -88,15 +90,16 @@ impl Search {
             searcher,
         });
         shared.wake.notify_one();
-        tokio::spawn(run(
+        let task = tokio::spawn(run(
             Arc::clone(&shared),
             Arc::new(Mutex::new(index)),
             store,
             shutdown,
         ));
-        Ok(Self {
+        let search = Self {
             inner: Some(shared),
-        })
+        };
+        Ok((search, task))
     }
 
     /// Marks the rooms of a stored batch for the indexer (the publisher calls this).
@@ -150,7 +153,10 @@ async fn run(
                 .collect();
         let mut changed = false;
         for room in rooms {
-            match catch_up(&index, store.as_ref(), room).await {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match catch_up(&index, store.as_ref(), room, &shutdown).await {
                 Ok(moved) => changed |= moved,
                 Err(e) => {
                     // Left dirty: the next round tries again.
@@ -185,11 +191,12 @@ async fn catch_up(
     index: &Arc<Mutex<SearchIndex>>,
     store: &dyn MessageStore,
     room: RoomId,
+    shutdown: &CancellationToken,
 ) -> Result<bool, String> {
     let head = store.head(room).await.map_err(|e| e.to_string())?.last_seq;
     let mut from = index.lock().expect("search index poisoned").cursor(room) + 1;
     let moved = from <= head;
-    while from <= head {
+    while from <= head && !shutdown.is_cancelled() {
         let to = head.min(from + CHUNK - 1);
         let entries = store
             .read_range(room, from, to)

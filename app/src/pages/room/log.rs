@@ -479,22 +479,60 @@ fn MessageItem(
         }
         .into_any()
     };
-    // A deleted message has no actions (no elements for them).
+    // The actions exist only while the pointer or the keyboard focus is on the row (or one of
+    // them is open): a busy room's rows are one "⋯" button each, not four. A deleted message
+    // has none.
     let confirming = RwSignal::new(false);
     let picking = RwSignal::new(false);
+    let active = RwSignal::new(false);
+    let row = NodeRef::<html::Li>::new();
     let actor = m.clone();
     let replied = m.clone();
     let reply = move || feed.replying.set(Some(replied.clone()));
+    let reply = StoredValue::new(reply);
     let actions = (!deleted).then(|| {
         let may_delete = Signal::derive(move || mine || moderates.get());
-        view! { <MessageActions mine may_delete editing confirming picking reply/> }
+        // A memo: the actions are made anew only when they appear, never under a click (a
+        // focus landing on a button must not replace it before its click).
+        let shown =
+            Memo::new(move |_| active.get() || editing.get() || confirming.get() || picking.get());
+        view! {
+            <button type="button" class="msg-more" aria-label="Message actions"
+                aria-expanded=move || shown.get().to_string()
+                on:click=move |_| active.update(|on| *on = !*on)>"⋯"</button>
+            {move || shown.get().then(|| {
+                let reply = move || reply.with_value(|reply| reply());
+                view! { <MessageActions mine may_delete editing confirming picking reply/> }
+            })}
+        }
     });
+    // Focus moving within the row keeps its actions; leaving it hides them.
+    let left = move |ev: leptos::ev::FocusEvent| {
+        let inside = ev
+            .related_target()
+            .and_then(|to| wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Node>(to).ok())
+            .zip(row.get_untracked())
+            .is_some_and(|(to, li)| li.contains(Some(&to)));
+        if !inside {
+            active.set(false);
+        }
+    };
+    let enter = move || {
+        if !active.get_untracked() {
+            active.set(true);
+        }
+    };
     let picker = (!deleted).then(|| {
         view! { <ReactionPicker m=m.clone() picking me_key=me_key.clone()/> }
     });
     let confirm = (!deleted).then(|| view! { <ConfirmDelete m=actor.clone() confirming/> });
     view! {
-        <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq>
+        <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq
+            node_ref=row
+            on:mouseenter=move |_| enter()
+            on:mouseleave=move |_| active.set(false)
+            on:focusin=move |_| enter()
+            on:focusout=left>
             {day.map(|day| view! {
                 <div class="day-divider" role="separator">{clock::day_label(ts, day)}</div>
             })}
