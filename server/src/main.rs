@@ -9,7 +9,9 @@ async fn main() -> anyhow::Result<()> {
     return_large_blocks_to_the_os();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // tantivy logs every commit and merge at info: one line a second while messages flow.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tantivy=warn".into()),
         )
         .init();
     let config = Config::parse();

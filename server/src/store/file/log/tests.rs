@@ -606,3 +606,38 @@ fn a_room_s_erasure_takes_the_names_its_deleted_messages_kept() {
     assert_eq!(log.erase(room, &erasure).unwrap(), 3);
     assert_eq!(named(&log), 1, "only the room's deletion names anyone");
 }
+
+/// A message line from before entries had kinds can be shorter than the erased form that keeps
+/// its sender: erased, it keeps nothing (and still reads as erased, in its place).
+#[test]
+fn a_line_too_short_to_keep_its_sender_is_erased_keeping_nothing() {
+    use crate::store::contract::delete;
+    let dir = tempfile::tempdir().unwrap();
+    let legacy =
+        r#"{"room_id":1,"seq":1,"id":1,"sender":"ana","content":"x","ts":1,"client_id":"c"}"#;
+    let kept = serde_json::to_string(&Entry::Erased(app::timeline::ErasedEntry {
+        room_id: RoomId(1),
+        seq: 1,
+        id: 1,
+        ts: 1,
+        sender: Some(Username::parse("ana").unwrap()),
+        client_id: Some("c".into()),
+    }))
+    .unwrap();
+    assert!(kept.len() > legacy.len(), "the case under test: {kept}");
+    fs::write(dir.path().join("00000001.jsonl"), format!("{legacy}\n")).unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append_all(vec![delete("ana", "d", 1, false)]).unwrap();
+    assert_eq!(log.erase(RoomId(1), &Erasure::Lines(vec![1])).unwrap(), 1);
+    let segment = fs::read_to_string(dir.path().join("00000001.jsonl")).unwrap();
+    let first = segment.lines().next().unwrap();
+    assert_eq!(first.len(), legacy.len(), "overwritten in place");
+    assert!(first.starts_with(r#"{"type":"erased","room_id":1,"seq":1,"id":1,"ts":1}"#));
+    assert!(!segment.contains(r#""content":"x""#));
+    drop(log);
+    let log = open(dir.path(), 1 << 20).log;
+    let read = log.read_range(RoomId(1), 1, 9).unwrap();
+    assert!(
+        matches!(&read[..], [Entry::Erased(e), Entry::MessageDeleted(_)] if e.sender.is_none())
+    );
+}
