@@ -25,16 +25,6 @@ fn forbidden(result: Result<(), CallError>) -> bool {
     )
 }
 
-/// The next frame that is not an ack (the sender's own socket sees both).
-async fn next_entry(client: &mut support::Client) -> ServerFrame {
-    loop {
-        match client.next().await {
-            ServerFrame::Ack(_) => continue,
-            frame => return frame,
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_edit_is_seen_live_and_in_history_and_only_the_author_edits() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,7 +45,7 @@ async fn an_edit_is_seen_live_and_in_history_and_only_the_author_edits() {
         ana.api.edit_message(room_id, seq, "hello", "e1").await,
         Ok(())
     );
-    match next_entry(&mut bob_socket).await {
+    match support::next_entry(&mut bob_socket).await {
         ServerFrame::Edit(edit) => {
             assert_eq!((edit.target_seq, edit.content.as_str()), (seq, "hello"));
             assert_eq!(edit.sender.as_str(), "ana");
@@ -136,7 +126,7 @@ async fn a_deleted_message_is_gone_live_in_history_and_from_the_disk() {
     ));
     assert_eq!(ana.api.delete_message(room_id, secret, "ad1").await, Ok(()));
     loop {
-        match next_entry(&mut cyd_socket).await {
+        match support::next_entry(&mut cyd_socket).await {
             ServerFrame::MessageDeleted(deletion) => {
                 assert_eq!(deletion.target_seq, secret);
                 assert_eq!(deletion.sender.as_str(), "ana");

@@ -10,16 +10,6 @@ use app::timeline::Entry;
 use minitalk_client::CallError;
 use support::{ack_seq, register, start};
 
-/// The next frame that is not an ack (the sender's own socket sees both).
-async fn next_entry(client: &mut support::Client) -> ServerFrame {
-    loop {
-        match client.next().await {
-            ServerFrame::Ack(_) => continue,
-            frame => return frame,
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_reply_names_its_message_live_in_history_and_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -36,7 +26,7 @@ async fn a_reply_names_its_message_live_in_history_and_after_a_restart() {
     assert!(matches!(bob_socket.next().await, ServerFrame::Message(_)));
     // Her own message's broadcast.
     assert!(matches!(
-        next_entry(&mut ana_socket).await,
+        support::next_entry(&mut ana_socket).await,
         ServerFrame::Message(_)
     ));
 
@@ -44,7 +34,7 @@ async fn a_reply_names_its_message_live_in_history_and_after_a_restart() {
         .reply_and_wait(room, "a", "yes @ana", Some(question))
         .await;
     let answer = ack_seq(&answer);
-    match next_entry(&mut ana_socket).await {
+    match support::next_entry(&mut ana_socket).await {
         ServerFrame::Message(m) => {
             assert_eq!((m.seq, m.reply_to), (answer, Some(question)));
         }
@@ -114,12 +104,12 @@ async fn reactions_are_live_counted_in_history_and_only_members_react() {
     ana_socket.subscribe(room, None).await;
     let seq = ack_seq(&ana_socket.send_and_wait(room, "m", "ship it?").await);
     assert!(matches!(
-        next_entry(&mut ana_socket).await,
+        support::next_entry(&mut ana_socket).await,
         ServerFrame::Message(_)
     ));
 
     assert_eq!(bob.api.react(room_id, seq, "👍", true, "r1").await, Ok(()));
-    match next_entry(&mut ana_socket).await {
+    match support::next_entry(&mut ana_socket).await {
         ServerFrame::Reaction(r) => {
             assert_eq!(
                 (r.target_seq, r.emoji.as_str(), r.on, r.sender.as_str()),

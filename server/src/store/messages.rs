@@ -201,33 +201,28 @@ impl NewEntry {
     pub fn into_entry(self, seq: u64, id: u64) -> Entry {
         let client_id = self.client_id.into();
         match self.body {
-            Body::Text(content) => Entry::Message(ChatMessage {
-                room_id: self.room_id,
-                seq,
-                id,
-                sender: self.sender,
-                content: content.into(),
-                ts: self.ts,
-                client_id,
-                edited: None,
-                reply_to: None,
-                reactions: None,
-            }),
-            Body::Reply {
-                content,
-                target_seq,
-            } => Entry::Message(ChatMessage {
-                room_id: self.room_id,
-                seq,
-                id,
-                sender: self.sender,
-                content: content.into(),
-                ts: self.ts,
-                client_id,
-                edited: None,
-                reply_to: Some(target_seq),
-                reactions: None,
-            }),
+            body @ (Body::Text(_) | Body::Reply { .. }) => {
+                let (content, reply_to) = match body {
+                    Body::Reply {
+                        content,
+                        target_seq,
+                    } => (content, Some(target_seq)),
+                    Body::Text(content) => (content, None),
+                    _ => unreachable!("matched above"),
+                };
+                Entry::Message(ChatMessage {
+                    room_id: self.room_id,
+                    seq,
+                    id,
+                    sender: self.sender,
+                    content: content.into(),
+                    ts: self.ts,
+                    client_id,
+                    edited: None,
+                    reply_to,
+                    reactions: None,
+                })
+            }
             Body::Member(change) => Entry::Member(MemberEvent {
                 room_id: self.room_id,
                 seq,

@@ -275,6 +275,16 @@ impl Client {
     }
 }
 
+/// The next frame that is not an ack (the sender's own socket sees both).
+pub async fn next_entry(client: &mut Client) -> ServerFrame {
+    loop {
+        match client.next().await {
+            ServerFrame::Ack(_) => continue,
+            frame => return frame,
+        }
+    }
+}
+
 /// The seq of an ack, or a panic naming what came instead.
 pub fn ack_seq(frame: &ServerFrame) -> u64 {
     match frame {
