@@ -185,7 +185,8 @@ impl Config {
     pub fn searches(&self) -> RateLimit {
         RateLimit {
             per_sec: self.searches_per_min / 60.0,
-            burst: self.searches_per_min.min(10.0),
+            // At least one search, however low the rate (0 turns the limit off).
+            burst: self.searches_per_min.clamp(1.0, 10.0),
         }
     }
 

@@ -46,6 +46,9 @@
 //!   functions and the socket's user stream (`ws/user_stream.rs`: the sidebar's snapshot and
 //!   its live changes, counts coalesced per connection). [`newest`]: each room's newest
 //!   message, left by the publisher, for the rows' previews (what notifications show).
+//! - [`search`]: the full-text index (tantivy, `search/` in the data directory), caught up
+//!   from the message store by its own task after the publisher marks the rooms a batch
+//!   touched; queries scoped to the caller's rooms, each hit read back from the store.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
 //! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published

@@ -240,7 +240,10 @@ async fn serve(
     .await;
     shutdown.cancel();
     for task in tasks.into_iter().flatten() {
-        task.await?;
+        // A failed task (a panic) is logged; the stop goes on, closing the connections.
+        if let Err(e) = task.await {
+            tracing::error!("a server task failed: {e}");
+        }
     }
     connections.close();
     if tokio::time::timeout(Duration::from_secs(10), connections.wait())

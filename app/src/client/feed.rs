@@ -37,8 +37,12 @@ use std::sync::Arc;
 /// while its DOM (about eight nodes a message) stays near 2,500 nodes.
 pub const WINDOW: usize = 300;
 
-/// The most edits and deletions of messages not held that a window keeps for when they come.
+/// The most messages not held whose edits, deletions and reactions a window keeps for when
+/// they come.
 const PENDING_REVISIONS: usize = 256;
+/// The most of them kept for one message, the newest (someone toggling a reaction on an old
+/// message nobody has loaded must not grow every viewer's tab).
+const PENDING_PER_MESSAGE: usize = 32;
 
 #[derive(Debug, Clone, Default)]
 pub struct Window {
@@ -149,7 +153,11 @@ impl Window {
             _ => return false,
         };
         if !self.held.contains_key(&target) {
-            self.pending.entry(target).or_default().push(entry.clone());
+            let waiting = self.pending.entry(target).or_default();
+            if waiting.len() >= PENDING_PER_MESSAGE {
+                waiting.remove(0);
+            }
+            waiting.push(entry.clone());
             while self.pending.len() > PENDING_REVISIONS {
                 self.pending.pop_first();
             }

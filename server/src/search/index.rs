@@ -9,11 +9,14 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use tantivy::collector::TopDocs;
-use tantivy::query::{
-    BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery, TermSetQuery,
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
 };
-use tantivy::schema::{Field, IndexRecordOption, Schema, Value, INDEXED, STORED, STRING, TEXT};
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+/// The most words of a search that count (the rest are left out).
+const MAX_WORDS: usize = 16;
 
 /// Memory the writer buffers documents in before it writes a segment (tantivy's floor is 15 MB).
 const WRITER_HEAP_BYTES: usize = 15_000_000;
@@ -42,7 +45,8 @@ fn schema() -> (Schema, Fields) {
         room: builder.add_u64_field("room", INDEXED | STORED),
         seq: builder.add_u64_field("seq", STORED),
         sender: builder.add_text_field("sender", STRING),
-        ts: builder.add_i64_field("ts", INDEXED),
+        // Fast too: a date filter then reads a column, not every term of its range.
+        ts: builder.add_i64_field("ts", INDEXED | FAST),
         text: builder.add_text_field("text", TEXT),
     };
     (builder.build(), fields)
@@ -69,8 +73,6 @@ pub struct SearchIndex {
     writer: IndexWriter,
     fields: Fields,
     cursors: Cursors,
-    /// Documents deleted since the last merge: their words are still in some segment.
-    deleted_since_merge: bool,
 }
 
 /// The index's reading side: cloned into each query (queries run while the indexer writes).
@@ -125,7 +127,6 @@ impl SearchIndex {
             writer,
             fields,
             cursors,
-            deleted_since_merge: false,
         };
         Ok((writing, searcher))
     }
@@ -160,40 +161,61 @@ impl SearchIndex {
     pub fn remove(&mut self, room: RoomId, seq: u64) {
         let term = Term::from_field_text(self.fields.key, &key(room, seq));
         self.writer.delete_term(term);
-        self.deleted_since_merge = true;
     }
 
     /// Forgets every message of `room` (deleted).
     pub fn remove_room(&mut self, room: RoomId) {
         let term = Term::from_field_u64(self.fields.room, room.0);
         self.writer.delete_term(term);
-        self.deleted_since_merge = true;
     }
 
-    /// Makes what was put and removed durable, with the cursors; then, when something was
-    /// removed, rewrites the segments that still hold removed documents, so that their words
-    /// leave the disk (see `docs/storage.md`, "Search").
+    /// The rooms the index has a cursor for (a deleted room among them, whose removal a stop
+    /// may have kept from being committed).
+    pub fn rooms(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.cursors.keys().map(|room| RoomId(*room))
+    }
+
+    /// Makes what was put and removed durable, with the cursors.
     pub fn commit(&mut self) -> tantivy::Result<()> {
         let payload = serde_json::to_string(&self.cursors).expect("cursors serialize");
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
-        self.reader.reload()?;
-        if std::mem::take(&mut self.deleted_since_merge) {
-            let searcher = self.reader.searcher();
-            let holding: Vec<_> = searcher
-                .segment_readers()
-                .iter()
-                .filter(|segment| segment.num_deleted_docs() > 0)
-                .map(|segment| segment.segment_id())
-                .collect();
-            if !holding.is_empty() {
-                self.writer.merge(&holding).wait()?;
-            }
-            self.writer.garbage_collect_files().wait()?;
-            self.reader.reload()?;
+        self.reader.reload()
+    }
+
+    /// Whether a committed segment still holds removed documents (their words are in its
+    /// files until it is rewritten).
+    pub fn holds_removed(&self) -> bool {
+        let searcher = self.reader.searcher();
+        searcher
+            .segment_readers()
+            .iter()
+            .any(|segment| segment.num_deleted_docs() > 0)
+    }
+
+    /// Rewrites every segment that holds removed documents and deletes the old files, so that
+    /// removed words leave the disk (see `docs/storage.md`, "Search"). Fails, to be tried
+    /// again, when tantivy is merging one of them on its own meanwhile.
+    pub fn purge(&mut self) -> tantivy::Result<()> {
+        let searcher = self.reader.searcher();
+        let holding: Vec<_> = searcher
+            .segment_readers()
+            .iter()
+            .filter(|segment| segment.num_deleted_docs() > 0)
+            .map(|segment| segment.segment_id())
+            .collect();
+        if !holding.is_empty() {
+            self.writer.merge(&holding).wait()?;
         }
-        Ok(())
+        self.writer.garbage_collect_files().wait()?;
+        self.reader.reload()
+    }
+
+    /// Lets go of the index: waits for tantivy's merge threads, so nothing writes in its
+    /// directory after this returns.
+    pub fn close(self) -> tantivy::Result<()> {
+        self.writer.wait_merging_threads()
     }
 }
 
@@ -204,18 +226,30 @@ impl Searcher {
         if query.rooms.is_empty() {
             return Ok(Vec::new());
         }
-        let mut parser = QueryParser::for_index(&self.index, vec![f.text]);
-        parser.set_conjunction_by_default();
-        // A person's words, not a query language: what does not parse is searched as it can be.
-        let (words, _unparsed) = parser.parse_query_lenient(&query.words);
+        // A person's words, not a query language: each word the text's tokenizer makes of them
+        // must be there (no operators, ranges or fields a stranger could make costly).
+        let mut analyzer = self.index.tokenizer_for_field(f.text)?;
+        let mut stream = analyzer.token_stream(&query.words);
+        let mut words = Vec::new();
+        while stream.advance() && words.len() < MAX_WORDS {
+            words.push(stream.token().text.clone());
+        }
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
         let rooms = query
             .rooms
             .iter()
             .map(|r| Term::from_field_u64(f.room, r.0));
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, words),
-            (Occur::Must, Box::new(TermSetQuery::new(rooms))),
-        ];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(TermSetQuery::new(rooms)))];
+        for word in words {
+            let term = Term::from_field_text(f.text, &word);
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+            ));
+        }
         if let Some(sender) = &query.sender {
             let term = Term::from_field_text(f.sender, sender);
             clauses.push((
@@ -306,7 +340,7 @@ mod tests {
     }
 
     #[test]
-    fn a_removed_message_s_words_leave_the_segments_at_the_commit() {
+    fn a_removed_message_s_words_leave_the_segments_at_the_purge() {
         let dir = tempfile::tempdir().unwrap();
         let (mut index, searcher) = SearchIndex::open(&dir.path().join("search")).unwrap();
         index.put(&message(1, "alpha durian")).unwrap();
@@ -321,6 +355,9 @@ mod tests {
         index.put(&message(2, "alpha kiwi")).unwrap();
         index.remove(RoomId(1), 1);
         index.commit().unwrap();
+        assert!(index.holds_removed());
+        index.purge().unwrap();
+        assert!(!index.holds_removed());
         assert_eq!(find(&searcher, "alpha"), [2, 3]);
         assert!(find(&searcher, "mango").is_empty());
         assert!(
@@ -335,5 +372,26 @@ mod tests {
         drop((index, searcher));
         let (index, _) = SearchIndex::open(&dir.path().join("search")).unwrap();
         assert_eq!(index.cursor(RoomId(1)), 3);
+    }
+
+    #[test]
+    fn a_search_is_plain_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut index, searcher) = SearchIndex::open(&dir.path().join("search")).unwrap();
+        index.put(&message(1, "Alpha beta")).unwrap();
+        index.put(&message(2, "gamma")).unwrap();
+        index.commit().unwrap();
+        assert_eq!(find(&searcher, "ALPHA, beta!"), [1]);
+        // No operators, fields or ranges: they are words, and no message holds them all.
+        assert!(find(&searcher, "alpha OR gamma").is_empty());
+        assert!(find(&searcher, "text:gamma").is_empty());
+        assert!(find(&searcher, "[a TO zz]").is_empty());
+        // Punctuation is no syntax either: both are the word alpha.
+        assert_eq!(find(&searcher, "-alpha"), [1]);
+        assert_eq!(find(&searcher, "\"alpha\""), [1]);
+        assert!(find(&searcher, "   ").is_empty());
+        // Past 16 words the rest do not count.
+        let long = format!("{} nowhere", "alpha ".repeat(16));
+        assert_eq!(find(&searcher, &long), [1]);
     }
 }

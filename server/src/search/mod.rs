@@ -12,11 +12,12 @@
 //!   room is caught up from its cursor; an index that is missing, damaged or of another schema
 //!   is started again empty and filled from the log the same way.
 //! - **Edits and deletions.** An edit re-indexes its message as it reads now; a message's or a
-//!   room's deletion removes its documents, and the commit then rewrites the segments still
-//!   holding removed documents, so a deleted message's words leave the index's files with that
-//!   commit (within [`COMMIT_EVERY`] of the deletion, plus the time to catch up).
+//!   room's deletion removes its documents, and the indexer then rewrites the segments still
+//!   holding removed documents, so a deleted message's words leave the index's files within
+//!   [`PURGE_EVERY`] of the commit that removes them (plus the time to catch up).
 //! - **Never another's rooms, never a deleted word.** A query is limited to the rooms the
-//!   caller is a member of *now* (a `must` clause no query syntax can widen), and each hit is
+//!   caller is a member of *now* (a `must` clause; the words are plain words, with no query
+//!   syntax to widen it or make it costly), and each hit is
 //!   read back from the message store before it is shown: a message deleted since it was
 //!   indexed is dropped, an edited one shows its current text. The index stores no text.
 
@@ -39,6 +40,10 @@ use tokio_util::sync::CancellationToken;
 /// How often the indexer commits at most: the longest a stored message waits to be findable,
 /// when the indexer keeps up.
 pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// How often at most the segments holding removed documents are rewritten: a deleted message's
+/// words leave the index's files within this of its removal (a member deleting a message a
+/// second does not make the indexer rewrite large segments every second).
+pub const PURGE_EVERY: Duration = Duration::from_secs(10);
 /// Entries read from the store at once while catching a room up.
 const CHUNK: u64 = 500;
 
@@ -84,8 +89,11 @@ impl Search {
         let (index, searcher) = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
             .await
             .map_err(|_| SearchError::Task)??;
+        // And every room the index knows: one deleted while its removal was not committed yet
+        // is not among `rooms` any more.
+        let dirty = rooms.into_iter().chain(index.rooms()).collect();
         let shared = Arc::new(Shared {
-            dirty: Mutex::new(rooms.into_iter().collect()),
+            dirty: Mutex::new(dirty),
             wake: Notify::new(),
             searcher,
         });
@@ -133,18 +141,25 @@ enum Change {
     RemoveRoom,
 }
 
-/// The indexer: wakes on a touch, catches every touched room up, commits, then rests until
-/// [`COMMIT_EVERY`] has passed since it woke (touches meanwhile gather in the set).
+/// The indexer: wakes on a touch, catches every touched room up, commits, purges removed
+/// documents when due ([`PURGE_EVERY`]), then rests until [`COMMIT_EVERY`] has passed since it
+/// woke (touches meanwhile gather in the set). On `shutdown` it lets go of the index.
 async fn run(
     shared: Arc<Shared>,
     index: Arc<Mutex<SearchIndex>>,
     store: Arc<dyn MessageStore>,
     shutdown: CancellationToken,
 ) {
+    // The first removal is purged at once.
+    let mut purged = tokio::time::Instant::now() - PURGE_EVERY;
+    let mut purge_owed = false;
     loop {
+        // A purge that is owed (tantivy was merging, or it is not due yet) wakes the loop too.
+        let retry = tokio::time::sleep_until(purged + PURGE_EVERY);
         tokio::select! {
             () = shared.wake.notified() => {}
-            () = shutdown.cancelled() => return,
+            () = retry, if purge_owed => {}
+            () = shutdown.cancelled() => break,
         }
         let woke = tokio::time::Instant::now();
         let rooms: Vec<RoomId> =
@@ -154,7 +169,7 @@ async fn run(
         let mut changed = false;
         for room in rooms {
             if shutdown.is_cancelled() {
-                return;
+                break;
             }
             match catch_up(&index, store.as_ref(), room, &shutdown).await {
                 Ok(moved) => changed |= moved,
@@ -169,20 +184,48 @@ async fn run(
                 }
             }
         }
-        if changed {
-            let index = Arc::clone(&index);
-            let committed = tokio::task::spawn_blocking(move || {
-                index.lock().expect("search index poisoned").commit()
-            })
-            .await;
-            if !matches!(committed, Ok(Ok(()))) {
-                tracing::error!("committing the search index failed: {committed:?}");
+        let due = woke >= purged + PURGE_EVERY;
+        let index_now = Arc::clone(&index);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut index = index_now.lock().expect("search index poisoned");
+            if changed {
+                index.commit()?;
             }
+            let holds = index.holds_removed();
+            if holds && due {
+                index.purge()?;
+                return Ok((true, index.holds_removed()));
+            }
+            Ok::<_, tantivy::TantivyError>((false, holds))
+        })
+        .await;
+        match done {
+            Ok(Ok((tried, owed))) => {
+                if tried {
+                    purged = woke;
+                }
+                purge_owed = owed;
+            }
+            // Tantivy merging a segment on its own meanwhile is the usual reason: tried again.
+            Ok(Err(e)) => {
+                tracing::warn!("updating the search index failed (tried again): {e}");
+                purged = woke;
+                purge_owed = true;
+            }
+            Err(e) => tracing::error!("the search index task failed: {e}"),
         }
         tokio::select! {
             () = tokio::time::sleep_until(woke + COMMIT_EVERY) => {}
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
         }
+    }
+    let closed = tokio::task::spawn_blocking(move || match Arc::try_unwrap(index) {
+        Ok(index) => index.into_inner().expect("search index poisoned").close(),
+        Err(_) => Ok(()),
+    })
+    .await;
+    if !matches!(closed, Ok(Ok(()))) {
+        tracing::error!("closing the search index failed: {closed:?}");
     }
 }
 

@@ -169,7 +169,15 @@ pub fn Composer(
             {move || feed.replying.get().map(|m| view! {
                 <div class="replying" role="group" aria-label="Replying">
                     <span class="replying-to">"Replying to " <b>{m.sender.to_string()}</b></span>
-                    <span class="quote-text">{super::text::excerpt(&m.content)}</span>
+                    // What the message says now, as the list holds it: deleted meanwhile, its
+                    // words are not shown here either.
+                    <span class="quote-text">{move || feed.with_window(|w| match w.get(m.seq) {
+                        Some(now) if crate::client::Window::is_deleted(now) => {
+                            "message deleted".to_owned()
+                        }
+                        Some(now) => super::text::excerpt(&now.content),
+                        None => String::new(),
+                    })}</span>
                     <button type="button" class="small secondary" aria-label="Cancel reply"
                         on:click=move |_| feed.replying.set(None)>"✕"</button>
                 </div>

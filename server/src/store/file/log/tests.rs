@@ -641,3 +641,32 @@ fn a_line_too_short_to_keep_its_sender_is_erased_keeping_nothing() {
         matches!(&read[..], [Entry::Erased(e), Entry::MessageDeleted(_)] if e.sender.is_none())
     );
 }
+
+/// A target whose line does not read (torn by an erasure that failed part-way, until its
+/// retry) fails only the entries acting on it: the rest of the batch is stored.
+#[test]
+fn an_unreadable_target_fails_only_the_entries_acting_on_it() {
+    use crate::store::contract::{edit, said};
+    use crate::store::TargetRefusal;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 1 << 20).log;
+    log.append_all(vec![said("ana", "a", "one"), said("ana", "b", "two")])
+        .unwrap();
+    interrupt_erasure(&log, dir.path(), |line| line.len() / 2);
+    let answers = log
+        .append(vec![
+            edit("ana", "e", 1, "one, edited"),
+            said("ana", "c", "three"),
+            edit("ana", "f", 2, "two, edited"),
+        ])
+        .unwrap();
+    assert!(
+        matches!(answers[0], Err(TargetRefusal::Unreadable)),
+        "{answers:?}"
+    );
+    let seqs: Vec<u64> = answers[1..]
+        .iter()
+        .map(|a| a.as_ref().expect("stored").ack.seq)
+        .collect();
+    assert_eq!(seqs, [3, 4]);
+}
