@@ -33,10 +33,8 @@ async fn an_edit_is_seen_live_and_in_history_and_only_the_author_edits() {
     let [ana, bob] = &users[..] else {
         unreachable!()
     };
-    let mut ana_socket = ana.connect().await;
-    ana_socket.subscribe(room, None).await;
-    let mut bob_socket = bob.connect().await;
-    bob_socket.subscribe(room, None).await;
+    let mut ana_socket = ana.listening(room).await;
+    let mut bob_socket = bob.listening(room).await;
     let seq = ack_seq(&ana_socket.send_and_wait(room, "m1", "helo").await);
     assert!(matches!(bob_socket.next().await, ServerFrame::Message(_)));
 
@@ -103,10 +101,8 @@ async fn a_deleted_message_is_gone_live_in_history_and_from_the_disk() {
         unreachable!()
     };
     let room_id = RoomId(room);
-    let mut bob_socket = bob.connect().await;
-    bob_socket.subscribe(room, None).await;
-    let mut cyd_socket = cyd.connect().await;
-    cyd_socket.subscribe(room, None).await;
+    let mut bob_socket = bob.listening(room).await;
+    let mut cyd_socket = cyd.listening(room).await;
     let secret = ack_seq(
         &bob_socket
             .send_and_wait(room, "b1", "bob-secret-words")
@@ -191,8 +187,7 @@ async fn moderators_delete_anyone_s_message_but_nobody_moderates_a_direct_conver
         role: app::model::Role::Moderator,
     };
     assert_eq!(ana.api.moderate(RoomId(room), "bob", promote).await, Ok(()));
-    let mut cyd_socket = cyd.connect().await;
-    cyd_socket.subscribe(room, None).await;
+    let mut cyd_socket = cyd.listening(room).await;
     let seq = ack_seq(&cyd_socket.send_and_wait(room, "c1", "spam").await);
     assert_eq!(
         bob.api.delete_message(RoomId(room), seq, "bd").await,

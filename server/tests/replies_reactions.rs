@@ -18,10 +18,8 @@ async fn a_reply_names_its_message_live_in_history_and_after_a_restart() {
     let [ana, bob] = &users[..] else {
         unreachable!()
     };
-    let mut ana_socket = ana.connect().await;
-    ana_socket.subscribe(room, None).await;
-    let mut bob_socket = bob.connect().await;
-    bob_socket.subscribe(room, None).await;
+    let mut ana_socket = ana.listening(room).await;
+    let mut bob_socket = bob.listening(room).await;
     let question = ack_seq(&ana_socket.send_and_wait(room, "q", "lunch?").await);
     assert!(matches!(bob_socket.next().await, ServerFrame::Message(_)));
     // Her own message's broadcast.
@@ -100,8 +98,7 @@ async fn reactions_are_live_counted_in_history_and_only_members_react() {
         unreachable!()
     };
     let room_id = RoomId(room);
-    let mut ana_socket = ana.connect().await;
-    ana_socket.subscribe(room, None).await;
+    let mut ana_socket = ana.listening(room).await;
     let seq = ack_seq(&ana_socket.send_and_wait(room, "m", "ship it?").await);
     assert!(matches!(
         support::next_entry(&mut ana_socket).await,

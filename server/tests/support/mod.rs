@@ -146,6 +146,13 @@ impl User {
         all.unwrap_or_else(|err| panic!("history of {room}: {err}"))
     }
 
+    /// A socket of theirs, subscribed to `room` from its start (the replay passed over).
+    pub async fn listening(&self, room: u64) -> Client {
+        let mut client = self.connect().await;
+        client.subscribe(room, None).await;
+        client
+    }
+
     pub async fn connect(&self) -> Client {
         let socket = Socket::connect(&self.api).await.expect("websocket opens");
         Client { socket }
