@@ -57,6 +57,11 @@ test("an edit and a deletion are seen live by the other person and after a reloa
     await expect(messageItems(page).filter({ hasText: "Message deleted" })).toHaveCount(1);
     await expect(messageItems(page).filter({ hasText: "world" })).toHaveCount(0);
     await expect(messageItems(page).filter({ hasText: "ana was here" })).toHaveCount(1);
+    // Once hydrated (the server cannot know the reader's time zone), one date separator tops
+    // today's messages, and each time carries the full date and time as its title.
+    await expect(messageLog(page).locator(".day-divider")).toHaveText(["Today"]);
+    const shown = messageItems(page).filter({ hasText: "ana was here" }).locator("time");
+    await expect(shown).toHaveAttribute("title", new RegExp(String(new Date().getFullYear())));
   }
   expect(problems).toEqual([]);
 
