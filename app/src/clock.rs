@@ -187,10 +187,25 @@ mod local {
         ]);
     }
 
+    thread_local! {
+        /// The clock's offset in the quarter hour last asked about (offsets and their changes
+        /// fall on quarter hours): the list asks for every row on every redraw, nearly always
+        /// within one, and a `Date` per row was most of that.
+        static OFFSET: std::cell::Cell<Option<(i64, i64)>> = const { std::cell::Cell::new(None) };
+    }
+
     /// The reader's day of `ts` (see [`super::day_number`]).
     pub fn day(ts: i64) -> i64 {
-        let offset = Date::new(&JsValue::from_f64(ts as f64)).get_timezone_offset();
-        super::day_number(ts, offset as i64)
+        let quarter = ts.div_euclid(900_000);
+        let offset = OFFSET.with(|cached| match cached.get() {
+            Some((at, offset)) if at == quarter => offset,
+            _ => {
+                let offset = Date::new(&JsValue::from_f64(ts as f64)).get_timezone_offset() as i64;
+                cached.set(Some((quarter, offset)));
+                offset
+            }
+        });
+        super::day_number(ts, offset)
     }
 
     pub fn long_date(ts: i64) -> String {

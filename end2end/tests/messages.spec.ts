@@ -190,6 +190,8 @@ test("a reply quotes its message and leads to it, and a reaction is counted live
   const question = messageItems(ana.page).filter({ hasText: "where shall we eat?" }).first();
   await expect(question).toBeInViewport();
   await expect(question).toHaveClass(/jumped/);
+  // Only joins come before it: the list knows it is the room's start (it used to ask for them again and again).
+  await expect(ana.page.getByText("This is the start of the room.")).toBeVisible();
 
   // Ana reacts from the picker; Ben adds his with the pill; both see the count and their own.
   await question.hover();

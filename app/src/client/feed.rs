@@ -55,6 +55,11 @@ pub struct Window {
     cursor: u64,
     /// The held messages are an older stretch: live messages are not added.
     detached: bool,
+    /// The lowest seq the held stretch covers when it is below the oldest held message: the
+    /// entries just below it were read and are not messages (joins, say), or there are none
+    /// (1). Without it, reading back from a message preceded only by joins would ask for the
+    /// same page for ever.
+    floor: Option<u64>,
 }
 
 impl Window {
@@ -86,6 +91,15 @@ impl Window {
 
     pub fn newest_seq(&self) -> Option<u64> {
         self.held.keys().next_back().copied()
+    }
+
+    /// Where the held stretch starts, counting entries read that are not shown: reading back
+    /// asks for what is below it, and 1 (or nothing held) is the room's start.
+    pub fn start(&self) -> Option<u64> {
+        match (self.floor, self.oldest_seq()) {
+            (Some(floor), Some(oldest)) => Some(floor.min(oldest)),
+            (floor, oldest) => floor.or(oldest),
+        }
     }
 
     /// The newest seq received (0 before any): where a resubscribe resumes from.
@@ -221,9 +235,10 @@ impl Window {
             return;
         };
         let hole = self.newest_seq().is_some_and(|newest| first > newest + 1);
-        if hole || self.detached {
+        if hole || self.detached || self.held.is_empty() {
             self.held.clear();
             self.detached = false;
+            self.floor = Some(first);
         }
         self.hold_newer(page);
         self.drop_oldest_beyond_window();
@@ -232,6 +247,9 @@ impl Window {
     /// An older history page, the messages just below the oldest held. To stay bounded the
     /// window then drops its newest beyond [`WINDOW`], and is detached if it did.
     pub fn absorb_older(&mut self, page: Vec<Entry>) {
+        // What it reached down to, shown or not; nothing below the request is the room's start.
+        let reached = page.first().map_or(1, Entry::seq);
+        self.floor = Some(self.start().map_or(reached, |start| start.min(reached)));
         self.hold(page);
         while self.held.len() > WINDOW {
             self.held.pop_last();
@@ -247,6 +265,7 @@ impl Window {
             return;
         };
         self.held.clear();
+        self.floor = page.first().map(Entry::seq);
         if newest >= self.cursor {
             self.detached = false;
             self.hold_newer(page);
@@ -263,6 +282,7 @@ impl Window {
     pub fn jump_to_latest(&mut self) {
         self.held.clear();
         self.detached = false;
+        self.floor = None;
     }
 
     /// A history page loaded for [`Window::jump_to_latest`]: the newest messages up to the
@@ -285,6 +305,7 @@ impl Window {
     /// before that hole is dropped, so the window stays contiguous.
     pub fn forget_before(&mut self, first_seq: u64) {
         self.held.retain(|seq, _| *seq >= first_seq);
+        self.floor = self.floor.map(|floor| floor.max(first_seq));
         if self.detached && self.held.is_empty() {
             self.detached = false;
         }
@@ -342,6 +363,8 @@ impl Window {
     fn drop_oldest_beyond_window(&mut self) {
         while self.held.len() > WINDOW {
             self.held.pop_first();
+            // The stretch now starts at its oldest held message.
+            self.floor = None;
         }
     }
 }
@@ -755,5 +778,43 @@ mod tests {
         assert_eq!(text_of(&window, 11).as_deref(), Some("later"));
         assert_eq!(text_of(&window, targets).as_deref(), Some("later"));
         assert!(window.pending.is_empty());
+    }
+
+    #[test]
+    fn reading_back_past_entries_that_are_no_messages_reaches_the_start() {
+        let member = |seq: u64| {
+            Entry::Member(crate::timeline::MemberEvent {
+                room_id: RoomId(1),
+                seq,
+                id: seq,
+                sender: Username::parse("ana").unwrap(),
+                ts: 0,
+                client_id: format!("j{seq}"),
+                user_id: crate::model::UserId(1),
+                user: Username::parse("ana").unwrap(),
+                membership: crate::timeline::Membership::Join,
+                role: crate::model::Role::Member,
+            })
+        };
+        let mut window = Window::default();
+        window.absorb_newest_page(page(3..=5));
+        assert_eq!(window.start(), Some(3));
+        // The page below holds only joins: nothing to show, but read, so the start moves.
+        window.absorb_older(vec![member(1), member(2)]);
+        assert_eq!((window.oldest_seq(), window.start()), (Some(3), Some(1)));
+        // A newest page that begins with joins starts there too.
+        let mut fresh = Window::default();
+        fresh.absorb_newest_page(vec![member(1), Entry::Message(message(2))]);
+        assert_eq!(fresh.start(), Some(1));
+        // Nothing below the request: the start of the room.
+        let mut bare = Window::default();
+        bare.absorb_newest_page(page(7..=8));
+        bare.absorb_older(Vec::new());
+        assert_eq!(bare.start(), Some(1));
+        // Sliding on drops what was below: the stretch starts at its oldest message again.
+        for seq in 9..=(WINDOW as u64 + 9) {
+            bare.push_live(message(seq), true);
+        }
+        assert_eq!(bare.start(), bare.oldest_seq());
     }
 }

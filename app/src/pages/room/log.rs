@@ -217,7 +217,10 @@ pub fn MessageLog(
     on_cleanup(move || feed.update_window(Window::unwatched));
 
     let jump_error = RwSignal::new(None::<String>);
-    let at_start = move || feed.oldest_seq().is_none_or(|oldest| oldest <= 1);
+    let at_start = move || {
+        feed.with_window(Window::start)
+            .is_none_or(|start| start <= 1)
+    };
     let jump = move |_| {
         jumping.set(true);
         jump_error.set(None);

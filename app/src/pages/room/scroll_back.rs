@@ -80,21 +80,24 @@ impl ScrollBack {
     fn load(self) {
         let Some(before) = self
             .feed
-            .with_window_untracked(Window::oldest_seq)
-            .filter(|&oldest| oldest > 1)
+            .with_window_untracked(Window::start)
+            .filter(|&start| start > 1)
         else {
             return;
         };
         self.loading.set(true);
         leptos::task::spawn_local(async move {
             let answer = history(self.feed.room_id, Some(before), HISTORY_MAX).await;
-            let still_below = self.feed.with_window_untracked(Window::oldest_seq) == Some(before);
+            let (start, oldest) = self
+                .feed
+                .with_window_untracked(|w| (w.start(), w.oldest_seq()));
+            let still_below = start == Some(before);
             match answer {
                 Ok(page) if still_below => {
-                    let anchor = self
-                        .log
-                        .get_untracked()
-                        .and_then(|log| Anchor::at(&log, before));
+                    // The oldest row stays where it is in the view.
+                    let anchor = oldest
+                        .zip(self.log.get_untracked())
+                        .and_then(|(oldest, log)| Anchor::at(&log, oldest));
                     self.feed.update_window(|window| window.absorb_older(page));
                     // After the list has redrawn: put the view back, measure it again, and
                     // only then allow the next load (which the new measure may start).
