@@ -817,4 +817,16 @@ mod tests {
         }
         assert_eq!(bare.start(), bare.oldest_seq());
     }
+
+    #[test]
+    fn revisions_waiting_for_one_message_are_bounded_to_the_newest() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(100..=101));
+        for seq in 1..=(PENDING_PER_MESSAGE as u64 + 8) {
+            window.revise(&edit(7, 1_000 + seq, &format!("edit {seq}")));
+        }
+        let waiting = &window.pending[&7];
+        assert_eq!(waiting.len(), PENDING_PER_MESSAGE);
+        assert_eq!(waiting.first().map(Entry::seq), Some(1_009));
+    }
 }

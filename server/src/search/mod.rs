@@ -26,10 +26,10 @@ mod index;
 pub use index::Wanted;
 use index::{SearchIndex, Searcher};
 
+use crate::fasthash::FastSet;
 use crate::store::MessageStore;
 use app::model::RoomId;
 use app::timeline::Entry;
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,7 +67,7 @@ pub struct Search {
 
 struct Shared {
     /// Rooms with entries the index may not reflect yet.
-    dirty: Mutex<HashSet<RoomId>>,
+    dirty: Mutex<FastSet<RoomId>>,
     wake: Notify,
     searcher: Searcher,
 }
@@ -287,4 +287,60 @@ async fn catch_up(
         from = to + 1;
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::new;
+    use crate::store::memory::MemoryMessageStore;
+    use crate::store::{Body, NewEntry};
+
+    /// What `search` finds of `words` in room 5, once it is `want` (polled, bounded).
+    async fn found_until(search: &Search, words: &str, want: usize) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let wanted = Wanted {
+                words: words.into(),
+                rooms: vec![RoomId(5)],
+                sender: None,
+                from_ts: None,
+                until_ts: None,
+                limit: 10,
+            };
+            let found = search.find(wanted).await.unwrap().len();
+            if found == want || tokio::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A room deleted while the indexer was stopped is no longer among the rooms the server
+    /// lists at start; its documents go all the same (the index knows it by its cursor).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_room_deleted_while_stopped_leaves_the_index_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn MessageStore> = Arc::new(MemoryMessageStore::default());
+        store.append(vec![new(5, "k", "kiwi", 1)]).await.unwrap();
+        let start = |rooms: Vec<RoomId>, stop: CancellationToken| {
+            Search::start(dir.path().join("search"), Arc::clone(&store), rooms, stop)
+        };
+        let stop = CancellationToken::new();
+        let (search, task) = start(vec![RoomId(5)], stop.clone()).await.unwrap();
+        assert_eq!(found_until(&search, "kiwi", 1).await, 1);
+        stop.cancel();
+        task.await.unwrap();
+
+        let deletion = NewEntry {
+            body: Body::DeleteRoom,
+            ..new(5, "d", "x", 2)
+        };
+        store.append(vec![deletion]).await.unwrap();
+        let stop = CancellationToken::new();
+        let (search, task) = start(Vec::new(), stop.clone()).await.unwrap();
+        assert_eq!(found_until(&search, "kiwi", 0).await, 0);
+        stop.cancel();
+        task.await.unwrap();
+    }
 }
