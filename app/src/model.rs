@@ -57,16 +57,18 @@ pub struct UserId(pub u64);
 #[serde(try_from = "String", into = "String")]
 pub struct Username(String);
 
+/// Whether `c` may be part of a [`Username`] (and so of an `@name` mention).
+pub fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let len = raw.chars().count();
         if !(3..=32).contains(&len) {
             return Err(invalid("username must be 3 to 32 characters"));
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !raw.chars().all(is_name_char) {
             return Err(invalid(
                 "username may only use letters, digits, '_' and '-'",
             ));
@@ -491,7 +493,6 @@ pub fn mentioned_names(text: &str) -> impl Iterator<Item = &str> {
 /// Where `text`'s mentions are: each `@name` of [`mentioned_names`], `@` included, as a byte
 /// range (the browser highlights the reader's own).
 pub fn mention_spans(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     text.match_indices('@').filter_map(move |(at, _)| {
         let after_name_char = text[..at].chars().next_back().is_some_and(is_name_char);
         let rest = &text[at + 1..];

@@ -7,7 +7,7 @@
 //! (the textarea is the combobox, the list a `listbox`, the chosen option its active
 //! descendant), so a screen reader says what is offered.
 
-use crate::model::{Member, Username};
+use crate::model::{is_name_char, Member, Username};
 
 /// The most names offered at once.
 pub const MAX_OFFERED: usize = 8;
@@ -17,7 +17,6 @@ pub const MAX_OFFERED: usize = 8;
 /// that cannot be in a name (as [`crate::model::mention_spans`] reads them).
 pub fn query(text: &str, caret: usize) -> Option<(usize, &str)> {
     let before = text.get(..caret)?;
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let start = before
         .char_indices()
         .rev()

@@ -171,13 +171,9 @@ pub fn Composer(
                     <span class="replying-to">"Replying to " <b>{m.sender.to_string()}</b></span>
                     // What the message says now, as the list holds it: deleted meanwhile, its
                     // words are not shown here either.
-                    <span class="quote-text">{move || feed.with_window(|w| match w.get(m.seq) {
-                        Some(now) if crate::client::Window::is_deleted(now) => {
-                            "message deleted".to_owned()
-                        }
-                        Some(now) => super::text::excerpt(&now.content),
-                        None => String::new(),
-                    })}</span>
+                    <span class="quote-text">{move || {
+                        feed.with_window(|w| w.get(m.seq).map(|now| super::log::quoted(now)))
+                    }}</span>
                     <button type="button" class="small secondary" aria-label="Cancel reply"
                         on:click=move |_| feed.replying.set(None)>"✕"</button>
                 </div>

@@ -45,38 +45,38 @@ struct Row {
     quote: Option<Quote>,
 }
 
-/// The message a reply answers, as the row quotes it.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// The message a reply answers, as the window holds it (`None`: not held).
+#[derive(Clone)]
 struct Quote {
     seq: u64,
-    /// Its sender and an excerpt of what it says now (empty once deleted); `None` when the
-    /// window does not hold it (the quote then offers to show it).
-    shown: Option<(String, String)>,
-    deleted: bool,
+    target: Option<Arc<ChatMessage>>,
 }
 
 impl Quote {
     fn of(window: &Window, seq: u64) -> Self {
-        match window.get(seq) {
-            Some(target) => {
-                let deleted = Window::is_deleted(target);
-                let text = if deleted {
-                    String::new()
-                } else {
-                    excerpt(&target.content)
-                };
-                Self {
-                    seq,
-                    shown: Some((target.sender.to_string(), text)),
-                    deleted,
-                }
-            }
-            None => Self {
-                seq,
-                shown: None,
-                deleted: false,
-            },
+        Self {
+            seq,
+            target: window.get(seq).cloned(),
         }
+    }
+
+    /// What the row's key needs of it: whether it is held, and its edit and deletion.
+    fn key(&self) -> (u64, Option<(Option<u64>, bool)>) {
+        let target = self.target.as_deref();
+        (
+            self.seq,
+            target.map(|t| (t.edited.map(|e| e.seq), Window::is_deleted(t))),
+        )
+    }
+}
+
+/// What a quote of `target` says of it: the start of its text as it is now, or that it was
+/// deleted (never its words then). The row's quote and the composer's reply bar both say this.
+pub(super) fn quoted(target: &ChatMessage) -> String {
+    if Window::is_deleted(target) {
+        "message deleted".to_owned()
+    } else {
+        excerpt(&target.content)
     }
 }
 
@@ -377,7 +377,7 @@ pub fn MessageLog(
                             Window::is_deleted(m),
                             m.reactions.as_ref().map(|r| r.seq),
                         );
-                        (m.seq, row.grouped, row.divider, row.day, revised, row.quote.clone())
+                        (m.seq, row.grouped, row.divider, row.day, revised, row.quote.as_ref().map(Quote::key))
                     }
                     children=move |row| {
                         let focused = focus == Some(row.m.seq);
@@ -561,14 +561,10 @@ fn MessageItem(
 /// shows that message (loading its stretch of history when the window does not hold it).
 #[component]
 fn QuoteLine(quote: Quote, jump_to: Callback<u64>) -> impl IntoView {
-    let Quote {
-        seq,
-        shown,
-        deleted,
-    } = quote;
-    let (who, what) = match shown {
-        Some((sender, _)) if deleted => (sender, "message deleted".to_owned()),
-        Some((sender, text)) => (sender, text),
+    let Quote { seq, target } = quote;
+    let deleted = target.as_deref().is_some_and(Window::is_deleted);
+    let (who, what) = match target.as_deref() {
+        Some(target) => (target.sender.to_string(), quoted(target)),
         None => (String::new(), "an earlier message".to_owned()),
     };
     let label = if who.is_empty() {

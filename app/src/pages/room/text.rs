@@ -23,25 +23,19 @@ pub fn message_text(text: &str, me_key: Option<&str>) -> AnyView {
     }
 }
 
-fn blocks(blocks: Vec<Block>, me_key: Option<&str>) -> AnyView {
-    blocks
-        .into_iter()
+fn blocks(list: Vec<Block>, me_key: Option<&str>) -> AnyView {
+    list.into_iter()
         .map(|block| match block {
             Block::Paragraph(inlines) => {
                 view! { <p>{inline_views(inlines, me_key)}</p> }.into_any()
             }
             Block::Code(code) => view! { <pre><code>{code}</code></pre> }.into_any(),
             Block::Quote(inner) => {
-                view! { <blockquote>{blocks_owned(inner, me_key)}</blockquote> }.into_any()
+                view! { <blockquote>{blocks(inner, me_key)}</blockquote> }.into_any()
             }
         })
         .collect_view()
         .into_any()
-}
-
-/// [`blocks`] for a nested quote (a named function: the view types would otherwise recurse).
-fn blocks_owned(inner: Vec<Block>, me_key: Option<&str>) -> AnyView {
-    blocks(inner, me_key)
 }
 
 fn inline_views(inlines: Vec<Inline>, me_key: Option<&str>) -> AnyView {
