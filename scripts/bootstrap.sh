@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Minitalk needs beyond the machine's Rust toolchain and Node.js:
-# the wasm32 target, cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's Chromium and the
-# end2end npm packages (Playwright, and binaryen's wasm-opt that cargo-leptos runs).
+# the wasm32 target, cargo-leptos, the wasm-bindgen CLI matching Cargo.lock, Debian's Chromium and
+# PostgreSQL, and the end2end npm packages (Playwright, and binaryen's wasm-opt that cargo-leptos runs).
 #
 # Why a script: nothing installed by hand survives onto a new machine or CI, and this machine can only
 # reach package registries, so every tool comes from crates.io, npm or Debian, never a download at run time
@@ -70,6 +70,14 @@ if [ ! -x /usr/bin/chromium ]; then
     say "installing Debian's chromium"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+# PostgreSQL's binaries for the store's tests and a cluster (scripts/postgres.sh starts private
+# clusters from them; the package's own system service is never used).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "installing Debian's postgresql"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql ||
+        { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 fi
 # Reactions are emoji: without a colour emoji font the screenshots show empty boxes.
 if [ ! -d /usr/share/fonts/truetype/noto ] || ! ls /usr/share/fonts/truetype/noto/NotoColorEmoji*.ttf >/dev/null 2>&1; then

@@ -12,6 +12,7 @@ use crate::processor::ProcessorConfig;
 use crate::ratelimit::RateLimit;
 use crate::signin::SignInLimits;
 use crate::store::file::LogConfig;
+use crate::store::postgres::PgConfig;
 use crate::store::FileMessageStoreConfig;
 use clap::Parser;
 use std::net::SocketAddr;
@@ -113,9 +114,25 @@ pub struct Config {
     /// Searches one user may make per minute (0: no limit)
     #[arg(long, env = "MINITALK_SEARCHES_PER_MIN", default_value_t = 30.0)]
     pub searches_per_min: f64,
+    /// Keep accounts, rooms and the timeline in this PostgreSQL database
+    /// (`postgres://user@host:port/database`) instead of the data directory, so that several
+    /// nodes can serve one community; the data directory still holds this node's search index
+    #[arg(long, env = "MINITALK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Most connections this node holds open to PostgreSQL
+    #[arg(long, env = "MINITALK_DATABASE_POOL", default_value_t = 16)]
+    pub database_pool: u32,
 }
 
 impl Config {
+    /// How the PostgreSQL stores are reached, when `--database-url` chose them.
+    pub fn database(&self) -> Option<PgConfig> {
+        self.database_url.as_ref().map(|url| PgConfig {
+            url: url.clone(),
+            pool_size: self.database_pool,
+        })
+    }
+
     /// The address to listen on: `--addr`, else the Leptos site address, else 127.0.0.1:3000.
     pub fn listen_addr(&self) -> SocketAddr {
         self.addr

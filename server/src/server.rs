@@ -1,7 +1,7 @@
 //! Starting and stopping the server: what [`start`] wires together, and the stop protocol.
 //!
-//! [`start`] opens the data directory and the message store (which recovers its log and
-//! rebuilds its dedupe memory), starts the message processor, builds the [`AppState`] handle and binds the
+//! [`start`] opens the data directory and the stores (the file store recovers its log and
+//! rebuilds its dedupe memory; PostgreSQL's migrations run), starts the message processor, builds the [`AppState`] handle and binds the
 //! listener. [`serve`] runs until [`Running::shutdown`], then stops in an order that loses no
 //! acknowledged message and answers every queued one:
 //!
@@ -20,9 +20,11 @@ use crate::newest::NewestMessages;
 use crate::processor::{MessageProcessor, Outlets};
 use crate::search::Search;
 use crate::state::{AppState, Limiters, Parts};
+use crate::store::accounts::AccountStore;
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
+use crate::store::postgres::PgStores;
 use crate::store::rooms::RoomStore;
-use crate::store::{DataDir, FileMessageStore, MessageStore};
+use crate::store::{DataDir, FileMessageStore, MessageStore, TimelineFacts};
 use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
 use app::model::{RoomId, UserId, Username};
 use leptos::prelude::LeptosOptions;
@@ -101,22 +103,53 @@ async fn note_last_sent(
     Ok(())
 }
 
-/// Opens the data directory, recovers, binds and serves until [`Running::shutdown`].
+/// The stores a node runs on.
+struct Stores {
+    messages: Arc<dyn MessageStore>,
+    accounts: Arc<dyn AccountStore>,
+    rooms: Arc<dyn RoomStore>,
+    /// What the timeline said at open, to repair the room store and seed the access state.
+    facts: TimelineFacts,
+}
+
+/// Opens the stores `config` names: PostgreSQL with `--database-url`, else the file store in
+/// the data directory (recovering its log and rebuilding its dedupe memory).
+async fn open_stores(config: &Config, data: &DataDir) -> anyhow::Result<Stores> {
+    if let Some(database) = config.database() {
+        let stores = PgStores::open(&database).await?;
+        let facts = stores.messages.facts().await?;
+        return Ok(Stores {
+            messages: Arc::new(stores.messages),
+            accounts: Arc::new(stores.accounts),
+            rooms: Arc::new(stores.rooms),
+            facts,
+        });
+    }
+    let mut messages =
+        FileMessageStore::open(&data.file("messages"), config.messages(), clock::now_ms())?;
+    Ok(Stores {
+        facts: messages.take_facts(),
+        messages: Arc::new(messages),
+        accounts: Arc::new(FileAccounts::open(data)?),
+        rooms: Arc::new(FileRooms::open(data)?),
+    })
+}
+
+/// Opens the data directory and the stores, recovers, binds and serves until
+/// [`Running::shutdown`].
 pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Running> {
     let data = DataDir::open(&config.data_dir)?;
-    let mut file_messages =
-        FileMessageStore::open(&data.file("messages"), config.messages(), clock::now_ms())?;
-    let memberships = file_messages.take_memberships();
-    let settings = file_messages.take_settings();
-    let deleted = file_messages.take_deleted();
-    let last_sent = file_messages.take_last_sent();
-    let messages: Arc<dyn MessageStore> = Arc::new(file_messages);
-    tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the message store");
+    let Stores {
+        messages,
+        accounts: account_store,
+        rooms: room_store,
+        facts,
+    } = open_stores(&config, &data).await?;
+    tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the stores");
 
     let shutdown = CancellationToken::new();
     let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
     let stats = stats::Stats::default();
-    let room_store: Arc<dyn RoomStore> = Arc::new(FileRooms::open(&data)?);
     let access = Access::load(room_store.clone()).await?;
     let (search, indexer) = if config.search {
         let known = room_store.access().await?.into_iter().map(|(id, _)| id);
@@ -151,22 +184,22 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
     );
     let accounts = accounts::Accounts::new(
-        Arc::new(FileAccounts::open(&data)?),
+        account_store,
         sign_in,
         config.session_lifetime(),
         Clock::system(),
     );
     let rooms = rooms::Rooms::new(room_store, Arc::new(processor.clone()), access.clone());
-    let repaired = rooms.reconcile(memberships).await?;
-    rooms.reconcile_settings(settings).await?;
-    let deletions = rooms.reconcile_deletions(deleted).await?;
+    let repaired = rooms.reconcile(facts.memberships).await?;
+    rooms.reconcile_settings(facts.settings).await?;
+    let deletions = rooms.reconcile_deletions(facts.deleted).await?;
     if deletions > 0 {
         tracing::warn!(
             deletions,
             "deleted rooms the room store still had (a crash came between storing a deletion and projecting it)"
         );
     }
-    note_last_sent(&accounts, &access, last_sent).await?;
+    note_last_sent(&accounts, &access, facts.last_sent).await?;
     if repaired > 0 {
         tracing::warn!(
             repaired,

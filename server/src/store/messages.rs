@@ -499,6 +499,23 @@ pub struct RoomHead {
     pub revision: u64,
 }
 
+/// What the timeline says that the rooms service and the access state start from, read once at
+/// start: the room store is a projection of the timeline written after it, so a crash between
+/// the two leaves the projection behind, and these repair it
+/// ([`crate::rooms::Rooms::reconcile`] and its siblings).
+#[derive(Debug, Default)]
+pub struct TimelineFacts {
+    /// The newest change of each membership (room, user).
+    pub memberships: Vec<MemberEvent>,
+    /// The newest name and topic of each room not deleted.
+    pub settings: Vec<(RoomId, RoomSettings)>,
+    /// The rooms whose deletion the timeline holds.
+    pub deleted: Vec<RoomId>,
+    /// The newest message of each (room, sender) in rooms not deleted: unread counts start
+    /// after it ([`crate::access::Access::note_sent`]).
+    pub last_sent: Vec<(RoomId, Username, u64)>,
+}
+
 /// Where messages are kept. See the module docs for what "stored" and "duplicate" mean.
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores a batch, all or nothing. On `Ok` every [`Appended::Stored`] is durable per

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! The rest of the server reaches messages only through the [`MessageStore`] trait
-//! ([`messages`]); [`file`] holds the default, embedded implementation, `memory` an in-memory
-//! one for unit tests, and `contract` the tests every implementation must pass.
+//! ([`messages`]); [`file`] holds the default, embedded implementation, [`postgres`] the one for
+//! several nodes on one PostgreSQL database (`--database-url`), `memory` an in-memory one for
+//! unit tests, and `contract` the tests every implementation must pass.
 //!
 //! `docs/storage.md` describes the formats and what survives a crash.
 //!
@@ -31,6 +32,7 @@ pub mod keeper;
 #[cfg(test)]
 pub mod memory;
 pub mod messages;
+pub mod postgres;
 pub mod rooms;
 pub mod space;
 pub mod table;
@@ -88,6 +90,7 @@ pub use file::{FileMessageStore, FileMessageStoreConfig};
 pub use messages::{
     ack_of, check_target, fingerprint_of, into_ack, Ack, Appended, Body, EntryFrame, Intent,
     MemberChange, MessageStore, NewEntry, RoomHead, RoomSettings, StoredEntry, TargetRefusal,
+    TimelineFacts,
 };
 pub use table::{Document, Table};
 
@@ -114,6 +117,10 @@ pub enum StoreError {
     LowDisk,
     #[error("the store is not running: {0}")]
     Stopped(String),
+    /// The database refused or could not be reached (`store::postgres`); nothing of the
+    /// request is known to be stored.
+    #[error("database: {0}")]
+    Database(String),
 }
 
 impl StoreError {

@@ -1,6 +1,6 @@
 //! The contract every account and room store must keep, written once and run against each
-//! implementation (the file store and the in-memory one; a new backend adds one line to each
-//! `contract!` list of stores below).
+//! implementation (the file store, the in-memory one and PostgreSQL; a new backend adds one line
+//! to each `contract!` list of stores below).
 //!
 //! Each check takes a fresh, empty store from a factory. The file store also runs the restart
 //! checks: write, drop, reopen the same directory, and find everything.
@@ -9,6 +9,7 @@ use crate::hub::SessionKey;
 use crate::store::accounts::{AccountError, AccountStore, StoredSession};
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
 use crate::store::memory::{MemoryAccounts, MemoryRooms};
+use crate::store::postgres::{scratch, PgConfig, PgStores};
 use crate::store::rooms::{RoomError, RoomStore, Standing, StandingUpdate};
 use crate::store::{DataDir, RoomSettings};
 use app::model::{
@@ -50,22 +51,38 @@ fn on_disk<S>(open: impl FnOnce(&DataDir) -> S) -> (S, Box<dyn Any>) {
     (store, Box::new((dir, data)))
 }
 
-fn file_accounts() -> Fresh<dyn AccountStore> {
+async fn file_accounts() -> Fresh<dyn AccountStore> {
     let (store, keep) = on_disk(|data| FileAccounts::open(data).unwrap());
     (Arc::new(store), keep)
 }
 
-fn memory_accounts() -> Fresh<dyn AccountStore> {
+async fn memory_accounts() -> Fresh<dyn AccountStore> {
     (Arc::new(MemoryAccounts::default()), Box::new(()))
 }
 
-fn file_rooms() -> Fresh<dyn RoomStore> {
+async fn file_rooms() -> Fresh<dyn RoomStore> {
     let (store, keep) = on_disk(|data| FileRooms::open(data).unwrap());
     (Arc::new(store), keep)
 }
 
-fn memory_rooms() -> Fresh<dyn RoomStore> {
+async fn memory_rooms() -> Fresh<dyn RoomStore> {
     (Arc::new(MemoryRooms::default()), Box::new(()))
+}
+
+/// The stores of a fresh database on the scratch cluster.
+async fn postgres() -> PgStores {
+    let url = scratch::fresh_database().await;
+    PgStores::open(&PgConfig { url, pool_size: 4 })
+        .await
+        .unwrap()
+}
+
+async fn postgres_accounts() -> Fresh<dyn AccountStore> {
+    (Arc::new(postgres().await.accounts), Box::new(()))
+}
+
+async fn postgres_rooms() -> Fresh<dyn RoomStore> {
+    (Arc::new(postgres().await.rooms), Box::new(()))
 }
 
 async fn usernames_are_unique_ignoring_case_and_ids_increase(store: Arc<dyn AccountStore>) {
@@ -556,7 +573,7 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $check() {
-                    let (store, _keep) = $fresh();
+                    let (store, _keep) = $fresh().await;
                     super::$check(store).await;
                 }
             )*
@@ -568,6 +585,7 @@ contract!(
     [
         file_account_store: super::file_accounts,
         memory_account_store: super::memory_accounts,
+        postgres_account_store: super::postgres_accounts,
     ],
     [
         usernames_are_unique_ignoring_case_and_ids_increase,
@@ -579,6 +597,7 @@ contract!(
     [
         file_room_store: super::file_rooms,
         memory_room_store: super::memory_rooms,
+        postgres_room_store: super::postgres_rooms,
     ],
     [
         room_ids_are_unique_and_increasing_and_the_quota_holds,

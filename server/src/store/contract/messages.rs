@@ -632,3 +632,23 @@ mod memory {
 
     super::contract_tests!(MemoryMessageStore::default());
 }
+
+mod postgres {
+    use crate::store::postgres::{scratch, PgConfig, PgMessageStore, PgStores};
+    use std::sync::atomic::Ordering;
+
+    impl super::Subject for PgMessageStore {
+        fn fail_next_writes(&self, n: usize) {
+            self.fail_next_writes.store(n, Ordering::SeqCst);
+        }
+    }
+
+    /// A message store on a fresh database of the scratch cluster.
+    pub(crate) async fn open() -> PgMessageStore {
+        let url = scratch::fresh_database().await;
+        let config = PgConfig { url, pool_size: 4 };
+        PgStores::open(&config).await.unwrap().messages
+    }
+
+    super::contract_tests!(open().await);
+}

@@ -26,7 +26,7 @@ use crate::fasthash::FastMap;
 use crate::store::dedupe::Dedupe;
 use crate::store::space::Watermark;
 use crate::store::{
-    Appended, Durability, MessageStore, NewEntry, RoomHead, RoomSettings, StoreError,
+    Appended, Durability, MessageStore, NewEntry, RoomHead, RoomSettings, StoreError, TimelineFacts,
 };
 use app::model::{RoomId, UserId, Username};
 use app::timeline::{Entry, ErasedEntry, MemberEvent};
@@ -75,14 +75,8 @@ pub struct FileMessageStore {
     /// (it never drops a batch), which is the back-pressure that fills the processor's own queue
     /// and turns further senders away with `overloaded`.
     jobs: mpsc::Sender<Job>,
-    /// The newest change of each membership the log holds, until the server takes them.
-    memberships: Vec<MemberEvent>,
-    /// The newest message of each (room, sender) the log holds, until the server takes them.
-    last_sent: Vec<(RoomId, Username, u64)>,
-    /// The newest name and topic of each room the log holds, until the server takes them.
-    settings: Vec<(RoomId, RoomSettings)>,
-    /// The rooms the log holds a deletion of, until the server takes them.
-    deleted: Vec<RoomId>,
+    /// What the log said at open, until the server takes it.
+    facts: TimelineFacts,
 }
 
 /// How long the eraser waits before trying a failed erasure again.
@@ -193,42 +187,26 @@ impl FileMessageStore {
             log,
             eraser: Some(eraser),
             jobs,
-            memberships: memberships.into_values().collect(),
-            last_sent: last_sent
-                .into_iter()
-                .flat_map(|(room, senders)| {
-                    senders
-                        .into_iter()
-                        .map(move |(sender, seq)| (room, sender, seq))
-                })
-                .collect(),
-            settings: settings.into_iter().collect(),
-            deleted,
+            facts: TimelineFacts {
+                memberships: memberships.into_values().collect(),
+                last_sent: last_sent
+                    .into_iter()
+                    .flat_map(|(room, senders)| {
+                        senders
+                            .into_iter()
+                            .map(move |(sender, seq)| (room, sender, seq))
+                    })
+                    .collect(),
+                settings: settings.into_iter().collect(),
+                deleted,
+            },
         })
     }
 
-    /// The rooms whose deletion the log holds, for the rooms service to repair its store with
-    /// ([`crate::rooms::Rooms::reconcile_deletions`]). Taken once.
-    pub fn take_deleted(&mut self) -> Vec<RoomId> {
-        std::mem::take(&mut self.deleted)
-    }
-
-    /// The newest name and topic of each room found at open, for the rooms service to repair
-    /// its store with ([`crate::rooms::Rooms::reconcile_settings`]). Taken once.
-    pub fn take_settings(&mut self) -> Vec<(RoomId, RoomSettings)> {
-        std::mem::take(&mut self.settings)
-    }
-
-    /// The newest message of each (room, sender) found at open, for the access state's unread
-    /// counts ([`crate::access::Access::note_sent`]). Taken once.
-    pub fn take_last_sent(&mut self) -> Vec<(RoomId, Username, u64)> {
-        std::mem::take(&mut self.last_sent)
-    }
-
-    /// The newest recorded change of each membership (room, user) found at open, for the rooms
-    /// service to repair its store with ([`crate::rooms::Rooms::reconcile`]). Taken once.
-    pub fn take_memberships(&mut self) -> Vec<MemberEvent> {
-        std::mem::take(&mut self.memberships)
+    /// What the log said at open, for the rooms service and the access state to start from
+    /// (see [`TimelineFacts`]). Taken once.
+    pub fn take_facts(&mut self) -> TimelineFacts {
+        std::mem::take(&mut self.facts)
     }
 
     /// Makes the next `n` batch writes fail after writing half their bytes.

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub(crate) const DIRECTORY_SCAN: usize = 5_000;
 
 /// The name a direct conversation is stored under (people see the other members' names).
-const DIRECT_NAME: &str = "direct";
+pub(crate) const DIRECT_NAME: &str = "direct";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "StoredRooms")]
@@ -130,7 +130,7 @@ impl RoomIndex {
 }
 
 /// The key of a direct conversation: its people's ids, sorted.
-fn direct_key(people: &[UserId]) -> String {
+pub(crate) fn direct_key(people: &[UserId]) -> String {
     let mut ids: Vec<u64> = people.iter().map(|u| u.0).collect();
     ids.sort_unstable();
     ids.dedup();
