@@ -202,6 +202,30 @@ struct State {
 }
 
 impl State {
+    /// Keeps `room`'s access, and who is a member of it.
+    fn put(&mut self, room: RoomId, access: RoomAccess) {
+        for (user, _) in access.members() {
+            self.member_of.entry(user).or_default().insert(room);
+        }
+        self.rooms.insert(room, access);
+    }
+
+    /// Drops `room`'s access and its members' links to it (their newest sends stay: the room
+    /// is read again at once).
+    fn forget_access(&mut self, room: RoomId) {
+        let Some(access) = self.rooms.remove(&room) else {
+            return;
+        };
+        for (user, _) in access.members() {
+            if let Some(rooms) = self.member_of.get_mut(&user) {
+                rooms.remove(&room);
+                if rooms.is_empty() {
+                    self.member_of.remove(&user);
+                }
+            }
+        }
+    }
+
     /// Drops `room`, answering who was in it or invited.
     fn forget(&mut self, room: RoomId) -> Vec<UserId> {
         let Some(access) = self.rooms.remove(&room) else {
@@ -249,6 +273,9 @@ pub struct Access {
     state: Arc<RwLock<State>>,
     /// Where settled changes are kept (see [`Access::settle`]).
     projection: Arc<dyn RoomStore>,
+    /// Whether other nodes change the same rooms (PostgreSQL): then this state is a cache that
+    /// can be behind, and a refusal is confirmed against the store before it is given.
+    shared: bool,
 }
 
 impl Access {
@@ -258,11 +285,22 @@ impl Access {
         Ok(Self::new(rooms, store))
     }
 
+    /// [`Access::load`] for a store other nodes write to as well: the state is read again for
+    /// a room before a refusal in it is given (see [`Access::confirm`]), and whenever another
+    /// node says it changed (`bus::postgres`).
+    pub async fn load_shared(store: Arc<dyn RoomStore>) -> Result<Self, StoreError> {
+        Ok(Self {
+            shared: true,
+            ..Self::load(store).await?
+        })
+    }
+
     /// The state of `rooms`, projected to `projection` from now on.
     pub fn new(rooms: Vec<(RoomId, RoomAccess)>, projection: Arc<dyn RoomStore>) -> Self {
         let access = Self {
             state: Arc::default(),
             projection,
+            shared: false,
         };
         for (id, room) in rooms {
             access.add_room(id, room);
@@ -280,11 +318,33 @@ impl Access {
 
     /// A room just created: not an entry (its first members are implied by its creation).
     pub fn add_room(&self, room: RoomId, access: RoomAccess) {
+        self.write().put(room, access);
+    }
+
+    /// Reads `rooms` again from the room store: another node changed who may do what in them
+    /// (a room the store no longer has is forgotten).
+    pub async fn reload(&self, rooms: Vec<RoomId>) -> Result<(), StoreError> {
+        let found = self.projection.access_of(rooms.clone()).await?;
         let mut state = self.write();
-        for (user, _) in access.members() {
-            state.member_of.entry(user).or_default().insert(room);
+        for room in rooms {
+            state.forget_access(room);
         }
-        state.rooms.insert(room, access);
+        for (room, access) in found {
+            state.put(room, access);
+        }
+        Ok(())
+    }
+
+    /// Reads every room again from the room store (events from other nodes were lost).
+    pub async fn reload_all(&self) -> Result<(), StoreError> {
+        let found = self.projection.access().await?;
+        let mut state = self.write();
+        state.rooms.clear();
+        state.member_of.clear();
+        for (room, access) in found {
+            state.put(room, access);
+        }
+        Ok(())
     }
 
     /// Whether `user` may read and post in `room` now. The send path's fast refusal, and the
@@ -301,6 +361,40 @@ impl Access {
             }
             _ => Err(Refusal::NoSuchRoom),
         }
+    }
+
+    /// [`Access::check_member`], with a refusal confirmed against the room store when other
+    /// nodes change the rooms too (they may have let `user` in a moment ago, and this node not
+    /// heard yet): the answer every request that can wait for a read gets.
+    pub async fn confirm(&self, user: UserId, room: RoomId) -> Result<(), Refusal> {
+        match self.check_member(user, room) {
+            Err(_) if self.shared => {
+                self.refresh(room).await;
+                self.check_member(user, room)
+            }
+            answer => answer,
+        }
+    }
+
+    /// `user`'s standing in `room`, read again from the room store first when other nodes
+    /// change the rooms too (for decisions about someone else: invite, kick, leave).
+    pub async fn standing_now(&self, user: UserId, room: RoomId) -> Option<Standing> {
+        if self.shared {
+            self.refresh(room).await;
+        }
+        self.standing(user, room)
+    }
+
+    /// Reads `room` again; a store that cannot answer leaves the state as it was.
+    async fn refresh(&self, room: RoomId) {
+        if let Err(e) = self.reload(vec![room]).await {
+            tracing::warn!("could not read room {room:?}'s access again: {e}");
+        }
+    }
+
+    /// Whether other nodes change the same rooms (see [`Access::load_shared`]).
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// Whether `room` exists.

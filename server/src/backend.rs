@@ -56,7 +56,7 @@ impl ChatBackend {
         body: Body,
     ) -> Result<(), ApiError> {
         allowed(&self.0.limiters().sends, user)?;
-        self.0.rooms().check_member(user.id, room)?;
+        self.0.rooms().confirm_member(user.id, room).await?;
         self.0
             .processor()
             .record(room, user, client_id, body)
@@ -471,7 +471,7 @@ impl Backend for ChatBackend {
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<Entry>, ApiError>> {
         async move {
-            self.0.rooms().check_member(user.id, room)?;
+            self.0.rooms().confirm_member(user.id, room).await?;
             // The store reads pages off the async threads itself.
             let messages = self.0.messages().as_ref();
             let page = self

@@ -138,6 +138,12 @@ impl Rooms {
         Ok(self.access.check_member(user, room)?)
     }
 
+    /// [`Rooms::check_member`], a refusal confirmed against the room store when other nodes
+    /// change the rooms too ([`Access::confirm`]).
+    pub async fn confirm_member(&self, user: UserId, room: RoomId) -> Result<(), RoomError> {
+        Ok(self.access.confirm(user, room).await?)
+    }
+
     /// The seq of `user`'s newest message in `room` (0 if none): unread counts start after it.
     pub fn last_sent(&self, user: UserId, room: RoomId) -> u64 {
         self.access.last_sent(user, room)
@@ -225,7 +231,7 @@ impl Rooms {
     /// Makes `user` a member of `room` (nothing changes if they are one); in a private room,
     /// only with an invitation (this is how an invitation is accepted).
     pub async fn join(&self, user: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
-        match self.check_member(user.id, room) {
+        match self.confirm_member(user.id, room).await {
             Ok(()) => return Ok(()),
             // A room they may not see stays unseen: no "private" or "banned" answer.
             Err(RoomError::NoSuchRoom) => return Err(RoomError::NoSuchRoom.into()),
@@ -238,7 +244,7 @@ impl Rooms {
     /// Ends `user`'s membership of `room`, or declines their invitation to it. The leaver's
     /// own connections see the entry before their access ends.
     pub async fn leave(&self, user: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
-        match self.access.standing(user.id, room) {
+        match self.access.standing_now(user.id, room).await {
             Some(Standing::Member(_) | Standing::Invited) => {}
             // Not in it: `not_member`, or `no_such_room` for a room they may not see.
             _ => return Err(self.hidden_or(user.id, room, RoomError::NotMember).into()),
@@ -257,10 +263,11 @@ impl Rooms {
     ) -> Result<(), MembershipError> {
         // The actor must be in the room before anything about its people is answered, so that
         // nobody learns from outside who is in a private room or a direct conversation.
-        self.check_member(actor.id, room)?;
+        self.confirm_member(actor.id, room).await?;
         let standing = self
             .access
-            .standing(target.id, room)
+            .standing_now(target.id, room)
+            .await
             .ok_or(RoomError::NoSuchRoom)?;
         let of = |membership| MemberChange::of(target, membership);
         let change = match action {
@@ -307,7 +314,7 @@ impl Rooms {
         name: Option<RoomName>,
         topic: Option<Topic>,
     ) -> Result<(), MembershipError> {
-        self.check_member(actor.id, room)?;
+        self.confirm_member(actor.id, room).await?;
         let now = self.store.room(room, actor.id).await?;
         let settings = RoomSettings {
             name: name.unwrap_or(now.name.clone()),
@@ -328,7 +335,7 @@ impl Rooms {
     /// gone for everyone at once and its earlier entries are erased (see
     /// `processor::publisher`, and `MessageStore` on erasure).
     pub async fn delete(&self, actor: &UserInfo, room: RoomId) -> Result<(), MembershipError> {
-        self.check_member(actor.id, room)?;
+        self.confirm_member(actor.id, room).await?;
         self.timeline
             .record(room, actor, event_client_id(), Body::DeleteRoom)
             .await
@@ -401,7 +408,7 @@ impl Rooms {
         room: RoomId,
         seq: u64,
     ) -> Result<(), RoomError> {
-        self.check_member(user.id, room)?;
+        self.confirm_member(user.id, room).await?;
         self.store.mark_read(room, user.id, seq).await
     }
 
@@ -412,7 +419,7 @@ impl Rooms {
         room: RoomId,
         level: NotifyLevel,
     ) -> Result<(), RoomError> {
-        self.check_member(user.id, room)?;
+        self.confirm_member(user.id, room).await?;
         self.store.set_notify(room, user.id, level).await
     }
 
@@ -443,7 +450,7 @@ impl Rooms {
 
     /// The members of `room`, for one of them.
     pub async fn members(&self, user: UserId, room: RoomId) -> Result<Vec<MemberRow>, RoomError> {
-        self.check_member(user, room)?;
+        self.confirm_member(user, room).await?;
         self.store.members(room).await
     }
 }

@@ -14,6 +14,7 @@
 //! 5. the data directory is released (its lock dropped).
 
 use crate::access::Access;
+use crate::bus::postgres::Relay;
 use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::newest::NewestMessages;
@@ -22,12 +23,13 @@ use crate::search::Search;
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::accounts::AccountStore;
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
-use crate::store::postgres::PgStores;
+use crate::store::postgres::{NodeId, PgStores};
 use crate::store::rooms::RoomStore;
 use crate::store::{DataDir, FileMessageStore, MessageStore, TimelineFacts};
 use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
 use app::model::{RoomId, UserId, Username};
 use leptos::prelude::LeptosOptions;
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,6 +112,8 @@ struct Stores {
     rooms: Arc<dyn RoomStore>,
     /// What the timeline said at open, to repair the room store and seed the access state.
     facts: TimelineFacts,
+    /// On PostgreSQL: the pool and this node's name, for the relay to the other nodes.
+    cluster: Option<(PgPool, NodeId)>,
 }
 
 /// Opens the stores `config` names: PostgreSQL with `--database-url`, else the file store in
@@ -123,6 +127,7 @@ async fn open_stores(config: &Config, data: &DataDir) -> anyhow::Result<Stores> 
             accounts: Arc::new(stores.accounts),
             rooms: Arc::new(stores.rooms),
             facts,
+            cluster: Some((stores.pool, stores.node)),
         });
     }
     let mut messages =
@@ -132,6 +137,7 @@ async fn open_stores(config: &Config, data: &DataDir) -> anyhow::Result<Stores> 
         messages: Arc::new(messages),
         accounts: Arc::new(FileAccounts::open(data)?),
         rooms: Arc::new(FileRooms::open(data)?),
+        cluster: None,
     })
 }
 
@@ -144,13 +150,18 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         accounts: account_store,
         rooms: room_store,
         facts,
+        cluster,
     } = open_stores(&config, &data).await?;
     tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the stores");
 
     let shutdown = CancellationToken::new();
     let hub = hub::Hub::new(config.sockets(), config.outbound_queue_bytes);
     let stats = stats::Stats::default();
-    let access = Access::load(room_store.clone()).await?;
+    let access = if cluster.is_some() {
+        Access::load_shared(room_store.clone()).await?
+    } else {
+        Access::load(room_store.clone()).await?
+    };
     let (search, indexer) = if config.search {
         let known = room_store.access().await?.into_iter().map(|(id, _)| id);
         let (search, indexer) = Search::start(
@@ -189,6 +200,24 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         config.session_lifetime(),
         Clock::system(),
     );
+    let relay = match cluster {
+        None => None,
+        Some((pool, node)) => {
+            tracing::info!(node = %node.0, "relaying to the other nodes on the database");
+            let relay = Relay {
+                pool,
+                node,
+                bus: bus.clone(),
+                hub: hub.clone(),
+                access: access.clone(),
+                messages: messages.clone(),
+                newest: newest.clone(),
+                search: search.clone(),
+                seen_heads: Default::default(),
+            };
+            Some(relay.start(shutdown.clone()).await?)
+        }
+    };
     let rooms = rooms::Rooms::new(room_store, Arc::new(processor.clone()), access.clone());
     let repaired = rooms.reconcile(facts.memberships).await?;
     rooms.reconcile_settings(facts.settings).await?;
@@ -240,7 +269,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     let task = tokio::spawn(serve(
         listener,
         state,
-        [Some(processor_task), indexer],
+        [Some(processor_task), indexer, relay],
         data,
     ));
     Ok(Running {
@@ -254,8 +283,9 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
 async fn serve(
     listener: TcpListener,
     state: AppState,
-    // The processor, then the search indexer (when there is one): both end after `shutdown`.
-    tasks: [Option<tokio::task::JoinHandle<()>>; 2],
+    // The processor, then the search indexer and the relay to other nodes (when there are
+    // ones): all end after `shutdown`.
+    tasks: [Option<tokio::task::JoinHandle<()>>; 3],
     data: DataDir,
 ) -> anyhow::Result<()> {
     let shutdown = state.shutdown().clone();

@@ -26,6 +26,7 @@
 //!   from the store; presence and typing are best effort.
 
 mod local;
+pub mod postgres;
 mod queue;
 
 pub use local::LocalBus;
@@ -34,8 +35,10 @@ pub use queue::{channel, BusReceiver, BusSender, SUBSCRIBER_QUEUE};
 use crate::hub::{ConnId, SessionKey};
 use app::model::{RoomId, UserId, Username};
 
-/// Something that happened outside the message log that sockets must hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something that happened outside the message log that sockets must hear about. Serialized
+/// (snake_case, tagged by `type`) as a cross-node relay sends it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum BusEvent {
     /// `user` is now a member of `room` (`member`) or not (left, kicked, banned). An end of
     /// membership ends the room's delivery on every socket of the user; a join needs nothing of
@@ -74,6 +77,7 @@ pub enum BusEvent {
     Typing {
         room: RoomId,
         user: Username,
+        #[serde(skip)]
         from: Option<ConnId>,
     },
     /// Events were lost: everything must be re-read from the stores.

@@ -95,8 +95,9 @@ impl BusReceiver {
         }
     }
 
-    /// `Some(next)` when `recv` would answer at once, `None` when it would wait.
-    fn try_recv(&self) -> Option<Option<BusEvent>> {
+    /// `Some(next)` when `recv` would answer at once, `None` when it would wait (a relay
+    /// takes what is waiting this way, to send it in one round trip).
+    pub fn try_recv(&self) -> Option<Option<BusEvent>> {
         let mut state = self.0.lock();
         if std::mem::take(&mut state.overflowed) {
             return Some(Some(BusEvent::Resync));

@@ -54,8 +54,21 @@ pub struct Outbound {
 }
 
 /// Which sign-in a connection belongs to (the stored hash of its session token).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
 pub struct SessionKey(pub Arc<str>);
+
+impl From<String> for SessionKey {
+    fn from(key: String) -> Self {
+        Self(key.into())
+    }
+}
+
+impl From<SessionKey> for String {
+    fn from(key: SessionKey) -> Self {
+        key.0.to_string()
+    }
+}
 
 /// A connection as the hub sees it.
 #[derive(Debug, Clone)]
@@ -104,6 +117,8 @@ struct HubState {
     online: FastMap<UserId, usize>,
     per_ip: FastMap<IpAddr, usize>,
     next_conn: ConnId,
+    /// The newest seq handed to each room's listeners (see [`Hub::followed_rooms`]).
+    published: FastMap<RoomId, u64>,
 }
 
 /// Cloneable handle to the hub.
@@ -365,6 +380,47 @@ impl Hub {
         }
     }
 
+    /// The rooms someone on this node listens to or watches, each with the newest seq this hub
+    /// handed out for it (`None`: none since it started): what a cross-node relay checks
+    /// against the store's heads, to catch a commit whose notice it never got.
+    pub fn followed_rooms(&self) -> Vec<(RoomId, Option<u64>)> {
+        let state = self.lock();
+        let mut rooms: Vec<RoomId> = state
+            .rooms
+            .keys()
+            .chain(state.watchers.keys())
+            .copied()
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        rooms
+            .into_iter()
+            .map(|room| (room, state.published.get(&room).copied()))
+            .collect()
+    }
+
+    /// Whether someone on this node listens to or watches `room`.
+    pub fn is_followed(&self, room: RoomId) -> bool {
+        let state = self.lock();
+        state.rooms.contains_key(&room) || state.watchers.contains_key(&room)
+    }
+
+    /// `room` has entries this hub was not handed (another node stored them and their notice
+    /// was lost): every listener catches up from the store, every watcher counts again.
+    pub fn catch_up(&self, room: RoomId) {
+        let state = self.lock();
+        if let Some(listeners) = state.rooms.get(&room) {
+            for sub in listeners.values() {
+                sub.signals.mark_lagging(room);
+            }
+        }
+        if let Some(watchers) = state.watchers.get(&room) {
+            for signals in watchers.values() {
+                signals.mark_active(room);
+            }
+        }
+    }
+
     /// Hands stored messages to their rooms' listeners. Call only once they are durable.
     pub fn publish(&self, messages: &[StoredEntry]) {
         let frames: Vec<_> = messages
@@ -382,6 +438,8 @@ impl Hub {
         for frame in frames {
             let room = frame.room;
             let size = frame.json.len();
+            let newest = state.published.entry(room).or_default();
+            *newest = (*newest).max(frame.seq);
             if last_room != Some(room) {
                 // Counts are coalesced by the connection; consecutive entries of one room (a
                 // batch is mostly runs of rooms) mark it once.

@@ -10,10 +10,11 @@
 
 use super::publisher::{Answer, Changed, Committed, Deletion};
 use super::{SendError, SendRequest};
-use crate::access::Access;
+use crate::access::{Access, Refusal};
 use crate::stats::Stats;
 use crate::store::rooms::Standing;
 use crate::store::{Appended, Body, MessageStore, NewEntry, RoomSettings, StoreError};
+use app::model::RoomId;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -52,9 +53,30 @@ impl Writer {
     /// answer to the publisher.
     pub async fn commit(&mut self, mut batch: Vec<SendRequest>) {
         let now = crate::clock::now_ms();
-        let verdicts = self
+        let mut verdicts = self
             .access
             .admit(batch.iter_mut().map(|r| (r.room_id, r.actor, &mut r.body)));
+        if self.access.is_shared() {
+            // Other nodes change the rooms too: a refusal may come from this node not having
+            // heard of a join yet. The rooms refused in are read again and the batch decided
+            // again, once.
+            let mut stale: Vec<RoomId> = batch
+                .iter()
+                .zip(&verdicts)
+                .filter(|(_, v)| matches!(v, Err(Refusal::NotMember | Refusal::NoSuchRoom)))
+                .map(|(r, _)| r.room_id)
+                .collect();
+            stale.sort_unstable();
+            stale.dedup();
+            if !stale.is_empty() {
+                if let Err(e) = self.access.reload(stale).await {
+                    tracing::warn!("could not read rooms' access again: {e}");
+                }
+                verdicts = self
+                    .access
+                    .admit(batch.iter_mut().map(|r| (r.room_id, r.actor, &mut r.body)));
+            }
+        }
         let mut replies = Vec::with_capacity(batch.len());
         let mut entries = Vec::with_capacity(batch.len());
         // One per admitted entry: who asked, the change of standing it makes if any, what it

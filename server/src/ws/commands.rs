@@ -66,10 +66,30 @@ where
                 client_id,
                 content,
                 reply_to,
-            } => match self.submit(room_id, &client_id, &content, reply_to) {
-                Ok(()) => Ok(()),
-                Err(error) => self.send(&ServerFrame::Error(error)).await,
-            },
+            } => {
+                let mut submitted = self.submit(room_id, &client_id, &content, reply_to);
+                // A refusal from this node's state is confirmed first: on several nodes, the
+                // sender may have joined through another a moment ago (one more token of the
+                // rate limit, only then).
+                let refused =
+                    |e: &ErrorFrame| matches!(e.code, ErrorCode::NotMember | ErrorCode::NoSuchRoom);
+                if submitted.as_ref().is_err_and(refused) {
+                    let user = self.session.user.id;
+                    if self
+                        .deps
+                        .authority
+                        .confirm_member(user, room_id)
+                        .await
+                        .is_ok()
+                    {
+                        submitted = self.submit(room_id, &client_id, &content, reply_to);
+                    }
+                }
+                match submitted {
+                    Ok(()) => Ok(()),
+                    Err(error) => self.send(&ServerFrame::Error(error)).await,
+                }
+            }
             ClientFrame::Typing { room_id } => self.typing(room_id).await,
             ClientFrame::SubscribeUser => self.subscribe_user().await,
         }
@@ -77,7 +97,7 @@ where
 
     async fn typing(&mut self, room: RoomId) -> Result<(), Closed> {
         let user = self.session.user.id;
-        if let Err(e) = self.deps.authority.check_member(user, room) {
+        if let Err(e) = self.deps.authority.confirm_member(user, room).await {
             let (code, message) = api_error_code(&e);
             return self.send_error(None, Some(room), code, message).await;
         }
@@ -110,7 +130,8 @@ where
         }
         let conn = self.registration.conn;
         self.deps.hub.subscribe(room, conn, self.subscriber.clone());
-        if let Err(e) = self.deps.authority.check_member(self.session.user.id, room) {
+        let user = self.session.user.id;
+        if let Err(e) = self.deps.authority.confirm_member(user, room).await {
             if !self.cursors.contains(room) {
                 self.deps.hub.unsubscribe(room, conn);
             }

@@ -247,13 +247,11 @@ where
             let authority = &self.deps.authority;
             revoked.session_ended |= !authority.session_active(&self.session.key).await;
             let user = self.session.user.id;
-            revoked.rooms.extend(
-                self.cursors
-                    .rooms()
-                    .into_iter()
-                    .filter(|room| authority.check_member(user, *room).is_err())
-                    .map(|room| (room, None)),
-            );
+            for room in self.cursors.rooms() {
+                if authority.confirm_member(user, room).await.is_err() {
+                    revoked.rooms.insert(room, None);
+                }
+            }
         }
         if revoked.session_ended {
             return self

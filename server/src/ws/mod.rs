@@ -56,7 +56,15 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Who may read and post where: the sessions and the rooms' membership, as the connection asks
 /// them. A connection asks again on a bus resync, when it may have missed a sign-out or a leave.
 pub trait Authority: Send + Sync + 'static {
+    /// Whether `user` may read and post in `room`, from this node's state: cheap, and the
+    /// answer when it is yes.
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError>;
+    /// [`Authority::check_member`] with a refusal confirmed against the store when other nodes
+    /// change the rooms too (they may have let `user` in a moment ago): the answer when the
+    /// first one is no.
+    fn confirm_member(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Result<(), ApiError>> {
+        futures::future::ready(self.check_member(user, room)).boxed()
+    }
     fn rooms_of(&self, user: UserId) -> Vec<RoomId>;
     /// Every room `user` is in or invited to, as their list shows it (the user stream).
     fn room_list<'a>(
@@ -93,6 +101,10 @@ struct Rooms(AppState);
 impl Authority for Rooms {
     fn check_member(&self, user: UserId, room: RoomId) -> Result<(), ApiError> {
         Ok(self.0.rooms().check_member(user, room)?)
+    }
+
+    fn confirm_member(&self, user: UserId, room: RoomId) -> BoxFuture<'_, Result<(), ApiError>> {
+        async move { Ok(self.0.rooms().confirm_member(user, room).await?) }.boxed()
     }
 
     fn rooms_of(&self, user: UserId) -> Vec<RoomId> {

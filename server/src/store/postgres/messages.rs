@@ -19,7 +19,7 @@
 //! Erasure is an UPDATE that clears the row's text; PostgreSQL reclaims the old row version at
 //! its next vacuum of the table (autovacuum; `docs/storage.md` says how soon).
 
-use super::{big, is_code, small, DEADLOCK, UNIQUE_VIOLATION};
+use super::{big, is_code, small, NodeId, DEADLOCK, STORED_CHANNEL, UNIQUE_VIOLATION};
 use crate::fasthash::{FastMap, FastSet};
 use crate::store::dedupe::{Dedupe, DedupeKey};
 use crate::store::{
@@ -37,15 +37,17 @@ const ATTEMPTS: usize = 4;
 
 pub struct PgMessageStore {
     pool: PgPool,
+    node: NodeId,
     /// Tests: the next this many appends fail before their COMMIT (see `Subject`).
     #[cfg(test)]
     pub(crate) fail_next_writes: std::sync::atomic::AtomicUsize,
 }
 
 impl PgMessageStore {
-    pub(super) fn new(pool: PgPool) -> Self {
+    pub(super) fn new(pool: PgPool, node: NodeId) -> Self {
         Self {
             pool,
+            node,
             #[cfg(test)]
             fail_next_writes: Default::default(),
         }
@@ -164,6 +166,7 @@ impl PgMessageStore {
                 Ok(decide(fresh, &heads, targets, ids, &mut changes))
             })
             .map_err(Failed::Store)?;
+        announce(&mut tx, &self.node, &heads, &changes.heads).await?;
         write(&mut tx, changes).await?;
         #[cfg(test)]
         self.fail_if_asked(&mut tx).await?;
@@ -434,6 +437,41 @@ fn decide(
             Ok(stored)
         })
         .collect()
+}
+
+/// Most bytes of one notification's payload (PostgreSQL refuses more than 8000).
+const PAYLOAD_BYTES: usize = 7900;
+
+/// Tells every listening node which seqs this transaction stored, `NODE ROOM:FROM:TO ...`, in
+/// as many notifications as it takes. Sent inside the transaction: PostgreSQL delivers them
+/// only if it commits, after it commits, and in commit order.
+async fn announce(
+    tx: &mut Transaction<'_, Postgres>,
+    node: &NodeId,
+    before: &FastMap<u64, u64>,
+    after: &FastMap<u64, (u64, i64, i64)>,
+) -> Result<(), sqlx::Error> {
+    let mut payloads = Vec::new();
+    let mut payload = node.0.clone();
+    for (room, (last, ..)) in after {
+        let from = before.get(room).copied().unwrap_or(0) + 1;
+        let range = format!(" {room}:{from}:{last}");
+        if payload.len() + range.len() > PAYLOAD_BYTES {
+            payloads.push(std::mem::replace(&mut payload, node.0.clone()));
+        }
+        payload.push_str(&range);
+    }
+    if payload.len() > node.0.len() {
+        payloads.push(payload);
+    }
+    if !payloads.is_empty() {
+        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(STORED_CHANNEL)
+            .bind(&payloads)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Writes what [`decide`] decided, in the transaction.

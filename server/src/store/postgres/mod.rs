@@ -61,7 +61,26 @@ pub struct PgStores {
     pub accounts: PgAccounts,
     pub rooms: PgRooms,
     pub pool: PgPool,
+    /// This node's name in its notifications (random at each start), so that it can pass over
+    /// its own.
+    pub node: NodeId,
 }
+
+/// A node's name on the cross-node bus: 16 hex digits, new at every start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeId(pub String);
+
+impl NodeId {
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the system's random source");
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// The channel on which every append announces, inside its transaction, the seqs it stored:
+/// `NODE ROOM:FROM:TO ...` (see `bus::postgres`).
+pub const STORED_CHANNEL: &str = "minitalk_stored";
 
 impl PgStores {
     /// Connects, applies the migrations (under the migrator's advisory lock), and hands out the
@@ -86,11 +105,13 @@ impl PgStores {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Database(format!("migrations: {e}")))?;
+        let node = NodeId::random();
         Ok(Self {
-            messages: PgMessageStore::new(pool.clone()),
+            messages: PgMessageStore::new(pool.clone(), node.clone()),
             accounts: PgAccounts::new(pool.clone()),
             rooms: PgRooms::new(pool.clone()),
             pool,
+            node,
         })
     }
 }

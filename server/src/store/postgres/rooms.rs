@@ -548,30 +548,56 @@ impl RoomStore for PgRooms {
     }
 
     fn access(&self) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>> {
-        async move {
-            let rooms: Vec<(i64, String)> =
-                sqlx::query_as("SELECT id, visibility FROM rooms ORDER BY id")
-                    .fetch_all(&self.pool)
-                    .await?;
-            let standings: Vec<(i64, i64, String, Option<String>)> = sqlx::query_as(
-                "SELECT room_id, user_id, standing, role FROM standings ORDER BY room_id",
-            )
-            .fetch_all(&self.pool)
+        self.access_where("true", Vec::new()).boxed()
+    }
+
+    fn access_of(
+        &self,
+        rooms: Vec<RoomId>,
+    ) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>> {
+        let ids = rooms.iter().map(|r| big(r.0)).collect();
+        self.access_where("id = ANY($1)", ids).boxed()
+    }
+}
+
+impl PgRooms {
+    /// The access state of the rooms `filter` selects (SQL over `rooms`, `$1` a bigint
+    /// array), read in one snapshot.
+    async fn access_where(
+        &self,
+        filter: &str,
+        ids: Vec<i64>,
+    ) -> Result<Vec<(RoomId, RoomAccess)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
             .await?;
-            let mut access = Vec::with_capacity(rooms.len());
-            let mut standings = standings.into_iter().peekable();
-            for (id, visibility) in rooms {
-                let mut room = RoomAccess::new(from_word(&visibility)?);
-                while let Some((_, user, standing, role)) =
-                    standings.next_if(|(room_id, ..)| *room_id <= id)
-                {
-                    let standing = standing_of(Some(&standing), role.as_deref())?;
-                    room.set(UserId(small(user)), standing);
-                }
-                access.push((RoomId(small(id)), room));
+        let rooms: Vec<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT id, visibility FROM rooms WHERE {filter} ORDER BY id"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let standings: Vec<(i64, i64, String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT room_id, user_id, standing, role FROM standings
+             WHERE room_id IN (SELECT id FROM rooms WHERE {filter}) ORDER BY room_id"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut access = Vec::with_capacity(rooms.len());
+        let mut standings = standings.into_iter().peekable();
+        for (id, visibility) in rooms {
+            let mut room = RoomAccess::new(from_word(&visibility)?);
+            while let Some((_, user, standing, role)) =
+                standings.next_if(|(room_id, ..)| *room_id <= id)
+            {
+                let standing = standing_of(Some(&standing), role.as_deref())?;
+                room.set(UserId(small(user)), standing);
             }
-            Ok(access)
+            access.push((RoomId(small(id)), room));
         }
-        .boxed()
+        Ok(access)
     }
 }

@@ -502,21 +502,15 @@ impl RoomsDoc {
 
     /// Every room's access state, by room id.
     pub(crate) fn access(&self) -> Vec<(RoomId, RoomAccess)> {
-        self.rooms
-            .values()
-            .map(|r| {
-                let mut access = RoomAccess::new(r.visibility);
-                for (id, m) in &r.members {
-                    access.set(UserId(*id), Standing::Member(r.role_of(*id, m)));
-                }
-                for id in r.invited.keys() {
-                    access.set(UserId(*id), Standing::Invited);
-                }
-                for id in r.banned.keys() {
-                    access.set(UserId(*id), Standing::Banned);
-                }
-                (r.id, access)
-            })
+        self.rooms.values().map(RoomRecord::access).collect()
+    }
+
+    /// The access state of those of `rooms` there are.
+    pub(crate) fn access_of(&self, rooms: &[RoomId]) -> Vec<(RoomId, RoomAccess)> {
+        rooms
+            .iter()
+            .filter_map(|room| self.rooms.get(&room.0))
+            .map(RoomRecord::access)
             .collect()
     }
 
@@ -526,6 +520,20 @@ impl RoomsDoc {
 }
 
 impl RoomRecord {
+    fn access(&self) -> (RoomId, RoomAccess) {
+        let mut access = RoomAccess::new(self.visibility);
+        for (id, m) in &self.members {
+            access.set(UserId(*id), Standing::Member(self.role_of(*id, m)));
+        }
+        for id in self.invited.keys() {
+            access.set(UserId(*id), Standing::Invited);
+        }
+        for id in self.banned.keys() {
+            access.set(UserId(*id), Standing::Banned);
+        }
+        (self.id, access)
+    }
+
     /// A member's role; in documents from before roles, the creator is the owner.
     fn role_of(&self, user: u64, member: &Membership) -> Role {
         member.role.unwrap_or(if user == self.created_by.0 {

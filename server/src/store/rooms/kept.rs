@@ -143,4 +143,11 @@ impl<K: Keeper<RoomsDoc>> RoomStore for KeptRooms<K> {
     fn access(&self) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>> {
         ready(Ok(self.0.read().access())).boxed()
     }
+
+    fn access_of(
+        &self,
+        rooms: Vec<RoomId>,
+    ) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>> {
+        ready(Ok(self.0.read().access_of(&rooms))).boxed()
+    }
 }

@@ -255,4 +255,11 @@ pub trait RoomStore: Send + Sync + 'static {
 
     /// Every room's [`RoomAccess`], by room id: what `crate::access` starts from.
     fn access(&self) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>>;
+
+    /// The [`RoomAccess`] of those of `rooms` that exist: what `crate::access` reads again
+    /// when another node changed them.
+    fn access_of(
+        &self,
+        rooms: Vec<RoomId>,
+    ) -> BoxFuture<'_, Result<Vec<(RoomId, RoomAccess)>, StoreError>>;
 }
