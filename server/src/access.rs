@@ -392,6 +392,32 @@ impl Access {
         }
     }
 
+    /// The version of each of `rooms` this state decides with ([`RoomAccess::version`]; 0 for
+    /// a room it does not have), for [`crate::store::MessageStore::append_checked`].
+    pub fn versions(&self, rooms: impl IntoIterator<Item = RoomId>) -> Vec<(RoomId, u64)> {
+        let state = self.read();
+        let mut versions: Vec<(RoomId, u64)> = rooms
+            .into_iter()
+            .map(|room| (room, state.rooms.get(&room).map_or(0, |r| r.version)))
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        versions
+    }
+
+    /// This node stored member entries: each room's access is as new as the newest of them.
+    pub fn advance(&self, stored: Vec<(RoomId, u64)>) {
+        if stored.is_empty() {
+            return;
+        }
+        let mut state = self.write();
+        for (room, seq) in stored {
+            if let Some(access) = state.rooms.get_mut(&room) {
+                access.version = access.version.max(seq);
+            }
+        }
+    }
+
     /// Whether other nodes change the same rooms (see [`Access::load_shared`]).
     pub fn is_shared(&self) -> bool {
         self.shared

@@ -219,4 +219,6 @@ impl crate::rooms::Timeline for MessageProcessor {
 }
 
 #[cfg(test)]
+mod shared_tests;
+#[cfg(test)]
 mod tests;

@@ -8,13 +8,13 @@
 //! (access state, then the room store), and the answers go with what was newly stored to the
 //! [`publisher`](super::publisher), so that the next batch's commit can start at once.
 
-use super::publisher::{Answer, Changed, Committed, Deletion};
+use super::publisher::{Answer, Changed, Committed, Deletion, Reply};
 use super::{SendError, SendRequest};
 use crate::access::{Access, Refusal};
 use crate::stats::Stats;
-use crate::store::rooms::Standing;
+use crate::store::rooms::{Standing, StandingUpdate};
 use crate::store::{Appended, Body, MessageStore, NewEntry, RoomSettings, StoreError};
-use app::model::RoomId;
+use app::model::{RoomId, UserId};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -24,6 +24,14 @@ enum RoomAction {
     Set(RoomSettings),
     Delete,
 }
+
+/// How many times a batch is decided again when another node changed its rooms' access
+/// meanwhile; after that its senders get a storage error (and resend).
+const ACCESS_ATTEMPTS: usize = 3;
+
+/// One admitted entry's part in settling the batch: who asked, the change of standing it makes
+/// if any, what it does to the room itself, and whether it is a message.
+type Admitted = (UserId, Option<StandingUpdate>, Option<RoomAction>, bool);
 
 pub struct Writer {
     store: Arc<dyn MessageStore>,
@@ -82,7 +90,7 @@ impl Writer {
         // One per admitted entry: who asked, the change of standing it makes if any, what it
         // does to the room itself (a new name and topic, or its deletion), and whether it is a
         // message.
-        let mut changes = Vec::with_capacity(batch.len());
+        let mut changes: Vec<Admitted> = Vec::with_capacity(batch.len());
         for (request, verdict) in batch.into_iter().zip(verdicts) {
             match verdict {
                 Ok(update) => {
@@ -115,7 +123,13 @@ impl Writer {
         }
 
         let started = Instant::now();
-        let committed = match self.store.append(entries).await {
+        let appended = if self.access.is_shared() {
+            self.append_shared(&mut replies, &mut entries, &mut changes)
+                .await
+        } else {
+            self.store.append(entries).await
+        };
+        let committed = match appended {
             Ok(appended) => {
                 let mut stored = Vec::with_capacity(appended.len());
                 // The answers of the admitted entries, in order.
@@ -125,6 +139,7 @@ impl Writer {
                 let mut renamed = Vec::new();
                 let mut deleted = Vec::new();
                 let mut sent = Vec::with_capacity(appended.len());
+                let mut advanced = Vec::new();
                 for (answer, (actor, update, to_room, message)) in appended.into_iter().zip(changes)
                 {
                     let entry = match answer {
@@ -161,6 +176,7 @@ impl Writer {
                         None if message => sent.push((room, actor, seq)),
                         None => {}
                         Some(update) => {
+                            advanced.push((room, seq));
                             changed.push(Changed {
                                 after: stored.len(),
                                 room,
@@ -185,6 +201,7 @@ impl Writer {
                     self.stats.record_batch(stored.len(), started.elapsed());
                 }
                 self.access.note_sent(sent);
+                self.access.advance(advanced);
                 if let Err(e) = self.access.settle(settled).await {
                     tracing::error!(
                         "the room store missed membership changes (repaired at start): {e}"
@@ -243,5 +260,67 @@ impl Writer {
         // Waits only while the publisher is `PUBLISH_QUEUE` batches behind. If it has ended
         // (it cannot, short of a panic), the replies drop and every sender sees an error.
         let _gone = self.publish.send(committed).await;
+    }
+
+    /// Appends to a store other nodes write to as well: the entries go with the access
+    /// versions they were decided with, and when another node changed one of their rooms
+    /// meanwhile, the rooms are read again and the entries decided again (those now refused
+    /// get their refusal in `replies` and leave `entries` and `changes`).
+    async fn append_shared(
+        &mut self,
+        replies: &mut [(Reply, Option<Answer>)],
+        entries: &mut Vec<NewEntry>,
+        changes: &mut Vec<Admitted>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let versions = self.access.versions(entries.iter().map(|e| e.room_id));
+            match self.store.append_checked(entries.clone(), versions).await {
+                Err(StoreError::AccessChanged(rooms)) if attempt < ACCESS_ATTEMPTS => {
+                    tracing::debug!(?rooms, "access changed on another node: deciding again");
+                    if let Err(e) = self.access.reload(rooms).await {
+                        tracing::warn!("could not read rooms' access again: {e}");
+                    }
+                    self.decide_again(replies, entries, changes);
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// Decides the admitted `entries` again, over the access state as it is now.
+    fn decide_again(
+        &self,
+        replies: &mut [(Reply, Option<Answer>)],
+        entries: &mut Vec<NewEntry>,
+        changes: &mut Vec<Admitted>,
+    ) {
+        let verdicts = self.access.admit(
+            entries
+                .iter_mut()
+                .zip(changes.iter())
+                .map(|(entry, (actor, ..))| (entry.room_id, *actor, &mut entry.body)),
+        );
+        let mut verdicts = verdicts.into_iter();
+        let mut kept = Vec::with_capacity(entries.len());
+        for (_, answer) in replies.iter_mut().filter(|(_, answer)| answer.is_none()) {
+            match verdicts.next().expect("one verdict per admitted entry") {
+                Ok(update) => kept.push(Some(update)),
+                Err(refusal) => {
+                    *answer = Some(Answer::Ready(Err(refusal.into())));
+                    kept.push(None);
+                }
+            }
+        }
+        for (change, update) in changes.iter_mut().zip(&kept) {
+            if let Some(update) = update {
+                change.1.clone_from(update);
+            }
+        }
+        let mut keep = kept.iter().map(Option::is_some);
+        entries.retain(|_| keep.next().expect("one per entry"));
+        let mut keep = kept.iter().map(Option::is_some);
+        changes.retain(|_| keep.next().expect("one per change"));
     }
 }

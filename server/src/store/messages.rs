@@ -523,6 +523,20 @@ pub trait MessageStore: Send + Sync + 'static {
     /// batch order. On `Err` nothing of the batch was stored and no seq was used.
     fn append(&self, batch: Vec<NewEntry>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>>;
 
+    /// [`append`](Self::append), for entries decided with each room's access at `versions`
+    /// ([`RoomAccess::version`](super::rooms::RoomAccess::version)). A store several nodes
+    /// write to checks them under the rooms' locks and refuses the whole batch with
+    /// [`StoreError::AccessChanged`] (nothing stored) when another node changed who may do
+    /// what in one of them since; a store only one process writes has nothing to check.
+    fn append_checked(
+        &self,
+        batch: Vec<NewEntry>,
+        versions: Vec<(RoomId, u64)>,
+    ) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+        let _ = versions;
+        self.append(batch)
+    }
+
     /// The newest seq of `room` (0 for a room with no messages, or one never heard of).
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>>;
 

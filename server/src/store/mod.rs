@@ -121,6 +121,10 @@ pub enum StoreError {
     /// request is known to be stored.
     #[error("database: {0}")]
     Database(String),
+    /// Another node changed who may do what in these rooms since the batch was decided
+    /// ([`MessageStore::append_checked`]): nothing was stored; decide again.
+    #[error("access changed in rooms {0:?} meanwhile")]
+    AccessChanged(Vec<app::model::RoomId>),
 }
 
 impl StoreError {

@@ -19,14 +19,17 @@
 //! Erasure is an UPDATE that clears the row's text; PostgreSQL reclaims the old row version at
 //! its next vacuum of the table (autovacuum; `docs/storage.md` says how soon).
 
+use super::rooms::{delete_rooms_in, put_settings, put_standing};
 use super::{big, is_code, small, NodeId, DEADLOCK, STORED_CHANNEL, UNIQUE_VIOLATION};
+use crate::access::standing_after;
 use crate::fasthash::{FastMap, FastSet};
 use crate::store::dedupe::{Dedupe, DedupeKey};
+use crate::store::rooms::Standing;
 use crate::store::{
     check_target, Ack, Appended, Durability, MessageStore, NewEntry, RoomHead, RoomSettings,
     StoreError, StoredEntry, TargetRefusal, TimelineFacts,
 };
-use app::model::{mention_keys, Edited, RoomId, Username};
+use app::model::{mention_keys, Edited, RoomId, UserInfo, Username};
 use app::reactions::Reactions;
 use app::timeline::{Entry, ErasedEntry};
 use futures::future::{BoxFuture, FutureExt};
@@ -90,6 +93,13 @@ struct Changes {
     room_deletions: Vec<(u64, u64)>,
     /// Each room's new head: (last seq, last ts, revisions added).
     heads: FastMap<u64, (u64, i64, i64)>,
+    /// Each room's newest member entry's seq, when the batch has one (`room_heads.access_seq`).
+    access: FastMap<u64, u64>,
+    /// Standings the member entries leave, projected to `standings` in the same transaction,
+    /// so that another node reading a room's access finds it as new as its `access_seq`.
+    standings: Vec<(RoomId, UserInfo, Standing)>,
+    /// Rooms' new names and topics, projected to `rooms` likewise.
+    settings: Vec<(RoomId, RoomSettings)>,
 }
 
 /// Column arrays for one `INSERT … SELECT FROM unnest(…)`.
@@ -150,10 +160,46 @@ impl From<sqlx::Error> for Failed {
 }
 
 impl PgMessageStore {
-    async fn append_once(&self, batch: Vec<NewEntry>) -> Result<Vec<Appended>, Failed> {
+    /// Appends, deciding the batch again after a collision with another node's commit (at
+    /// most [`ATTEMPTS`] times); with `versions`, see [`MessageStore::append_checked`].
+    async fn append_with(
+        &self,
+        batch: Vec<NewEntry>,
+        versions: Option<&[(RoomId, u64)]>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.append_once(batch.clone(), versions).await {
+                Ok(appended) => return Ok(appended),
+                Err(Failed::Store(err)) => return Err(err),
+                Err(Failed::Retry(err)) if attempt == ATTEMPTS => return Err(err.into()),
+                Err(Failed::Retry(err)) => {
+                    tracing::debug!(attempt, "append collided with another commit: {err}");
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One attempt at an append; with `versions`, refused when a room's access is newer.
+    async fn append_once(
+        &self,
+        batch: Vec<NewEntry>,
+        versions: Option<&[(RoomId, u64)]>,
+    ) -> Result<Vec<Appended>, Failed> {
         let mut tx = self.pool.begin().await?;
         let mut dedupe = known(&mut tx, &batch).await?;
-        let heads = lock_heads(&mut tx, &batch).await?;
+        let (heads, access) = lock_heads(&mut tx, &batch).await?;
+        if let Some(versions) = versions {
+            let changed: Vec<RoomId> = versions
+                .iter()
+                .filter(|(room, seen)| access.get(&room.0).is_some_and(|now| now > seen))
+                .map(|(room, _)| *room)
+                .collect();
+            if !changed.is_empty() {
+                return Err(Failed::Store(StoreError::AccessChanged(changed)));
+            }
+        }
         let targets = targets(&mut tx, &batch).await?;
         let ids: Vec<i64> =
             sqlx::query_scalar("SELECT nextval('entry_ids') FROM generate_series(1, $1)")
@@ -229,12 +275,17 @@ async fn known(
     Ok(dedupe)
 }
 
+/// Each room's newest seq, and the seq of its newest member entry.
+type Heads = (FastMap<u64, u64>, FastMap<u64, u64>);
+
 /// Locks the heads of the batch's rooms, in room id order, creating those never written to;
-/// answers each room's newest seq.
+/// answers each room's newest seq and its access's (see [`RoomAccess::version`]).
+///
+/// [`RoomAccess::version`]: crate::store::rooms::RoomAccess::version
 async fn lock_heads(
     tx: &mut Transaction<'_, Postgres>,
     batch: &[NewEntry],
-) -> Result<FastMap<u64, u64>, sqlx::Error> {
+) -> Result<Heads, sqlx::Error> {
     let mut rooms: Vec<i64> = batch.iter().map(|n| big(n.room_id.0)).collect();
     rooms.sort_unstable();
     rooms.dedup();
@@ -244,8 +295,8 @@ async fn lock_heads(
     .bind(&rooms)
     .execute(&mut **tx)
     .await?;
-    let heads: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT room_id, last_seq FROM room_heads WHERE room_id = ANY($1)
+    let heads: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT room_id, last_seq, access_seq FROM room_heads WHERE room_id = ANY($1)
          ORDER BY room_id FOR UPDATE",
     )
     .bind(&rooms)
@@ -253,8 +304,8 @@ async fn lock_heads(
     .await?;
     Ok(heads
         .into_iter()
-        .map(|(room, seq)| (small(room), small(seq)))
-        .collect())
+        .map(|(room, seq, access)| ((small(room), small(seq)), (small(room), small(access))))
+        .unzip())
 }
 
 /// What the batch's edits, deletions, replies and reactions act on, by (room, seq).
@@ -427,6 +478,25 @@ fn decide(
                 }
                 Entry::RoomDeleted(d) => {
                     changes.room_deletions.push((room, d.seq));
+                    changes.access.insert(room, d.seq);
+                    false
+                }
+                Entry::Member(m) => {
+                    let user = UserInfo {
+                        id: m.user_id,
+                        username: m.user.clone(),
+                    };
+                    let standing = standing_after(m.membership, m.role);
+                    changes.standings.push((m.room_id, user, standing));
+                    changes.access.insert(room, m.seq);
+                    false
+                }
+                Entry::Room(r) => {
+                    let settings = RoomSettings {
+                        name: r.name.clone(),
+                        topic: r.topic.clone(),
+                    };
+                    changes.settings.push((r.room_id, settings));
                     false
                 }
                 _ => false,
@@ -475,7 +545,7 @@ async fn announce(
 }
 
 /// Writes what [`decide`] decided, in the transaction.
-async fn write(tx: &mut Transaction<'_, Postgres>, changes: Changes) -> Result<(), sqlx::Error> {
+async fn write(tx: &mut Transaction<'_, Postgres>, changes: Changes) -> Result<(), Failed> {
     let Changes {
         inserts: i,
         edits,
@@ -483,6 +553,9 @@ async fn write(tx: &mut Transaction<'_, Postgres>, changes: Changes) -> Result<(
         deletions,
         room_deletions,
         heads,
+        access,
+        standings,
+        settings,
     } = changes;
     if !i.room.is_empty() {
         sqlx::query(
@@ -570,7 +643,7 @@ async fn write(tx: &mut Transaction<'_, Postgres>, changes: Changes) -> Result<(
         .execute(&mut **tx)
         .await?;
     }
-    for (room, seq) in room_deletions {
+    for (room, seq) in &room_deletions {
         sqlx::query(
             "UPDATE entries SET
                 frame = NULL, erased = true, mentions = NULL, reactions = NULL,
@@ -578,33 +651,49 @@ async fn write(tx: &mut Transaction<'_, Postgres>, changes: Changes) -> Result<(
                 sender = NULL, sender_key = NULL, client_id = NULL, fingerprint = NULL
              WHERE room_id = $1 AND seq < $2 AND (frame IS NOT NULL OR sender IS NOT NULL)",
         )
-        .bind(big(room))
-        .bind(big(seq))
+        .bind(big(*room))
+        .bind(big(*seq))
         .execute(&mut **tx)
         .await?;
     }
     if !heads.is_empty() {
-        let (mut rooms, mut seqs, mut tss, mut revisions) = (vec![], vec![], vec![], vec![]);
+        let (mut rooms, mut seqs, mut tss, mut revisions, mut accesses) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for (room, (seq, ts, revised)) in heads {
             rooms.push(big(room));
             seqs.push(big(seq));
             tss.push(ts);
             revisions.push(revised);
+            accesses.push(access.get(&room).map(|seq| big(*seq)));
         }
         sqlx::query(
             "UPDATE room_heads h SET last_seq = u.seq, last_ts = u.ts,
-                                     revision = h.revision + u.revised
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
-               AS u(room_id, seq, ts, revised)
+                                     revision = h.revision + u.revised,
+                                     access_seq = COALESCE(u.access, h.access_seq)
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+               AS u(room_id, seq, ts, revised, access)
              WHERE h.room_id = u.room_id",
         )
         .bind(&rooms)
         .bind(&seqs)
         .bind(&tss)
         .bind(&revisions)
+        .bind(&accesses)
         .execute(&mut **tx)
         .await?;
     }
+    for (room, user, standing) in standings {
+        put_standing(tx, room, &user, standing)
+            .await
+            .map_err(Failed::Store)?;
+    }
+    for (room, settings) in &settings {
+        put_settings(tx, *room, settings)
+            .await
+            .map_err(Failed::Store)?;
+    }
+    let deleted: Vec<RoomId> = room_deletions.iter().map(|(r, _)| RoomId(*r)).collect();
+    delete_rooms_in(tx, &deleted).await.map_err(Failed::Store)?;
     Ok(())
 }
 
@@ -654,21 +743,15 @@ fn entry_of(room: RoomId, row: EntryRow) -> Result<Entry, StoreError> {
 
 impl MessageStore for PgMessageStore {
     fn append(&self, batch: Vec<NewEntry>) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
-        async move {
-            let mut attempt = 1;
-            loop {
-                match self.append_once(batch.clone()).await {
-                    Ok(appended) => return Ok(appended),
-                    Err(Failed::Store(err)) => return Err(err),
-                    Err(Failed::Retry(err)) if attempt == ATTEMPTS => return Err(err.into()),
-                    Err(Failed::Retry(err)) => {
-                        tracing::debug!(attempt, "append collided with another commit: {err}");
-                        attempt += 1;
-                    }
-                }
-            }
-        }
-        .boxed()
+        self.append_with(batch, None).boxed()
+    }
+
+    fn append_checked(
+        &self,
+        batch: Vec<NewEntry>,
+        versions: Vec<(RoomId, u64)>,
+    ) -> BoxFuture<'_, Result<Vec<Appended>, StoreError>> {
+        async move { self.append_with(batch, Some(&versions)).await }.boxed()
     }
 
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>> {

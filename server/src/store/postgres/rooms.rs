@@ -122,6 +122,83 @@ fn visible(visibility: Visibility, standing: Standing) -> bool {
     }
 }
 
+/// Sets `user`'s standing in `room` (nothing when the room is not there), in the transaction:
+/// for the room store's own writes and for the timeline's member entries, which an append
+/// projects in its own transaction (`store::postgres::messages`).
+pub(super) async fn put_standing(
+    tx: &mut Transaction<'_, Postgres>,
+    room: RoomId,
+    user: &UserInfo,
+    standing: Standing,
+) -> Result<(), StoreError> {
+    let (room, id) = (big(room.0), big(user.id.0));
+    let (standing, role) = match standing {
+        Standing::Gone => {
+            sqlx::query("DELETE FROM standings WHERE room_id = $1 AND user_id = $2")
+                .bind(room)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(());
+        }
+        Standing::Member(role) => ("member", Some(word(role))),
+        Standing::Invited => ("invited", None),
+        Standing::Banned => ("banned", None),
+    };
+    // A member made a member again keeps their name as joined, read mark and notification
+    // level; anyone else starts afresh.
+    sqlx::query(
+        "INSERT INTO standings (room_id, user_id, username, standing, role)
+         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM rooms WHERE id = $1)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET
+            standing = $4,
+            role = $5,
+            username = CASE WHEN standings.standing = 'member' AND $4 = 'member'
+                       THEN standings.username ELSE $3 END,
+            last_read = CASE WHEN standings.standing = 'member' AND $4 = 'member'
+                        THEN standings.last_read ELSE 0 END,
+            notify = CASE WHEN standings.standing = 'member' AND $4 = 'member'
+                     THEN standings.notify END",
+    )
+    .bind(room)
+    .bind(id)
+    .bind(user.username.as_str())
+    .bind(standing)
+    .bind(role)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets `room`'s name and topic (nothing when it is not there), in the transaction.
+pub(super) async fn put_settings(
+    tx: &mut Transaction<'_, Postgres>,
+    room: RoomId,
+    settings: &RoomSettings,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE rooms SET name = $2, topic = $3 WHERE id = $1")
+        .bind(big(room.0))
+        .bind(settings.name.as_str())
+        .bind(settings.topic.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Deletes `rooms` and their standings, in the transaction.
+pub(super) async fn delete_rooms_in(
+    tx: &mut Transaction<'_, Postgres>,
+    rooms: &[RoomId],
+) -> Result<(), StoreError> {
+    let ids: Vec<i64> = rooms.iter().map(|r| big(r.0)).collect();
+    // The standings go with their room (ON DELETE CASCADE).
+    sqlx::query("DELETE FROM rooms WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Takes the per-user lock that serializes `user`'s room creations on every node.
 async fn lock_creator(tx: &mut Transaction<'_, Postgres>, user: UserId) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('rooms:' || $1::bigint, 0))")
@@ -306,45 +383,7 @@ impl RoomStore for PgRooms {
                 return Err(RoomError::NoSuchRoom);
             }
             for update in updates {
-                let (room, user) = (big(update.room.0), big(update.user.id.0));
-                let name = update.user.username.as_str();
-                let (standing, role) = match update.standing {
-                    Standing::Gone => {
-                        sqlx::query("DELETE FROM standings WHERE room_id = $1 AND user_id = $2")
-                            .bind(room)
-                            .bind(user)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(StoreError::from)?;
-                        continue;
-                    }
-                    Standing::Member(role) => ("member", Some(word(role))),
-                    Standing::Invited => ("invited", None),
-                    Standing::Banned => ("banned", None),
-                };
-                // A member made a member again keeps their name as joined, read mark and
-                // notification level; anyone else starts afresh.
-                sqlx::query(
-                    "INSERT INTO standings (room_id, user_id, username, standing, role)
-                     VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (room_id, user_id) DO UPDATE SET
-                        standing = $4,
-                        role = $5,
-                        username = CASE WHEN standings.standing = 'member' AND $4 = 'member'
-                                   THEN standings.username ELSE $3 END,
-                        last_read = CASE WHEN standings.standing = 'member' AND $4 = 'member'
-                                    THEN standings.last_read ELSE 0 END,
-                        notify = CASE WHEN standings.standing = 'member' AND $4 = 'member'
-                                 THEN standings.notify END",
-                )
-                .bind(room)
-                .bind(user)
-                .bind(name)
-                .bind(standing)
-                .bind(role)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+                put_standing(&mut tx, update.room, &update.user, update.standing).await?;
             }
             tx.commit().await.map_err(StoreError::from)?;
             Ok(())
@@ -357,19 +396,10 @@ impl RoomStore for PgRooms {
         changes: Vec<(RoomId, RoomSettings)>,
     ) -> BoxFuture<'_, Result<(), RoomError>> {
         async move {
-            let ids: Vec<i64> = changes.iter().map(|(room, _)| big(room.0)).collect();
-            let names: Vec<&str> = changes.iter().map(|(_, s)| s.name.as_str()).collect();
-            let topics: Vec<&str> = changes.iter().map(|(_, s)| s.topic.as_str()).collect();
             // In order: a later change of the same room wins, as it would applied one by one.
             let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-            for ((id, name), topic) in ids.iter().zip(&names).zip(&topics) {
-                sqlx::query("UPDATE rooms SET name = $2, topic = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(name)
-                    .bind(topic)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
+            for (room, settings) in &changes {
+                put_settings(&mut tx, *room, settings).await?;
             }
             tx.commit().await.map_err(StoreError::from)?;
             Ok(())
@@ -379,13 +409,9 @@ impl RoomStore for PgRooms {
 
     fn delete_rooms(&self, rooms: Vec<RoomId>) -> BoxFuture<'_, Result<(), RoomError>> {
         async move {
-            let ids: Vec<i64> = rooms.iter().map(|r| big(r.0)).collect();
-            // The standings go with their room (ON DELETE CASCADE).
-            sqlx::query("DELETE FROM rooms WHERE id = ANY($1)")
-                .bind(&ids)
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from)?;
+            let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+            delete_rooms_in(&mut tx, &rooms).await?;
+            tx.commit().await.map_err(StoreError::from)?;
             Ok(())
         }
         .boxed()
@@ -572,8 +598,11 @@ impl PgRooms {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .execute(&mut *tx)
             .await?;
-        let rooms: Vec<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT id, visibility FROM rooms WHERE {filter} ORDER BY id"
+        // With the seq of the newest entry that changed each (see `RoomAccess::version`).
+        let rooms: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+            "SELECT id, visibility,
+                    COALESCE((SELECT access_seq FROM room_heads h WHERE h.room_id = rooms.id), 0)
+             FROM rooms WHERE {filter} ORDER BY id"
         ))
         .bind(&ids)
         .fetch_all(&mut *tx)
@@ -588,8 +617,9 @@ impl PgRooms {
         tx.commit().await?;
         let mut access = Vec::with_capacity(rooms.len());
         let mut standings = standings.into_iter().peekable();
-        for (id, visibility) in rooms {
+        for (id, visibility, version) in rooms {
             let mut room = RoomAccess::new(from_word(&visibility)?);
+            room.version = small(version);
             while let Some((_, user, standing, role)) =
                 standings.next_if(|(room_id, ..)| *room_id <= id)
             {

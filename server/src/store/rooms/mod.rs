@@ -78,6 +78,11 @@ pub struct StandingUpdate {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomAccess {
     pub visibility: Visibility,
+    /// The seq of the newest timeline entry that changed it (a member entry), as a store
+    /// shared by several nodes read it; 0 from the others. An append on such a store is
+    /// refused when the room's is newer than the one its entries were decided with
+    /// ([`crate::store::MessageStore::append_checked`]).
+    pub version: u64,
     members: FastMap<UserId, Role>,
     invited: FastSet<UserId>,
     banned: FastSet<UserId>,

@@ -55,12 +55,15 @@ CREATE INDEX standings_by_user ON standings (user_id);
 -- The timeline -----------------------------------------------------------------------------------
 
 -- Each room's newest seq: the row an append locks (in room id order) to number the room's next
--- entries densely. `revision` counts edits, message deletions and reactions (RoomHead::revision).
+-- entries densely. `revision` counts edits, message deletions and reactions (RoomHead::revision);
+-- `access_seq` is the seq of the newest member entry (RoomAccess::version): an append decided
+-- with an older one is refused, so no node stores what another node's change forbids.
 CREATE TABLE room_heads (
-    room_id  bigint PRIMARY KEY,
-    last_seq bigint NOT NULL DEFAULT 0,
-    last_ts  bigint,
-    revision bigint NOT NULL DEFAULT 0
+    room_id    bigint PRIMARY KEY,
+    last_seq   bigint NOT NULL DEFAULT 0,
+    last_ts    bigint,
+    revision   bigint NOT NULL DEFAULT 0,
+    access_seq bigint NOT NULL DEFAULT 0
 );
 
 CREATE SEQUENCE entry_ids;
