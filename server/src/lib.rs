@@ -71,6 +71,7 @@ mod fasthash;
 pub mod history;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod newest;
 pub mod processor;
 pub mod ratelimit;

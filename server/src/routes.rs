@@ -1,4 +1,5 @@
-//! The HTTP routes: pages, server functions, `/ws`, and static files.
+//! The HTTP routes: pages, server functions, `/ws`, static files, and the operators' `/healthz`,
+//! `/readyz` and `/metrics`.
 //!
 //! A function of the state alone, so a test can build the whole app without a socket. The
 //! layers come from [`crate::http`]: the CSRF guard on `/api/*`, caching and compression, and
@@ -64,5 +65,8 @@ pub fn router(state: AppState) -> Router {
     // answer has no body to compress or document to protect.
     router
         .route("/ws", get(crate::connection::upgrade))
+        .route("/healthz", get(http::ops::healthz))
+        .route("/readyz", get(http::ops::readyz))
+        .route("/metrics", get(http::ops::metrics))
         .with_state(state)
 }

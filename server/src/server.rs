@@ -144,6 +144,7 @@ async fn open_stores(config: &Config, data: &DataDir) -> anyhow::Result<Stores> 
 /// Opens the data directory and the stores, recovers, binds and serves until
 /// [`Running::shutdown`].
 pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<Running> {
+    crate::metrics::handle();
     let data = DataDir::open(&config.data_dir)?;
     let Stores {
         messages,

@@ -36,6 +36,7 @@ pub struct Stats {
 
 impl Stats {
     pub fn record_batch(&self, stored: usize, took: Duration) {
+        crate::metrics::batch_committed(stored, took);
         self.inner
             .processed
             .fetch_add(stored as u64, Ordering::Relaxed);
@@ -52,6 +53,7 @@ impl Stats {
     }
 
     pub fn record_failed_batch(&self) {
+        crate::metrics::batch_failed();
         self.inner.failed_batches.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -7,9 +7,11 @@
 //! - [`headers`]: the Content-Security-Policy with its per-response nonce, and the other
 //!   security headers.
 //! - [`serve`]: the accept loop: header-read timeout, upgrades, peer address, graceful stop.
+//! - [`ops`]: `/healthz`, `/readyz` and `/metrics`, for operators and load balancers.
 
 pub mod assets;
 pub mod csrf;
 pub mod headers;
+pub mod ops;
 pub mod origin;
 pub mod serve;

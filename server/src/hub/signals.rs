@@ -60,7 +60,9 @@ impl Signals {
     pub(super) fn mark_lagging(&self, room: RoomId) {
         self.raise(
             |s| {
-                s.lagging.insert(room);
+                if s.lagging.insert(room) {
+                    crate::metrics::lagging();
+                }
             },
             false,
         );

@@ -36,7 +36,7 @@ use app::timeline::{
     RoomDeletedEvent, RoomEvent,
 };
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
 
 /// A timeline entry to store: everything but the seq and id, which the store assigns.
 #[derive(Debug, Clone)]
@@ -571,6 +571,12 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// What "stored" means for this backend; logged at start.
     fn durability(&self) -> Durability;
+
+    /// Figures of the backend's own for `/metrics` (name, value), read when scraped; none by
+    /// default.
+    fn gauges(&self) -> BoxFuture<'_, Vec<(&'static str, f64)>> {
+        futures::future::ready(Vec::new()).boxed()
+    }
 }
 
 #[cfg(test)]

@@ -357,6 +357,9 @@ where
     /// Queues a frame for the socket; it is written at the next flush (or when the write buffer
     /// fills).
     pub(super) async fn send(&mut self, frame: &ServerFrame) -> Result<(), Closed> {
+        if let ServerFrame::Error(error) = frame {
+            crate::metrics::error_sent(error.code.as_str());
+        }
         self.send_text(to_json(frame)).await
     }
 

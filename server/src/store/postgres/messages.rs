@@ -837,4 +837,22 @@ impl MessageStore for PgMessageStore {
     fn durability(&self) -> Durability {
         Durability::Commit
     }
+
+    /// How full PostgreSQL's notification queue is (0..1): a listener that stops reading fills
+    /// it, and a full queue fails every append's commit (see `bus::postgres`).
+    fn gauges(&self) -> BoxFuture<'_, Vec<(&'static str, f64)>> {
+        async move {
+            let usage = sqlx::query_scalar::<_, f64>("SELECT pg_notification_queue_usage()")
+                .fetch_one(&self.pool)
+                .await;
+            match usage {
+                Ok(usage) => vec![("minitalk_notification_queue_usage", usage)],
+                Err(e) => {
+                    tracing::warn!("could not read the notification queue's usage: {e}");
+                    Vec::new()
+                }
+            }
+        }
+        .boxed()
+    }
 }
