@@ -16,6 +16,14 @@ pub fn used(pid: Option<u32>) -> Option<Duration> {
     ticks_to_duration(parse_ticks(&stat)?)
 }
 
+/// The CPU time `pids` have used so far, summed (`None` for no pids, or when one is gone).
+pub fn used_by(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| used(Some(*pid))).sum()
+}
+
 /// utime + stime from a `stat` line. The command name (field 2) may hold spaces and parentheses,
 /// so fields are counted from the last `)`.
 fn parse_ticks(stat: &str) -> Option<u64> {

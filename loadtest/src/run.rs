@@ -27,9 +27,10 @@ use tokio::time::{timeout_at, Instant};
     about = "The New Year's Eve burst against a Minitalk server"
 )]
 pub struct Scenario {
-    /// Server to test (loopback unless you name another)
-    #[arg(long, default_value = "http://127.0.0.1:3000")]
-    pub url: String,
+    /// Server to test (loopback unless you name another). Given several times (the nodes of a
+    /// cluster), users are spread over them round-robin; setup goes through the first
+    #[arg(long = "url", default_value = "http://127.0.0.1:3000")]
+    pub urls: Vec<String>,
     #[arg(long, default_value_t = 2000)]
     pub users: usize,
     #[arg(long, default_value_t = 200)]
@@ -65,9 +66,10 @@ pub struct Scenario {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// The server's process id, when it runs on this machine: the report then says how much CPU
-    /// it used during the burst, next to the generator's own
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// it used during the burst, next to the generator's own. Given several times (nodes, and a
+    /// database), the figure is their sum
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
 }
 
 impl Scenario {
@@ -109,7 +111,8 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
         report.timed_out = true;
         report.timed_out_during = Some(phase);
     };
-    let server = Api::new(&s.url);
+    anyhow::ensure!(!s.urls.is_empty(), "no --url");
+    let server = Api::new(&s.urls[0]);
 
     let setup_started = Instant::now();
     let Ok(prepared) = timeout_at(deadline, prepare(s, &server)).await else {
@@ -171,7 +174,7 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
     }
     report.setup_secs = setup_started.elapsed().as_secs_f64();
     let burst_started = Instant::now();
-    let cpu_at_midnight = (cpu::used(None), cpu::used(s.server_pid));
+    let cpu_at_midnight = (cpu::used(None), cpu::used_by(&s.server_pids));
 
     let mut settled_at = None;
     let mut drain_until = None;
@@ -203,7 +206,7 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
     report.cpu = BurstCpu {
         wall_secs: burst_started.elapsed().as_secs_f64(),
         generator_secs: since_midnight(cpu_at_midnight.0, cpu::used(None)),
-        server_secs: since_midnight(cpu_at_midnight.1, cpu::used(s.server_pid)),
+        server_secs: since_midnight(cpu_at_midnight.1, cpu::used_by(&s.server_pids)),
     };
     let _ = stop_tx.send(true);
     progress.finish();
@@ -241,6 +244,19 @@ async fn prepare(s: &Scenario, server: &Api) -> anyhow::Result<(Vec<Api>, Vec<Ro
         .buffer_unordered(s.setup_concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await?;
+    // Each user on its node, with the session the first one signed in (a node of a cluster
+    // knows every session).
+    let users = users
+        .into_iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let node = Api::new(&s.urls[i % s.urls.len()]);
+            match user.cookie() {
+                Some(cookie) => node.with_cookie(cookie),
+                None => user,
+            }
+        })
+        .collect();
     Ok((users, rooms))
 }
 

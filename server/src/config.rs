@@ -119,6 +119,9 @@ pub struct Config {
     /// nodes can serve one community; the data directory still holds this node's search index
     #[arg(long, env = "MINITALK_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Log one JSON object a line (for a log collector) instead of text
+    #[arg(long, env = "MINITALK_LOG_JSON")]
+    pub log_json: bool,
     /// Most connections this node holds open to PostgreSQL
     #[arg(long, env = "MINITALK_DATABASE_POOL", default_value_t = 16)]
     pub database_pool: u32,

@@ -7,14 +7,16 @@ use minitalk_server::config::Config;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     return_large_blocks_to_the_os();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // tantivy logs every commit and merge at info: one line a second while messages flow.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tantivy=warn".into()),
-        )
-        .init();
     let config = Config::parse();
+    // tantivy logs every commit and merge at info: one line a second while messages flow.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tantivy=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let mut options = get_configuration(None)?.leptos_options;
     options.site_addr = config.listen_addr();
     options.hash_files |= hash_file_beside_binary(&options);
