@@ -25,6 +25,9 @@
 #   scripts/bench.sh overload     a burst 10× over the queue capacity
 #   scripts/bench.sh browser      the busy-room page in Chromium (end2end/bench/), release build;
 #                                 BENCH_RATES, BENCH_MESSAGES, BENCH_RUNS choose the cases
+#   scripts/bench.sh cluster      1,000 users × 20 on one node on the file store, one node on
+#                                 PostgreSQL and three nodes on PostgreSQL (a private cluster,
+#                                 fsync on), 3 runs each, with PostgreSQL's CPU and pg_test_fsync
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -245,4 +248,84 @@ if [ "${what}" = all ] || [ "${what}" = overload ]; then
     burst "overload" "${work}/data" 2000 20 "--queue-capacity 400"
     echo; echo "### Overload: queue capacity 400, 2,000 users × 20 messages at once (10× over)"; echo
     table overload
+fi
+
+# --- PostgreSQL: one node on the file store, one node on PostgreSQL, three nodes on PostgreSQL --
+if [ "${what}" = cluster ]; then
+    pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    chmod 711 "${work}"
+    # A PostgreSQL of its own, with the machine's defaults (fsync on: a commit waits for the disk).
+    pg_url="$(bash scripts/postgres.sh start "${work}/pg" 5499 $$)"
+    "${pg_bin}/pg_test_fsync" -s 2 -f "${work}/fsync.test" >"${work}/pg_test_fsync.txt" 2>&1 || true
+    rm -f "${work}/fsync.test"
+    pg_cluster_users=1000
+    # CPU seconds PostgreSQL has used so far: its processes, and what the postmaster reaped.
+    pg_cpu() {
+        local postmaster total=0
+        postmaster="$(head -n 1 "${work}/pg/postmaster.pid")"
+        total="$(ps -u postgres -o cputimes= | awk '{ s += $1 } END { print s + 0 }')"
+        awk -v t="${total}" -v hz="$(getconf CLK_TCK)" '{ print t + ($16 + $17) / hz }' \
+            "/proc/${postmaster}/stat"
+    }
+    # burst_nodes NAME NODES USERS MESSAGES: NODES nodes on the database, a fresh data directory
+    # each (only their search indexes), users spread over them; PostgreSQL's CPU during the run
+    # goes to ${work}/NAME.pgcpu.
+    burst_nodes() {
+        local name="$1" nodes="$2" users="$3" messages="$4"
+        local rooms=$(( users / 10 )) pids=() urls=() pid_flags=() before after
+        for i in $(seq 0 $((nodes - 1))); do
+            local node_port=$((port + 10 + i))
+            # shellcheck disable=SC2086 # limit_flags are words
+            RUST_LOG=warn "${server}" --addr "127.0.0.1:${node_port}" \
+                --data-dir "${work}/${name}-node${i}" --database-url "${pg_url}" ${limit_flags} \
+                >>"${work}/server.log" 2>&1 &
+            pids+=($!)
+            urls+=(--url "http://127.0.0.1:${node_port}")
+            pid_flags+=(--server-pid "$!")
+            for _ in $(seq 100); do
+                curl -fsS "http://127.0.0.1:${node_port}/readyz" >/dev/null 2>&1 && break
+                sleep 0.1
+            done
+        done
+        before="$(pg_cpu)"
+        "${loadtest}" "${urls[@]}" --users "${users}" --rooms "${rooms}" --messages "${messages}" \
+            "${pid_flags[@]}" --deadline-secs 400 --json "${work}/${name}.json" \
+            >"${work}/${name}.txt" 2>&1 ||
+            echo "(run ${name} reported a failure; see ${work}/${name}.txt)" >&2
+        after="$(pg_cpu)"
+        echo "${before} ${after}" >"${work}/${name}.pgcpu"
+        local rss=0
+        for pid in "${pids[@]}"; do
+            rss=$((rss + $(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/${pid}/status")))
+        done
+        echo "${rss}" >"${work}/${name}.rss"
+        for pid in "${pids[@]}"; do kill -TERM "${pid}" 2>/dev/null || true; done
+        for pid in "${pids[@]}"; do wait "${pid}" 2>/dev/null || true; done
+    }
+    names=()
+    for run in 1 2 3; do
+        burst "file1-r${run}" "${work}/data-file" "${pg_cluster_users}" 20 ""
+        names+=("file1-r${run}")
+        burst_nodes "pg1-r${run}" 1 "${pg_cluster_users}" 20
+        names+=("pg1-r${run}")
+        burst_nodes "pg3-r${run}" 3 "${pg_cluster_users}" 20
+        names+=("pg3-r${run}")
+    done
+    echo; echo "### One node on the file store, one and three nodes on PostgreSQL"
+    echo "(${pg_cluster_users} users × 20 messages, 10 users per room, 3 runs each; server CPU is the nodes')"; echo
+    table "${names[@]}"
+    echo; echo "PostgreSQL's CPU per acked message (µs), by run:"
+    python3 - "${work}" "${names[@]}" <<'PY'
+import json, os, sys
+work, names = sys.argv[1], sys.argv[2:]
+for name in names:
+    cpu = os.path.join(work, name + ".pgcpu")
+    if not os.path.exists(cpu):
+        continue
+    before, after = map(float, open(cpu).read().split())
+    acked = json.load(open(os.path.join(work, name + ".json")))["acked"]
+    print(f"- {name}: {(after - before) * 1e6 / max(acked, 1):.1f}")
+PY
+    echo; echo "pg_test_fsync (this disk's synced writes per second):"
+    grep -E "fdatasync|open_datasync" "${work}/pg_test_fsync.txt" | head -4
 fi

@@ -13,8 +13,9 @@
 //! 3. **Made durable**: the writer appends the batch to the [`store::MessageStore`]
 //!    (`store/messages.rs`), all or nothing. The default store, `store/file/`, answers resends
 //!    from its dedupe memory (`store/dedupe.rs`) and writes the rest to the segmented log
-//!    (`store/file/log/`) with one `write` and one `fdatasync` on its own thread. A message is
-//!    *stored* when that returns.
+//!    (`store/file/log/`) with one `write` and one `fdatasync` on its own thread; on PostgreSQL
+//!    (`store/postgres/messages.rs`) the batch is one transaction. A message is *stored* when
+//!    that returns.
 //! 4. **Fanned out and acked**: only then does the writer hand the batch to
 //!    `processor/publisher.rs`, which publishes the stored messages to `hub/` (which hands them
 //!    to the bounded queue of every connection subscribed to the room) and then acks every
@@ -53,12 +54,15 @@
 //!   figures; [`ratelimit`]: per-user token buckets.
 //! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published
 //!   once and applied to the hub by `hub/apply.rs`, the one path for revocation;
-//!   [`bus::LocalBus`] applies them in process and offers them to bounded subscriber queues,
-//!   where a cross-node relay will attach. Messages never depend on it.
+//!   [`bus::LocalBus`] applies them in process and offers them to bounded subscriber queues.
+//!   On PostgreSQL the relay (`bus/postgres.rs`) subscribes and sends them to the other
+//!   nodes over NOTIFY, and brings theirs and their stored seqs back to this node's hub.
+//!   Messages never depend on it: cursors catch up from the store.
 //! - [`backend`]: what the `/api/*` server functions of the `app` crate await (the async
 //!   `app::api::ssr::Backend`).
 //! - [`http`]: the HTTP edge: the CSRF guard on `/api/*`, security headers, static-file
-//!   caching, and the connection loop with its timeouts.
+//!   caching, the connection loop with its timeouts, and `/healthz`, `/readyz`, `/metrics`
+//!   (`http/ops.rs`; the figures are recorded through [`metrics`]).
 //! - [`config`]: the command-line flags.
 
 pub mod access;

@@ -72,7 +72,7 @@ pub fn lagging() {
 pub async fn render(state: &AppState) -> String {
     metrics::gauge!("minitalk_queue_depth").set(state.processor().queue_depth() as f64);
     metrics::gauge!("minitalk_connections").set(state.hub().connections() as f64);
-    for (name, value) in state.messages().gauges().await {
+    for (name, value) in state.ops().gauges(state).await {
         metrics::gauge!(name).set(value);
     }
     handle().render()

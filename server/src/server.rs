@@ -261,6 +261,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         stats,
         shutdown: shutdown.clone(),
         connections: TaskTracker::new(),
+        ops: Default::default(),
         config: config.clone(),
     };
     let state = AppState::new(parts, leptos_options);

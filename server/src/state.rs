@@ -63,6 +63,8 @@ pub struct Parts {
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.
     pub connections: TaskTracker,
+    /// What `/readyz` and `/metrics` last read from the store (at most once a second).
+    pub ops: crate::http::ops::OpsReads,
 }
 
 /// The server's parts, behind one cloneable handle.
@@ -86,6 +88,11 @@ impl AppState {
 
     pub fn leptos_options(&self) -> &LeptosOptions {
         &self.leptos_options
+    }
+
+    /// What the operators' endpoints last read from the store.
+    pub fn ops(&self) -> &crate::http::ops::OpsReads {
+        &self.parts.ops
     }
 
     /// Accounts and sessions (the service; its store is behind it).

@@ -28,6 +28,16 @@ pub fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres.sh")
 }
 
+/// A PostgreSQL program (`pg_dump`, `pg_restore`, …) of the newest version on this machine.
+pub fn tool(name: &str) -> PathBuf {
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/bootstrap.sh)")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .expect("a PostgreSQL version");
+    PathBuf::from(format!("/usr/lib/postgresql/{newest}/bin/{name}"))
+}
+
 /// A free loopback port (free when asked: PostgreSQL binds it a moment later).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
