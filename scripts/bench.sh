@@ -259,13 +259,18 @@ if [ "${what}" = cluster ]; then
     "${pg_bin}/pg_test_fsync" -s 2 -f "${work}/fsync.test" >"${work}/pg_test_fsync.txt" 2>&1 || true
     rm -f "${work}/fsync.test"
     pg_cluster_users=1000
-    # CPU seconds PostgreSQL has used so far: its processes, and what the postmaster reaped.
+    # CPU seconds PostgreSQL has used so far: utime + stime of each of its processes (in clock
+    # ticks, from /proc), and what the postmaster reaped of backends that ended.
     pg_cpu() {
-        local postmaster total=0
+        local postmaster
         postmaster="$(head -n 1 "${work}/pg/postmaster.pid")"
-        total="$(ps -u postgres -o cputimes= | awk '{ s += $1 } END { print s + 0 }')"
-        awk -v t="${total}" -v hz="$(getconf CLK_TCK)" '{ print t + ($16 + $17) / hz }' \
-            "/proc/${postmaster}/stat"
+        for pid in $(pgrep -u postgres); do
+            # Fields after the command name: utime is the 12th, stime the 13th, and for the
+            # postmaster cutime and cstime the 14th and 15th.
+            sed 's/^.*) //' "/proc/${pid}/stat" 2>/dev/null |
+                awk -v pm="$([ "${pid}" = "${postmaster}" ] && echo 1)" \
+                    '{ t = $12 + $13; if (pm) t += $14 + $15; print t }'
+        done | awk -v hz="$(getconf CLK_TCK)" '{ s += $1 } END { printf "%.3f\n", s / hz }'
     }
     # burst_nodes NAME NODES USERS MESSAGES: NODES nodes on the database, a fresh data directory
     # each (only their search indexes), users spread over them; PostgreSQL's CPU during the run

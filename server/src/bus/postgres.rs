@@ -33,7 +33,7 @@ use crate::hub::Hub;
 use crate::newest::NewestMessages;
 use crate::search::Search;
 use crate::store::postgres::{NodeId, STORED_CHANNEL};
-use crate::store::{MessageStore, StoredEntry};
+use crate::store::MessageStore;
 use app::model::RoomId;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgListener, PgPool};
@@ -242,8 +242,8 @@ impl Relay {
         self.hub.apply(&event);
     }
 
-    /// Another node stored `ROOM:FROM:TO ...`: entries of rooms followed here are read once
-    /// and handed to the hub; the others' cached newest messages are forgotten.
+    /// Another node stored `ROOM:FROM:TO ...`: entries of rooms followed here are read in one
+    /// query and handed to the hub; the others' cached newest messages are forgotten.
     async fn stored(&self, payload: &str) {
         let mut parts = payload.split(' ');
         if parts.next() == Some(self.node.0.as_str()) {
@@ -261,19 +261,25 @@ impl Relay {
             ranges.insert(RoomId(room), (from, to));
         }
         self.search.touch(ranges.keys().copied());
+        let mut wanted = Vec::with_capacity(ranges.len());
         for (room, (from, to)) in ranges {
-            if !self.hub.is_followed(room) {
+            if self.hub.is_followed(room) {
+                wanted.push((room, from, to));
+            } else {
                 self.newest.forget(room);
-                continue;
             }
-            match self.messages.read_range(room, from, to).await {
-                Ok(entries) => {
-                    let stored: Vec<StoredEntry> = entries.iter().map(StoredEntry::of).collect();
-                    self.newest.record(&stored);
-                    self.hub.publish(&stored);
-                }
-                Err(e) => {
-                    tracing::warn!("could not read what another node stored: {e}");
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        match self.messages.read_stored(wanted.clone()).await {
+            Ok(stored) => {
+                self.newest.record(&stored);
+                self.hub.publish(&stored);
+            }
+            Err(e) => {
+                tracing::warn!("could not read what another node stored: {e}");
+                for (room, ..) in wanted {
                     self.hub.catch_up(room);
                 }
             }

@@ -569,6 +569,26 @@ pub trait MessageStore: Send + Sync + 'static {
         to: u64,
     ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>>;
 
+    /// The entries of several rooms' ranges as [`StoredEntry`]s (their frames ready to send),
+    /// rooms in the order asked, each range as [`read_range`](Self::read_range) reads it: what
+    /// a relay hands its hub after another node stored them. One read each by default; a
+    /// database answers in one query, and hands out the stored frame text as it is when the
+    /// entry has not changed since.
+    fn read_stored(
+        &self,
+        ranges: Vec<(RoomId, u64, u64)>,
+    ) -> BoxFuture<'_, Result<Vec<StoredEntry>, StoreError>> {
+        async move {
+            let mut stored = Vec::new();
+            for (room, from, to) in ranges {
+                let entries = self.read_range(room, from, to).await?;
+                stored.extend(entries.iter().map(StoredEntry::of));
+            }
+            Ok(stored)
+        }
+        .boxed()
+    }
+
     /// What "stored" means for this backend; logged at start.
     fn durability(&self) -> Durability;
 

@@ -26,8 +26,8 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::store::dedupe::{Dedupe, DedupeKey};
 use crate::store::rooms::Standing;
 use crate::store::{
-    check_target, Ack, Appended, Durability, MessageStore, NewEntry, RoomHead, RoomSettings,
-    StoreError, StoredEntry, TargetRefusal, TimelineFacts,
+    check_target, Ack, Appended, Durability, EntryFrame, MessageStore, NewEntry, RoomHead,
+    RoomSettings, StoreError, StoredEntry, TargetRefusal, TimelineFacts,
 };
 use app::model::{mention_keys, Edited, RoomId, UserInfo, Username};
 use app::reactions::Reactions;
@@ -711,6 +711,40 @@ type EntryRow = (
     Option<String>,
 );
 
+/// [`EntryRow`] with the range's position and the room first ([`MessageStore::read_stored`]).
+type StoredRow = (
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A row as a [`StoredEntry`]: an entry unchanged since it was stored (no edit, no reaction,
+/// not erased) goes out as the frame text stored for it, without parsing it again.
+fn stored_of(room: RoomId, row: EntryRow) -> Result<StoredEntry, StoreError> {
+    let (seq, id, ts, _, client_id, frame, edit_seq, _, _, reactions) = &row;
+    if let (Some(frame), Some(client_id), None, None) = (frame, client_id, edit_seq, reactions) {
+        let ack = Ack {
+            client_id: client_id.clone(),
+            room_id: room,
+            id: small(*id),
+            seq: small(*seq),
+            ts: *ts,
+        };
+        let frame = EntryFrame::from_written(bytes::Bytes::from(frame.clone().into_bytes()));
+        return Ok(StoredEntry { ack, frame });
+    }
+    entry_of(room, row).map(|entry| StoredEntry::of(&entry))
+}
+
 fn entry_of(room: RoomId, row: EntryRow) -> Result<Entry, StoreError> {
     let (seq, id, ts, sender, client_id, frame, edit_seq, edit_ts, edit_content, reactions) = row;
     let Some(frame) = frame else {
@@ -830,6 +864,43 @@ impl MessageStore for PgMessageStore {
             .fetch_all(&self.pool)
             .await?;
             rows.into_iter().map(|row| entry_of(room, row)).collect()
+        }
+        .boxed()
+    }
+
+    fn read_stored(
+        &self,
+        ranges: Vec<(RoomId, u64, u64)>,
+    ) -> BoxFuture<'_, Result<Vec<StoredEntry>, StoreError>> {
+        async move {
+            let rooms: Vec<i64> = ranges.iter().map(|(room, ..)| big(room.0)).collect();
+            let froms: Vec<i64> = ranges
+                .iter()
+                .map(|(_, from, _)| big((*from).max(1)))
+                .collect();
+            let tos: Vec<i64> = ranges.iter().map(|(.., to)| big(*to)).collect();
+            let rows: Vec<StoredRow> = sqlx::query_as(
+                "SELECT r.n, e.room_id, e.seq, e.id, e.ts, e.sender, e.client_id, e.frame,
+                        e.edit_seq, e.edit_ts, e.edit_content, e.reactions::text
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+                        WITH ORDINALITY AS r(room_id, first, last, n)
+                 JOIN entries e
+                   ON e.room_id = r.room_id AND e.seq BETWEEN r.first AND r.last
+                 ORDER BY r.n, e.seq",
+            )
+            .bind(&rooms)
+            .bind(&froms)
+            .bind(&tos)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(
+                    |(_, room, seq, id, ts, sender, client_id, frame, es, et, ec, re)| {
+                        let row = (seq, id, ts, sender, client_id, frame, es, et, ec, re);
+                        stored_of(RoomId(small(room)), row)
+                    },
+                )
+                .collect()
         }
         .boxed()
     }
