@@ -8,6 +8,9 @@
 #                                      127.0.0.1:3001…, and waits until each is ready
 #   scripts/cluster.sh stop            stops the nodes (they write what is queued), then PostgreSQL
 #
+# LOAD_TEST=1 lifts the per-address limits (sign-ins, sockets, room creations), as a load test
+# from 127.0.0.1 needs: every simulated user comes from the same address.
+#
 # Everything lives in ./cluster (CLUSTER_DIR): pg/ (the database), node-PORT/ (a node's data
 # directory), node-PORT.log. PG_PORT and FIRST_PORT change the ports. docs/operations.md puts a
 # load balancer (nginx) in front.
@@ -24,6 +27,11 @@ say() { printf 'cluster: %s\n' "$*"; }
 case "${1:-}" in
 start)
     nodes="${2:-3}"
+    node_flags=()
+    if [ -n "${LOAD_TEST:-}" ]; then
+        node_flags=(--sign-ins-per-ip-per-min 0 --sign-ins-per-sec 0 --max-sockets-per-ip 0
+            --rooms-per-user 1000000 --room-creations-per-hour 0)
+    fi
     bash scripts/bootstrap.sh
     cargo leptos build --release
     cargo build --release -q -p loadtest
@@ -41,7 +49,8 @@ start)
         LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg LEPTOS_ENV=PROD \
             MINITALK_DATABASE_URL="${url}" \
             nohup target/release/minitalk --addr "127.0.0.1:${port}" \
-            --data-dir "${dir}/node-${port}" >>"${dir}/node-${port}.log" 2>&1 </dev/null &
+            --data-dir "${dir}/node-${port}" "${node_flags[@]}" \
+            >>"${dir}/node-${port}.log" 2>&1 </dev/null &
         echo $! >"${dir}/node-${port}.pid"
     done
     for i in $(seq 0 $((nodes - 1))); do

@@ -14,7 +14,7 @@ use app::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use app::timeline::Entry;
 use minitalk_client::{Api, Socket};
 use minitalk_server::store::postgres::scratch;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -76,12 +76,6 @@ async fn node(url: &str) -> Node {
 async fn ready(addr: SocketAddr) -> Option<u16> {
     let response = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
     Some(response.status().as_u16())
-}
-
-/// What the burst saw: acks by client_id, and each listener's entries (seq → client_id).
-#[derive(Default)]
-struct Seen {
-    acked: BTreeMap<String, u64>,
 }
 
 /// The nodes a client may use, and which are alive.
@@ -231,135 +225,134 @@ async fn killing_a_node_mid_burst_loses_duplicates_and_reorders_nothing() {
     for _ in 0..3 {
         running.push(node(&url).await);
     }
-    let nodes = Nodes(Arc::new(Mutex::new(
-        running.iter().map(|n| (n.addr, true)).collect(),
-    )));
-    let names: Vec<String> = (0..6).map(|i| format!("user{i}")).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (users, room) = support::members_of(running[0].addr, &refs, "burst").await;
-    let room = RoomId(room);
-    let (per_user, kill_after) = (40, 60);
-
-    let done = Arc::new(Mutex::new(None));
-    let listeners: Vec<_> = users
-        .iter()
-        .enumerate()
-        .map(|(i, user)| {
-            tokio::spawn(listener(
-                user.api.clone(),
-                nodes.clone(),
-                i % 3,
-                room,
-                done.clone(),
-            ))
-        })
-        .collect();
-    let senders: Vec<_> = users
-        .iter()
-        .enumerate()
-        .map(|(i, user)| {
-            let name = user.name.clone();
-            tokio::spawn(sender(
-                user.api.clone(),
-                nodes.clone(),
-                i % 3,
-                room,
-                name,
-                per_user,
-            ))
-        })
-        .collect();
-    // Mid-burst: once the room holds `kill_after` messages, node 2 dies at once.
-    let admin = users[0].api.clone();
-    let started = Instant::now();
-    loop {
-        let entries = admin.history_after(room, 0).await.unwrap();
-        if entries.len() >= kill_after {
-            assert!(
-                entries.len() < users.len() * per_user,
-                "mid-burst, not after it"
-            );
-            break;
-        }
-        assert!(started.elapsed() < DEADLINE, "the burst never got going");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    nodes.kill(2);
+    let burst = Burst::start(&running, 6, 40).await;
+    // Mid-burst: once the room holds 60 entries, node 2 dies at once.
+    let stored = burst.until_stored(60).await;
+    assert!(stored < burst.total, "mid-burst, not after it");
+    burst.nodes.kill(2);
     running[2].child.kill().unwrap();
     running[2].child.wait().unwrap();
-    finish(
-        &admin,
-        room,
-        users.len() * per_user,
-        senders,
-        listeners,
-        done,
-    )
-    .await;
+    burst.finish().await;
 }
 
 type Senders = Vec<tokio::task::JoinHandle<BTreeMap<String, u64>>>;
 type Listeners = Vec<tokio::task::JoinHandle<Vec<(u64, Option<String>)>>>;
 
-/// Waits for the burst to end and checks what it promised: `total` messages acked, each
-/// stored once at its acked seq, the room's seqs dense, every listener gapless and in order,
-/// and nothing delivered that is not stored.
-async fn finish(
-    admin: &Api,
+/// A burst under way: users, each sending `per_user` messages to one room through node
+/// `i % nodes` and listening to it there, failing over when their node dies.
+struct Burst {
+    nodes: Nodes,
+    /// The first user's session on the first node: the history check reads through it.
+    admin: Api,
     room: RoomId,
     total: usize,
     senders: Senders,
     listeners: Listeners,
+    /// The room's head once the senders are done: the listeners stop there.
     done: Arc<Mutex<Option<u64>>>,
-) {
-    let mut seen = Seen::default();
-    for sender in senders {
-        seen.acked.extend(sender.await.unwrap());
-    }
-    let stored = admin.history_after(room, 0).await.unwrap();
-    let head = stored.last().map(Entry::seq).unwrap();
-    *done.lock().unwrap() = Some(head);
+}
 
-    // Every acked message is stored once, at the seq its ack named.
-    assert_eq!(seen.acked.len(), total);
-    let mut stored_ids = BTreeMap::new();
-    for entry in &stored {
-        if let Entry::Message(m) = entry {
-            let again = stored_ids.insert(m.client_id.clone(), m.seq);
-            assert!(again.is_none(), "{} stored twice", m.client_id);
+impl Burst {
+    async fn start(running: &[Node], users: usize, per_user: usize) -> Self {
+        let nodes = Nodes(Arc::new(Mutex::new(
+            running.iter().map(|n| (n.addr, true)).collect(),
+        )));
+        let names: Vec<String> = (0..users).map(|i| format!("user{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (users, room) = support::members_of(running[0].addr, &refs, "burst").await;
+        let room = RoomId(room);
+        let done = Arc::new(Mutex::new(None));
+        let mut listeners = Vec::new();
+        let mut senders = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            let (api, home) = (user.api.clone(), i % running.len());
+            let listening = listener(api.clone(), nodes.clone(), home, room, done.clone());
+            listeners.push(tokio::spawn(listening));
+            let sending = sender(api, nodes.clone(), home, room, user.name.clone(), per_user);
+            senders.push(tokio::spawn(sending));
+        }
+        Self {
+            nodes,
+            admin: users[0].api.clone(),
+            room,
+            total: users.len() * per_user,
+            senders,
+            listeners,
+            done,
         }
     }
-    assert_eq!(
-        seen.acked, stored_ids,
-        "acks name what is stored, and all of it"
-    );
-    let seqs: Vec<u64> = stored.iter().map(Entry::seq).collect();
-    assert_eq!(
-        seqs,
-        (1..=head).collect::<Vec<_>>(),
-        "the room's seqs are dense"
-    );
 
-    // Every listener saw the room gapless and in order, and only what is stored.
-    let by_seq: BTreeMap<u64, Option<String>> = stored
-        .iter()
-        .map(|e| (e.seq(), e.clone().into_message().map(|m| m.client_id)))
-        .collect();
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let got = listener.await.unwrap();
-        let seqs: Vec<u64> = got.iter().map(|(seq, _)| *seq).collect();
-        let first = seqs[0];
-        assert_eq!(seqs, (first..=head).collect::<Vec<_>>(), "listener {i}");
-        for (seq, client_id) in got {
-            assert_eq!(
-                by_seq.get(&seq),
-                Some(&client_id),
-                "listener {i}: no phantom"
-            );
+    /// Waits (bounded) until the room holds at least `entries`; answers how many it holds.
+    async fn until_stored(&self, entries: usize) -> usize {
+        let started = Instant::now();
+        loop {
+            let held = self.admin.history_after(self.room, 0).await.unwrap().len();
+            if held >= entries {
+                return held;
+            }
+            assert!(started.elapsed() < DEADLINE, "the burst never got going");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let ids: BTreeSet<&String> = seen.acked.keys().collect();
-    assert_eq!(ids.len(), total);
+
+    /// Waits for the burst to end and checks what it promised: every message acked, each
+    /// stored once at its acked seq, the room's seqs dense, every listener gapless and in
+    /// order, and nothing delivered that is not stored.
+    async fn finish(self) {
+        let Self {
+            admin,
+            room,
+            total,
+            senders,
+            listeners,
+            done,
+            ..
+        } = self;
+        // client_id → the seq its ack named.
+        let mut acked = BTreeMap::new();
+        for sender in senders {
+            acked.extend(sender.await.unwrap());
+        }
+        let stored = admin.history_after(room, 0).await.unwrap();
+        let head = stored.last().map(Entry::seq).unwrap();
+        *done.lock().unwrap() = Some(head);
+
+        // Every acked message is stored once, at the seq its ack named.
+        assert_eq!(acked.len(), total);
+        let mut stored_ids = BTreeMap::new();
+        for entry in &stored {
+            if let Entry::Message(m) = entry {
+                let again = stored_ids.insert(m.client_id.clone(), m.seq);
+                assert!(again.is_none(), "{} stored twice", m.client_id);
+            }
+        }
+        assert_eq!(acked, stored_ids, "acks name what is stored, and all of it");
+        let seqs: Vec<u64> = stored.iter().map(Entry::seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=head).collect::<Vec<_>>(),
+            "the room's seqs are dense"
+        );
+
+        // Every listener saw the room gapless and in order, and only what is stored.
+        let by_seq: BTreeMap<u64, Option<String>> = stored
+            .iter()
+            .map(|e| (e.seq(), e.clone().into_message().map(|m| m.client_id)))
+            .collect();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let got = listener.await.unwrap();
+            let seqs: Vec<u64> = got.iter().map(|(seq, _)| *seq).collect();
+            let first = seqs[0];
+            assert_eq!(seqs, (first..=head).collect::<Vec<_>>(), "listener {i}");
+            for (seq, client_id) in got {
+                assert_eq!(
+                    by_seq.get(&seq),
+                    Some(&client_id),
+                    "listener {i}: no phantom"
+                );
+            }
+        }
+    }
 }
 
 /// Two nodes on a PostgreSQL of the test's own, which is stopped as a crash would stop it
@@ -387,69 +380,28 @@ async fn killing_postgresql_mid_burst_acks_nothing_it_did_not_commit() {
     let dir_arg = dir.to_string_lossy().into_owned();
     let url = postgres(&["start", &dir_arg, &port, &pid]);
     let running = [node(&url).await, node(&url).await];
-    let nodes = Nodes(Arc::new(Mutex::new(
-        running.iter().map(|n| (n.addr, true)).collect(),
-    )));
-    let names: Vec<String> = (0..4).map(|i| format!("user{i}")).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (users, room) = support::members_of(running[0].addr, &refs, "burst").await;
-    let room = RoomId(room);
-    let per_user = 40;
-    let done = Arc::new(Mutex::new(None));
-    let listeners: Listeners = users
-        .iter()
-        .enumerate()
-        .map(|(i, user)| {
-            tokio::spawn(listener(
-                user.api.clone(),
-                nodes.clone(),
-                i % 2,
-                room,
-                done.clone(),
-            ))
-        })
-        .collect();
-    let senders: Senders = users
-        .iter()
-        .enumerate()
-        .map(|(i, user)| {
-            let name = user.name.clone();
-            tokio::spawn(sender(
-                user.api.clone(),
-                nodes.clone(),
-                i % 2,
-                room,
-                name,
-                per_user,
-            ))
-        })
-        .collect();
-    let admin = users[0].api.clone();
-    let started = Instant::now();
-    while admin.history_after(room, 0).await.unwrap().len() < 40 {
-        assert!(started.elapsed() < DEADLINE, "the burst never got going");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let burst = Burst::start(&running, 4, 40).await;
+    burst.until_stored(40).await;
     postgres(&["kill", &dir_arg]);
+    // Readiness is read at most once a second: within a few, each node says it is not ready.
     for node in &running {
-        assert_eq!(
-            ready(node.addr).await,
-            Some(503),
-            "not ready without its database"
-        );
+        until_ready_is(node.addr, 503).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
     postgres(&["start", &dir_arg, &port]);
-    finish(
-        &admin,
-        room,
-        users.len() * per_user,
-        senders,
-        listeners,
-        done,
-    )
-    .await;
+    burst.finish().await;
     for node in &running {
-        assert_eq!(ready(node.addr).await, Some(200));
+        until_ready_is(node.addr, 200).await;
+    }
+}
+
+/// Waits (bounded) until `/readyz` answers `status`.
+async fn until_ready_is(addr: SocketAddr, status: u16) {
+    let started = Instant::now();
+    while ready(addr).await != Some(status) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{addr} never answered {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -698,46 +698,44 @@ async fn write(tx: &mut Transaction<'_, Postgres>, changes: Changes) -> Result<(
 }
 
 /// One row of `entries` as [`MessageStore::read_range`] reads it.
-type EntryRow = (
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    seq: i64,
+    id: i64,
+    ts: i64,
+    sender: Option<String>,
+    client_id: Option<String>,
+    frame: Option<String>,
+    edit_seq: Option<i64>,
+    edit_ts: Option<i64>,
+    edit_content: Option<String>,
+    /// The `jsonb` as text.
+    reactions: Option<String>,
+}
 
-/// [`EntryRow`] with the range's position and the room first ([`MessageStore::read_stored`]).
-type StoredRow = (
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
+/// The columns of an [`EntryRow`] in `entries e`.
+const ENTRY_COLUMNS: &str = "e.seq, e.id, e.ts, e.sender, e.client_id, e.frame, e.edit_seq, \
+                             e.edit_ts, e.edit_content, e.reactions::text AS reactions";
+
+/// An [`EntryRow`] with its room ([`MessageStore::read_stored`]).
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    room_id: i64,
+    #[sqlx(flatten)]
+    entry: EntryRow,
+}
 
 /// A row as a [`StoredEntry`]: an entry unchanged since it was stored (no edit, no reaction,
 /// not erased) goes out as the frame text stored for it, without parsing it again.
 fn stored_of(room: RoomId, row: EntryRow) -> Result<StoredEntry, StoreError> {
-    let (seq, id, ts, _, client_id, frame, edit_seq, _, _, reactions) = &row;
-    if let (Some(frame), Some(client_id), None, None) = (frame, client_id, edit_seq, reactions) {
+    let unchanged = (&row.frame, &row.client_id, row.edit_seq, &row.reactions);
+    if let (Some(frame), Some(client_id), None, None) = unchanged {
         let ack = Ack {
             client_id: client_id.clone(),
             room_id: room,
-            id: small(*id),
-            seq: small(*seq),
-            ts: *ts,
+            id: small(row.id),
+            seq: small(row.seq),
+            ts: row.ts,
         };
         let frame = EntryFrame::from_written(bytes::Bytes::from(frame.clone().into_bytes()));
         return Ok(StoredEntry { ack, frame });
@@ -746,7 +744,18 @@ fn stored_of(room: RoomId, row: EntryRow) -> Result<StoredEntry, StoreError> {
 }
 
 fn entry_of(room: RoomId, row: EntryRow) -> Result<Entry, StoreError> {
-    let (seq, id, ts, sender, client_id, frame, edit_seq, edit_ts, edit_content, reactions) = row;
+    let EntryRow {
+        seq,
+        id,
+        ts,
+        sender,
+        client_id,
+        frame,
+        edit_seq,
+        edit_ts,
+        edit_content,
+        reactions,
+    } = row;
     let Some(frame) = frame else {
         return Ok(Entry::Erased(ErasedEntry {
             room_id: room,
@@ -853,11 +862,10 @@ impl MessageStore for PgMessageStore {
         to: u64,
     ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
         async move {
-            let rows: Vec<EntryRow> = sqlx::query_as(
-                "SELECT seq, id, ts, sender, client_id, frame, edit_seq, edit_ts, edit_content,
-                        reactions::text
-                 FROM entries WHERE room_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
-            )
+            let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e
+                 WHERE e.room_id = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq"
+            ))
             .bind(big(room.0))
             .bind(big(from.max(1)))
             .bind(big(to))
@@ -879,27 +887,21 @@ impl MessageStore for PgMessageStore {
                 .map(|(_, from, _)| big((*from).max(1)))
                 .collect();
             let tos: Vec<i64> = ranges.iter().map(|(.., to)| big(*to)).collect();
-            let rows: Vec<StoredRow> = sqlx::query_as(
-                "SELECT r.n, e.room_id, e.seq, e.id, e.ts, e.sender, e.client_id, e.frame,
-                        e.edit_seq, e.edit_ts, e.edit_content, e.reactions::text
+            let rows: Vec<StoredRow> = sqlx::query_as(&format!(
+                "SELECT e.room_id, {ENTRY_COLUMNS}
                  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
                         WITH ORDINALITY AS r(room_id, first, last, n)
                  JOIN entries e
                    ON e.room_id = r.room_id AND e.seq BETWEEN r.first AND r.last
-                 ORDER BY r.n, e.seq",
-            )
+                 ORDER BY r.n, e.seq"
+            ))
             .bind(&rooms)
             .bind(&froms)
             .bind(&tos)
             .fetch_all(&self.pool)
             .await?;
             rows.into_iter()
-                .map(
-                    |(_, room, seq, id, ts, sender, client_id, frame, es, et, ec, re)| {
-                        let row = (seq, id, ts, sender, client_id, frame, es, et, ec, re);
-                        stored_of(RoomId(small(room)), row)
-                    },
-                )
+                .map(|row| stored_of(RoomId(small(row.room_id)), row.entry))
                 .collect()
         }
         .boxed()
