@@ -210,36 +210,28 @@ impl State {
         self.rooms.insert(room, access);
     }
 
-    /// Drops `room`'s access and its members' links to it (their newest sends stay: the room
-    /// is read again at once).
-    fn forget_access(&mut self, room: RoomId) {
-        let Some(access) = self.rooms.remove(&room) else {
-            return;
-        };
-        for (user, _) in access.members() {
-            if let Some(rooms) = self.member_of.get_mut(&user) {
-                rooms.remove(&room);
-                if rooms.is_empty() {
-                    self.member_of.remove(&user);
-                }
-            }
-        }
-    }
-
-    /// Drops `room`, answering who was in it or invited.
-    fn forget(&mut self, room: RoomId) -> Vec<UserId> {
+    /// Drops `room`'s access and its people's links to it, answering who was in it or invited.
+    fn unlink(&mut self, room: RoomId) -> Vec<UserId> {
         let Some(access) = self.rooms.remove(&room) else {
             return Vec::new();
         };
         let people: Vec<UserId> = access.people().collect();
         for user in &people {
-            self.last_sent.remove(&(room, *user));
             if let Some(rooms) = self.member_of.get_mut(user) {
                 rooms.remove(&room);
                 if rooms.is_empty() {
                     self.member_of.remove(user);
                 }
             }
+        }
+        people
+    }
+
+    /// Drops `room` and its people's newest sends in it, answering who was in it or invited.
+    fn forget(&mut self, room: RoomId) -> Vec<UserId> {
+        let people = self.unlink(room);
+        for user in &people {
+            self.last_sent.remove(&(room, *user));
         }
         people
     }
@@ -326,8 +318,9 @@ impl Access {
     pub async fn reload(&self, rooms: Vec<RoomId>) -> Result<(), StoreError> {
         let found = self.projection.access_of(rooms.clone()).await?;
         let mut state = self.write();
+        // Their newest sends stay: the rooms are read again at once.
         for room in rooms {
-            state.forget_access(room);
+            state.unlink(room);
         }
         for (room, access) in found {
             state.put(room, access);
@@ -518,6 +511,11 @@ impl Access {
         if changes.is_empty() {
             return Ok(());
         }
+        if self.shared {
+            // The append that stored them projected them in its own transaction; writing them
+            // again here could undo a newer change another node made meanwhile.
+            return Ok(());
+        }
         self.projection.set_settings(changes).await
     }
 
@@ -539,6 +537,10 @@ impl Access {
                 .map(|room| (*room, state.forget(*room)))
                 .collect()
         };
+        if self.shared {
+            // Deleted in the append's own transaction (see `settle_settings`).
+            return (people, Ok(()));
+        }
         (people, self.projection.delete_rooms(rooms).await)
     }
 
@@ -570,6 +572,10 @@ impl Access {
             return Ok(());
         }
         self.settle_here(&updates);
+        if self.shared {
+            // Projected in the append's own transaction (see `settle_settings`).
+            return Ok(());
+        }
         self.projection.set_standings(updates).await
     }
 

@@ -29,6 +29,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// How often the recorder drains its histograms' samples (see [`handle`]).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
@@ -42,6 +44,16 @@ pub fn handle() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Another recorder already installed (none is, in this program) keeps its place.
         let _ = metrics::set_global_recorder(recorder);
+        // Histograms keep their samples until drained: a node nobody scrapes would grow for
+        // ever. The recorder's upkeep drains them into its summaries every few seconds.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("minitalk-metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            })
+            .expect("a thread for the metrics' upkeep");
         handle
     })
 }

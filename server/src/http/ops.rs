@@ -67,9 +67,13 @@ impl Default for OpsReads {
 }
 
 impl OpsReads {
-    /// The store's gauges, read at most once per [`READ_PERIOD`].
+    /// The store's gauges, read at most once per [`READ_PERIOD`]; none when the store does not
+    /// answer within [`READY_WITHIN`] (a scrape never waits longer).
     pub async fn gauges(&self, state: &AppState) -> Vec<(&'static str, f64)> {
-        self.gauges.get(state.messages().gauges()).await
+        let read = tokio::time::timeout(READY_WITHIN, state.messages().gauges());
+        self.gauges
+            .get(async { read.await.unwrap_or_default() })
+            .await
     }
 }
 

@@ -121,6 +121,17 @@ struct HubState {
     published: FastMap<RoomId, u64>,
 }
 
+impl HubState {
+    /// `room`'s listeners were handed entries up to `seq` (kept only for rooms someone here
+    /// follows: only those are checked, see [`Hub::followed_rooms`]).
+    fn note_published(&mut self, room: RoomId, seq: u64) {
+        if self.rooms.contains_key(&room) || self.watchers.contains_key(&room) {
+            let newest = self.published.entry(room).or_default();
+            *newest = (*newest).max(seq);
+        }
+    }
+}
+
 /// Cloneable handle to the hub.
 #[derive(Clone)]
 pub struct Hub {
@@ -435,11 +446,14 @@ impl Hub {
             .collect();
         let mut state = self.lock();
         let mut last_room = None;
+        // The run of the current room's frames, and its newest seq (noted once per run).
+        let mut run: Option<(RoomId, u64)> = None;
         for frame in frames {
             let room = frame.room;
             let size = frame.json.len();
-            let newest = state.published.entry(room).or_default();
-            *newest = (*newest).max(frame.seq);
+            if let Some((ran, seq)) = run.replace((room, frame.seq)).filter(|(r, _)| *r != room) {
+                state.note_published(ran, seq);
+            }
             if last_room != Some(room) {
                 // Counts are coalesced by the connection; consecutive entries of one room (a
                 // batch is mostly runs of rooms) mark it once.
@@ -469,6 +483,9 @@ impl Hub {
                     }
                 });
             }
+        }
+        if let Some((room, seq)) = run {
+            state.note_published(room, seq);
         }
     }
 
