@@ -11,6 +11,7 @@ use crate::ratelimit::RateLimiter;
 use crate::rooms::Timeline;
 use crate::search::{SearchError, Wanted};
 use crate::state::AppState;
+use crate::store::postgres::SearchRefusal;
 use crate::store::rooms::Standing;
 use crate::store::{Body, StoreError};
 use app::api::{ssr::Backend, ApiError, Moderation, SearchHit, SearchQuery, SEARCH_MAX};
@@ -348,6 +349,7 @@ impl Backend for ChatBackend {
             };
             let found = self.0.search().find(wanted).await.map_err(|e| match e {
                 SearchError::Off => ApiError::Forbidden(e.to_string()),
+                SearchError::Database(SearchRefusal::TooCostly) => ApiError::Invalid(e.to_string()),
                 e => {
                     tracing::error!("search failed: {e}");
                     ApiError::Internal

@@ -107,8 +107,8 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub header_read_timeout_ms: u64,
-    /// Keep a full-text index of messages in the data directory (`search/`) and answer searches
-    /// (`false`: no index, and searches are refused)
+    /// Answer searches: from a full-text index of messages in the data directory (`search/`),
+    /// or on PostgreSQL from the database's own (`false`: no index, and searches are refused)
     #[arg(long, env = "MINITALK_SEARCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub search: bool,
     /// Searches one user may make per minute (0: no limit)

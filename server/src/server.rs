@@ -23,7 +23,7 @@ use crate::search::Search;
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::accounts::AccountStore;
 use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
-use crate::store::postgres::{NodeId, PgStores};
+use crate::store::postgres::{NodeId, PgSearch, PgStores};
 use crate::store::rooms::RoomStore;
 use crate::store::{DataDir, FileMessageStore, MessageStore, TimelineFacts};
 use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
@@ -163,7 +163,10 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     } else {
         Access::load(room_store.clone()).await?
     };
-    let (search, indexer) = if config.search {
+    let (search, indexer) = if let (true, Some((pool, _))) = (config.search, &cluster) {
+        // On PostgreSQL every node searches the database: nothing to index here.
+        (Search::database(PgSearch::new(pool.clone())), None)
+    } else if config.search {
         let known = room_store.access().await?.into_iter().map(|(id, _)| id);
         let (search, indexer) = Search::start(
             data.file("search"),
@@ -213,7 +216,6 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
                 access: access.clone(),
                 messages: messages.clone(),
                 newest: newest.clone(),
-                search: search.clone(),
                 seen_heads: Default::default(),
             };
             Some(relay.start(shutdown.clone()).await?)

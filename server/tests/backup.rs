@@ -60,6 +60,15 @@ async fn a_node_on_a_restored_dump_carries_on() {
         "a resend of what the dump holds is answered, not stored again"
     );
     assert_eq!(ack_seq(&socket.send_and_wait(room, "m2", "after").await), 3);
+    // The search column and its index came back with the rows (a generated column needs its
+    // function restored before it).
+    let query = app::api::SearchQuery {
+        words: "dump".into(),
+        ..Default::default()
+    };
+    let found = bob.api.search(query).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].message.content, "before the dump");
     node.shutdown();
     node.stopped().await.unwrap();
 }

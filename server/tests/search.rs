@@ -1,12 +1,14 @@
-//! Search, end to end: a real server on 127.0.0.1:0 indexing into its data directory; what a
-//! search finds, what it never finds (another's room, a deleted message), and an index rebuilt
-//! from the log.
+//! Search, end to end: a real server on 127.0.0.1:0 indexing into its data directory, and nodes
+//! on PostgreSQL searching the database; what a search finds, what it never finds (another's
+//! room, a deleted message), and an index rebuilt from the log.
 
 mod support;
 
 use app::api::{ApiError, SearchQuery};
 use app::model::RoomId;
 use minitalk_client::CallError;
+use minitalk_server::store::postgres::scratch;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::{ack_seq, disk_holds, start};
 
@@ -49,15 +51,15 @@ fn sorted(mut texts: Vec<String>) -> Vec<String> {
     texts
 }
 
-#[tokio::test]
-async fn search_finds_what_you_may_read_as_it_reads_now_and_survives_a_lost_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = start(dir.path(), UNLIMITED).await;
-    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+/// What every backend promises: words, any case, all of them, only in the caller's rooms,
+/// with filters, an edit found by its new words and a deleted message by none. Leaves a
+/// message "mango pizza tonight?" by ana, and a deleted one that held "durian".
+async fn finds_what_you_may_read_as_it_reads_now(addr: SocketAddr) {
+    let (users, room) = support::members_of(addr, &["ana", "bob"], "general").await;
     let [ana, bob] = &users[..] else {
         unreachable!()
     };
-    let (others, hidden) = support::members_of(server.addr, &["eve"], "elsewhere").await;
+    let (others, hidden) = support::members_of(addr, &["eve"], "elsewhere").await;
     let eve = &others[0];
     let mut eve_socket = eve.connect().await;
     ack_seq(
@@ -142,6 +144,14 @@ async fn search_finds_what_you_may_read_as_it_reads_now_and_survives_a_lost_inde
     assert!(found_until(ana, words("durian"), |t| t.is_empty())
         .await
         .is_empty());
+}
+
+#[tokio::test]
+async fn search_finds_what_you_may_read_as_it_reads_now_and_survives_a_lost_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), UNLIMITED).await;
+    finds_what_you_may_read_as_it_reads_now(server.addr).await;
+    let ana = support::login(server.addr, "ana").await;
     let deadline = Instant::now() + support::PATIENCE;
     while disk_holds(dir.path(), "durian") && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -152,7 +162,6 @@ async fn search_finds_what_you_may_read_as_it_reads_now_and_survives_a_lost_inde
     );
 
     // The index lost (removed, then damaged): rebuilt from the log at start.
-    drop((ana_socket, bob_socket, eve_socket));
     for damage in ["remove", "garble"] {
         server.shutdown();
         server.stopped().await.unwrap();
@@ -173,6 +182,33 @@ async fn search_finds_what_you_may_read_as_it_reads_now_and_survives_a_lost_inde
             .is_empty());
         server = restarted;
     }
+}
+
+/// On PostgreSQL the database answers (no index of the node's own), with the same promises; a
+/// second node on the same database finds at once what the first stored.
+#[tokio::test]
+async fn search_on_postgresql_keeps_the_same_promises_on_every_node() {
+    let url = scratch::fresh_database().await;
+    let on_db = ["--searches-per-min", "0", "--database-url", &url];
+    let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = start(first_dir.path(), &on_db).await;
+    let second = start(second_dir.path(), &on_db).await;
+    finds_what_you_may_read_as_it_reads_now(first.addr).await;
+    let ana = support::login(second.addr, "ana").await;
+    // Asked once, not polled: stored means findable, on every node.
+    let texts: Vec<String> = ana
+        .api
+        .search(words("pizza"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|hit| hit.message.content)
+        .collect();
+    assert_eq!(texts, ["mango pizza tonight?"]);
+    assert!(
+        !first_dir.path().join("search").exists(),
+        "a node on PostgreSQL built an index"
+    );
 }
 
 #[tokio::test]

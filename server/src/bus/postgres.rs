@@ -31,7 +31,6 @@ use crate::access::Access;
 use crate::fasthash::FastMap;
 use crate::hub::Hub;
 use crate::newest::NewestMessages;
-use crate::search::Search;
 use crate::store::postgres::{NodeId, STORED_CHANNEL};
 use crate::store::MessageStore;
 use app::model::RoomId;
@@ -81,7 +80,6 @@ pub struct Relay {
     pub access: Access,
     pub messages: Arc<dyn MessageStore>,
     pub newest: NewestMessages,
-    pub search: Search,
     /// The heads the last [`Relay::check_heads`] found, by followed room.
     pub seen_heads: std::sync::Mutex<FastMap<RoomId, u64>>,
 }
@@ -260,7 +258,6 @@ impl Relay {
             };
             ranges.insert(RoomId(room), (from, to));
         }
-        self.search.touch(ranges.keys().copied());
         let mut wanted = Vec::with_capacity(ranges.len());
         for (room, (from, to)) in ranges {
             if self.hub.is_followed(room) {
@@ -359,7 +356,6 @@ mod tests {
             ),
             messages: messages.clone(),
             newest: NewestMessages::default(),
-            search: Search::off(),
             seen_heads: Default::default(),
         };
         (Arc::new(relay), messages, listening)

@@ -4,6 +4,7 @@
 //! Synchronous and blocking (tantivy writes and `fsync`s files): the indexer task calls it on
 //! the blocking pool.
 
+use super::{Wanted, MAX_WORDS};
 use app::model::{ChatMessage, RoomId};
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -14,9 +15,6 @@ use tantivy::schema::{
     Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
 };
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
-
-/// The most words of a search that count (the rest are left out).
-const MAX_WORDS: usize = 16;
 
 /// Memory the writer buffers documents in before it writes a segment (tantivy's floor is 15 MB).
 const WRITER_HEAP_BYTES: usize = 15_000_000;
@@ -54,17 +52,6 @@ fn schema() -> (Schema, Fields) {
 
 fn key(room: RoomId, seq: u64) -> String {
     format!("{room}:{seq}")
-}
-
-/// What a query asks: words, within some rooms, optionally by one sender and within a time.
-pub struct Wanted {
-    pub words: String,
-    pub rooms: Vec<RoomId>,
-    /// A [`app::model::Username::key`].
-    pub sender: Option<String>,
-    pub from_ts: Option<i64>,
-    pub until_ts: Option<i64>,
-    pub limit: usize,
 }
 
 /// The index's writing side: one, owned by the indexer task.

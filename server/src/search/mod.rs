@@ -1,7 +1,15 @@
-//! Full-text search over the rooms a person is in, with a tantivy index in the data directory
-//! (`search/`).
+//! Full-text search over the rooms a person is in. Two engines answer the same [`Wanted`]:
 //!
-//! Why it is shaped this way:
+//! - **On the file store**, a tantivy index in the data directory (`search/`, module `index`),
+//!   fed by the indexer task below.
+//! - **On PostgreSQL**, the database itself ([`PgSearch`]: a generated `tsvector` column and a GIN
+//!   index), because every node must find what any node stored, at once; a node's own index
+//!   would know only what that node saw.
+//!
+//! Both cut words the same way (runs of letters and digits, any case, at most [`MAX_WORDS`], all
+//! of them required) and both are read back through the message store before a hit is shown.
+//!
+//! Why the tantivy index is shaped this way:
 //! - **Off the hot path.** The publisher only marks the rooms a stored batch touched
 //!   ([`Search::touch`]: one lock, a set insert per entry, never a wait). The indexer task reads
 //!   what is new from the message store itself, at most once per [`COMMIT_EVERY`], so a batch's
@@ -23,7 +31,7 @@
 
 mod index;
 
-pub use index::Wanted;
+use crate::store::postgres::{PgSearch, SearchRefusal};
 use index::{SearchIndex, Searcher};
 
 use crate::fasthash::FastSet;
@@ -46,6 +54,19 @@ pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
 pub const PURGE_EVERY: Duration = Duration::from_secs(10);
 /// Entries read from the store at once while catching a room up.
 const CHUNK: u64 = 500;
+/// The most words of a search that count (the rest are left out).
+pub const MAX_WORDS: usize = 16;
+
+/// What a query asks: words, within some rooms, optionally by one sender and within a time.
+pub struct Wanted {
+    pub words: String,
+    pub rooms: Vec<RoomId>,
+    /// A [`app::model::Username::key`].
+    pub sender: Option<String>,
+    pub from_ts: Option<i64>,
+    pub until_ts: Option<i64>,
+    pub limit: usize,
+}
 
 /// Why a search could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +75,9 @@ pub enum SearchError {
     Off,
     #[error("the search index failed: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// Only on PostgreSQL, whose searches run under a time limit.
+    #[error("{0}")]
+    Database(#[from] SearchRefusal),
     #[error("the search task failed")]
     Task,
 }
@@ -62,7 +86,15 @@ pub enum SearchError {
 /// [`SearchError::Off`] and indexes nothing.
 #[derive(Clone)]
 pub struct Search {
-    inner: Option<Arc<Shared>>,
+    engine: Option<Engine>,
+}
+
+#[derive(Clone)]
+enum Engine {
+    /// The file store's tantivy index, and the indexer that feeds it.
+    Index(Arc<Shared>),
+    /// PostgreSQL's own full-text search: nothing to feed.
+    Database(PgSearch),
 }
 
 struct Shared {
@@ -74,7 +106,14 @@ struct Shared {
 
 impl Search {
     pub fn off() -> Self {
-        Self { inner: None }
+        Self { engine: None }
+    }
+
+    /// Searches with the database's full-text index (a node on PostgreSQL).
+    pub fn database(search: PgSearch) -> Self {
+        Self {
+            engine: Some(Engine::Database(search)),
+        }
     }
 
     /// Opens (or rebuilds) the index in `dir` and starts the indexer task, which first catches
@@ -105,14 +144,15 @@ impl Search {
             shutdown,
         ));
         let search = Self {
-            inner: Some(shared),
+            engine: Some(Engine::Index(shared)),
         };
         Ok((search, task))
     }
 
-    /// Marks the rooms of a stored batch for the indexer (the publisher calls this).
+    /// Marks the rooms of a stored batch for the indexer (the publisher calls this). The
+    /// database needs no telling.
     pub fn touch(&self, rooms: impl IntoIterator<Item = RoomId>) {
-        if let Some(shared) = &self.inner {
+        if let Some(Engine::Index(shared)) = &self.engine {
             shared
                 .dirty
                 .lock()
@@ -125,12 +165,16 @@ impl Search {
     /// The (room, seq) of the best matches, best first (see the module docs for what the
     /// caller must still check).
     pub async fn find(&self, wanted: Wanted) -> Result<Vec<(RoomId, u64)>, SearchError> {
-        let shared = self.inner.as_ref().ok_or(SearchError::Off)?;
-        let searcher = shared.searcher.clone();
-        tokio::task::spawn_blocking(move || searcher.search(&wanted))
-            .await
-            .map_err(|_| SearchError::Task)?
-            .map_err(Into::into)
+        match self.engine.as_ref().ok_or(SearchError::Off)? {
+            Engine::Index(shared) => {
+                let searcher = shared.searcher.clone();
+                tokio::task::spawn_blocking(move || searcher.search(&wanted))
+                    .await
+                    .map_err(|_| SearchError::Task)?
+                    .map_err(Into::into)
+            }
+            Engine::Database(search) => Ok(search.find(&wanted).await?),
+        }
     }
 }
 

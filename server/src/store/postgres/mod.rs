@@ -30,12 +30,14 @@ mod accounts;
 mod messages;
 mod rooms;
 pub mod scratch;
+mod search;
 #[cfg(test)]
 mod tests;
 
 pub use accounts::PgAccounts;
 pub use messages::PgMessageStore;
 pub use rooms::PgRooms;
+pub use search::{PgSearch, SearchRefusal};
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

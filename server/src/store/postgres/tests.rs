@@ -2,13 +2,15 @@
 //! same rooms at once, storing the same resend at once, and a node starting again. (The
 //! contract suite, `store::contract`, checks everything else against this store too.)
 
-use super::{scratch, PgConfig, PgStores};
+use super::{scratch, PgConfig, PgSearch, PgStores, SearchRefusal};
+use crate::search::Wanted;
 use crate::store::contract::{delete, edit, new};
-use crate::store::{Appended, MessageStore, StoredEntry};
-use app::model::RoomId;
+use crate::store::{Appended, MessageStore, NewEntry, StoredEntry};
+use app::model::{RoomId, Username};
 use app::timeline::Entry;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 async fn open(url: &str) -> PgStores {
     let config = PgConfig {
@@ -180,4 +182,125 @@ async fn several_ranges_read_in_one_query_are_what_read_range_reads() {
         4,
         "room 2's one, room 1's three, nothing of room 3"
     );
+}
+
+/// What `search` finds of `words` in `rooms` (sorted, for comparing).
+async fn found(
+    search: &PgSearch,
+    words: &str,
+    rooms: &[u64],
+    sender: Option<&str>,
+) -> Vec<(u64, u64)> {
+    let wanted = Wanted {
+        words: words.into(),
+        rooms: rooms.iter().map(|r| RoomId(*r)).collect(),
+        sender: sender.map(str::to_owned),
+        from_ts: None,
+        until_ts: None,
+        limit: 10,
+    };
+    let mut hits: Vec<(u64, u64)> = search
+        .find(&wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(room, seq)| (room.0, seq))
+        .collect();
+    hits.sort();
+    hits
+}
+
+/// Search on the database: plain words in the caller's rooms, a message as it reads now (an
+/// edit by its new words, a deleted one by none, its words gone from its row), and a search
+/// that runs too long refused rather than left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_messages_as_they_read_now_and_only_in_the_rooms_given() {
+    let url = scratch::fresh_database().await;
+    let stores = open(&url).await;
+    let messages = &stores.messages;
+    let by = |sender: &str, entry: NewEntry| NewEntry {
+        sender: Username::parse(sender).unwrap(),
+        ..entry
+    };
+    messages
+        .append(vec![
+            new(1, "a", "Pineapple pizza tonight?", 100),
+            by(
+                "bob",
+                new(1, "b", "no pineapple, and no durian please", 200),
+            ),
+            new(1, "c", "mail a@b.com about foo_bar", 300),
+            new(2, "d", "pineapple secrets", 400),
+        ])
+        .await
+        .unwrap();
+    let search = PgSearch::new(stores.pool.clone());
+    assert_eq!(
+        found(&search, "PINEAPPLE", &[1], None).await,
+        [(1, 1), (1, 2)]
+    );
+    assert_eq!(found(&search, "pineapple", &[1, 2], None).await.len(), 3);
+    assert!(found(&search, "pineapple", &[], None).await.is_empty());
+    assert_eq!(
+        found(&search, "pineapple", &[1], Some("bob")).await,
+        [(1, 2)]
+    );
+    // Every word, never syntax; punctuation separates words on both sides.
+    assert_eq!(
+        found(&search, "-pineapple, pizza!", &[1], None).await,
+        [(1, 1)]
+    );
+    assert!(found(&search, "pineapple OR secrets", &[1, 2], None)
+        .await
+        .is_empty());
+    assert_eq!(found(&search, "b.com bar", &[1], None).await, [(1, 3)]);
+    let in_time = |from_ts, until_ts| Wanted {
+        words: "pineapple".into(),
+        rooms: vec![RoomId(1), RoomId(2)],
+        sender: None,
+        from_ts,
+        until_ts,
+        limit: 10,
+    };
+    assert_eq!(
+        search.find(&in_time(Some(150), Some(399))).await.unwrap(),
+        [(RoomId(1), 2)]
+    );
+
+    messages
+        .append(vec![
+            edit("ana", "e", 1, "mango pizza tonight?"),
+            delete("bob", "f", 2, false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found(&search, "mango", &[1], None).await, [(1, 1)]);
+    assert!(found(&search, "pineapple", &[1], None).await.is_empty());
+    assert!(found(&search, "durian", &[1], None).await.is_empty());
+    let words: Option<String> =
+        sqlx::query_scalar("SELECT words::text FROM entries WHERE room_id = 1 AND seq = 2")
+            .fetch_one(&stores.pool)
+            .await
+            .unwrap();
+    assert_eq!(words, None, "a deleted message's words stayed in its row");
+
+    // Many matches and a deadline too short to rank them: refused, not left running.
+    let many: Vec<NewEntry> = (0..20_000)
+        .map(|i| new(3, &format!("m{i}"), &format!("common word {i}"), i))
+        .collect();
+    messages.append(many).await.unwrap();
+    let hurried = PgSearch::with_timeout(stores.pool.clone(), Duration::from_millis(1));
+    let wanted = Wanted {
+        words: "common word".into(),
+        ..in_time(None, None)
+    };
+    let wanted = Wanted {
+        rooms: vec![RoomId(3)],
+        ..wanted
+    };
+    assert!(matches!(
+        hurried.find(&wanted).await,
+        Err(SearchRefusal::TooCostly)
+    ));
+    assert_eq!(search.find(&wanted).await.unwrap().len(), 10);
 }
