@@ -26,8 +26,16 @@ pub struct Config {
     #[arg(long, env = "MINITALK_ADDR")]
     pub addr: Option<SocketAddr>,
     /// Where users, rooms and messages are stored (locked while the server runs)
-    #[arg(long, env = "MINITALK_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        env = "MINITALK_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
+    /// What to do instead of serving
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Messages per durable write, at most (default chosen by the sweep in BENCHMARKS.md)
     #[arg(long, env = "MINITALK_BATCH_SIZE", default_value_t = 4000)]
     pub batch_size: usize,
@@ -125,6 +133,18 @@ pub struct Config {
     /// Most connections this node holds open to PostgreSQL
     #[arg(long, env = "MINITALK_DATABASE_POOL", default_value_t = 16)]
     pub database_pool: u32,
+}
+
+/// What `minitalk` does instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Write a consistent copy of the file store in --data-dir into a new directory, whether
+    /// the server runs (it is asked through its control socket) or not
+    Backup {
+        /// The new directory (it must not exist)
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 impl Config {

@@ -40,6 +40,9 @@
 //!   `document.rs`, and `kept.rs` for the store over it, generic over a `store/keeper.rs`).
 //!   `store/memory/` implements the traits for unit tests (the same metadata stores, kept in
 //!   memory), and `store/contract/` is the suite every implementation passes.
+//!   `store/postgres/` implements them on PostgreSQL for several nodes (`--database-url`).
+//!   `store/file/backup.rs` copies the whole file store at one moment while it runs; the
+//!   [`control`] socket in the data directory is how `minitalk backup` asks for it.
 //! - [`accounts`], [`rooms`]: the services that keep the rules (passwords, sessions, quotas,
 //!   membership) over `Arc<dyn …Store>`. [`access`]: who may do what in a room, decided by the
 //!   processor's writer in batch order, and the send path's fast membership check. [`signin`]: admission for password work, which [`accounts`] runs through.
@@ -47,9 +50,10 @@
 //!   functions and the socket's user stream (`ws/user_stream.rs`: the sidebar's snapshot and
 //!   its live changes, counts coalesced per connection). [`newest`]: each room's newest
 //!   message, left by the publisher, for the rows' previews (what notifications show).
-//! - [`search`]: the full-text index (tantivy, `search/` in the data directory), caught up
-//!   from the message store by its own task after the publisher marks the rooms a batch
-//!   touched; queries scoped to the caller's rooms, each hit read back from the store.
+//! - [`search`]: full-text search. On the file store a tantivy index (`search/` in the data
+//!   directory), caught up from the message store by its own task after the publisher marks
+//!   the rooms a batch touched; on PostgreSQL the database's own (`store/postgres/search.rs`).
+//!   Queries scoped to the caller's rooms, each hit read back from the store.
 //! - [`history`]: history pages behind a cache bounded in bytes; [`stats`]: the processor's
 //!   figures; [`ratelimit`]: per-user token buckets.
 //! - [`bus`]: events that are not messages (a leave, a sign-out, presence, typing) published
@@ -71,6 +75,7 @@ pub mod backend;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod control;
 mod fasthash;
 pub mod history;
 pub mod http;

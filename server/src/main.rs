@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use leptos::prelude::get_configuration;
-use minitalk_server::config::Config;
+use minitalk_server::config::{Command, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,6 +16,18 @@ async fn main() -> anyhow::Result<()> {
         logs.json().init();
     } else {
         logs.init();
+    }
+    if let Some(Command::Backup { to }) = &config.command {
+        let written = minitalk_server::control::backup(&config, to).await?;
+        println!(
+            "backed up {} files, {} bytes, into {} in {:.0} ms (writes waited {:.1} ms)",
+            written.files,
+            written.bytes,
+            written.dir.display(),
+            written.ms,
+            written.held_ms
+        );
+        return Ok(());
     }
     let mut options = get_configuration(None)?.leptos_options;
     options.site_addr = config.listen_addr();

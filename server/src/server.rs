@@ -22,11 +22,11 @@ use crate::processor::{MessageProcessor, Outlets};
 use crate::search::Search;
 use crate::state::{AppState, Limiters, Parts};
 use crate::store::accounts::AccountStore;
-use crate::store::file::{accounts::FileAccounts, rooms::FileRooms};
+use crate::store::file::{backup::Backup, FileStores};
 use crate::store::postgres::{NodeId, PgSearch, PgStores};
 use crate::store::rooms::RoomStore;
-use crate::store::{DataDir, FileMessageStore, MessageStore, TimelineFacts};
-use crate::{accounts, bus, history, http, hub, ratelimit, rooms, routes, signin, stats};
+use crate::store::{DataDir, MessageStore, TimelineFacts};
+use crate::{accounts, bus, control, history, http, hub, ratelimit, rooms, routes, signin, stats};
 use app::model::{RoomId, UserId, Username};
 use leptos::prelude::LeptosOptions;
 use sqlx::PgPool;
@@ -114,6 +114,8 @@ struct Stores {
     facts: TimelineFacts,
     /// On PostgreSQL: the pool and this node's name, for the relay to the other nodes.
     cluster: Option<(PgPool, NodeId)>,
+    /// On the file store: its backup, for the control socket.
+    backup: Option<Arc<Backup>>,
 }
 
 /// Opens the stores `config` names: PostgreSQL with `--database-url`, else the file store in
@@ -128,16 +130,22 @@ async fn open_stores(config: &Config, data: &DataDir) -> anyhow::Result<Stores> 
             rooms: Arc::new(stores.rooms),
             facts,
             cluster: Some((stores.pool, stores.node)),
+            backup: None,
         });
     }
-    let mut messages =
-        FileMessageStore::open(&data.file("messages"), config.messages(), clock::now_ms())?;
+    let FileStores {
+        mut messages,
+        accounts,
+        rooms,
+        backup,
+    } = FileStores::open(data, config.messages(), clock::now_ms())?;
     Ok(Stores {
         facts: messages.take_facts(),
         messages: Arc::new(messages),
-        accounts: Arc::new(FileAccounts::open(data)?),
-        rooms: Arc::new(FileRooms::open(data)?),
+        accounts: Arc::new(accounts),
+        rooms: Arc::new(rooms),
         cluster: None,
+        backup: Some(Arc::new(backup)),
     })
 }
 
@@ -152,6 +160,7 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
         rooms: room_store,
         facts,
         cluster,
+        backup,
     } = open_stores(&config, &data).await?;
     tracing::info!(durability = %messages.durability(), data_dir = %config.data_dir.display(), "opened the stores");
 
@@ -270,10 +279,15 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
 
     let listener = TcpListener::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
+    let control = tokio::spawn(control::serve(
+        control::bind(&data)?,
+        backup,
+        shutdown.clone(),
+    ));
     let task = tokio::spawn(serve(
         listener,
         state,
-        [Some(processor_task), indexer, relay],
+        [Some(processor_task), indexer, relay, Some(control)],
         data,
     ));
     Ok(Running {
@@ -287,9 +301,9 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
 async fn serve(
     listener: TcpListener,
     state: AppState,
-    // The processor, then the search indexer and the relay to other nodes (when there are
-    // ones): all end after `shutdown`.
-    tasks: [Option<tokio::task::JoinHandle<()>>; 3],
+    // The processor, then the search indexer, the relay to other nodes (when there are ones)
+    // and the control socket: all end after `shutdown`.
+    tasks: [Option<tokio::task::JoinHandle<()>>; 4],
     data: DataDir,
 ) -> anyhow::Result<()> {
     let shutdown = state.shutdown().clone();

@@ -209,6 +209,11 @@ impl FileMessageStore {
         std::mem::take(&mut self.facts)
     }
 
+    /// The log, for a backup of the whole file store (`super::backup`).
+    pub(super) fn log(&self) -> Arc<MessageLog> {
+        self.log.clone()
+    }
+
     /// Makes the next `n` batch writes fail after writing half their bytes.
     #[cfg(test)]
     pub fn fail_next_writes(&self, n: usize) {

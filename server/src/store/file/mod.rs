@@ -12,14 +12,56 @@
 //!   are a map lookup under a read lock and run where they are called; writes append and
 //!   `fdatasync` a journal line, so they run on tokio's blocking pool through [`blocking`],
 //!   never on an async worker thread.
+//! - [`backup`]: a consistent copy of all of them while the server runs.
 
 pub mod accounts;
+pub mod backup;
 pub mod log;
 mod messages;
 pub mod rooms;
 
 pub use log::LogConfig;
 pub use messages::{FileMessageStore, FileMessageStoreConfig};
+
+use crate::store::DataDir;
+use accounts::FileAccounts;
+use backup::Backup;
+use rooms::FileRooms;
+
+/// The file store of one data directory: its three stores, and a backup of them together.
+pub struct FileStores {
+    pub messages: FileMessageStore,
+    pub accounts: FileAccounts,
+    pub rooms: FileRooms,
+    pub backup: Backup,
+}
+
+impl FileStores {
+    /// Opens the log (`messages/`, recovering it) and the tables in `data`. Blocking.
+    pub fn open(
+        data: &DataDir,
+        config: FileMessageStoreConfig,
+        now_ms: i64,
+    ) -> Result<Self, StoreError> {
+        let messages = FileMessageStore::open(&data.file("messages"), config, now_ms)?;
+        let accounts = FileAccounts::open(data)?;
+        let rooms = FileRooms::open(data)?;
+        let backup = Backup::new(
+            messages.log(),
+            vec![
+                ("users.json", accounts.users.clone()),
+                ("sessions.json", accounts.sessions.clone()),
+                ("rooms.json", rooms.0.clone()),
+            ],
+        );
+        Ok(Self {
+            messages,
+            accounts,
+            rooms,
+            backup,
+        })
+    }
+}
 
 use crate::store::keeper::Keeper;
 use crate::store::{Document, StoreError, Table};

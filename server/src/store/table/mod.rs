@@ -43,6 +43,25 @@ pub trait Document: Default + Serialize + DeserializeOwned {
     fn prune(&mut self) {}
 }
 
+/// Keeps a table's writers out while it lives (see [`Table::freeze`]).
+pub struct Frozen<'a> {
+    _writers: std::sync::MutexGuard<'a, Journal>,
+}
+
+/// A table of any document, as a backup sees it.
+pub trait Freeze: Send + Sync {
+    fn freeze(&self) -> (Vec<u8>, Frozen<'_>);
+}
+
+impl<T: Document + Send + Sync> Freeze for Table<T>
+where
+    T::Change: Send,
+{
+    fn freeze(&self) -> (Vec<u8>, Frozen<'_>) {
+        Table::freeze(self)
+    }
+}
+
 pub struct Table<T: Document> {
     snapshot: PathBuf,
     doc: RwLock<T>,
@@ -133,6 +152,19 @@ impl<T: Document> Table<T> {
     pub fn compact(&self) -> Result<(), StoreError> {
         let mut journal = self.journal.lock().expect("table journal lock poisoned");
         self.fold(&mut journal)
+    }
+
+    /// The snapshot file as the document stands now (everything journaled folded in), and a
+    /// guard that keeps writers out until it drops: a backup freezes every table at once and
+    /// copies the log while they are held, so that together they are one moment's state.
+    pub fn freeze(&self) -> (Vec<u8>, Frozen<'_>) {
+        let journal = self.journal.lock().expect("table journal lock poisoned");
+        let bytes = serde_json::to_vec(&SnapshotRef {
+            through: journal.last(),
+            doc: &*self.read(),
+        })
+        .expect("table documents always serialize");
+        (bytes, Frozen { _writers: journal })
     }
 
     /// Makes the next append fail half-written; with `and_its_cut`, its cut-back fails too.

@@ -20,6 +20,10 @@
 //! would see a torn line), so reads hold the log's erase lock for reading and each chunk's
 //! overwrites hold it for writing, for the few milliseconds of one chunk.
 //!
+//! Copies: a backup copying the log (`copy`) holds the log's copy gate, and each chunk takes it
+//! first, so an erasure waits for a copy to end instead of changing bytes being copied. (Not the
+//! erase lock: a waiting writer there would make appends wait behind the whole copy.)
+//!
 //! What this cannot promise: the filesystem and the device below it may keep old copies of the
 //! blocks (a copy-on-write filesystem, an SSD's remapped pages, a backup). `docs/storage.md`
 //! says so; full-disk encryption is the answer to that threat, not this module.
@@ -147,6 +151,7 @@ impl MessageLog {
         // A chunk that failed part-way (a short write) may have left a torn line: its intent
         // is still on disk, and applying it first makes every line of it whole again.
         {
+            let _not_copying = self.copying.lock().expect("log copy gate poisoned");
             let _readers = self.erasing.write().expect("erase lock poisoned");
             finish_interrupted(&self.dir)?;
         }
@@ -183,11 +188,13 @@ impl MessageLog {
         Ok(erased)
     }
 
-    /// Writes the intent, overwrites, syncs, and removes the intent.
+    /// Writes the intent, overwrites, syncs, and removes the intent; never while a copy of the
+    /// log is being made.
     fn apply(&self, plan: &[Overwrite]) -> Result<(), StoreError> {
         if plan.is_empty() {
             return Ok(());
         }
+        let _not_copying = self.copying.lock().expect("log copy gate poisoned");
         let intent = self.dir.join(INTENT_FILE);
         let bytes = serde_json::to_vec(plan).expect("overwrites always serialize");
         atomic::replace(&intent, &bytes)?;

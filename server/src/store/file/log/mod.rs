@@ -208,6 +208,9 @@ pub struct MessageLog {
     writer: Mutex<Writer>,
     /// Read while lines are read, written while a chunk of them is overwritten (see [`eraser`]).
     erasing: std::sync::RwLock<()>,
+    /// Held by each erasure chunk, and by a copy for as long as it copies (see [`copy`]): the
+    /// bytes a copy reads do not change under it, and appends never wait for it.
+    copying: Mutex<()>,
     owed: eraser::Owed,
     #[cfg(test)]
     fail_next_writes: std::sync::atomic::AtomicUsize,
@@ -228,6 +231,8 @@ fn segment_path(dir: &Path, number: u32) -> PathBuf {
     dir.join(format!("{number:08}.jsonl"))
 }
 
+mod copy;
+pub use copy::Copied;
 pub mod eraser;
 mod reader;
 pub mod recovery;

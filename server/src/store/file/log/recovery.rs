@@ -185,6 +185,7 @@ impl MessageLog {
                 buf: Vec::new(),
             }),
             erasing: Default::default(),
+            copying: Default::default(),
             owed: Default::default(),
             #[cfg(test)]
             fail_next_writes: Default::default(),

@@ -670,3 +670,46 @@ fn an_unreadable_target_fails_only_the_entries_acting_on_it() {
         .collect();
     assert_eq!(seqs, [3, 4]);
 }
+
+/// A copy is the log at its cut: bytes written past the last segment's end after the cut (a
+/// later batch) are not copied, every segment before it is whole, and the copy opens with the
+/// same contents.
+#[test]
+fn a_copy_is_the_log_at_its_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), 200).log;
+    for i in 0..12 {
+        log.append_all(vec![new(1, &format!("message-{i}"))])
+            .unwrap();
+    }
+    let sizes = |dir: &Path| -> Vec<(String, u64)> {
+        let mut sizes: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().into_string().unwrap(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        sizes.sort();
+        sizes
+    };
+    let at_cut = sizes(dir.path());
+    assert!(at_cut.len() > 2, "several segments: {at_cut:?}");
+    let last = dir.path().join(&at_cut.last().unwrap().0);
+    let copied = log
+        .copy_to(to.path(), || {
+            // What a batch stored after the cut would add.
+            let mut file = OpenOptions::new().append(true).open(&last).unwrap();
+            file.write_all(b"{\"type\":\"message\",\"late\":true}\n")
+                .unwrap();
+        })
+        .unwrap();
+    assert_eq!(sizes(to.path()), at_cut);
+    assert_eq!(copied.bytes, at_cut.iter().map(|(_, len)| len).sum::<u64>());
+    let copy = open(to.path(), 200).log;
+    assert_eq!(contents(&copy, 1), contents(&log, 1));
+}
