@@ -18,6 +18,7 @@
 //! store is kept as its projection by the writer after each batch (see `processor::writer`).
 
 use crate::fasthash::FastMap;
+use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::store::rooms::{RoomAccess, RoomError, RoomStore, Standing, StandingUpdate};
 use crate::store::StoreError;
 use crate::store::{Body, Intent, MemberChange, RoomSettings};
@@ -268,7 +269,19 @@ pub struct Access {
     /// Whether other nodes change the same rooms (PostgreSQL): then this state is a cache that
     /// can be behind, and a refusal is confirmed against the store before it is given.
     shared: bool,
+    /// Each user's budget of such confirmations ([`CONFIRMS`]).
+    confirms: RateLimiter<UserId>,
 }
+
+/// How many refusals of one user are read again from the store ([`Access::confirm`]): a burst
+/// of 20, then one a second; past it the cached refusal stands. Someone who joined through
+/// another node a moment ago needs one read per room (the read puts them in the cache, and the
+/// other node's notice does too); a stranger sending frames for rooms they are not in cannot
+/// turn each into a database read.
+pub const CONFIRMS: RateLimit = RateLimit {
+    per_sec: 1.0,
+    burst: 20.0,
+};
 
 impl Access {
     /// The state `store` holds, kept in step with it from now on.
@@ -293,6 +306,7 @@ impl Access {
             state: Arc::default(),
             projection,
             shared: false,
+            confirms: RateLimiter::new(CONFIRMS),
         };
         for (id, room) in rooms {
             access.add_room(id, room);
@@ -358,10 +372,11 @@ impl Access {
 
     /// [`Access::check_member`], with a refusal confirmed against the room store when other
     /// nodes change the rooms too (they may have let `user` in a moment ago, and this node not
-    /// heard yet): the answer every request that can wait for a read gets.
+    /// heard yet), within `user`'s budget ([`CONFIRMS`]): the answer every request that can wait
+    /// for a read gets.
     pub async fn confirm(&self, user: UserId, room: RoomId) -> Result<(), Refusal> {
         match self.check_member(user, room) {
-            Err(_) if self.shared => {
+            Err(_) if self.shared && self.confirms.check(&user).is_ok() => {
                 self.refresh(room).await;
                 self.check_member(user, room)
             }
@@ -968,5 +983,46 @@ mod tests {
         );
         assert!(!access.rooms_of(MEMBER).contains(&RoomId(1)));
         assert!(access.rooms_of(OWNER).contains(&RoomId(1)));
+    }
+
+    /// On a shared store a refusal is read again, so someone let in through another node is
+    /// confirmed; but one user's refusals are read again only within their budget, so a stranger
+    /// cannot turn each frame into a database read.
+    #[tokio::test]
+    async fn a_refusal_is_read_again_only_within_the_user_s_budget() {
+        let store: Arc<dyn RoomStore> = Arc::new(crate::store::memory::MemoryRooms::default());
+        let owner = UserInfo {
+            id: OWNER,
+            username: Username::parse("owner").unwrap(),
+        };
+        let name = app::model::RoomName::parse("quiet").unwrap();
+        let room = store
+            .create(owner, name, Visibility::Public, 0, 10)
+            .await
+            .unwrap();
+        let access = Access::load_shared(store.clone()).await.unwrap();
+        // Let in behind this node's back, as another node would.
+        let let_in = |id: UserId| StandingUpdate {
+            room,
+            user: UserInfo {
+                id,
+                username: Username::parse(&format!("user{}", id.0)).unwrap(),
+            },
+            standing: Standing::Member(Role::Member),
+        };
+        for _ in 0..CONFIRMS.burst as usize {
+            assert_eq!(access.confirm(OTHER, room).await, Err(Refusal::NotMember));
+        }
+        store
+            .set_standings(vec![let_in(OTHER), let_in(MEMBER)])
+            .await
+            .unwrap();
+        assert_eq!(
+            access.confirm(OTHER, room).await,
+            Err(Refusal::NotMember),
+            "the budget is spent: the cached refusal stands"
+        );
+        assert_eq!(access.confirm(MEMBER, room).await, Ok(()), "another's budget");
+        assert_eq!(access.confirm(OTHER, room).await, Ok(()), "read with MEMBER's");
     }
 }
