@@ -1022,7 +1022,15 @@ mod tests {
             Err(Refusal::NotMember),
             "the budget is spent: the cached refusal stands"
         );
-        assert_eq!(access.confirm(MEMBER, room).await, Ok(()), "another's budget");
-        assert_eq!(access.confirm(OTHER, room).await, Ok(()), "read with MEMBER's");
+        assert_eq!(
+            access.confirm(MEMBER, room).await,
+            Ok(()),
+            "another's budget"
+        );
+        assert_eq!(
+            access.confirm(OTHER, room).await,
+            Ok(()),
+            "read with MEMBER's"
+        );
     }
 }

@@ -425,6 +425,7 @@ impl Backend for ChatBackend {
                 self.0.bus().publish(BusEvent::Presence {
                     room,
                     user: user.username.clone(),
+                    user_id: user.id,
                     online: true,
                 });
             }

@@ -7,6 +7,7 @@ mod support;
 use app::api::Moderation;
 use app::model::RoomId;
 use app::protocol::{ErrorCode, ServerFrame};
+use minitalk_client::tungstenite::Message;
 use minitalk_server::store::postgres::scratch;
 use minitalk_server::Running;
 use support::{ack_seq, message_of, next_entry, start};
@@ -120,5 +121,93 @@ async fn a_dropped_listener_connection_loses_no_message() {
         let id = format!("blip-{round}");
         let seq = ack_seq(&ana_ws.send_and_wait(room, &id, &text).await);
         assert_eq!(message_of(&next_entry(&mut bob_ws).await), (seq, text));
+    }
+}
+
+/// Whether `user` is online in `room`'s member list as `asking` sees it, once it is `want`
+/// (polled, bounded: presence is best effort and travels on the bus).
+async fn online_until(asking: &support::User, room: u64, user: &str, want: bool) -> bool {
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    loop {
+        let members = asking.api.room_members(RoomId(room)).await.unwrap();
+        let online = members
+            .iter()
+            .any(|m| m.username.as_str() == user && m.online);
+        if online == want || std::time::Instant::now() > deadline {
+            return online;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The next presence frame about `user` on `socket`, within a short wait (`None`: none came).
+async fn presence_of(socket: &mut support::Client, user: &str) -> Option<bool> {
+    let wait = std::time::Duration::from_millis(500);
+    loop {
+        let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(wait, socket.socket.recv()).await
+        else {
+            return None;
+        };
+        if let Ok(ServerFrame::Presence {
+            user: who, online, ..
+        }) = serde_json::from_str(&text)
+        {
+            if who.as_str() == user {
+                return Some(online);
+            }
+        }
+    }
+}
+
+/// Presence across nodes: someone online on one node is online in every node's member lists
+/// (a node started later too); closing a tab on one node while another node still has one
+/// shows them offline nowhere; closing the last shows them offline everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_counts_every_node_s_sockets() {
+    let (mut nodes, mut dirs, url) = nodes(2).await;
+    let (users, room) = support::members_of(nodes[0].addr, &["ana", "bob"], "hall").await;
+    let (ana, bob) = (&users[0], &users[1]);
+    let mut bob_ws = bob.at(nodes[1].addr).listening(room).await;
+    let ana_on_0 = ana.connect().await;
+    assert_eq!(presence_of(&mut bob_ws, "ana").await, Some(true));
+    assert!(online_until(&bob.at(nodes[1].addr), room, "ana", true).await);
+
+    // A node that starts now learns who is online elsewhere from the others' presence rows
+    // (node 0 writes its own, with ana, within a second of a change; node 1's has bob).
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    let written = "SELECT count(*) FROM node_presence WHERE cardinality(online) > 0";
+    while sqlx::query_scalar::<_, i64>(written).fetch_one(&pool).await.unwrap() < 2
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    nodes.push(start(dir.path(), &["--database-url", &url]).await);
+    dirs.push(dir);
+    assert!(online_until(&bob.at(nodes[2].addr), room, "ana", true).await);
+
+    // A second tab on node 2, then the first closes: offline on node 0, not anywhere else.
+    let ana_on_2 = ana.at(nodes[2].addr).connect().await;
+    // (Node 2 says so; a tab opened and another closed at the same instant on two nodes may
+    // flicker, as their notices cross.)
+    assert_eq!(presence_of(&mut bob_ws, "ana").await, Some(true));
+    drop(ana_on_0);
+    assert_eq!(
+        presence_of(&mut bob_ws, "ana").await,
+        None,
+        "shown offline while online on node 2"
+    );
+    assert!(online_until(&bob.at(nodes[1].addr), room, "ana", true).await);
+    assert!(
+        online_until(bob, room, "ana", true).await,
+        "node 0 counts node 2's socket"
+    );
+
+    drop(ana_on_2);
+    assert_eq!(presence_of(&mut bob_ws, "ana").await, Some(false));
+    for node in &nodes {
+        assert!(!online_until(&bob.at(node.addr), room, "ana", false).await);
     }
 }

@@ -66,10 +66,13 @@ pub enum BusEvent {
     SessionEnded { session: SessionKey },
     /// Every sign-in of `user` ended ("sign out everywhere"): all their sockets close.
     UserSignedOut { user: UserId },
-    /// `user` came online or went offline, as `room`'s listeners should hear it.
+    /// `user` came online or went offline on the publishing node (their first socket there
+    /// opened, or their last one closed), as `room`'s listeners should hear it unless another
+    /// node says otherwise (see `hub::presence`).
     Presence {
         room: RoomId,
         user: Username,
+        user_id: UserId,
         online: bool,
     },
     /// `user` is typing in `room`. `from` is the typing connection on the publishing node, which

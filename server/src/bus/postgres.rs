@@ -31,9 +31,9 @@ use crate::access::Access;
 use crate::fasthash::FastMap;
 use crate::hub::Hub;
 use crate::newest::NewestMessages;
-use crate::store::postgres::{NodeId, STORED_CHANNEL};
+use crate::store::postgres::{big, small, NodeId, STORED_CHANNEL};
 use crate::store::MessageStore;
-use app::model::RoomId;
+use app::model::{RoomId, UserId};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgListener, PgPool};
 use std::sync::Arc;
@@ -50,6 +50,15 @@ pub const HEAD_CHECK: Duration = Duration::from_secs(2);
 const SEND_BATCH: usize = 256;
 /// How long to wait before listening again after the database refused.
 const RETRY: Duration = Duration::from_secs(1);
+/// How often each node reads who is online on the others (and writes its own, changed or not,
+/// to say it is still there).
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(15);
+/// How soon a change of who is online on this node is written, at most (changes meanwhile are
+/// written together: a reconnect storm costs one write a second).
+pub const PRESENCE_WRITE: Duration = Duration::from_secs(1);
+/// A node that has not written its presence for this long is taken to be gone (its row is
+/// removed, and its people are offline as far as the others know).
+pub const PRESENCE_FORGET: Duration = Duration::from_secs(45);
 
 /// What the listener heard, waiting to be acted on; bounded: when the relay falls behind, the
 /// listener waits and notifications wait in PostgreSQL's queue (`pg_notification_queue_usage`).
@@ -148,6 +157,12 @@ impl Relay {
         let receiving = tokio::spawn(self.clone().receive(listener, heard, shutdown.clone()));
         let mut heads = tokio::time::interval(HEAD_CHECK);
         heads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut presence = tokio::time::interval(PRESENCE_EVERY);
+        presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = tokio::time::interval(PRESENCE_WRITE);
+        changes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The count of presence changes last written (none yet).
+        let mut written = None;
         loop {
             tokio::select! {
                 next = hearing.recv() => match next {
@@ -156,10 +171,77 @@ impl Relay {
                     None => break,
                 },
                 _ = heads.tick() => self.check_heads().await,
+                _ = presence.tick() => {
+                    written = self.write_presence().await.or(written);
+                    self.read_presence().await;
+                }
+                _ = changes.tick() => {
+                    if written != Some(self.hub.presence_changes()) {
+                        written = self.write_presence().await.or(written);
+                    }
+                }
                 () = shutdown.cancelled() => break,
             }
         }
         let _ = receiving.await;
+        // Stopping: nobody is online here any more.
+        let gone = sqlx::query("DELETE FROM node_presence WHERE node = $1")
+            .bind(&self.node.0)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = gone {
+            tracing::warn!("could not remove this node's presence: {e}");
+        }
+    }
+
+    /// Writes who is online on this node (and that it is still there); answers the count of
+    /// changes written, or `None` when the database refused.
+    async fn write_presence(&self) -> Option<u64> {
+        let (changes, here) = self.hub.online_here();
+        let here: Vec<i64> = here.iter().map(|u| big(u.0)).collect();
+        let written = sqlx::query(
+            "INSERT INTO node_presence (node, online, seen) VALUES ($1, $2, now())
+             ON CONFLICT (node) DO UPDATE SET online = EXCLUDED.online, seen = now()",
+        )
+        .bind(&self.node.0)
+        .bind(&here)
+        .execute(&self.pool)
+        .await;
+        match written {
+            Ok(_) => Some(changes),
+            Err(e) => {
+                tracing::warn!("could not write this node's presence: {e}");
+                None
+            }
+        }
+    }
+
+    /// Forgets nodes that stopped writing their presence, and takes what the others wrote as
+    /// what this node knows of them (see `hub::presence`).
+    async fn read_presence(&self) {
+        let read = async {
+            sqlx::query("DELETE FROM node_presence WHERE seen < now() - make_interval(secs => $1)")
+                .bind(PRESENCE_FORGET.as_secs_f64())
+                .execute(&self.pool)
+                .await?;
+            sqlx::query_as::<_, (String, Vec<i64>)>(
+                "SELECT node, online FROM node_presence WHERE node <> $1",
+            )
+            .bind(&self.node.0)
+            .fetch_all(&self.pool)
+            .await
+        };
+        match read.await {
+            Ok(nodes) => self.hub.remote_snapshot(
+                nodes
+                    .into_iter()
+                    .map(|(node, users)| {
+                        (node, users.into_iter().map(|u| UserId(small(u))).collect())
+                    })
+                    .collect(),
+            ),
+            Err(e) => tracing::warn!("could not read the other nodes' presence: {e}"),
+        }
     }
 
     /// Owns the listener connection: passes on what it hears, and `Lost` whenever it had to
@@ -219,17 +301,22 @@ impl Relay {
             return;
         }
         match serde_json::from_str::<Notice>(payload) {
-            Ok(notice) if notice.node != self.node.0 => self.apply(notice.event).await,
+            Ok(notice) if notice.node != self.node.0 => {
+                self.apply(&notice.node, notice.event).await
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!("an unreadable bus notice: {e}"),
         }
     }
 
-    /// An event from another node: applied to this node's hub, and to its access state when
-    /// it changes who may do what.
-    async fn apply(&self, event: BusEvent) {
+    /// An event from `node`: applied to this node's hub, and to its access state when it
+    /// changes who may do what, or to what this node knows of who is online there.
+    async fn apply(&self, node: &str, event: BusEvent) {
         match &event {
             BusEvent::Resync => return self.resync().await,
+            BusEvent::Presence {
+                user_id, online, ..
+            } => self.hub.remote_presence(node, *user_id, *online),
             BusEvent::MembershipChanged { room, .. } | BusEvent::RoomCreated { room, .. } => {
                 if let Err(e) = self.access.reload(vec![*room]).await {
                     tracing::warn!("could not re-read room {room:?}'s access: {e}");

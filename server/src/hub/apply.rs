@@ -34,7 +34,16 @@ impl Hub {
             BusEvent::RoomSettingsChanged { room } => self.room_row_changed(*room),
             BusEvent::SessionEnded { session } => self.end_session(session),
             BusEvent::UserSignedOut { user } => self.end_user(*user),
-            BusEvent::Presence { room, user, online } => {
+            BusEvent::Presence {
+                room,
+                user,
+                user_id,
+                online,
+            } => {
+                // Offline here but online on another node (or the reverse): not news.
+                if *online != self.is_online(*user_id) {
+                    return;
+                }
                 let frame = ServerFrame::Presence {
                     room_id: *room,
                     user: user.clone(),

@@ -24,6 +24,7 @@
 
 mod apply;
 mod credit;
+mod presence;
 mod signals;
 
 pub use credit::Credit;
@@ -115,6 +116,10 @@ struct HubState {
     watchers: FastMap<RoomId, FastMap<ConnId, Arc<Signals>>>,
     conns: FastMap<ConnId, ConnEntry>,
     online: FastMap<UserId, usize>,
+    /// The other nodes where each person is online, as they said (see `presence`).
+    remote: FastMap<UserId, FastSet<Box<str>>>,
+    /// Counts every change of who is online here (a first socket, a last one closed).
+    presence_changes: u64,
     per_ip: FastMap<IpAddr, usize>,
     next_conn: ConnId,
     /// The newest seq handed to each room's listeners (see [`Hub::followed_rooms`]).
@@ -207,6 +212,9 @@ impl Hub {
         state.next_conn += 1;
         let conn = state.next_conn;
         *state.online.entry(user).or_default() += 1;
+        if of_user == 0 {
+            state.presence_changes += 1;
+        }
         let signals = Arc::new(Signals::default());
         state.conns.insert(
             conn,
@@ -252,14 +260,11 @@ impl Hub {
         *count = count.saturating_sub(1);
         if *count == 0 {
             state.online.remove(&entry.user);
+            state.presence_changes += 1;
             true
         } else {
             false
         }
-    }
-
-    pub fn is_online(&self, user: UserId) -> bool {
-        self.lock().online.contains_key(&user)
     }
 
     pub fn connections(&self) -> usize {

@@ -308,6 +308,7 @@ where
             self.deps.bus.publish(BusEvent::Presence {
                 room,
                 user: user.username.clone(),
+                user_id: user.id,
                 online,
             });
         }

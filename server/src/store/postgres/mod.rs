@@ -137,11 +137,11 @@ const UNIQUE_VIOLATION: &str = "23505";
 const DEADLOCK: &str = "40P01";
 
 /// `u64` ids and seqs as PostgreSQL's `bigint`: every value Minitalk makes is far below 2^63.
-fn big(n: u64) -> i64 {
+pub(crate) fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A `bigint` read back as the `u64` it was written from.
-fn small(n: i64) -> u64 {
+pub(crate) fn small(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
