@@ -178,7 +178,11 @@ async fn presence_counts_every_node_s_sockets() {
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let deadline = std::time::Instant::now() + support::PATIENCE;
     let written = "SELECT count(*) FROM node_presence WHERE cardinality(online) > 0";
-    while sqlx::query_scalar::<_, i64>(written).fetch_one(&pool).await.unwrap() < 2
+    while sqlx::query_scalar::<_, i64>(written)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        < 2
         && std::time::Instant::now() < deadline
     {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -374,15 +374,16 @@ impl Relay {
     /// it handed nothing yet, past the head the last check saw) catch up.
     async fn check_heads(&self) {
         let followed = self.hub.followed_rooms();
+        let rooms = followed.iter().map(|(room, _)| *room).collect();
+        let heads = match self.messages.last_seqs(rooms).await {
+            Ok(heads) => heads,
+            Err(e) => {
+                tracing::warn!("head check failed: {e}");
+                return;
+            }
+        };
         let mut checked = FastMap::default();
-        for (room, published) in followed {
-            let head = match self.messages.head(room).await {
-                Ok(head) => head.last_seq,
-                Err(e) => {
-                    tracing::warn!("head check failed: {e}");
-                    return;
-                }
-            };
+        for ((room, published), head) in followed.into_iter().zip(heads) {
             let seen = self
                 .seen_heads
                 .lock()
@@ -495,5 +496,56 @@ mod tests {
         assert_eq!(seqs, [1, 2]);
         relay.check_heads().await;
         assert!(!lagging(&listening), "what was handed out is known");
+    }
+
+    /// The listener connection ends and is made again: events sent meanwhile are lost, so the
+    /// access state is read again (a room this node was never told of is known after) and every
+    /// connection is told to re-check and catch up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_listener_made_again_reads_access_again_and_resyncs() {
+        let (relay, _messages, listening) = relay().await;
+        let Ok(mut relay) = Arc::try_unwrap(relay) else {
+            unreachable!("the only handle")
+        };
+        let rooms = Arc::new(crate::store::memory::MemoryRooms::default());
+        relay.access = Access::new(Vec::new(), rooms.clone());
+        let (access, pool) = (relay.access.clone(), relay.pool.clone());
+        let shutdown = CancellationToken::new();
+        let task = relay.start(shutdown.clone()).await.unwrap();
+        // Created behind this node's back: no event says so.
+        let owner = app::model::UserInfo {
+            id: app::model::UserId(1),
+            username: app::model::Username::parse("ana").unwrap(),
+        };
+        let name = app::model::RoomName::parse("quiet").unwrap();
+        let room = crate::store::rooms::RoomStore::create(
+            rooms.as_ref(),
+            owner.clone(),
+            name,
+            app::model::Visibility::Public,
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+        assert!(access.check_member(owner.id, room).is_err());
+        assert!(!listening.registration.signals.take_revoked().resync);
+
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(ended, [true]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while access.check_member(owner.id, room).is_err() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(access.check_member(owner.id, room), Ok(()));
+        assert!(listening.registration.signals.take_revoked().resync);
+        shutdown.cancel();
+        task.await.unwrap();
     }
 }

@@ -540,6 +540,20 @@ pub trait MessageStore: Send + Sync + 'static {
     /// The newest seq of `room` (0 for a room with no messages, or one never heard of).
     fn head(&self, room: RoomId) -> BoxFuture<'_, Result<RoomHead, StoreError>>;
 
+    /// The newest seq of each of `rooms`, in the order asked (0 as for [`head`](Self::head)): a
+    /// relay's periodic check of every room its sockets follow. One read each by default; a
+    /// database answers in one query.
+    fn last_seqs(&self, rooms: Vec<RoomId>) -> BoxFuture<'_, Result<Vec<u64>, StoreError>> {
+        async move {
+            let mut seqs = Vec::with_capacity(rooms.len());
+            for room in rooms {
+                seqs.push(self.head(room).await?.last_seq);
+            }
+            Ok(seqs)
+        }
+        .boxed()
+    }
+
     /// How many of `room`'s entries with a seq above `seq` are messages (not joins or leaves):
     /// the unread count of a reader whose mark is `seq`. Cheap (the file store answers from
     /// its index in O(log d), d its deleted messages); 0 for a room never heard of.

@@ -83,6 +83,9 @@ pub(crate) async fn seqs_are_dense_per_room_across_batches_and_rooms(store: impl
             revision: 0,
         }
     );
+    // Several heads at once, in the order asked, 0 for a room never heard of.
+    let rooms = vec![RoomId(2), RoomId(9), RoomId(1), RoomId(2)];
+    assert_eq!(store.last_seqs(rooms).await.unwrap(), [2, 0, 3, 2]);
 }
 
 pub(crate) async fn a_resend_is_answered_with_the_original_seq_and_ts(store: impl Subject) {

@@ -816,6 +816,21 @@ impl MessageStore for PgMessageStore {
         .boxed()
     }
 
+    fn last_seqs(&self, rooms: Vec<RoomId>) -> BoxFuture<'_, Result<Vec<u64>, StoreError>> {
+        async move {
+            let ids: Vec<i64> = rooms.iter().map(|r| big(r.0)).collect();
+            let found: Vec<Option<i64>> = sqlx::query_scalar(
+                "SELECT h.last_seq FROM unnest($1::bigint[]) WITH ORDINALITY AS r(id, n)
+                 LEFT JOIN room_heads h ON h.room_id = r.id ORDER BY r.n",
+            )
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(found.into_iter().map(|seq| seq.map_or(0, small)).collect())
+        }
+        .boxed()
+    }
+
     fn messages_after(&self, room: RoomId, seq: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
         async move {
             let count: i64 = sqlx::query_scalar(
