@@ -219,6 +219,7 @@ async fn odd_room_names_are_refused_or_kept_as_plain_text() {
         files,
         [
             "LOCK",
+            "control.sock",
             "messages/00000001.jsonl",
             "rooms.journal",
             "sessions.journal",

@@ -2,9 +2,10 @@
 //! messages whatever the room's size, and the resume cursor, which is not.
 //!
 //! Why a window: a room left open through a busy evening used to keep (and render) every
-//! message it ever received. The window keeps the newest [`WINDOW`] while the reader follows
-//! the conversation, and an older stretch while they read back; the page renders only what the
-//! window holds, so memory and DOM stay bounded.
+//! message it ever received. The window keeps the newest [`WINDOW`] at most while the reader
+//! follows the conversation (dropping its oldest [`TRIM`] at once when it passes the bound, so
+//! that most redraws only add rows), and an older stretch while they read back; the page renders
+//! only what the window holds, so memory and DOM stay bounded.
 //!
 //! What it promises:
 //! - **Contiguous.** The held seqs have no hole: messages come in from the newest history page,
@@ -36,6 +37,12 @@ use std::sync::Arc;
 /// 100 at a time, each time the reader scrolls near the top), a few screens of scroll-back,
 /// while its DOM (about eight nodes a message) stays near 2,500 nodes.
 pub const WINDOW: usize = 300;
+
+/// How many of its oldest messages a following window drops at once when a live message takes
+/// it past [`WINDOW`]. Why in steps: a list that loses its top row with every new message has
+/// every row move on every redraw (the browser lays out and repaints the whole list); one that
+/// only grows at the bottom between trims redraws just the new rows, and the view scrolls.
+const TRIM: usize = 100;
 
 /// The most messages not held whose edits, deletions and reactions a window keeps for when
 /// they come.
@@ -132,7 +139,9 @@ impl Window {
         let seq = message.seq;
         self.held.insert(seq, Arc::new(message));
         self.apply_pending(seq);
-        self.drop_oldest_beyond_window();
+        if self.held.len() > WINDOW {
+            self.drop_oldest_down_to(WINDOW - TRIM);
+        }
     }
 
     /// A deleted message replayed (erased) after a reconnect: held as its placeholder like a
@@ -361,7 +370,11 @@ impl Window {
     }
 
     fn drop_oldest_beyond_window(&mut self) {
-        while self.held.len() > WINDOW {
+        self.drop_oldest_down_to(WINDOW);
+    }
+
+    fn drop_oldest_down_to(&mut self, len: usize) {
+        while self.held.len() > len {
             self.held.pop_first();
             // The stretch now starts at its oldest held message.
             self.floor = None;
@@ -491,9 +504,12 @@ mod tests {
         let mut window = Window::default();
         for seq in 1..=5_000 {
             window.push_live(message(seq), true);
+            assert!(window.len() <= WINDOW);
         }
-        assert_eq!(window.len(), WINDOW);
-        assert_eq!(window.oldest_seq(), Some(5_000 - WINDOW as u64 + 1));
+        // Trimmed in steps: from WINDOW + 1 down to WINDOW - TRIM.
+        assert!((WINDOW - TRIM..=WINDOW).contains(&window.len()));
+        assert_eq!(window.oldest_seq(), Some(5_000 - window.len() as u64 + 1));
+        assert!(contiguous(&window));
         assert_eq!(window.cursor(), 5_000);
         assert!(!window.is_detached());
     }
