@@ -57,9 +57,12 @@ pub const TYPING_SHOWN_MS: u64 = 3_000;
 pub const TYPING_THROTTLE_MS: f64 = 2_000.0;
 
 /// While frames keep coming, the page redraws at most once per this many milliseconds (about
-/// 15 times a second, after frame alignment): fast enough to read as live, and a busy room's
-/// rendering cost stays bounded per second instead of growing with its message rate.
-pub const REDRAW_GAP_MS: f64 = 50.0;
+/// 9 times a second, after frame alignment): still live to a reader (a message after a quiet
+/// spell shows at the next frame; in a burst each shows within about a tenth of a second, less
+/// than the server's own delivery p99 under load), and a busy room's rendering cost stays
+/// bounded per second instead of growing with its message rate. 50 ms cost a third more main
+/// thread at 100 messages/s (BENCHMARKS.md, "The browser").
+pub const REDRAW_GAP_MS: f64 = 100.0;
 
 /// Notifications waiting for the page to show them. Bounded: past it the oldest is dropped
 /// (a burst of rooms at once shows the newest few, which is all a person reads anyway).
