@@ -279,15 +279,22 @@ pub async fn start(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
 
     let listener = TcpListener::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
-    let control = tokio::spawn(control::serve(
-        control::bind(&data)?,
-        backup,
-        shutdown.clone(),
-    ));
+    // Without its socket the server still serves; only `minitalk backup` then needs it stopped.
+    let control = match control::bind(&data) {
+        Ok(socket) => Some(tokio::spawn(control::serve(
+            socket,
+            backup,
+            shutdown.clone(),
+        ))),
+        Err(e) => {
+            tracing::warn!("no control socket, so `minitalk backup` works only while the server is stopped: {e}");
+            None
+        }
+    };
     let task = tokio::spawn(serve(
         listener,
         state,
-        [Some(processor_task), indexer, relay, Some(control)],
+        [Some(processor_task), indexer, relay, control],
         data,
     ));
     Ok(Running {

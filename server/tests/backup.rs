@@ -220,3 +220,27 @@ async fn a_node_on_a_restored_dump_carries_on() {
     node.shutdown();
     node.stopped().await.unwrap();
 }
+
+/// A data directory too deep for a Unix socket's path (108 bytes at most) still serves; only the
+/// backup of a running server is refused, saying why, and the stopped one's backup works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_too_deep_for_the_control_socket_still_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d".repeat(120));
+    let server = start(&data, &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana"], "deep").await;
+    let mut socket = users[0].connect().await;
+    ack_seq(&socket.send_and_wait(room, "m", "still here").await);
+    let refused = minitalk_backup(&data, &dir.path().join("online"));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("control socket"));
+    drop(socket);
+    server.shutdown();
+    server.stopped().await.unwrap();
+    let out = minitalk_backup(&data, &dir.path().join("offline"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
