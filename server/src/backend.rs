@@ -350,6 +350,7 @@ impl Backend for ChatBackend {
             let found = self.0.search().find(wanted).await.map_err(|e| match e {
                 SearchError::Off => ApiError::Forbidden(e.to_string()),
                 SearchError::Database(SearchRefusal::TooCostly) => ApiError::Invalid(e.to_string()),
+                SearchError::Database(SearchRefusal::Busy) => ApiError::RateLimited(1),
                 e => {
                     tracing::error!("search failed: {e}");
                     ApiError::Internal
@@ -420,8 +421,9 @@ impl Backend for ChatBackend {
             self.membership_change_allowed(user)?;
             self.0.rooms().join(user, room).await?;
             // The room's members saw the join in the timeline; whether the newcomer is online
-            // is presence, which they would otherwise learn only at their next connect.
-            if self.0.hub().is_online(user.id) {
+            // is presence, which they would otherwise learn only at their next connect. Only a
+            // socket here is this node's to announce: one elsewhere is its node's.
+            if self.0.hub().has_socket_here(user.id) {
                 self.0.bus().publish(BusEvent::Presence {
                     room,
                     user: user.username.clone(),

@@ -124,7 +124,7 @@ pub struct Config {
     pub searches_per_min: f64,
     /// Keep accounts, rooms and the timeline in this PostgreSQL database
     /// (`postgres://user@host:port/database`) instead of the data directory, so that several
-    /// nodes can serve one community; the data directory still holds this node's search index
+    /// nodes can serve one community (search too: the data directory then holds only its lock and control socket)
     #[arg(long, env = "MINITALK_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Log one JSON object a line (for a log collector) instead of text

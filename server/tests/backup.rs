@@ -92,6 +92,8 @@ async fn a_running_file_store_is_backed_up_at_one_moment_and_a_node_starts_on_th
     let again = minitalk_backup(&data, &copy);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let nowhere = minitalk_backup(&data, Path::new("/"));
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("names no directory"));
     burst.await.unwrap();
     let acked = acked.lock().unwrap().clone();
     let whole = users[1].whole_history(room).await.len();

@@ -356,14 +356,15 @@ impl Relay {
         if wanted.is_empty() {
             return;
         }
-        match self.messages.read_stored(wanted.clone()).await {
+        let rooms: Vec<RoomId> = wanted.iter().map(|(room, ..)| *room).collect();
+        match self.messages.read_stored(wanted).await {
             Ok(stored) => {
                 self.newest.record(&stored);
                 self.hub.publish(&stored);
             }
             Err(e) => {
                 tracing::warn!("could not read what another node stored: {e}");
-                for (room, ..) in wanted {
+                for room in rooms {
                     self.hub.catch_up(room);
                 }
             }

@@ -24,6 +24,11 @@ impl Hub {
         state.online.contains_key(&user) || state.remote.contains_key(&user)
     }
 
+    /// Whether `user` has a socket on this node (what this node announces; see the module docs).
+    pub fn has_socket_here(&self, user: UserId) -> bool {
+        self.lock().online.contains_key(&user)
+    }
+
     /// The people with a socket on this node, and the count of changes that made it so (the
     /// same count: the same people).
     pub fn online_here(&self) -> (u64, Vec<UserId>) {

@@ -24,6 +24,7 @@ use crate::store::table::Freeze;
 use crate::store::{atomic, create_private_dir, private_file, StoreError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +41,8 @@ pub struct Backup {
 pub enum BackupError {
     #[error("{0} exists already: a backup goes into a new directory")]
     Exists(PathBuf),
+    #[error("{0} names no directory to create (it ends in `..` or is the root)")]
+    NoName(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -66,7 +69,7 @@ impl Backup {
         let started = Instant::now();
         let name = to
             .file_name()
-            .ok_or_else(|| BackupError::Exists(to.to_owned()))?
+            .ok_or_else(|| BackupError::NoName(to.to_owned()))?
             .to_string_lossy();
         let partial = to.with_file_name(format!("{name}.partial"));
         for path in [to, &partial] {
@@ -74,6 +77,11 @@ impl Backup {
                 return Err(BackupError::Exists(path.to_owned()));
             }
         }
+        // Not recursive: one that appeared since the check is refused, and left alone.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&partial)
+            .map_err(|e| StoreError::io(&partial, e))?;
         let written = self.write_into(&partial);
         let written = written.and_then(|(files, bytes, held_ms)| {
             std::fs::rename(&partial, to).map_err(|e| StoreError::io(to, e))?;
@@ -125,10 +133,7 @@ impl Backup {
         }
         atomic::sync_dir(&messages)?;
         atomic::sync_dir(dir)?;
-        let files = std::fs::read_dir(&messages)
-            .map_err(|e| StoreError::io(&messages, e))?
-            .count()
-            + copied.made.len();
+        let files = copied.files + copied.made.len();
         Ok((files, bytes, copied.held.as_secs_f64() * 1e3))
     }
 }

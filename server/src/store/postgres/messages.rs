@@ -728,19 +728,30 @@ struct StoredRow {
 /// A row as a [`StoredEntry`]: an entry unchanged since it was stored (no edit, no reaction,
 /// not erased) goes out as the frame text stored for it, without parsing it again.
 fn stored_of(room: RoomId, row: EntryRow) -> Result<StoredEntry, StoreError> {
-    let unchanged = (&row.frame, &row.client_id, row.edit_seq, &row.reactions);
-    if let (Some(frame), Some(client_id), None, None) = unchanged {
-        let ack = Ack {
-            client_id: client_id.clone(),
-            room_id: room,
-            id: small(row.id),
-            seq: small(row.seq),
-            ts: row.ts,
-        };
-        let frame = EntryFrame::from_written(bytes::Bytes::from(frame.clone().into_bytes()));
-        return Ok(StoredEntry { ack, frame });
+    if row.edit_seq.is_some() || row.reactions.is_some() {
+        return entry_of(room, row).map(|entry| StoredEntry::of(&entry));
     }
-    entry_of(room, row).map(|entry| StoredEntry::of(&entry))
+    match row {
+        EntryRow {
+            frame: Some(frame),
+            client_id: Some(client_id),
+            seq,
+            id,
+            ts,
+            ..
+        } => Ok(StoredEntry {
+            ack: Ack {
+                client_id,
+                room_id: room,
+                id: small(id),
+                seq: small(seq),
+                ts,
+            },
+            // The row's text moves into the frame: no copy.
+            frame: EntryFrame::from_written(bytes::Bytes::from(frame.into_bytes())),
+        }),
+        row => entry_of(room, row).map(|entry| StoredEntry::of(&entry)),
+    }
 }
 
 fn entry_of(room: RoomId, row: EntryRow) -> Result<Entry, StoreError> {

@@ -20,7 +20,13 @@ use crate::search::{Wanted, MAX_WORDS};
 use crate::store::StoreError;
 use app::model::RoomId;
 use sqlx::postgres::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Searches one node runs at once; more are refused as [`SearchRefusal::Busy`] (a quarter of
+/// the default pool of 16).
+pub const CONCURRENT: usize = 4;
 
 /// The longest one search may run in the database before it is given up.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -33,6 +39,8 @@ const QUERY_CANCELED: &str = "57014";
 pub enum SearchRefusal {
     #[error("this search matches too much to rank in time; add a word or choose a room")]
     TooCostly,
+    #[error("too many searches are running; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,16 +50,24 @@ pub enum SearchRefusal {
 pub struct PgSearch {
     pool: PgPool,
     timeout: Duration,
+    /// Searches running at once on this node: a search holds a pooled connection for up to
+    /// [`STATEMENT_TIMEOUT`], and appends need the pool too.
+    running: Arc<Semaphore>,
 }
 
 impl PgSearch {
     pub fn new(pool: PgPool) -> Self {
-        Self::with_timeout(pool, STATEMENT_TIMEOUT)
+        Self::with_limits(pool, STATEMENT_TIMEOUT, CONCURRENT)
     }
 
-    /// Gives up on a search after `timeout` (tests make it short, to see it refused).
-    pub fn with_timeout(pool: PgPool, timeout: Duration) -> Self {
-        Self { pool, timeout }
+    /// Gives up on a search after `timeout`, and refuses one past `concurrent` running (tests
+    /// make them small, to see both refusals).
+    pub fn with_limits(pool: PgPool, timeout: Duration, concurrent: usize) -> Self {
+        Self {
+            pool,
+            timeout,
+            running: Arc::new(Semaphore::new(concurrent)),
+        }
     }
 
     /// The (room, seq) of the best matches, best first (most relevant, then newest): never
@@ -61,6 +77,10 @@ impl PgSearch {
         if words.is_empty() || wanted.rooms.is_empty() {
             return Ok(Vec::new());
         }
+        let _running = self
+            .running
+            .try_acquire()
+            .map_err(|_| SearchRefusal::Busy)?;
         let rooms: Vec<i64> = wanted.rooms.iter().map(|r| big(r.0)).collect();
         let limit = i64::try_from(wanted.limit.max(1)).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;

@@ -289,7 +289,7 @@ async fn search_finds_messages_as_they_read_now_and_only_in_the_rooms_given() {
         .map(|i| new(3, &format!("m{i}"), &format!("common word {i}"), i))
         .collect();
     messages.append(many).await.unwrap();
-    let hurried = PgSearch::with_timeout(stores.pool.clone(), Duration::from_millis(1));
+    let hurried = PgSearch::with_limits(stores.pool.clone(), Duration::from_millis(1), 1);
     let wanted = Wanted {
         words: "common word".into(),
         ..in_time(None, None)
@@ -303,4 +303,10 @@ async fn search_finds_messages_as_they_read_now_and_only_in_the_rooms_given() {
         Err(SearchRefusal::TooCostly)
     ));
     assert_eq!(search.find(&wanted).await.unwrap().len(), 10);
+    // Past the searches a node runs at once: refused, not queued on the pool.
+    let crowded = PgSearch::with_limits(stores.pool.clone(), Duration::from_secs(3), 0);
+    assert!(matches!(
+        crowded.find(&wanted).await,
+        Err(SearchRefusal::Busy)
+    ));
 }

@@ -3,10 +3,10 @@
 //! Why this is consistent without stopping the writer for the copy: the log only ever *appends*
 //! to its last segment, and only the eraser changes bytes already written (overwriting a deleted
 //! entry's line in place). So a copy takes, under the writer's lock (at most one batch's wait),
-//! the list of segments and the last one's length: the *cut*. Then it lets the writer go on and
+//! the number of the last segment and its length: the *cut*. Then it lets the writer go on and
 //! copies each segment up to the cut, while holding the copy gate that every erasure chunk takes
 //! ([`MessageLog::copying`]): no byte before the cut changes during the copy. Batches appended
-//! meanwhile land past the cut and are not copied; a segment rolled meanwhile is not listed.
+//! meanwhile land past the cut and are not copied; a segment rolled meanwhile is past the cut too.
 //!
 //! The copy is then exactly the log as it was at the cut, which is a state the log passes
 //! through anyway (every batch is whole and synced when the lock is free). An erasure's intent
@@ -30,38 +30,41 @@ impl MessageLog {
         at_cut: impl FnOnce() -> R,
     ) -> Result<Copied<R>, StoreError> {
         let _no_erasing = self.copying.lock().expect("log copy gate poisoned");
-        let (cut, made, held) = {
+        // Only the last segment grows; the closed ones change only by erasure, which the gate
+        // keeps out, so their lengths are read after the writer is let go.
+        let (last, last_len, made, held) = {
             let writer = self.writer.lock().expect("log writer lock poisoned");
             let held = Instant::now();
-            let last = writer.segment + 1;
-            let mut cut = Vec::with_capacity(last as usize);
-            for number in 1..=last {
-                let path = segment_path(&self.dir, number);
-                let len = if number == last {
-                    writer.len
-                } else {
-                    std::fs::metadata(&path)
-                        .map_err(|e| StoreError::io(&path, e))?
-                        .len()
-                };
-                cut.push((number, len));
-            }
             let made = at_cut();
-            (cut, made, held.elapsed())
+            (writer.segment + 1, writer.len, made, held.elapsed())
         };
         let mut bytes = 0;
-        for (number, len) in cut {
+        for number in 1..=last {
             let from = segment_path(&self.dir, number);
+            let len = if number == last {
+                last_len
+            } else {
+                std::fs::metadata(&from)
+                    .map_err(|e| StoreError::io(&from, e))?
+                    .len()
+            };
             bytes += copy_prefix(&from, &segment_path(to, number), len)?;
         }
+        let mut files = last as usize;
         let intent = self.dir.join(INTENT_FILE);
         if intent.exists() {
             let len = std::fs::metadata(&intent)
                 .map_err(|e| StoreError::io(&intent, e))?
                 .len();
             bytes += copy_prefix(&intent, &to.join(INTENT_FILE), len)?;
+            files += 1;
         }
-        Ok(Copied { made, bytes, held })
+        Ok(Copied {
+            made,
+            files,
+            bytes,
+            held,
+        })
     }
 }
 
@@ -69,6 +72,8 @@ impl MessageLog {
 pub struct Copied<R> {
     /// What `at_cut` made.
     pub made: R,
+    /// Files copied.
+    pub files: usize,
     /// Bytes copied.
     pub bytes: u64,
     /// How long appends waited for the cut (not for the copy).
