@@ -13,13 +13,16 @@
 // The sender is a WebSocket opened inside a second signed-in browser context parked on a JSON page (so it
 // renders nothing): it paces `send` frames with timers and waits for every ack. The results are printed as
 // one JSON line per case, tagged `BENCH`. BENCH_RATES (default "100,300"), BENCH_MESSAGES (default 6000)
-// and BENCH_RUNS (default 3) choose the cases.
+// and BENCH_RUNS (default 3) choose the cases. BENCH_PROFILE=DIR also records where the viewer's main thread
+// went (see profile.ts); those runs are slowed by the recording, so compare builds without it.
 import { expect, test, type CDPSession, type Page } from "@playwright/test";
 import { createRoom, joinRoom, person, unique } from "../tests/helpers";
+import { startProfile, stopProfile } from "./profile";
 
 const rates = (process.env.BENCH_RATES ?? "100,300").split(",").map(Number);
 const messages = Number(process.env.BENCH_MESSAGES ?? 6000);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
+const profileDir = process.env.BENCH_PROFILE;
 
 async function metrics(cdp: CDPSession): Promise<Record<string, number>> {
   const { metrics } = await cdp.send("Performance.getMetrics");
@@ -79,6 +82,7 @@ for (const rate of rates) {
           for (const entry of list.getEntries()) long.push(entry.duration);
         }).observe({ type: "longtask" });
       });
+      if (profileDir) await startProfile(browser, viewer.page, cdp);
       const before = await metrics(cdp);
       const tag = unique("b");
       const sentInMs = await send(sender.page, roomId, messages, rate, tag);
@@ -87,6 +91,10 @@ for (const rate of rates) {
         timeout: 300_000,
       });
       const after = await metrics(cdp);
+      if (profileDir) {
+        const summary = await stopProfile(browser, cdp, profileDir, `${rate}-${run}`);
+        console.log(`PROFILE ${JSON.stringify(summary)}`);
+      }
       await cdp.send("HeapProfiler.collectGarbage");
       const gc = await metrics(cdp);
       const elements = await viewer.page.evaluate(() => document.getElementsByTagName("*").length);

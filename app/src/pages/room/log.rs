@@ -154,14 +154,19 @@ pub fn MessageLog(
         let anchor = newest_row_seq(el).and_then(|seq| Anchor::at(el, seq));
         bottom_anchor.try_set_value(anchor.map(|a| a.scrolled_down(short.max(0))));
     };
-    // One scroll to the bottom per frame, however many messages arrive in it.
+    // One scroll to the bottom per redraw, however many messages arrive in it, made once the
+    // list's rows are in the document (`tick`: after the effects this change woke, the list's
+    // among them) and still before the browser renders: the rows and the scroll that shows them
+    // go out in one frame. (Waiting for the next animation frame instead rendered every redraw
+    // twice, the second time only to scroll.)
     let scroll_queued = StoredValue::new(false);
     let scroll_to_bottom = move || {
         if scroll_queued.get_value() {
             return;
         }
         scroll_queued.set_value(true);
-        request_animation_frame(move || {
+        leptos::task::spawn_local(async move {
+            leptos::task::tick().await;
             scroll_queued.try_set_value(false);
             if let Some(el) = log.get_untracked() {
                 el.set_scroll_top(el.scroll_height());
@@ -433,6 +438,22 @@ fn new_messages(unseen: u64) -> String {
     }
 }
 
+/// Which of a row's tools is open: one at a time (opening one closes another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Nothing,
+    Editing,
+    Confirming,
+    Picking,
+}
+
+/// A message row.
+///
+/// Why it is built lean: a busy room builds every row it receives, several per redraw, and each
+/// reactive part is a closure, an effect and often a placeholder node. So what never changes is
+/// built once without them (a change of the message makes the row anew, see the list's key),
+/// and the tools (actions, editor, emoji picker, deletion) exist only while they are open,
+/// from one signal per row.
 #[component]
 fn MessageItem(
     row: Row,
@@ -454,10 +475,11 @@ fn MessageItem(
         day,
         quote,
     } = row;
-    let hydrated = Hydrated::expect();
     let ts = m.ts;
     let deleted = Window::is_deleted(&m);
-    let editing = RwSignal::new(false);
+    let open = RwSignal::new(Open::Nothing);
+    // The pointer or the keyboard focus is on the row.
+    let active = RwSignal::new(false);
     let reactions = (!deleted)
         .then(|| m.reactions.as_ref().filter(|r| !r.emoji.is_empty()))
         .flatten()
@@ -465,48 +487,52 @@ fn MessageItem(
     let text = if deleted {
         view! { <p class="msg-text deleted">"Message deleted"</p> }.into_any()
     } else {
-        let content = m.content.clone();
-        let edited = m.edited.is_some();
         let message = m.clone();
         let me_key = me_key.clone();
-        view! {
-            <Show
-                when=move || editing.get()
-                fallback=move || view! {
-                    {message_text(&content, me_key.as_deref())}
+        (move || {
+            if open.get() == Open::Editing {
+                view! { <EditForm m=message.clone() open/> }.into_any()
+            } else {
+                let edited = message.edited.is_some();
+                view! {
+                    {message_text(&message.content, me_key.as_deref())}
                     {edited.then(|| view! { <span class="edited">"(edited)"</span> })}
                 }
-            >
-                <EditForm m=message.clone() editing/>
-            </Show>
-        }
+                .into_any()
+            }
+        })
         .into_any()
     };
     // The actions exist only while the pointer or the keyboard focus is on the row (or one of
     // them is open): a busy room's rows are one "⋯" button each, not four. A deleted message
     // has none.
-    let confirming = RwSignal::new(false);
-    let picking = RwSignal::new(false);
-    let active = RwSignal::new(false);
     let row = NodeRef::<html::Li>::new();
-    let actor = m.clone();
-    let replied = m.clone();
-    let reply = move || feed.replying.set(Some(replied.clone()));
-    let reply = StoredValue::new(reply);
     let actions = (!deleted).then(|| {
-        let may_delete = Signal::derive(move || mine || moderates.get());
+        let m = m.clone();
         // A memo: the actions are made anew only when they appear, never under a click (a
         // focus landing on a button must not replace it before its click).
-        let shown =
-            Memo::new(move |_| active.get() || editing.get() || confirming.get() || picking.get());
+        let shown = Memo::new(move |_| active.get() || open.get() != Open::Nothing);
         view! {
             <button type="button" class="msg-more" aria-label="Message actions"
                 aria-expanded=move || shown.get().to_string()
                 on:click=move |_| active.update(|on| *on = !*on)>"⋯"</button>
             {move || shown.get().then(|| {
-                let reply = move || reply.with_value(|reply| reply());
-                view! { <MessageActions mine may_delete editing confirming picking reply/> }
+                let replied = m.clone();
+                let reply = move || feed.replying.set(Some(replied.clone()));
+                view! { <MessageActions mine moderates open reply/> }
             })}
+        }
+    });
+    // Below the text: the emoji picker or the deletion's second step, while open.
+    let tool = (!deleted).then(|| {
+        let m = m.clone();
+        let me_key = me_key.clone();
+        move || match open.get() {
+            Open::Picking => {
+                view! { <ReactionPicker m=m.clone() open me_key=me_key.clone()/> }.into_any()
+            }
+            Open::Confirming => view! { <ConfirmDelete m=m.clone() open/> }.into_any(),
+            Open::Nothing | Open::Editing => ().into_any(),
         }
     });
     // Focus moving within the row keeps its actions; leaving it hides them.
@@ -525,10 +551,6 @@ fn MessageItem(
             active.set(true);
         }
     };
-    let picker = (!deleted).then(|| {
-        view! { <ReactionPicker m=m.clone() picking me_key=me_key.clone()/> }
-    });
-    let confirm = (!deleted).then(|| view! { <ConfirmDelete m=actor.clone() confirming/> });
     view! {
         <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq
             node_ref=row
@@ -542,19 +564,39 @@ fn MessageItem(
             {divider.then(|| view! { <div class="new-divider" role="separator">"New messages"</div> })}
             <div class="msg-head">
                 <span class="sender">{m.sender.to_string()}</span>
-                <time datetime=iso_utc(ts) title=move || clock::full_moment(ts, hydrated.get())>
-                    {move || time_of_day(ts, hydrated.get())}
-                </time>
+                <MessageTime ts/>
                 {actions}
             </div>
             {quote.map(|quote| view! { <QuoteLine quote jump_to/> })}
             {text}
             {reactions}
-            {picker}
-            {confirm}
+            {tool}
         </li>
     }
     .into_any()
+}
+
+/// A message's time of day, its full date and time as the title. In the reader's time zone
+/// once the page is hydrated, as it nearly always is when a row is made (the rows come over
+/// the socket): then it is written once; a row the page was rendered with changes with it.
+#[component]
+fn MessageTime(ts: i64) -> impl IntoView {
+    let hydrated = Hydrated::expect();
+    if hydrated.0.get_untracked() {
+        view! {
+            <time datetime=iso_utc(ts) title=clock::full_moment(ts, true)>
+                {time_of_day(ts, true)}
+            </time>
+        }
+        .into_any()
+    } else {
+        view! {
+            <time datetime=iso_utc(ts) title=move || clock::full_moment(ts, hydrated.get())>
+                {move || time_of_day(ts, hydrated.get())}
+            </time>
+        }
+        .into_any()
+    }
 }
 
 /// What a reply answers, above its text: who and the start of what they said; activating it
@@ -589,27 +631,28 @@ fn QuoteLine(quote: Quote, jump_to: Callback<u64>) -> impl IntoView {
 #[component]
 fn MessageActions(
     mine: bool,
-    may_delete: Signal<bool>,
-    editing: RwSignal<bool>,
-    confirming: RwSignal<bool>,
-    picking: RwSignal<bool>,
+    /// Whether the reader may delete it though it is not theirs.
+    moderates: Signal<bool>,
+    open: RwSignal<Open>,
     reply: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
-    let idle = move || !editing.get() && !confirming.get();
+    let idle = move || !matches!(open.get(), Open::Editing | Open::Confirming);
+    let toggle =
+        move |tool: Open| open.update(|now| *now = if *now == tool { Open::Nothing } else { tool });
     view! {
         <span class="msg-actions">
             <button type="button" class="small secondary" aria-label="Reply to message"
                 on:click=move |_| reply()>"Reply"</button>
             <button type="button" class="small secondary" aria-label="React to message"
-                aria-expanded=move || picking.get().to_string()
-                on:click=move |_| picking.update(|open| *open = !*open)>"React"</button>
+                aria-expanded=move || (open.get() == Open::Picking).to_string()
+                on:click=move |_| toggle(Open::Picking)>"React"</button>
             {move || (mine && idle()).then(|| view! {
                 <button type="button" class="small secondary" aria-label="Edit message"
-                    on:click=move |_| editing.set(true)>"Edit"</button>
+                    on:click=move |_| open.set(Open::Editing)>"Edit"</button>
             })}
-            {move || (may_delete.get() && idle()).then(|| view! {
+            {move || ((mine || moderates.get()) && idle()).then(|| view! {
                 <button type="button" class="small secondary" aria-label="Delete message"
-                    on:click=move |_| confirming.set(true)>"Delete"</button>
+                    on:click=move |_| open.set(Open::Confirming)>"Delete"</button>
             })}
         </span>
     }
@@ -673,43 +716,44 @@ fn ReactionBar(m: Arc<ChatMessage>, shown: Vec<Reaction>, me_key: Option<String>
     .into_any()
 }
 
-/// The emoji a reaction can be, below the message while React is open.
+/// The emoji a reaction can be, below the message while React is open. Choosing one closes it
+/// once the server took it; a refusal stays on screen with the picker.
 #[component]
 fn ReactionPicker(
     m: Arc<ChatMessage>,
-    picking: RwSignal<bool>,
+    open: RwSignal<Open>,
     me_key: Option<String>,
 ) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
-    view! {
-        {move || picking.get().then(|| {
-            let buttons = EMOJI
+    let busy = RwSignal::new(false);
+    let buttons = EMOJI
+        .iter()
+        .filter_map(|raw| Emoji::parse(raw).ok())
+        .map(|emoji| {
+            let mine = m
+                .reactions
                 .iter()
-                .filter_map(|raw| Emoji::parse(raw).ok())
-                .map(|emoji| {
-                    let mine = m
-                        .reactions
-                        .iter()
-                        .flat_map(|r| &r.emoji)
-                        .any(|r| r.emoji == emoji && me_key.as_deref().is_some_and(|me| r.by(me)));
-                    let m = m.clone();
-                    view! {
-                        <button type="button" class="reaction-choice" aria-pressed=mine.to_string()
-                            on:click=move |_| {
-                                set_reaction(&m, &emoji, !mine, error);
-                                picking.set(false);
-                            }>
-                            {emoji.to_string()}
-                        </button>
-                    }
-                })
-                .collect_view();
+                .flat_map(|r| &r.emoji)
+                .any(|r| r.emoji == emoji && me_key.as_deref().is_some_and(|me| r.by(me)));
+            let (room, seq, label) = (m.room_id, m.seq, emoji.to_string());
+            let choose = move |_| {
+                if !busy.get_untracked() {
+                    let call = react(room, seq, emoji.to_string(), !mine, new_client_id());
+                    act(call, busy, open, error);
+                }
+            };
             view! {
-                <div class="reaction-picker" role="group" aria-label="Pick a reaction">
-                    {buttons}
-                </div>
+                <button type="button" class="reaction-choice" aria-pressed=mine.to_string()
+                    on:click=choose>
+                    {label}
+                </button>
             }
-        })}
+        })
+        .collect_view();
+    view! {
+        <div class="reaction-picker" role="group" aria-label="Pick a reaction">
+            {buttons}
+        </div>
         {move || reaction_error(error)}
     }
     .into_any()
@@ -717,7 +761,7 @@ fn ReactionPicker(
 
 /// The deletion's second step, below the text, in the flow: it covers nothing it asks about.
 #[component]
-fn ConfirmDelete(m: Arc<ChatMessage>, confirming: RwSignal<bool>) -> impl IntoView {
+fn ConfirmDelete(m: Arc<ChatMessage>, open: RwSignal<Open>) -> impl IntoView {
     let (room, seq) = (m.room_id, m.seq);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -730,30 +774,28 @@ fn ConfirmDelete(m: Arc<ChatMessage>, confirming: RwSignal<bool>) -> impl IntoVi
         }
         let id = client_id.get_value().unwrap_or_else(new_client_id);
         client_id.set_value(Some(id.clone()));
-        act(delete_message(room, seq, id), busy, confirming, error);
+        act(delete_message(room, seq, id), busy, open, error);
     };
     view! {
-        {move || confirming.get().then(|| view! {
-            <div class="msg-confirm" role="group" aria-label="Confirm deletion">
-                "Delete this message for everyone? "
-                <button type="button" class="small danger" on:click=delete
-                    disabled=move || busy.get()>"Delete"</button>
-                <button type="button" class="small secondary"
-                    on:click=move |_| confirming.set(false)>"Cancel"</button>
-                <span class="error" role="alert">{move || error.get()}</span>
-            </div>
-        })}
+        <div class="msg-confirm" role="group" aria-label="Confirm deletion">
+            "Delete this message for everyone? "
+            <button type="button" class="small danger" on:click=delete
+                disabled=move || busy.get()>"Delete"</button>
+            <button type="button" class="small secondary"
+                on:click=move |_| open.set(Open::Nothing)>"Cancel"</button>
+            <span class="error" role="alert">{move || error.get()}</span>
+        </div>
     }
     .into_any()
 }
 
-/// Runs a message action's call: `busy` while it runs; then `open` (the editor, the
-/// confirmation) closes, since the server's entry will show the change to everyone, or the
-/// error shows and it stays open to try again.
+/// Runs a message action's call: `busy` while it runs; then the row's open tool (the editor,
+/// the picker, the confirmation) closes, since the server's entry will show the change to
+/// everyone, or the error shows and it stays open to try again.
 fn act(
     call: impl std::future::Future<Output = Result<(), crate::api::ApiError>> + 'static,
     busy: RwSignal<bool>,
-    open: RwSignal<bool>,
+    open: RwSignal<Open>,
     error: RwSignal<Option<String>>,
 ) {
     busy.set(true);
@@ -762,7 +804,7 @@ fn act(
         busy.try_set(false);
         match done {
             Ok(()) => {
-                open.try_set(false);
+                open.try_set(Open::Nothing);
             }
             Err(e) => {
                 error.try_set(Some(e.to_string()));
@@ -774,7 +816,7 @@ fn act(
 /// Changing one's message in place: Save sends the edit (Enter does too; Shift+Enter is a new
 /// line), Cancel or Escape leaves it as it was.
 #[component]
-fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
+fn EditForm(m: Arc<ChatMessage>, open: RwSignal<Open>) -> impl IntoView {
     let (room, seq) = (m.room_id, m.seq);
     let draft = RwSignal::new(m.content.clone());
     let error = RwSignal::new(None::<String>);
@@ -799,12 +841,12 @@ fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
         act(
             edit_message(room, seq, content, client_id),
             busy,
-            editing,
+            open,
             error,
         );
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
-        "Escape" => editing.set(false),
+        "Escape" => open.set(Open::Nothing),
         // Not while an input method is composing a character (Enter ends the composition).
         "Enter" if !ev.shift_key() && !ev.is_composing() => {
             ev.prevent_default();
@@ -825,7 +867,7 @@ fn EditForm(m: Arc<ChatMessage>, editing: RwSignal<bool>) -> impl IntoView {
             ></textarea>
             <div class="edit-buttons">
                 <button type="submit" class="small" disabled=move || busy.get()>"Save"</button>
-                <button type="button" class="small secondary" on:click=move |_| editing.set(false)>
+                <button type="button" class="small secondary" on:click=move |_| open.set(Open::Nothing)>
                     "Cancel"
                 </button>
                 <span class="error" role="alert">{move || error.get()}</span>
