@@ -12,7 +12,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Browser, CDPSession, Page } from "@playwright/test";
 
-const CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "blink.user_timing"];
+// BENCH_PROFILE_INVALIDATIONS=1 also records which nodes invalidated style, layout and paint (costly).
+const CATEGORIES = [
+  "devtools.timeline",
+  "disabled-by-default-devtools.timeline",
+  "v8",
+  "blink.user_timing",
+  ...(process.env.BENCH_PROFILE_INVALIDATIONS === "1" ? ["disabled-by-default-devtools.timeline.invalidationTracking"] : []),
+];
 
 interface TraceEvent {
   name: string;
