@@ -29,6 +29,9 @@ test("an edit and a deletion are seen live by the other person and after a reloa
   const editor = mine.getByRole("textbox", { name: "Edit message" });
   await expect(editor).toHaveValue("helo wrold");
   await editor.fill("hello <b>world</b>");
+  // While the draft is open nothing else on the row can close it: Reply is offered, React is not.
+  await expect(mine.getByRole("button", { name: "Reply to message" })).toBeVisible();
+  await expect(mine.getByRole("button", { name: "React to message" })).toHaveCount(0);
   await ben.page.screenshot({ path: path.join(SCREENS, "message-editing.png"), fullPage: true });
   await editor.press("Enter");
   const edited = messageItems(ben.page).filter({ hasText: "hello <b>world</b>" });

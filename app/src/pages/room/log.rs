@@ -626,8 +626,9 @@ fn QuoteLine(quote: Quote, jump_to: Callback<u64>) -> impl IntoView {
 }
 
 /// Reply and React for everyone; Edit for the author; Delete for the author and an owner or
-/// moderator (it asks once more, below the message). The row changes when the server's entry
-/// arrives (for everyone at once), not before: what it shows is what is stored.
+/// moderator (it asks once more, below the message). While the message is being edited only
+/// Reply is offered. The row changes when the server's entry arrives (for everyone at once),
+/// not before: what it shows is what is stored.
 #[component]
 fn MessageActions(
     mine: bool,
@@ -637,15 +638,19 @@ fn MessageActions(
     reply: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
     let idle = move || !matches!(open.get(), Open::Editing | Open::Confirming);
-    let toggle =
-        move |tool: Open| open.update(|now| *now = if *now == tool { Open::Nothing } else { tool });
+    // Opening a tool closes the one open, so nothing here may close the editor (and its draft).
+    let picking = move || open.get() == Open::Picking;
     view! {
         <span class="msg-actions">
             <button type="button" class="small secondary" aria-label="Reply to message"
                 on:click=move |_| reply()>"Reply"</button>
-            <button type="button" class="small secondary" aria-label="React to message"
-                aria-expanded=move || (open.get() == Open::Picking).to_string()
-                on:click=move |_| toggle(Open::Picking)>"React"</button>
+            {move || (open.get() != Open::Editing).then(|| view! {
+                <button type="button" class="small secondary" aria-label="React to message"
+                    aria-expanded=move || picking().to_string()
+                    on:click=move |_| open.set(if picking() { Open::Nothing } else { Open::Picking })>
+                    "React"
+                </button>
+            })}
             {move || (mine && idle()).then(|| view! {
                 <button type="button" class="small secondary" aria-label="Edit message"
                     on:click=move |_| open.set(Open::Editing)>"Edit"</button>
