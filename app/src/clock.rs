@@ -19,6 +19,10 @@ impl Hydrated {
     pub fn get(&self) -> bool {
         self.0.get()
     }
+
+    pub fn get_untracked(&self) -> bool {
+        self.0.get_untracked()
+    }
 }
 
 const MS_PER_MINUTE: i64 = 60_000;

@@ -200,6 +200,8 @@ test("a reply quotes its message and leads to it, and a reaction is counted live
   await question.hover();
   await question.getByRole("button", { name: "React to message" }).click();
   await question.getByRole("group", { name: "Pick a reaction" }).getByRole("button", { name: "🎉" }).click();
+  // The picker closes once the server took the reaction.
+  await expect(messageItems(ana.page).getByRole("group", { name: "Pick a reaction" })).toHaveCount(0);
   const party = (page: typeof ana.page) =>
     messageItems(page)
       .filter({ hasText: "where shall we eat?" })

@@ -582,7 +582,7 @@ fn MessageItem(
 #[component]
 fn MessageTime(ts: i64) -> impl IntoView {
     let hydrated = Hydrated::expect();
-    if hydrated.0.get_untracked() {
+    if hydrated.get_untracked() {
         view! {
             <time datetime=iso_utc(ts) title=clock::full_moment(ts, true)>
                 {time_of_day(ts, true)}
@@ -664,15 +664,14 @@ fn MessageActions(
     .into_any()
 }
 
-/// Sets the reader's reaction `emoji` to `m` on or off. A new id each time: setting is
-/// idempotent, so a repeat after a lost answer changes nothing.
-fn set_reaction(m: &ChatMessage, emoji: &Emoji, on: bool, error: RwSignal<Option<String>>) {
-    let call = react(m.room_id, m.seq, emoji.to_string(), on, new_client_id());
-    leptos::task::spawn_local(async move {
-        if let Err(e) = call.await {
-            error.try_set(Some(e.to_string()));
-        }
-    });
+/// The call that sets the reader's reaction `emoji` to `m` on or off. A new id each time:
+/// setting is idempotent, so a repeat after a lost answer changes nothing.
+fn set_reaction(
+    m: &ChatMessage,
+    emoji: &Emoji,
+    on: bool,
+) -> impl std::future::Future<Output = Result<(), crate::api::ApiError>> + 'static {
+    react(m.room_id, m.seq, emoji.to_string(), on, new_client_id())
 }
 
 /// Why a reaction was not set, when it was not (no element otherwise: most rows never have
@@ -706,7 +705,14 @@ fn ReactionBar(m: Arc<ChatMessage>, shown: Vec<Reaction>, me_key: Option<String>
             view! {
                 <button type="button" class="reaction" class:mine=mine aria-pressed=mine.to_string()
                     aria-label=label title=title
-                    on:click=move |_| set_reaction(&m, &emoji, !mine, error)>
+                    on:click=move |_| {
+                        let call = set_reaction(&m, &emoji, !mine);
+                        leptos::task::spawn_local(async move {
+                            if let Err(e) = call.await {
+                                error.try_set(Some(e.to_string()));
+                            }
+                        });
+                    }>
                     {emoji.to_string()} " " {count}
                 </button>
             }
@@ -740,11 +746,11 @@ fn ReactionPicker(
                 .iter()
                 .flat_map(|r| &r.emoji)
                 .any(|r| r.emoji == emoji && me_key.as_deref().is_some_and(|me| r.by(me)));
-            let (room, seq, label) = (m.room_id, m.seq, emoji.to_string());
+            let label = emoji.to_string();
+            let m = m.clone();
             let choose = move |_| {
                 if !busy.get_untracked() {
-                    let call = react(room, seq, emoji.to_string(), !mine, new_client_id());
-                    act(call, busy, open, error);
+                    act(set_reaction(&m, &emoji, !mine), busy, open, error);
                 }
             };
             view! {

@@ -728,13 +728,12 @@ struct StoredRow {
 /// A row as a [`StoredEntry`]: an entry unchanged since it was stored (no edit, no reaction,
 /// not erased) goes out as the frame text stored for it, without parsing it again.
 fn stored_of(room: RoomId, row: EntryRow) -> Result<StoredEntry, StoreError> {
-    if row.edit_seq.is_some() || row.reactions.is_some() {
-        return entry_of(room, row).map(|entry| StoredEntry::of(&entry));
-    }
     match row {
         EntryRow {
             frame: Some(frame),
             client_id: Some(client_id),
+            edit_seq: None,
+            reactions: None,
             seq,
             id,
             ts,
