@@ -169,10 +169,14 @@ pub fn MessageLog(
             leptos::task::tick().await;
             scroll_queued.try_set_value(false);
             if let Some(el) = log.get_untracked() {
+                let before = el.scroll_top();
                 el.set_scroll_top(el.scroll_height());
-                mark_bottom(&el);
-                // A list too short to scroll gets no scroll event: measure here too.
-                scroll_back.measure(&el);
+                // A scroll is measured by its scroll event (`on_scroll`, in the next frame);
+                // a list too short to scroll, or already at the bottom, gets none: measure here.
+                if el.scroll_top() == before {
+                    mark_bottom(&el);
+                    scroll_back.measure(&el);
+                }
             }
         });
     };
@@ -328,82 +332,86 @@ pub fn MessageLog(
         })
     };
 
+    // The frame holds the list's place in the page; the list fills it (see `.log-frame` in the
+    // style for why it is two boxes).
     view! {
-        <div
-            class="log"
-            role="log"
-            aria-live="polite"
-            aria-label="Messages"
-            tabindex="0"
-            node_ref=log
-            on:scroll=on_scroll
-        >
-            {move || unread_offered.get().then(|| view! {
-                <div class="jump jump-unread">
-                    <span>"You have unread messages here."</span>
-                    <button type="button" class="small" on:click=jump_to_unread disabled=move || jumping.get()>
-                        "Jump to first unread"
-                    </button>
+        <div class="log-frame">
+            <div
+                class="log"
+                role="log"
+                aria-live="polite"
+                aria-label="Messages"
+                tabindex="0"
+                node_ref=log
+                on:scroll=on_scroll
+            >
+                {move || unread_offered.get().then(|| view! {
+                    <div class="jump jump-unread">
+                        <span>"You have unread messages here."</span>
+                        <button type="button" class="small" on:click=jump_to_unread disabled=move || jumping.get()>
+                            "Jump to first unread"
+                        </button>
+                    </div>
+                })}
+                <div class="log-start">
+                    <Show
+                        when=at_start
+                        fallback=move || view! {
+                            <p class="muted">
+                                {move || if scroll_back.loading.get() {
+                                    "Loading older messages…"
+                                } else {
+                                    "Scroll up for older messages."
+                                }}
+                            </p>
+                        }
+                    >
+                        <p class="muted">"This is the start of the room."</p>
+                    </Show>
+                    <p class="error" role="alert">
+                        {move || scroll_back.error.get().or_else(|| jump_error.get())}
+                    </p>
+                    {move || scroll_back.error.with(Option::is_some).then(|| view! {
+                        <button type="button" class="secondary small" on:click=move |_| scroll_back.retry()>
+                            "Try again"
+                        </button>
+                    })}
                 </div>
-            })}
-            <div class="log-start">
-                <Show
-                    when=at_start
-                    fallback=move || view! {
-                        <p class="muted">
-                            {move || if scroll_back.loading.get() {
-                                "Loading older messages…"
-                            } else {
-                                "Scroll up for older messages."
-                            }}
-                        </p>
-                    }
-                >
-                    <p class="muted">"This is the start of the room."</p>
-                </Show>
-                <p class="error" role="alert">
-                    {move || scroll_back.error.get().or_else(|| jump_error.get())}
-                </p>
-                {move || scroll_back.error.with(Option::is_some).then(|| view! {
-                    <button type="button" class="secondary small" on:click=move |_| scroll_back.retry()>
-                        "Try again"
-                    </button>
+                <ul class="messages">
+                    <For
+                        each=each_row
+                        // An edit, a deletion, a reaction, a new date separator or a change in what
+                        // a reply quotes makes the row anew.
+                        key=|row| {
+                            let m = &row.m;
+                            let revised = (
+                                m.edited.map(|e| e.seq),
+                                Window::is_deleted(m),
+                                m.reactions.as_ref().map(|r| r.seq),
+                            );
+                            (m.seq, row.grouped, row.divider, row.day, revised, row.quote.as_ref().map(Quote::key))
+                        }
+                        children=move |row| {
+                            let focused = focus == Some(row.m.seq);
+                            let me_key = highlight.clone();
+                            view! { <MessageItem row focused moderates me_key feed jump_to/> }
+                        }
+                    />
+                    <For
+                        each=move || feed.outbox()
+                        key=|o| (o.client_id.clone(), o.state != SendState::Pending)
+                        children=move |o| view! { <PendingItem o feed sender=me_name.clone()/> }
+                    />
+                </ul>
+                {move || behind().map(|unseen| view! {
+                    <div class="jump">
+                        <span>{new_messages(unseen)}</span>
+                        <button type="button" class="small" on:click=jump disabled=move || jumping.get()>
+                            "Jump to latest"
+                        </button>
+                    </div>
                 })}
             </div>
-            <ul class="messages">
-                <For
-                    each=each_row
-                    // An edit, a deletion, a reaction, a new date separator or a change in what
-                    // a reply quotes makes the row anew.
-                    key=|row| {
-                        let m = &row.m;
-                        let revised = (
-                            m.edited.map(|e| e.seq),
-                            Window::is_deleted(m),
-                            m.reactions.as_ref().map(|r| r.seq),
-                        );
-                        (m.seq, row.grouped, row.divider, row.day, revised, row.quote.as_ref().map(Quote::key))
-                    }
-                    children=move |row| {
-                        let focused = focus == Some(row.m.seq);
-                        let me_key = highlight.clone();
-                        view! { <MessageItem row focused moderates me_key feed jump_to/> }
-                    }
-                />
-                <For
-                    each=move || feed.outbox()
-                    key=|o| (o.client_id.clone(), o.state != SendState::Pending)
-                    children=move |o| view! { <PendingItem o feed sender=me_name.clone()/> }
-                />
-            </ul>
-            {move || behind().map(|unseen| view! {
-                <div class="jump">
-                    <span>{new_messages(unseen)}</span>
-                    <button type="button" class="small" on:click=jump disabled=move || jumping.get()>
-                        "Jump to latest"
-                    </button>
-                </div>
-            })}
         </div>
     }
     .into_any()
