@@ -583,22 +583,34 @@ pub trait MessageStore: Send + Sync + 'static {
         to: u64,
     ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>>;
 
-    /// The entries of several rooms' ranges as [`StoredEntry`]s (their frames ready to send),
-    /// rooms in the order asked, each range as [`read_range`](Self::read_range) reads it: what
-    /// a relay hands its hub after another node stored them. One read each by default; a
-    /// database answers in one query, and hands out the stored frame text as it is when the
-    /// entry has not changed since.
+    /// The entries of several ranges (room, first seq, last seq), in the order asked, each
+    /// as [`read_range`](Self::read_range) reads it: what search reads its hits back with.
+    /// One read each by default (the embedded stores read from memory or their cache); a
+    /// database answers in one query instead of one round trip a range.
+    fn read_ranges(
+        &self,
+        ranges: Vec<(RoomId, u64, u64)>,
+    ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
+        async move {
+            let mut entries = Vec::new();
+            for (room, from, to) in ranges {
+                entries.extend(self.read_range(room, from, to).await?);
+            }
+            Ok(entries)
+        }
+        .boxed()
+    }
+
+    /// [`read_ranges`](Self::read_ranges) as [`StoredEntry`]s (their frames ready to send):
+    /// what a relay hands its hub after another node stored them. A database hands out the
+    /// stored frame text as it is when the entry has not changed since.
     fn read_stored(
         &self,
         ranges: Vec<(RoomId, u64, u64)>,
     ) -> BoxFuture<'_, Result<Vec<StoredEntry>, StoreError>> {
         async move {
-            let mut stored = Vec::new();
-            for (room, from, to) in ranges {
-                let entries = self.read_range(room, from, to).await?;
-                stored.extend(entries.iter().map(StoredEntry::of));
-            }
-            Ok(stored)
+            let entries = self.read_ranges(ranges).await?;
+            Ok(entries.iter().map(StoredEntry::of).collect())
         }
         .boxed()
     }

@@ -152,6 +152,42 @@ pub(crate) async fn ranges_are_clamped_to_what_exists(store: impl Subject) {
     assert_eq!(store.head(RoomId(9)).await.unwrap(), RoomHead::default());
 }
 
+/// Several ranges read at once are what `read_range` reads of each (an edited message with its
+/// newest text, a deleted one erased), ranges in the order asked, not sorted: search reads its
+/// hits back this way, best first.
+pub(crate) async fn several_ranges_read_at_once_are_what_read_range_reads(store: impl Subject) {
+    store
+        .append(vec![
+            new(1, "a", "one", 1),
+            new(1, "b", "two", 1),
+            new(1, "c", "three", 1),
+            new(2, "d", "elsewhere", 1),
+        ])
+        .await
+        .unwrap();
+    store
+        .append(vec![
+            edit("ana", "e", 1, "one, edited"),
+            delete("ana", "f", 2, false),
+        ])
+        .await
+        .unwrap();
+    let ranges = vec![
+        (RoomId(2), 1, 9),
+        (RoomId(1), 3, 3),
+        (RoomId(3), 1, 9),
+        (RoomId(1), 1, 2),
+    ];
+    let mut expected = Vec::new();
+    for &(room, from, to) in &ranges {
+        expected.extend(store.read_range(room, from, to).await.unwrap());
+    }
+    let read = store.read_ranges(ranges).await.unwrap();
+    assert_eq!(read, expected);
+    let order: Vec<(u64, u64)> = read.iter().map(|e| (e.room_id().0, e.seq())).collect();
+    assert_eq!(order, [(2, 1), (1, 3), (1, 1), (1, 2)]);
+}
+
 /// A room's deletion erases every entry before it (at once or soon: this waits up to 10 s),
 /// keeps its seqs, and touches no other room.
 pub(crate) async fn a_deletion_erases_the_room_s_earlier_entries(store: impl Subject) {
@@ -614,6 +650,13 @@ macro_rules! contract_tests {
         #[tokio::test]
         async fn reactions_show_on_their_message() {
             $crate::store::contract::messages::reactions_show_on_their_message($open).await;
+        }
+        #[tokio::test]
+        async fn several_ranges_read_at_once_are_what_read_range_reads() {
+            $crate::store::contract::messages::several_ranges_read_at_once_are_what_read_range_reads(
+                $open,
+            )
+            .await;
         }
         #[tokio::test]
         async fn a_deletion_erases_the_room_s_earlier_entries() {

@@ -725,6 +725,33 @@ struct StoredRow {
     entry: EntryRow,
 }
 
+/// The rows of several rooms' ranges in one query, ranges in the order asked, each in seq
+/// order (see [`MessageStore::read_ranges`]).
+async fn ranges_read(
+    pool: &PgPool,
+    ranges: &[(RoomId, u64, u64)],
+) -> Result<Vec<StoredRow>, sqlx::Error> {
+    let rooms: Vec<i64> = ranges.iter().map(|(room, ..)| big(room.0)).collect();
+    let froms: Vec<i64> = ranges
+        .iter()
+        .map(|(_, from, _)| big((*from).max(1)))
+        .collect();
+    let tos: Vec<i64> = ranges.iter().map(|(.., to)| big(*to)).collect();
+    sqlx::query_as(&format!(
+        "SELECT e.room_id, {ENTRY_COLUMNS}
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+                WITH ORDINALITY AS r(room_id, first, last, n)
+         JOIN entries e
+           ON e.room_id = r.room_id AND e.seq BETWEEN r.first AND r.last
+         ORDER BY r.n, e.seq"
+    ))
+    .bind(&rooms)
+    .bind(&froms)
+    .bind(&tos)
+    .fetch_all(pool)
+    .await
+}
+
 /// A row as a [`StoredEntry`]: an entry unchanged since it was stored (no edit, no reaction,
 /// not erased) goes out as the frame text stored for it, without parsing it again.
 fn stored_of(room: RoomId, row: EntryRow) -> Result<StoredEntry, StoreError> {
@@ -901,31 +928,28 @@ impl MessageStore for PgMessageStore {
         .boxed()
     }
 
+    fn read_ranges(
+        &self,
+        ranges: Vec<(RoomId, u64, u64)>,
+    ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
+        async move {
+            ranges_read(&self.pool, &ranges)
+                .await?
+                .into_iter()
+                .map(|row| entry_of(RoomId(small(row.room_id)), row.entry))
+                .collect()
+        }
+        .boxed()
+    }
+
     fn read_stored(
         &self,
         ranges: Vec<(RoomId, u64, u64)>,
     ) -> BoxFuture<'_, Result<Vec<StoredEntry>, StoreError>> {
         async move {
-            let rooms: Vec<i64> = ranges.iter().map(|(room, ..)| big(room.0)).collect();
-            let froms: Vec<i64> = ranges
-                .iter()
-                .map(|(_, from, _)| big((*from).max(1)))
-                .collect();
-            let tos: Vec<i64> = ranges.iter().map(|(.., to)| big(*to)).collect();
-            let rows: Vec<StoredRow> = sqlx::query_as(&format!(
-                "SELECT e.room_id, {ENTRY_COLUMNS}
-                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
-                        WITH ORDINALITY AS r(room_id, first, last, n)
-                 JOIN entries e
-                   ON e.room_id = r.room_id AND e.seq BETWEEN r.first AND r.last
-                 ORDER BY r.n, e.seq"
-            ))
-            .bind(&rooms)
-            .bind(&froms)
-            .bind(&tos)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.into_iter()
+            ranges_read(&self.pool, &ranges)
+                .await?
+                .into_iter()
                 .map(|row| stored_of(RoomId(small(row.room_id)), row.entry))
                 .collect()
         }
