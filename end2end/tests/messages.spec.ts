@@ -237,3 +237,26 @@ test("a reply quotes its message and leads to it, and a reaction is counted live
   await ana.context.close();
   await ben.context.close();
 });
+
+test("a reaction the server does not take leaves the picker open and says why", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  await createRoom(ana.page, unique("Picky "));
+  await say(ana.page, "pick one");
+  const row = messageItems(ana.page).filter({ hasText: "pick one" });
+  await row.hover();
+  await row.getByRole("button", { name: "React to message" }).click();
+  const picker = row.getByRole("group", { name: "Pick a reaction" });
+  // A proxy answers instead of the server (as while it restarts): a failure page, not the server's JSON.
+  await ana.page.route("**/api/react", (route) => route.fulfill({ status: 503, body: "unavailable" }));
+  await picker.getByRole("button", { name: "🎉" }).click();
+  await expect(row.getByRole("alert")).toHaveText("request failed: no answer from the server; try again");
+  await expect(picker).toBeVisible();
+  await ana.page.screenshot({ path: path.join(SCREENS, "message-reaction-refused.png"), fullPage: true });
+  await expect(row.getByRole("group", { name: "Reactions" })).toHaveCount(0);
+  // Once the server answers again, the same choice goes through and the picker closes.
+  await ana.page.unroute("**/api/react");
+  await picker.getByRole("button", { name: "🎉" }).click();
+  await expect(picker).toHaveCount(0);
+  await expect(row.getByRole("group", { name: "Reactions" }).getByRole("button", { name: /^🎉/ })).toHaveText("🎉 1");
+  await ana.context.close();
+});

@@ -85,4 +85,32 @@ impl FromServerFnError for ApiError {
             other => Self::Request(other.to_string()),
         }
     }
+
+    /// An error answer that is not ours (a proxy's page while the server restarts, say) is
+    /// no fault of the request: the caller is told the server did not answer, not shown a
+    /// parser's complaint as a "bad request".
+    fn de(data: leptos::server_fn::Bytes) -> Self {
+        serde_json::from_slice(&data).unwrap_or_else(|_| Self::Request(NO_ANSWER.to_owned()))
+    }
+}
+
+/// What [`ApiError::Request`] says when an error answer could not be read.
+const NO_ANSWER: &str = "no answer from the server; try again";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_answer_reads_back_as_sent_and_one_not_ours_as_no_answer() {
+        let sent = ApiError::RateLimited(3);
+        assert_eq!(ApiError::de(sent.ser()), sent);
+        let proxy_page = leptos::server_fn::Bytes::from_static(b"<html>502 Bad Gateway</html>");
+        let read = ApiError::de(proxy_page);
+        assert_eq!(read, ApiError::Request(NO_ANSWER.to_owned()));
+        assert_eq!(
+            read.to_string(),
+            "request failed: no answer from the server; try again"
+        );
+    }
 }
