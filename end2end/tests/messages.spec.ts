@@ -2,7 +2,7 @@
 // the other person sees both at once and after a reload.
 import * as path from "node:path";
 import { expect, test } from "@playwright/test";
-import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, joinAt, messageItems, messageLog, person, say, seedMessages, unique } from "./helpers";
+import { SCREENS, collectProblems, createRoom, expectLive, gotoHydrated, joinAt, messageItems, messageLog, person, say, seedMessages, signUp, unique } from "./helpers";
 
 test("an edit and a deletion are seen live by the other person and after a reload", async ({ browser }) => {
   const ana = await person(browser, "ana");
@@ -259,4 +259,31 @@ test("a reaction the server does not take leaves the picker open and says why", 
   await expect(picker).toHaveCount(0);
   await expect(row.getByRole("group", { name: "Reactions" }).getByRole("button", { name: /^🎉/ })).toHaveText("🎉 1");
   await ana.context.close();
+});
+
+test("on a phone a tap on a message's ⋯ opens its actions, on a line of their own", async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, hasTouch: true, isMobile: true });
+  const page = await context.newPage();
+  await signUp(page, unique("tim"));
+  await createRoom(page, unique("Touch "));
+  await say(page, "first of two");
+  await say(page, "second of two");
+  const second = messageItems(page).filter({ hasText: "second of two" });
+  await expect(second).toHaveClass(/grouped/);
+  // A tap enters the row as well as clicks the button: the actions open and stay open.
+  await second.getByRole("button", { name: "Message actions" }).tap();
+  const reply = second.getByRole("button", { name: "Reply to message" });
+  await expect(reply).toBeVisible();
+  await page.waitForTimeout(300);
+  await expect(reply).toBeVisible();
+  // A grouped message's head sits over its corner; with the actions it takes a line above the text
+  // instead of covering the messages around it.
+  const replyBox = (await reply.boundingBox())!;
+  const textBox = (await second.locator(".msg-text").boundingBox())!;
+  expect(replyBox.y + replyBox.height).toBeLessThanOrEqual(textBox.y);
+  await page.screenshot({ path: path.join(SCREENS, "message-actions-phone.png") });
+  // Reply works from there.
+  await reply.tap();
+  await expect(page.getByRole("group", { name: "Replying" })).toContainText("second of two");
+  await context.close();
 });

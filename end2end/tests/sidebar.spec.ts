@@ -60,8 +60,14 @@ test("on a phone the sidebar is a drawer opened from the header", async ({ brows
   await ana.page.screenshot({ path: path.join(SCREENS, "sidebar-drawer.png"), animations: "disabled" });
 
   await sidebar.getByRole("link", { name: new RegExp(hall) }).click();
-  await expect(ana.page.getByRole("heading", { level: 1, name: hall })).toBeVisible();
+  const title = ana.page.getByRole("heading", { level: 1, name: hall });
+  await expect(title).toBeVisible();
   await expect(sidebar).toBeHidden();
+
+  // The room's name keeps the width of the page (beside its controls it was squeezed to a letter a line).
+  const titleBox = (await title.boundingBox())!;
+  expect(titleBox.width).toBeGreaterThan(200);
+  expect(titleBox.height).toBeLessThan(80);
 
   await ana.context.close();
 });

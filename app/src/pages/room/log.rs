@@ -562,8 +562,8 @@ fn MessageItem(
     view! {
         <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq
             node_ref=row
-            on:mouseenter=move |_| enter()
-            on:mouseleave=move |_| active.set(false)
+            on:pointerenter=move |ev| if by_mouse(&ev) { enter() }
+            on:pointerleave=move |ev| if by_mouse(&ev) { active.set(false) }
             on:focusin=move |_| enter()
             on:focusout=left>
             {day.map(|day| view! {
@@ -582,6 +582,13 @@ fn MessageItem(
         </li>
     }
     .into_any()
+}
+
+/// Whether a pointer event comes from a mouse. A touch is no hover: a tap on "⋯" enters the
+/// row as well as clicks the button, and showing the actions on the first would have the click
+/// hide them again at once (on a phone the actions never opened).
+fn by_mouse(ev: &leptos::ev::PointerEvent) -> bool {
+    ev.pointer_type() == "mouse"
 }
 
 /// A message's time of day, its full date and time as the title. In the reader's time zone
