@@ -3,7 +3,7 @@
 //! resends are answered with the original, ranges are clamped, an unknown room is empty. The
 //! file store adds the restart checks ([`reopening_keeps_everything_and_still_knows_resends`]).
 
-use crate::store::{Appended, Body, MessageStore, NewEntry, RoomHead};
+use crate::store::{Appended, Body, MessageStore, NewEntry, RoomHead, StoredEntry};
 use app::model::{ClientId, MessageBody, RoomId, Username};
 use app::timeline::Entry;
 
@@ -154,7 +154,8 @@ pub(crate) async fn ranges_are_clamped_to_what_exists(store: impl Subject) {
 
 /// Several ranges read at once are what `read_range` reads of each (an edited message with its
 /// newest text, a deleted one erased), ranges in the order asked, not sorted: search reads its
-/// hits back this way, best first.
+/// hits back this way, best first. Read as stored frames (what a relay hands its hub), frame
+/// for frame what the entries serialize to: a database hands out unchanged frames as stored.
 pub(crate) async fn several_ranges_read_at_once_are_what_read_range_reads(store: impl Subject) {
     store
         .append(vec![
@@ -182,10 +183,13 @@ pub(crate) async fn several_ranges_read_at_once_are_what_read_range_reads(store:
     for &(room, from, to) in &ranges {
         expected.extend(store.read_range(room, from, to).await.unwrap());
     }
-    let read = store.read_ranges(ranges).await.unwrap();
+    let read = store.read_ranges(ranges.clone()).await.unwrap();
     assert_eq!(read, expected);
     let order: Vec<(u64, u64)> = read.iter().map(|e| (e.room_id().0, e.seq())).collect();
     assert_eq!(order, [(2, 1), (1, 3), (1, 1), (1, 2)]);
+    let stored = store.read_stored(ranges).await.unwrap();
+    let frames: Vec<StoredEntry> = expected.iter().map(StoredEntry::of).collect();
+    assert_eq!(stored, frames);
 }
 
 /// A room's deletion erases every entry before it (at once or soon: this waits up to 10 s),

@@ -5,7 +5,7 @@
 use super::{scratch, PgConfig, PgSearch, PgStores, SearchRefusal};
 use crate::search::Wanted;
 use crate::store::contract::{delete, edit, new};
-use crate::store::{Appended, MessageStore, NewEntry, StoredEntry};
+use crate::store::{Appended, MessageStore, NewEntry};
 use app::model::{RoomId, Username};
 use app::timeline::Entry;
 use std::collections::BTreeSet;
@@ -145,43 +145,6 @@ async fn a_node_started_again_finds_everything_and_still_knows_resends() {
         panic!("a resend after a restart is a duplicate: {resent:?}")
     };
     assert_eq!((ack.seq, ack.ts), (1, 5));
-}
-
-/// What a relay reads in one query is what `read_range` reads, frame for frame: unchanged
-/// entries as stored, an edited one with its newest text, a deleted one erased.
-#[tokio::test]
-async fn several_ranges_read_in_one_query_are_what_read_range_reads() {
-    let url = scratch::fresh_database().await;
-    let store = open(&url).await.messages;
-    store
-        .append(vec![
-            new(1, "a", "one", 1),
-            new(1, "b", "two", 1),
-            new(1, "c", "three", 1),
-            new(2, "d", "elsewhere", 1),
-        ])
-        .await
-        .unwrap();
-    store
-        .append(vec![
-            edit("ana", "e", 1, "one, edited"),
-            delete("ana", "f", 2, false),
-        ])
-        .await
-        .unwrap();
-    let ranges = vec![(RoomId(2), 1, 9), (RoomId(1), 1, 3), (RoomId(3), 1, 9)];
-    let mut expected = Vec::new();
-    for (room, from, to) in &ranges {
-        let entries = store.read_range(*room, *from, *to).await.unwrap();
-        expected.extend(entries.iter().map(StoredEntry::of));
-    }
-    let stored = store.read_stored(ranges).await.unwrap();
-    assert_eq!(stored, expected);
-    assert_eq!(
-        stored.len(),
-        4,
-        "room 2's one, room 1's three, nothing of room 3"
-    );
 }
 
 /// What `search` finds of `words` in `rooms` (sorted, for comparing).
