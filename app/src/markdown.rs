@@ -17,6 +17,9 @@
 //!
 //! The parser is `pulldown-cmark` (the CommonMark parser of rustdoc and mdBook), without its
 //! HTML renderer.
+//!
+//! Longer than 400 lines only with its tests (about 310 without): each rule above has its case
+//! there.
 
 use pulldown_cmark::{Event, Options, Parser, Tag};
 

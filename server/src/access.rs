@@ -16,6 +16,10 @@
 //! State lives in one map behind a mutex: the writer takes it once per batch (a lookup per
 //! entry); sockets take it once per send. It is loaded from the room store at start, and the
 //! store is kept as its projection by the writer after each batch (see `processor::writer`).
+//!
+//! Longer than 400 lines on purpose (about 600 without its tests): the rules ([`decide`]) and the
+//! cached standings they read are one lock's worth of state, and the tests beside them play each
+//! rule against that cache.
 
 use crate::fasthash::FastMap;
 use crate::ratelimit::{RateLimit, RateLimiter};

@@ -3,6 +3,9 @@
 //! Async throughout: each call awaits the `accounts` and `rooms` services, whose stores decide
 //! what blocks (the file store's writes run on the blocking pool); password work goes through
 //! the sign-in gate inside `accounts`. Domain errors become [`ApiError`]s here, by `From`.
+//!
+//! Longer than 400 lines on purpose: one method per server function, each a few lines of checks and
+//! one call; the checks they share (session, limits, membership) are the helpers at the top.
 
 use crate::accounts::SignedIn;
 use crate::bus::BusEvent;

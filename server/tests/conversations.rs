@@ -1,5 +1,9 @@
 //! Private rooms, invitations, roles, kicks and bans, and direct conversations, end to end: a
 //! real server on 127.0.0.1:0, real HTTP and WebSocket clients.
+//!
+//! Longer than 400 lines on purpose: every file under `server/tests/` is its own test binary,
+//! linked against the whole server, so the files are one per area to keep build and link time down;
+//! the setup they share is in `support/`.
 
 mod support;
 

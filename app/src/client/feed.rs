@@ -27,6 +27,9 @@
 //!   is held the same way, so the list has no hole where it was.
 //! - **Reactions show in place** the same way: a live reaction changes a held message's
 //!   reactions unless what it shows is newer ([`crate::reactions::Reactions::apply`]).
+//!
+//! Longer than 400 lines on purpose (about 440 without its tests): the promises above are
+//! invariants of one structure, and its tests check them against each other.
 
 use crate::model::{ChatMessage, Edited};
 use crate::timeline::{EditEvent, Entry, ErasedEntry};

@@ -3,6 +3,9 @@
 //! form to start one; then the directory of the rooms one may see, newest first, searchable by
 //! name and paged (a server may hold more rooms than one page should). Signed-out visitors are
 //! sent to `/login`.
+//!
+//! A little over 400 lines: the page's lists (yours, invitations, the directory) and their row
+//! components share the call helpers at the bottom.
 
 use crate::api::{
     create_room, join_room, leave_room, list_rooms, open_direct, room_directory, ApiError,

@@ -21,6 +21,9 @@
 //!
 //! Revocations, presence and typing come in only as bus events, through [`Hub::apply`]
 //! (`apply.rs`): the bus is the one way in for them, on this node and, later, from others.
+//!
+//! Longer than 400 lines on purpose: the hub's state and its one lock are here; what runs under the
+//! lock is split out by job (`apply`, `credit`, `presence`, `signals`).
 
 mod apply;
 mod credit;

@@ -23,6 +23,9 @@
 //! what a stop interrupted (`docs/storage.md` states how soon for each backend). Erasing is the
 //! store's job because only it knows where the text lies (the file store's log lines, a
 //! database's rows).
+//!
+//! Longer than 400 lines on purpose: this is the seam, the trait and every type that crosses it, so
+//! whoever writes a backend reads one file.
 
 use super::{Durability, StoreError};
 use app::model::{

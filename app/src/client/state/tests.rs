@@ -1,4 +1,6 @@
 //! The state machine's rules, each pinned by one behaviour (see the rules in [`super`]).
+//!
+//! Longer than 400 lines on purpose: one test a rule, and the rules are many.
 
 use super::*;
 use crate::client::outbox::SendState;

@@ -172,7 +172,7 @@ pub fn Composer(
                     // What the message says now, as the list holds it: deleted meanwhile, its
                     // words are not shown here either.
                     <span class="quote-text">{move || {
-                        feed.with_window(|w| w.get(m.seq).map(|now| super::log::quoted(now)))
+                        feed.with_window(|w| w.get(m.seq).map(|now| super::message::quoted(now)))
                     }}</span>
                     <button type="button" class="small secondary" aria-label="Cancel reply"
                         on:click=move |_| feed.replying.set(None)>"✕"</button>

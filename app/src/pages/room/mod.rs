@@ -10,6 +10,7 @@
 //! - [`heading`]: the room's name and topic, live, and the form owners and moderators change
 //!   them with;
 //! - [`log`]: the message list (windowed, keyed, following the newest while at the bottom);
+//! - [`message`]: one message's row and the tools used on it (actions, editor, reactions);
 //! - [`composer`]: writing and sending, and who is typing;
 //! - [`members`]: the member list with live presence;
 //! - [`read_mark`]: moving the read mark as messages arrive;
@@ -20,6 +21,7 @@ mod composer;
 mod heading;
 mod log;
 mod members;
+mod message;
 mod read_mark;
 mod scroll_back;
 pub(crate) mod text;

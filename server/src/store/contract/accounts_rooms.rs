@@ -4,6 +4,8 @@
 //!
 //! Each check takes a fresh, empty store from a factory. The file store also runs the restart
 //! checks: write, drop, reopen the same directory, and find everything.
+//!
+//! Longer than 400 lines on purpose: one function a promise, and the promises are many.
 
 use crate::hub::SessionKey;
 use crate::store::accounts::{AccountError, AccountStore, StoredSession};

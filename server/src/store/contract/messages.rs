@@ -2,6 +2,9 @@
 //! implementation by [`contract_tests!`]: append is all or nothing, seqs are dense per room,
 //! resends are answered with the original, ranges are clamped, an unknown room is empty. The
 //! file store adds the restart checks ([`reopening_keeps_everything_and_still_knows_resends`]).
+//!
+//! Longer than 400 lines on purpose: one function a promise, and the promises are many; the macro
+//! at the end runs them all against a store.
 
 use crate::store::{Appended, Body, MessageStore, NewEntry, RoomHead, StoredEntry};
 use app::model::{ClientId, MessageBody, RoomId, Username};

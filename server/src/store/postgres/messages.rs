@@ -18,6 +18,11 @@
 //!
 //! Erasure is an UPDATE that clears the row's text; PostgreSQL reclaims the old row version at
 //! its next vacuum of the table (autovacuum; `docs/storage.md` says how soon).
+//!
+//! Longer than 400 lines on purpose: an append is one transaction (known resends, the heads locked,
+//! the targets read, the decision, the writes, the notice) written top to bottom in the order it
+//! runs; spread over files, that order would be the first thing lost. Its tests are in
+//! `postgres/tests.rs` and the contract suite.
 
 use super::rooms::{delete_rooms_in, put_settings, put_standing};
 use super::{big, is_code, small, NodeId, DEADLOCK, STORED_CHANNEL, UNIQUE_VIOLATION};

@@ -8,6 +8,9 @@
 //!
 //! Standings are words in the rows (`member`, `invited`, `banned`; roles and notification levels
 //! as their protocol names), so a row reads the same in `psql` as on the wire.
+//!
+//! Longer than 400 lines on purpose: the whole [`RoomStore`] on PostgreSQL, a query and its row
+//! mapping per method; read by method, each is short.
 
 use super::{big, small};
 use crate::store::rooms::document::{direct_key, DIRECTORY_SCAN, DIRECT_NAME};

@@ -1,3 +1,7 @@
+//! The log's tests, one a promise (dense seqs, a reopen across segments, a torn tail, failed writes
+//! and rolls, erasure and what it owes after a crash, mention counts): longer than 400 lines
+//! because the promises are many.
+
 use super::eraser::Erasure;
 use super::*;
 use crate::store::Body;
