@@ -35,7 +35,7 @@ use crate::hub::Hub;
 use crate::newest::NewestMessages;
 use crate::store::postgres::{big, small, NodeId, STORED_CHANNEL};
 use crate::store::MessageStore;
-use app::model::{RoomId, UserId};
+use app::model::{RoomId, UserId, Username};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgListener, PgPool};
 use std::sync::Arc;
@@ -58,6 +58,10 @@ pub const PRESENCE_EVERY: Duration = Duration::from_secs(15);
 /// How soon a change of who is online on this node is written, at most (changes meanwhile are
 /// written together: a reconnect storm costs one write a second).
 pub const PRESENCE_WRITE: Duration = Duration::from_secs(1);
+/// How long what another node's presence event said stands against its row: the row is
+/// rewritten within [`PRESENCE_WRITE`] of the change (and a moment for the database), so a
+/// snapshot read sooner may still say the opposite.
+const PRESENCE_SETTLE: Duration = Duration::from_secs(5);
 /// A node that has not written its presence for this long is taken to be gone (its row is
 /// removed, and its people are offline as far as the others know).
 pub const PRESENCE_FORGET: Duration = Duration::from_secs(45);
@@ -233,16 +237,50 @@ impl Relay {
             .fetch_all(&self.pool)
             .await
         };
-        match read.await {
-            Ok(nodes) => self.hub.remote_snapshot(
-                nodes
-                    .into_iter()
-                    .map(|(node, users)| {
-                        (node, users.into_iter().map(|u| UserId(small(u))).collect())
-                    })
-                    .collect(),
-            ),
-            Err(e) => tracing::warn!("could not read the other nodes' presence: {e}"),
+        let nodes = match read.await {
+            Ok(nodes) => nodes,
+            Err(e) => return tracing::warn!("could not read the other nodes' presence: {e}"),
+        };
+        let flipped = self.hub.remote_snapshot(
+            nodes
+                .into_iter()
+                .map(|(node, users)| (node, users.into_iter().map(|u| UserId(small(u))).collect()))
+                .collect(),
+            PRESENCE_SETTLE,
+        );
+        if !flipped.is_empty() {
+            self.announce_presence(flipped).await;
+        }
+    }
+
+    /// Tells the rooms of each person in `flipped` that they came online or went offline, as an
+    /// event from their node would have (the hub checks each against what it knows now).
+    async fn announce_presence(&self, flipped: Vec<(UserId, bool)>) {
+        let ids: Vec<i64> = flipped.iter().map(|(user, _)| big(user.0)).collect();
+        let names =
+            sqlx::query_as::<_, (i64, String)>("SELECT id, username FROM users WHERE id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await;
+        let names: FastMap<UserId, String> = match names {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|(id, name)| (UserId(small(id)), name))
+                .collect(),
+            Err(e) => return tracing::warn!("could not read who changed presence: {e}"),
+        };
+        for (user_id, online) in flipped {
+            let Some(user) = names.get(&user_id).and_then(|n| Username::parse(n).ok()) else {
+                continue;
+            };
+            for room in self.access.rooms_of(user_id) {
+                self.hub.apply(&BusEvent::Presence {
+                    room,
+                    user: user.clone(),
+                    user_id,
+                    online,
+                });
+            }
         }
     }
 
@@ -499,6 +537,79 @@ mod tests {
         assert_eq!(seqs, [1, 2]);
         relay.check_heads().await;
         assert!(!lagging(&listening), "what was handed out is known");
+    }
+
+    /// The next presence frame a listener was handed, as (who, online).
+    fn presence_heard(listening: &mut crate::hub::tests::Listener) -> Option<(String, bool)> {
+        while let Ok(frame) = listening.events.try_recv() {
+            if let Ok(app::protocol::ServerFrame::Presence { user, online, .. }) =
+                serde_json::from_str(frame.as_str())
+            {
+                return Some((user.to_string(), online));
+            }
+        }
+        None
+    }
+
+    /// A node that stops without a word (its "offline" never sent) is forgotten by the presence
+    /// snapshot, and its people's rooms hear that they went offline then; someone the snapshot
+    /// shows first (their "online" lost) is announced the same way; a snapshot that changes
+    /// nothing says nothing, and one older than an event does not undo it.
+    #[tokio::test]
+    async fn who_the_presence_snapshot_changes_is_announced_to_their_rooms() {
+        let (relay, _messages, mut listening) = relay().await;
+        let ana: i64 = sqlx::query_scalar(
+            // Not user 1, who is online here (the listener's connection).
+            "INSERT INTO users (id, username, name_key, password_hash, created)
+             OVERRIDING SYSTEM VALUE VALUES (7, 'Ana', 'ana', 'x', 0) RETURNING id",
+        )
+        .fetch_one(&relay.pool)
+        .await
+        .unwrap();
+        let mut room = crate::store::rooms::RoomAccess::new(app::model::Visibility::Public);
+        room.set(
+            UserId(small(ana)),
+            crate::store::rooms::Standing::Member(app::model::Role::Member),
+        );
+        relay.access.add_room(RoomId(1), room);
+        let other_node = |online: Vec<i64>, seen: &str| {
+            let pool = relay.pool.clone();
+            let seen = seen.to_owned();
+            async move {
+                sqlx::query(&format!(
+                    "INSERT INTO node_presence (node, online, seen) VALUES ('elsewhere', $1, {seen})
+                     ON CONFLICT (node) DO UPDATE SET online = $1, seen = {seen}"
+                ))
+                .bind(online)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+        };
+
+        other_node(vec![ana], "now()").await;
+        relay.read_presence().await;
+        assert_eq!(presence_heard(&mut listening), Some(("Ana".into(), true)));
+        relay.read_presence().await;
+        assert_eq!(presence_heard(&mut listening), None, "nothing changed");
+
+        // The other node stopped writing: forgotten, and Ana with it.
+        other_node(vec![ana], "now() - interval '1 hour'").await;
+        relay.read_presence().await;
+        assert_eq!(presence_heard(&mut listening), Some(("Ana".into(), false)));
+        assert!(!relay.hub.is_online(UserId(small(ana))));
+
+        // An event newer than the row stands: Ana left there, and the row still has her (it is
+        // rewritten a moment after). No frame from the snapshot, and she stays offline here.
+        other_node(vec![ana], "now()").await;
+        relay.read_presence().await;
+        assert_eq!(presence_heard(&mut listening), Some(("Ana".into(), true)));
+        relay
+            .hub
+            .remote_presence("elsewhere", UserId(small(ana)), false);
+        relay.read_presence().await;
+        assert_eq!(presence_heard(&mut listening), None, "the event stands");
+        assert!(!relay.hub.is_online(UserId(small(ana))));
     }
 
     /// The listener connection ends and is made again: events sent meanwhile are lost, so the

@@ -121,6 +121,9 @@ struct HubState {
     online: FastMap<UserId, usize>,
     /// The other nodes where each person is online, as they said (see `presence`).
     remote: FastMap<UserId, FastSet<Box<str>>>,
+    /// When another node's presence event about each person last came (kept for a moment: a
+    /// snapshot read meanwhile may be older than the event, see `presence`).
+    remote_heard: FastMap<UserId, std::time::Instant>,
     /// Counts every change of who is online here (a first socket, a last one closed).
     presence_changes: u64,
     per_ip: FastMap<IpAddr, usize>,

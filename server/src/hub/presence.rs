@@ -10,12 +10,15 @@
 //! Best effort, as the bus is: what other nodes say arrives with their presence events, and in
 //! full from each node's row of online people in the database (written within a second of a
 //! change, read every `bus::postgres::PRESENCE_EVERY` and at start), which also forgets a node
-//! that stopped writing. A snapshot can be a moment older than an event it replaces; the next
-//! event or snapshot puts it right.
+//! that stopped writing. A snapshot can be a moment older than an event (a row is rewritten a
+//! moment after the change), so it does not undo what an event said just before; and what a
+//! snapshot does change (a node that stopped without a word, an event lost) is announced to the
+//! person's rooms, since no event did.
 
 use super::Hub;
 use crate::fasthash::{FastMap, FastSet};
 use app::model::UserId;
+use std::time::{Duration, Instant};
 
 impl Hub {
     /// Whether `user` has a socket here or, as far as this node knows, on another node.
@@ -47,6 +50,7 @@ impl Hub {
     /// Node `node` says `user` came online there, or went offline there.
     pub fn remote_presence(&self, node: &str, user: UserId, online: bool) {
         let mut state = self.lock();
+        state.remote_heard.insert(user, Instant::now());
         if online {
             state.remote.entry(user).or_default().insert(node.into());
         } else if let Some(nodes) = state.remote.get_mut(&user) {
@@ -58,8 +62,16 @@ impl Hub {
     }
 
     /// What every other node said in full: who is online on it. Replaces all this node knew of
-    /// other nodes (a node not in `nodes` has nobody online).
-    pub fn remote_snapshot(&self, nodes: Vec<(String, Vec<UserId>)>) {
+    /// other nodes (a node not in `nodes` has nobody online), except for people an event told of
+    /// within `settle` (the snapshot may be older than the event: a node rewrites its row a
+    /// moment after a change). Answers who came online or went offline by it: no event said so
+    /// (a node that stopped without a word, an event lost), so their rooms' listeners have heard
+    /// nothing yet (see `bus::postgres`).
+    pub fn remote_snapshot(
+        &self,
+        nodes: Vec<(String, Vec<UserId>)>,
+        settle: Duration,
+    ) -> Vec<(UserId, bool)> {
         let mut remote: FastMap<UserId, FastSet<Box<str>>> = FastMap::default();
         for (node, users) in nodes {
             let node: Box<str> = node.into();
@@ -67,6 +79,23 @@ impl Hub {
                 remote.entry(user).or_default().insert(node.clone());
             }
         }
-        self.lock().remote = remote;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        state
+            .remote_heard
+            .retain(|_, heard| heard.elapsed() < settle);
+        for user in state.remote_heard.keys() {
+            match state.remote.get(user) {
+                Some(nodes) => remote.insert(*user, nodes.clone()),
+                None => remote.remove(user),
+            };
+        }
+        let old = std::mem::replace(&mut state.remote, remote);
+        let gone = old.keys().filter(|user| !state.remote.contains_key(user));
+        let came = state.remote.keys().filter(|user| !old.contains_key(user));
+        gone.map(|user| (*user, false))
+            .chain(came.map(|user| (*user, true)))
+            .filter(|(user, _)| !state.online.contains_key(user))
+            .collect()
     }
 }
