@@ -3,6 +3,7 @@
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use leptos::server_fn::Decodes;
 use serde::{Deserialize, Serialize};
 
 /// What a server function can answer instead of a result. Serialized as
@@ -90,7 +91,7 @@ impl FromServerFnError for ApiError {
     /// no fault of the request: the caller is told the server did not answer, not shown a
     /// parser's complaint as a "bad request".
     fn de(data: leptos::server_fn::Bytes) -> Self {
-        serde_json::from_slice(&data).unwrap_or_else(|_| Self::Request(NO_ANSWER.to_owned()))
+        Self::Encoder::decode(data).unwrap_or_else(|_| Self::Request(NO_ANSWER.to_owned()))
     }
 }
 

@@ -33,7 +33,7 @@ use crate::access::Access;
 use crate::fasthash::FastMap;
 use crate::hub::Hub;
 use crate::newest::NewestMessages;
-use crate::store::postgres::{big, small, NodeId, STORED_CHANNEL};
+use crate::store::postgres::{big, small, users_by_id, NodeId, STORED_CHANNEL};
 use crate::store::MessageStore;
 use app::model::{RoomId, UserId, Username};
 use serde::{Deserialize, Serialize};
@@ -256,21 +256,13 @@ impl Relay {
     /// Tells the rooms of each person in `flipped` that they came online or went offline, as an
     /// event from their node would have (the hub checks each against what it knows now).
     async fn announce_presence(&self, flipped: Vec<(UserId, bool)>) {
-        let ids: Vec<i64> = flipped.iter().map(|(user, _)| big(user.0)).collect();
-        let names =
-            sqlx::query_as::<_, (i64, String)>("SELECT id, username FROM users WHERE id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await;
-        let names: FastMap<UserId, String> = match names {
-            Ok(rows) => rows
-                .into_iter()
-                .map(|(id, name)| (UserId(small(id)), name))
-                .collect(),
+        let ids: Vec<UserId> = flipped.iter().map(|(user, _)| *user).collect();
+        let names: FastMap<UserId, Username> = match users_by_id(&self.pool, &ids).await {
+            Ok(users) => users.into_iter().map(|u| (u.id, u.username)).collect(),
             Err(e) => return tracing::warn!("could not read who changed presence: {e}"),
         };
         for (user_id, online) in flipped {
-            let Some(user) = names.get(&user_id).and_then(|n| Username::parse(n).ok()) else {
+            let Some(user) = names.get(&user_id) else {
                 continue;
             };
             for room in self.access.rooms_of(user_id) {

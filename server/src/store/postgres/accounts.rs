@@ -28,6 +28,26 @@ fn username(raw: String) -> Result<Username, StoreError> {
     Username::parse(&raw).map_err(|_| StoreError::Database(format!("bad stored name {raw:?}")))
 }
 
+/// Who these users are, as stored (ids not found are left out): what a node's relay, which
+/// holds the pool and not the account store, names people with when it announces their
+/// presence (`bus::postgres`).
+pub async fn users_by_id(pool: &PgPool, ids: &[UserId]) -> Result<Vec<UserInfo>, StoreError> {
+    let ids: Vec<i64> = ids.iter().map(|id| big(id.0)).collect();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, username FROM users WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter()
+        .map(|(id, name)| {
+            Ok(UserInfo {
+                id: UserId(small(id)),
+                username: username(name)?,
+            })
+        })
+        .collect()
+}
+
 impl AccountStore for PgAccounts {
     fn create_user(
         &self,

@@ -730,19 +730,21 @@ struct StoredRow {
     entry: EntryRow,
 }
 
-/// The rows of several rooms' ranges in one query, ranges in the order asked, each in seq
-/// order (see [`MessageStore::read_ranges`]).
-async fn ranges_read(
+/// The entries of several rooms' ranges in one query, ranges in the order asked, each in seq
+/// order (see [`MessageStore::read_ranges`]), each row made into a `T` by `of` ([`entry_of`],
+/// or [`stored_of`] for frames ready to send).
+async fn ranges_read<T>(
     pool: &PgPool,
     ranges: &[(RoomId, u64, u64)],
-) -> Result<Vec<StoredRow>, sqlx::Error> {
+    of: fn(RoomId, EntryRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let rooms: Vec<i64> = ranges.iter().map(|(room, ..)| big(room.0)).collect();
     let froms: Vec<i64> = ranges
         .iter()
         .map(|(_, from, _)| big((*from).max(1)))
         .collect();
     let tos: Vec<i64> = ranges.iter().map(|(.., to)| big(*to)).collect();
-    sqlx::query_as(&format!(
+    let rows: Vec<StoredRow> = sqlx::query_as(&format!(
         "SELECT e.room_id, {ENTRY_COLUMNS}
          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
                 WITH ORDINALITY AS r(room_id, first, last, n)
@@ -754,7 +756,10 @@ async fn ranges_read(
     .bind(&froms)
     .bind(&tos)
     .fetch_all(pool)
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|row| of(RoomId(small(row.room_id)), row.entry))
+        .collect()
 }
 
 /// A row as a [`StoredEntry`]: an entry unchanged since it was stored (no edit, no reaction,
@@ -937,28 +942,14 @@ impl MessageStore for PgMessageStore {
         &self,
         ranges: Vec<(RoomId, u64, u64)>,
     ) -> BoxFuture<'_, Result<Vec<Entry>, StoreError>> {
-        async move {
-            ranges_read(&self.pool, &ranges)
-                .await?
-                .into_iter()
-                .map(|row| entry_of(RoomId(small(row.room_id)), row.entry))
-                .collect()
-        }
-        .boxed()
+        async move { ranges_read(&self.pool, &ranges, entry_of).await }.boxed()
     }
 
     fn read_stored(
         &self,
         ranges: Vec<(RoomId, u64, u64)>,
     ) -> BoxFuture<'_, Result<Vec<StoredEntry>, StoreError>> {
-        async move {
-            ranges_read(&self.pool, &ranges)
-                .await?
-                .into_iter()
-                .map(|row| stored_of(RoomId(small(row.room_id)), row.entry))
-                .collect()
-        }
-        .boxed()
+        async move { ranges_read(&self.pool, &ranges, stored_of).await }.boxed()
     }
 
     fn durability(&self) -> Durability {

@@ -34,7 +34,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-pub use accounts::PgAccounts;
+pub use accounts::{users_by_id, PgAccounts};
 pub use messages::PgMessageStore;
 pub use rooms::PgRooms;
 pub use search::{PgSearch, SearchRefusal};
