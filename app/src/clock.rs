@@ -139,7 +139,7 @@ pub fn full_moment(ts: i64, hydrated: bool) -> String {
 pub fn time_of_day(ts: i64, hydrated: bool) -> String {
     #[cfg(feature = "hydrate")]
     if hydrated {
-        return local::format(ts, false);
+        return local::time(ts);
     }
     #[cfg(not(feature = "hydrate"))]
     let _server_renders_utc = hydrated;
@@ -163,6 +163,8 @@ mod local {
     //! is the costly part (`toLocaleTimeString` makes a new one on every call), and a busy room
     //! formats a time for every message it shows.
     use js_sys::{Array, Date, Function, Intl::DateTimeFormat, Object, Reflect};
+    use std::cell::RefCell;
+    use std::thread::LocalKey;
     use wasm_bindgen::JsValue;
 
     thread_local! {
@@ -216,8 +218,31 @@ mod local {
         LONG_DATE.with(|format| apply(format, &Date::new(&JsValue::from_f64(ts as f64))))
     }
 
+    thread_local! {
+        /// The last full moment and time of day formatted, by the second and the minute they
+        /// name: a busy room's rows come many to a second, and each row asks for both (a
+        /// formatter call is a `Date`, a call into JS and a string back, a tenth of a row's
+        /// cost before these).
+        static LAST_FULL: RefCell<Option<(i64, String)>> = const { RefCell::new(None) };
+        static LAST_TIME: RefCell<Option<(i64, String)>> = const { RefCell::new(None) };
+    }
+
+    /// `make()` for `key`, or the string made last when it was for the same key.
+    fn remembered(
+        last: &'static LocalKey<RefCell<Option<(i64, String)>>>,
+        key: i64,
+        make: impl FnOnce() -> String,
+    ) -> String {
+        last.with_borrow_mut(|last| match last {
+            Some((at, made)) if *at == key => made.clone(),
+            _ => last.insert((key, make())).1.clone(),
+        })
+    }
+
     pub fn full(ts: i64) -> String {
-        FULL.with(|format| apply(format, &Date::new(&JsValue::from_f64(ts as f64))))
+        remembered(&LAST_FULL, ts.div_euclid(1_000), || {
+            FULL.with(|format| apply(format, &Date::new(&JsValue::from_f64(ts as f64))))
+        })
     }
 
     /// A bound `format` of a formatter for the reader's language with these options.
@@ -246,6 +271,11 @@ mod local {
             return DATE_AND_TIME.with(|format| apply(format, &date));
         }
         TIME.with(|format| apply(format, &date))
+    }
+
+    /// The time of day of `ts` (the minute it falls in).
+    pub fn time(ts: i64) -> String {
+        remembered(&LAST_TIME, ts.div_euclid(60_000), || format(ts, false))
     }
 }
 

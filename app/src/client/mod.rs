@@ -20,10 +20,10 @@
 //! Why redraws wait: a busy room delivers a frame every few milliseconds, each its own task.
 //! The state takes each one at once (acks, cursors and resends never wait), but the page
 //! redraws at the next animation frame, once for whatever arrived until then, and while frames
-//! keep coming no more often than every [`REDRAW_GAP_MS`]. So the list's diff, style, layout
-//! and paint are paid per redraw, not per message: a room at 100 or 300 messages a second
-//! costs about the same per second. A message after a quiet spell shows at the next frame. A
-//! hidden tab gets no animation frames: it redraws when it is shown again.
+//! keep coming no more often than its [`pace`] allows: every 100 ms at a conversation's rate,
+//! less often as the room gets busier. So the list's diff, style, layout and paint are paid per
+//! redraw, not per message. A message after a quiet spell shows at the next frame. A hidden tab
+//! gets no animation frames: it redraws when it is shown again.
 //!
 //! The server renders pages with an inert `Chat` (no socket); everything that touches the
 //! browser is in the `hydrate`-only `socket` module and starts from an `Effect`, so the first
@@ -37,6 +37,7 @@ pub mod command;
 pub mod feed;
 pub mod notices;
 pub mod outbox;
+pub mod pace;
 mod room_feed;
 pub mod saved;
 #[cfg(feature = "hydrate")]
@@ -51,6 +52,8 @@ use leptos::prelude::*;
 use leptos::reactive::owner::WeakOwner;
 use notices::Notice;
 pub use outbox::{OutboxFull, Outgoing, SendState};
+#[cfg(feature = "hydrate")]
+use pace::Pace;
 pub use room_feed::RoomFeed;
 use state::ChatState;
 use std::collections::{HashMap, VecDeque};
@@ -59,14 +62,6 @@ use std::collections::{HashMap, VecDeque};
 pub const TYPING_SHOWN_MS: u64 = 3_000;
 /// Send at most one typing frame per this many milliseconds.
 pub const TYPING_THROTTLE_MS: f64 = 2_000.0;
-
-/// While frames keep coming, the page redraws at most once per this many milliseconds (about
-/// 9 times a second, after frame alignment): still live to a reader (a message after a quiet
-/// spell shows at the next frame; in a burst each shows within about a tenth of a second, less
-/// than the server's own delivery p99 under load), and a busy room's rendering cost stays
-/// bounded per second instead of growing with its message rate. 50 ms cost a third more main
-/// thread at 100 messages/s (BENCHMARKS.md, "The browser").
-pub const REDRAW_GAP_MS: f64 = 100.0;
 
 /// Notifications waiting for the page to show them. Bounded: past it the oldest is dropped
 /// (a burst of rooms at once shows the newest few, which is all a person reads anyway).
@@ -126,9 +121,14 @@ pub struct Chat {
     /// Notifications for the page to show (see [`Chat::take_notices`]); at most
     /// [`NOTICES_WAITING`].
     notices: RwSignal<VecDeque<Notice>>,
-    /// When the page last redrew ([`now_ms`]; only the browser spaces its redraws).
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    last_redraw: StoredValue<f64>,
+    /// How often the page redraws (only the browser spaces its redraws).
+    #[cfg(feature = "hydrate")]
+    pace: StoredValue<Pace>,
+    /// When the queued redraw is due ([`now_ms`], `None` while none is queued) and the number
+    /// of the timer set for it: a timer superseded by an earlier one (for the reader's own
+    /// action) does nothing.
+    #[cfg(feature = "hydrate")]
+    due: StoredValue<(Option<f64>, u64)>,
 }
 
 impl Chat {
@@ -145,7 +145,10 @@ impl Chat {
             redraws: StoredValue::new(Vec::new()),
             list: Trigger::new(),
             notices: RwSignal::new(VecDeque::new()),
-            last_redraw: StoredValue::new(0.0),
+            #[cfg(feature = "hydrate")]
+            pace: StoredValue::new(Pace::default()),
+            #[cfg(feature = "hydrate")]
+            due: StoredValue::new((None, 0)),
         };
         provide_context(chat);
         chat
@@ -376,8 +379,11 @@ impl Chat {
                     );
                 }
                 Command::Redraw(room_id, part) => {
-                    if part == Part::Outbox {
-                        self.keep_outbox(room_id);
+                    match part {
+                        Part::Outbox => self.keep_outbox(room_id),
+                        #[cfg(feature = "hydrate")]
+                        Part::Messages => self.pace.update_value(Pace::arrived),
+                        _ => {}
                     }
                     self.redraw(Redraw::Room(room_id, part));
                 }
@@ -430,24 +436,42 @@ impl Chat {
     /// Queues a part of the page for the next redraw (see the module docs). The server has no
     /// frames and the native tests no browser: they redraw at once.
     fn redraw(&self, what: Redraw) {
-        let first = self
+        let queued = self
             .redraws
             .try_update_value(|queued| {
-                let first = queued.is_empty();
                 if !queued.contains(&what) {
                     queued.push(what);
                 }
-                first
             })
-            .unwrap_or(false);
-        if !first {
+            .is_some();
+        if !queued {
             return;
         }
         let chat = *self;
         #[cfg(feature = "hydrate")]
         {
-            let at_frame = move || request_animation_frame(move || chat.redraw_queued());
-            let wait = REDRAW_GAP_MS - (now_ms() - self.last_redraw.get_value());
+            // The reader's own actions wait less than the room's messages: an earlier redraw
+            // is set for them when the one queued is further off.
+            let own = matches!(what, Redraw::Room(_, Part::Outbox | Part::Access));
+            let now = now_ms();
+            let wait = self.pace.with_value(|pace| pace.wait(now, own));
+            let (due, last_timer) = self.due.get_value();
+            if due.is_some_and(|at| at <= now + wait) {
+                return;
+            }
+            let timer = last_timer.wrapping_add(1);
+            self.due.set_value((Some(now + wait), timer));
+            let at_frame = move || {
+                request_animation_frame(move || {
+                    if chat
+                        .due
+                        .try_get_value()
+                        .is_some_and(|(due, t)| due.is_some() && t == timer)
+                    {
+                        chat.redraw_queued();
+                    }
+                })
+            };
             if wait > 0.0 {
                 set_timeout(at_frame, std::time::Duration::from_secs_f64(wait / 1000.0));
             } else {
@@ -464,7 +488,11 @@ impl Chat {
             return;
         };
         #[cfg(feature = "hydrate")]
-        self.last_redraw.set_value(now_ms());
+        {
+            let now = now_ms();
+            self.due.update_value(|(due, _)| *due = None);
+            self.pace.update_value(|pace| pace.redrawn(now));
+        }
         for what in queued {
             let Redraw::Room(room_id, part) = what else {
                 self.list.notify();

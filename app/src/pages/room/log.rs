@@ -18,7 +18,7 @@
 //! one state over one scrolling element; split, the parts would pass every signal between them. One
 //! row is [`super::message`].
 
-use super::message::{MessageItem, PendingItem};
+use super::message::{ActiveRows, MessageItem, PendingItem};
 use super::scroll_back::{Anchor, ScrollBack};
 use crate::api::{history, HISTORY_MAX};
 use crate::client::{RoomFeed, SendState, Window};
@@ -317,6 +317,7 @@ pub fn MessageLog(
     let highlight = me_key.clone();
     let me_name = me.as_ref().map(|u| u.to_string()).unwrap_or_default();
     let hydrated = Hydrated::expect();
+    let active_rows = ActiveRows::new();
     let each_row = move || {
         let hydrated = hydrated.get();
         feed.with_window(|window| {
@@ -371,7 +372,14 @@ pub fn MessageLog(
                         </button>
                     })}
                 </div>
-                <ul class="messages">
+                <ul
+                    class="messages"
+                    on:pointerover=move |ev| active_rows.pointer_over(&ev)
+                    on:pointerout=move |ev| active_rows.pointer_out(&ev)
+                    on:focusin=move |ev| active_rows.focus_in(&ev)
+                    on:focusout=move |ev| active_rows.focus_out(&ev)
+                    on:click=move |ev| active_rows.click(&ev)
+                >
                     <For
                         each=each_row
                         // An edit, a deletion, a reaction, a new date separator or a change in what
@@ -388,7 +396,7 @@ pub fn MessageLog(
                         children=move |row| {
                             let focused = focus == Some(row.m.seq);
                             let me_key = highlight.clone();
-                            view! { <MessageItem row focused moderates me_key feed jump_to/> }
+                            view! { <MessageItem row focused moderates me_key feed jump_to active_rows/> }
                         }
                     />
                     <For

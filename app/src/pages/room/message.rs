@@ -16,8 +16,8 @@ use crate::client::{new_client_id, Chat, Outgoing, RoomFeed, SendState, Window};
 use crate::clock::{self, iso_utc, time_of_day, Hydrated};
 use crate::model::{ChatMessage, Username, MAX_CONTENT_CHARS};
 use crate::reactions::{Emoji, Reaction, EMOJI};
-use leptos::html;
 use leptos::prelude::*;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What a quote of `target` says of it: the start of its text as it is now, or that it was
@@ -58,6 +58,8 @@ pub(super) fn MessageItem(
     feed: RoomFeed,
     /// Shows the message at this seq (a quote leads there).
     jump_to: Callback<u64>,
+    /// Where the row says whether the pointer or the focus is on it (the list listens).
+    active_rows: ActiveRows,
 ) -> impl IntoView {
     let Row {
         m,
@@ -76,29 +78,21 @@ pub(super) fn MessageItem(
         .then(|| m.reactions.as_ref().filter(|r| !r.emoji.is_empty()))
         .flatten()
         .map(|r| view! { <ReactionBar m=m.clone() shown=r.emoji.clone() me_key=me_key.clone()/> });
+    // The text is made once: while the message is being edited the editor goes below it and
+    // the style hides it (`.msg:has(> .edit-message)`), one reactive part a row less.
     let text = if deleted {
         view! { <p class="msg-text deleted">"Message deleted"</p> }.into_any()
     } else {
-        let message = m.clone();
-        let me_key = me_key.clone();
-        (move || {
-            if open.get() == Open::Editing {
-                view! { <EditForm m=message.clone() open/> }.into_any()
-            } else {
-                let edited = message.edited.is_some();
-                view! {
-                    {message_text(&message.content, me_key.as_deref())}
-                    {edited.then(|| view! { <span class="edited">"(edited)"</span> })}
-                }
-                .into_any()
-            }
-        })
+        let edited = m.edited.is_some();
+        view! {
+            {message_text(&m.content, me_key.as_deref())}
+            {edited.then(|| view! { <span class="edited">"(edited)"</span> })}
+        }
         .into_any()
     };
     // The actions exist only while the pointer or the keyboard focus is on the row (or one of
     // them is open): a busy room's rows are one "⋯" button each, not four. A deleted message
     // has none.
-    let row = NodeRef::<html::Li>::new();
     let actions = (!deleted).then(|| {
         let m = m.clone();
         // A memo: the actions are made anew only when they appear, never under a click (a
@@ -106,8 +100,7 @@ pub(super) fn MessageItem(
         let shown = Memo::new(move |_| active.get() || open.get() != Open::Nothing);
         view! {
             <button type="button" class="msg-more" aria-label="Message actions"
-                aria-expanded=move || shown.get().to_string()
-                on:click=move |_| active.update(|on| *on = !*on)>"⋯"</button>
+                aria-expanded=move || shown.get().to_string()>"⋯"</button>
             {move || shown.get().then(|| {
                 let replied = m.clone();
                 let reply = move || feed.replying.set(Some(replied.clone()));
@@ -115,41 +108,22 @@ pub(super) fn MessageItem(
             })}
         }
     });
-    // Below the text: the emoji picker or the deletion's second step, while open.
+    // Below the text: the editor, the emoji picker or the deletion's second step, while open.
     let tool = (!deleted).then(|| {
         let m = m.clone();
         let me_key = me_key.clone();
         move || match open.get() {
+            Open::Editing => view! { <EditForm m=m.clone() open/> }.into_any(),
             Open::Picking => {
                 view! { <ReactionPicker m=m.clone() open me_key=me_key.clone()/> }.into_any()
             }
             Open::Confirming => view! { <ConfirmDelete m=m.clone() open/> }.into_any(),
-            Open::Nothing | Open::Editing => ().into_any(),
+            Open::Nothing => ().into_any(),
         }
     });
-    // Focus moving within the row keeps its actions; leaving it hides them.
-    let left = move |ev: leptos::ev::FocusEvent| {
-        let inside = ev
-            .related_target()
-            .and_then(|to| wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Node>(to).ok())
-            .zip(row.get_untracked())
-            .is_some_and(|(to, li)| li.contains(Some(&to)));
-        if !inside {
-            active.set(false);
-        }
-    };
-    let enter = move || {
-        if !active.get_untracked() {
-            active.set(true);
-        }
-    };
+    active_rows.register(m.seq, active);
     view! {
-        <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq
-            node_ref=row
-            on:pointerenter=move |ev| if by_mouse(&ev) { enter() }
-            on:pointerleave=move |ev| if by_mouse(&ev) { active.set(false) }
-            on:focusin=move |_| enter()
-            on:focusout=left>
+        <li class="msg" class:grouped=grouped class:mine=mine class:focused=focused data-seq=m.seq>
             {day.map(|day| view! {
                 <div class="day-divider" role="separator">{clock::day_label(ts, day)}</div>
             })}
@@ -161,18 +135,115 @@ pub(super) fn MessageItem(
             </div>
             {quote.map(|quote| view! { <QuoteLine quote jump_to/> })}
             {text}
-            {reactions}
             {tool}
+            {reactions}
         </li>
     }
     .into_any()
 }
 
-/// Whether a pointer event comes from a mouse. A touch is no hover: a tap on "⋯" enters the
-/// row as well as clicks the button, and showing the actions on the first would have the click
-/// hide them again at once (on a phone the actions never opened).
+/// Whether the pointer or the keyboard focus is on each row, for the list's listeners.
+///
+/// Why the list listens and not each row: a busy room builds many rows a second and drops as
+/// many, and five listeners a row (the pointer entering and leaving, the focus coming and going,
+/// "⋯" clicked) were a fifth of what building one cost. The list has one of each; they find the
+/// row an event is in by its `data-seq`, and each row registers its signal here while it exists.
+#[derive(Clone, Copy)]
+pub(super) struct ActiveRows(StoredValue<HashMap<u64, RwSignal<bool>>>);
+
+impl ActiveRows {
+    pub(super) fn new() -> Self {
+        Self(StoredValue::new(HashMap::new()))
+    }
+
+    /// Row `seq`'s signal, until the row is gone. A row made anew (its message changed) registers
+    /// before the old one is dropped, so the old one takes out only its own.
+    fn register(self, seq: u64, active: RwSignal<bool>) {
+        self.0.update_value(|rows| {
+            rows.insert(seq, active);
+        });
+        on_cleanup(move || {
+            self.0.try_update_value(|rows| {
+                if rows.get(&seq) == Some(&active) {
+                    rows.remove(&seq);
+                }
+            });
+        });
+    }
+
+    fn set(self, seq: u64, on: bool) {
+        if let Some(active) = self.0.with_value(|rows| rows.get(&seq).copied()) {
+            if active.get_untracked() != on {
+                active.set(on);
+            }
+        }
+    }
+
+    /// The pointer entered a row (from outside it). A touch is no hover: a tap on "⋯" enters the
+    /// row as well as clicks the button, and showing the actions on the first would have the
+    /// click hide them again at once (on a phone the actions never opened).
+    pub(super) fn pointer_over(self, ev: &leptos::ev::PointerEvent) {
+        if let Some(seq) = by_mouse(ev).then(|| moved_between_rows(ev)).flatten() {
+            self.set(seq, true);
+        }
+    }
+
+    /// The pointer left a row (for somewhere outside it).
+    pub(super) fn pointer_out(self, ev: &leptos::ev::PointerEvent) {
+        if let Some(seq) = by_mouse(ev).then(|| moved_between_rows(ev)).flatten() {
+            self.set(seq, false);
+        }
+    }
+
+    /// The focus came into a row: its actions show.
+    pub(super) fn focus_in(self, ev: &leptos::ev::FocusEvent) {
+        if let Some(seq) = row_of(ev.target()) {
+            self.set(seq, true);
+        }
+    }
+
+    /// The focus left a row (moving within it keeps its actions).
+    pub(super) fn focus_out(self, ev: &leptos::ev::FocusEvent) {
+        let from = row_of(ev.target());
+        if from.is_some() && from != row_of(ev.related_target()) {
+            self.set(from.unwrap_or_default(), false);
+        }
+    }
+
+    /// "⋯" was clicked: its row's actions show, or hide when they showed.
+    pub(super) fn click(self, ev: &leptos::ev::MouseEvent) {
+        let on_more = element_of(ev.target()).and_then(|el| el.closest(".msg-more").ok().flatten());
+        if let Some(seq) = on_more.and_then(|more| row_of(Some(more.into()))) {
+            if let Some(active) = self.0.with_value(|rows| rows.get(&seq).copied()) {
+                active.update(|on| *on = !*on);
+            }
+        }
+    }
+}
+
 fn by_mouse(ev: &leptos::ev::PointerEvent) -> bool {
     ev.pointer_type() == "mouse"
+}
+
+fn element_of(target: Option<leptos::web_sys::EventTarget>) -> Option<leptos::web_sys::Element> {
+    target.and_then(|t| wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(t).ok())
+}
+
+/// The seq of the message row `target` is in.
+fn row_of(target: Option<leptos::web_sys::EventTarget>) -> Option<u64> {
+    element_of(target)?
+        .closest("li[data-seq]")
+        .ok()??
+        .get_attribute("data-seq")?
+        .parse()
+        .ok()
+}
+
+/// The row a pointer over or out event concerns, when it moved between that row and something
+/// outside it (not between the parts of one row).
+fn moved_between_rows(ev: &leptos::ev::PointerEvent) -> Option<u64> {
+    let seq = row_of(ev.target())?;
+    (row_of(ev.related_target()) != Some(seq)).then_some(seq)
 }
 
 /// A message's time of day, its full date and time as the title. In the reader's time zone
