@@ -18,7 +18,8 @@
 //! one state over one scrolling element; split, the parts would pass every signal between them. One
 //! row is [`super::message`].
 
-use super::message::{ActiveRows, MessageItem, PendingItem};
+use super::active_rows::ActiveRows;
+use super::message::{MessageItem, PendingItem};
 use super::scroll_back::{Anchor, ScrollBack};
 use crate::api::{history, HISTORY_MAX};
 use crate::client::{RoomFeed, SendState, Window};

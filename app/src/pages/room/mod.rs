@@ -11,11 +11,13 @@
 //!   them with;
 //! - [`log`]: the message list (windowed, keyed, following the newest while at the bottom);
 //! - [`message`]: one message's row and the tools used on it (actions, editor, reactions);
+//! - [`active_rows`]: which row the pointer or the focus is on, heard once by the list;
 //! - [`composer`]: writing and sending, and who is typing;
 //! - [`members`]: the member list with live presence;
 //! - [`read_mark`]: moving the read mark as messages arrive;
 //! - [`scroll_back`]: loading older pages as the reader scrolls up.
 
+mod active_rows;
 mod autocomplete;
 mod composer;
 mod heading;
