@@ -35,27 +35,28 @@ impl ActiveRows {
         });
     }
 
+    fn signal(self, seq: u64) -> Option<RwSignal<bool>> {
+        self.0.with_value(|rows| rows.get(&seq).copied())
+    }
+
     fn set(self, seq: u64, on: bool) {
-        if let Some(active) = self.0.with_value(|rows| rows.get(&seq).copied()) {
+        if let Some(active) = self.signal(seq) {
             if active.get_untracked() != on {
                 active.set(on);
             }
         }
     }
 
-    /// The pointer entered a row (from outside it). A touch is no hover: a tap on "⋯" enters the
-    /// row as well as clicks the button, and showing the actions on the first would have the
-    /// click hide them again at once (on a phone the actions never opened).
-    pub(super) fn pointer_over(self, ev: &leptos::ev::PointerEvent) {
-        if let Some(seq) = by_mouse(ev).then(|| moved_between_rows(ev)).flatten() {
-            self.set(seq, true);
+    /// The pointer entered a row (`on`) or left it, from or for somewhere outside it. A touch is
+    /// no hover: a tap on "⋯" enters the row as well as clicks the button, and showing the
+    /// actions on the first would have the click hide them again at once (on a phone the actions
+    /// never opened).
+    pub(super) fn pointer(self, ev: &leptos::ev::PointerEvent, on: bool) {
+        if ev.pointer_type() != "mouse" {
+            return;
         }
-    }
-
-    /// The pointer left a row (for somewhere outside it).
-    pub(super) fn pointer_out(self, ev: &leptos::ev::PointerEvent) {
-        if let Some(seq) = by_mouse(ev).then(|| moved_between_rows(ev)).flatten() {
-            self.set(seq, false);
+        if let Some(seq) = moved_between_rows(ev.target(), ev.related_target()) {
+            self.set(seq, on);
         }
     }
 
@@ -68,25 +69,18 @@ impl ActiveRows {
 
     /// The focus left a row (moving within it keeps its actions).
     pub(super) fn focus_out(self, ev: &leptos::ev::FocusEvent) {
-        let from = row_of(ev.target());
-        if from.is_some() && from != row_of(ev.related_target()) {
-            self.set(from.unwrap_or_default(), false);
+        if let Some(seq) = moved_between_rows(ev.target(), ev.related_target()) {
+            self.set(seq, false);
         }
     }
 
     /// "⋯" was clicked: its row's actions show, or hide when they showed.
     pub(super) fn click(self, ev: &leptos::ev::MouseEvent) {
         let on_more = element_of(ev.target()).and_then(|el| el.closest(".msg-more").ok().flatten());
-        if let Some(seq) = on_more.and_then(|more| row_of(Some(more.into()))) {
-            if let Some(active) = self.0.with_value(|rows| rows.get(&seq).copied()) {
-                active.update(|on| *on = !*on);
-            }
+        if let Some(active) = on_more.and_then(|more| self.signal(row_of(Some(more.into()))?)) {
+            active.update(|on| *on = !*on);
         }
     }
-}
-
-fn by_mouse(ev: &leptos::ev::PointerEvent) -> bool {
-    ev.pointer_type() == "mouse"
 }
 
 fn element_of(target: Option<leptos::web_sys::EventTarget>) -> Option<leptos::web_sys::Element> {
@@ -103,9 +97,12 @@ fn row_of(target: Option<leptos::web_sys::EventTarget>) -> Option<u64> {
         .ok()
 }
 
-/// The row a pointer over or out event concerns, when it moved between that row and something
-/// outside it (not between the parts of one row).
-fn moved_between_rows(ev: &leptos::ev::PointerEvent) -> Option<u64> {
-    let seq = row_of(ev.target())?;
-    (row_of(ev.related_target()) != Some(seq)).then_some(seq)
+/// The row of `target` when the pointer or the focus moved between it and `related` outside it
+/// (not between the parts of one row).
+fn moved_between_rows(
+    target: Option<leptos::web_sys::EventTarget>,
+    related: Option<leptos::web_sys::EventTarget>,
+) -> Option<u64> {
+    let seq = row_of(target)?;
+    (row_of(related) != Some(seq)).then_some(seq)
 }

@@ -375,8 +375,8 @@ pub fn MessageLog(
                 </div>
                 <ul
                     class="messages"
-                    on:pointerover=move |ev| active_rows.pointer_over(&ev)
-                    on:pointerout=move |ev| active_rows.pointer_out(&ev)
+                    on:pointerover=move |ev| active_rows.pointer(&ev, true)
+                    on:pointerout=move |ev| active_rows.pointer(&ev, false)
                     on:focusin=move |ev| active_rows.focus_in(&ev)
                     on:focusout=move |ev| active_rows.focus_out(&ev)
                     on:click=move |ev| active_rows.click(&ev)
