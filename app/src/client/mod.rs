@@ -452,10 +452,15 @@ impl Chat {
         {
             // The reader's own actions wait less than the room's messages: an earlier redraw
             // is set for them when the one queued is further off.
+            // A room's message finds its redraw already set (the pace's gap cannot shrink before
+            // it): one lookup a message, no clock.
             let own = matches!(what, Redraw::Room(_, Part::Outbox | Part::Access));
+            let (due, last_timer) = self.due.get_value();
+            if due.is_some() && !own {
+                return;
+            }
             let now = now_ms();
             let wait = self.pace.with_value(|pace| pace.wait(now, own));
-            let (due, last_timer) = self.due.get_value();
             if due.is_some_and(|at| at <= now + wait) {
                 return;
             }
