@@ -11,6 +11,23 @@ use crate::timeline::{
 };
 use serde::{Deserialize, Serialize};
 
+/// The WebSocket subprotocol of a client that reads several server frames from one message.
+///
+/// Why: a browser pays for every WebSocket message it receives (the message crosses from the
+/// network process, becomes an event, enters the page's script), about 0.4 ms a message on our
+/// benchmark machine at 100 messages a second with nothing drawn, more than drawing it. A
+/// client that offers this subprotocol gets the frames of one moment in one message, one frame
+/// per line ([`frames`] splits them), and while a room is busy the server gathers its messages
+/// for a few milliseconds first (`server/src/ws/writer.rs`). A client that does not offer it
+/// gets one frame per message, as before.
+pub const LINES_PROTOCOL: &str = "minitalk.lines";
+
+/// The frames of one server message on the [`LINES_PROTOCOL`]: one JSON object per line. A
+/// frame never holds a newline of its own (JSON escapes them in strings), so the split is exact.
+pub fn frames(message: &str) -> impl Iterator<Item = &str> {
+    message.split('\n')
+}
+
 /// What a client may send.
 ///
 /// `send` keeps its fields as plain strings so a frame with, say, an over-long body still
@@ -237,6 +254,32 @@ mod tests {
             r#"{"type":"subscribe","room_id":"../../etc/passwd","after_seq":null}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn frames_joined_by_lines_split_back_whatever_their_text() {
+        let text = ServerFrame::Message(ChatMessage {
+            room_id: RoomId(1),
+            seq: 2,
+            id: 3,
+            sender: Username::parse("ana").unwrap(),
+            content: "two\nlines\r\n and \u{2028}".into(),
+            ts: 4,
+            client_id: "c".into(),
+            edited: None,
+            reply_to: None,
+            reactions: None,
+        });
+        let sent = [text, ServerFrame::Pong];
+        let joined = sent
+            .iter()
+            .map(|f| serde_json::to_string(f).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let read: Vec<ServerFrame> = frames(&joined)
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(read, sent);
     }
 
     #[test]

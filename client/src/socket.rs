@@ -5,10 +5,15 @@
 //! frames into one write, and [`Socket::recv`] hands out the raw message so the hot frames can
 //! be read borrowed with [`crate::FrameRef`]. [`Socket::send_raw`] exists for tests that must
 //! send what no well-behaved client would (bad JSON, binary frames, oversized frames).
+//!
+//! [`Socket::connect_lines`] offers the [`LINES_PROTOCOL`], as the browser does: a server
+//! message may then carry several frames, and a busy room's messages come a moment late to
+//! share one. [`Socket::next_frame`] hands them out one by one either way.
 
 use crate::Api;
-use app::protocol::{ClientFrame, ServerFrame};
+use app::protocol::{ClientFrame, ServerFrame, LINES_PROTOCOL};
 use futures::{SinkExt, StreamExt};
+use std::collections::VecDeque;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -31,6 +36,8 @@ pub enum SocketError {
 /// An open `/ws` connection.
 pub struct Socket {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames read from the last message and not handed out yet (the lines protocol).
+    unread: VecDeque<ServerFrame>,
 }
 
 impl Socket {
@@ -42,14 +49,37 @@ impl Socket {
 
     /// [`Socket::connect`] with tungstenite settings (read buffer size, frame limits).
     pub async fn connect_with(api: &Api, config: WebSocketConfig) -> Result<Self, SocketError> {
+        Self::open(api, config, None).await
+    }
+
+    /// [`Socket::connect`] offering the [`LINES_PROTOCOL`]; fails if the server does not take
+    /// it. [`Socket::recv`] then returns messages of several frames, one per line.
+    pub async fn connect_lines(api: &Api) -> Result<Self, SocketError> {
+        Self::open(api, WebSocketConfig::default(), Some(LINES_PROTOCOL)).await
+    }
+
+    async fn open(
+        api: &Api,
+        config: WebSocketConfig,
+        protocol: Option<&'static str>,
+    ) -> Result<Self, SocketError> {
         let mut request = api.ws_url().into_client_request()?;
         if let Some(cookie) = api.cookie() {
             let value = cookie.parse().map_err(|_| SocketError::BadCookie)?;
             request.headers_mut().insert("cookie", value);
         }
+        if let Some(protocol) = protocol {
+            let value = protocol.parse().expect("a protocol name is a valid header");
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", value);
+        }
         let (inner, _) =
             tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            unread: VecDeque::new(),
+        })
     }
 
     /// Sends one frame and flushes it.
@@ -75,7 +105,9 @@ impl Socket {
         Ok(())
     }
 
-    /// The next message from the server, of any kind; `None` once the socket is closed.
+    /// The next message from the server, of any kind; `None` once the socket is closed. (Frames
+    /// [`Socket::next_frame`] read with an earlier message and has not handed out yet stay
+    /// with it.)
     pub async fn recv(&mut self) -> Option<Result<Message, SocketError>> {
         Some(self.inner.next().await?.map_err(SocketError::from))
     }
@@ -84,8 +116,15 @@ impl Socket {
     /// socket is.
     pub async fn next_frame(&mut self) -> Result<ServerFrame, SocketError> {
         loop {
+            if let Some(frame) = self.unread.pop_front() {
+                return Ok(frame);
+            }
             match self.recv().await.ok_or(SocketError::Closed)?? {
-                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+                Message::Text(text) => {
+                    for line in app::protocol::frames(&text) {
+                        self.unread.push_back(serde_json::from_str(line)?);
+                    }
+                }
                 Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 Message::Close(_) => return Err(SocketError::Closed),
             }

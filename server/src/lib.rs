@@ -22,7 +22,9 @@
 //!    sender, while the writer already commits the next batch. A message is serialized once,
 //!    by the store: its log line is its `message` frame.
 //! 5. **Delivered in order** to one socket: `ws/delivery.rs` keeps a cursor per room and sends
-//!    each seq once, in order, replaying from the store whenever the socket fell behind.
+//!    each seq once, in order, replaying from the store whenever the socket fell behind;
+//!    `ws/writer.rs` puts the frames into socket messages (several a message for a browser, a
+//!    busy room's gathered for a moment).
 //! 6. **Rendered** in the browser: `app/src/client/` keeps the socket and the per-room state,
 //!    `app/src/pages/room/` draws the room.
 //!

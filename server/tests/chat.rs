@@ -10,7 +10,7 @@ use app::api::ApiError;
 use app::model::{Member, RoomId};
 use app::protocol::{Ack, ClientFrame, ErrorCode, ServerFrame};
 use app::timeline::Membership;
-use minitalk_client::{Api, CallError};
+use minitalk_client::{Api, CallError, Socket};
 use support::{ack_seq, message_of, register, start};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -147,6 +147,81 @@ async fn a_reconnect_with_after_seq_gets_exactly_the_missed_messages() {
     );
     ack_seq(&ana_ws.send_and_wait(room, "m5", "five").await);
     assert_eq!(message_of(&bob_ws.next().await), (6, "five".to_owned()));
+}
+
+#[tokio::test]
+async fn a_client_on_the_lines_protocol_gets_several_frames_a_message_and_others_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let (users, room) = support::members_of(server.addr, &["ana", "bob"], "general").await;
+    let [ana, bob] = &users[..] else {
+        unreachable!()
+    };
+    let mut lines = Socket::connect_lines(&bob.api)
+        .await
+        .expect("the server takes it");
+    let room_id = RoomId(room);
+    lines
+        .send(&ClientFrame::Subscribe {
+            room_id,
+            after_seq: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        lines.next_frame().await.unwrap(),
+        ServerFrame::Subscribed { .. }
+    ));
+    let mut single = bob.listening(room).await;
+
+    let mut ana_ws = ana.connect().await;
+    let sent = 40;
+    for i in 0..sent {
+        let frame = ClientFrame::Send {
+            room_id,
+            client_id: format!("c{i}"),
+            content: format!("message {i}"),
+            reply_to: None,
+        };
+        ana_ws.socket.feed(&frame).await.unwrap();
+    }
+    ana_ws.socket.flush().await.unwrap();
+
+    // Each reader counts the socket's messages and reads the frames in them.
+    // A socket message counts when it carries chat messages (Ana coming online is announced to
+    // both readers; passed over).
+    let read = |text: &str, seqs: &mut Vec<u64>| {
+        let before = seqs.len();
+        for line in app::protocol::frames(text) {
+            match serde_json::from_str(line).expect("a frame a line") {
+                ServerFrame::Message(m) => seqs.push(m.seq),
+                ServerFrame::Presence { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        usize::from(seqs.len() > before)
+    };
+    let (mut on_lines, mut messages) = (Vec::new(), 0);
+    while on_lines.len() < sent {
+        if let Message::Text(text) = tokio::time::timeout(support::PATIENCE, lines.recv())
+            .await
+            .expect("in time")
+            .unwrap()
+            .unwrap()
+        {
+            messages += read(&text, &mut on_lines);
+        }
+    }
+    // Seq 1 is bob's join.
+    assert_eq!(on_lines, (2..2 + sent as u64).collect::<Vec<_>>());
+    assert!(messages < sent, "{messages} messages for {sent} frames");
+    let (mut one_each, mut messages) = (Vec::new(), 0);
+    while one_each.len() < sent {
+        if let Message::Text(text) = single.recv().await {
+            messages += read(&text, &mut one_each);
+        }
+    }
+    assert_eq!((one_each, messages), (on_lines, sent));
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The connection loop: connect, keep alive, read, and reconnect with backoff.
 
 use super::{Chat, ConnState};
-use crate::protocol::{ClientFrame, ServerFrame};
+use crate::protocol::{frames, ClientFrame, ServerFrame, LINES_PROTOCOL};
 use futures::channel::mpsc;
 use futures::stream::{self, LocalBoxStream};
 use futures::{SinkExt, StreamExt};
@@ -100,7 +100,9 @@ pub async fn run(chat: Chat) {
 
 /// One connection, from open to its end. Returns whether it ever got through.
 async fn connect_once(chat: Chat, network: &mut mpsc::UnboundedReceiver<Network>) -> bool {
-    let Ok(socket) = WebSocket::open(&socket_url()) else {
+    // Several frames a message: the browser pays for every message it receives (see
+    // `LINES_PROTOCOL`).
+    let Ok(socket) = WebSocket::open_with_protocol(&socket_url(), LINES_PROTOCOL) else {
         return false;
     };
     let (mut sink, incoming) = socket.split();
@@ -132,17 +134,19 @@ async fn connect_once(chat: Chat, network: &mut mpsc::UnboundedReceiver<Network>
     while let Some(event) = events.next().await {
         match event {
             Event::Frame(text) => {
-                let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
-                    continue;
-                };
-                if !connected {
-                    connected = true;
-                    chat.on_connected(out_tx.clone());
+                for line in frames(&text) {
+                    let Ok(frame) = serde_json::from_str::<ServerFrame>(line) else {
+                        continue;
+                    };
+                    if !connected {
+                        connected = true;
+                        chat.on_connected(out_tx.clone());
+                    }
+                    if frame == ServerFrame::Pong {
+                        pong_due = None;
+                    }
+                    chat.on_frame(frame);
                 }
-                if frame == ServerFrame::Pong {
-                    pong_due = None;
-                }
-                chat.on_frame(frame);
             }
             Event::Out(frame) => {
                 if sink.send(encode(&frame)).await.is_err() {

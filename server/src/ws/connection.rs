@@ -22,16 +22,17 @@
 use super::delivery::RoomCursors;
 use super::errors::{close_code_for, CLOSE_GOING_AWAY, CLOSE_SIGNED_OUT};
 use super::user_stream::UserStream;
+use super::writer::{Framing, Urgency, Writer};
 use super::ConnDeps;
 use crate::accounts::Session;
 use crate::bus::BusEvent;
 use crate::hub::{to_json, Credit, Outbound, Registration, Signals, Subscriber, EVENT_QUEUE};
 use app::model::RoomId;
 use app::protocol::{ErrorCode, ErrorFrame, ServerFrame};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use axum::extract::ws::{Message, Utf8Bytes};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, Stream, StreamExt};
 use std::fmt::Display;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub struct Connection<W> {
     pub(super) user_stream: Option<UserStream>,
     /// Answers to submitted messages, as they come.
     pub(super) pending: FuturesUnordered<BoxFuture<'static, ServerFrame>>,
-    sink: W,
+    out: Writer<W>,
 }
 
 impl<W> Connection<W>
@@ -76,6 +77,7 @@ where
         session: Session,
         registration: Registration,
         sink: W,
+        framing: Framing,
         mut stream: R,
     ) where
         R: Stream<Item = Result<Message, E>> + Unpin,
@@ -105,7 +107,7 @@ where
             cursors: RoomCursors::default(),
             user_stream: None,
             pending: FuturesUnordered::new(),
-            sink,
+            out: Writer::new(sink, framing),
         };
         if came_online {
             this.announce_presence(true);
@@ -120,6 +122,9 @@ where
         // The user stream's counts timer, armed while some watched room has new entries.
         let counts = sleep_until(Instant::now());
         tokio::pin!(counts);
+        // When frames held for a busy socket are due (see `writer`).
+        let held = sleep_until(Instant::now());
+        tokio::pin!(held);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Ping ticks since the client last sent anything (a pong included): counting ticks
         // instead of reading the clock per frame keeps the receive path free of clock reads.
@@ -128,6 +133,8 @@ where
         // closed) until the client goes quiet, or the grace period ends.
         let mut stopping_until: Option<Instant> = None;
         let ended = loop {
+            // What the step queued is written at its end, unless it may wait (see `writer`).
+            let mut urgency = Urgency::Now;
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled(), if stopping_until.is_none() => {
@@ -135,11 +142,19 @@ where
                     Ok(())
                 }
                 () = signals.wait() => this.on_signals().await,
+                // Before the queues: in a flood they are never empty.
+                () = &mut held, if this.out.held_until().is_some() => Ok(()),
                 Some(answer) = this.pending.next(), if !this.pending.is_empty() => {
                     this.send_answers(answer).await
                 }
-                Some(out) = messages.recv() => this.deliver_queued(out, &mut messages).await,
-                Some(event) = events.recv() => this.send_text(event).await,
+                Some(out) = messages.recv() => {
+                    urgency = Urgency::MayWait;
+                    this.deliver_queued(out, &mut messages).await
+                }
+                Some(event) = events.recv() => {
+                    urgency = Urgency::MayWait;
+                    this.send_text(event).await
+                }
                 incoming = stream.next() => match incoming {
                     Some(Ok(message)) => {
                         silent_ticks = 0;
@@ -157,7 +172,7 @@ where
                         this.close(CLOSE_GOING_AWAY, "no answer to pings").await;
                         Err(Closed)
                     } else {
-                        this.sink.feed(Message::Ping(Default::default())).await.map_err(|_| Closed)
+                        this.out.ping().await
                     }
                 }
                 () = &mut counts, if this.counts_due().is_some() => this.send_counts().await,
@@ -177,13 +192,19 @@ where
                     counts.as_mut().reset(due);
                 }
             }
-            // Frames are fed without flushing inside a step; one flush (one write) per step.
+            // Frames are fed without flushing inside a step; one flush (one write) per step,
+            // or later for frames that may wait.
             let step = match step {
-                Ok(()) => this.flush().await,
+                Ok(()) => this.out.end_step(urgency).await,
                 failed => failed,
             };
             if step.is_err() {
                 break Err(Closed);
+            }
+            if let Some(due) = this.out.held_until() {
+                if held.deadline() != due {
+                    held.as_mut().reset(due);
+                }
             }
         };
         this.finish(ended.is_ok()).await;
@@ -201,13 +222,9 @@ where
         }
     }
 
-    /// Sends a close frame (best effort: the socket may be gone already).
+    /// Sends what is queued, then a close frame (best effort: the socket may be gone already).
     async fn close(&mut self, code: u16, reason: &'static str) {
-        let close = self.sink.send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })));
-        let _closing = tokio::time::timeout(WRITE_TIMEOUT, close).await;
+        self.out.close(code, reason).await;
     }
 
     /// Answers a broken incoming frame with the close code that names the problem.
@@ -365,18 +382,14 @@ where
     }
 
     pub(super) async fn send_text(&mut self, json: Utf8Bytes) -> Result<(), Closed> {
-        bounded_write(self.sink.feed(Message::Text(json))).await
-    }
-
-    async fn flush(&mut self) -> Result<(), Closed> {
-        bounded_write(self.sink.flush()).await
+        self.out.text(json).await
     }
 }
 
 /// A socket write that may wait at most [`WRITE_TIMEOUT`]. Almost every write completes at once
 /// (into the buffer, or the kernel's); only one that has to wait gets a timer, because making a
 /// timer per frame cost measurable CPU per message delivered.
-async fn bounded_write<F, E>(mut write: F) -> Result<(), Closed>
+pub(super) async fn bounded_write<F, E>(mut write: F) -> Result<(), Closed>
 where
     F: std::future::Future<Output = Result<(), E>> + Unpin,
 {

@@ -1,6 +1,7 @@
 //! The WebSocket side: `/ws` upgrade and authentication here; the connection's loop in
 //! [`connection`], what a client may ask in [`commands`], in-order exactly-once delivery in
-//! [`delivery`], and error frames and close codes in [`errors`].
+//! [`delivery`], how frames become socket messages in [`writer`], and error frames and close
+//! codes in [`errors`].
 //!
 //! A connection does not see the whole server: it gets a [`ConnDeps`], built in one place from
 //! the app state, naming exactly what it uses (the hub, the bus it publishes typing and presence
@@ -18,6 +19,7 @@ mod errors;
 #[cfg(test)]
 mod tests;
 mod user_stream;
+mod writer;
 
 pub use delivery::{LogReadError, MAX_REPLAY};
 
@@ -31,6 +33,7 @@ use crate::state::AppState;
 use crate::store::MessageStore;
 use app::api::{ssr::session_token_from_headers, ApiError};
 use app::model::{RoomId, RoomSummary, UserId, UserInfo};
+use app::protocol::LINES_PROTOCOL;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -44,6 +47,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use writer::Framing;
 
 /// Largest frame a client may send; bigger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -225,6 +229,8 @@ pub async fn upgrade(
         }
     };
     let deps = ConnDeps::of(&state);
+    let ws = ws.protocols([LINES_PROTOCOL]);
+    let framing = Framing::of(ws.selected_protocol().map(|p| p.as_bytes()));
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -236,6 +242,7 @@ pub async fn upgrade(
                 session,
                 registration,
                 sink,
+                framing,
                 stream,
             ))
         })

@@ -11,6 +11,7 @@ use crate::store::contract::new;
 use crate::store::memory::MemoryMessageStore;
 use crate::store::{Appended, MessageStore, NewEntry, StoredEntry};
 use crate::ws::connection::Connection;
+use crate::ws::writer::Framing;
 use crate::ws::{Authority, ConnDeps, ConnLimits, Submit};
 use app::api::ApiError;
 use app::model::{NotifyLevel, Role, RoomId, RoomSummary, UserId, UserInfo, Username, Visibility};
@@ -171,6 +172,8 @@ pub(super) struct Server {
     pub(super) log: Arc<Log>,
     pub(super) members: Arc<Members>,
     pub(super) deps: ConnDeps,
+    /// How Ana's connection writes (one frame per message unless a test says otherwise).
+    pub(super) framing: Framing,
 }
 
 impl Server {
@@ -207,6 +210,7 @@ impl Server {
             log,
             members,
             deps,
+            framing: Framing::Single,
         }
     }
 
@@ -227,7 +231,14 @@ impl Server {
         };
         let registration = self.hub.connect(ANA, key, None).unwrap();
         let deps = self.deps.clone();
-        tokio::spawn(Connection::run(deps, session, registration, sink, stream))
+        tokio::spawn(Connection::run(
+            deps,
+            session,
+            registration,
+            sink,
+            self.framing,
+            stream,
+        ))
     }
 }
 
@@ -292,6 +303,16 @@ impl Harness {
         }
     }
 
+    /// The frames of the next message, on the lines protocol: one per line.
+    pub(super) async fn next_lines(&mut self) -> Vec<ServerFrame> {
+        match self.next_message().await {
+            Message::Text(text) => app::protocol::frames(&text)
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
     /// The seqs of the next `count` frames, which must all be messages.
     pub(super) async fn seqs(&mut self, count: usize) -> Vec<u64> {
         let mut seqs = Vec::new();
@@ -320,6 +341,12 @@ impl Harness {
     pub(super) async fn nothing_more(&mut self) {
         self.send(serde_json::json!({"type": "ping"})).await;
         assert_eq!(self.next().await, ServerFrame::Pong);
+    }
+
+    /// [`Harness::nothing_more`] on the lines protocol.
+    pub(super) async fn nothing_more_on_lines(&mut self) {
+        self.send(serde_json::json!({"type": "ping"})).await;
+        assert_eq!(self.next_lines().await, [ServerFrame::Pong]);
     }
 
     pub(super) async fn expect_close(&mut self, code: u16) {
