@@ -377,6 +377,8 @@ where
     pub(super) async fn send(&mut self, frame: &ServerFrame) -> Result<(), Closed> {
         if let ServerFrame::Error(error) = frame {
             crate::metrics::error_sent(error.code.as_str());
+            // Even from a step that delivers a room's messages (a room dropped, a revocation).
+            self.out.expedite();
         }
         self.send_text(to_json(frame)).await
     }

@@ -14,11 +14,13 @@
 //!   meanwhile: about five at 100 messages a second. A conversation is never held: the first
 //!   message after a quiet spell is written at once. The browser draws a busy room at most
 //!   every 100 ms anyway (`app/src/client/pace.rs`), so a hold of 50 ms is not seen.
-//! - What the client waits for is never held: a step that answers it (an ack, an error, a pong,
-//!   `subscribed`, a history page) writes everything held with it, at once. Frames never
-//!   change order.
-//! - A message carries at most [`MAX_MESSAGE_BYTES`] of frames (what is held is bounded by
-//!   that too: a full message is handed to the socket at once).
+//! - What the client waits for is never held: a step that answers it (an ack, a pong,
+//!   `subscribed`, the user stream's rows) or sends an error (also one about a room, from a
+//!   delivery step) writes everything held with it, at once. Frames never change order, and a
+//!   close frame goes after everything held.
+//! - A message carries at most [`MAX_MESSAGE_BYTES`] of frames. What a hold gathers is bounded
+//!   by that too: a full message is handed to the socket's buffer (which writes what passes its
+//!   size) and the next one begun.
 //!
 //! A client that did not offer the subprotocol (the native client, the load test, an older tab)
 //! gets one frame per message, written at the end of each step, as before.
@@ -72,6 +74,9 @@ pub struct Writer<W> {
     last_write: Option<Instant>,
     /// When what is held must be written.
     held_until: Option<Instant>,
+    /// This step queued something that must not wait (an error about a room, say, sent from
+    /// a delivery step).
+    expedited: bool,
 }
 
 impl<W> Writer<W>
@@ -85,6 +90,7 @@ where
             gathered: String::new(),
             last_write: None,
             held_until: None,
+            expedited: false,
         }
     }
 
@@ -110,6 +116,11 @@ where
         }
     }
 
+    /// Makes this step's end write everything at once, whatever the step was.
+    pub fn expedite(&mut self) {
+        self.expedited = true;
+    }
+
     /// Queues a ping.
     pub async fn ping(&mut self) -> Result<(), Closed> {
         self.feed(Message::Ping(Default::default())).await
@@ -118,6 +129,10 @@ where
     /// Ends one step of the loop: writes what it queued, or holds it when it may wait and the
     /// socket is busy.
     pub async fn end_step(&mut self, urgency: Urgency) -> Result<(), Closed> {
+        let urgency = match std::mem::take(&mut self.expedited) {
+            true => Urgency::Now,
+            false => urgency,
+        };
         match (self.framing, urgency) {
             (Framing::Single, _) => self.flush().await,
             (Framing::Lines, Urgency::Now) => self.write(Instant::now()).await,

@@ -2,9 +2,10 @@
 //! room messages held up to [`HOLD`] to share one; what the client waits for, and a quiet
 //! socket's first message, never held; no message over [`MAX_MESSAGE_BYTES`].
 
-use super::harness::{subscribed, Harness, Server, ROOM};
+use super::harness::{subscribed, Harness, Log, Server, ANA, ROOM};
+use crate::bus::{Bus, BusEvent};
 use crate::ws::writer::{Framing, HOLD, MAX_MESSAGE_BYTES};
-use app::protocol::ServerFrame;
+use app::protocol::{ErrorCode, ServerFrame};
 use axum::extract::ws::Message;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -102,4 +103,84 @@ async fn a_long_replay_comes_in_order_in_messages_of_bounded_size() {
     assert_eq!(seqs(&received), (1..=600).collect::<Vec<_>>());
     assert!(messages < 60, "{messages} messages for 601 frames");
     client.nothing_more_on_lines().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_a_steady_flood_a_message_goes_out_every_hold_not_once_at_the_end() {
+    let mut client = on_lines();
+    client.subscribe(None).await;
+    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    // One message every 10 ms for 200 ms: the hold runs from the last write, so it is not
+    // pushed back by what keeps arriving.
+    for _ in 0..20 {
+        client.store(1);
+        let_it_run().await;
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    let mut received = Vec::new();
+    let mut messages = Vec::new();
+    while received.len() < 20 {
+        let frames = client.next_lines().await;
+        messages.push(frames.len());
+        received.extend(seqs(&frames));
+    }
+    assert_eq!(received, (1..=20).collect::<Vec<_>>());
+    assert!(
+        messages.len() >= 4 && messages.iter().all(|&n| n <= 6),
+        "frames a message: {messages:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ack_is_not_held() {
+    let mut client = on_lines();
+    client.subscribe(None).await;
+    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    let written = Instant::now();
+    client.store(1);
+    let_it_run().await;
+    client
+        .send(serde_json::json!({"type": "send", "room_id": ROOM, "client_id": "c1", "content": "hi"}))
+        .await;
+    let mut frames = Vec::new();
+    while !frames.iter().any(|f| matches!(f, ServerFrame::Ack(_))) {
+        frames.extend(client.next_lines().await);
+    }
+    assert_eq!(written.elapsed(), Duration::ZERO, "nothing waited");
+    assert!(matches!(&frames[0], ServerFrame::Message(m) if m.seq == 1));
+    assert!(matches!(frames.last(), Some(ServerFrame::Ack(a)) if a.seq == 2));
+    // The message itself comes with the room's others (the ack already told the sender).
+    assert_eq!(seqs(&client.next_lines().await), [2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_is_held_and_the_last_error_go_out_before_the_close() {
+    let mut client = on_lines();
+    client.subscribe(None).await;
+    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    client.store(1);
+    let_it_run().await;
+    client.bus.publish(BusEvent::UserSignedOut { user: ANA });
+    let frames = client.next_lines().await;
+    assert_eq!(seqs(&frames[..1]), [1]);
+    assert!(matches!(&frames[1], ServerFrame::Error(e) if e.code == ErrorCode::Unauthorized));
+    client.expect_close(4001).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_about_a_room_from_a_delivery_is_not_held() {
+    let mut client = on_lines();
+    client.subscribe(None).await;
+    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    let written = Instant::now();
+    client.store(1);
+    let_it_run().await;
+    // Seq 3 arrives while the store has no seq 2: the gap cannot be replayed, and the room is
+    // dropped with an `internal` error, from the step that delivers the room's messages.
+    let elsewhere = Log::default().append(ROOM, 3);
+    client.hub.publish(&elsewhere[2..]);
+    let frames = client.next_lines().await;
+    assert_eq!(written.elapsed(), Duration::ZERO, "nothing waited");
+    assert_eq!(seqs(&frames[..1]), [1]);
+    assert!(matches!(&frames[1], ServerFrame::Error(e) if e.code == ErrorCode::Internal));
 }
