@@ -1,7 +1,8 @@
 // History: in order after a reload, and paged back by scrolling up without a gap or a duplicate, in a
 // bounded list.
+import * as path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { createRoom, expectLive, hydrated, messageItems, messageLog, person, seedMessages, shownSeqs, unique } from "./helpers";
+import { SCREENS, createRoom, expectLive, hydrated, messageItems, messageLog, person, seedMessages, shownSeqs, unique } from "./helpers";
 
 test("a reload keeps the history in order and scrolling up pages back through 250 messages", async ({ browser }) => {
   const ana = await person(browser, "ana");
@@ -9,8 +10,8 @@ test("a reload keeps the history in order and scrolling up pages back through 25
   const roomId = await createRoom(ana.page, room);
 
   await seedMessages(ana.page, roomId, 250, "seeded");
-  // They arrive live, too.
-  await expect(messageItems(ana.page)).toHaveCount(250);
+  // They arrive live, too (a flood: the newest screenful is drawn, the rest is a scroll away).
+  await expect(messageItems(ana.page).last()).toHaveAttribute("data-seq", "250");
 
   await ana.page.reload();
   await hydrated(ana.page);
@@ -83,7 +84,11 @@ test("a reader scrolling up in small steps stops following once past the slack",
   const ana = await person(browser, "ana");
   const roomId = await createRoom(ana.page, unique("Steps "));
   await expectLive(ana.page);
+  // Opened on them (sixty at once are a flood, drawn a screenful at a time).
   await seedMessages(ana.page, roomId, 60, "line");
+  await ana.page.reload();
+  await hydrated(ana.page);
+  await expectLive(ana.page);
   await expect(messageItems(ana.page)).toHaveCount(60);
   await expect(messageItems(ana.page).last()).toBeInViewport();
   const log = messageLog(ana.page);
@@ -173,11 +178,44 @@ test("a reader at the bottom of a busy room keeps following it past the window",
   await expect(messageItems(ana.page).last()).toHaveAttribute("data-seq", "700");
   await expect(messageItems(ana.page).last()).toBeInViewport();
   await expect(ana.page.getByRole("button", { name: "Jump to latest" })).toBeHidden();
-  // The newest, gapless; the oldest are dropped 100 at a time past 300 rows.
+  // The newest, gapless, at most the window (300). Many in one redraw are a flood, of which only a
+  // screenful is drawn (the rest would have scrolled past unseen); reading back draws or loads the
+  // ones before, gapless.
   const seqs = await shownSeqs(ana.page);
   expect(seqs).toEqual(range(seqs[0], 700));
-  expect(seqs.length).toBeGreaterThanOrEqual(200);
   expect(seqs.length).toBeLessThanOrEqual(300);
+  await scrollToTop(ana.page);
+  await expect.poll(async () => (await shownSeqs(ana.page))[0]).toBeLessThan(seqs[0]);
+  const back = await shownSeqs(ana.page);
+  expect(back).toEqual(range(back[0], back[back.length - 1]));
+
+  await ana.context.close();
+});
+
+test("a flood is drawn a screenful at a time, and scrolling up draws the rest from memory", async ({ browser }) => {
+  const ana = await person(browser, "ana");
+  const roomId = await createRoom(ana.page, unique("Flood "));
+  await expectLive(ana.page);
+  const historyCalls: string[] = [];
+  ana.page.on("request", (request) => {
+    if (request.url().includes("/api/history")) historyCalls.push(request.url());
+  });
+  // 150 at once (within the sender's burst): far more in one redraw than the view shows.
+  await seedMessages(ana.page, roomId, 150, "flood");
+  await expect(messageItems(ana.page).last()).toHaveAttribute("data-seq", "150");
+  await expect(messageItems(ana.page).last()).toBeInViewport();
+  const drawn = await shownSeqs(ana.page);
+  expect(drawn).toEqual(range(drawn[0], 150));
+  expect(drawn.length).toBeLessThan(100);
+  await ana.page.screenshot({ path: path.join(SCREENS, "room-after-a-flood.png") });
+  // Held, not lost: scrolling up draws the rest without asking the server (a page at a time, each
+  // scroll to the top), down to the start.
+  await expect(async () => {
+    await scrollToTop(ana.page);
+    await expect(ana.page.getByText("This is the start of the room.")).toBeVisible({ timeout: 1_000 });
+  }).toPass();
+  expect(await shownSeqs(ana.page)).toEqual(range(1, 150));
+  expect(historyCalls).toEqual([]);
 
   await ana.context.close();
 });

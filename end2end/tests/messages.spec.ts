@@ -210,6 +210,13 @@ test("a reply quotes its message and leads to it, and a reaction is counted live
       .getByRole("button", { name: /^🎉/ });
   await expect(party(ana.page)).toHaveText("🎉 1");
   await expect(party(ana.page)).toHaveAttribute("aria-pressed", "true");
+  // Ben has followed the room past the filler (a flood, drawn a screenful at a time): his reply's
+  // quote leads him up to the question, held all along, with the reaction that came meanwhile.
+  await messageItems(ben.page)
+    .filter({ hasText: "the noodle place" })
+    .getByRole("button", { name: /replies to/ })
+    .click();
+  await expect(messageItems(ben.page).filter({ hasText: "where shall we eat?" }).first()).toBeInViewport();
   await expect(party(ben.page)).toHaveText("🎉 1");
   await expect(party(ben.page)).toHaveAttribute("aria-pressed", "false");
   await party(ben.page).click();

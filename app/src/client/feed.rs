@@ -27,6 +27,11 @@
 //!   is held the same way, so the list has no hole where it was.
 //! - **Reactions show in place** the same way: a live reaction changes a held message's
 //!   reactions unless what it shows is newer ([`crate::reactions::Reactions::apply`]).
+//! - **A flood is drawn as far as it can be seen.** When more live messages arrive between two
+//!   of the page's redraws than its view shows, the ones that would scroll past before anyone
+//!   could see them are held but not drawn ([`Window::skip_unseen`], [`Window::drawn`]): reading
+//!   back draws them first ([`Window::reveal`]), and quotes, edits and reactions find them as
+//!   before. In a busy room most of the page's work was building rows nobody saw.
 //!
 //! Longer than 400 lines on purpose (about 440 without its tests): the promises above are
 //! invariants of one structure, and its tests check them against each other.
@@ -70,6 +75,10 @@ pub struct Window {
     /// (1). Without it, reading back from a message preceded only by joins would ask for the
     /// same page for ever.
     floor: Option<u64>,
+    /// Live messages taken since the last redraw ([`Window::skip_unseen`]).
+    fresh: usize,
+    /// The list draws the held messages from this seq on; `None`: all of them.
+    drawn_from: Option<u64>,
 }
 
 impl Window {
@@ -141,10 +150,63 @@ impl Window {
         }
         let seq = message.seq;
         self.held.insert(seq, Arc::new(message));
+        self.fresh += 1;
         self.apply_pending(seq);
         if self.held.len() > WINDOW {
             self.drop_oldest_down_to(WINDOW - TRIM);
         }
+    }
+
+    /// The page is about to redraw the live end. `view_rows` is how many rows its view shows
+    /// at most, when the reader follows the newest message (`None` when they do not, or it is
+    /// not known). If more live messages came since the last redraw than that, the older ones
+    /// would scroll past unseen within this one redraw: from now on only the newest
+    /// `view_rows` are drawn. Nothing held is dropped.
+    pub fn skip_unseen(&mut self, view_rows: Option<usize>) {
+        let fresh = std::mem::take(&mut self.fresh);
+        match view_rows {
+            Some(rows) if !self.detached && fresh > rows && rows > 0 => {
+                self.drawn_from = self.held.keys().nth_back(rows - 1).copied();
+            }
+            _ => {}
+        }
+    }
+
+    /// The held messages the list draws, oldest first: all of them, or the newest since a
+    /// flood ([`Window::skip_unseen`]) until reading back reveals the rest.
+    pub fn drawn(&self) -> impl DoubleEndedIterator<Item = &Arc<ChatMessage>> + '_ {
+        self.held
+            .range(self.drawn_from.unwrap_or(0)..)
+            .map(|(_, m)| m)
+    }
+
+    /// The oldest seq drawn.
+    pub fn oldest_drawn_seq(&self) -> Option<u64> {
+        self.drawn().next().map(|m| m.seq)
+    }
+
+    /// Whether some held messages are not drawn (below the oldest drawn).
+    pub fn is_partly_drawn(&self) -> bool {
+        self.oldest_drawn_seq() != self.oldest_seq()
+    }
+
+    /// Draws up to `count` more of the held messages below the oldest drawn (reading back);
+    /// all of them once that reaches the oldest held.
+    pub fn reveal(&mut self, count: usize) {
+        let Some(from) = self.drawn_from else { return };
+        self.drawn_from = self
+            .held
+            .range(..from)
+            .nth_back(count.saturating_sub(1))
+            .map(|(&seq, _)| seq);
+        if self.drawn_from <= self.oldest_seq() {
+            self.drawn_from = None;
+        }
+    }
+
+    /// Draws every held message (a jump to one of them).
+    pub fn draw_all(&mut self) {
+        self.drawn_from = None;
     }
 
     /// A deleted message replayed (erased) after a reconnect: held as its placeholder like a
@@ -246,6 +308,7 @@ impl Window {
         let Some(first) = page.first().map(Entry::seq) else {
             return;
         };
+        self.drawn_from = None;
         let hole = self.newest_seq().is_some_and(|newest| first > newest + 1);
         if hole || self.detached || self.held.is_empty() {
             self.held.clear();
@@ -259,6 +322,7 @@ impl Window {
     /// An older history page, the messages just below the oldest held. To stay bounded the
     /// window then drops its newest beyond [`WINDOW`], and is detached if it did.
     pub fn absorb_older(&mut self, page: Vec<Entry>) {
+        self.drawn_from = None;
         // What it reached down to, shown or not; nothing below the request is the room's start.
         let reached = page.first().map_or(1, Entry::seq);
         self.floor = Some(self.start().map_or(reached, |start| start.min(reached)));
@@ -277,6 +341,7 @@ impl Window {
             return;
         };
         self.held.clear();
+        self.drawn_from = None;
         self.floor = page.first().map(Entry::seq);
         if newest >= self.cursor {
             self.detached = false;
@@ -293,6 +358,7 @@ impl Window {
     /// ([`Window::absorb_below`]), which is gapless whatever arrives while that page loads.
     pub fn jump_to_latest(&mut self) {
         self.held.clear();
+        self.drawn_from = None;
         self.detached = false;
         self.floor = None;
     }
@@ -515,6 +581,77 @@ mod tests {
         assert!(contiguous(&window));
         assert_eq!(window.cursor(), 5_000);
         assert!(!window.is_detached());
+    }
+
+    fn drawn(window: &Window) -> Vec<u64> {
+        window.drawn().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn a_flood_draws_only_what_the_view_can_show_and_reading_back_draws_the_rest() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=100));
+        // Twenty rows arrived for a view of thirty: all drawn.
+        for seq in 101..=120 {
+            window.push_live(message(seq), true);
+        }
+        window.skip_unseen(Some(30));
+        assert_eq!(drawn(&window), (1..=120).collect::<Vec<_>>());
+        // Fifty for a view of thirty: the twenty that would scroll past unseen are not drawn,
+        // and neither is anything older; all of it is still held.
+        for seq in 121..=170 {
+            window.push_live(message(seq), true);
+        }
+        window.skip_unseen(Some(30));
+        assert_eq!(drawn(&window), (141..=170).collect::<Vec<_>>());
+        assert_eq!(held(&window), (1..=170).collect::<Vec<_>>());
+        assert!(window.is_partly_drawn() && window.get(5).is_some());
+        // The count starts again at each redraw; what comes later is drawn.
+        window.push_live(message(171), true);
+        window.skip_unseen(Some(30));
+        assert_eq!(window.oldest_drawn_seq(), Some(141));
+        assert_eq!(window.drawn().count(), 31);
+        // Reading back draws a page more at a time, then everything.
+        window.reveal(100);
+        assert_eq!(window.oldest_drawn_seq(), Some(41));
+        window.reveal(100);
+        assert_eq!(drawn(&window), held(&window));
+        assert!(!window.is_partly_drawn());
+        // A jump draws everything at once.
+        for seq in 172..=250 {
+            window.push_live(message(seq), true);
+        }
+        window.skip_unseen(Some(30));
+        assert!(window.is_partly_drawn());
+        window.draw_all();
+        assert_eq!(drawn(&window), held(&window));
+    }
+
+    #[test]
+    fn a_reader_who_does_not_follow_or_reads_back_has_every_row_drawn() {
+        let mut window = Window::default();
+        window.absorb_newest_page(page(1..=100));
+        for seq in 101..=200 {
+            window.push_live(message(seq), false);
+        }
+        window.skip_unseen(None);
+        assert_eq!(drawn(&window), held(&window));
+        // Detached (paged back past the window): live messages are not held, all drawn.
+        window.show_stretch(page(10..=60));
+        for seq in 201..=300 {
+            window.push_live(message(seq), true);
+        }
+        window.skip_unseen(Some(30));
+        assert_eq!(drawn(&window), (10..=60).collect::<Vec<_>>());
+        // An older page read back is drawn with everything held.
+        let mut flooded = Window::default();
+        flooded.absorb_newest_page(page(101..=120));
+        for seq in 121..=200 {
+            flooded.push_live(message(seq), true);
+        }
+        flooded.skip_unseen(Some(30));
+        flooded.absorb_older(page(1..=100));
+        assert_eq!(drawn(&flooded), (1..=200).collect::<Vec<_>>());
     }
 
     #[test]

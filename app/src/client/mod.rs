@@ -505,7 +505,10 @@ impl Chat {
             };
             if let Some(feed) = self.known_feed(room_id) {
                 match part {
-                    Part::Messages => feed.messages.notify(),
+                    Part::Messages => {
+                        feed.skip_unseen();
+                        feed.messages.notify();
+                    }
                     Part::Outbox => feed.outbox.notify(),
                     Part::Access => feed.access.notify(),
                 }

@@ -80,6 +80,31 @@ impl RoomFeed {
             .update_value(|core| core.room_mut(room_id).following = following);
     }
 
+    /// How many rows the list's view shows at most (it measures itself as it scrolls).
+    pub fn set_view_rows(&self, rows: usize) {
+        let room_id = self.room_id;
+        self.core
+            .update_value(|core| core.room_mut(room_id).view_rows = Some(rows));
+    }
+
+    /// Whether the reader is at the newest message, as the list last said.
+    pub fn is_following_untracked(&self) -> bool {
+        let room_id = self.room_id;
+        self.core
+            .with_value(|core| core.room(room_id).is_none_or(|room| room.following))
+    }
+
+    /// Before a redraw of the list for new messages: leaves out those that would scroll past
+    /// unseen while the reader follows the newest.
+    pub(super) fn skip_unseen(&self) {
+        let room_id = self.room_id;
+        self.core.update_value(|core| {
+            let room = core.room_mut(room_id);
+            let view_rows = room.view_rows.filter(|_| room.following);
+            room.window.skip_unseen(view_rows);
+        });
+    }
+
     /// Our unacknowledged sends, oldest first (tracked; at most [`super::outbox::OUTBOX_MAX`]).
     pub fn outbox(&self) -> Vec<Outgoing> {
         self.outbox.track();

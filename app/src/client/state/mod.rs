@@ -47,6 +47,9 @@ pub struct RoomState {
     open: bool,
     /// Whether the reader is at the newest message (see [`Window::push_live`]).
     pub following: bool,
+    /// How many rows the page's view shows at most, once measured (see
+    /// [`Window::skip_unseen`]).
+    pub view_rows: Option<usize>,
 }
 
 impl Default for RoomState {
@@ -57,6 +60,7 @@ impl Default for RoomState {
             denied: None,
             open: false,
             following: true,
+            view_rows: None,
         }
     }
 }

@@ -8,6 +8,9 @@
 //! (see [`crate::client`]).
 //!
 //! While the reader is at the bottom the list follows the newest message (the window slides).
+//! When one redraw brings more messages than the view shows (a flood), only the newest
+//! screenful is drawn ([`Window::skip_unseen`]; the view measures how many rows it shows at
+//! most); the rest stays held, and scrolling up draws it before any older page is loaded.
 //! When they read back, new messages are still appended while the window has room; once it is
 //! full, or they paged back past it (scrolling up loads older pages, see [`super::scroll_back`]),
 //! the list stops taking live messages and offers "N new messages — Jump to latest", which
@@ -34,6 +37,11 @@ use std::sync::Arc;
 const STICK_SLACK_PX: i32 = 48;
 /// Consecutive messages by one sender within this many ms are shown as one group.
 const GROUP_WINDOW_MS: i64 = 5 * 60_000;
+/// No row is shorter (px): a grouped one-line message is about 32 px (its text's line and
+/// padding, see `.msg.grouped` in the style). The view's height over it bounds the rows a view
+/// can show, for leaving out the rest of a flood ([`Window::skip_unseen`]); an underestimate
+/// only keeps a few rows more.
+const MIN_ROW_PX: i32 = 24;
 
 /// One row of the list.
 #[derive(Clone)]
@@ -87,13 +95,13 @@ fn rows(
     day_of: impl Fn(i64) -> Option<i64>,
 ) -> Vec<Row> {
     let first_unread = read_before.and_then(|read| {
-        let first = window.messages().find(|m| m.seq > read)?.seq;
-        let oldest = window.oldest_seq()?;
+        let first = window.drawn().find(|m| m.seq > read)?.seq;
+        let oldest = window.oldest_drawn_seq()?;
         (oldest < first || oldest <= read + 1 || oldest <= 1).then_some(first)
     });
     let mut previous: Option<(&ChatMessage, Option<i64>)> = None;
     window
-        .messages()
+        .drawn()
         .map(|m| {
             let divider = first_unread == Some(m.seq);
             let today = day_of(m.ts);
@@ -145,6 +153,8 @@ pub fn MessageLog(
     // small steps leaves once they are past the slack.
     let bottom_anchor = StoredValue::new(None::<Anchor>);
     let mark_bottom = move |el: &HtmlDivElement| {
+        let view_rows = el.client_height().max(0) / MIN_ROW_PX + 2;
+        feed.set_view_rows(view_rows as usize);
         let short = el.scroll_height() - el.scroll_top() - el.client_height();
         let anchor = newest_row_seq(el).and_then(|seq| Anchor::at(el, seq));
         bottom_anchor.try_set_value(anchor.map(|a| a.scrolled_down(short.max(0))));
@@ -222,8 +232,7 @@ pub fn MessageLog(
 
     let jump_error = RwSignal::new(None::<String>);
     let at_start = move || {
-        feed.with_window(Window::start)
-            .is_none_or(|start| start <= 1)
+        feed.with_window(|w| w.start().is_none_or(|start| start <= 1) && !w.is_partly_drawn())
     };
     let jump = move |_| {
         jumping.set(true);
@@ -275,6 +284,10 @@ pub fn MessageLog(
             w.oldest_seq().is_some_and(|o| o <= seq) && w.newest_seq().is_some_and(|n| seq <= n)
         });
         if held {
+            // Held but perhaps not drawn (a flood): drawn before the scroll.
+            if feed.with_window_untracked(Window::is_partly_drawn) {
+                feed.update_window(Window::draw_all);
+            }
             scroll_to_target();
             return;
         }

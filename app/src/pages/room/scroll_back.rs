@@ -1,5 +1,6 @@
 //! Reading back: the history page before the oldest held message loads by itself when the
-//! reader scrolls near the top of the list, and the rows they were looking at stay in place.
+//! reader scrolls near the top of the list (held rows not drawn, after a flood, are drawn
+//! first), and the rows they were looking at stay in place.
 //!
 //! Why automatic: the room's window holds at most [`crate::client::WINDOW`] messages, so
 //! reading back is a series of page loads; a person scrolling up should not have to find and
@@ -9,7 +10,8 @@
 //!
 //! What it promises:
 //! - **One request at a time**, none while the page is loading the newest messages (a jump to
-//!   the latest), and none past the start of the room.
+//!   the latest), none past the start of the room, and none while the list follows the newest
+//!   message unless its view is at the very top (see [`ScrollBack::measure`]).
 //! - **Contiguous.** A page is added only if the oldest held message is still the one it was
 //!   asked for; otherwise it is dropped (the window changed meanwhile) and the next scroll asks
 //!   again. The window's own rules then keep it bounded ([`Window::absorb_older`]).
@@ -64,9 +66,15 @@ impl ScrollBack {
         this
     }
 
-    /// Takes a new measure of the view after it scrolled or the list changed.
+    /// Takes a new measure of the view after it scrolled or the list changed. While the list
+    /// follows the newest message it is not read back: it loads only once its view is at the
+    /// very top (a list too short to scroll, or a reader gone up within the bottom's slack). A
+    /// flood is drawn a screenful at a time ([`Window::skip_unseen`]); near its top but
+    /// following, the list would otherwise draw older rows only for the next redraw to leave
+    /// out again.
     pub fn measure(&self, log: &HtmlDivElement) {
-        let near = log.scroll_top() <= NEAR_TOP_PX;
+        let top = log.scroll_top();
+        let near = top <= NEAR_TOP_PX && (top == 0 || !self.feed.is_following_untracked());
         if self.near_top.get_untracked() != near {
             self.near_top.set(near);
         }
@@ -78,6 +86,16 @@ impl ScrollBack {
     }
 
     fn load(self) {
+        // Rows held but not drawn (a flood was drawn a screenful at a time) come first, from
+        // memory.
+        if self.feed.with_window_untracked(Window::is_partly_drawn) {
+            self.loading.set(true);
+            let anchor = self.oldest_drawn();
+            self.feed
+                .update_window(|window| window.reveal(HISTORY_MAX as usize));
+            self.settle(anchor);
+            return;
+        }
         let Some(before) = self
             .feed
             .with_window_untracked(Window::start)
@@ -88,28 +106,12 @@ impl ScrollBack {
         self.loading.set(true);
         leptos::task::spawn_local(async move {
             let answer = history(self.feed.room_id, Some(before), HISTORY_MAX).await;
-            let (start, oldest) = self
-                .feed
-                .with_window_untracked(|w| (w.start(), w.oldest_seq()));
-            let still_below = start == Some(before);
+            let still_below = self.feed.with_window_untracked(Window::start) == Some(before);
             match answer {
                 Ok(page) if still_below => {
-                    // The oldest row stays where it is in the view.
-                    let anchor = oldest
-                        .zip(self.log.get_untracked())
-                        .and_then(|(oldest, log)| Anchor::at(&log, oldest));
+                    let anchor = self.oldest_drawn();
                     self.feed.update_window(|window| window.absorb_older(page));
-                    // After the list has redrawn: put the view back, measure it again, and
-                    // only then allow the next load (which the new measure may start).
-                    request_animation_frame(move || {
-                        if let Some(log) = self.log.get_untracked() {
-                            if let Some(anchor) = anchor {
-                                anchor.restore(&log);
-                            }
-                            self.measure(&log);
-                        }
-                        self.loading.try_set(false);
-                    });
+                    self.settle(anchor);
                 }
                 Ok(_) => {
                     self.loading.try_set(false);
@@ -119,6 +121,28 @@ impl ScrollBack {
                     self.loading.try_set(false);
                 }
             }
+        });
+    }
+
+    /// Where the oldest drawn row is in the view: it stays there while rows come above it.
+    fn oldest_drawn(self) -> Option<Anchor> {
+        let oldest = self.feed.with_window_untracked(Window::oldest_drawn_seq);
+        oldest
+            .zip(self.log.get_untracked())
+            .and_then(|(oldest, log)| Anchor::at(&log, oldest))
+    }
+
+    /// After the list has redrawn with rows above `anchor`: puts the view back, measures it
+    /// again, and only then allows the next load (which the new measure may start).
+    fn settle(self, anchor: Option<Anchor>) {
+        request_animation_frame(move || {
+            if let Some(log) = self.log.get_untracked() {
+                if let Some(anchor) = anchor {
+                    anchor.restore(&log);
+                }
+                self.measure(&log);
+            }
+            self.loading.try_set(false);
         });
     }
 }
