@@ -256,20 +256,25 @@ mod tests {
         .is_err());
     }
 
-    #[test]
-    fn frames_joined_by_lines_split_back_whatever_their_text() {
-        let text = ServerFrame::Message(ChatMessage {
+    /// Message 2 of room 1, by ana, saying `content`.
+    fn message(content: &str) -> ChatMessage {
+        ChatMessage {
             room_id: RoomId(1),
             seq: 2,
             id: 3,
             sender: Username::parse("ana").unwrap(),
-            content: "two\nlines\r\n and \u{2028}".into(),
+            content: content.into(),
             ts: 4,
             client_id: "c".into(),
             edited: None,
             reply_to: None,
             reactions: None,
-        });
+        }
+    }
+
+    #[test]
+    fn frames_joined_by_lines_split_back_whatever_their_text() {
+        let text = ServerFrame::Message(message("two\nlines\r\n and \u{2028}"));
         let sent = [text, ServerFrame::Pong];
         let joined = sent
             .iter()
@@ -284,18 +289,7 @@ mod tests {
 
     #[test]
     fn server_message_frames_are_flat() {
-        let frame = ServerFrame::Message(ChatMessage {
-            room_id: RoomId(1),
-            seq: 2,
-            id: 3,
-            sender: Username::parse("ana").unwrap(),
-            content: "<b>hi</b>".into(),
-            ts: 4,
-            client_id: "c".into(),
-            edited: None,
-            reply_to: None,
-            reactions: None,
-        });
+        let frame = ServerFrame::Message(message("<b>hi</b>"));
         assert_eq!(
             serde_json::to_value(&frame).unwrap(),
             json!({"type":"message","room_id":1,"seq":2,"id":3,"sender":"ana",

@@ -16,6 +16,23 @@ fn on_lines() -> Harness {
     Harness::connect(server)
 }
 
+/// A client on the lines protocol, subscribed to [`ROOM`]: the socket was just written.
+async fn subscribed_on_lines() -> Harness {
+    let mut client = on_lines();
+    client.subscribe(None).await;
+    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    client
+}
+
+/// Stores one message, which the connection takes and holds (the socket is busy). Answers the
+/// time before it (the clock is paused: when the socket was last written).
+async fn hold_one(client: &Harness) -> Instant {
+    let written = Instant::now();
+    client.store(1);
+    let_it_run().await;
+    written
+}
+
 /// Lets the connection's task take what was handed to it (the tests run on one thread).
 async fn let_it_run() {
     for _ in 0..8 {
@@ -35,9 +52,7 @@ fn seqs(frames: &[ServerFrame]) -> Vec<u64> {
 
 #[tokio::test(start_paused = true)]
 async fn a_busy_sockets_room_messages_wait_to_share_one_message_in_order() {
-    let mut client = on_lines();
-    client.subscribe(None).await;
-    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    let mut client = subscribed_on_lines().await;
     let written = Instant::now();
     // Three messages stored one by one, each taken by the connection in its own step.
     for _ in 0..3 {
@@ -54,12 +69,8 @@ async fn a_busy_sockets_room_messages_wait_to_share_one_message_in_order() {
 
 #[tokio::test(start_paused = true)]
 async fn an_answer_is_written_at_once_with_what_was_held() {
-    let mut client = on_lines();
-    client.subscribe(None).await;
-    assert_eq!(client.next_lines().await, [subscribed(0)]);
-    let written = Instant::now();
-    client.store(1);
-    let_it_run().await;
+    let mut client = subscribed_on_lines().await;
+    let written = hold_one(&client).await;
     client.send(serde_json::json!({"type": "ping"})).await;
     let frames = client.next_lines().await;
     assert_eq!(seqs(&frames[..1]), [1]);
@@ -69,9 +80,7 @@ async fn an_answer_is_written_at_once_with_what_was_held() {
 
 #[tokio::test(start_paused = true)]
 async fn a_quiet_sockets_first_message_is_written_at_once() {
-    let mut client = on_lines();
-    client.subscribe(None).await;
-    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    let mut client = subscribed_on_lines().await;
     tokio::time::advance(HOLD).await;
     let stored = Instant::now();
     client.store(1);
@@ -107,9 +116,7 @@ async fn a_long_replay_comes_in_order_in_messages_of_bounded_size() {
 
 #[tokio::test(start_paused = true)]
 async fn in_a_steady_flood_a_message_goes_out_every_hold_not_once_at_the_end() {
-    let mut client = on_lines();
-    client.subscribe(None).await;
-    assert_eq!(client.next_lines().await, [subscribed(0)]);
+    let mut client = subscribed_on_lines().await;
     // One message every 10 ms for 200 ms: the hold runs from the last write, so it is not
     // pushed back by what keeps arriving.
     for _ in 0..20 {
@@ -133,12 +140,8 @@ async fn in_a_steady_flood_a_message_goes_out_every_hold_not_once_at_the_end() {
 
 #[tokio::test(start_paused = true)]
 async fn an_ack_is_not_held() {
-    let mut client = on_lines();
-    client.subscribe(None).await;
-    assert_eq!(client.next_lines().await, [subscribed(0)]);
-    let written = Instant::now();
-    client.store(1);
-    let_it_run().await;
+    let mut client = subscribed_on_lines().await;
+    let written = hold_one(&client).await;
     client
         .send(serde_json::json!({"type": "send", "room_id": ROOM, "client_id": "c1", "content": "hi"}))
         .await;
@@ -155,11 +158,8 @@ async fn an_ack_is_not_held() {
 
 #[tokio::test(start_paused = true)]
 async fn what_is_held_and_the_last_error_go_out_before_the_close() {
-    let mut client = on_lines();
-    client.subscribe(None).await;
-    assert_eq!(client.next_lines().await, [subscribed(0)]);
-    client.store(1);
-    let_it_run().await;
+    let mut client = subscribed_on_lines().await;
+    hold_one(&client).await;
     client.bus.publish(BusEvent::UserSignedOut { user: ANA });
     let frames = client.next_lines().await;
     assert_eq!(seqs(&frames[..1]), [1]);
@@ -169,12 +169,8 @@ async fn what_is_held_and_the_last_error_go_out_before_the_close() {
 
 #[tokio::test(start_paused = true)]
 async fn an_error_about_a_room_from_a_delivery_is_not_held() {
-    let mut client = on_lines();
-    client.subscribe(None).await;
-    assert_eq!(client.next_lines().await, [subscribed(0)]);
-    let written = Instant::now();
-    client.store(1);
-    let_it_run().await;
+    let mut client = subscribed_on_lines().await;
+    let written = hold_one(&client).await;
     // Seq 3 arrives while the store has no seq 2: the gap cannot be replayed, and the room is
     // dropped with an `internal` error, from the step that delivers the room's messages.
     let elsewhere = Log::default().append(ROOM, 3);
