@@ -80,11 +80,17 @@ impl RoomFeed {
             .update_value(|core| core.room_mut(room_id).following = following);
     }
 
-    /// How many rows the list's view shows at most (it measures itself as it scrolls).
+    /// How many rows the list's view shows at most (it measures itself at every redraw that
+    /// ends at the bottom; written only when the view was resized).
     pub fn set_view_rows(&self, rows: usize) {
         let room_id = self.room_id;
-        self.core
-            .update_value(|core| core.room_mut(room_id).view_rows = Some(rows));
+        let known = self
+            .core
+            .with_value(|core| core.room(room_id).and_then(|room| room.view_rows));
+        if known != Some(rows) {
+            self.core
+                .update_value(|core| core.room_mut(room_id).view_rows = Some(rows));
+        }
     }
 
     /// Whether the reader is at the newest message, as the list last said.
